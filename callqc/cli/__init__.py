@@ -1,0 +1,66 @@
+"""The `callqc` command: one front door with subcommands.
+
+Each module in this package defines ``register(app)`` and adds its commands; modules are found by
+name, so a new command group is one new file. Errors print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from callqc.errors import CallqcError
+
+app = typer.Typer(
+    name="callqc",
+    help="callqc: record, transcribe, score, review and archive contact-center calls.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_all() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(app)
+
+
+def _setup_logging() -> None:
+    from storage.settings import get_settings
+
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        _setup_logging()
+        _register_all()
+        app()
+    except CallqcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or exc.title
+        print(f"error: invalid setting {where}: {first['msg']}", file=sys.stderr)
+        sys.exit(4)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: still one line, the log has the rest
+        logging.getLogger("callqc").debug("unexpected error", exc_info=True)
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: unexpected {type(exc).__name__}: {msg} (CALLQC_LOG_LEVEL=DEBUG shows more)",
+              file=sys.stderr)
+        sys.exit(1)

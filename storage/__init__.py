@@ -1,0 +1,1 @@
+"""All persistent state: settings, object store, database, job queue, audit log, archive."""

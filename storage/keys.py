@@ -1,0 +1,50 @@
+"""Call IDs and object keys: the only place raw input becomes a path or a key.
+
+A call ID is validated before it touches a path or an object key; keys are built from sanitised
+parts only (``recordings/YYYY/MM/DD/<call-id>.<ext>``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from callqc.errors import InvalidInput
+
+CALL_ID_MAX = 128
+_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_EXT = re.compile(r"[a-z0-9]{1,8}")
+
+
+class InvalidCallId(InvalidInput):
+    """invalid call ID"""
+
+
+def validate_call_id(raw: object) -> str:
+    """Return ``raw`` if it is a valid call ID, else raise :class:`InvalidCallId` saying why."""
+    if not isinstance(raw, str):
+        raise InvalidCallId(f"expected text, got {type(raw).__name__}")
+    if not raw:
+        raise InvalidCallId("empty")
+    if len(raw) > CALL_ID_MAX:
+        raise InvalidCallId(f"{len(raw)} characters, at most {CALL_ID_MAX} allowed")
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise InvalidCallId("contains control characters")
+    if "/" in raw or "\\" in raw:
+        raise InvalidCallId(f"{raw!r} contains a slash")
+    if ".." in raw:
+        raise InvalidCallId(f"{raw!r} contains '..'")
+    if not _CALL_ID.fullmatch(raw):
+        raise InvalidCallId(
+            f"{raw!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+        )
+    return raw
+
+
+def recording_key(call_id: str, started_at: datetime, ext: str) -> str:
+    """Object key of a call's original audio: ``recordings/YYYY/MM/DD/<call-id>.<ext>``."""
+    cid = validate_call_id(call_id)
+    ext = ext.lower().lstrip(".")
+    if not _EXT.fullmatch(ext):
+        raise InvalidInput(f"file extension {ext!r} is not allowed")
+    return f"recordings/{started_at:%Y/%m/%d}/{cid}.{ext}"

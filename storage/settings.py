@@ -1,0 +1,146 @@
+"""All of callqc's settings, declared once.
+
+Every setting is read from the environment with the prefix ``CALLQC_`` (or from a ``.env`` file in the
+working directory), e.g. ``CALLQC_DATABASE_URL``. Read them only through :func:`get_settings`.
+The README's configuration table is generated from this class and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """callqc configuration (environment variables ``CALLQC_<NAME>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLQC_", env_file=".env", extra="ignore")
+
+    # --- embedded default: one local data folder ---------------------------------------------
+    data_dir: Path = Field(
+        Path("data"),
+        description="Data folder of the embedded default: SQLite database, object folder, model cache.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default SQLite (WAL) file `<data_dir>/callqc.db`. "
+        "PostgreSQL: `postgresql+psycopg://user@host:5432/callqc`.",
+    )
+    log_level: str = Field("WARNING", description="Python logging level (workers and servers log at INFO when asked).")
+
+    # --- object store -----------------------------------------------------------------------------
+    store: Literal["local", "s3"] = Field("local", description="Object store: `local` folder or `s3`.")
+    store_dir: Path | None = Field(None, description="Folder of the local store; default `<data_dir>/objects`.")
+    s3_endpoint: str | None = Field(None, description="S3 endpoint `host:port` (MinIO, Ceph RGW, AWS).")
+    s3_access_key: SecretStr | None = Field(None, description="S3 access key.")
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret key.")
+    s3_region: str | None = Field(None, description="S3 region (AWS); leave empty for MinIO/Ceph.")
+    s3_secure: bool = Field(True, description="Use TLS for the S3 endpoint.")
+    s3_cert_check: bool = Field(True, description="Verify the S3 server's TLS certificate.")
+    bucket_recordings: str = Field("callqc-recordings", description="Bucket (or local sub-folder) of hot audio.")
+    bucket_archive: str = Field(
+        "callqc-archive", description="Bucket (or local sub-folder) of archive images; Object Lock on S3."
+    )
+    bucket_models: str = Field("callqc-models", description="Bucket (or local sub-folder) of learned-item models.")
+    presign_ttl_s: int = Field(300, ge=10, le=86400, description="Lifetime of presigned GET URLs, seconds.")
+    multipart_part_bytes: int = Field(
+        16 * 1024 * 1024, ge=5 * 1024 * 1024, description="Part size of S3 multipart uploads, bytes."
+    )
+
+    # --- recorder ---------------------------------------------------------------------------------
+    max_duration_s: float = Field(4 * 3600, gt=0, description="Longest recording accepted, seconds.")
+    max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest recording accepted, bytes.")
+    api_host: str = Field("127.0.0.1", description="Address the HTTP ingest API listens on.")
+    api_port: int = Field(8080, description="Port of the HTTP ingest API.")
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token the ingest API requires; the API refuses to start without one."
+    )
+    spool_stable_s: float = Field(
+        2.0, ge=0, description="A spool file is finished when its size has not changed for this long."
+    )
+    spool_poll_s: float = Field(1.0, gt=0, description="How often the spool watcher looks, seconds.")
+
+    # --- job queue and workers --------------------------------------------------------------------
+    job_max_attempts: int = Field(5, ge=1, description="Attempts before a job goes `dead`.")
+    job_backoff_s: float = Field(5.0, ge=0, description="First retry delay; doubles per attempt.")
+    job_backoff_max_s: float = Field(900.0, ge=0, description="Longest retry delay, seconds.")
+    job_heartbeat_s: float = Field(10.0, gt=0, description="How often a running job renews its lease.")
+    job_stall_s: float = Field(
+        60.0, gt=0, description="A running job whose heartbeat is older than this is requeued."
+    )
+    worker_concurrency: int = Field(2, ge=1, description="Worker processes started by `callqc work`/`up`.")
+    worker_poll_s: float = Field(1.0, gt=0, description="Idle worker poll interval, seconds.")
+
+    # --- transcription ----------------------------------------------------------------------------
+    asr_model: str = Field(
+        "base",
+        description="Whisper model: `tiny.en` or `base` (pinned packages, offline), a local CTranslate2 "
+        "folder, or a hub name (needs `asr_allow_download`).",
+    )
+    asr_allow_download: bool = Field(False, description="Allow fetching a hub model at run time.")
+    asr_device: str = Field("cpu", description="CTranslate2 device.")
+    asr_compute_type: str = Field("int8", description="CTranslate2 compute type.")
+    asr_cpu_threads: int = Field(1, ge=0, description="Threads per model replica.")
+    asr_num_workers: int = Field(2, ge=1, description="Model replicas (parallel streams) per worker.")
+    asr_batch_size: int = Field(8, ge=1, description="Batched inference batch size.")
+    asr_language: str | None = Field(None, description="Fixed language (`zh`, `en`); empty = detect per call.")
+    asr_language_by_queue: dict[str, str] = Field(
+        default_factory=dict, description='Language per queue, JSON: `{"cn-support": "zh"}`.'
+    )
+    asr_simplified_chinese: bool = Field(True, description="Convert Chinese output to Simplified (opencc).")
+
+    # --- scoring ----------------------------------------------------------------------------------
+    rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")
+    low_confidence_logprob: float = Field(
+        -1.0, description="Segments below this average log-probability are too uncertain to decide an item."
+    )
+    auto_submit_kappa: float = Field(0.8, ge=0, le=1, description="κ an item needs to auto-submit.")
+    auto_submit_min_reviews: int = Field(25, ge=1, description="Reviewed calls an item needs to auto-submit.")
+    agreement_window_days: int = Field(90, ge=1, description="Rolling window of the agreement statistics.")
+    model_min_labels: int = Field(20, ge=2, description="Labels a learned item needs before it answers.")
+
+    # --- review app -------------------------------------------------------------------------------
+    locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Language of the review app.")
+    app_port: int = Field(8501, description="Port of the review app.")
+    dispute_window_days: int = Field(7, ge=0, description="Days an agent has to dispute an evaluation.")
+
+    # --- archive ----------------------------------------------------------------------------------
+    archive_retention_days: int = Field(3650, ge=1, description="WORM retention of archive images, days.")
+    archive_retention_by_tenant: dict[str, int] = Field(
+        default_factory=dict, description='Retention per tenant, JSON: `{"gz-bank": 5475}`.'
+    )
+    archive_delete_hot: bool = Field(
+        False, description="Delete hot copies once their archive image is verified."
+    )
+
+    # --- tests --------------------------------------------------------------------------------
+    require_services: bool = Field(
+        False, description="Tests fail (instead of skipping) when PostgreSQL or the S3 server is missing."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'callqc.db').resolve()}"
+
+    @property
+    def resolved_store_dir(self) -> Path:
+        return (self.store_dir or self.data_dir / "objects").resolve()
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return (self.data_dir / "models").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,87 @@
+"""Shared fixtures: an isolated data folder per test, SQLite and real PostgreSQL databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from storage import db as dbmod
+from storage.settings import reset_settings
+from tests.services import missing_service
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+pytest_plugins = ["tests.s3server"]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own data folder and a fresh settings/engine cache."""
+    d = tmp_path / "data"
+    monkeypatch.setenv("CALLQC_DATA_DIR", str(d))
+    for name in list(os.environ):
+        if name.startswith("CALLQC_") and name not in ("CALLQC_DATA_DIR", "CALLQC_REQUIRE_SERVICES"):
+            monkeypatch.delenv(name)
+    reset_settings()
+    dbmod.reset_engines()
+    yield d
+    reset_settings()
+    dbmod.reset_engines()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test process, dropped at the end."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not there"
+        admin.dispose()
+        missing_service(f"PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__})")
+    name = f"callqc_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate_all(engine: sa.Engine) -> None:
+    names = [t for t in sa.inspect(engine).get_table_names() if t != "alembic_version"]
+    if names:
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[str]:
+    """The configured database, migrated to head: once on SQLite, once on real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{data_dir / 'callqc.db'}"
+    else:
+        url = request.getfixturevalue("pg_server_url")
+    monkeypatch.setenv("CALLQC_DATABASE_URL", url)
+    reset_settings()
+    dbmod.reset_engines()
+    engine = dbmod.get_engine()
+    dbmod.migrate(engine)
+    if request.param == "postgresql":
+        _truncate_all(engine)
+    yield url
+    dbmod.reset_engines()
+
+
+@pytest.fixture
+def sqlite_db(data_dir: Path) -> str:
+    """The embedded default database, migrated."""
+    dbmod.migrate()
+    return f"sqlite:///{data_dir / 'callqc.db'}"
