@@ -64,10 +64,11 @@ def get_engine() -> Engine:
     return _engines[url]
 
 
-def reset_engines() -> None:
-    """Dispose cached engines (in a forked child, or when tests switch databases)."""
+def reset_engines(*, close: bool = True) -> None:
+    """Dispose cached engines: when tests switch databases, or (close=False) in a forked child,
+    whose inherited connections belong to the parent and must not be closed from here."""
     for engine in _engines.values():
-        engine.dispose(close=False)
+        engine.dispose(close=close)
     _engines.clear()
 
 

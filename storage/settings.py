@@ -105,6 +105,7 @@ class Settings(BaseSettings):
 
     # --- review app -------------------------------------------------------------------------------
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Language of the review app.")
+    app_host: str = Field("127.0.0.1", description="Address the review app listens on.")
     app_port: int = Field(8501, description="Port of the review app.")
     dispute_window_days: int = Field(7, ge=0, description="Days an agent has to dispute an evaluation.")
 

@@ -13,6 +13,7 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from callqc.errors import CallqcError
 
@@ -55,6 +56,13 @@ def main() -> None:
         where = ".".join(str(p) for p in first["loc"]) or exc.title
         print(f"error: invalid setting {where}: {first['msg']}", file=sys.stderr)
         sys.exit(4)
+    except DBAPIError as exc:
+        text = str(exc.orig).lower()
+        if "no such table" in text or "does not exist" in text and "relation" in text:
+            print("error: database not migrated: run `callqc db migrate`", file=sys.stderr)
+        else:
+            print(f"error: database: {' '.join(str(exc.orig).split())}", file=sys.stderr)
+        sys.exit(6)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)

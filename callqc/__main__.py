@@ -1,0 +1,3 @@
+from callqc.cli import main
+
+main()

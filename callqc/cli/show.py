@@ -1,0 +1,61 @@
+"""`callqc show [CALL_ID] [--json]`: one call (with transcript and evaluation), or the newest calls."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from callqc import views
+from storage.db import session
+
+
+def _fmt_s(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def _print_call(doc: dict) -> None:
+    c = doc["call"]
+    console = Console()
+    console.print(f"[bold]{c['call_id']}[/bold]  status: [bold]{c['status']}[/bold]"
+                  + (f"  error: {c['last_error']}" if c["last_error"] else ""))
+    for label, key in (("agent", "agent_id"), ("team", "team"), ("queue", "queue"),
+                       ("direction", "direction"), ("caller", "caller"), ("callee", "callee"),
+                       ("started", "started_at")):
+        if c.get(key):
+            console.print(f"  {label:<10} {c[key]}")
+    console.print(f"  {'audio':<10} {c['codec']} {c['sample_rate']} Hz {c['channels']} ch, "
+                  f"{_fmt_s(c['duration_s'])}, {c['size_bytes']} bytes, channel map {c['channel_map']}")
+    console.print(f"  {'stored':<10} {c['audio_key']} sha256 {c['sha256'][:16]}…"
+                  + ("" if c["hot_present"] else f" (archived {c['archived_at']})"))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("show")
+    def show_cmd(
+        call_id: str = typer.Argument(None, help="Call ID; omit to list the newest calls."),
+        as_json: bool = typer.Option(False, "--json", help="Print the documented JSON shape."),
+        limit: int = typer.Option(50, min=1, max=1000, help="How many calls to list."),
+        status: str = typer.Option(None, help="List only calls with this status."),
+    ) -> None:
+        """Show a call, its status, transcript and evaluation; without CALL_ID, list calls."""
+        with session() as s:
+            if call_id is not None:
+                doc = views.call_json(s, call_id)
+                if as_json:
+                    typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+                else:
+                    _print_call(doc)
+                return
+            calls = views.list_calls(s, limit=limit, status=status)
+            if as_json:
+                typer.echo(json.dumps([views.call_public(c) for c in calls], ensure_ascii=False, indent=2))
+                return
+            table = Table("call ID", "started", "agent", "queue", "duration", "status")
+            for c in calls:
+                table.add_row(c.call_id, f"{c.started_at:%Y-%m-%d %H:%M}", c.agent_id or "",
+                              c.queue or "", _fmt_s(c.duration_s), str(c.status))
+            Console().print(table)

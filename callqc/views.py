@@ -1,0 +1,59 @@
+"""What `callqc show` and the ingest API return about a call: one documented, stable JSON shape.
+
+Shape (``schema`` bumps when a field changes meaning; fields are only ever added):
+
+    {"schema": 1,
+     "call": {call_id, tenant, agent_id, team, queue, direction, caller, callee, started_at,
+              ended_at, duration_s, codec, sample_rate, channels, channel_map, meta, audio_key,
+              size_bytes, sha256, status, last_error, hot_present, archived_at, created_at},
+     "transcript": null | {...}   # see docs/transcription.md
+     "metrics": null | {...}      # see docs/scoring.md
+     "evaluation": null | {...}}  # see docs/scoring.md
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from callqc.errors import NotFound
+from storage.keys import validate_call_id
+from storage.models import Call, CallPublic
+
+SCHEMA_VERSION = 1
+
+
+class CallNotFound(NotFound):
+    """no such call"""
+
+
+def get_call(session: Session, call_id: str) -> Call:
+    call = session.get(Call, validate_call_id(call_id))
+    if call is None:
+        raise CallNotFound(call_id)
+    return call
+
+
+def call_public(call: Call) -> dict[str, Any]:
+    return CallPublic.model_validate(call, from_attributes=True).model_dump(mode="json")
+
+
+def call_json(session: Session, call_id: str) -> dict[str, Any]:
+    """The whole public record of one call."""
+    call = get_call(session, call_id)
+    return {
+        "schema": SCHEMA_VERSION,
+        "call": call_public(call),
+        "transcript": None,
+        "metrics": None,
+        "evaluation": None,
+    }
+
+
+def list_calls(session: Session, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Call]:
+    """Newest calls first, a page at a time."""
+    q = select(Call).order_by(col(Call.started_at).desc(), col(Call.call_id)).offset(offset).limit(limit)
+    if status:
+        q = q.where(Call.status == status)
+    return list(session.exec(q))
