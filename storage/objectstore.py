@@ -8,6 +8,7 @@ suite (tests/test_objectstore_contract.py) runs against both.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,7 +76,9 @@ class ObjectStore(Protocol):
     def get_range(self, bucket: str, key: str, *, offset: int = 0, length: int | None = None) -> bytes:
         """Exactly ``length`` bytes from ``offset`` (to the end when ``length`` is None)."""
 
-    def iter_chunks(self, bucket: str, key: str, *, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+    def iter_chunks(
+        self, bucket: str, key: str, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[bytes]:
         """Stream an object (or a range of it) without holding it whole in memory."""
 
     def delete(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
@@ -119,7 +122,7 @@ def sha256_of(store: ObjectStore, bucket: str, key: str) -> str:
 
 
 def make_store() -> ObjectStore:
-    """The object store the settings name, with its buckets ready."""
+    """A new object store as the settings name it, with its buckets ready (see :func:`get_store`)."""
     from storage.settings import get_settings
 
     s = get_settings()
@@ -136,3 +139,27 @@ def make_store() -> ObjectStore:
     store.ensure_bucket(s.bucket_models)
     store.ensure_bucket(s.bucket_archive, object_lock=True)
     return store
+
+
+_cached: tuple[object, int, ObjectStore] | None = None
+
+
+def get_store() -> ObjectStore:
+    """The process's object store, made once: buckets are checked once and connections pooled.
+
+    Made again when the settings object changes (``reset_settings()`` in tests) or after a fork, so a
+    worker process never shares the parent's connection pool.
+    """
+    global _cached
+    from storage.settings import get_settings
+
+    settings = get_settings()
+    if _cached is None or _cached[0] is not settings or _cached[1] != os.getpid():
+        _cached = (settings, os.getpid(), make_store())
+    return _cached[2]
+
+
+def reset_store() -> None:
+    """Forget the cached store (tests)."""
+    global _cached
+    _cached = None

@@ -54,7 +54,7 @@ def test_container_commands_are_real_callqc_commands() -> None:
     from callqc import cli
 
     cli._register_all()
-    group = get_command(cli.app)
+    group = get_command(cli.root)
     compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
     commands = [svc["command"] for svc in compose["services"].values() if "command" in svc
                 and svc.get("image", "").startswith("callqc")]

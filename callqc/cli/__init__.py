@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError
 
 from callqc.errors import CallqcError
 
-app = typer.Typer(
+# Not called `app`: importing the submodule callqc.cli.app would rebind that package attribute.
+root = typer.Typer(
     name="callqc",
     help="callqc: record, transcribe, score, review and archive contact-center calls.",
     no_args_is_help=True,
@@ -29,7 +30,7 @@ app = typer.Typer(
 def _register_all() -> None:
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        module.register(app)
+        module.register(root)
 
 
 def _setup_logging() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     try:
         _setup_logging()
         _register_all()
-        app()
+        root()
     except CallqcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
