@@ -1,0 +1,138 @@
+"""Many worker processes on one queue: every job runs exactly once, and a killed worker's job recovers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import storage.schema  # noqa: F401  the whole schema on SQLModel.metadata
+from storage import db as dbmod
+from storage import queue
+from storage.models import Job
+from storage.settings import reset_settings
+from tests import queue_handlers
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLERS = {"mark": "tests.queue_handlers:append_marker", "hang": "tests.queue_handlers:hang_first_attempt"}
+LAUNCH = (
+    "import sys; from callqc.worker import run_workers; "
+    f"sys.exit(run_workers(int(sys.argv[1]), kinds=['mark', 'hang'], burst=True, handlers={HANDLERS!r}))"
+)
+
+
+def _env(url: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLQC_")}
+    env.update(
+        CALLQC_DATABASE_URL=url,
+        CALLQC_DATA_DIR=str(data_dir),
+        CALLQC_JOB_STALL_S="2",
+        CALLQC_JOB_HEARTBEAT_S="0.5",
+        CALLQC_WORKER_POLL_S="0.1",
+        CALLQC_JOB_BACKOFF_S="0",
+        CALLQC_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def _use(url: str, monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
+    monkeypatch.setenv("CALLQC_DATABASE_URL", url)
+    reset_settings()
+    dbmod.reset_engines()
+    engine = dbmod.get_engine()
+    dbmod.migrate(engine)
+    queue_handlers.create_marks(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(queue_handlers.marks))
+        conn.execute(sa.delete(queue.jobs))
+    return engine
+
+
+@pytest.fixture
+def pg_engine(pg_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
+    yield _use(pg_server_url, monkeypatch)
+    dbmod.reset_engines()
+
+
+def _enqueue_bulk(engine: sa.Engine, kind: str, n: int) -> list[int]:
+    rows = [Job(kind=kind).model_dump(exclude={"id"}) for _ in range(n)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(queue.jobs), rows)
+        return list(conn.execute(sa.select(queue.jobs.c.id).where(queue.jobs.c.kind == kind)).scalars())
+
+
+def _marks(engine: sa.Engine, phase: str) -> list[int]:
+    m = queue_handlers.marks
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(m.c.job_id).where(m.c.phase == phase)).scalars())
+
+
+def _states(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(queue.jobs.c.state, sa.func.count()).group_by(queue.jobs.c.state))
+        return {state: n for state, n in rows}
+
+
+def _wait_for_started(engine: sa.Engine, proc: subprocess.Popen[bytes], deadline_s: float) -> int:
+    """The pid of the worker that is running the hanging job's first attempt."""
+    m = queue_handlers.marks
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end and proc.poll() is None:
+        with engine.connect() as conn:
+            pid = conn.execute(sa.select(m.c.pid).where(m.c.phase == "started")).scalar()
+        if pid is not None:
+            return int(pid)
+        time.sleep(0.1)
+    pytest.fail("no worker started the hanging job")
+
+
+def test_eight_workers_run_2000_jobs_exactly_once_and_recover_a_killed_worker(
+    pg_engine: sa.Engine, data_dir: Path
+) -> None:
+    """PostgreSQL, 8 processes: 2,000 jobs done once each; a job whose worker was SIGKILLed is done once."""
+    engine = pg_engine
+    (hang,) = _enqueue_bulk(engine, "hang", 1)  # oldest, so it is claimed first
+    ids = _enqueue_bulk(engine, "mark", 2000)
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "8"], env=_env(str(engine.url.render_as_string(
+        hide_password=False)), data_dir), cwd=ROOT)
+    try:
+        victim = _wait_for_started(engine, proc, 60)
+        os.kill(victim, signal.SIGKILL)
+        code = proc.wait(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 1  # the parent reports the killed worker
+    done = _marks(engine, "done")
+    mark_done = [j for j in done if j != hang]
+    assert len(mark_done) == 2000 and set(mark_done) == set(ids)  # none lost, none twice
+    assert done.count(hang) == 1
+    assert _states(engine) == {"done": 2001}
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(queue.jobs).where(queue.jobs.c.id == hang)).one()
+    assert row.attempts == 2 and row.last_error.startswith("stalled: worker ")
+    assert f":{victim}:" in row.last_error
+
+
+def test_four_workers_share_an_sqlite_queue(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    """Embedded SQLite, 4 processes: 200 jobs each done exactly once."""
+    url = f"sqlite:///{data_dir / 'callqc.db'}"
+    engine = _use(url, monkeypatch)
+    ids = _enqueue_bulk(engine, "mark", 200)
+    code = subprocess.run([sys.executable, "-c", LAUNCH, "4"], env=_env(url, data_dir), cwd=ROOT,
+                          timeout=240).returncode
+    assert code == 0
+    done = _marks(engine, "done")
+    assert len(done) == 200 and set(done) == set(ids)
+    assert _states(engine) == {"done": 200}
+    dbmod.reset_engines()
