@@ -1,0 +1,56 @@
+"""`callqc recorder watch DIR` (spool folder) and `callqc recorder api` (HTTP ingest)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    rec = typer.Typer(
+        help="Take recordings in: spool-folder watcher and HTTP ingest API.", no_args_is_help=True
+    )
+
+    @rec.command("watch")
+    def watch_cmd(
+        spool: Path = typer.Argument(..., help="Spool folder the PBX writes finished recordings to."),
+        once: bool = typer.Option(False, "--once", help="Handle the files finished now, then exit."),
+        require_done: bool = typer.Option(
+            False, "--require-done", help="Take only files with a .done marker (never by stable size alone)."
+        ),
+    ) -> None:
+        """Ingest finished files, then move them to DIR/done or DIR/rejected (with a reason file)."""
+        from recorder.watch import Outcome, Watcher
+
+        watcher = Watcher(spool, require_marker=require_done)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        retry = 0
+        for result in watcher.run(stop=stop, once=once):
+            if result.outcome is Outcome.done:
+                typer.echo(f"done\t{result.name}\t{result.call_id}")
+            else:
+                retry += result.outcome is Outcome.retry
+                typer.echo(f"{result.outcome}\t{result.name}\t{result.reason}", err=True)
+        if once and retry:
+            raise typer.Exit(1)
+
+    @rec.command("api")
+    def api_cmd() -> None:
+        """Run the HTTP ingest API on api_host:api_port (needs CALLQC_API_TOKEN)."""
+        import uvicorn
+
+        from recorder.api import create_app
+        from storage.settings import get_settings
+
+        settings = get_settings()
+        app_ = create_app()
+        typer.echo(f"ingest API on http://{settings.api_host}:{settings.api_port}/v1/recordings", err=True)
+        uvicorn.run(
+            app_, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower()
+        )
+
+    app.add_typer(rec, name="recorder")

@@ -1,0 +1,221 @@
+"""Probe a recording with PyAV: container, codec, sample rate, channels, duration; refuse what we can't keep.
+
+The whole file is decoded once. That is the only way to be sure of the duration when a container
+does not state it (MP3 without a Xing header, WAV written to a pipe) and the only reliable way to
+notice a file a crashed writer left cut off. Refusals are :class:`callqc.errors.InvalidInput`
+subclasses with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from callqc.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+# A decoded duration this much shorter than the one the container states means bytes are missing.
+_SHORT_TOLERANCE_S = 0.25
+_SHORT_TOLERANCE_FRACTION = 0.02
+MAX_CHANNELS = 2
+
+# container (PyAV format name) -> accepted codecs -> object-key extension
+_ACCEPTED: dict[str, dict[str, str]] = {
+    "wav": {
+        c: "wav"
+        for c in ("pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_u8", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
+    },
+    "flac": {"flac": "flac"},
+    "mp3": {"mp3": "mp3", "mp3float": "mp3"},
+    "ogg": {"opus": "opus", "vorbis": "ogg"},
+    "mov,mp4,m4a,3gp,3g2,mj2": {"aac": "m4a", "alac": "m4a"},
+}
+
+# First bytes of the containers we accept, to tell "damaged audio" from "not audio" when FFmpeg can't open it.
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"RIFF", "WAV"),
+    (0, b"fLaC", "FLAC"),
+    (0, b"ID3", "MP3"),
+    (0, b"OggS", "Ogg"),
+    (4, b"ftyp", "M4A"),
+)
+
+
+class EmptyFile(InvalidInput):
+    """empty file"""
+
+
+class NotAudio(InvalidInput):
+    """not an audio file"""
+
+
+class UnsupportedAudio(InvalidInput):
+    """unsupported audio format"""
+
+
+class TruncatedAudio(InvalidInput):
+    """truncated or damaged audio"""
+
+
+class ZeroDuration(InvalidInput):
+    """recording has no audio (zero duration)"""
+
+
+class TooLong(InvalidInput):
+    """recording too long"""
+
+
+class TooManyChannels(InvalidInput):
+    """too many channels"""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    container: str  # PyAV format name, e.g. "wav", "ogg"
+    codec: str  # e.g. "pcm_mulaw", "opus"
+    sample_rate: int
+    channels: int
+    duration_s: float  # from the decoded samples, not from the header
+    ext: str  # extension of the object key: wav, flac, mp3, opus, ogg, m4a
+    size_bytes: int
+
+
+def probe(path: Path, *, max_duration_s: float, name: str | None = None) -> AudioInfo:
+    """Describe the recording at ``path`` or raise why it can't be accepted. ``name`` is used in messages."""
+    path = Path(path)
+    label = name or path.name
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyFile(f"{label}: 0 bytes")
+    head = _read_head(path)
+    if head.startswith(b"RIFF"):
+        _check_wav_header(path, size, label)
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        kind = _magic_kind(head)
+        if kind:
+            raise TruncatedAudio(
+                f"{label}: {kind} file that FFmpeg cannot open ({_av_reason(exc)})"
+            ) from None
+        raise NotAudio(f"{label}: not a recognised audio container") from None
+    with container:
+        return _probe_open(container, label, size, max_duration_s)
+
+
+def _probe_open(
+    container: av.container.InputContainer, label: str, size: int, max_duration_s: float
+) -> AudioInfo:
+    fmt = container.format.name
+    if not container.streams.audio:
+        raise NotAudio(f"{label}: no audio stream in {fmt!r}")
+    videos = [v for v in container.streams.video if not v.disposition & av.stream.Disposition.attached_pic]
+    if videos:
+        raise UnsupportedAudio(f"{label}: has a video stream; only audio recordings are accepted")
+    stream = container.streams.audio[0]
+    codec = stream.codec_context.name
+    codecs = _ACCEPTED.get(fmt)
+    if codecs is None:
+        raise UnsupportedAudio(f"{label}: container {fmt!r}; accepted: WAV, FLAC, MP3, Ogg/Opus, M4A")
+    if codec not in codecs:
+        raise UnsupportedAudio(f"{label}: codec {codec!r} in {fmt!r} is not accepted")
+    channels = stream.codec_context.channels
+    if channels > MAX_CHANNELS:
+        raise TooManyChannels(f"{label}: {channels} channels, at most {MAX_CHANNELS} (agent and customer)")
+    rate = stream.codec_context.sample_rate
+    if not rate or channels < 1:
+        raise NotAudio(f"{label}: audio stream without a sample rate or channels")
+    stated = _stated_duration(container, stream)
+    if stated is not None and stated > max_duration_s:
+        raise TooLong(f"{label}: {stated:.0f} s, at most {max_duration_s:.0f} s")
+    duration = _decode_duration(container, stream, label, max_duration_s)
+    if duration <= 0:
+        raise ZeroDuration(f"{label}: 0 samples decoded")
+    if stated is not None and duration < stated - max(_SHORT_TOLERANCE_S, _SHORT_TOLERANCE_FRACTION * stated):
+        raise TruncatedAudio(f"{label}: header says {stated:.2f} s, only {duration:.2f} s of audio present")
+    info = AudioInfo(fmt, _codec_name(codec), rate, channels, round(duration, 3), codecs[codec], size)
+    log.info("probe: %s %s", label, info)
+    return info
+
+
+def _decode_duration(
+    container: av.container.InputContainer, stream: av.AudioStream, label: str, max_duration_s: float
+) -> float:
+    samples = 0
+    limit = max_duration_s * stream.codec_context.sample_rate
+    try:
+        for frame in container.decode(stream):
+            samples += frame.samples
+            if samples > limit:
+                raise TooLong(f"{label}: longer than {max_duration_s:.0f} s")
+    except av.error.FFmpegError as exc:
+        raise TruncatedAudio(
+            f"{label}: decoding failed after {samples / stream.codec_context.sample_rate:.2f} s "
+            f"({_av_reason(exc)})"
+        ) from None
+    return samples / stream.codec_context.sample_rate
+
+
+def _stated_duration(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    """The duration the container claims, if it claims one."""
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None
+
+
+def _check_wav_header(path: Path, size: int, label: str) -> None:
+    """Refuse a WAV whose data chunk claims more bytes than the file has (FFmpeg quietly reads the rest).
+
+    A header still saying 0 or 0xFFFFFFFF bytes comes from a writer that never finished (or wrote to a pipe):
+    such a file is refused too, since nobody can tell whether it is complete.
+    """
+    with path.open("rb") as fh:
+        riff = fh.read(12)
+        if len(riff) < 12 or riff[8:12] != b"WAVE":
+            return  # not a RIFF/WAVE file after all: FFmpeg decides
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
+            if chunk_id == b"data":
+                present = size - pos - 8
+                if chunk_size in (0, 0xFFFFFFFF) and present > 0:
+                    raise TruncatedAudio(
+                        f"{label}: WAV header was never finished (data size {chunk_size:#x})"
+                    )
+                if chunk_size > present:
+                    raise TruncatedAudio(
+                        f"{label}: WAV header says {chunk_size} bytes of audio, file has {present}"
+                    )
+                return
+            pos += 8 + chunk_size + (chunk_size & 1)
+    raise TruncatedAudio(f"{label}: WAV file ends before its data chunk")
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(16)
+
+
+def _magic_kind(head: bytes) -> str | None:
+    for offset, magic, kind in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "MP3"
+    return None
+
+
+def _codec_name(codec: str) -> str:
+    return "mp3" if codec == "mp3float" else codec
+
+
+def _av_reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
