@@ -48,3 +48,15 @@ def recording_key(call_id: str, started_at: datetime, ext: str) -> str:
     if not _EXT.fullmatch(ext):
         raise InvalidInput(f"file extension {ext!r} is not allowed")
     return f"recordings/{started_at:%Y/%m/%d}/{cid}.{ext}"
+
+
+_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def model_key(name: str, version: int, ext: str = "joblib") -> str:
+    """Object key of a learned-item model file: ``models/<name>/v<version>.<ext>`` (version zero-padded)."""
+    if not _MODEL_NAME.fullmatch(name):
+        raise InvalidInput(f"model name {name!r}: use lower-case letters, digits, '-' and '_'")
+    if version < 1 or not _EXT.fullmatch(ext):
+        raise InvalidInput(f"model version {version} / extension {ext!r} is not allowed")
+    return f"models/{name}/v{version:06d}.{ext}"

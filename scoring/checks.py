@@ -1,0 +1,310 @@
+"""Rule checks: one function per check kind, each answering yes / no / n/a / insufficient with evidence.
+
+Confidence rule (the issue's "insufficient evidence"): a decision rests on segments. A match found
+only in segments whose ``avg_logprob`` is below ``Env.low_logprob`` cannot decide; an absence
+cannot be trusted when low-confidence speech of that speaker lies in the searched span; a check about
+one speaker cannot run without that speaker's channel (a mono recording) or when the channel holds
+no speech at all. Each of those answers ``insufficient`` and the call goes to a human.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from scoring import evidence as ev
+from scoring.conversation import CallFacts, Conversation, Segment
+from scoring.evidence import Evidence, EvidenceKind
+from scoring.matching import Match, find, stream
+from scoring.metrics import CallMetrics, gaps, union
+from scoring.rubric import (
+    Answer,
+    Applicability,
+    Condition,
+    ForbiddenCheck,
+    HoldCheck,
+    Item,
+    MaxOvertalkCheck,
+    MaxSilenceCheck,
+    ModelCheck,
+    PhraseCheck,
+    RegexCheck,
+    TalkRatioCheck,
+    TalkSpeedCheck,
+    Windowed,
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    answer: Answer | None  # None: no automatic answer (manual items)
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+    confidence: float | None = None
+    model_version: str | None = None
+
+
+class Predictor(Protocol):
+    def __call__(self, check: ModelCheck, conv: Conversation) -> CheckResult: ...
+
+
+@dataclass(frozen=True)
+class Env:
+    low_logprob: float = -1.0
+    predictor: Predictor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- N/A conditions --------------------------------------------------------------------------------
+def _one_of(value: Any, allowed: Any) -> bool:
+    options = allowed if isinstance(allowed, list) else [allowed]
+    return any(value == o or (value is not None and str(value) == str(o)) for o in options)
+
+
+def matches(cond: Condition, facts: CallFacts) -> bool:
+    """Whether the call matches every field of ``cond``."""
+    if cond.direction is not None and not _one_of(facts.direction, cond.direction):
+        return False
+    if cond.queue is not None and not _one_of(facts.queue, cond.queue):
+        return False
+    return all(_one_of(facts.meta.get(k), v) for k, v in cond.meta.items())
+
+
+def _shown(cond: Condition) -> dict[str, Any]:
+    return cond.model_dump(exclude_none=True, exclude_defaults=True)
+
+
+def na_reason(app: Applicability, facts: CallFacts) -> str | None:
+    """Why ``app`` (a section or item) does not apply to this call, or None when it does."""
+    if app.applies_when is not None and not matches(app.applies_when, facts):
+        return f"N/A: applies only when {_shown(app.applies_when)}"
+    if app.na_when is not None and matches(app.na_when, facts):
+        return f"N/A: call matches {_shown(app.na_when)}"
+    return None
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+def _window(check: Windowed, conv: Conversation) -> tuple[float, float]:
+    lo, hi = 0.0, conv.duration
+    if check.within_s is not None:
+        hi = min(hi, check.within_s)
+    if check.in_last_s is not None:
+        lo = max(lo, conv.duration - check.in_last_s)
+    return lo, hi
+
+
+def _channel_problem(conv: Conversation, speaker: str | None) -> str | None:
+    if speaker in (None, "any"):
+        return None if conv.segments else "no speech in the call"
+    if speaker not in conv.channels:
+        return f"no {speaker} channel (mono or unattributed recording)"
+    if not conv.of(speaker):
+        return f"the {speaker} channel holds no speech"
+    return None
+
+
+def _dead_channels(conv: Conversation) -> str | None:
+    dead = sorted(c for c in conv.channels if not conv.of(c))
+    if not conv.segments:
+        return "no speech in the call"
+    return f"no speech on the {', '.join(dead)} channel" if dead else None
+
+
+def _unsure(conv: Conversation, env: Env, speaker: str | None, lo: float, hi: float) -> list[Evidence]:
+    return [
+        ev.of_segment(s, i, kind=EvidenceKind.unsure, note="low ASR confidence")
+        for i, s in enumerate(conv.segments)
+        if (speaker in (None, "any") or s.speaker == speaker) and s.end >= lo and s.start <= hi
+        and s.avg_logprob < env.low_logprob
+    ]
+
+
+def _confident(conv: Conversation, env: Env, m: Match) -> bool:
+    return any(conv.segments[i].avg_logprob >= env.low_logprob for i in m.segs)
+
+
+def _match_evidence(conv: Conversation, m: Match, kind: EvidenceKind = EvidenceKind.match) -> Evidence:
+    seg_idx = m.segs[0]
+    return ev.of_segment(conv.segments[seg_idx], seg_idx, kind=kind, start=m.start, end=m.end,
+                         note=f"matched {m.phrase!r} ({m.similarity:.0%})")
+
+
+def _matches(conv: Conversation, check: Windowed, phrases: list[str], fuzzy: float) -> dict[str, list[Match]]:
+    lo, hi = _window(check, conv)
+    units = stream(conv, check.speaker, lo, hi)
+    return {p: find(p, units, fuzzy=fuzzy) for p in phrases}
+
+
+# --- check kinds ------------------------------------------------------------------------------------
+def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if problem := _channel_problem(conv, check.speaker):
+        return CheckResult(Answer.insufficient, problem)
+    lo, hi = _window(check, conv)
+    phrases = check.any_ or check.all_ or []
+    found = _matches(conv, check, phrases, check.fuzzy)
+    sure = {p: [m for m in ms if _confident(conv, env, m)] for p, ms in found.items()}
+    unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
+    where = ev.searched(check.speaker, lo, hi)
+    if check.any_ is not None:
+        # a closing looked for at the end is best shown by its last occurrence, anything else by its first
+        latest = check.in_last_s is not None and check.within_s is None
+        hits = sorted((ms[-1] if latest else ms[0] for ms in sure.values() if ms),
+                      key=lambda m: -m.start if latest else m.start)
+        if hits:
+            return CheckResult(Answer.yes, f"said {hits[0].phrase!r}", (_match_evidence(conv, hits[0]),))
+        shaky = sorted((ms[0] for ms in found.values() if ms), key=lambda m: m.start)
+        if shaky or unsure_segments:
+            evid = tuple(_match_evidence(conv, m, EvidenceKind.unsure) for m in shaky[:1])
+            return CheckResult(Answer.insufficient, "low ASR confidence where the phrase may be",
+                               (where, *(evid or unsure_segments)))
+        return CheckResult(Answer.no, f"none of {phrases} said", (where,))
+    missing = [p for p in phrases if not sure[p]]
+    said = tuple(_match_evidence(conv, sure[p][0]) for p in phrases if sure[p])
+    if not missing:
+        return CheckResult(Answer.yes, f"said all of {phrases}", said)
+    if unsure_segments or any(found[p] for p in missing):
+        return CheckResult(Answer.insufficient, f"low ASR confidence; not sure of {missing}",
+                           (where, *said, *unsure_segments))
+    return CheckResult(Answer.no, f"not said: {missing}", (where, *said))
+
+
+def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if problem := _channel_problem(conv, check.speaker):
+        return CheckResult(Answer.insufficient, problem)
+    lo, hi = _window(check, conv)
+    found = _matches(conv, check, check.any_, check.fuzzy)
+    hits = sorted((m for ms in found.values() for m in ms), key=lambda m: m.start)
+    sure = [m for m in hits if _confident(conv, env, m)]
+    if sure:
+        evid = tuple(_match_evidence(conv, m) for m in sure)
+        return CheckResult(Answer.no, f"said {sure[0].phrase!r}", evid)
+    unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
+    if hits or unsure_segments:
+        evid = tuple(_match_evidence(conv, m, EvidenceKind.unsure) for m in hits) or tuple(unsure_segments)
+        return CheckResult(Answer.insufficient, "low ASR confidence where a forbidden phrase may be", evid)
+    return CheckResult(Answer.yes, "no forbidden phrase", (ev.searched(check.speaker, lo, hi),))
+
+
+def regex(check: RegexCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if problem := _channel_problem(conv, check.speaker):
+        return CheckResult(Answer.insufficient, problem)
+    lo, hi = _window(check, conv)
+    rx = re.compile(check.pattern, re.IGNORECASE if check.ignore_case else 0)
+    segs = [(i, s) for i, s in enumerate(conv.segments)
+            if (check.speaker == "any" or s.speaker == check.speaker) and s.end >= lo and s.start <= hi]
+    hits = [(i, s) for i, s in segs if rx.search(s.text)]
+    sure = [(i, s) for i, s in hits if s.avg_logprob >= env.low_logprob]
+    present = check.expect == "present"
+    if sure:
+        evid = tuple(ev.of_segment(s, i) for i, s in sure[:5])
+        return CheckResult(Answer.yes if present else Answer.no, f"/{check.pattern}/ found", evid)
+    unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
+    if hits or unsure_segments:
+        return CheckResult(Answer.insufficient, "low ASR confidence", tuple(unsure_segments))
+    where = ev.searched(check.speaker, lo, hi)
+    return CheckResult(Answer.no if present else Answer.yes, f"/{check.pattern}/ not found", (where,))
+
+
+def _quotes_in(conv: Conversation, a: float, b: float) -> tuple[Evidence, ...]:
+    return tuple(ev.of_segment(s, i) for i, s in enumerate(conv.segments) if s.start < b and s.end > a)
+
+
+def max_silence(check: MaxSilenceCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if problem := _dead_channels(conv):
+        return CheckResult(Answer.insufficient, problem)
+    at = metrics.longest_silence_at
+    note = f"longest silence {metrics.longest_silence_s:.1f} s"
+    evid = (ev.span(at[0], at[1], note),) if at else ()
+    ok = metrics.longest_silence_s <= check.seconds
+    return CheckResult(Answer.yes if ok else Answer.no, f"{note} (limit {check.seconds:g} s)", evid)
+
+
+def max_overtalk(check: MaxOvertalkCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if not conv.is_stereo:
+        return CheckResult(Answer.insufficient, "overtalk needs one channel per speaker")
+    if problem := _dead_channels(conv):
+        return CheckResult(Answer.insufficient, problem)
+    spans = metrics.overtalk_spans
+    longest = max(spans, key=lambda x: x[1] - x[0], default=None)
+    note = f"longest overtalk {metrics.longest_overtalk_s:.1f} s, {metrics.overtalk_s:.1f} s in all"
+    evid: tuple[Evidence, ...] = ()
+    if longest:
+        evid = (ev.span(longest[0], longest[1], note), *_quotes_in(conv, *longest))
+    ok = metrics.longest_overtalk_s <= check.seconds and (
+        check.max_total_s is None or metrics.overtalk_s <= check.max_total_s)
+    return CheckResult(Answer.yes if ok else Answer.no, note, evid)
+
+
+def talk_speed(check: TalkSpeedCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if problem := _channel_problem(conv, check.speaker):
+        return CheckResult(Answer.insufficient, problem)
+    rate = metrics.rate.get(check.speaker)
+    if rate is None or rate.per_minute is None or rate.speech_s < check.min_speech_s:
+        return CheckResult(Answer.insufficient, f"too little {check.speaker} speech to measure pace")
+    lo_b, hi_b = (check.min_cpm, check.max_cpm) if rate.unit == "cpm" else (check.min_wpm, check.max_wpm)
+    if lo_b is None and hi_b is None:
+        return CheckResult(Answer.na, f"N/A: no {rate.unit} range in the rubric for this language")
+    segs = conv.of(check.speaker)
+    note = f"{rate.per_minute:.0f} {rate.unit}"
+    evid = (ev.span(segs[0].start, segs[-1].end, note),)
+    ok = (lo_b is None or rate.per_minute >= lo_b) and (hi_b is None or rate.per_minute <= hi_b)
+    return CheckResult(Answer.yes if ok else Answer.no, f"{check.speaker} speaks at {note}", evid)
+
+
+def talk_ratio(check: TalkRatioCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if not conv.is_stereo or metrics.talk_ratio is None:
+        return CheckResult(Answer.insufficient, "talk ratio needs agent and customer channels with speech")
+    r = metrics.talk_ratio
+    ok = (check.min is None or r >= check.min) and (check.max is None or r <= check.max)
+    note = f"agent talks {r:.0%} of the time"
+    return CheckResult(Answer.yes if ok else Answer.no, note, (ev.span(0.0, conv.duration, note),))
+
+
+def holds(conv: Conversation, min_gap_s: float) -> list[tuple[float, float]]:
+    """Holds from the PBX's events (``meta["holds"]``: [[start, end], ...]) or else long silences."""
+    given = conv.facts.meta.get("holds")
+    if isinstance(given, list):
+        return [(float(a), float(b)) for a, b in given]
+    speech = union((s.start, s.end) for s in conv.segments)
+    return [g for g in gaps(speech) if g[1] - g[0] >= min_gap_s]
+
+
+def hold(check: HoldCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if "holds" not in conv.facts.meta and (problem := _dead_channels(conv)):
+        return CheckResult(Answer.insufficient, problem)
+    found = holds(conv, check.min_gap_s)
+    longest = max(found, key=lambda x: x[1] - x[0], default=None)
+    longest_s = (longest[1] - longest[0]) if longest else 0.0
+    note = f"{len(found)} hold(s), longest {longest_s:.0f} s"
+    evid = tuple(ev.span(a, b, "hold") for a, b in found[:10])
+    ok = (check.max_s is None or longest_s <= check.max_s) and (
+        check.max_count is None or len(found) <= check.max_count)
+    return CheckResult(Answer.yes if ok else Answer.no, note, evid)
+
+
+def model(check: ModelCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    if env.predictor is None:
+        return CheckResult(Answer.insufficient, f"no trained model {check.model!r} available")
+    return env.predictor(check, conv)
+
+
+KINDS: dict[str, Callable[[Any, Conversation, CallMetrics, Env], CheckResult]] = {
+    "phrase": phrase, "forbidden": forbidden, "regex": regex, "max_silence": max_silence,
+    "max_overtalk": max_overtalk, "talk_speed": talk_speed, "talk_ratio": talk_ratio, "hold": hold,
+    "model": model,
+}
+
+
+def run_item(item: Item, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    """Answer one item (its section's applicability is the caller's business)."""
+    if reason := na_reason(item, conv.facts):
+        return CheckResult(Answer.na, reason)
+    if item.check.kind == "manual":
+        return CheckResult(None, "manual item: an inspector answers")
+    return KINDS[item.check.kind](item.check, conv, metrics, env)
+
+
+def segment_text(segs: list[Segment]) -> str:
+    return " ".join(s.text.strip() for s in segs)

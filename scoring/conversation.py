@@ -1,0 +1,136 @@
+"""What scoring reads: a call's segments and facts, independent of where they were stored.
+
+Tests build these directly; :mod:`scoring.handler` adapts the rows of ``storage/transcripts.py``.
+Speakers are ``agent``, ``customer`` or ``unknown`` (a mono recording without attribution).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Speaker(StrEnum):
+    agent = "agent"
+    customer = "customer"
+    unknown = "unknown"
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    speaker: str
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    channel: int | None = None
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """The call's metadata a rubric's N/A conditions and checks may read."""
+
+    direction: str = "unknown"
+    queue: str | None = None
+    duration_s: float = 0.0
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    # Speakers that have a channel of their own ({"agent", "customer"} for stereo); empty = unknown,
+    # in which case the speakers present in the segments are taken as the channels.
+    channels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Conversation:
+    segments: tuple[Segment, ...]
+    facts: CallFacts = field(default_factory=CallFacts)
+
+    @classmethod
+    def build(cls, segments: Iterable[Segment], facts: CallFacts | None = None) -> Conversation:
+        return cls(tuple(sorted(segments, key=lambda s: (s.start, s.end))), facts or CallFacts())
+
+    @property
+    def duration(self) -> float:
+        last = max((s.end for s in self.segments), default=0.0)
+        return max(self.facts.duration_s, last)
+
+    @property
+    def channels(self) -> frozenset[str]:
+        if self.facts.channels:
+            return self.facts.channels
+        return frozenset(s.speaker for s in self.segments)
+
+    def of(self, speaker: str | None) -> list[Segment]:
+        """Segments of ``speaker`` (None or ``any``: everyone's)."""
+        if speaker in (None, "any"):
+            return list(self.segments)
+        return [s for s in self.segments if s.speaker == speaker]
+
+    @property
+    def is_stereo(self) -> bool:
+        return {Speaker.agent.value, Speaker.customer.value} <= self.channels
+
+
+def is_cjk(ch: str) -> bool:
+    """A character written without spaces between words (Chinese, Japanese kana, Korean syllables)."""
+    o = ord(ch)
+    return (
+        0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2A6DF
+        or 0xF900 <= o <= 0xFAFF or 0x3040 <= o <= 0x30FF or 0xAC00 <= o <= 0xD7AF
+    )
+
+
+def units(text: str) -> list[str]:
+    """Text as matching units: one per CJK character, one per Latin/digit word; punctuation dropped."""
+    out: list[str] = []
+    word: list[str] = []
+    for ch in unicodedata.normalize("NFKC", text).lower():
+        if is_cjk(ch):
+            if word:
+                out.append("".join(word))
+                word = []
+            out.append(ch)
+        elif ch.isalnum() or (ch == "'" and word):
+            word.append(ch)
+        elif word:
+            out.append("".join(word))
+            word = []
+    if word:
+        out.append("".join(word))
+    return [u.strip("'") for u in out if u.strip("'")]
+
+
+def join_units(parts: Iterable[str]) -> str:
+    """Units back to text: a space only between two Latin units (Chinese has none)."""
+    text = ""
+    prev_latin = False
+    for u in parts:
+        latin = not is_cjk(u[0])
+        if text and latin and prev_latin:
+            text += " "
+        text += u
+        prev_latin = latin
+    return text
+
+
+def count_units(text: str) -> tuple[int, int]:
+    """(Latin/digit words, CJK characters) in ``text``."""
+    us = units(text)
+    cjk = sum(1 for u in us if is_cjk(u[0]))
+    return len(us) - cjk, cjk

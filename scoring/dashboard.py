@@ -1,0 +1,167 @@
+"""Dashboard aggregates: score trends, pass and critical-fail rates, workload, KPIs, AI-vs-human agreement.
+
+Scores are reviewed (final) scores from ``reviews``; calibration never enters. The KPIs are those a
+recording can show (glossary): monitoring score (监听分值), average talk time (平均交谈时间),
+non-talk share, first-contact resolution (一次性解决问题的呼叫率) from its rubric item.
+All queries are bounded by a date window on indexed timestamps.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from callqc.errors import InvalidInput
+from scoring import evalview
+from storage.access import Perm, require
+from storage.models import Call
+from storage.reviews import Assignment, AssignmentState, Review, Verdict
+from storage.users import Principal
+
+FCR_ITEMS = ("resolved", "fcr", "first-contact-resolution")
+MAX_CALLS = 20000  # the per-call parts (critical fails, agreement) look at most this many calls
+
+
+@dataclass(frozen=True)
+class Kpis:
+    calls: int
+    reviewed: int
+    monitoring_score: float | None
+    pass_rate: float | None
+    retraining: int
+    critical_fail_rate: float | None
+    avg_talk_s: float | None
+    fcr_rate: float | None
+
+
+def _window(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise InvalidInput("dashboard window ends before it starts")
+
+
+def _calls_q(start: datetime, end: datetime, team: str | None, queue: str | None) -> Any:
+    q = select(Call).where(Call.started_at >= start, Call.started_at < end)
+    if team:
+        q = q.where(Call.team == team)
+    if queue:
+        q = q.where(Call.queue == queue)
+    return q
+
+
+def kpis(
+    session: Session,
+    who: Principal,
+    *,
+    start: datetime,
+    end: datetime,
+    team: str | None = None,
+    queue: str | None = None,
+) -> Kpis:
+    require(who, Perm.dashboard)
+    _window(start, end)
+    calls = _calls_q(start, end, team, queue).subquery()
+    n_calls, talk = session.exec(select(func.count(), func.avg(calls.c.duration_s))).one()
+    rq = select(Review).join(calls, calls.c.call_id == Review.call_id)
+    reviews = list(session.exec(rq))
+    scores = [r.score for r in reviews if r.score is not None]
+    passed = [r.passed for r in reviews if r.passed is not None]
+    ids = [c for (c,) in session.execute(select(calls.c.call_id).limit(MAX_CALLS))]
+    autos = evalview.auto_summaries(session, ids)
+    fcr = _fcr(session, [r.call_id for r in reviews])
+    return Kpis(
+        calls=n_calls,
+        reviewed=len(reviews),
+        monitoring_score=round(sum(scores) / len(scores), 1) if scores else None,
+        pass_rate=round(100 * sum(passed) / len(passed), 1) if passed else None,
+        retraining=sum(1 for r in reviews if r.verdict == Verdict.retraining),
+        critical_fail_rate=round(100 * sum(a.critical_fail for a in autos.values()) / len(autos), 1)
+        if autos
+        else None,
+        avg_talk_s=round(float(talk), 1) if talk is not None else None,
+        fcr_rate=fcr,
+    )
+
+
+def _fcr(session: Session, call_ids: list[str]) -> float | None:
+    yes = answered = 0
+    for cid in call_ids[:MAX_CALLS]:
+        for ev in evalview.evaluations(session, cid, kinds=("human",))[:1]:
+            for item in ev.items:
+                if item.item_id in FCR_ITEMS and item.final_answer in ("yes", "no"):
+                    answered += 1
+                    yes += item.final_answer == "yes"
+    return round(100 * yes / answered, 1) if answered else None
+
+
+def score_trend(
+    session: Session, who: Principal, *, start: datetime, end: datetime, by: str = "team"
+) -> list[dict]:
+    """Daily mean reviewed score per team, agent or queue."""
+    require(who, Perm.dashboard)
+    _window(start, end)
+    group = {"team": Call.team, "agent": Call.agent_id, "queue": Call.queue}.get(by)
+    if group is None:
+        raise InvalidInput(f"trend by {by!r}: use team, agent or queue")
+    day = func.substr(sa.cast(Review.created_at, sa.String), 1, 10)
+    q = (
+        select(day, group, func.avg(Review.score), func.count())
+        .join(Call, col(Call.call_id) == Review.call_id)
+        .where(Review.created_at >= start, Review.created_at < end, col(Review.score).is_not(None))
+        .group_by(day, group)
+        .order_by(day)
+    )
+    return [
+        {"day": d, by: g or "-", "score": round(float(s), 1), "reviews": n} for d, g, s, n in session.exec(q)
+    ]
+
+
+def workload(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:
+    """Per inspector: reviews submitted in the window and assignments still open."""
+    require(who, Perm.dashboard)
+    done = dict(
+        session.exec(
+            select(Review.inspector, func.count())
+            .where(Review.created_at >= start, Review.created_at < end)
+            .group_by(Review.inspector)
+        ).all()
+    )
+    open_ = dict(
+        session.exec(
+            select(Assignment.inspector, func.count())
+            .where(Assignment.state == AssignmentState.open)
+            .group_by(Assignment.inspector)
+        ).all()
+    )
+    return [
+        {"inspector": i, "reviews": done.get(i, 0), "open": open_.get(i, 0)}
+        for i in sorted(set(done) | set(open_))
+    ]
+
+
+def agreement(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:
+    """Per item: how often the auto answer equals the inspector's final answer (reviewed calls)."""
+    require(who, Perm.dashboard)
+    ids = list(
+        session.exec(
+            select(Review.call_id)
+            .where(Review.created_at >= start, Review.created_at < end)
+            .distinct()
+            .limit(MAX_CALLS)
+        )
+    )
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for cid in ids:
+        for ev in evalview.evaluations(session, cid, kinds=("human",))[:1]:
+            for item in ev.items:
+                if item.auto_answer in (None, "insufficient") or item.final_answer is None:
+                    continue
+                acc[item.item_id][0] += 1
+                acc[item.item_id][1] += item.auto_answer == item.final_answer
+    return [
+        {"item": k, "reviewed": n, "agreement": round(100 * a / n, 1)} for k, (n, a) in sorted(acc.items())
+    ]

@@ -1,0 +1,217 @@
+"""QC feedback (反馈质检信息): agent scorecards, acknowledgements, disputes and their resolution.
+
+An agent sees only reviews of their own calls. A dispute may be opened within
+``dispute_window_days`` of the review; a supervisor upholds it or changes the score. The review's
+score then changes, and the dispute keeps the before/after and a history of events that is only
+ever appended to. Calibration scores live in their own tables and never reach a scorecard.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from callqc.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.access import Perm, require, visible_call
+from storage.models import Call, utcnow
+from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review
+from storage.settings import get_settings
+from storage.users import Principal, Role
+
+log = logging.getLogger(__name__)
+
+
+class DisputeWindowClosed(Forbidden):
+    """the dispute window has closed"""
+
+
+class DisputeOpen(Conflict):
+    """a dispute is already open for this review"""
+
+
+@dataclass(frozen=True)
+class ScorecardRow:
+    review_id: int
+    call_id: str
+    at: str
+    score: float | None
+    verdict: str
+    inspector: str
+    comment: str
+    acknowledged: bool
+    dispute: str | None  # state of the latest dispute
+
+
+def _agent_of(who: Principal, agent_id: str | None) -> str:
+    if who.role == Role.agent:
+        if agent_id not in (None, who.agent_id) or not who.agent_id:
+            raise Forbidden(f"{who.name} may only see their own scorecard")
+        return who.agent_id
+    require(who, Perm.view_all_calls)
+    if not agent_id:
+        raise InvalidInput("which agent? give an agent ID")
+    return agent_id
+
+
+def scorecard(
+    session: Session, who: Principal, agent_id: str | None = None, *, limit: int = 200
+) -> list[ScorecardRow]:
+    """An agent's reviewed calls, newest first."""
+    agent = _agent_of(who, agent_id)
+    q = (
+        select(Review)
+        .join(Call, col(Call.call_id) == Review.call_id)
+        .where(Call.agent_id == agent)
+        .order_by(col(Review.created_at).desc())
+        .limit(limit)
+    )
+    reviews = list(session.exec(q))
+    ids = [r.id for r in reviews]
+    acked = set(
+        session.exec(select(Acknowledgement.review_id).where(col(Acknowledgement.review_id).in_(ids)))
+    )
+    disputes: dict[int, str] = {}
+    for d in session.exec(select(Dispute).where(col(Dispute.review_id).in_(ids)).order_by(col(Dispute.id))):
+        disputes[d.review_id] = str(d.state)
+    return [
+        ScorecardRow(
+            r.id or 0,
+            r.call_id,
+            f"{r.created_at:%Y-%m-%d}",
+            r.score,
+            str(r.verdict),
+            r.inspector,
+            r.comment,
+            r.id in acked,
+            disputes.get(r.id or 0),
+        )
+        for r in reviews
+    ]
+
+
+def trend(session: Session, who: Principal, agent_id: str | None = None) -> list[dict[str, Any]]:
+    """Daily average score of the agent and of the agent's team (same days), for a chart."""
+    agent = _agent_of(who, agent_id)
+    team = session.exec(select(Call.team).where(Call.agent_id == agent, col(Call.team).is_not(None))).first()
+    day = func.substr(sa.cast(Review.created_at, sa.String), 1, 10)
+    base = select(day, func.avg(Review.score)).join(Call, col(Call.call_id) == Review.call_id)
+    out = [
+        {"day": d, "series": "agent", "score": round(float(v), 1)}
+        for d, v in session.exec(base.where(Call.agent_id == agent).group_by(day).order_by(day))
+        if v is not None
+    ]
+    if team:
+        out += [
+            {"day": d, "series": "team", "score": round(float(v), 1)}
+            for d, v in session.exec(base.where(Call.team == team).group_by(day).order_by(day))
+            if v is not None
+        ]
+    return out
+
+
+def _own_review(session: Session, who: Principal, review_id: int) -> Review:
+    review = session.get(Review, review_id)
+    if review is None:
+        raise NotFound(f"review {review_id}")
+    visible_call(session, who, review.call_id)
+    if who.role != Role.agent:
+        raise Forbidden("only the agent of the call can acknowledge or dispute its review")
+    return review
+
+
+def acknowledge(session: Session, who: Principal, review_id: int, *, comment: str = "") -> Acknowledgement:
+    require(who, Perm.own_feedback)
+    _own_review(session, who, review_id)
+    ack = Acknowledgement(review_id=review_id, by_user=who.name, comment=comment.strip())
+    session.add(ack)
+    session.flush()
+    return ack
+
+
+def open_dispute(session: Session, who: Principal, review_id: int, *, reason: str) -> Dispute:
+    require(who, Perm.own_feedback)
+    review = _own_review(session, who, review_id)
+    if not reason.strip():
+        raise InvalidInput("say why you dispute the evaluation")
+    window = get_settings().dispute_window_days
+    if utcnow() - review.created_at > timedelta(days=window):
+        raise DisputeWindowClosed(f"review {review_id} is older than {window} days")
+    if session.exec(
+        select(Dispute).where(Dispute.review_id == review_id, Dispute.state == DisputeState.open)
+    ).first():
+        raise DisputeOpen(f"review {review_id}")
+    d = Dispute(review_id=review_id, opened_by=who.name, reason=reason.strip(), score_before=review.score)
+    session.add(d)
+    session.flush()
+    assert d.id is not None
+    session.add(DisputeEvent(dispute_id=d.id, actor=who.name, action="opened", comment=d.reason))
+    log.info("dispute %s opened on review %s by %s", d.id, review_id, who.name)
+    return d
+
+
+def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list[tuple[Dispute, Review]]:
+    """Disputes waiting for a supervisor, oldest first."""
+    require(who, Perm.resolve_disputes)
+    q = (
+        select(Dispute, Review)
+        .join(Review, col(Review.id) == Dispute.review_id)
+        .where(Dispute.state == DisputeState.open)
+        .order_by(col(Dispute.id))
+        .limit(limit)
+    )
+    return [(d, r) for d, r in session.exec(q)]
+
+
+def resolve_dispute(
+    session: Session, who: Principal, dispute_id: int, *, new_score: float | None = None, comment: str = ""
+) -> Dispute:
+    """Uphold (``new_score`` None) or change the score; one guarded update, then history."""
+    require(who, Perm.resolve_disputes)
+    if new_score is not None and not 0 <= new_score <= 100:
+        raise InvalidInput(f"score {new_score}: must be between 0 and 100")
+    state = DisputeState.upheld if new_score is None else DisputeState.changed
+    row = session.execute(
+        sa.update(Dispute)
+        .where(col(Dispute.id) == dispute_id, col(Dispute.state) == DisputeState.open)
+        .values(state=state, resolved_by=who.name, resolved_at=utcnow(), score_after=new_score)
+        .returning(col(Dispute.review_id), col(Dispute.score_before))
+    ).first()
+    if row is None:
+        raise Conflict(f"dispute {dispute_id} is not open")
+    review_id, before = row
+    if new_score is not None:
+        session.execute(sa.update(Review).where(col(Review.id) == review_id).values(score=new_score))
+    session.add(
+        DisputeEvent(
+            dispute_id=dispute_id,
+            actor=who.name,
+            action=str(state),
+            comment=comment.strip(),
+            detail={"score_before": before, "score_after": new_score},
+        )
+    )
+    session.flush()
+    d = session.get(Dispute, dispute_id)
+    assert d is not None
+    session.refresh(d)
+    return d
+
+
+def history(session: Session, who: Principal, review_id: int) -> list[DisputeEvent]:
+    """Every dispute event of a review, oldest first (visible to whoever may see the call)."""
+    review = session.get(Review, review_id)
+    if review is None:
+        raise NotFound(f"review {review_id}")
+    visible_call(session, who, review.call_id)
+    q = (
+        select(DisputeEvent)
+        .join(Dispute, col(Dispute.id) == DisputeEvent.dispute_id)
+        .where(Dispute.review_id == review_id)
+        .order_by(col(DisputeEvent.id))
+    )
+    return list(session.exec(q))

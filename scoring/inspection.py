@@ -1,0 +1,163 @@
+"""Inspection of one call: what the call page shows, and the inspector's submitted review.
+
+Everything goes through the access rules first (storage/access.py). A review stores a human
+evaluation next to the auto-evaluation (auto, human and final answers kept apart, see evalview)
+plus the verdict and overall comment, and closes the inspector's assignment for that call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from callqc.errors import Conflict, InvalidInput
+from callqc.views import call_public
+from scoring import evalview
+from scoring.evalview import EvaluationView, HumanAnswers, ItemView, Segment
+from storage.access import Perm, require, visible_call
+from storage.audit import record
+from storage.models import AuditAction, Call
+from storage.reviews import Assignment, AssignmentState, Review, Verdict
+from storage.users import Principal, Role
+
+log = logging.getLogger(__name__)
+ANSWERS = ("yes", "no", "n/a")
+
+
+@dataclass(frozen=True)
+class CallView:
+    call: dict[str, Any]
+    segments: list[Segment]
+    auto: EvaluationView | None
+    humans: list[EvaluationView]
+    items: list[ItemView]
+    reviews: list[Review]
+    assignment: Assignment | None
+    in_progress: bool  # a live call (later: live capture) still growing; the page refreshes it
+
+    @property
+    def duration_s(self) -> float:
+        ends = [s.end_s for s in self.segments]
+        return max([float(self.call.get("duration_s") or 0.0), *ends])
+
+
+def open_call(session: Session, who: Principal, call_id: str, *, source: str | None = None) -> CallView:
+    """Everything the call page shows for ``call_id``, if ``who`` may see it."""
+    call = visible_call(session, who, call_id)
+    record(session, who.name, AuditAction.view, call_id=call.call_id, source=source)
+    humans = evalview.evaluations(session, call.call_id, kinds=("human",))
+    if who.role == Role.agent:
+        humans = humans[:1]  # agents see the evaluation that counts, not every draft of it
+    reviews = list(
+        session.exec(select(Review).where(Review.call_id == call.call_id).order_by(col(Review.id).desc()))
+    )
+    assignment = session.exec(
+        select(Assignment).where(
+            Assignment.call_id == call.call_id,
+            Assignment.inspector == who.name,
+            Assignment.state == AssignmentState.open,
+        )
+    ).first()
+    return CallView(
+        call=call_public(call),
+        segments=evalview.segments(session, call.call_id),
+        auto=evalview.latest_auto(session, call.call_id),
+        humans=humans,
+        items=evalview.rubric_items(session, call.call_id),
+        reviews=reviews,
+        assignment=assignment,
+        in_progress=call.ended_at is None and call.duration_s == 0,
+    )
+
+
+def segments_for(session: Session, who: Principal, call_id: str) -> list[Segment]:
+    """The call's transcript so far (a live call's grows between calls), if ``who`` may see it."""
+    return evalview.segments(session, visible_call(session, who, call_id).call_id)
+
+
+def submit_review(
+    session: Session,
+    who: Principal,
+    call_id: str,
+    *,
+    human: HumanAnswers,
+    verdict: Verdict | str,
+) -> Review:
+    """Store the inspector's review: a human evaluation, the verdict, and the assignment closed."""
+    require(who, Perm.review)
+    call = visible_call(session, who, call_id)
+    try:
+        verdict = Verdict(verdict)
+    except ValueError:
+        raise InvalidInput(f"verdict {verdict!r}: use pass, fail or retraining") from None
+    bad = {k: v for k, v in human.answers.items() if v is not None and v not in ANSWERS}
+    if bad:
+        item, answer = next(iter(bad.items()))
+        raise InvalidInput(f"item {item}: answer {answer!r} is not yes, no or n/a")
+    auto = evalview.latest_auto(session, call.call_id)
+    known = {i.item_id for i in evalview.rubric_items(session, call.call_id)}
+    unknown = set(human.answers) - known
+    if unknown:
+        raise InvalidInput(f"item {sorted(unknown)[0]!r} is not in the rubric of call {call.call_id}")
+    ev = evalview.save_human(session, call.call_id, inspector=who.name, auto=auto, human=human)
+    assignment = session.exec(
+        select(Assignment).where(
+            Assignment.call_id == call.call_id,
+            Assignment.inspector == who.name,
+            Assignment.state == AssignmentState.open,
+        )
+    ).first()
+    review = Review(
+        call_id=call.call_id,
+        evaluation_id=ev.id,
+        auto_evaluation_id=auto.id if auto else None,
+        inspector=who.name,
+        verdict=verdict,
+        comment=human.comment.strip(),
+        score=ev.score,
+        passed=ev.passed,
+        assignment_id=assignment.id if assignment else None,
+    )
+    session.add(review)
+    session.flush()
+    if assignment is not None:
+        _close_assignment(session, assignment.id, review.id)
+    log.info("review %s of call %s by %s: %s score=%s", review.id, call.call_id, who.name, verdict, ev.score)
+    return review
+
+
+def _close_assignment(session: Session, assignment_id: int | None, review_id: int | None) -> None:
+    from sqlalchemy import update
+
+    done = session.execute(
+        update(Assignment)
+        .where(col(Assignment.id) == assignment_id, col(Assignment.state) == AssignmentState.open)
+        .values(state=AssignmentState.done, review_id=review_id)
+        .returning(col(Assignment.id))
+    ).first()
+    if done is None:
+        raise Conflict(f"assignment {assignment_id} was closed by someone else")
+
+
+def my_queue(
+    session: Session,
+    who: Principal,
+    *,
+    state: AssignmentState = AssignmentState.open,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[tuple[Assignment, Call]]:
+    """The inspector's assignments, oldest day first, a page at a time."""
+    require(who, Perm.review)
+    q = (
+        select(Assignment, Call)
+        .join(Call, col(Call.call_id) == Assignment.call_id)
+        .where(Assignment.inspector == who.name, Assignment.state == state)
+        .order_by(col(Assignment.day), col(Assignment.id))
+        .limit(min(limit, 500))
+        .offset(offset)
+    )
+    return [(a, c) for a, c in session.exec(q)]

@@ -1,0 +1,372 @@
+"""Asynchronous sampling (异步抽听): plans, reproducible runs, and even assignment to inspectors.
+
+A plan takes N calls per agent per day/week, or a percentage of the matching calls with a minimum.
+Each quota is filled first where the AI is least sure (insufficient evidence, critical fail, a
+score near the pass mark), the rest at random, all from a stored seed: the same seed over the same
+calls picks the same calls in the same order. Picked calls are spread over the plan's inspectors,
+fewest-loaded first, never above a daily cap (overflow goes to the next day). Every assignment
+keeps the plan, the run and the reason it was chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import secrets
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from statistics import NormalDist
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from callqc.errors import InvalidInput, NotFound
+from scoring import evalview
+from storage.access import Perm, require
+from storage.models import Call
+from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun
+from storage.users import Principal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Filters:
+    queues: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    direction: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+    date_from: str | None = None  # YYYY-MM-DD, inclusive
+    date_to: str | None = None  # YYYY-MM-DD, inclusive
+    score_below: float | None = None
+    critical_fail: bool = False
+    insufficient_evidence: bool = False
+    words: list[str] = field(default_factory=list)  # any of these in the transcript
+
+    @classmethod
+    def of(cls, raw: dict[str, Any] | None) -> Filters:
+        raw = dict(raw or {})
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidInput(f"sampling filter {sorted(unknown)[0]!r} is not known")
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    call_id: str
+    agent_id: str
+    started_at: datetime
+    score: float | None = None
+    uncertainty: float = 0.0  # 0 = the AI is sure, higher = less sure
+
+
+@dataclass(frozen=True)
+class Pick:
+    call_id: str
+    reason: str
+
+
+def _bucket(when: datetime, period_days: int) -> str:
+    d = when.astimezone(UTC).date()
+    if period_days >= 7:
+        monday = d - timedelta(days=d.weekday())
+        return f"week of {monday.isoformat()}"
+    return d.isoformat()
+
+
+def quota(total: int, *, mode: SamplingMode, count: int, percent: float, minimum: int) -> int:
+    """How many of ``total`` matching calls one group must give up for review."""
+    if mode == SamplingMode.per_agent:
+        return min(total, count)
+    return min(total, max(minimum, math.ceil(total * percent / 100.0)))
+
+
+def select_calls(
+    candidates: Iterable[Candidate],
+    *,
+    mode: SamplingMode,
+    seed: int,
+    count: int = 0,
+    percent: float = 0.0,
+    minimum: int = 0,
+    period_days: int = 1,
+    uncertain_share: float = 0.5,
+) -> list[Pick]:
+    """The calls to review, deterministically from ``seed``; the least-sure calls fill each quota first."""
+    rng = random.Random(seed)
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for c in sorted(candidates, key=lambda c: c.call_id):
+        key = (
+            f"{c.agent_id} {_bucket(c.started_at, period_days)}" if mode == SamplingMode.per_agent else "all"
+        )
+        groups[key].append(c)
+    picks: list[Pick] = []
+    for key in sorted(groups):
+        group = groups[key]
+        n = quota(len(group), mode=mode, count=count, percent=percent, minimum=minimum)
+        shuffled = group[:]
+        rng.shuffle(shuffled)
+        unsure = sorted((c for c in shuffled if c.uncertainty > 0), key=lambda c: -c.uncertainty)
+        n_unsure = min(len(unsure), math.ceil(n * uncertain_share))
+        chosen = unsure[:n_unsure]
+        taken = {c.call_id for c in chosen}
+        where = "" if key == "all" else f" for {key}"
+        picks += [Pick(c.call_id, f"least sure (uncertainty {c.uncertainty:.2f}){where}") for c in chosen]
+        rest = [c for c in shuffled if c.call_id not in taken][: n - n_unsure]
+        picks += [Pick(c.call_id, f"random {n} of {len(group)}{where}") for c in rest]
+    return picks
+
+
+def spread(
+    picks: Sequence[Pick],
+    inspectors: Sequence[str],
+    *,
+    first_day: date,
+    daily_cap: int,
+    load: dict[tuple[str, str], int] | None = None,
+) -> list[tuple[Pick, str, str]]:
+    """(pick, inspector, day): fewest-loaded inspector first, at most ``daily_cap`` a day each."""
+    if not inspectors:
+        raise InvalidInput("a sampling plan needs at least one inspector")
+    if daily_cap < 1:
+        raise InvalidInput("daily cap must be at least 1")
+    load = dict(load or {})
+    out: list[tuple[Pick, str, str]] = []
+    day = first_day
+    for pick in picks:
+        while True:
+            d = day.isoformat()
+            free = [i for i in inspectors if load.get((i, d), 0) < daily_cap]
+            if free:
+                who = min(free, key=lambda i: (load.get((i, d), 0), inspectors.index(i)))
+                load[(who, d)] = load.get((who, d), 0) + 1
+                out.append((pick, who, d))
+                break
+            day += timedelta(days=1)
+    return out
+
+
+def reviews_needed(scores: Sequence[float], *, margin: float, confidence: float) -> int | None:
+    """Reviews giving a mean score within ±``margin`` points at ``confidence``: n = (z·σ/E)²."""
+    if margin <= 0 or not 0 < confidence < 1:
+        raise InvalidInput("margin must be > 0 and confidence between 0 and 1")
+    if len(scores) < 2:
+        return None  # no variance yet
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return max(1, math.ceil((z * statistics.stdev(scores) / margin) ** 2))
+
+
+# --- database side ---------------------------------------------------------------------------------
+
+
+def create_plan(
+    session: Session,
+    who: Principal,
+    *,
+    name: str,
+    mode: SamplingMode | str,
+    inspectors: list[str],
+    count: int = 0,
+    period_days: int = 1,
+    percent: float = 0.0,
+    minimum: int = 0,
+    filters: dict[str, Any] | None = None,
+    daily_cap: int = 50,
+    seed: int | None = None,
+) -> SamplingPlan:
+    require(who, Perm.sample)
+    mode = SamplingMode(mode)
+    Filters.of(filters)  # refuse unknown filters now, not at run time
+    if mode == SamplingMode.per_agent and count < 1:
+        raise InvalidInput("per-agent plan: count must be at least 1")
+    if mode == SamplingMode.percent and not 0 < percent <= 100:
+        raise InvalidInput("percent plan: percent must be in (0, 100]")
+    if period_days not in (1, 7):
+        raise InvalidInput("period must be 1 (day) or 7 (week)")
+    if not name.strip():
+        raise InvalidInput("plan name is empty")
+    if not inspectors or daily_cap < 1:
+        raise InvalidInput("a plan needs at least one inspector and a daily cap of at least 1")
+    plan = SamplingPlan(
+        name=name.strip(),
+        mode=mode,
+        count=count,
+        period_days=period_days,
+        percent=percent,
+        minimum=minimum,
+        filters=dict(filters or {}),
+        inspectors=list(inspectors),
+        daily_cap=daily_cap,
+        seed=seed if seed is not None else secrets.randbelow(2**31),
+        created_by=who.name,
+    )
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def list_plans(session: Session) -> list[SamplingPlan]:
+    return list(session.exec(select(SamplingPlan).order_by(col(SamplingPlan.id).desc())))
+
+
+def candidates(
+    session: Session, plan: SamplingPlan, *, start: datetime, end: datetime, ignore_run: int | None = None
+) -> list[Candidate]:
+    """Calls in [start, end) that match the plan's filters and are not already assigned (by another run)."""
+    f = Filters.of(plan.filters)
+    q = select(Call).where(Call.started_at >= start, Call.started_at < end, col(Call.agent_id).is_not(None))
+    if f.queues:
+        q = q.where(col(Call.queue).in_(f.queues))
+    if f.agents:
+        q = q.where(col(Call.agent_id).in_(f.agents))
+    if f.direction:
+        q = q.where(Call.direction == f.direction)
+    if f.min_duration_s is not None:
+        q = q.where(Call.duration_s >= f.min_duration_s)
+    if f.max_duration_s is not None:
+        q = q.where(Call.duration_s <= f.max_duration_s)
+    if f.date_from:
+        q = q.where(Call.started_at >= datetime.fromisoformat(f.date_from).replace(tzinfo=UTC))
+    if f.date_to:
+        q = q.where(
+            Call.started_at < datetime.fromisoformat(f.date_to).replace(tzinfo=UTC) + timedelta(days=1)
+        )
+    assigned = select(Assignment.call_id).where(Assignment.run_id != (ignore_run or -1))
+    q = q.where(col(Call.call_id).not_in(assigned)).order_by(Call.call_id)
+    calls = list(session.exec(q))
+    summaries = evalview.auto_summaries(session, [c.call_id for c in calls])
+    if f.words:
+        with_words = evalview.calls_with_words(session, [c.call_id for c in calls], f.words)
+        calls = [c for c in calls if c.call_id in with_words]
+    out = []
+    for c in calls:
+        s = summaries.get(c.call_id)
+        if f.score_below is not None and (s is None or s.score is None or s.score >= f.score_below):
+            continue
+        if f.critical_fail and (s is None or not s.critical_fail):
+            continue
+        if f.insufficient_evidence and (s is None or s.insufficient == 0):
+            continue
+        out.append(
+            Candidate(
+                c.call_id, c.agent_id or "", c.started_at, s.score if s else None, s.uncertainty if s else 0.0
+            )
+        )
+    return out
+
+
+def run_plan(
+    session: Session,
+    who: Principal,
+    plan_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    first_day: date | None = None,
+    seed: int | None = None,
+) -> SamplingRun:
+    """Pick calls for one window, store the run (with its seed) and its assignments."""
+    require(who, Perm.sample)
+    plan = session.get(SamplingPlan, plan_id)
+    if plan is None:
+        raise NotFound(f"sampling plan {plan_id}")
+    if end <= start:
+        raise InvalidInput("sampling window ends before it starts")
+    run_seed = plan.seed if seed is None else seed
+    cands = candidates(session, plan, start=start, end=end)
+    picks = select_calls(
+        cands,
+        mode=plan.mode,
+        seed=run_seed,
+        count=plan.count,
+        percent=plan.percent,
+        minimum=plan.minimum,
+        period_days=plan.period_days,
+    )
+    day0 = first_day or datetime.now(UTC).date()
+    load_rows = session.exec(
+        select(Assignment.inspector, Assignment.day, func.count())
+        .where(Assignment.day >= day0.isoformat(), col(Assignment.inspector).in_(plan.inspectors))
+        .group_by(Assignment.inspector, Assignment.day)
+    )
+    load = {(i, d): n for i, d, n in load_rows}
+    placed = spread(picks, plan.inspectors, first_day=day0, daily_cap=plan.daily_cap, load=load)
+    run = SamplingRun(
+        plan_id=plan_id,
+        seed=run_seed,
+        window_start=start,
+        window_end=end,
+        created_by=who.name,
+        stats={"candidates": len(cands), "picked": len(picks)},
+    )
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    for pick, inspector, day in placed:
+        session.add(
+            Assignment(
+                run_id=run.id,
+                plan_id=plan_id,
+                call_id=pick.call_id,
+                inspector=inspector,
+                day=day,
+                reason=pick.reason,
+            )
+        )
+    session.flush()
+    log.info("sampling run %s of plan %s: %d of %d calls", run.id, plan_id, len(picks), len(cands))
+    return run
+
+
+def replay_run(session: Session, who: Principal, run_id: int) -> list[Pick]:
+    """Pick again from a run's stored seed and window: the same calls, for the same reasons."""
+    require(who, Perm.sample)
+    run = session.get(SamplingRun, run_id)
+    if run is None:
+        raise NotFound(f"sampling run {run_id}")
+    plan = session.get(SamplingPlan, run.plan_id)
+    assert plan is not None
+    cands = candidates(session, plan, start=run.window_start, end=run.window_end, ignore_run=run_id)
+    return select_calls(
+        cands,
+        mode=plan.mode,
+        seed=run.seed,
+        count=plan.count,
+        percent=plan.percent,
+        minimum=plan.minimum,
+        period_days=plan.period_days,
+    )
+
+
+def run_assignments(session: Session, run_id: int) -> list[Assignment]:
+    q = select(Assignment).where(Assignment.run_id == run_id).order_by(col(Assignment.id))
+    return list(session.exec(q))
+
+
+def margin_table(
+    session: Session, who: Principal, *, margin: float = 5.0, confidence: float = 0.9
+) -> list[dict[str, Any]]:
+    """Per agent: scores so far, their spread, and reviews needed for ±margin at confidence."""
+    require(who, Perm.sample)
+    by_agent = evalview.agent_scores(session)
+    rows = []
+    for agent, scores in sorted(by_agent.items()):
+        rows.append(
+            {
+                "agent_id": agent,
+                "scored_calls": len(scores),
+                "stdev": round(statistics.stdev(scores), 2) if len(scores) > 1 else None,
+                "reviews_needed": reviews_needed(scores, margin=margin, confidence=confidence),
+            }
+        )
+    return rows
+
+
+def plan_dict(plan: SamplingPlan) -> dict[str, Any]:
+    return {**plan.model_dump(), "filters": asdict(Filters.of(plan.filters))}

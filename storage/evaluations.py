@@ -1,0 +1,363 @@
+"""Evaluations: rubric versions, auto/human/calibration evaluations with per-item answers, call metrics.
+
+Every evaluation keeps the rubric id + version it used (the rubric's YAML is stored here, so an old
+evaluation can always be shown with its own titles). Per item, the automatic answer, the inspector's
+answer and the final answer are separate columns; ``final_source`` says who gave the final one
+(``human``, or ``auto`` when the item was allowed to auto-submit). A rescore adds a new evaluation
+and marks the old one inactive (``superseded_by``); nothing is overwritten.
+:func:`evaluation_json` and :func:`metrics_json` are the stable shapes `callqc show` and the review
+app read (docs/scoring.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
+
+from callqc.errors import Conflict, NotFound
+from storage.models import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from scoring.autoscore import AutoEvaluation
+    from scoring.metrics import CallMetrics
+    from scoring.rubric import LoadedRubric
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 1  # of evaluation_json's and metrics_json's shapes
+
+
+class RubricVersionConflict(Conflict):
+    """rubric changed without a new version"""
+
+
+class EvaluationKind(StrEnum):
+    auto = "auto"
+    human = "human"
+    calibration = "calibration"
+
+
+class FinalSource(StrEnum):
+    human = "human"
+    auto = "auto"  # the item was allowed to auto-submit (agreement κ over the bar)
+
+
+def _ts() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RubricRow(SQLModel, table=True):
+    __tablename__ = "rubrics"
+
+    rubric_id: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    content_hash: str = Field(max_length=64)
+    title: str = Field(max_length=256)
+    yaml_text: str = Field(sa_type=sa.Text)
+    source: str = Field(max_length=512)
+    created_at: datetime = _ts()
+
+
+class EvaluationBase(SQLModel):
+    call_id: str = Field(foreign_key="calls.call_id", max_length=128, index=True)
+    rubric_id: str = Field(max_length=64)
+    rubric_version: int
+    kind: EvaluationKind = Field(default=EvaluationKind.auto, sa_type=sa.String(16), index=True)
+    evaluator: str = Field(default="auto", max_length=64, index=True)
+    total: float | None = None
+    passed: bool | None = None
+    critical_score: float | None = None
+    pass_mark: float = 80.0
+    needs_review: bool = False
+    auto_submitted: bool = False  # every answered item could auto-submit: no human needed
+    active: bool = Field(default=True, index=True)  # the newest of its kind (and evaluator) for the call
+    superseded_by: int | None = None
+    sections: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Evaluation(EvaluationBase, table=True):
+    __tablename__ = "evaluations"
+    __table_args__ = (sa.Index("ix_evaluations_call_kind_active", "call_id", "kind", "active"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class EvaluationItem(SQLModel, table=True):
+    __tablename__ = "evaluation_items"
+    __table_args__ = (sa.UniqueConstraint("evaluation_id", "item_id", name="uq_evaluation_items_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluations.id", index=True)
+    item_id: str = Field(max_length=64, index=True)
+    section_id: str = Field(max_length=64)
+    check_kind: str = Field(max_length=32)
+    critical: str = Field(default="", max_length=16)  # "", "call" or "section"
+    points: float  # the item's points in the rubric
+    earned: float = 0.0
+    possible: float = 0.0  # 0 when the answer does not count (n/a, insufficient, unanswered)
+    auto_answer: str | None = Field(default=None, max_length=16)
+    human_answer: str | None = Field(default=None, max_length=16)
+    final_answer: str | None = Field(default=None, max_length=16)
+    final_source: str | None = Field(default=None, max_length=16)
+    reason: str = Field(default="", sa_type=sa.Text)
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    confidence: float | None = None
+    model_version: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class CallMetricsRow(SQLModel, table=True):
+    __tablename__ = "call_metrics"
+
+    call_id: str = Field(primary_key=True, foreign_key="calls.call_id", max_length=128)
+    duration_s: float = 0.0
+    agent_talk_s: float | None = None
+    customer_talk_s: float | None = None
+    non_talk_s: float = 0.0
+    longest_silence_s: float = 0.0
+    overtalk_count: int = 0
+    overtalk_s: float = 0.0
+    agent_rate: float | None = None
+    customer_rate: float | None = None
+    talk_ratio: float | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts()
+
+
+# --- rubrics ------------------------------------------------------------------------------------------
+def register_rubric(session: Session, loaded: LoadedRubric) -> RubricRow:
+    """Store a rubric version once; a different content under a stored id+version is refused."""
+    from scoring.rubric import title_text
+
+    rid, version = loaded.key
+    row = session.get(RubricRow, (rid, version))
+    if row is not None:
+        if row.content_hash != loaded.content_hash:
+            raise RubricVersionConflict(
+                f"{loaded.source}: rubric {rid!r} version {version} differs from the stored version "
+                f"{version} (from {row.source}); bump 'version'")
+        return row
+    row = RubricRow(rubric_id=rid, version=version, content_hash=loaded.content_hash,
+                    title=title_text(loaded.rubric.title)[:256], yaml_text=loaded.yaml_text,
+                    source=loaded.source[:512])
+    session.add(row)
+    session.flush()
+    log.info("register rubric: %s v%s (%s)", rid, version, loaded.content_hash[:12])
+    return row
+
+
+def stored_rubric(session: Session, rubric_id: str, version: int) -> LoadedRubric:
+    """A rubric version as it was stored (the one its evaluations used)."""
+    row = session.get(RubricRow, (rubric_id, version))
+    if row is None:
+        raise NotFound(f"rubric {rubric_id!r} version {version}")
+    return _parse_cached(row.yaml_text, row.source)
+
+
+@lru_cache(maxsize=32)
+def _parse_cached(text: str, source: str) -> LoadedRubric:
+    from scoring.rubric import parse_rubric
+
+    return parse_rubric(text, source)
+
+
+def rubric_versions(session: Session) -> list[RubricRow]:
+    return list(session.exec(select(RubricRow).order_by(col(RubricRow.rubric_id), col(RubricRow.version))))
+
+
+# --- evaluations --------------------------------------------------------------------------------------
+def auto_evaluation_for(session: Session, call_id: str, rubric_id: str, version: int) -> Evaluation | None:
+    """The call's automatic evaluation under that rubric version, if one was stored."""
+    stmt = (select(Evaluation).where(Evaluation.call_id == call_id, Evaluation.kind == EvaluationKind.auto,
+                                     Evaluation.rubric_id == rubric_id, Evaluation.rubric_version == version)
+            .order_by(col(Evaluation.id).desc()))
+    return session.exec(stmt).first()
+
+
+def _supersede(session: Session, call_id: str, kind: str, evaluator: str, new_id: int) -> None:
+    session.execute(
+        sa.update(Evaluation)
+        .where(col(Evaluation.call_id) == call_id, col(Evaluation.kind) == kind,
+               col(Evaluation.evaluator) == evaluator, col(Evaluation.active).is_(True),
+               col(Evaluation.id) != new_id)
+        .values(active=False, superseded_by=new_id, updated_at=utcnow()))
+
+
+def _section_rows(score: Any) -> list[dict[str, Any]]:
+    return [{"id": s.id, "weight": s.weight, "earned": s.earned, "possible": s.possible,
+             "percent": None if s.percent is None else round(s.percent, 2), "zeroed": s.zeroed}
+            for s in score.sections]
+
+
+def store_auto_evaluation(
+    session: Session, call_id: str, auto: AutoEvaluation, *, auto_submit: frozenset[str] = frozenset(),
+) -> Evaluation:
+    """Store ``auto`` as the call's active automatic evaluation (older ones stay, inactive).
+
+    Items in ``auto_submit`` with a yes/no/n/a answer get that answer as their final answer.
+    """
+    from scoring.rubric import Answer
+
+    register_rubric(session, auto.rubric)
+    rubric = auto.rubric.rubric
+    decisive = {Answer.yes, Answer.no, Answer.na}
+    answered = [r for r in auto.items if r.answer is not None]
+    all_auto = bool(answered) and all(r.answer in decisive and r.item_id in auto_submit for r in answered) \
+        and len(answered) == len(auto.items)
+    s = auto.score
+    ev = Evaluation(
+        call_id=call_id, rubric_id=rubric.id, rubric_version=rubric.version, kind=EvaluationKind.auto,
+        evaluator="auto", total=None if s.total is None else round(s.total, 2), passed=s.passed,
+        critical_score=None if s.critical_score is None else round(s.critical_score, 2),
+        pass_mark=rubric.pass_mark, needs_review=s.needs_review, auto_submitted=all_auto,
+        sections=_section_rows(s),
+    )
+    session.add(ev)
+    session.flush()
+    assert ev.id is not None
+    for sec, it in rubric.items():
+        r = auto.item(it.id)
+        sc = s.items[it.id]
+        final = r.answer if (r.answer in decisive and it.id in auto_submit) else None
+        session.add(EvaluationItem(
+            evaluation_id=ev.id, item_id=it.id, section_id=sec.id, check_kind=it.check.kind,
+            critical={True: "call", "section": "section"}.get(it.critical, ""), points=it.points,
+            earned=sc.earned, possible=sc.possible,
+            auto_answer=None if r.answer is None else str(r.answer),
+            final_answer=None if final is None else str(final),
+            final_source=FinalSource.auto if final is not None else None,
+            reason=r.result.reason, evidence=[e.to_json() for e in r.result.evidence],
+            confidence=r.result.confidence, model_version=r.result.model_version,
+        ))
+    _supersede(session, call_id, EvaluationKind.auto, "auto", ev.id)
+    session.flush()
+    log.info("store evaluation: call %s rubric %s v%s total=%s", call_id, rubric.id, rubric.version, ev.total)
+    return ev
+
+
+def items_of(session: Session, evaluation_id: int) -> list[EvaluationItem]:
+    return list(session.exec(select(EvaluationItem).where(EvaluationItem.evaluation_id == evaluation_id)
+                             .order_by(col(EvaluationItem.id))))
+
+
+def recompute(session: Session, evaluation_id: int) -> Evaluation:
+    """Re-score an evaluation from its items' final answers (else human, else auto) and store the totals."""
+    from scoring.score import score
+
+    ev = session.get(Evaluation, evaluation_id)
+    if ev is None:
+        raise NotFound(f"evaluation {evaluation_id}")
+    loaded = stored_rubric(session, ev.rubric_id, ev.rubric_version)
+    rows = items_of(session, evaluation_id)
+    answers = {r.item_id: r.final_answer or r.human_answer or r.auto_answer for r in rows}
+    s = score(loaded.rubric, answers)
+    for r in rows:
+        r.earned, r.possible = s.items[r.item_id].earned, s.items[r.item_id].possible
+        session.add(r)
+    ev.total = None if s.total is None else round(s.total, 2)
+    ev.passed, ev.needs_review, ev.sections = s.passed, s.needs_review, _section_rows(s)
+    ev.critical_score = None if s.critical_score is None else round(s.critical_score, 2)
+    ev.updated_at = utcnow()
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def current_evaluation(session: Session, call_id: str, *, kind: str | None = None) -> Evaluation | None:
+    """The call's active evaluation of ``kind`` (None: the newest human one, else the automatic one)."""
+    kinds = [kind] if kind else [EvaluationKind.human, EvaluationKind.auto]
+    for k in kinds:
+        stmt = (select(Evaluation).where(Evaluation.call_id == call_id, Evaluation.kind == k,
+                                         col(Evaluation.active).is_(True))
+                .order_by(col(Evaluation.id).desc()))
+        if (ev := session.exec(stmt).first()) is not None:
+            return ev
+    return None
+
+
+def _title(t: Any) -> dict[str, str]:
+    from scoring.rubric import title_text
+
+    return {"zh": title_text(t, "zh"), "en": title_text(t, "en")}
+
+
+def evaluation_json(
+    session: Session, call_id: str, *, evaluation_id: int | None = None,
+) -> dict[str, Any] | None:
+    """The call's evaluation in the documented stable shape (docs/scoring.md), or None if none."""
+    ev = session.get(Evaluation, evaluation_id) if evaluation_id else current_evaluation(session, call_id)
+    if ev is None or ev.call_id != call_id:
+        return None
+    assert ev.id is not None
+    loaded = stored_rubric(session, ev.rubric_id, ev.rubric_version)
+    rubric = loaded.rubric
+    sec_titles = {s.id: s.title for s in rubric.sections}
+    history = session.exec(select(Evaluation).where(Evaluation.call_id == call_id)
+                           .order_by(col(Evaluation.id))).all()
+    return {
+        "schema": SCHEMA_VERSION,
+        "call_id": call_id,
+        "evaluation_id": ev.id,
+        "kind": str(ev.kind),
+        "evaluator": ev.evaluator,
+        "rubric": {"id": rubric.id, "version": rubric.version, "content_hash": loaded.content_hash,
+                   "title": _title(rubric.title)},
+        "created_at": ev.created_at.isoformat(),
+        "total": ev.total, "passed": ev.passed, "pass_mark": ev.pass_mark,
+        "critical_score": ev.critical_score, "needs_review": ev.needs_review,
+        "auto_submitted": ev.auto_submitted, "active": ev.active, "comment": ev.comment,
+        "sections": [{**s, "title": _title(sec_titles.get(s["id"], s["id"]))} for s in ev.sections],
+        "items": [
+            {"id": r.item_id, "section": r.section_id, "kind": r.check_kind,
+             "title": _title(it.title) if (it := rubric.item(r.item_id)) else _title(r.item_id),
+             "critical": r.critical or None, "points": r.points, "earned": r.earned, "possible": r.possible,
+             "auto_answer": r.auto_answer, "human_answer": r.human_answer, "final_answer": r.final_answer,
+             "final_source": r.final_source, "reason": r.reason, "evidence": r.evidence,
+             "confidence": r.confidence, "model_version": r.model_version, "comment": r.comment}
+            for r in items_of(session, ev.id)
+        ],
+        "history": [{"evaluation_id": h.id, "kind": str(h.kind), "evaluator": h.evaluator,
+                     "rubric_version": h.rubric_version, "rubric_id": h.rubric_id, "total": h.total,
+                     "active": h.active, "created_at": h.created_at.isoformat()} for h in history],
+    }
+
+
+# --- metrics ------------------------------------------------------------------------------------------
+def store_metrics(session: Session, call_id: str, metrics: CallMetrics) -> CallMetricsRow:
+    """Store (or replace) the call's conversation metrics."""
+    rate = metrics.rate
+    values: dict[str, Any] = dict(
+        duration_s=round(metrics.duration_s, 3), agent_talk_s=metrics.talk_s.get("agent"),
+        customer_talk_s=metrics.talk_s.get("customer"), non_talk_s=round(metrics.non_talk_s, 3),
+        longest_silence_s=round(metrics.longest_silence_s, 3), overtalk_count=metrics.overtalk_count,
+        overtalk_s=round(metrics.overtalk_s, 3),
+        agent_rate=rate["agent"].per_minute if "agent" in rate else None,
+        customer_rate=rate["customer"].per_minute if "customer" in rate else None,
+        talk_ratio=metrics.talk_ratio, metrics=metrics.to_json(), updated_at=utcnow(),
+    )
+    row = session.get(CallMetricsRow, call_id)
+    if row is None:
+        row = CallMetricsRow(call_id=call_id, **values)
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def metrics_json(session: Session, call_id: str) -> dict[str, Any] | None:
+    """The call's conversation metrics (docs/scoring.md), or None if it was not scored yet."""
+    row = session.get(CallMetricsRow, call_id)
+    if row is None:
+        return None
+    return {"schema": SCHEMA_VERSION, "call_id": call_id, **row.metrics,
+            "updated_at": row.updated_at.isoformat()}
