@@ -1,0 +1,134 @@
+"""What goes on a disc besides the audio: per-call JSON, the manifest, the month index, a readme.
+
+Layout of every disc (Rock Ridge / Joliet names)::
+
+    README.TXT                                  what this disc is, how to read it without callqc
+    index.json                                  every call of the month's run and its disc number
+    manifest.json                               every file on this disc: path, byte offset, length, SHA-256
+    calls/YYYY-MM-DD/<call-id>.<ext>            original audio, byte for byte
+    calls/YYYY-MM-DD/<call-id>.metadata.json    the call's database row
+    calls/YYYY-MM-DD/<call-id>.transcript.json  transcript, when the transcription module provides one
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from storage.keys import validate_call_id
+from storage.models import Call, CallPublic
+
+log = logging.getLogger(__name__)
+
+FORMAT = "callqc-archive/1"
+INDEX_PATH = "index.json"
+README_PATH = "README.TXT"
+
+
+@dataclass(frozen=True)
+class ExtraFile:
+    path: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def audio_path(call: Call) -> str:
+    cid = validate_call_id(call.call_id)
+    ext = call.audio_key.rpartition("/")[2].rpartition(".")[2].lower() or "bin"
+    return f"calls/{call.started_at:%Y-%m-%d}/{cid}.{ext}"
+
+
+def call_extras(session: Session, call: Call) -> list[ExtraFile]:
+    """The call's metadata JSON, and its transcript JSON when one can be had."""
+    base = audio_path(call).rpartition(".")[0]
+    meta = CallPublic.model_validate(call).model_dump(mode="json")
+    files = [ExtraFile(f"{base}.metadata.json", _json(meta))]
+    finder = _transcript_finder()
+    if finder is not None:
+        transcript = finder(session, call.call_id)
+        if transcript is not None:
+            data = (
+                transcript
+                if isinstance(transcript, bytes)
+                else (transcript.encode() if isinstance(transcript, str) else _json(transcript))
+            )
+            files.append(ExtraFile(f"{base}.transcript.json", data))
+    return files
+
+
+def _transcript_finder() -> Callable[[Session, str], Any] | None:
+    # the transcription room may not be installed or built yet; metadata alone is still a valid archive
+    for module in ("storage.transcripts", "transcribe.handler"):
+        try:
+            fn = getattr(importlib.import_module(module), "transcript_json", None)
+        except ImportError:
+            continue
+        if callable(fn):
+            return fn
+    return None
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True).encode()
+
+
+def index_entry(call: Call, *, disc: int) -> dict[str, Any]:
+    return {
+        "call_id": call.call_id,
+        "disc": disc,
+        "path": audio_path(call),
+        "length": call.size_bytes,
+        "sha256": call.sha256,
+        "started_at": call.started_at.isoformat(),
+        "tenant": call.tenant,
+    }
+
+
+def index_bytes(month: str, *, seq: int, discs: int, entries: list[dict[str, Any]]) -> bytes:
+    head = {"format": FORMAT, "kind": "month-index", "month": month, "run": seq, "discs": discs}
+    return _lines(head, "calls", entries)
+
+
+def manifest_bytes(month: str, *, seq: int, disc: int, discs: int, files: list[dict[str, Any]]) -> bytes:
+    """Manifest: one JSON object, each file on one line (call_id, path, offset, length, sha256)."""
+    head = {
+        "format": FORMAT,
+        "kind": "disc-manifest",
+        "month": month,
+        "run": seq,
+        "disc": disc,
+        "discs": discs,
+        "label": f"callqc {month} run {seq}: disc {disc} of {discs}",
+    }
+    return _lines(head, "files", files)
+
+
+def _lines(head: dict[str, Any], key: str, rows: list[dict[str, Any]]) -> bytes:
+    # one row per line keeps multi-megabyte indexes readable with grep on any computer
+    body = ",\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows)
+    text = json.dumps(head, ensure_ascii=False, sort_keys=True)[:-1] + f', "{key}": [\n{body}\n]}}\n'
+    return text.encode()
+
+
+def readme_bytes(month: str, *, seq: int, disc: int, discs: int) -> bytes:
+    return (
+        f"callqc archive, {month}, run {seq}: disc {disc} of {discs}\r\n"
+        "\r\n"
+        "This is a standard ISO 9660 disc (Joliet and Rock Ridge names); any computer can read it.\r\n"
+        "calls/<date>/<call-id>.<ext>              original recording, byte for byte\r\n"
+        "calls/<date>/<call-id>.metadata.json      the call's record\r\n"
+        "calls/<date>/<call-id>.transcript.json    transcript, when there was one\r\n"
+        "manifest.json   every file on this disc: path, byte offset in the image, length, SHA-256\r\n"
+        "index.json      every call of this month's run and the disc it is on\r\n"
+        "Check a file:   sha256sum calls/<date>/<call-id>.<ext>  (compare with manifest.json)\r\n"
+    ).encode()
