@@ -6,9 +6,11 @@ Shape (``schema`` bumps when a field changes meaning; fields are only ever added
      "call": {call_id, tenant, agent_id, team, queue, direction, caller, callee, started_at,
               ended_at, duration_s, codec, sample_rate, channels, channel_map, meta, audio_key,
               size_bytes, sha256, status, last_error, hot_present, archived_at, created_at},
-     "transcript": null | {...}   # see docs/transcription.md
-     "metrics": null | {...}      # see docs/scoring.md
-     "evaluation": null | {...}}  # see docs/scoring.md
+     "transcript": null | {...}   # storage.transcripts.transcript_json, see docs/transcription.md
+     "metrics": null | {...}      # storage.evaluations.metrics_json, see docs/scoring.md
+     "evaluation": null | {...}}  # storage.evaluations.evaluation_json, see docs/scoring.md
+
+``null`` means that step has not happened yet (the call's ``status`` says how far it got).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from callqc.errors import NotFound
+from storage.evaluations import evaluation_json, metrics_json
 from storage.keys import validate_call_id
 from storage.models import Call, CallPublic
+from storage.transcripts import transcript_json
 
 SCHEMA_VERSION = 1
 
@@ -45,9 +49,9 @@ def call_json(session: Session, call_id: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA_VERSION,
         "call": call_public(call),
-        "transcript": None,
-        "metrics": None,
-        "evaluation": None,
+        "transcript": transcript_json(session, call.call_id),
+        "metrics": metrics_json(session, call.call_id),
+        "evaluation": evaluation_json(session, call.call_id),
     }
 
 

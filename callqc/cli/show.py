@@ -33,6 +33,39 @@ def _print_call(doc: dict) -> None:
                   + ("" if c["hot_present"] else f" (archived {c['archived_at']})"))
 
 
+def _print_results(doc: dict) -> None:
+    from transcribe.conversation import format_lines
+
+    console = Console()
+    t = doc["transcript"]
+    if t is not None:
+        console.print(f"\n[bold]transcript[/bold] ({t['language']}, {t['model']['name']}"
+                      + (", mono: speakers unknown" if t["mono"] else "") + ")")
+        for line in format_lines(t["segments"]) or ["(no speech)"]:
+            console.print("  " + line, markup=False, highlight=False)
+    m = doc["metrics"]
+    if m is not None:
+        console.print("\n[bold]metrics[/bold]")
+        for key, value in m.items():
+            if key not in ("schema", "call_id", "updated_at"):
+                console.print(f"  {key:<20} {value}", markup=False, highlight=False)
+    ev = doc["evaluation"]
+    if ev is not None:
+        verdict = "pass" if ev["passed"] else "fail"
+        console.print(f"\n[bold]evaluation[/bold] {ev['rubric']['id']} v{ev['rubric']['version']}: "
+                      f"{ev['total']:.1f} ({verdict}, pass mark {ev['pass_mark']}), critical {ev['critical_score']}"
+                      + ("  [yellow]needs review[/yellow]" if ev["needs_review"] else ""))
+        table = Table("item", "answer", "points", "evidence")
+        for it in ev["items"]:
+            ans = it["final_answer"] or it["auto_answer"] or ""
+            evid = "; ".join(
+                f"{e.get('speaker') or ''}@{_fmt_s(float(e['start']))} {e.get('quote') or e['kind']}".strip()
+                for e in (it["evidence"] or [])[:2]
+            )
+            table.add_row(it["id"], str(ans), f"{it['earned'] or 0:g}/{it['possible'] or 0:g}", evid)
+        console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
@@ -49,6 +82,7 @@ def register(app: typer.Typer) -> None:
                     typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
                 else:
                     _print_call(doc)
+                    _print_results(doc)
                 return
             calls = views.list_calls(s, limit=limit, status=status)
             if as_json:
