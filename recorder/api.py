@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,7 +29,7 @@ from recorder.metadata import InvalidMetadata, parse_meta
 from storage.db import session
 from storage.keys import validate_call_id
 from storage.models import Call, CallPublic
-from storage.objectstore import ObjectStore, make_store
+from storage.objectstore import get_store
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -66,15 +65,6 @@ def create_app() -> FastAPI:
         raise NoApiToken()
     app = FastAPI(title="callqc recorder", summary="Ingest call recordings.", version="1")
     bearer = HTTPBearer(auto_error=False)
-    store_lock = threading.Lock()
-    stores: list[ObjectStore] = []
-
-    def get_store() -> ObjectStore:
-        with store_lock:
-            if not stores:
-                stores.append(make_store())
-            return stores[0]
-
     def authorized(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if cred is None:
             raise HTTPException(401, "bearer token required", headers={"WWW-Authenticate": "Bearer"})

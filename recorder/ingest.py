@@ -45,7 +45,7 @@ from storage.objectstore import (
     ChecksumMismatch,
     ObjectNotFound,
     ObjectStore,
-    make_store,
+    get_store,
     sha256_file,
     sha256_of,
 )
@@ -121,7 +121,7 @@ def ingest_file(
         existing = _existing(engine, call_id, sha, name)
         if existing is not None:
             return existing
-        store = store or make_store()
+        store = store or get_store()
         _store_verified(store, settings.bucket_recordings, call.audio_key, path, sha)
         return _register(engine, call, info, name=name, actor=actor, source=source)
 

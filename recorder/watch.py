@@ -25,7 +25,7 @@ from pathlib import Path
 from callqc.errors import CallqcError, Conflict, InvalidInput
 from recorder.ingest import ingest_file
 from recorder.metadata import CallMeta, read_sidecar, sidecar_for
-from storage.objectstore import ObjectStore, make_store
+from storage.objectstore import ObjectStore, get_store
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Watcher:
     @property
     def store(self) -> ObjectStore:
         if self._store is None:
-            self._store = make_store()
+            self._store = get_store()
         return self._store
 
     def poll(self) -> list[Result]:

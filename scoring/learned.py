@@ -173,7 +173,7 @@ def train(
     """Train the model behind ``item_id`` from inspectors' final answers; store it if there are enough."""
     from scoring.handler import load_conversation
     from storage.models import Call
-    from storage.objectstore import make_store
+    from storage.objectstore import get_store
 
     check = model_item(rubric, item_id)
     texts, labels = [], []
@@ -188,7 +188,7 @@ def train(
     pipe, report = fit(texts, labels, model=check.model, item_id=item_id,
                        min_labels=get_settings().model_min_labels)
     if pipe is not None:
-        save_model(store or make_store(), pipe, report)
+        save_model(store or get_store(), pipe, report)
     return report
 
 
@@ -201,9 +201,9 @@ class ModelPredictor:
 
     def _model(self, name: str) -> tuple[int, Any] | None:
         if name not in self._cache:
-            from storage.objectstore import make_store
+            from storage.objectstore import get_store
 
-            self._store = self._store or make_store()
+            self._store = self._store or get_store()
             try:
                 self._cache[name] = load_latest(self._store, name)
             except ObjectNotFound:

@@ -28,7 +28,7 @@ from storage.archive.tables import ArchiveEntry, ArchiveImage, ImageState
 from storage.db import session as db_session
 from storage.keys import validate_call_id
 from storage.models import AuditAction, Call
-from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, make_store
+from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, get_store
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def _retrieve(
         expected, filename, places = locate(s, call_id)
     if not places:
         raise RecordingMissing(f"call {call_id} has no hot copy and no stored archive image")
-    store = store or make_store()
+    store = store or get_store()
     last: CallqcError | None = None
     for place in places:
         try:

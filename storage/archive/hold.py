@@ -17,7 +17,7 @@ from storage.archive.tables import ArchiveEntry, ArchiveHold, ArchiveImage, Imag
 from storage.db import session as db_session
 from storage.keys import validate_call_id
 from storage.models import AuditAction
-from storage.objectstore import ObjectStore, make_store
+from storage.objectstore import ObjectStore, get_store
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def hold(
 ) -> HoldState:
     """Put a legal hold on the image holding ``call_id`` (idempotent)."""
     cid = validate_call_id(call_id)
-    store = store or make_store()
+    store = store or get_store()
     image = _image_of(cid)
     assert image.id is not None
     # the object first: a crash afterwards leaves the image held without a row, which is the safe side
@@ -70,7 +70,7 @@ def hold(
 def release(call_id: str, *, actor: str, store: ObjectStore | None = None) -> HoldState:
     """Drop the call's hold; lift the image's legal hold when no other call on it is held."""
     cid = validate_call_id(call_id)
-    store = store or make_store()
+    store = store or get_store()
     image = _image_of(cid)
     with db_session() as s:
         held = s.get(ArchiveHold, cid)

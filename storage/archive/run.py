@@ -31,7 +31,7 @@ from storage.archive.plan import Month, parse_media
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState, RunState
 from storage.db import session as db_session
 from storage.models import AuditAction, Call, utcnow
-from storage.objectstore import ObjectNotFound, ObjectStore, RetentionMode, make_store
+from storage.objectstore import ObjectNotFound, ObjectStore, RetentionMode, get_store
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def run_month(
     """Archive every not-yet-archived call of ``month``; resumes unfinished runs first."""
     month = Month.parse(month) if isinstance(month, str) else month
     media_bytes = parse_media(media)
-    store = store or make_store()
+    store = store or get_store()
     started = time.monotonic()
     summary = RunSummary(str(month))
     with db_session() as s:

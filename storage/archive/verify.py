@@ -18,7 +18,7 @@ from storage.archive.plan import Month
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveImagePublic, ImageState
 from storage.db import session as db_session
 from storage.models import AuditAction, utcnow
-from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, make_store, sha256_of
+from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, get_store, sha256_of
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def verify_images(
     """Fixity-check the stored images of ``month`` (or all); record and audit every failure."""
     if (month is None) == (not all_months):
         raise InvalidInput("name one month (--month YYYY-MM) or --all")
-    store = store or make_store()
+    store = store or get_store()
     bucket = get_settings().bucket_archive
     with db_session() as s:
         q = select(ArchiveImage).where(col(ArchiveImage.state).in_([str(x) for x in _CHECKABLE]))
