@@ -1,0 +1,120 @@
+"""The transcription engine on synthesised telephony audio, with the real tiny.en model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from demo.synth import Line, Placement, default_dialogue, silence, synth_call, tone
+from transcribe.audio import CorruptAudio, decode
+from transcribe.conversation import UNKNOWN_SPEAKER
+from transcribe.engine import ComputeSettings, Transcriber, Transcript
+from transcribe.models import resolve_model
+
+STEREO = {"agent": 0, "customer": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Transcriber:
+    """tiny.en loaded once for the module (as a worker process does)."""
+    return Transcriber(resolve_model("tiny.en"), ComputeSettings())
+
+
+Dialogue = tuple[list[Placement], Transcript]
+
+
+@pytest.fixture(scope="module")
+def dialogue(tmp_path_factory: pytest.TempPathFactory, tiny: Transcriber) -> Dialogue:
+    """The default dialogue synthesised once and transcribed once for the module."""
+    path = tmp_path_factory.mktemp("call") / "call.wav"
+    placements = synth_call(default_dialogue(), path)
+    return placements, tiny.transcribe(decode(path), channel_map=STEREO)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+def test_each_speakers_words_land_in_their_own_segments(dialogue: Dialogue) -> None:
+    """Agent lines come back as agent segments and customer lines as customer segments."""
+    placements, transcript = dialogue
+    assert transcript.language == "en" and not transcript.mono
+    for p in placements:
+        mine = " ".join(s.text for s in transcript.segments
+                        if s.speaker == p.speaker and s.start < p.end_s + 1 and s.end > p.start_s - 1)
+        ref = _words(p.text)
+        assert len(ref & _words(mine)) >= 0.6 * len(ref), (p, mine)
+    for seg in transcript.segments:
+        assert seg.speaker == ("agent" if seg.channel == 0 else "customer")
+
+
+def test_timestamps_are_within_a_second_of_placement(dialogue: Dialogue) -> None:
+    """Every segment and word lies within 1 s of the line its speaker said there."""
+    placements, transcript = dialogue
+    assert transcript.segments
+    for seg in transcript.segments:
+        line = next((p for p in placements if p.speaker == seg.speaker
+                     and p.start_s - 1 <= seg.start and seg.end <= p.end_s + 1), None)
+        assert line is not None, f"segment {seg.start}-{seg.end} {seg.speaker!r} matches no placed line"
+        assert all(line.start_s - 1 <= w.start <= w.end <= line.end_s + 1 for w in seg.words)
+    for p in placements:
+        assert any(abs(s.start - p.start_s) <= 1 and s.speaker == p.speaker for s in transcript.segments), p
+
+
+def test_segments_are_time_ordered_with_scores(dialogue: Dialogue) -> None:
+    """The merged conversation is ordered by start and every segment carries its confidence values."""
+    _, transcript = dialogue
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts)
+    for s in transcript.segments:
+        assert s.words and -5 < s.avg_logprob <= 0 and 0 <= s.no_speech_prob <= 1
+
+
+@pytest.mark.parametrize("make", [silence, tone], ids=["silence", "hold-tone-440Hz"])
+def test_sixty_seconds_without_speech_give_no_words(make, tiny: Transcriber, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """60 s of silence or of a 440 Hz hold tone transcribe to zero words."""
+    path = tmp_path / "nospeech.wav"
+    make(path, seconds=60)
+    transcript = tiny.transcribe(decode(path), channel_map=STEREO)
+    assert transcript.duration_s == pytest.approx(60, abs=0.1)
+    assert transcript.words == 0 and transcript.segments == []
+
+
+def test_mono_call_is_attributed_to_unknown_speaker(tiny: Transcriber, tmp_path: Path) -> None:
+    """A mono recording is transcribed once and every segment's speaker is 'unknown'."""
+    path = tmp_path / "mono.wav"
+    synth_call([Line("agent", 0.3, "Good morning, how can I help you today?")], path, mono=True)
+    transcript = tiny.transcribe(decode(path), channel_map={"agent": 0, "customer": 1})
+    assert transcript.mono
+    assert transcript.segments and {s.speaker for s in transcript.segments} == {UNKNOWN_SPEAKER}
+    assert "morning" in " ".join(s.text.lower() for s in transcript.segments)
+
+
+@pytest.mark.parametrize("data", [b"", b"RIFF\x00\x00\x00\x00WAVEfmt garbage", bytes(range(256)) * 40],
+                         ids=["empty", "truncated-header", "noise-bytes"])
+def test_corrupt_audio_is_refused_with_a_one_line_reason(data: bytes) -> None:
+    """Bytes that are no audio raise CorruptAudio with a one-line message naming the file."""
+    with pytest.raises(CorruptAudio) as err:
+        decode(data, name="bad.wav")
+    assert str(err.value).startswith("audio cannot be decoded: bad.wav") and "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_mandarin_call_transcribed_by_base_yields_simplified_chinese(tmp_path: Path, data_dir: Path) -> None:
+    """The multilingual base model detects Mandarin and returns Simplified Chinese text per speaker."""
+    from opencc import OpenCC
+
+    from demo.synth import mandarin_dialogue
+
+    path = tmp_path / "zh.wav"
+    synth_call(mandarin_dialogue(), path, language="zh")
+    base = Transcriber(resolve_model("base"), ComputeSettings())
+    transcript = base.transcribe(decode(path), channel_map=STEREO)
+    assert transcript.language == "zh"
+    text = "".join(s.text for s in transcript.segments)
+    han = re.findall(r"[\u4e00-\u9fff]", text)
+    assert len(han) >= 15, text
+    assert OpenCC("t2s").convert(text) == text  # already Simplified
+    assert {s.speaker for s in transcript.segments} == {"agent", "customer"}

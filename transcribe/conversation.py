@@ -1,0 +1,161 @@
+"""One time-ordered conversation from per-channel segments, with Whisper's hallucinations removed.
+
+Filters (applied per segment, thresholds below; see docs/transcription.md):
+- silence: ``no_speech_prob > NO_SPEECH_PROB`` and ``avg_logprob < LOW_LOGPROB`` (Whisper's own rule,
+  which the batched pipeline does not apply);
+- garbage: ``avg_logprob < REJECT_LOGPROB`` (the decoder was guessing);
+- repetition loops: ``compression_ratio > MAX_COMPRESSION_RATIO``, and any run of the same 1–8
+  word phrase repeated more than ``MAX_REPEATS`` times in a row is cut to one occurrence;
+- stock phrases Whisper invents on non-speech ("Thank you.", "字幕由…提供") when the segment is
+  not confidently speech;
+- segments left without text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NO_SPEECH_PROB = 0.6
+LOW_LOGPROB = -1.0
+REJECT_LOGPROB = -2.0
+MAX_COMPRESSION_RATIO = 2.4
+MAX_REPEATS = 3
+PAUSE_S = 0.8  # a pause this long inside one speaker's chunk starts a new segment (a new turn)
+STOCK_PHRASE_NO_SPEECH = 0.2
+STOCK_PHRASE_LOGPROB = -0.5
+STOCK_PHRASES = {
+    "thank you", "thanks for watching", "thank you for watching", "please subscribe", "bye", "you",
+    "谢谢观看", "谢谢大家", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", "字幕由amara.org社区提供",
+}
+UNKNOWN_SPEAKER = "unknown"
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    speaker: str
+    channel: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s\W_]+", " ", text.lower(), flags=re.UNICODE).strip()
+
+
+def _is_stock_phrase(seg: Segment) -> bool:
+    unsure = seg.no_speech_prob > STOCK_PHRASE_NO_SPEECH or seg.avg_logprob < STOCK_PHRASE_LOGPROB
+    return unsure and _norm(seg.text) in {_norm(p) for p in STOCK_PHRASES}
+
+
+def drop_reason(seg: Segment) -> str | None:
+    """Why ``seg`` is a hallucination (None: keep it)."""
+    if not seg.text.strip():
+        return "empty"
+    if seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOW_LOGPROB:
+        return "no speech"
+    if seg.avg_logprob < REJECT_LOGPROB:
+        return "low confidence"
+    if seg.compression_ratio > MAX_COMPRESSION_RATIO:
+        return "repetition"
+    if _is_stock_phrase(seg):
+        return "stock phrase"
+    return None
+
+
+def collapse_repeats(words: list[Word], *, max_repeats: int = MAX_REPEATS, max_n: int = 8) -> list[Word]:
+    """Cut any phrase of 1..max_n words repeated more than ``max_repeats`` times in a row to one copy."""
+    out = list(words)
+    i = 0
+    while i < len(out):
+        cut = False
+        for n in range(1, max_n + 1):
+            phrase = [_norm(w.word) for w in out[i : i + n]]
+            if len(phrase) < n:
+                break
+            reps = 1
+            while [_norm(w.word) for w in out[i + reps * n : i + (reps + 1) * n]] == phrase:
+                reps += 1
+            if reps > max_repeats:
+                del out[i + n : i + reps * n]
+                cut = True
+                break
+        i += 1 if not cut else n
+    return out
+
+
+def _join(words: list[Word]) -> str:
+    # Whisper's word strings carry their own leading spaces (none in Chinese).
+    return "".join(w.word for w in words).strip()
+
+
+def clean(seg: Segment) -> Segment | None:
+    """``seg`` with repetition loops cut, or None if it is a hallucination."""
+    if seg.words:
+        words = collapse_repeats(seg.words)
+        if len(words) != len(seg.words):
+            seg = Segment(seg.speaker, seg.channel, words[0].start, words[-1].end, _join(words), words,
+                          seg.avg_logprob, seg.no_speech_prob, seg.compression_ratio)
+    return None if drop_reason(seg) else seg
+
+
+def split_on_pauses(seg: Segment, *, pause_s: float = PAUSE_S) -> list[Segment]:
+    """``seg`` cut where its words pause for ``pause_s`` or more.
+
+    The batched pipeline returns one segment per ≤30 s chunk of speech, which on a call spans
+    several turns; cutting at pauses gives turn-sized segments with their own start and end.
+    """
+    if len(seg.words) < 2:
+        return [seg]
+    groups: list[list[Word]] = [[seg.words[0]]]
+    for prev, w in zip(seg.words, seg.words[1:], strict=False):
+        if w.start - prev.end >= pause_s:
+            groups.append([])
+        groups[-1].append(w)
+    if len(groups) == 1:
+        return [seg]
+    return [Segment(seg.speaker, seg.channel, g[0].start, g[-1].end, _join(g), g, seg.avg_logprob,
+                    seg.no_speech_prob, seg.compression_ratio) for g in groups]
+
+
+def merge(channels: Iterable[Iterable[Segment]]) -> list[Segment]:
+    """All speakers' cleaned segments, cut at pauses, in one list ordered by start time."""
+    kept = [part for segs in channels for s in segs if (c := clean(s)) is not None
+            for part in split_on_pauses(c)]
+    return sorted(kept, key=lambda s: (s.start, s.channel, s.end))
+
+
+def fmt_time(seconds: float) -> str:
+    """``mm:ss.s`` (``h:mm:ss.s`` past an hour)."""
+    tenths = int(round(max(seconds, 0.0) * 10))
+    h, rest = divmod(tenths, 36000)
+    m, rest = divmod(rest, 600)
+    s = rest / 10
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
+
+
+def format_lines(segments: Iterable[Mapping[str, Any] | Segment]) -> list[str]:
+    """The conversation as lines ``[00:01.2–00:03.4] agent: text`` (segments as dicts or Segments)."""
+    lines = []
+    for seg in segments:
+        d = seg.as_dict() if isinstance(seg, Segment) else seg
+        lines.append(f"[{fmt_time(d['start'])}–{fmt_time(d['end'])}] {d['speaker']}: {d['text']}")
+    return lines

@@ -1,0 +1,126 @@
+"""The ``transcribe`` job: audio of one call → stored transcript → call ``transcribed`` → ``score`` job.
+
+Idempotent: the transcript is replaced (never duplicated) and the call's move to ``transcribed``,
+the transcript and the scoring job are written in one transaction, so a worker killed at any point
+leaves either the old state or the new one. Audio that cannot be decoded ends the call as
+``failed`` with the reason and the job as dead (PermanentError): retrying cannot fix it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from callqc.errors import Conflict, NotFound
+from callqc.worker import JobContext, PermanentError
+from storage.db import session
+from storage.keys import validate_call_id
+from storage.models import Call, CallStatus, Job, JobKind, JobState, utcnow
+from storage.objectstore import ObjectNotFound, make_store
+from storage.queue import enqueue
+from storage.settings import get_settings
+from storage.transcripts import replace_transcript
+from transcribe.audio import CorruptAudio, decode
+from transcribe.engine import Transcript, get_transcriber, language_for
+
+log = logging.getLogger(__name__)
+
+_TRANSCRIBABLE = (CallStatus.recorded.value, CallStatus.transcribed.value)
+
+
+class CallNotTranscribable(Conflict):
+    """call cannot be transcribed in its current state"""
+
+
+class LeaseGone(Conflict):
+    """job lease lost while transcribing; result not stored"""
+
+
+@dataclass(frozen=True)
+class _CallInfo:
+    audio_key: str
+    channel_map: dict[str, int]
+    queue: str | None
+    status: str
+
+
+def _load_call(call_id: str) -> _CallInfo:
+    with session() as s:
+        call = s.get(Call, call_id)
+        if call is None:
+            raise NotFound(f"call {call_id}")
+        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status))
+
+
+def _mark_failed(call_id: str, reason: str) -> None:
+    with session() as s:
+        row = s.execute(
+            sa.update(Call).where(col(Call.call_id) == call_id, col(Call.status).in_(_TRANSCRIBABLE))
+            .values(status=CallStatus.failed.value, last_error=reason[:2000], updated_at=utcnow())
+            .returning(col(Call.call_id))
+        ).first()
+    if row is None:
+        log.warning("mark failed %s: call no longer recorded/transcribed; left as is", call_id)
+
+
+def _score_job_pending(s: Session, call_id: str) -> bool:
+    stmt = select(Job.id).where(Job.call_id == call_id, Job.kind == JobKind.score.value,
+                                col(Job.state).in_([JobState.queued.value, JobState.running.value]))
+    return s.exec(stmt).first() is not None
+
+
+def store_result(call_id: str, transcript: Transcript) -> int:
+    """Replace the transcript, move the call to ``transcribed`` and queue scoring, in one transaction."""
+    with session() as s:
+        # The guarded UPDATE comes first: it locks the call row, so two workers racing on one call
+        # (after a stall requeue) write their transcripts one after the other, never interleaved.
+        moved = s.execute(
+            sa.update(Call).where(col(Call.call_id) == call_id, col(Call.status).in_(_TRANSCRIBABLE))
+            .values(status=CallStatus.transcribed.value, last_error=None, updated_at=utcnow())
+            .returning(col(Call.call_id))
+        ).first()
+        if moved is None:
+            raise CallNotTranscribable(f"{call_id} is no longer recorded or transcribed")
+        n = replace_transcript(s, call_id, transcript)
+        if not _score_job_pending(s, call_id):
+            enqueue(s, JobKind.score, call_id=call_id)
+    return n
+
+
+def _read_audio(key: str, call_id: str):  # type: ignore[no-untyped-def]
+    """Decode the call's audio, streamed through a temporary file (long calls never sit in memory twice)."""
+    store = make_store()
+    bucket = get_settings().bucket_recordings
+    with tempfile.NamedTemporaryFile(prefix="callqc-asr-", suffix=".audio") as tmp:
+        for chunk in store.iter_chunks(bucket, key):
+            tmp.write(chunk)
+        tmp.flush()
+        tmp.seek(0)
+        return decode(tmp, name=call_id)  # type: ignore[arg-type]
+
+
+def handle(ctx: JobContext) -> None:
+    """Transcribe the job's call (see module docstring)."""
+    call_id = validate_call_id(ctx.call_id or ctx.payload.get("call_id"))
+    info = _load_call(call_id)
+    if info.status not in _TRANSCRIBABLE:
+        # Scored or failed already: a duplicate or late job must not move the call backwards.
+        log.info("transcribe %s: call is %s, nothing to do", call_id, info.status)
+        return
+    try:
+        audio = _read_audio(info.audio_key, call_id)
+    except (CorruptAudio, ObjectNotFound) as exc:
+        _mark_failed(call_id, str(exc))
+        raise PermanentError(str(exc)) from exc
+    transcript = get_transcriber().transcribe(audio, channel_map=info.channel_map,
+                                              language=language_for(info.queue))
+    if ctx.lease_lost.is_set():
+        # Another worker owns the job now; it will store the same result, so store nothing here.
+        raise LeaseGone(f"job {ctx.job_id} for call {call_id}")
+    n = store_result(call_id, transcript)
+    log.info("transcribe %s: %d segments, %d words, language %s, %.1f s audio (job %d, attempt %d)", call_id,
+             n, transcript.words, transcript.language, transcript.duration_s, ctx.job_id, ctx.attempt)
