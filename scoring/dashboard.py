@@ -8,7 +8,6 @@ All queries are bounded by a date window on indexed timestamps.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,28 +78,19 @@ def kpis(
         monitoring_score=round(sum(scores) / len(scores), 1) if scores else None,
         pass_rate=round(100 * sum(passed) / len(passed), 1) if passed else None,
         retraining=sum(1 for r in reviews if r.verdict == Verdict.retraining),
-        critical_fail_rate=round(100 * sum(a.critical_fail for a in autos.values()) / len(autos), 1)
-        if autos
-        else None,
+        critical_fail_rate=round(100 * sum(a.critical_fail for a in autos.values()) / len(autos), 1) if autos else None,
         avg_talk_s=round(float(talk), 1) if talk is not None else None,
         fcr_rate=fcr,
     )
 
 
 def _fcr(session: Session, call_ids: list[str]) -> float | None:
-    yes = answered = 0
-    for cid in call_ids[:MAX_CALLS]:
-        for ev in evalview.evaluations(session, cid, kinds=("human",))[:1]:
-            for item in ev.items:
-                if item.item_id in FCR_ITEMS and item.final_answer in ("yes", "no"):
-                    answered += 1
-                    yes += item.final_answer == "yes"
-    return round(100 * yes / answered, 1) if answered else None
+    answers = evalview.final_answers(session, call_ids[:MAX_CALLS], FCR_ITEMS)
+    decided = [a for a in answers if a in ("yes", "no")]
+    return round(100 * decided.count("yes") / len(decided), 1) if decided else None
 
 
-def score_trend(
-    session: Session, who: Principal, *, start: datetime, end: datetime, by: str = "team"
-) -> list[dict]:
+def score_trend(session: Session, who: Principal, *, start: datetime, end: datetime, by: str = "team") -> list[dict]:
     """Daily mean reviewed score per team, agent or queue."""
     require(who, Perm.dashboard)
     _window(start, end)
@@ -115,9 +105,7 @@ def score_trend(
         .group_by(day, group)
         .order_by(day)
     )
-    return [
-        {"day": d, by: g or "-", "score": round(float(s), 1), "reviews": n} for d, g, s, n in session.exec(q)
-    ]
+    return [{"day": d, by: g or "-", "score": round(float(s), 1), "reviews": n} for d, g, s, n in session.exec(q)]
 
 
 def workload(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:
@@ -138,30 +126,24 @@ def workload(session: Session, who: Principal, *, start: datetime, end: datetime
         ).all()
     )
     return [
-        {"inspector": i, "reviews": done.get(i, 0), "open": open_.get(i, 0)}
-        for i in sorted(set(done) | set(open_))
+        {"inspector": i, "reviews": done.get(i, 0), "open": open_.get(i, 0)} for i in sorted(set(done) | set(open_))
     ]
 
 
 def agreement(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:
-    """Per item: how often the auto answer equals the inspector's final answer (reviewed calls)."""
+    """Per item: agreement % and Cohen's κ of auto answers vs inspectors' final answers in the window."""
+    from scoring.agreement import item_agreements
+
     require(who, Perm.dashboard)
-    ids = list(
-        session.exec(
-            select(Review.call_id)
-            .where(Review.created_at >= start, Review.created_at < end)
-            .distinct()
-            .limit(MAX_CALLS)
-        )
-    )
-    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for cid in ids:
-        for ev in evalview.evaluations(session, cid, kinds=("human",))[:1]:
-            for item in ev.items:
-                if item.auto_answer in (None, "insufficient") or item.final_answer is None:
-                    continue
-                acc[item.item_id][0] += 1
-                acc[item.item_id][1] += item.auto_answer == item.final_answer
+    _window(start, end)
+    days = max(1, round((end - start).total_seconds() / 86400))
     return [
-        {"item": k, "reviewed": n, "agreement": round(100 * a / n, 1)} for k, (n, a) in sorted(acc.items())
+        {
+            "item": a.item_id,
+            "reviewed": a.reviewed,
+            "agreement": round(a.agree_pct, 1),
+            "kappa": None if a.kappa is None else round(a.kappa, 2),
+        }
+        for a in item_agreements(session, now=end, days=days)
+        if a.agree_pct is not None
     ]

@@ -48,11 +48,7 @@ def _evidence(raw: list[dict]) -> tuple[Evidence, ...]:
     out = []
     for e in raw:
         start = float(e.get("start", 0.0))
-        out.append(
-            Evidence(
-                e.get("speaker"), start, float(e.get("end", start)), e.get("quote") or e.get("note") or ""
-            )
-        )
+        out.append(Evidence(e.get("speaker"), start, float(e.get("end", start)), e.get("quote") or e.get("note") or ""))
     return tuple(out)
 
 
@@ -96,9 +92,7 @@ def _view(session: Session, ev: Evaluation) -> EvaluationView:
 def evaluations(session: Session, call_id: str, *, kinds: tuple[str, ...]) -> list[EvaluationView]:
     q = (
         select(Evaluation)
-        .where(
-            Evaluation.call_id == call_id, col(Evaluation.kind).in_(kinds), col(Evaluation.active).is_(True)
-        )
+        .where(Evaluation.call_id == call_id, col(Evaluation.kind).in_(kinds), col(Evaluation.active).is_(True))
         .order_by(col(Evaluation.id).desc())
     )
     return [_view(session, ev) for ev in session.exec(q)]
@@ -170,6 +164,24 @@ def calls_with_words(session: Session, call_ids: list[str], words: list[str]) ->
         q = select(TranscriptSegment.call_id).where(col(TranscriptSegment.call_id).in_(chunk), sa.or_(*conds))
         found.update(session.exec(q.distinct()))
     return found
+
+
+def final_answers(session: Session, call_ids: list[str], item_ids: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):
+        q = (
+            select(EvaluationItem.final_answer)
+            .join(Evaluation, col(Evaluation.id) == EvaluationItem.evaluation_id)
+            .where(
+                col(Evaluation.call_id).in_(chunk),
+                Evaluation.kind == EvaluationKind.human,
+                col(Evaluation.active).is_(True),
+                col(EvaluationItem.item_id).in_(item_ids),
+                col(EvaluationItem.final_answer).is_not(None),
+            )
+        )
+        out += [a for a in session.exec(q) if a is not None]
+    return out
 
 
 def agent_scores(session: Session) -> dict[str, list[float]]:

@@ -105,9 +105,7 @@ def segments(session: Session, call_id: str) -> list[Segment]:
     return _impl().segments(session, call_id)
 
 
-def evaluations(
-    session: Session, call_id: str, *, kinds: tuple[str, ...] = ("auto", "human")
-) -> list[EvaluationView]:
+def evaluations(session: Session, call_id: str, *, kinds: tuple[str, ...] = ("auto", "human")) -> list[EvaluationView]:
     """Evaluations of one call, newest first."""
     return _impl().evaluations(session, call_id, kinds=kinds)
 
@@ -123,6 +121,11 @@ def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSumma
 
 def calls_with_words(session: Session, call_ids: list[str], words: list[str]) -> set[str]:
     return _impl().calls_with_words(session, call_ids, words)
+
+
+def final_answers(session: Session, call_ids: list[str], item_ids: tuple[str, ...]) -> list[str]:
+    """Final answers of these items in the calls' active human evaluations (one query per 500 calls)."""
+    return _impl().final_answers(session, call_ids, item_ids)
 
 
 def agent_scores(session: Session) -> dict[str, list[float]]:

@@ -1,0 +1,99 @@
+"""`callqc app` (the review app) and `callqc user ...` (its local accounts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from callqc.errors import InvalidInput
+
+
+def _read_password(stdin: bool) -> str:
+    if stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise InvalidInput("no password on standard input")
+        return line
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("app")
+    def app_cmd(
+        port: int = typer.Option(None, help="Port (default: settings app_port)."),
+        address: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    ) -> None:
+        """Run the review app (Streamlit) until Ctrl-C."""
+        from storage.db import migrate
+        from storage.settings import get_settings
+
+        migrate()
+        spec = importlib.util.find_spec("review_app")
+        assert spec is not None and spec.submodule_search_locations  # part of this distribution
+        script = Path(next(iter(spec.submodule_search_locations))) / "app.py"
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(script),
+            "--server.port",
+            str(port or get_settings().app_port),
+            "--server.address",
+            address,
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
+        typer.echo(f"review app: http://{address}:{port or get_settings().app_port}/")
+        sys.stdout.flush()
+        # become Streamlit, so a supervisor's (`callqc up`) SIGTERM reaches the server itself
+        os.execv(sys.executable, cmd)
+
+    user = typer.Typer(help="Review-app user accounts.", no_args_is_help=True)
+
+    @user.command("add")
+    def user_add(
+        name: str = typer.Argument(..., help="User name (sign-in name)."),
+        role: str = typer.Option(..., help="inspector, agent, supervisor, archivist or admin."),
+        agent_id: str = typer.Option(None, "--agent-id", help="For agents: the agent ID their calls carry."),
+        team: str = typer.Option(None, help="Team, for dashboards."),
+        password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    ) -> None:
+        """Add a user; prompts for the password (argon2-hashed, never stored in clear)."""
+        from storage.db import migrate, session
+        from storage.users import add_user
+
+        password = _read_password(password_stdin)
+        migrate()
+        with session() as s:
+            u = add_user(s, name, role=role, password=password, agent_id=agent_id, team=team)
+        typer.echo(f"added {u.name} ({u.role})")
+
+    @user.command("list")
+    def user_list() -> None:
+        """List users."""
+        from storage.db import session
+        from storage.users import list_users
+
+        with session() as s:
+            for u in list_users(s):
+                state = "" if u.active else " (disabled)"
+                typer.echo(f"{u.name}\t{u.role}\t{u.agent_id or '-'}\t{u.team or '-'}{state}")
+
+    @user.command("disable")
+    def user_disable(name: str) -> None:
+        """Stop a user from signing in (history stays)."""
+        from storage.db import session
+        from storage.users import set_active
+
+        with session() as s:
+            set_active(s, name, False)
+        typer.echo(f"disabled {name}")
+
+    app.add_typer(user, name="user")

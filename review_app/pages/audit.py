@@ -1,0 +1,49 @@
+"""Admin: the audit log (who played, downloaded or retrieved which call, when, from where)."""
+
+import pandas as pd
+import streamlit as st
+
+from callqc.errors import CallqcError
+from review_app.i18n import t
+from review_app.session import dbs, principal
+from storage.access import audit_events
+from storage.models import AuditAction
+
+PAGE_SIZE = 200
+who = principal()
+st.title(t("page_audit"))
+c1, c2, c3, c4 = st.columns(4)
+actor = c1.text_input(t("actor"), key="au_actor").strip() or None
+action = c2.selectbox(t("action"), ["", *[a.value for a in AuditAction]], key="au_action") or None
+call_id = c3.text_input(t("call_id"), key="au_call").strip() or None
+page = c4.number_input(t("page"), min_value=1, value=1, key="au_page")
+try:
+    with dbs() as s:
+        rows = audit_events(
+            s,
+            who,
+            actor=actor,
+            action=action,
+            call_id=call_id,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+except CallqcError as exc:
+    st.error(str(exc))
+    st.stop()
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "call_id": e.call_id,
+                "source": e.source,
+                "detail": str(e.detail),
+            }
+            for e in rows
+        ]
+    ),
+    hide_index=True,
+)

@@ -1,0 +1,65 @@
+"""Dashboard: KPIs from recordings, score trends, inspector workload, AI-vs-human agreement."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from callqc.errors import CallqcError
+from review_app.i18n import t
+from review_app.session import dbs, principal
+from scoring.dashboard import agreement, kpis, score_trend, workload
+
+who = principal()
+st.title(t("page_dashboard"))
+today = datetime.now(UTC).date()
+c1, c2, c3, c4 = st.columns(4)
+start = datetime.combine(c1.date_input(t("from"), today - timedelta(days=30), key="db_from"), time(), UTC)
+end = datetime.combine(c2.date_input(t("to"), today, key="db_to"), time(), UTC) + timedelta(days=1)
+team = c3.text_input(t("team"), key="db_team") or None
+by = c4.selectbox(t("trend_by"), ["team", "agent", "queue"], format_func=lambda v: t(v), key="db_by")
+try:
+    with dbs() as s:
+        k = kpis(s, who, start=start, end=end, team=team)
+        trend = score_trend(s, who, start=start, end=end, by=by)
+        load = workload(s, who, start=start, end=end)
+        agree = agreement(s, who, start=start, end=end)
+except CallqcError as exc:
+    st.error(str(exc))
+    st.stop()
+cols = st.columns(6)
+cols[0].metric(t("monitoring_score"), "-" if k.monitoring_score is None else k.monitoring_score)
+cols[1].metric(t("pass_rate"), "-" if k.pass_rate is None else f"{k.pass_rate}%")
+cols[2].metric(t("critical_fail_rate"), "-" if k.critical_fail_rate is None else f"{k.critical_fail_rate}%")
+cols[3].metric(t("avg_talk_time"), "-" if k.avg_talk_s is None else f"{k.avg_talk_s:.0f} s")
+cols[4].metric(t("fcr"), "-" if k.fcr_rate is None else f"{k.fcr_rate}%")
+cols[5].metric(t("reviewed_calls"), f"{k.reviewed} / {k.calls}")
+if trend:
+    st.subheader(t("score_trend"))
+    st.altair_chart(
+        alt.Chart(pd.DataFrame(trend))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("day:T", title=None),
+            y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 100])),
+            color=f"{by}:N",
+        ),
+        width="stretch",
+    )
+if load:
+    st.subheader(t("inspector_workload"))
+    df = pd.DataFrame(load).melt("inspector", var_name="kind", value_name="n")
+    st.altair_chart(alt.Chart(df).mark_bar().encode(x="n:Q", y="inspector:N", color="kind:N"), width="stretch")
+if agree:
+    st.subheader(t("ai_agreement"))
+    st.altair_chart(
+        alt.Chart(pd.DataFrame(agree))
+        .mark_bar()
+        .encode(
+            x=alt.X("agreement:Q", scale=alt.Scale(domain=[0, 100])),
+            y="item:N",
+            tooltip=["item", "reviewed", "agreement", "kappa"],
+        ),
+        width="stretch",
+    )

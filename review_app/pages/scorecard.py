@@ -1,0 +1,65 @@
+"""Agent scorecard: own reviews, trend against the team, acknowledge or dispute (within the window)."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from callqc.errors import CallqcError
+from review_app.i18n import t
+from review_app.session import dbs, principal
+from scoring.feedback import acknowledge, history, open_dispute, scorecard, trend
+from storage.users import Role
+
+who = principal()
+st.title(t("page_scorecard"))
+agent = None if who.role == Role.agent else st.text_input(t("agent_id"), key="sc_agent") or None
+try:
+    with dbs() as s:
+        rows = scorecard(s, who, agent)
+        points = trend(s, who, agent)
+except CallqcError as exc:
+    st.error(str(exc))
+    st.stop()
+if points:
+    chart = (
+        alt.Chart(pd.DataFrame(points))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("day:T", title=t("day")),
+            y=alt.Y("score:Q", title=t("score"), scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color("series:N", title=None),
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+if not rows:
+    st.info(t("no_reviews"))
+for r in rows:
+    with st.container(border=True):
+        st.markdown(
+            f"**{r.at}** · `{r.call_id}` · {t('score')} {r.score} · {t('verdict_' + r.verdict)} · {r.inspector}"
+        )
+        if r.comment:
+            st.write(r.comment)
+        if st.button(t("open_call", call=r.call_id), key=f"sc_open:{r.review_id}"):
+            st.session_state["call_id"] = r.call_id
+            st.switch_page("pages/call.py")
+        if r.dispute:
+            st.caption(t("dispute_state", state=t("dispute_" + r.dispute)))
+            with dbs() as s:
+                for e in history(s, who, r.review_id):
+                    st.caption(f"{e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action} {e.comment}")
+        if who.role != Role.agent:
+            continue
+        note = st.text_input(t("your_comment"), key=f"sc_note:{r.review_id}")
+        a, b = st.columns(2)
+        try:
+            if not r.acknowledged and a.button(t("acknowledge"), key=f"ack:{r.review_id}"):
+                with dbs() as s:
+                    acknowledge(s, who, r.review_id, comment=note)
+                st.rerun()
+            if r.dispute != "open" and b.button(t("dispute"), key=f"dispute:{r.review_id}"):
+                with dbs() as s:
+                    open_dispute(s, who, r.review_id, reason=note)
+                st.rerun()
+        except CallqcError as exc:
+            st.error(str(exc))

@@ -1,0 +1,144 @@
+"""Who may see and do what: the access rules every page-facing domain function applies.
+
+Rules live here, not in the pages, so a hand-made URL or a call-ID search cannot get around them:
+an agent sees only calls whose ``agent_id`` is theirs (and evaluations and recordings of those
+calls); other roles see every call; download, audit and user administration are narrower.
+An agent asking for a call that is not theirs gets the same Forbidden as for a call that does not
+exist, so call IDs cannot be probed.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from callqc.errors import Forbidden, NotFound
+from storage.keys import validate_call_id
+from storage.models import AuditAction, AuditEvent, Call
+from storage.retrieval import Recording
+from storage.users import Principal, Role
+
+log = logging.getLogger(__name__)
+
+
+class Perm(StrEnum):
+    view_all_calls = "view_all_calls"
+    review = "review"  # score calls, override auto answers
+    sample = "sample"  # sampling plans and runs
+    calibrate = "calibrate"  # set up calibration sessions
+    resolve_disputes = "resolve_disputes"
+    dashboard = "dashboard"
+    download = "download"
+    audit = "audit"
+    users = "users"
+    own_feedback = "own_feedback"  # acknowledge / dispute own evaluations
+
+
+_ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+    Role.agent: frozenset({Perm.own_feedback}),
+    Role.inspector: frozenset({Perm.view_all_calls, Perm.review}),
+    Role.supervisor: frozenset(
+        {Perm.view_all_calls, Perm.review, Perm.sample, Perm.calibrate, Perm.resolve_disputes, Perm.dashboard}
+    ),
+    Role.archivist: frozenset({Perm.view_all_calls, Perm.download}),
+    Role.admin: frozenset(Perm),
+}
+
+
+class CallNotVisible(Forbidden):
+    """call not visible to you"""
+
+
+class NotPermitted(Forbidden):
+    """your role does not allow this"""
+
+
+def can(who: Principal, perm: Perm) -> bool:
+    return perm in _ROLE_PERMS.get(Role(who.role), frozenset())
+
+
+def require(who: Principal, perm: Perm) -> None:
+    if not can(who, perm):
+        raise NotPermitted(f"{who.name} ({who.role}) may not {perm.value.replace('_', ' ')}")
+
+
+def calls_clause(who: Principal) -> Any:
+    """A WHERE clause on ``calls`` limiting rows to what ``who`` may see."""
+    if can(who, Perm.view_all_calls):
+        return sa.true()
+    if who.role == Role.agent and who.agent_id:
+        return col(Call.agent_id) == who.agent_id
+    return sa.false()
+
+
+def visible_call(session: Session, who: Principal, call_id: str) -> Call:
+    """The call row if ``who`` may see it; CallNotVisible (agents) or NotFound otherwise."""
+    cid = validate_call_id(call_id)
+    call = session.get(Call, cid)
+    if can(who, Perm.view_all_calls):
+        if call is None:
+            raise NotFound(f"call {cid}")
+        return call
+    if call is None or who.role != Role.agent or not who.agent_id or call.agent_id != who.agent_id:
+        log.info("access: %s denied call %s", who.name, cid)
+        raise CallNotVisible(cid)
+    return call
+
+
+def search_calls(
+    session: Session, who: Principal, text: str = "", *, limit: int = 50, offset: int = 0
+) -> list[Call]:
+    """Calls ``who`` may see whose ID starts with ``text``, newest first, one page at a time."""
+    q = select(Call).where(calls_clause(who))
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(col(Call.call_id).like(f"{escaped}%", escape="\\"))
+    q = q.order_by(col(Call.started_at).desc()).limit(min(limit, 500)).offset(offset)
+    return list(session.exec(q))
+
+
+def audit_events(
+    session: Session,
+    who: Principal,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    call_id: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[AuditEvent]:
+    """The audit log, newest first, filtered; admins only."""
+    require(who, Perm.audit)
+    q = select(AuditEvent)
+    if actor:
+        q = q.where(AuditEvent.actor == actor)
+    if action:
+        q = q.where(AuditEvent.action == action)
+    if call_id:
+        q = q.where(AuditEvent.call_id == validate_call_id(call_id))
+    q = q.order_by(col(AuditEvent.id).desc()).limit(min(limit, 1000)).offset(offset)
+    return list(session.exec(q))
+
+
+def listen_action(download: bool) -> AuditAction:
+    return AuditAction.download if download else AuditAction.play
+
+
+def recording(who: Principal, call_id: str, *, source: str | None, download: bool = False) -> Recording:
+    """A call's original audio for the player (or a download), through the one retrieval path.
+
+    The access check comes first; the retrieval path (hot or archived) checks the SHA-256 and
+    writes the audit row, play or download.
+    """
+    from storage.db import session
+    from storage.retrieval import open_recording
+
+    if download:
+        require(who, Perm.download)
+    with session() as s:
+        cid = visible_call(s, who, call_id).call_id
+    return open_recording(cid, actor=who.name, source=source, action=listen_action(download))

@@ -1,0 +1,162 @@
+"""Review-app users: local accounts with argon2-hashed passwords and one role each.
+
+The embedded default signs people in against this table; an agent account names the ``agent_id`` its
+calls carry, which is what the access rules (storage/access.py) compare against.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Column, Field, Session, SQLModel, select
+
+from callqc.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.models import UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MIN_PASSWORD = 8
+_hasher = PasswordHasher()
+
+
+class Role(StrEnum):
+    inspector = "inspector"
+    agent = "agent"
+    supervisor = "supervisor"
+    archivist = "archivist"
+    admin = "admin"
+
+
+class BadCredentials(Forbidden):
+    """wrong user name or password"""
+
+
+class UserNotFound(NotFound):
+    """no such user"""
+
+
+class UserExists(Conflict):
+    """user already exists"""
+
+
+class UserBase(SQLModel):
+    name: str = Field(max_length=64, sa_column_kwargs={"unique": True}, index=True)
+    role: Role = Field(sa_type=sa.String(16), index=True)
+    agent_id: str | None = Field(default=None, max_length=64, index=True)
+    team: str | None = Field(default=None, max_length=64)
+    active: bool = True
+
+
+class User(UserBase, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    password_hash: str = Field(max_length=256)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class UserPublic(UserBase):
+    id: int
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: what every access-checked domain function receives."""
+
+    name: str
+    role: Role
+    agent_id: str | None = None
+    team: str | None = None
+
+    @classmethod
+    def of(cls, user: UserBase) -> Principal:
+        return cls(name=user.name, role=Role(user.role), agent_id=user.agent_id, team=user.team)
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(f"user name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-'")
+    return name
+
+
+def add_user(
+    session: Session,
+    name: str,
+    *,
+    role: Role | str,
+    password: str,
+    agent_id: str | None = None,
+    team: str | None = None,
+) -> UserPublic:
+    """Create an active user (the caller commits)."""
+    validate_name(name)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput(f"role {role!r}: use one of {', '.join(r.value for r in Role)}") from None
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password: at least {MIN_PASSWORD} characters")
+    if role is Role.agent and not agent_id:
+        raise InvalidInput("an agent account needs --agent-id (the agent ID its calls carry)")
+    if session.exec(select(User).where(User.name == name)).first() is not None:
+        raise UserExists(name)
+    user = User(name=name, role=role, agent_id=agent_id, team=team, password_hash=_hasher.hash(password))
+    session.add(user)
+    session.flush()
+    log.info("add user: %s role=%s agent=%s", name, role, agent_id)
+    return UserPublic.model_validate(user)
+
+
+def get_user(session: Session, name: str) -> UserPublic:
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        raise UserNotFound(name)
+    return UserPublic.model_validate(user)
+
+
+def list_users(session: Session, *, role: Role | None = None) -> list[UserPublic]:
+    q = select(User).order_by(User.name)
+    if role is not None:
+        q = q.where(User.role == role)
+    return [UserPublic.model_validate(u) for u in session.exec(q)]
+
+
+def authenticate(session: Session, name: str, password: str) -> Principal:
+    """The principal for a correct name and password of an active user, else BadCredentials."""
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None or not user.active:
+        raise BadCredentials(name)
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise BadCredentials(name) from None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+        session.add(user)
+    return Principal.of(user)
+
+
+def principal_for_identity(session: Session, name: str) -> Principal:
+    """The principal of an active user named by an identity provider (OIDC e-mail); BadCredentials if none.
+
+    The provider proves who it is; the role and agent ID still come from the local account.
+    """
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None or not user.active:
+        raise BadCredentials(f"{name} has no active local account")
+    return Principal.of(user)
+
+
+def set_active(session: Session, name: str, active: bool) -> None:
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        raise UserNotFound(name)
+    user.active = active
+    session.add(user)

@@ -1,0 +1,144 @@
+"""A small review-app world for tests: users of every role; calls with audio, transcript, auto-evaluation."""
+
+from __future__ import annotations
+
+import io
+import wave
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from scoring.autoscore import evaluate
+from scoring.rubric import active_rubric
+from storage.db import session
+from storage.evaluations import store_auto_evaluation, store_metrics
+from storage.keys import recording_key
+from storage.models import Call, CallStatus, Direction
+from storage.objectstore import make_store
+from storage.settings import get_settings
+from storage.transcripts import TranscriptSegment
+from storage.users import Principal, Role, add_user
+from tests.scoring_calls import call as conversation
+from tests.scoring_calls import good_call, seg
+
+PASSWORD = "correct horse battery"
+USERS = {
+    "insp1": (Role.inspector, None, None),
+    "insp2": (Role.inspector, None, None),
+    "agent1": (Role.agent, "A1", "T1"),
+    "agent2": (Role.agent, "A2", "T1"),
+    "sup": (Role.supervisor, None, None),
+    "arch": (Role.archivist, None, None),
+    "admin": (Role.admin, None, None),
+}
+# two days ago, so date-windowed pages (dashboard: last 30 days) include the calls whenever tests run
+DAY0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class World:
+    users: dict[str, Principal]
+    calls: dict[str, str]  # call ID -> agent ID
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x01\x00\x02" * int(seconds * rate))
+    return buf.getvalue()
+
+
+def rude_call() -> list:
+    return [
+        seg("agent", 0.5, 3.0, "Yes what do you want."),
+        seg("customer", 3.5, 7.0, "My card was charged twice."),
+        seg("agent", 7.5, 10.0, "Shut up, that is stupid."),
+    ]
+
+
+def add_call(
+    call_id: str,
+    agent_id: str,
+    *,
+    started_at: datetime,
+    segments: list,
+    team: str = "T1",
+    queue: str = "support",
+) -> None:
+    """Register a call with stored audio, its transcript and its auto-evaluation."""
+    import hashlib
+
+    data = wav_bytes(0.5)
+    key = recording_key(call_id, started_at, "wav")
+    store = make_store()
+    store.put_stream(get_settings().bucket_recordings, key, io.BytesIO(data), length=len(data))
+    conv = conversation(segments)
+    with session() as s:
+        s.add(
+            Call(
+                call_id=call_id,
+                agent_id=agent_id,
+                team=team,
+                queue=queue,
+                direction=Direction.inbound,
+                started_at=started_at,
+                ended_at=started_at + timedelta(seconds=conv.duration),
+                duration_s=conv.duration,
+                codec="pcm_s16le",
+                sample_rate=8000,
+                channels=2,
+                channel_map={"agent": 0, "customer": 1},
+                audio_key=key,
+                size_bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                status=CallStatus.scored,
+            )
+        )
+        s.flush()
+        for i, sg in enumerate(segments):
+            s.add(
+                TranscriptSegment(
+                    call_id=call_id,
+                    idx=i,
+                    speaker=sg.speaker,
+                    channel=0 if sg.speaker == "agent" else 1,
+                    start_s=sg.start,
+                    end_s=sg.end,
+                    text=sg.text,
+                    avg_logprob=sg.avg_logprob,
+                    no_speech_prob=0.0,
+                )
+            )
+        auto = evaluate(active_rubric(), conv)
+        store_auto_evaluation(s, call_id, auto)
+        store_metrics(s, call_id, auto.metrics)
+
+
+def fast_hashing(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Cheap argon2 parameters, so worlds of seven users build quickly (the format stays argon2id)."""
+    from argon2 import PasswordHasher
+
+    import storage.users
+
+    monkeypatch.setattr(
+        storage.users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
+def build(*, calls_per_agent: int = 2) -> World:
+    """Users of every role and ``calls_per_agent`` calls for agents A1 and A2 (the first of A2's is rude)."""
+    with session() as s:
+        users = {}
+        for name, (role, agent_id, team) in USERS.items():
+            u = add_user(s, name, role=role, password=PASSWORD, agent_id=agent_id, team=team)
+            users[name] = Principal.of(u)
+    calls = {}
+    for agent in ("A1", "A2"):
+        for n in range(calls_per_agent):
+            cid = f"{agent.lower()}-call-{n}"
+            segs = rude_call() if (agent, n) == ("A2", 0) else good_call()
+            add_call(cid, agent, started_at=DAY0 + timedelta(hours=n), segments=segs)
+            calls[cid] = agent
+    return World(users, calls)

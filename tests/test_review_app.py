@@ -1,0 +1,251 @@
+"""The review app's pages, driven with Streamlit's AppTest for every role (embedded SQLite database)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from review_app.i18n import EN, ZH, t
+from scoring import sampling
+from storage.db import session
+from storage.evaluations import EvaluationItem
+from storage.models import AuditEvent
+from storage.reviews import Assignment, Dispute, Review
+from tests import review_world
+from tests.review_world import DAY0, PASSWORD
+
+pytestmark = pytest.mark.app
+APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
+PAGES = {
+    "inspector": ["queue", "call", "search", "calibration"],
+    "agent": ["scorecard", "call", "search"],
+    "supervisor": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration"],
+    "archivist": ["search", "call"],
+    "admin": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit"],
+}
+
+
+@pytest.fixture
+def world(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> review_world.World:
+    review_world.fast_hashing(monkeypatch)
+    return review_world.build()
+
+
+def _app(world: review_world.World, user: str | None, page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if user:
+        at.session_state["principal"] = world.users[user]
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in (*at.error, *at.info, *at.success, *at.warning)]
+    parts += [m.value for m in at.markdown] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_both_locales_have_every_string() -> None:
+    """zh-CN and English translate the same keys, and every literal key the pages use exists."""
+    import re
+
+    assert set(EN) == set(ZH)
+    used = set()
+    for path in Path(APP).parent.rglob("*.py"):
+        used |= set(re.findall(r"\bt\(\"([a-z_]+)\"[,)]", path.read_text()))
+    assert used and used <= set(EN), sorted(used - set(EN))
+
+
+def test_sign_in_with_password(world: review_world.World) -> None:
+    """The sign-in form refuses a wrong password and signs a right one in (audited)."""
+    at = _app(world, None)
+    at.text_input(key="name").input("insp1")
+    at.text_input(key="password").input("wrong password")
+    at.button[0].click().run()
+    assert t("bad_credentials") in _texts(at) and "principal" not in at.session_state
+    at.text_input(key="password").input(PASSWORD)
+    at.button[0].click().run()
+    assert at.session_state["principal"].name == "insp1"
+    with session() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "sign_in")).one().actor == "insp1"
+
+
+@pytest.mark.parametrize("role", sorted(PAGES))
+def test_every_page_renders_for_its_roles(world: review_world.World, role: str) -> None:
+    """Each role's pages render without an exception or an error."""
+    user = {
+        "inspector": "insp1",
+        "agent": "agent1",
+        "supervisor": "sup",
+        "archivist": "arch",
+        "admin": "admin",
+    }[role]
+    for page in PAGES[role]:
+        at = _app(world, user, page, call="a1-call-0")
+        assert not at.error, (page, [e.value for e in at.error])
+
+
+def test_agent_cannot_open_another_agents_call(world: review_world.World) -> None:
+    """By URL parameter, by page state and by call-ID search an agent reaches only own calls."""
+    at = _app(world, "agent1", "call", call="a2-call-0")
+    assert "not visible" in _texts(at) and not at.get("audio")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["principal"] = world.users["agent1"]
+    at.session_state["call_id"] = "a2-call-1"
+    at.run()
+    at.switch_page("pages/call.py").run()
+    assert "not visible" in _texts(at)
+    at = _app(world, "agent1", "search")
+    at.text_input(key="search_text").input("a2").run()
+    assert t("no_calls_found") in _texts(at)
+    at.text_input(key="search_text").input("a1").run()
+    assert "a1-call-0" in _texts(at) and "a2-call" not in _texts(at)
+    at = _app(world, "agent1", "call", call="a1-call-0")
+    assert "not visible" not in _texts(at)
+
+
+def test_inspector_submits_a_review_from_the_call_page(world: review_world.World) -> None:
+    """Overriding one item and submitting stores auto, human and final answers and the verdict."""
+    at = _app(world, "insp1", "call", call="a1-call-0")
+    at.button(key="ev:greeting:0").click().run()  # play from the evidence: audited
+    assert at.get("audio")
+    at.selectbox(key="ans:a1-call-0:greeting").select("no")
+    at.text_input(key="cmt:a1-call-0:greeting").input("no name given")
+    at.radio(key="verdict:a1-call-0").set_value("retraining")
+    at.button(key="submit_review").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with session() as s:
+        review = s.exec(select(Review)).one()
+        item = s.exec(
+            select(EvaluationItem).where(
+                EvaluationItem.evaluation_id == review.evaluation_id, EvaluationItem.item_id == "greeting"
+            )
+        ).one()
+        plays = s.exec(select(AuditEvent).where(AuditEvent.action == "play")).all()
+    assert review.verdict == "retraining" and review.inspector == "insp1"
+    assert (item.auto_answer, item.human_answer, item.final_answer, item.comment) == (
+        "yes",
+        "no",
+        "no",
+        "no name given",
+    )
+    assert [(p.actor, p.call_id) for p in plays] == [("insp1", "a1-call-0")]
+
+
+def test_dispute_from_scorecard_reaches_supervisor(world: review_world.World) -> None:
+    """An agent disputes on the scorecard; the supervisor sees it on the disputes page and changes it."""
+    at = _app(world, "insp1", "call", call="a1-call-0")
+    at.button(key="submit_review").click().run()
+    with session() as s:
+        rid = s.exec(select(Review)).one().id
+    at = _app(world, "agent1", "scorecard")
+    at.text_input(key=f"sc_note:{rid}").input("I did greet")
+    at.button(key=f"dispute:{rid}").click().run()
+    assert not at.error
+    at = _app(world, "sup", "disputes")
+    assert "I did greet" in _texts(at)
+    with session() as s:
+        did = s.exec(select(Dispute)).one().id
+    at.number_input(key=f"d_score:{did}").set_value(90.0)
+    at.button(key=f"change:{did}").click().run()
+    with session() as s:
+        assert s.get(Review, rid).score == 90.0 and s.get(Dispute, did).state == "changed"
+
+
+def test_sampling_page_creates_and_runs_a_plan_into_the_queue(world: review_world.World) -> None:
+    """A supervisor's plan run assigns calls that appear in the inspector's queue, with the reason."""
+    with session() as s:
+        plan = sampling.create_plan(
+            s, world.users["sup"], name="daily", mode="per_agent", count=1, inspectors=["insp1"], seed=42
+        )
+        sampling.run_plan(
+            s,
+            world.users["sup"],
+            plan.id,
+            start=DAY0 - timedelta(days=1),
+            end=DAY0 + timedelta(days=1),
+            first_day=DAY0.date(),
+        )
+    at = _app(world, "sup", "sampling")
+    assert "daily" in str(at.dataframe[0].value)
+    at = _app(world, "insp1", "queue")
+    with session() as s:
+        assigned = s.exec(select(Assignment)).all()
+    assert len(assigned) == 2
+    table = at.dataframe[0].value.to_csv()
+    assert all(a.call_id in table for a in assigned)
+    at.button(key=f"open:{assigned[0].id}").click().run()
+    assert at.session_state["call_id"] == assigned[0].call_id
+
+
+def test_audit_page_filters_plays(world: review_world.World) -> None:
+    """Admins see plays in the audit log, filtered by actor."""
+    from storage.access import recording
+
+    recording(world.users["insp1"], "a1-call-0", source="test")
+    at = _app(world, "admin", "audit")
+    at.text_input(key="au_actor").input("insp1").run()
+    df = at.dataframe[0].value
+    assert list(df["action"]) == ["play"] and list(df["call_id"]) == ["a1-call-0"]
+
+
+def test_calibration_page_scores_blind_and_shows_deviation(world: review_world.World) -> None:
+    """Participants answer without seeing auto answers; the supervisor sees each one's deviation."""
+    from scoring import calibration
+
+    with session() as s:
+        cs = calibration.create_session(
+            s, world.users["sup"], title="w47", call_ids=["a1-call-0"], inspectors=["insp1"], expert="insp2"
+        )
+    for user, greeting in (("insp2", "yes"), ("insp1", "no")):
+        at = _app(world, user, "calibration")
+        assert t("auto_answer") not in _texts(at)
+        at.radio(key=f"cal:{cs.id}:a1-call-0:greeting").set_value(greeting)
+        at.button(key="cal_submit").click().run()
+        assert t("saved") in _texts(at)
+    at = _app(world, "sup", "calibration")
+    df = at.dataframe[0].value
+    row = df[(df["inspector"] == "insp1") & (df["item"] == "greeting")].iloc[0]
+    assert row["agreement"] == 0.0 and row["points_diff"] < 0
+
+
+def test_dashboard_shows_reviewed_kpis(world: review_world.World) -> None:
+    """After a review the dashboard's monitoring score and agreement chart have data."""
+    at = _app(world, "insp1", "call", call="a1-call-0")
+    at.button(key="submit_review").click().run()
+    at = _app(world, "sup", "dashboard")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[t("monitoring_score")] != "-" and metrics[t("reviewed_calls")] == "1 / 4"
+
+
+def test_a_call_in_progress_opens_in_the_call_page(world: review_world.World) -> None:
+    """A call still being captured (no end yet) opens with its live transcript on the same page."""
+    from storage.models import Call
+
+    with session() as s:
+        call = s.get(Call, "a1-call-1")
+        assert call is not None
+        call.ended_at, call.duration_s = None, 0.0
+    at = _app(world, "insp1", "call", call="a1-call-1")
+    assert t("live_call") in _texts(at) and "Thank you for calling Acme" in _texts(at)
+
+
+def test_oidc_identity_maps_to_a_local_account(world: review_world.World) -> None:
+    """A provider-signed-in user gets the role of the local account named by their e-mail; strangers do not."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.user = {"is_logged_in": True, "email": "insp1"}
+    at.run()
+    assert at.session_state["principal"].name == "insp1"
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.user = {"is_logged_in": True, "email": "stranger@example.com"}
+    at.run()
+    assert "principal" not in at.session_state and "no active local account" in _texts(at)
