@@ -21,7 +21,11 @@ run: install
 	@mkdir -p data
 	@test -s data/api-token || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))' > data/api-token
 	$(BIN)/callqc db migrate
+	@test -s data/admin-password || { \
+	  $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))' > data/admin-password; \
+	  $(BIN)/callqc user add admin --role admin --password-stdin < data/admin-password; }
 	$(BIN)/callqc ingest demo/calls/*.wav
+	@echo "review app: sign in as 'admin' with the password in data/admin-password"
 	CALLQC_API_TOKEN="$$(cat data/api-token)" $(BIN)/callqc up
 
 # Same as run, without the long-running services: ingest and drain the queue once, then show.
