@@ -5,7 +5,8 @@ Uploads are ``multipart/form-data``: one file part ``audio`` plus metadata, eith
 The body is parsed as it arrives and the audio part is written straight to a temporary file, so a
 recording is never held whole in memory and an upload past ``max_upload_bytes`` is cut off with 413.
 Ingest is idempotent by call ID: same ID and same SHA-256 → 200 with the existing record, same ID with
-other audio → 409, new → 201. Every route needs ``Authorization: Bearer <api_token>``.
+other audio → 409, new → 201. Every route needs ``Authorization: Bearer <api_token>``, except
+``GET /healthz`` (the readiness probe of deploy/k8s/callqc.yaml): 200 while the database answers, else 503.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import logging
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from callqc.errors import CallqcError, Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
-from recorder.ingest import TooLarge, ingest_file, spool_file
+from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
 from recorder.metadata import InvalidMetadata, parse_meta
-from storage.db import session
+from storage.db import get_engine, session
 from storage.keys import validate_call_id
 from storage.models import Call, CallPublic
 from storage.objectstore import get_store
@@ -63,6 +66,7 @@ def create_app() -> FastAPI:
     token = secret.get_secret_value().encode() if secret is not None else b""
     if not token:
         raise NoApiToken()
+    sweep_stale_spool()  # uploads cut off by a killed API would otherwise stay on disk for good
     app = FastAPI(title="callqc recorder", summary="Ingest call recordings.", version="1")
     bearer = HTTPBearer(auto_error=False)
     def authorized(cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
@@ -106,6 +110,18 @@ def create_app() -> FastAPI:
             )
         call = await run_in_threadpool(_load, result.call_id)
         return JSONResponse(call.model_dump(mode="json"), status_code=201 if result.created else 200)
+
+    @app.get("/healthz", responses={503: {"description": "the database does not answer"}})
+    def healthz() -> JSONResponse:
+        """Readiness: 200 while the database answers (no token: probes have none)."""
+        try:
+            with get_engine().connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            # Say only that it is down: the probe is unauthenticated, the reason goes to the log.
+            log.warning("healthz: database unavailable: %s", " ".join(str(exc).split())[:300])
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallPublic)
     def get_call(call_id: str) -> CallPublic:

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -151,6 +152,26 @@ def spool_file() -> Iterator[Path]:
         yield folder / "upload"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_stale_spool(*, older_than_s: float = 86400.0) -> int:
+    """Remove upload folders a killed process left in ``<data_dir>/tmp``; returns how many.
+
+    Only folders untouched for ``older_than_s`` go: another process on this host may be mid-upload.
+    """
+    tmp_root = get_settings().data_dir / "tmp"
+    if not tmp_root.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for folder in tmp_root.glob("ingest-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if folder.is_dir() and max(p.stat().st_mtime for p in (folder, *folder.iterdir())) < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    if removed:
+        log.info("sweep: removed %s stale upload folder(s) from %s", removed, tmp_root)
+    return removed
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,7 +32,7 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy's BEGIN reach SQLite so "BEGIN IMMEDIATE" claims are possible.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -42,7 +43,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
         return engine
@@ -84,7 +85,7 @@ def session(engine: Engine | None = None) -> Iterator[Session]:
             raise
 
 
-def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
+def alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 
     cfg = Config()

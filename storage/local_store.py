@@ -194,7 +194,9 @@ class LocalStore:
         if meta.get("legal_hold"):
             return True
         ret = meta.get("retention")
-        return bool(ret) and datetime.fromisoformat(ret["until"]) > datetime.now(UTC)
+        if not ret:
+            return False
+        return datetime.fromisoformat(ret["until"]) > datetime.now(UTC)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -133,3 +133,43 @@ def test_upload_without_audio_part_is_400(client: TestClient) -> None:
     """A form without the 'audio' file part is refused."""
     r = client.post("/v1/recordings", headers=AUTH, data={"call_id": "x1"})
     assert r.status_code == 400 and "audio" in r.json()["detail"]
+
+
+def test_healthz_needs_no_token_and_is_ok_while_the_database_answers(client: TestClient) -> None:
+    """The readiness probe (deploy/k8s/callqc.yaml) gets 200 without a token; it reveals nothing else."""
+    r = client.get("/healthz")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+
+def test_healthz_is_503_when_the_database_is_down(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the database unreachable the API is not ready: 503, so the load balancer routes elsewhere."""
+    from storage import db as dbmod
+
+    monkeypatch.setenv("CALLQC_API_TOKEN", TOKEN)
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    monkeypatch.setenv("CALLQC_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    reset_settings()
+    dbmod.reset_engines()
+    with TestClient(create_app()) as c:
+        r = c.get("/healthz")
+    assert (r.status_code, r.json()) == (503, {"status": "database unavailable"})
+
+
+def test_upload_leftovers_of_a_killed_api_are_swept_at_start(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upload folders older than a day are removed when the API starts; a recent one is left alone."""
+    import os
+    import time
+
+    monkeypatch.setenv("CALLQC_API_TOKEN", TOKEN)
+    reset_settings()
+    stale, fresh = data_dir / "tmp" / "ingest-old", data_dir / "tmp" / "ingest-new"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "upload").write_bytes(b"half an upload")
+    two_days_ago = time.time() - 2 * 86400
+    for p in (stale / "upload", stale):
+        os.utime(p, (two_days_ago, two_days_ago))
+    create_app()
+    assert sorted(p.name for p in (data_dir / "tmp").iterdir()) == ["ingest-new"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -44,6 +45,15 @@ def _set(job_id: int, **values: object) -> None:
     """Move a job's clock fields by hand (stands in for time passing)."""
     with dbmod.get_engine().begin() as conn:
         conn.execute(sa.update(queue.jobs).where(queue.jobs.c.id == job_id).values(**values))
+
+
+@pytest.fixture
+def marks(db_url: str) -> Iterator[None]:
+    """The handlers' ``queue_marks`` table, dropped afterwards: the schema test shares the database."""
+    engine = dbmod.get_engine()
+    queue_handlers.create_marks(engine)
+    yield
+    queue_handlers.meta.drop_all(engine)
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: object) -> None:
@@ -191,11 +201,10 @@ def test_stalled_job_out_of_attempts_goes_dead(db_url: str) -> None:
 
 
 def test_burst_worker_drains_queue_and_leaves_unhandled_kinds_queued(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str, marks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A burst worker runs every job once, retries and kills failures, and leaves kinds without a handler."""
     _settings(monkeypatch, job_backoff_s=0, worker_poll_s=0.05)
-    queue_handlers.create_marks(dbmod.get_engine())
     ok = _enqueue("mark", 12)
     (flaky,) = _enqueue("flaky", max_attempts=2)
     (broken,) = _enqueue("broken", max_attempts=4)
@@ -219,11 +228,10 @@ def test_burst_worker_drains_queue_and_leaves_unhandled_kinds_queued(
 
 @pytest.mark.slow
 def test_heartbeat_thread_keeps_a_job_longer_than_the_stall_timeout(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str, marks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A handler running past job_stall_s keeps its lease while others hunt for stalled jobs."""
     _settings(monkeypatch, job_stall_s=1.0, job_heartbeat_s=0.1, worker_poll_s=0.05)
-    queue_handlers.create_marks(dbmod.get_engine())
     (job_id,) = _enqueue("slow", payload={"sleep_s": 2.0})
     stop = threading.Event()
 
@@ -243,11 +251,10 @@ def test_heartbeat_thread_keeps_a_job_longer_than_the_stall_timeout(
 
 
 def test_worker_that_lost_its_lease_does_not_record_the_outcome(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str, marks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When another worker took the job over mid-run, the first one neither finishes nor fails it."""
     _settings(monkeypatch, job_heartbeat_s=0.05, worker_poll_s=0.05)
-    queue_handlers.create_marks(dbmod.get_engine())
     (job_id,) = _enqueue("stolen")
     assert run_workers(1, kinds=["stolen"], burst=False, handlers=TEST_HANDLERS, max_jobs=1) == 0
     with dbmod.get_engine().connect() as conn:

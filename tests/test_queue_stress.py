@@ -60,7 +60,9 @@ def _use(url: str, monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
 
 @pytest.fixture
 def pg_engine(pg_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
-    yield _use(pg_server_url, monkeypatch)
+    engine = _use(pg_server_url, monkeypatch)
+    yield engine
+    queue_handlers.meta.drop_all(engine)  # the schema test shares this database
     dbmod.reset_engines()
 
 

@@ -4,11 +4,10 @@ Revision ID: 0001_backbone
 Revises: 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from storage.models import UTCDateTime
-
 
 revision = '0001_backbone'
 down_revision = None
