@@ -75,7 +75,7 @@ def open_recording(
 
     def consume(chunks: Iterable[bytes], expected: str) -> bytes:
         data = b"".join(chunks)
-        _check(hashlib.sha256(data).hexdigest(), expected, call_id)
+        _check(hashlib.sha256(data).hexdigest(), expected, call_id=call_id)
         return data
 
     rec, data = _retrieve(call_id, consume, actor=actor, source=source, action=action, store=store)
@@ -103,7 +103,7 @@ def save_recording(
                     h.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
-            _check(h.hexdigest(), expected, call_id)
+            _check(h.hexdigest(), expected, call_id=call_id)
             os.replace(tmp, dest)
             return size
         finally:
@@ -195,6 +195,6 @@ def _retrieve(
     raise last
 
 
-def _check(got: str, expected: str, call_id: str) -> None:
+def _check(got: str, expected: str, *, call_id: str) -> None:
     if got != expected:
         raise ChecksumMismatch(f"call {call_id}: read {got}, recorded {expected}")

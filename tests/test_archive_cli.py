@@ -25,6 +25,7 @@ def _callqc(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_archive_run_verify_and_retrieve_from_the_shell(sqlite_db: str, tmp_path: Path) -> None:
     """run prints a summary, retrieve writes the exact audio, verify exits non-zero on a damaged image."""
     calls = make_calls(make_store(), month="2024-05", n=2, size=4000)

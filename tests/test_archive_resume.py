@@ -34,6 +34,7 @@ run_month(month, media=media, actor="killed", on_stage=hook)
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["built", "uploaded", "stored", "verified"])
 def test_run_killed_mid_month_resumes_to_a_correct_archive(
     stage: str, sqlite_db: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -72,6 +73,7 @@ def test_run_killed_mid_month_resumes_to_a_correct_archive(
         extract_with_xorriso(root / image.object_key, tmp_path / str(image.disc))
     for cid, data in calls.items():
         assert open_recording(cid, actor="t", source="test", store=store).data == data
+    assert not any((data_dir / "archive-work").iterdir())  # the killed run's scratch image is gone
 
 
 def test_verify_reports_a_corrupted_and_a_missing_image(sqlite_db: str) -> None:

@@ -67,27 +67,9 @@ def plan_run(month: Month, *, media_bytes: int, actor: str) -> int | None:
                 log.warning("plan_run: %s has no hot copy and no archive entry; skipped", c.call_id)
         if not readable:
             return None
-        items, index_rows = [], []
-        for call in readable:
-            extras = contents.call_extras(s, call)
-            entries = [
-                _file_row(contents.audio_path(call), call.size_bytes, call.sha256, call.call_id, _PLACEHOLDER)
-            ]
-            entries += [_file_row(e.path, len(e.data), e.sha256, call.call_id, _PLACEHOLDER) for e in extras]
-            share = sum(len(_one_line(r)) for r in entries)
-            items.append(
-                PlanItem(
-                    call.call_id,
-                    footprint([call.size_bytes, *(len(e.data) for e in extras)], manifest_bytes=share),
-                )
-            )
-            index_rows.append(contents.index_entry(call, disc=99999))
         seq = 1 + (s.exec(select(sa.func.max(ArchiveRun.seq)).where(ArchiveRun.month == m)).one() or 0)
-        index_len = len(contents.index_bytes(m, seq=seq, discs=99999, entries=index_rows))
-        readme_len = len(contents.readme_bytes(m, seq=seq, disc=99999, discs=99999))
-        discs = pack(
-            items, media_bytes=media_bytes, fixed=fixed_bytes(index_bytes=index_len, readme_bytes=readme_len)
-        )
+        items, fixed = estimate(s, readable, month=m, seq=seq)
+        discs = pack(items, media_bytes=media_bytes, fixed=fixed)
         by_id = {c.call_id: c for c in readable}
         run = ArchiveRun(
             month=m,
@@ -132,9 +114,34 @@ def plan_run(month: Month, *, media_bytes: int, actor: str) -> int | None:
         return run.id
 
 
-def master(
-    image: ArchiveImage, run: ArchiveRun, store: ObjectStore, tmp: Path, progress: Progress | None
-) -> Path:
+def estimate(s: Session, calls: list[Call], *, month: str, seq: int) -> tuple[list[PlanItem], int]:
+    """Each call's estimated disc footprint, and the bytes every disc of the run spends before any call."""
+    items, index_rows = [], []
+    for call in calls:
+        extras = contents.call_extras(s, call)
+        entries = [
+            _file_row(
+                contents.audio_path(call),
+                call.size_bytes,
+                sha256=call.sha256,
+                call_id=call.call_id,
+                offset=_PLACEHOLDER,
+            )
+        ]
+        entries += [
+            _file_row(e.path, len(e.data), sha256=e.sha256, call_id=call.call_id, offset=_PLACEHOLDER) for e in extras
+        ]
+        share = sum(len(_one_line(r)) for r in entries)
+        sizes = [call.size_bytes, *(len(e.data) for e in extras)]
+        items.append(PlanItem(call.call_id, footprint(sizes, manifest_bytes=share)))
+        # the widest disc number any run can have, so the real index is never longer than estimated
+        index_rows.append(contents.index_entry(call, disc=99999))
+    index_len = len(contents.index_bytes(month, seq=seq, discs=99999, entries=index_rows))
+    readme_len = len(contents.readme_bytes(month, seq=seq, disc=99999, discs=99999))
+    return items, fixed_bytes(index_bytes=index_len, readme_bytes=readme_len)
+
+
+def master(image: ArchiveImage, run: ArchiveRun, *, store: ObjectStore, tmp: Path, progress: Progress | None) -> Path:
     """Master the image into ``tmp``, then record size, SHA-256 and every call's offset (→ built)."""
     settings = get_settings()
     staging = tmp / "extras"
@@ -176,7 +183,7 @@ def master(
                 DiscFile(
                     path,
                     call.size_bytes,
-                    _audio_source(store, settings.bucket_recordings, call.audio_key),
+                    _audio_source(store, settings.bucket_recordings, key=call.audio_key),
                     call.sha256,
                 )
             )
@@ -189,11 +196,10 @@ def master(
 
     def manifest(offsets: dict[str, int]) -> bytes:
         rows = [
-            _file_row(f.path, f.length, f.sha256 or "", owners.get(f.path), offsets[f.path]) for f in files
+            _file_row(f.path, f.length, sha256=f.sha256 or "", call_id=owners.get(f.path), offset=offsets[f.path])
+            for f in files
         ]
-        return contents.manifest_bytes(
-            run.month, seq=run.seq, disc=image.disc, discs=image.disc_count, files=rows
-        )
+        return contents.manifest_bytes(run.month, seq=run.seq, disc=image.disc, discs=image.disc_count, files=rows)
 
     out = tmp / "image.iso"
     cb = (lambda done, total: progress(image, done, total)) if progress else None
@@ -207,15 +213,13 @@ def master(
         progress=cb,
     )
     if built.size > run.media_bytes:
-        raise TooBigForMedia(
-            f"disc {image.disc} of {run.month} came out at {built.size} bytes, over {run.media_bytes}"
-        )
+        raise TooBigForMedia(f"disc {image.disc} of {run.month} came out at {built.size} bytes, over {run.media_bytes}")
     with db_session() as s:
         guarded(
             s,
             ArchiveImage,
-            image.id,
-            image.state,
+            row_id=image.id,
+            expected=image.state,
             state=ImageState.built,
             size_bytes=built.size,
             sha256=built.sha256,
@@ -230,7 +234,7 @@ def master(
     return out
 
 
-def guarded(s: Session, table: type, row_id: int | None, expected: str, **values: object) -> None:
+def guarded(s: Session, table: type, *, row_id: int | None, expected: str, **values: object) -> None:
     """One guarded state change; zero rows means someone else moved it, and we stop."""
     got = s.execute(
         sa.update(table)
@@ -250,11 +254,11 @@ def load_image(image_id: int | None) -> ArchiveImage:
         return image
 
 
-def _audio_source(store: ObjectStore, bucket: str, key: str) -> Callable[[], Iterable[bytes]]:
+def _audio_source(store: ObjectStore, bucket: str, *, key: str) -> Callable[[], Iterable[bytes]]:
     return lambda: store.iter_chunks(bucket, key)
 
 
-def _file_row(path: str, length: int, sha256: str, call_id: str | None, offset: int) -> dict[str, object]:
+def _file_row(path: str, length: int, *, sha256: str, call_id: str | None, offset: int) -> dict[str, object]:
     row: dict[str, object] = {"path": path, "offset": offset, "length": length, "sha256": sha256}
     if call_id is not None:
         row["call_id"] = call_id

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, cast
 
 import pycdlib
 
+from callqc.errors import CallqcError
 from storage.objectstore import CHUNK, ChecksumMismatch, sha256_file
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ MANIFEST_PATH = "manifest.json"
 _PLACEHOLDER_OFFSET = 10**15  # wider than any offset on a 25 GB disc
 _JOLIET_MAX = 64
 _NOT_DCHAR = re.compile(r"[^A-Z0-9_]")
+_EMPTY = memoryview(b"")
+
+
+class ManifestGrew(CallqcError):
+    """disc manifest grew after layout"""
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class _Reader(io.RawIOBase):
     def __init__(self, item: DiscFile) -> None:
         self.item = item
         self._chunks: Iterator[bytes] | None = None
-        self._buf = b""
+        self._buf = _EMPTY
         self._hash = hashlib.sha256()
         self.done = 0
 
@@ -80,19 +86,39 @@ class _Reader(io.RawIOBase):
         return 0
 
     def readinto(self, b: Any) -> int:
+        # fill the whole request: pycdlib takes a short read for the end of the file and stops copying
         if self._chunks is None:
             self._chunks = iter(self.item.open())
-        while not self._buf:
-            nxt = next(self._chunks, None)
-            if nxt is None:
-                return 0
-            self._buf = nxt
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._hash.update(self._buf[:n])
-        self._buf = self._buf[n:]
+        out = memoryview(b).cast("B")
+        n = 0
+        while n < len(out):
+            if not self._buf:
+                nxt = next(self._chunks, None)
+                if nxt is None:
+                    self._chunks = iter(())
+                    break
+                self._buf = memoryview(nxt)
+                continue
+            take = min(len(out) - n, len(self._buf))
+            out[n : n + take] = self._buf[:take]
+            self._hash.update(self._buf[:take])
+            # an empty slice would still pin the whole chunk; a disc has thousands of readers
+            self._buf = self._buf[take:] if take < len(self._buf) else _EMPTY
+            n += take
         self.done += n
+        if self.done >= self.item.length:
+            # pycdlib stops at the declared length and never asks past it: end the source now so
+            # its open file or HTTP response (and last chunk) is not kept for the rest of the disc
+            self.finish()
         return n
+
+    def finish(self) -> None:
+        """Close the chunk source (its file or HTTP response); later reads return end of file."""
+        chunks, self._chunks = self._chunks, iter(())
+        closer = getattr(chunks, "close", None)
+        if callable(closer):
+            closer()
+        self._buf = _EMPTY
 
     def check(self) -> None:
         got = self._hash.hexdigest()
@@ -145,25 +171,27 @@ def build_image(
     counter = 0
     try:
         for item in files:
-            parent = _ensure_dirs(iso, dirs, item.path.rpartition("/")[0])
+            parent = _ensure_dirs(iso, dirs, rr_dir=item.path.rpartition("/")[0])
             counter += 1
             reader = _Reader(item)
             readers.append(reader)
-            _add(iso, reader, item.length, item.path, parent, f"F{counter:07d}")
+            _add(iso, reader, length=item.length, rr_path=item.path, iso_dir=parent, stem=f"F{counter:07d}")
         holder = io.BytesIO(manifest(dict.fromkeys((f.path for f in files), _PLACEHOLDER_OFFSET)))
         reserved = len(holder.getvalue())
-        _add(iso, holder, reserved, MANIFEST_PATH, "/", "MANIFEST")
+        _add(iso, holder, length=reserved, rr_path=MANIFEST_PATH, iso_dir="/", stem="MANIFEST")
         iso.force_consistency()
         offsets = {f.path: _offset(iso, f.path) for f in files}
         real = manifest(offsets)
         if len(real) > reserved:
-            raise ValueError(f"manifest grew from {reserved} to {len(real)} bytes after layout")
+            raise ManifestGrew(f"{out.name}: from {reserved} to {len(real)} bytes")
         holder.seek(0)
         holder.write(real + b" " * (reserved - len(real)))
         cb = (lambda done, total, _: progress(done, total)) if progress else None
         iso.write(str(out), progress_cb=cb)
     finally:
         iso.close()
+        for reader in readers:
+            reader.finish()
     for reader in readers:
         reader.check()
     size = out.stat().st_size
@@ -172,11 +200,11 @@ def build_image(
     return BuiltImage(out, size, digest, offsets)
 
 
-def _ensure_dirs(iso: pycdlib.PyCdlib, dirs: dict[str, str], rr_dir: str) -> str:
+def _ensure_dirs(iso: pycdlib.PyCdlib, dirs: dict[str, str], *, rr_dir: str) -> str:
     if rr_dir in dirs:
         return dirs[rr_dir]
     head, _, name = rr_dir.rpartition("/")
-    parent = _ensure_dirs(iso, dirs, head)
+    parent = _ensure_dirs(iso, dirs, rr_dir=head)
     iso_name = _NOT_DCHAR.sub("_", name.upper())[:31] or "_"
     iso_dir = f"{parent.rstrip('/')}/{iso_name}"
     if iso_dir in dirs.values():
@@ -186,7 +214,7 @@ def _ensure_dirs(iso: pycdlib.PyCdlib, dirs: dict[str, str], rr_dir: str) -> str
     return iso_dir
 
 
-def _add(iso: pycdlib.PyCdlib, fp: io.IOBase, length: int, rr_path: str, iso_dir: str, stem: str) -> None:
+def _add(iso: pycdlib.PyCdlib, fp: io.IOBase, *, length: int, rr_path: str, iso_dir: str, stem: str) -> None:
     name = rr_path.rpartition("/")[2]
     ext = _NOT_DCHAR.sub("", name.rpartition(".")[2].upper())[:3] if "." in name else ""
     iso_name = f"{stem}.{ext};1" if ext else f"{stem}.;1"

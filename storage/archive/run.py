@@ -14,6 +14,8 @@ again (a locked bucket would keep the orphan version for years); otherwise it is
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -37,6 +39,7 @@ from storage.settings import get_settings
 log = logging.getLogger(__name__)
 
 StageHook = Callable[[str, ArchiveImage], None]
+_WORK_DIR = re.compile(r"\d{4}-\d{2}-(\d+)-.*")
 
 
 @dataclass
@@ -96,6 +99,7 @@ def _process(
     settings = get_settings()
     work = Path(settings.data_dir) / "archive-work"
     work.mkdir(parents=True, exist_ok=True)
+    _sweep_stale(work)
     with db_session() as s:
         run = s.get(ArchiveRun, run_id)
         assert run is not None
@@ -106,14 +110,14 @@ def _process(
             )
         ]
     for image_id in image_ids:
-        with tempfile.TemporaryDirectory(dir=work, prefix=f"{run.month}-") as tmp:
+        with tempfile.TemporaryDirectory(dir=work, prefix=f"{run.month}-{os.getpid()}-") as tmp:
             image = load_image(image_id)
             built: Path | None = None
             if image.state == ImageState.planned:
-                built = master(image, run, store, Path(tmp), progress)
+                built = master(image, run, store=store, tmp=Path(tmp), progress=progress)
                 image = _hook(on_stage, "built", load_image(image_id))
             if image.state == ImageState.built:
-                _store(image, run, store, Path(tmp), built, on_stage, progress)
+                _store(image, run, store=store, tmp=Path(tmp), built=built, on_stage=on_stage, progress=progress)
                 image = _hook(on_stage, "stored", load_image(image_id))
             if image.state == ImageState.stored:
                 _verify_and_mark(image, store, actor=actor)
@@ -124,7 +128,7 @@ def _process(
         summary.calls += image.call_count
         summary.bytes += image.size_bytes or 0
     with db_session() as s:
-        guarded(s, ArchiveRun, run_id, RunState.open, state=RunState.done, finished_at=utcnow())
+        guarded(s, ArchiveRun, row_id=run_id, expected=RunState.open, state=RunState.done, finished_at=utcnow())
         audit.record(
             s,
             actor,
@@ -138,6 +142,7 @@ def _process(
 def _store(
     image: ArchiveImage,
     run: ArchiveRun,
+    *,
     store: ObjectStore,
     tmp: Path,
     built: Path | None,
@@ -156,7 +161,7 @@ def _store(
     if not already:
         if built is None:  # resumed after a crash between mastering and upload: the image file is gone
             log.info("_store: re-mastering %s", image.object_key)
-            built = master(image, run, store, tmp, progress)
+            built = master(image, run, store=store, tmp=tmp, progress=progress)
             image = load_image(image.id)
         info = store.put_file(bucket, image.object_key, built, sha256=image.sha256)
         version = info.version_id
@@ -171,8 +176,8 @@ def _store(
         guarded(
             s,
             ArchiveImage,
-            image.id,
-            ImageState.built,
+            row_id=image.id,
+            expected=ImageState.built,
             state=ImageState.stored,
             version_id=version,
             retention_mode=str(RetentionMode.COMPLIANCE),
@@ -186,15 +191,15 @@ def _verify_and_mark(image: ArchiveImage, store: ObjectStore, *, actor: str) -> 
     from storage.archive.verify import check_calls, check_image
 
     bucket = get_settings().bucket_archive
-    check_image(store, bucket, image)
-    check_calls(store, bucket, image)
+    check_image(store, bucket, image=image)
+    check_calls(store, bucket, image=image)
     now = utcnow()
     with db_session() as s:
         guarded(
             s,
             ArchiveImage,
-            image.id,
-            ImageState.stored,
+            row_id=image.id,
+            expected=ImageState.stored,
             state=ImageState.verified,
             verified_at=now,
             fixity_checked_at=now,
@@ -256,6 +261,26 @@ def _retention_days(image: ArchiveImage) -> int:
         (s.archive_retention_by_tenant.get(t, s.archive_retention_days) for t in tenants),
         default=s.archive_retention_days,
     )
+
+
+def _sweep_stale(work: Path) -> None:
+    """Remove scratch folders of killed runs on this machine: each can hold a whole disc image."""
+    for d in work.iterdir():
+        m = _WORK_DIR.fullmatch(d.name)
+        if m is None or not d.is_dir() or _alive(int(m.group(1))):
+            continue
+        log.info("_sweep_stale: removing %s left by a run that died", d)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _hook(on_stage: StageHook | None, stage: str, image: ArchiveImage) -> ArchiveImage:

@@ -46,7 +46,7 @@ class FixityResult:
     error: str | None = None
 
 
-def check_image(store: ObjectStore, bucket: str, image: ArchiveImage) -> None:
+def check_image(store: ObjectStore, bucket: str, *, image: ArchiveImage) -> None:
     """Recompute the whole image's SHA-256 from the store; raise if it differs or the image is gone."""
     try:
         got = sha256_of(store, bucket, image.object_key)
@@ -56,7 +56,7 @@ def check_image(store: ObjectStore, bucket: str, image: ArchiveImage) -> None:
         raise ImageCorrupted(f"{image.object_key}: SHA-256 is {got}, recorded {image.sha256}")
 
 
-def check_calls(store: ObjectStore, bucket: str, image: ArchiveImage) -> None:
+def check_calls(store: ObjectStore, bucket: str, *, image: ArchiveImage) -> None:
     """Read every call on the image through its manifest offset (one ranged read each) and hash it."""
     with db_session() as s:
         entries = list(s.exec(select(ArchiveEntry).where(ArchiveEntry.image_id == image.id)))
@@ -93,7 +93,7 @@ def verify_images(
     for image in images:
         assert image.id is not None
         try:
-            check_image(store, bucket, image)
+            check_image(store, bucket, image=image)
             result = FixityResult(image.id, image.object_key, True)
         except CallqcError as exc:
             result = FixityResult(image.id, image.object_key, False, str(exc))
