@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from scoring import checks
+from scoring.applicability import na_reason
 from scoring.checks import CheckResult, Env
 from scoring.conversation import Conversation
 from scoring.metrics import CallMetrics, compute
@@ -46,7 +47,7 @@ def evaluate(loaded: LoadedRubric, conv: Conversation, *, env: Env | None = None
     metrics = compute(conv)
     out: list[ItemResult] = []
     for sec in loaded.rubric.sections:
-        sec_na = checks.na_reason(sec, conv.facts)
+        sec_na = na_reason(sec, conv.facts)
         for it in sec.items:
             res = CheckResult(Answer.na, sec_na) if sec_na else checks.run_item(it, conv, metrics, env)
             out.append(ItemResult(sec.id, it.id, res))

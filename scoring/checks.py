@@ -2,27 +2,33 @@
 
 Confidence rule (the issue's "insufficient evidence"): a decision rests on segments. A match found
 only in segments whose ``avg_logprob`` is below ``Env.low_logprob`` cannot decide; an absence
-cannot be trusted when low-confidence speech of that speaker lies in the searched span; a check about
-one speaker cannot run without that speaker's channel (a mono recording) or when the channel holds
-no speech at all. Each of those answers ``insufficient`` and the call goes to a human.
+cannot be trusted when low-confidence speech of that speaker lies in the searched span; a match heard
+on both channels at the same moment is crosstalk (echo or a recording that mixes both parties into
+each channel), so who said it is unknown; a check about one speaker cannot run when that speaker's
+channel is missing or holds no speech at all. Each of those answers ``insufficient`` and the call
+goes to a human.
+
+Mono recordings (one channel, speaker ``unknown``): a text check about one speaker searches everyone's
+speech and keeps only the answer that holds whoever spoke. Nobody said the greeting, so the agent did
+not either ("no"); nobody swore, so the agent did not ("yes"). A match cannot be attributed, so it
+answers ``insufficient`` rather than crediting (or blaming) the agent for the customer's words.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from scoring import evidence as ev
-from scoring.conversation import CallFacts, Conversation, Segment
+from scoring.applicability import na_reason
+from scoring.conversation import Conversation, Segment, Speaker
 from scoring.evidence import Evidence, EvidenceKind
 from scoring.matching import Match, find, stream
 from scoring.metrics import CallMetrics, gaps, union
 from scoring.rubric import (
     Answer,
-    Applicability,
-    Condition,
     ForbiddenCheck,
     HoldCheck,
     Item,
@@ -55,34 +61,6 @@ class Env:
     low_logprob: float = -1.0
     predictor: Predictor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-# --- N/A conditions --------------------------------------------------------------------------------
-def _one_of(value: Any, allowed: Any) -> bool:
-    options = allowed if isinstance(allowed, list) else [allowed]
-    return any(value == o or (value is not None and str(value) == str(o)) for o in options)
-
-
-def matches(cond: Condition, facts: CallFacts) -> bool:
-    """Whether the call matches every field of ``cond``."""
-    if cond.direction is not None and not _one_of(facts.direction, cond.direction):
-        return False
-    if cond.queue is not None and not _one_of(facts.queue, cond.queue):
-        return False
-    return all(_one_of(facts.meta.get(k), v) for k, v in cond.meta.items())
-
-
-def _shown(cond: Condition) -> dict[str, Any]:
-    return cond.model_dump(exclude_none=True, exclude_defaults=True)
-
-
-def na_reason(app: Applicability, facts: CallFacts) -> str | None:
-    """Why ``app`` (a section or item) does not apply to this call, or None when it does."""
-    if app.applies_when is not None and not matches(app.applies_when, facts):
-        return f"N/A: applies only when {_shown(app.applies_when)}"
-    if app.na_when is not None and matches(app.na_when, facts):
-        return f"N/A: call matches {_shown(app.na_when)}"
-    return None
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -137,6 +115,26 @@ def _matches(conv: Conversation, check: Windowed, phrases: list[str], fuzzy: flo
     return {p: find(p, units, fuzzy=fuzzy) for p in phrases}
 
 
+# An echo or a copy mixed into the other channel starts when the original does (word timestamps
+# jitter by a few tenths of a second); a reply ("goodbye" - "bye") comes later than this.
+ECHO_S = 0.5
+
+
+def _crosstalk(conv: Conversation, check: Windowed, found: dict[str, list[Match]],
+               fuzzy: float) -> set[tuple[str, int]]:
+    """(phrase, first unit) of matches heard on the other party's channel at the same moment too."""
+    other = {"agent": "customer", "customer": "agent"}.get(check.speaker)
+    if other is None or other not in conv.channels or not any(found.values()):
+        return set()
+    lo, hi = _window(check, conv)
+    theirs = stream(conv, other, lo - ECHO_S, hi + ECHO_S)
+    out: set[tuple[str, int]] = set()
+    for p, ms in found.items():
+        echoes = find(p, theirs, fuzzy=fuzzy) if ms else []
+        out |= {(p, m.first) for m in ms if any(abs(e.start - m.start) <= ECHO_S for e in echoes)}
+    return out
+
+
 # --- check kinds ------------------------------------------------------------------------------------
 def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
     if problem := _channel_problem(conv, check.speaker):
@@ -144,9 +142,12 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
     lo, hi = _window(check, conv)
     phrases = check.any_ or check.all_ or []
     found = _matches(conv, check, phrases, check.fuzzy)
-    sure = {p: [m for m in ms if _confident(conv, env, m)] for p, ms in found.items()}
+    echoed = _crosstalk(conv, check, found, check.fuzzy)
+    sure = {p: [m for m in ms if _confident(conv, env, m) and (p, m.first) not in echoed]
+            for p, ms in found.items()}
     unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
     where = ev.searched(check.speaker, lo, hi)
+    doubt = "crosstalk: also heard on the other channel" if echoed else "low ASR confidence"
     if check.any_ is not None:
         # a closing looked for at the end is best shown by its last occurrence, anything else by its first
         latest = check.in_last_s is not None and check.within_s is None
@@ -157,7 +158,7 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
         shaky = sorted((ms[0] for ms in found.values() if ms), key=lambda m: m.start)
         if shaky or unsure_segments:
             evid = tuple(_match_evidence(conv, m, EvidenceKind.unsure) for m in shaky[:1])
-            return CheckResult(Answer.insufficient, "low ASR confidence where the phrase may be",
+            return CheckResult(Answer.insufficient, f"{doubt} where the phrase may be",
                                (where, *(evid or unsure_segments)))
         return CheckResult(Answer.no, f"none of {phrases} said", (where,))
     missing = [p for p in phrases if not sure[p]]
@@ -165,7 +166,7 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
     if not missing:
         return CheckResult(Answer.yes, f"said all of {phrases}", said)
     if unsure_segments or any(found[p] for p in missing):
-        return CheckResult(Answer.insufficient, f"low ASR confidence; not sure of {missing}",
+        return CheckResult(Answer.insufficient, f"{doubt}; not sure of {missing}",
                            (where, *said, *unsure_segments))
     return CheckResult(Answer.no, f"not said: {missing}", (where, *said))
 
@@ -175,15 +176,17 @@ def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, e
         return CheckResult(Answer.insufficient, problem)
     lo, hi = _window(check, conv)
     found = _matches(conv, check, check.any_, check.fuzzy)
+    echoed = _crosstalk(conv, check, found, check.fuzzy)
     hits = sorted((m for ms in found.values() for m in ms), key=lambda m: m.start)
-    sure = [m for m in hits if _confident(conv, env, m)]
+    sure = [m for m in hits if _confident(conv, env, m) and (m.phrase, m.first) not in echoed]
     if sure:
         evid = tuple(_match_evidence(conv, m) for m in sure)
         return CheckResult(Answer.no, f"said {sure[0].phrase!r}", evid)
     unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
     if hits or unsure_segments:
         evid = tuple(_match_evidence(conv, m, EvidenceKind.unsure) for m in hits) or tuple(unsure_segments)
-        return CheckResult(Answer.insufficient, "low ASR confidence where a forbidden phrase may be", evid)
+        doubt = "crosstalk: also heard on the other channel" if echoed else "low ASR confidence"
+        return CheckResult(Answer.insufficient, f"{doubt} where a forbidden phrase may be", evid)
     return CheckResult(Answer.yes, "no forbidden phrase", (ev.searched(check.speaker, lo, hi),))
 
 
@@ -207,6 +210,11 @@ def regex(check: RegexCheck, conv: Conversation, metrics: CallMetrics, env: Env)
     return CheckResult(Answer.no if present else Answer.yes, f"/{check.pattern}/ not found", (where,))
 
 
+def _whole(conv: Conversation, note: str) -> Evidence:
+    """The whole call as the span searched, for an answer decided by finding nothing to measure."""
+    return ev.searched(None, 0.0, conv.duration, note)
+
+
 def _quotes_in(conv: Conversation, a: float, b: float) -> tuple[Evidence, ...]:
     return tuple(ev.of_segment(s, i) for i, s in enumerate(conv.segments) if s.start < b and s.end > a)
 
@@ -214,10 +222,16 @@ def _quotes_in(conv: Conversation, a: float, b: float) -> tuple[Evidence, ...]:
 def max_silence(check: MaxSilenceCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
     if problem := _dead_channels(conv):
         return CheckResult(Answer.insufficient, problem)
-    at = metrics.longest_silence_at
-    note = f"longest silence {metrics.longest_silence_s:.1f} s"
-    evid = (ev.span(at[0], at[1], note),) if at else ()
-    ok = metrics.longest_silence_s <= check.seconds
+    at, longest = metrics.longest_silence_at, metrics.longest_silence_s
+    pbx = _pbx_holds(conv)
+    if pbx:  # an announced hold is judged by the hold item, not counted again as dead air
+        speech = union((s.start, s.end) for s in conv.segments)
+        quiet = [g for g in gaps(speech) if not any(a < g[1] and g[0] < b for a, b in pbx)]
+        at = max(quiet, key=lambda g: g[1] - g[0], default=None)
+        longest = (at[1] - at[0]) if at else 0.0
+    note = f"longest silence {longest:.1f} s" + (" outside holds" if pbx else "")
+    evid = (ev.span(at[0], at[1], note),) if at else (_whole(conv, "no silence between speech"),)
+    ok = longest <= check.seconds
     return CheckResult(Answer.yes if ok else Answer.no, f"{note} (limit {check.seconds:g} s)", evid)
 
 
@@ -229,7 +243,7 @@ def max_overtalk(check: MaxOvertalkCheck, conv: Conversation, metrics: CallMetri
     spans = metrics.overtalk_spans
     longest = max(spans, key=lambda x: x[1] - x[0], default=None)
     note = f"longest overtalk {metrics.longest_overtalk_s:.1f} s, {metrics.overtalk_s:.1f} s in all"
-    evid: tuple[Evidence, ...] = ()
+    evid: tuple[Evidence, ...] = (_whole(conv, "no overtalk"),)
     if longest:
         evid = (ev.span(longest[0], longest[1], note), *_quotes_in(conv, *longest))
     ok = metrics.longest_overtalk_s <= check.seconds and (
@@ -262,11 +276,24 @@ def talk_ratio(check: TalkRatioCheck, conv: Conversation, metrics: CallMetrics, 
     return CheckResult(Answer.yes if ok else Answer.no, note, (ev.span(0.0, conv.duration, note),))
 
 
+def _pbx_holds(conv: Conversation) -> list[tuple[float, float]]:
+    """The PBX's hold events (``meta["holds"]``: [[start, end], ...]); malformed entries are skipped."""
+    given = conv.facts.meta.get("holds")
+    out: list[tuple[float, float]] = []
+    for pair in given if isinstance(given, list) else []:
+        try:
+            a, b = (float(x) for x in pair)
+        except (TypeError, ValueError):
+            continue  # metadata comes from the PBX: one bad entry must not fail the whole evaluation
+        if b > a:
+            out.append((a, b))
+    return out
+
+
 def holds(conv: Conversation, min_gap_s: float) -> list[tuple[float, float]]:
     """Holds from the PBX's events (``meta["holds"]``: [[start, end], ...]) or else long silences."""
-    given = conv.facts.meta.get("holds")
-    if isinstance(given, list):
-        return [(float(a), float(b)) for a, b in given]
+    if isinstance(conv.facts.meta.get("holds"), list):
+        return _pbx_holds(conv)
     speech = union((s.start, s.end) for s in conv.segments)
     return [g for g in gaps(speech) if g[1] - g[0] >= min_gap_s]
 
@@ -278,7 +305,7 @@ def hold(check: HoldCheck, conv: Conversation, metrics: CallMetrics, env: Env) -
     longest = max(found, key=lambda x: x[1] - x[0], default=None)
     longest_s = (longest[1] - longest[0]) if longest else 0.0
     note = f"{len(found)} hold(s), longest {longest_s:.0f} s"
-    evid = tuple(ev.span(a, b, "hold") for a, b in found[:10])
+    evid = tuple(ev.span(a, b, "hold") for a, b in found[:10]) or (_whole(conv, "no hold"),)
     ok = (check.max_s is None or longest_s <= check.max_s) and (
         check.max_count is None or len(found) <= check.max_count)
     return CheckResult(Answer.yes if ok else Answer.no, note, evid)
@@ -297,13 +324,47 @@ KINDS: dict[str, Callable[[Any, Conversation, CallMetrics, Env], CheckResult]] =
 }
 
 
+def _unattributed(check: Any, conv: Conversation) -> bool:
+    """A text check about one party on a recording that holds everyone's speech unattributed (mono)."""
+    speaker = getattr(check, "speaker", None)
+    return (isinstance(check, PhraseCheck | ForbiddenCheck | RegexCheck) and speaker in ("agent", "customer")
+            and speaker not in conv.channels and Speaker.unknown.value in conv.channels)
+
+
+def _safe_answer(check: PhraseCheck | ForbiddenCheck | RegexCheck) -> Answer:
+    """The answer a check gives when nothing was found: true of every speaker alike."""
+    if isinstance(check, RegexCheck):
+        return Answer.no if check.expect == "present" else Answer.yes
+    return Answer.no if isinstance(check, PhraseCheck) else Answer.yes
+
+
+def _on_mono(check: PhraseCheck | ForbiddenCheck | RegexCheck, conv: Conversation, metrics: CallMetrics,
+             env: Env) -> CheckResult:
+    res = KINDS[check.kind](check.model_copy(update={"speaker": "any"}), conv, metrics, env)
+    note = f"mono recording: everyone's speech searched for the {check.speaker}"
+    evid = tuple(replace(e, note=note) if e.kind == EvidenceKind.searched else e for e in res.evidence)
+    if res.answer is Answer.insufficient:
+        return replace(res, evidence=evid)
+    if res.answer is _safe_answer(check):
+        return replace(res, reason=f"{res.reason} (mono recording: by nobody)", evidence=evid)
+    return CheckResult(Answer.insufficient, f"{res.reason}, but a mono recording cannot tell whether the "
+                       f"{check.speaker} said it", evid)
+
+
 def run_item(item: Item, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
     """Answer one item (its section's applicability is the caller's business)."""
     if reason := na_reason(item, conv.facts):
         return CheckResult(Answer.na, reason)
     if item.check.kind == "manual":
         return CheckResult(None, "manual item: an inspector answers")
-    return KINDS[item.check.kind](item.check, conv, metrics, env)
+    if _unattributed(item.check, conv):
+        res = _on_mono(item.check, conv, metrics, env)
+    else:
+        res = KINDS[item.check.kind](item.check, conv, metrics, env)
+    if res.answer is Answer.insufficient and not res.evidence:
+        # a missing or silent channel, an untrained model: the inspector starts from the whole call
+        res = replace(res, evidence=(ev.span(0.0, conv.duration, res.reason),))
+    return res
 
 
 def segment_text(segs: list[Segment]) -> str:

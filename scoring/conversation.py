@@ -63,7 +63,10 @@ class Conversation:
 
     @classmethod
     def build(cls, segments: Iterable[Segment], facts: CallFacts | None = None) -> Conversation:
-        return cls(tuple(sorted(segments, key=lambda s: (s.start, s.end))), facts or CallFacts())
+        # the transcriber's order (transcribe/conversation.py), so evidence's ``segment`` index is the
+        # stored segment's ``idx``
+        order = sorted(segments, key=lambda s: (s.start, -1 if s.channel is None else s.channel, s.end))
+        return cls(tuple(order), facts or CallFacts())
 
     @property
     def duration(self) -> float:

@@ -114,5 +114,7 @@ def handle(ctx: JobContext) -> None:
     call_id = validate_call_id(ctx.call_id)
     with db_session() as session:
         rid, ver = ctx.payload.get("rubric_id"), ctx.payload.get("rubric_version")
+        if rid and ver and not (isinstance(ver, int) or str(ver).isdigit()):
+            raise CallNotScorable(f"{call_id}: job payload rubric_version {ver!r} is not a number")
         loaded = stored_rubric(session, str(rid), int(ver)) if rid and ver else active_rubric()
         score_call(session, call_id, loaded)

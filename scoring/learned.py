@@ -1,7 +1,9 @@
 """Learned (``model``) items: scikit-learn classifiers trained from inspectors' final answers.
 
-Features: the agent's turns of a call (all speech on a mono call) as TF-IDF character n-grams
-(1-3, word-boundary aware), which works for Chinese without word segmentation. Classifier: logistic
+Features: the agent's turns of a call as TF-IDF character n-grams
+(1-3, word-boundary aware), which works for Chinese without word segmentation. A mono call has no
+agent turns (its speech is unattributed): it is neither trained on nor judged, because the customer's
+words would sway the model either way; the item answers insufficient. Classifier: logistic
 regression with balanced class weights inside ``CalibratedClassifierCV`` (sigmoid), so the output is
 a calibrated probability of "yes". Model files are joblib pickles in the models bucket under
 ``models/<name>/v<NNNNNN>.joblib`` with a JSON report next to them; a new training run adds a new
@@ -59,8 +61,8 @@ class TrainingReport:
 
 
 def agent_turns(conv: Conversation) -> list[Segment]:
-    """The agent's segments (everything on a mono call), in order."""
-    return conv.of("agent") if "agent" in conv.channels else list(conv.segments)
+    """The agent's segments in order (none on a mono call: its speakers are unknown)."""
+    return conv.of("agent") if "agent" in conv.channels else []
 
 
 def agent_text(conv: Conversation) -> str:
@@ -220,7 +222,8 @@ class ModelPredictor:
         turns = agent_turns(conv)
         text = agent_text(conv)
         if not text:
-            return CheckResult(Answer.insufficient, "no agent speech to judge", model_version=tag)
+            why = "no agent speech to judge" if "agent" in conv.channels else "mono recording: no agent turns"
+            return CheckResult(Answer.insufficient, why, model_version=tag)
         classes = list(pipe.classes_)
         p_yes = float(pipe.predict_proba([text])[0][classes.index("yes")])
         if abs(p_yes - check.threshold) < check.margin:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sklearn.metrics import cohen_kappa_score
 from sqlmodel import select
@@ -11,6 +13,7 @@ from scoring.handler import score_call
 from scoring.rubric import parse_rubric
 from storage.db import session
 from storage.evaluations import EvaluationItem
+from storage.models import utcnow
 from tests.scoring_calls import good_call, seg, store_call
 from tests.test_scoring_rubric import CONTRACT
 
@@ -24,6 +27,18 @@ def test_kappa_worked_example():
     stats = agreement_of("greeting", pairs + [("insufficient", "yes")], kappa_bar=0.8, min_reviews=25)
     assert stats.reviewed == 50 and stats.undecided == 1 and stats.agree_pct == pytest.approx(70.0)
     assert stats.confusion[("no", "yes")] == 10 and stats.auto_submit is False
+
+
+def test_auto_submit_needs_the_kappa_bar_over_25_reviewed_calls():
+    """Perfect agreement on 24 calls is not enough, on 25 it is; κ just over 0.8 passes, just under fails."""
+    perfect = [("yes", "yes"), ("no", "no")] * 13
+    assert agreement_of("x", perfect[:24], kappa_bar=0.8, min_reviews=25).auto_submit is False
+    assert agreement_of("x", perfect[:25], kappa_bar=0.8, min_reviews=25).auto_submit is True
+    shaky = [("yes", "yes")] * 18 + [("no", "no")] * 18 + [("yes", "no")] * 4
+    over = agreement_of("x", shaky, kappa_bar=0.8, min_reviews=25)  # κ = 0.405 / 0.505 ≈ 0.802
+    assert over.kappa == pytest.approx(0.802, abs=1e-3) and over.auto_submit is True
+    under = agreement_of("x", shaky + [("no", "yes")], kappa_bar=0.8, min_reviews=25)  # κ ≈ 0.757
+    assert under.kappa < 0.8 and under.auto_submit is False
 
 
 def test_kappa_undefined_when_one_answer_only():
@@ -53,6 +68,8 @@ def test_auto_submit_follows_reviewed_agreement(db_url, monkeypatch):
         stats = {a.item_id: a for a in item_agreements(s)}
         assert stats["greeting"].reviewed == 6 and stats["greeting"].kappa == pytest.approx(1.0)
         assert auto_submit_items(s, rubric.rubric) == frozenset({"greeting"})
+        # the window rolls: 91 days on, these reviews fall out of the default 90-day window
+        assert item_agreements(s, now=utcnow() + timedelta(days=91)) == []
         store_call(s, "a-new", good_call())
         ev = score_call(s, "a-new", rubric)
         stmt = select(EvaluationItem).where(EvaluationItem.evaluation_id == ev.id)

@@ -117,12 +117,54 @@ def test_low_confidence_makes_absence_insufficient_not_no():
     assert ev.score.needs_review is True
 
 
-def test_mono_call_cannot_decide_speaker_checks():
-    """Without an agent channel, agent-only and overtalk checks answer insufficient."""
-    segs = [seg("unknown", 0.5, 3.0, "Thank you for calling")]
+def test_mono_call_cannot_attribute_a_match_or_measure_overtalk():
+    """On mono a phrase or forbidden word that was said may be the customer's: insufficient, not yes/no."""
+    segs = [seg("unknown", 0.5, 3.0, "Thank you for calling"), seg("unknown", 4.0, 6.0, "You stupid machine")]
     conv = call(segs, stereo=False)
-    assert answer(conv, {"kind": "phrase", "any": ["thank you for calling"]}).answer is Answer.insufficient
+    said = answer(conv, {"kind": "phrase", "any": ["thank you for calling"]})
+    assert said.answer is Answer.insufficient and near(said.evidence[0].start, 0.5)
+    swore = answer(conv, {"kind": "forbidden", "any": ["stupid"]})
+    assert swore.answer is Answer.insufficient and near(swore.evidence[0].start, 4.7)
     assert answer(conv, {"kind": "max_overtalk", "seconds": 3}).answer is Answer.insufficient
+    assert answer(conv, {"kind": "talk_speed", "min_wpm": 1, "min_speech_s": 1}).answer is Answer.insufficient
+
+
+def test_mono_call_decides_what_nobody_said():
+    """On mono, a phrase nobody said is a 'no' for the agent, and no forbidden word is a 'yes'."""
+    conv = call([seg("unknown", 0.5, 3.0, "Hello, what is it"), seg("unknown", 3.5, 6.0, "My bill is wrong")],
+                stereo=False, duration=30)
+    missing = answer(conv, {"kind": "phrase", "any": ["thank you for calling"], "within_s": 20})
+    assert missing.answer is Answer.no
+    where = missing.evidence[0]
+    assert where.kind == "searched" and near(where.start, 0) and near(where.end, 20) and "mono" in where.note
+    assert answer(conv, {"kind": "forbidden", "any": ["shut up"]}).answer is Answer.yes
+    assert answer(conv, {"kind": "regex", "pattern": r"\bcase \d+"}).answer is Answer.no
+
+
+def test_forbidden_word_heard_on_both_channels_is_crosstalk_not_a_no():
+    """A customer's insult leaking into the agent channel at the same moment is insufficient, not a critical no."""
+    segs = [*good_call(), seg("customer", 40.0, 43.0, "You are so stupid"),
+            seg("agent", 40.1, 43.1, "you are so stupid", logprob=-0.6)]
+    res = evaluate(RUBRIC, call(segs)).item("no-abuse").result
+    assert res.answer is Answer.insufficient and "crosstalk" in res.reason
+    assert near(res.evidence[0].start, 42.3)
+
+
+def test_agent_goodbye_after_the_customers_is_not_crosstalk():
+    """The same word said in turn on both channels (a reply) still counts for the agent."""
+    segs = [seg("customer", 10.0, 11.0, "goodbye now"), seg("agent", 11.2, 12.5, "goodbye now")]
+    res = answer(call(segs), {"kind": "phrase", "any": ["goodbye now"]})
+    assert res.answer is Answer.yes and near(res.evidence[0].start, 11.2)
+
+
+def test_dead_air_ignores_announced_pbx_holds():
+    """A 40 s PBX hold is not dead air; a 15 s silence outside it still is."""
+    base = good_call() + [seg("agent", 78.0, 80.0, "Thanks for holding.")]
+    held = call(base, meta={"holds": [[38.5, 77.5]]})
+    assert answer(held, {"kind": "max_silence", "seconds": 10}).answer is Answer.yes
+    gap = call(base + [seg("agent", 95.0, 97.0, "Let me check once more.")], meta={"holds": [[38.5, 77.5]]})
+    res = answer(gap, {"kind": "max_silence", "seconds": 10})
+    assert res.answer is Answer.no and near(res.evidence[0].start, 80) and near(res.evidence[0].end, 95)
 
 
 def test_regex_present_and_absent():
@@ -191,3 +233,31 @@ def test_default_rubric_passes_a_good_call(zh):
     bad = {r.item_id: r.result.reason for r in ev.items if r.answer in (Answer.no, Answer.insufficient)}
     assert bad == {}
     assert ev.score.passed is True
+
+
+def test_default_rubric_does_not_punish_innocent_phrases_but_catches_a_brush_off():
+    """'I don't know, let me check' is no brush-off and 'am I speaking with' no self-ID; 不归我管 is."""
+    rubric = load_rubric()
+    segs = [seg("agent", 0.5, 3.0, "Good morning, am I speaking with the account holder?"),
+            seg("customer", 3.5, 5.0, "Yes."),
+            seg("agent", 5.5, 9.0, "I don't know offhand, let me check. Please call back later if it fails.")]
+    ev = evaluate(rubric, call(segs))
+    assert ev.item("no-service-error").answer is Answer.yes
+    assert ev.item("self-id").answer is Answer.no
+    zh = evaluate(rubric, call([seg("agent", 0.5, 3.0, "您好，这个不归我管，你找别人吧"),
+                                seg("customer", 3.5, 5.0, "啊？")]))
+    brush_off = zh.item("no-service-error").result
+    assert brush_off.answer is Answer.no and near(brush_off.evidence[0].start, 1.3)
+    errors = next(s for s in zh.score.sections if s.id == "errors")
+    assert errors.zeroed and errors.percent == 0.0
+
+
+def test_every_automatic_answer_has_evidence():
+    """Every yes, no and insufficient answer of the default rubric carries evidence, on stereo and mono calls."""
+    rubric = load_rubric()
+    quiet = [seg("agent", 0.5, 8.0, "Thank you for calling, my name is Anna, how can I help you?")]
+    mono = [seg("unknown", s.start, s.end, s.text) for s in good_call()]
+    for conv in (call(good_call()), call(quiet), call(mono, stereo=False)):
+        for r in evaluate(rubric, conv).items:
+            if r.answer in (Answer.yes, Answer.no, Answer.insufficient):
+                assert r.result.evidence, (r.item_id, r.answer, r.result.reason)

@@ -53,3 +53,31 @@ def test_rescore_adds_a_version_and_agreement_reports_nothing_yet(sqlite_db, tmp
     assert "no reviewed calls" in cli("agreement").output
     res = cli("model", "train", "empathy", "--rubric", str(v2))
     assert res.exit_code != 0 and "too few labels" in res.output
+
+
+def test_show_json_has_segments_metrics_and_the_evaluation_with_evidence(sqlite_db):
+    """`callqc show CALL_ID --json` carries the transcript segments, the metrics and the evaluation."""
+    import json
+
+    from callqc.cli import show
+    from scoring.handler import score_call
+    from scoring.rubric import load_rubric
+
+    with session() as s:
+        store_call(s, "s-1", good_call())
+        score_call(s, "s-1", load_rubric())
+    app = typer.Typer()
+    show.register(app)
+    app.command("noop")(lambda: None)  # two commands, so `show` stays a named subcommand
+    res = runner.invoke(app, ["show", "s-1", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["transcript"]["segments"][0]["text"].startswith("Thank you for calling")
+    assert doc["metrics"]["talk_s"]["agent"] > 0 and doc["metrics"]["schema"] == 1
+    ev = doc["evaluation"]
+    assert (ev["schema"], ev["call_id"], ev["rubric"]["id"], ev["kind"]) == (1, "s-1", "default", "auto")
+    greeting = next(i for i in ev["items"] if i["id"] == "greeting")
+    assert greeting["auto_answer"] == "yes" and greeting["evidence"][0]["speaker"] == "agent"
+    assert set(greeting["evidence"][0]) == {"kind", "start", "end", "speaker", "quote", "segment", "note"}
+    played = doc["transcript"]["segments"][greeting["evidence"][0]["segment"]]
+    assert played["idx"] == greeting["evidence"][0]["segment"] and played["speaker"] == "agent"

@@ -85,3 +85,6 @@ def test_model_item_trains_reports_and_keeps_past_answers(sqlite_db, monkeypatch
     cold = call([seg("agent", 0, 3, "That is the policy, call another department")])
     fresh = predictor(rubric.rubric.item("empathy").check, cold)
     assert fresh.model_version == "empathy@v2"
+    mono = call([seg("unknown", 0, 3, "I am so sorry, I completely understand")], stereo=False)
+    unattributed = predictor(rubric.rubric.item("empathy").check, mono)
+    assert unattributed.answer is Answer.insufficient and "mono" in unattributed.reason
