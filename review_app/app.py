@@ -30,8 +30,8 @@ _BY_ROLE: dict[Role, list[str]] = {
     Role.inspector: ["queue", "call", "search", "calibration"],
     Role.agent: ["scorecard", "call", "search"],
     Role.supervisor: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration"],
-    Role.archivist: ["search", "call"],
-    Role.admin: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit"],
+    Role.archivist: ["search", "call", "archive"],
+    Role.admin: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
 }
 _META = {
     "queue": ("page_queue", ":material/inbox:"),
@@ -43,6 +43,7 @@ _META = {
     "calibration": ("page_calibration", ":material/tune:"),
     "dashboard": ("page_dashboard", ":material/monitoring:"),
     "audit": ("page_audit", ":material/policy:"),
+    "archive": ("page_archive", ":material/inventory_2:"),
 }
 
 st.set_page_config(page_title="callqc", layout="wide")

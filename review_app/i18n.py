@@ -5,6 +5,8 @@ Terms follow ../shared/glossary.md (质检员 inspector, 坐席 agent, 回炉 ba
 
 from __future__ import annotations
 
+import re
+
 from storage.settings import get_settings
 
 EN: dict[str, str] = {
@@ -155,6 +157,32 @@ EN: dict[str, str] = {
     "ai_agreement": "AI vs inspector agreement per item",
     "actor": "Who",
     "action": "Action",
+    "page_archive": "Archive health",
+    "archive_help": "Archive discs whose last fixity check failed: their copies cannot be trusted until re-made.",
+    "archive_all_ok": "Every archive disc passed its last fixity check.",
+    "archive_failed_count": "{n} archive disc(s) failed their last fixity check.",
+    "month": "Month",
+    "disc": "Disc",
+    "calls": "Calls",
+    "checked_at": "Checked at",
+    "fixity_error": "Error",
+    "object_key": "Object key",
+    "evidence": "evidence",
+    "at": "When",
+    "source": "From",
+    "detail": "Detail",
+    "scored_calls": "Scored calls",
+    "stdev": "Std. deviation",
+    "reviews_needed": "Reviews needed",
+    "not_enough_scores": "need 2+ scores",
+    "workload_open": "open",
+    "workload_reviews": "reviewed",
+    "count": "Calls",
+    "reason_unsure": "least sure (uncertainty {u})",
+    "reason_random": "random {n} of {m}",
+    "reason_for": "{what} · {agent} · {period}",
+    "week_of": "week of {day}",
+    "all_actions": "all",
 }
 
 ZH: dict[str, str] = {
@@ -305,6 +333,32 @@ ZH: dict[str, str] = {
     "ai_agreement": "各项自动判定与人工一致率",
     "actor": "操作人",
     "action": "操作",
+    "page_archive": "归档健康",
+    "archive_help": "最近一次固定性校验失败的归档光盘：重新制作前其副本不可信。",
+    "archive_all_ok": "所有归档光盘最近一次固定性校验均通过。",
+    "archive_failed_count": "{n} 张归档光盘最近一次固定性校验失败。",
+    "month": "月份",
+    "disc": "光盘",
+    "calls": "通话数",
+    "checked_at": "校验时间",
+    "fixity_error": "错误",
+    "object_key": "对象键",
+    "evidence": "证据",
+    "at": "时间",
+    "source": "来源",
+    "detail": "详情",
+    "scored_calls": "已评分通话",
+    "stdev": "标准差",
+    "reviews_needed": "所需质检数",
+    "not_enough_scores": "至少需 2 个得分",
+    "workload_open": "待处理",
+    "workload_reviews": "已质检",
+    "count": "通话数",
+    "reason_unsure": "AI 最不确定（不确定度 {u}）",
+    "reason_random": "随机抽取 {m} 通中的 {n} 通",
+    "reason_for": "{what} · {agent} · {period}",
+    "week_of": "{day} 起的一周",
+    "all_actions": "全部",
 }
 
 STRINGS = {"en": EN, "zh-CN": ZH}
@@ -315,6 +369,24 @@ def t(key: str, **kw: object) -> str:
     table = STRINGS.get(get_settings().locale, EN)
     text = table.get(key) or EN.get(key) or key
     return text.format(**kw) if kw else text
+
+
+_REASON = re.compile(
+    r"^(?:least sure \(uncertainty (?P<u>[\d.]+)\)|random (?P<n>\d+) of (?P<m>\d+))"
+    r"(?: for (?P<agent>\S+) (?:week of (?P<week>\S+)|(?P<day>\d{4}-\d{2}-\d{2})))?$"
+)
+
+
+def reason_label(reason: str) -> str:
+    """A sampling reason (stored in English by scoring.sampling) in the configured locale."""
+    m = _REASON.match(reason or "")
+    if m is None:
+        return reason
+    what = t("reason_unsure", u=m["u"]) if m["u"] else t("reason_random", n=m["n"], m=m["m"])
+    if not m["agent"]:
+        return what
+    period = t("week_of", day=m["week"]) if m["week"] else m["day"]
+    return t("reason_for", what=what, agent=m["agent"], period=period)
 
 
 def answer_label(answer: str | None) -> str:

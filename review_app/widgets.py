@@ -15,6 +15,10 @@ from storage.users import Principal
 _PLAY = "play"  # session_state: {"call": id, "start": s, "n": click counter}
 
 
+def speaker_label(speaker: str) -> str:
+    return t("speaker_" + speaker) if speaker in ("agent", "customer") else speaker
+
+
 def clock(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
@@ -54,14 +58,29 @@ def player(who: Principal, call_id: str, *, audio_key: str = "") -> None:
     st.caption(t("playing_from", at=clock(want["start"])))
 
 
+_SPEAKER_COLOURS = ["#1f6fb4", "#7fb8e6", "#5b9e5b", "#9c7fc9"]
+
+
+def _colours(lanes: list[str]) -> list[str]:
+    speakers = iter(_SPEAKER_COLOURS * len(lanes))
+    return ["#f0a030" if lane == t("evidence") else next(speakers) for lane in lanes]
+
+
 def timeline(segments: list[Segment], evidence: list[Evidence], duration_s: float) -> None:
     """Both speakers' speech over time, evidence spans marked."""
     if not segments:
         st.info(t("no_transcript"))
         return
-    df = pd.DataFrame(
-        [{"speaker": s.speaker, "start": s.start_s, "end": s.end_s, "text": s.text[:80]} for s in segments]
-    )
+    rows = [
+        {"lane": speaker_label(s.speaker), "start": s.start_s, "end": s.end_s, "text": s.text[:80]} for s in segments
+    ]
+    # evidence gets a lane of its own: drawn over the speakers, whole-call evidence hid them
+    rows += [
+        {"lane": t("evidence"), "start": e.start_s, "end": max(e.end_s, e.start_s + 0.5), "text": e.quote[:80]}
+        for e in evidence
+    ]
+    df = pd.DataFrame(rows)
+    lanes = list(dict.fromkeys(df["lane"]))
     x = alt.X("start:Q", title=t("seconds"), scale=alt.Scale(domain=[0, max(duration_s, 1.0)]))
     bars = (
         alt.Chart(df)
@@ -69,13 +88,10 @@ def timeline(segments: list[Segment], evidence: list[Evidence], duration_s: floa
         .encode(
             x=x,
             x2="end:Q",
-            y=alt.Y("speaker:N", title=None),
-            color=alt.Color("speaker:N", legend=None),
-            tooltip=["speaker", "start", "end", "text"],
+            y=alt.Y("lane:N", title=None, sort=lanes),
+            color=alt.Color("lane:N", legend=None, scale=alt.Scale(domain=lanes, range=_colours(lanes))),
+            opacity=alt.value(0.8),
+            tooltip=[alt.Tooltip("lane:N", title=" "), "start", "end", "text"],
         )
     )
-    layers = [bars]
-    if evidence:
-        ev = pd.DataFrame([{"start": e.start_s, "end": max(e.end_s, e.start_s + 0.5)} for e in evidence])
-        layers.append(alt.Chart(ev).mark_rect(opacity=0.25, color="orange").encode(x=x, x2="end:Q"))
-    st.altair_chart(alt.layer(*layers).properties(height=110), width="stretch")
+    st.altair_chart(bars.properties(height=36 * len(lanes) + 40), width="stretch")

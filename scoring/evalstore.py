@@ -256,6 +256,7 @@ def save_human(
                 auto_answer=auto_answer,
                 human_answer=mine,
                 final_answer=final,
+                # an inspector who kept the auto answer confirmed it: agreement and learned items count it
                 final_source=FinalSource.human if final is not None else None,
                 reason=a.reason if a else "",
                 evidence=list(a.evidence) if a else [],

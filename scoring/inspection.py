@@ -44,16 +44,17 @@ class CallView:
         return max([float(self.call.get("duration_s") or 0.0), *ends])
 
 
-def open_call(session: Session, who: Principal, call_id: str, *, source: str | None = None) -> CallView:
-    """Everything the call page shows for ``call_id``, if ``who`` may see it."""
+def open_call(
+    session: Session, who: Principal, call_id: str, *, source: str | None = None, audit_view: bool = True
+) -> CallView:
+    """Everything the call page shows for ``call_id``, if ``who`` may see it (the view audited once)."""
     call = visible_call(session, who, call_id)
-    record(session, who.name, AuditAction.view, call_id=call.call_id, source=source)
+    if audit_view:
+        record(session, who.name, AuditAction.view, call_id=call.call_id, source=source)
     humans = evalview.evaluations(session, call.call_id, kinds=("human",))
     if who.role == Role.agent:
         humans = humans[:1]  # agents see the evaluation that counts, not every draft of it
-    reviews = list(
-        session.exec(select(Review).where(Review.call_id == call.call_id).order_by(col(Review.id).desc()))
-    )
+    reviews = list(session.exec(select(Review).where(Review.call_id == call.call_id).order_by(col(Review.id).desc())))
     assignment = session.exec(
         select(Assignment).where(
             Assignment.call_id == call.call_id,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from callqc.errors import Forbidden, NotFound
+from storage.archive.tables import ArchiveImagePublic
 from storage.keys import validate_call_id
 from storage.models import AuditAction, AuditEvent, Call
 from storage.retrieval import Recording
@@ -36,6 +37,7 @@ class Perm(StrEnum):
     audit = "audit"
     users = "users"
     own_feedback = "own_feedback"  # acknowledge / dispute own evaluations
+    archive_health = "archive_health"  # see archive images whose fixity check failed
 
 
 _ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -44,7 +46,7 @@ _ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.supervisor: frozenset(
         {Perm.view_all_calls, Perm.review, Perm.sample, Perm.calibrate, Perm.resolve_disputes, Perm.dashboard}
     ),
-    Role.archivist: frozenset({Perm.view_all_calls, Perm.download}),
+    Role.archivist: frozenset({Perm.view_all_calls, Perm.download, Perm.archive_health}),
     Role.admin: frozenset(Perm),
 }
 
@@ -89,9 +91,7 @@ def visible_call(session: Session, who: Principal, call_id: str) -> Call:
     return call
 
 
-def search_calls(
-    session: Session, who: Principal, text: str = "", *, limit: int = 50, offset: int = 0
-) -> list[Call]:
+def search_calls(session: Session, who: Principal, text: str = "", *, limit: int = 50, offset: int = 0) -> list[Call]:
     """Calls ``who`` may see whose ID starts with ``text``, newest first, one page at a time."""
     q = select(Call).where(calls_clause(who))
     if text:
@@ -122,6 +122,14 @@ def audit_events(
         q = q.where(AuditEvent.call_id == validate_call_id(call_id))
     q = q.order_by(col(AuditEvent.id).desc()).limit(min(limit, 1000)).offset(offset)
     return list(session.exec(q))
+
+
+def failed_archive_images(session: Session, who: Principal) -> list[ArchiveImagePublic]:
+    """Archive images whose last fixity check failed, newest check first; admins and archivists."""
+    from storage.archive.verify import failed_images
+
+    require(who, Perm.archive_health)
+    return failed_images(session)
 
 
 def listen_action(download: bool) -> AuditAction:

@@ -24,8 +24,8 @@ PAGES = {
     "inspector": ["queue", "call", "search", "calibration"],
     "agent": ["scorecard", "call", "search"],
     "supervisor": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration"],
-    "archivist": ["search", "call"],
-    "admin": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit"],
+    "archivist": ["search", "call", "archive"],
+    "admin": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
 }
 
 
@@ -131,7 +131,11 @@ def test_inspector_submits_a_review_from_the_call_page(world: review_world.World
             )
         ).one()
         plays = s.exec(select(AuditEvent).where(AuditEvent.action == "play")).all()
+        views = s.exec(select(AuditEvent).where(AuditEvent.action == "view")).all()
     assert review.verdict == "retraining" and review.inspector == "insp1"
+    assert len(views) == 1  # the page reran on every click; the call was opened once
+    assert t("review_saved", id=review.id, score=review.score) in _texts(at)
+    assert t("final_answer") in "\n".join(str(m.value) for m in at.markdown)
     assert (item.auto_answer, item.human_answer, item.final_answer, item.comment) == (
         "yes",
         "no",
@@ -195,7 +199,7 @@ def test_audit_page_filters_plays(world: review_world.World) -> None:
     at = _app(world, "admin", "audit")
     at.text_input(key="au_actor").input("insp1").run()
     df = at.dataframe[0].value
-    assert list(df["action"]) == ["play"] and list(df["call_id"]) == ["a1-call-0"]
+    assert list(df[t("action")]) == ["play"] and list(df[t("call_id")]) == ["a1-call-0"]
 
 
 def test_calibration_page_scores_blind_and_shows_deviation(world: review_world.World) -> None:

@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            # no "Deploy" button or developer menu for QC staff
+            "--client.toolbarMode",
+            "viewer",
         ]
         typer.echo(f"review app: http://{address}:{port or get_settings().app_port}/")
         sys.stdout.flush()

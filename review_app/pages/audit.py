@@ -14,7 +14,15 @@ who = principal()
 st.title(t("page_audit"))
 c1, c2, c3, c4 = st.columns(4)
 actor = c1.text_input(t("actor"), key="au_actor").strip() or None
-action = c2.selectbox(t("action"), ["", *[a.value for a in AuditAction]], key="au_action") or None
+action = (
+    c2.selectbox(
+        t("action"),
+        ["", *[a.value for a in AuditAction]],
+        key="au_action",
+        format_func=lambda v: v or t("all_actions"),
+    )
+    or None
+)
 call_id = c3.text_input(t("call_id"), key="au_call").strip() or None
 page = c4.number_input(t("page"), min_value=1, value=1, key="au_page")
 try:
@@ -35,12 +43,12 @@ st.dataframe(
     pd.DataFrame(
         [
             {
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "call_id": e.call_id,
-                "source": e.source,
-                "detail": str(e.detail),
+                t("at"): e.at,
+                t("actor"): e.actor,
+                t("action"): e.action,
+                t("call_id"): e.call_id or "",
+                t("source"): e.source or "",
+                t("detail"): ", ".join(f"{k}={v}" for k, v in (e.detail or {}).items()),
             }
             for e in rows
         ]

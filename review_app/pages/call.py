@@ -8,9 +8,9 @@ transcript every few seconds, so live monitoring can open in this same page.
 import streamlit as st
 
 from callqc.errors import CallqcError
-from review_app.i18n import answer_label, t
+from review_app.i18n import answer_label, reason_label, t
 from review_app.session import dbs, principal, source
-from review_app.widgets import clock, player, request_play, timeline
+from review_app.widgets import clock, player, request_play, speaker_label, timeline
 from scoring.evalview import HumanAnswers, Segment
 from scoring.inspection import ANSWERS, open_call, segments_for, submit_review
 from storage.access import Perm, can
@@ -29,7 +29,10 @@ if not call_id:
     st.stop()
 try:
     with dbs() as s:
-        view = open_call(s, who, call_id, source=source())
+        # one "view" audit row per call opened, not one per widget click (each click reruns the page)
+        first = st.session_state.get("viewed_call") != call_id
+        view = open_call(s, who, call_id, source=source(), audit_view=first)
+    st.session_state["viewed_call"] = call_id
 except CallqcError as exc:
     st.error(str(exc))
     st.stop()
@@ -39,7 +42,7 @@ st.subheader(f"{c['call_id']} · {c.get('agent_id') or '-'} · {c.get('queue') o
 if view.in_progress:
     st.caption(t("live_call"))
 if view.assignment is not None:
-    st.caption(t("assigned_because", reason=view.assignment.reason))
+    st.caption(t("assigned_because", reason=reason_label(view.assignment.reason)))
 
 player(who, c["call_id"], audio_key=c.get("audio_key", ""))
 evidence = [e for i in view.items for e in i.evidence]
@@ -54,8 +57,7 @@ def _transcript(segments: list[Segment]) -> None:
         if left.button(f"▶ {clock(seg.start_s)}", key=f"seek:{page}:{n}", type="tertiary"):
             request_play(c["call_id"], seg.start_s)
             st.rerun()
-        speaker = t("speaker_" + seg.speaker) if seg.speaker in ("agent", "customer") else seg.speaker
-        right.markdown(f"**{speaker}**: {seg.text}")
+        right.markdown(f"**{speaker_label(seg.speaker)}**: {seg.text}")
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -128,7 +130,10 @@ if reviewer:
         except CallqcError as exc:
             st.error(str(exc))
         else:
-            st.success(t("review_saved", id=review.id, score=review.score))
+            st.session_state["flash"] = t("review_saved", id=review.id, score=review.score)
+            st.rerun()  # show the stored final answers and the new review line
+    if flash := st.session_state.pop("flash", None):
+        st.success(flash)
 for r in view.reviews:
     st.caption(
         t(

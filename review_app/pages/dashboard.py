@@ -42,23 +42,33 @@ if trend:
         .mark_line(point=True)
         .encode(
             x=alt.X("day:T", title=None),
-            y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 100])),
-            color=f"{by}:N",
+            y=alt.Y("score:Q", title=t("score"), scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color(f"{by}:N", title=t(by)),
         ),
         width="stretch",
     )
 if load:
     st.subheader(t("inspector_workload"))
     df = pd.DataFrame(load).melt("inspector", var_name="kind", value_name="n")
-    st.altair_chart(alt.Chart(df).mark_bar().encode(x="n:Q", y="inspector:N", color="kind:N"), width="stretch")
+    df["kind"] = [t(f"workload_{k}") for k in df["kind"]]
+    st.altair_chart(
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("n:Q", title=t("count")),
+            y=alt.Y("inspector:N", title=t("inspector")),
+            color=alt.Color("kind:N", title=None),
+        ),
+        width="stretch",
+    )
 if agree:
     st.subheader(t("ai_agreement"))
     st.altair_chart(
         alt.Chart(pd.DataFrame(agree))
         .mark_bar()
         .encode(
-            x=alt.X("agreement:Q", scale=alt.Scale(domain=[0, 100])),
-            y="item:N",
+            x=alt.X("agreement:Q", title="%", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("item:N", title=None),
             tooltip=["item", "reviewed", "agreement", "kappa"],
         ),
         width="stretch",

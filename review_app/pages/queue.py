@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from callqc.errors import CallqcError
-from review_app.i18n import t
+from review_app.i18n import reason_label, t
 from review_app.session import dbs, principal
 from scoring.inspection import my_queue
 from storage.reviews import AssignmentState
@@ -41,7 +41,7 @@ st.dataframe(
                 t("agent_id"): c.agent_id,
                 t("queue"): c.queue,
                 t("duration"): round(c.duration_s),
-                t("reason"): a.reason,
+                t("reason"): reason_label(a.reason),
             }
             for a, c in rows
         ]

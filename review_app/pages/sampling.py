@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from callqc.errors import CallqcError
-from review_app.i18n import t
+from review_app.i18n import reason_label, t
 from review_app.session import dbs, principal
 from scoring.sampling import create_plan, list_plans, margin_table, run_assignments, run_plan
 from storage.reviews import SamplingMode
@@ -85,7 +85,7 @@ if plans:
                 {
                     "id": p.id,
                     t("plan_name"): p.name,
-                    t("plan_mode"): p.mode,
+                    t("plan_mode"): t(f"mode_{p.mode}"),
                     t("seed"): p.seed,
                     t("inspectors"): ", ".join(p.inspectors),
                 }
@@ -120,7 +120,7 @@ if plans:
                             t("call_id"): a.call_id,
                             t("inspector"): a.inspector,
                             t("day"): a.day,
-                            t("reason"): a.reason,
+                            t("reason"): reason_label(a.reason),
                         }
                         for a in got
                     ]
@@ -137,6 +137,19 @@ confidence = m2.selectbox(t("confidence"), [0.8, 0.9, 0.95, 0.99], index=1)
 try:
     with dbs() as s:
         table = margin_table(s, who, margin=margin, confidence=confidence)
-    st.dataframe(pd.DataFrame(table), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    t("agent_id"): r["agent_id"],
+                    t("scored_calls"): r["scored_calls"],
+                    t("stdev"): "-" if r["stdev"] is None else r["stdev"],
+                    t("reviews_needed"): t("not_enough_scores") if r["reviews_needed"] is None else r["reviews_needed"],
+                }
+                for r in table
+            ]
+        ),
+        hide_index=True,
+    )
 except CallqcError as exc:
     st.error(str(exc))

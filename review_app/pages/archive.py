@@ -1,0 +1,39 @@
+"""Admins and archivists: archive images whose last fixity check failed (the disc must be re-made)."""
+
+import pandas as pd
+import streamlit as st
+
+from callqc.errors import CallqcError
+from review_app.i18n import t
+from review_app.session import dbs, principal
+from storage.access import failed_archive_images
+
+who = principal()
+st.title(t("page_archive"))
+st.caption(t("archive_help"))
+try:
+    with dbs() as s:
+        failed = failed_archive_images(s, who)
+except CallqcError as exc:
+    st.error(str(exc))
+    st.stop()
+if not failed:
+    st.success(t("archive_all_ok"))
+    st.stop()
+st.error(t("archive_failed_count", n=len(failed)))
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                t("month"): i.month,
+                t("disc"): f"{i.disc}/{i.disc_count}",
+                t("calls"): i.call_count,
+                t("checked_at"): i.fixity_checked_at,
+                t("fixity_error"): i.fixity_error or "",
+                t("object_key"): i.object_key,
+            }
+            for i in failed
+        ]
+    ),
+    hide_index=True,
+)

@@ -1,0 +1,76 @@
+"""The review app and the archive: archived calls play through the one retrieval path; admins see failed discs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+from streamlit.testing.v1 import AppTest
+
+from callqc.errors import Forbidden
+from review_app.i18n import t
+from storage.access import failed_archive_images, recording
+from storage.archive.run import run_month
+from storage.archive.tables import ArchiveImage
+from storage.archive.verify import verify_images
+from storage.db import session
+from storage.models import AuditEvent
+from storage.objectstore import make_store
+from storage.retrieval import RecordingSource
+from storage.settings import get_settings, reset_settings
+from storage.users import Principal, Role
+from tests.archive_helpers import make_calls
+
+APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
+SMALL_DISC = 340_000  # two of the 20 KB test calls per disc (as in test_archive.py)
+AGENT = Principal(name="agent-a1", role=Role.agent, agent_id="a1")
+OTHER_AGENT = Principal(name="agent-a2", role=Role.agent, agent_id="a2")
+ADMIN = Principal(name="boss", role=Role.admin)
+INSPECTOR = Principal(name="insp", role=Role.inspector)
+
+
+def test_an_archived_call_plays_through_the_same_path_and_is_audited(
+    sqlite_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the hot copy gone, the player gets the archive copy; the agent rule and the audit still apply."""
+    monkeypatch.setenv("CALLQC_ARCHIVE_DELETE_HOT", "true")
+    reset_settings()
+    store = make_store()
+    calls = make_calls(store, month="2024-05", n=2)  # agent a1's
+    run_month("2024-05", media=SMALL_DISC, actor="test", store=store)
+    cid = sorted(calls)[0]
+    rec = recording(AGENT, cid, source="test")
+    assert rec.source == RecordingSource.archive and rec.data == calls[cid]
+    with pytest.raises(Forbidden):
+        recording(OTHER_AGENT, cid, source="test")
+    with session() as s:
+        plays = list(s.exec(select(AuditEvent).where(AuditEvent.action == "play")))
+    assert [(p.actor, p.call_id) for p in plays] == [("agent-a1", cid)]
+
+
+def test_admins_see_failed_archive_verifications(sqlite_db: str) -> None:
+    """A disc that fails its fixity check is listed for admins (domain and page); inspectors are refused."""
+    store = make_store()
+    make_calls(store, month="2024-05", n=4)
+    run_month("2024-05", media=SMALL_DISC, actor="test", store=store)
+    with session() as s:
+        first = s.exec(select(ArchiveImage).order_by(col(ArchiveImage.disc))).first()
+    assert first is not None
+    damaged = get_settings().resolved_store_dir / get_settings().bucket_archive / first.object_key
+    damaged.chmod(0o644)
+    raw = bytearray(damaged.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(raw))
+    verify_images(month="2024-05", actor="cron")
+    with session() as s:
+        assert [i.object_key for i in failed_archive_images(s, ADMIN)] == [first.object_key]
+        with pytest.raises(Forbidden):
+            failed_archive_images(s, INSPECTOR)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["principal"] = ADMIN
+    at.run()
+    at.switch_page("pages/archive.py").run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [t("archive_failed_count", n=1)]
+    assert list(at.dataframe[0].value[t("object_key")]) == [first.object_key]
