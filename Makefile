@@ -52,7 +52,8 @@ typecheck: install
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	  radosgw ceph-mon ceph-osd ceph-common espeak-ng sox libsox-fmt-all ffmpeg xorriso chromium
+	  radosgw ceph-mon ceph-osd ceph-common espeak-ng sox libsox-fmt-all ffmpeg xorriso chromium \
+	  fonts-wqy-microhei
 
 bench: install
 	$(BIN)/python bench/transcribe.py

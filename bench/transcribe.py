@@ -1,24 +1,34 @@
 """Transcription benchmark (not a test): bare faster-whisper vs callqc end to end, on the same calls.
 
-  (a) faster-whisper library defaults + VAD: WhisperModel(path) and model.transcribe(vad_filter=True),
+  (a) faster-whisper library defaults + VAD: ``WhisperModel(path)``, ``model.transcribe(vad_filter=True)``,
       one channel after another;
-  (b) tuned bare faster-whisper: int8, cpu_threads=asr_cpu_threads, num_workers=asr_num_workers,
-      BatchedInferencePipeline(batch asr_batch_size) with word timestamps, channels two in flight;
-  (c) callqc end to end: ingest (probe, SHA-256, object store, database) → `transcribe` jobs run by
-      worker processes as deployed (run_workers, settings' concurrency) → segments stored.
+  (b) tuned bare faster-whisper, the issue's configuration: int8, ``cpu_threads=asr_cpu_threads`` (1),
+      ``num_workers=asr_num_workers`` (2), ``BatchedInferencePipeline`` batch ``asr_batch_size`` (8),
+      word timestamps (callqc needs them, so (b) pays for them too), two channels in flight;
+  (c) callqc end to end, workers as deployed: ``callqc work --kinds transcribe`` (settings' concurrency,
+      or ``--workers``) is started and warmed up first (every worker has loaded its model, as a
+      running deployment has), then every call is ingested (probe, SHA-256, object store, database,
+      job) and the clock stops when the last call is stored as ``transcribed``.
 
-Each mode runs in its own process so peak RSS is its own. Prints call-seconds per wall-second, the
-ratios c/b and c/a, WER of each against the synthesised reference text, and peak RSS.
-Run: ``python -m bench.transcribe --calls 12 --turns 12`` (see docs/benchmarks.md).
+All three measure steady state: model loading is outside the clock (a deployed worker loads once and
+keeps the model for its lifetime), decoding the files is inside it for all three. Each mode runs in
+its own process so its peak RSS is its own; for (c) it is the largest worker process. CPU seconds
+are reported too: on a shared machine wall-clock ratios swing with other load, CPU cost per
+call-second much less.
+
+Run (defaults: 12 calls of 24 turns, ~90 s each, tiny.en):
+``python -m bench.transcribe [--calls 12] [--turns 24] [--model tiny.en] [--workers N] [--markdown FILE]``
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,9 +51,12 @@ SENTENCES = [
     "No, that is all. Have a nice day.",
 ]
 ROOT = Path(__file__).resolve().parents[1]
+GOALS = "c/b ≥ 0.95, c/a ≥ 3, WER(c) ≤ WER(b) + 0.5 points, peak RSS ≤ 1.5 GB per worker"
+STALL_S = 900  # (c) gives up when no call finished for this long
 
 
-def make_corpus(folder: Path, *, calls: int, turns: int) -> list[dict]:
+def make_corpus(folder: Path, *, calls: int, turns: int, tag: str = "") -> list[dict]:
+    """``calls`` synthetic stereo 8 kHz μ-law calls of ``turns`` alternating turns, with reference text."""
     from demo.synth import synth_dialogue
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,7 +64,7 @@ def make_corpus(folder: Path, *, calls: int, turns: int) -> list[dict]:
     for i in range(calls):
         said = [("agent" if t % 2 == 0 else "customer", SENTENCES[(i + t) % len(SENTENCES)], None)
                 for t in range(turns)]
-        wav = folder / f"bench-{i:03d}.wav"
+        wav = folder / f"bench{tag}-{i:03d}.wav"
         placements = synth_dialogue(said, wav, gap_s=0.6)
         refs = {sp: " ".join(p.text for p in placements if p.speaker == sp) for sp in ("agent", "customer")}
         corpus.append({"path": str(wav), "duration_s": placements[-1].end_s + 0.3, "refs": refs})
@@ -59,7 +72,32 @@ def make_corpus(folder: Path, *, calls: int, turns: int) -> list[dict]:
 
 
 def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # kB on Linux
+    # RUSAGE_CHILDREN: the largest single reaped descendant (grandchildren included), in kB on Linux.
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """user+system CPU seconds of ``pid`` and its live descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid → (parent pid, CPU seconds)
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                f = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited meanwhile
+            stats[int(d.name)] = (int(f[1]), (int(f[11]) + int(f[12])) / tick)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0.0))[1]
+        todo.extend(c for c, (ppid, _cpu) in stats.items() if ppid == p)
+    return total
 
 
 def _channels(path: str) -> list:  # type: ignore[type-arg]
@@ -72,14 +110,14 @@ def _channels(path: str) -> list:  # type: ignore[type-arg]
 def run_a(corpus: list[dict], model_path: str) -> dict:
     from faster_whisper import WhisperModel
 
-    audio = [_channels(c["path"]) for c in corpus]  # decoding is outside the timed part for a and b
-    t0 = time.perf_counter()
     model = WhisperModel(model_path)
+    t0, c0 = time.perf_counter(), _cpu_s()
     hyps = []
-    for chans in audio:
+    for call in corpus:
         hyps.append({sp: " ".join(s.text for s in model.transcribe(ch, vad_filter=True)[0])
-                     for sp, ch in zip(("agent", "customer"), chans, strict=True)})
-    return {"wall_s": time.perf_counter() - t0, "hyps": hyps, "peak_rss_mb": _peak_rss_mb()}
+                     for sp, ch in zip(("agent", "customer"), _channels(call["path"]), strict=True)})
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_s() - c0, "hyps": hyps,
+            "peak_rss_mb": _peak_rss_mb(), "config": "WhisperModel(path); transcribe(vad_filter=True)"}
 
 
 def run_b(corpus: list[dict], model_path: str) -> dict:
@@ -88,8 +126,6 @@ def run_b(corpus: list[dict], model_path: str) -> dict:
     from storage.settings import get_settings
 
     s = get_settings()
-    audio = [_channels(c["path"]) for c in corpus]
-    t0 = time.perf_counter()
     model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=s.asr_cpu_threads,
                          num_workers=s.asr_num_workers)
 
@@ -98,35 +134,98 @@ def run_b(corpus: list[dict], model_path: str) -> dict:
                                                              word_timestamps=True)
         return " ".join(seg.text for seg in segs)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    t0, c0 = time.perf_counter(), _cpu_s()
+    audio = [_channels(c["path"]) for c in corpus]  # inside the clock: callqc decodes too
+    with ThreadPoolExecutor(max_workers=s.asr_num_workers) as pool:
         texts = list(pool.map(one, [ch for chans in audio for ch in chans]))
     hyps = [{"agent": texts[2 * i], "customer": texts[2 * i + 1]} for i in range(len(corpus))]
-    return {"wall_s": time.perf_counter() - t0, "hyps": hyps, "peak_rss_mb": _peak_rss_mb()}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_s() - c0, "hyps": hyps,
+            "peak_rss_mb": _peak_rss_mb(),
+            "config": f"int8, cpu_threads={s.asr_cpu_threads}, num_workers={s.asr_num_workers}, "
+                      f"BatchedInferencePipeline batch {s.asr_batch_size}, word timestamps, "
+                      f"{s.asr_num_workers} channels in flight"}
 
 
-def run_c(corpus: list[dict], data_dir: Path) -> dict:
-    from callqc.worker import run_workers
+def _statuses(ids: list[str]) -> dict[str, tuple[str, dt.datetime]]:
+    from sqlmodel import col, select
+
+    from storage.db import session
+    from storage.models import Call
+
+    with session() as s:
+        rows = s.exec(select(Call.call_id, Call.status, Call.updated_at).where(col(Call.call_id).in_(ids)))
+        return {cid: (str(st), ts) for cid, st, ts in rows}
+
+
+def _wait_done(ids: list[str], work: subprocess.Popen) -> dict[str, tuple[str, dt.datetime]]:  # type: ignore[type-arg]
+    done: dict[str, tuple[str, dt.datetime]] = {}
+    last_progress = time.monotonic()
+    while len(done) < len(ids):
+        if work.poll() is not None:
+            raise RuntimeError(f"callqc work exited with {work.returncode} before all calls were transcribed")
+        now = {cid: v for cid, v in _statuses(ids).items() if v[0] in ("transcribed", "failed")}
+        if len(now) > len(done):
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > STALL_S:
+            raise RuntimeError(f"no call finished for {STALL_S} s ({len(done)}/{len(ids)} done)")
+        done = now
+        time.sleep(0.2)
+    return done
+
+
+def _epoch(ts: dt.datetime) -> float:
+    return (ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def run_c(corpus: list[dict], *, workers: int, tag: str) -> dict:
+    from sqlmodel import col, select
+
     from recorder.ingest import ingest_file
     from storage.db import migrate, session
-    from storage.settings import get_settings
+    from storage.models import Job
     from storage.transcripts import transcript_json
 
     migrate()
-    t0 = time.perf_counter()
-    ids = [ingest_file(Path(c["path"])).call_id for c in corpus]
-    code = run_workers(get_settings().worker_concurrency, kinds=["transcribe"], burst=True)
-    wall = time.perf_counter() - t0
+    cmd = [sys.executable, "-m", "callqc", "work", "--kinds", "transcribe", "--concurrency", str(workers)]
+    work = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    try:
+        # Warm-up: every worker process claims a job and loads its model, as in a running deployment.
+        warm: list[str] = []
+        for round_ in range(4):
+            ids = [ingest_file(Path(corpus[i % len(corpus)]["path"]), name=f"warm{tag}-{round_}-{i}").call_id
+                   for i in range(2 * workers)]
+            _wait_done(ids, work)
+            warm += ids
+            with session() as s:
+                seen = set(s.exec(select(Job.worker).where(col(Job.call_id).in_(warm))))
+            if len(seen) >= workers:
+                break
+        cpu0, t0 = _tree_cpu_s(work.pid), time.time()
+        ingested = [ingest_file(Path(c["path"]), name=Path(c["path"]).stem) for c in corpus]
+        if not all(r.created for r in ingested):
+            raise RuntimeError("corpus calls were already registered (database reused?): timing would be wrong")
+        ids = [r.call_id for r in ingested]
+        done = _wait_done(ids, work)
+        end = max(_epoch(ts) for _st, ts in done.values())
+        cpu = _tree_cpu_s(work.pid) - cpu0
+    finally:
+        os.killpg(work.pid, signal.SIGTERM)
+        work.wait(timeout=120)
     hyps = []
     with session() as s:
         for cid in ids:
             data = transcript_json(s, cid) or {"segments": []}
             hyps.append({sp: " ".join(seg["text"] for seg in data["segments"] if seg["speaker"] == sp)
                          for sp in ("agent", "customer")})
-    return {"wall_s": wall, "hyps": hyps, "exit_code": code,
-            "peak_rss_mb": max(_peak_rss_mb(), _peak_rss_mb(resource.RUSAGE_CHILDREN))}
+    failed = [cid for cid, (st, _ts) in done.items() if st != "transcribed"]
+    return {"wall_s": end - t0, "cpu_s": cpu, "hyps": hyps, "failed": failed,
+            "warm_workers": len(seen), "peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
+            "ingest_rss_mb": _peak_rss_mb(),
+            "config": f"callqc work --concurrency {workers} (settings' asr_* compute), ingest included"}
 
 
 def wer(corpus: list[dict], hyps: list[dict]) -> float:
+    """Word error rate in percent over every channel of every call (lower-cased, no punctuation)."""
     import jiwer
 
     norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
@@ -136,10 +235,10 @@ def wer(corpus: list[dict], hyps: list[dict]) -> float:
     return 100 * jiwer.wer(refs, outs, reference_transform=norm, hypothesis_transform=norm)
 
 
-def child(mode: str, corpus_file: Path) -> None:
+def child(mode: str, corpus_file: Path, *, workers: int, tag: str) -> None:
     corpus = json.loads(corpus_file.read_text())
     if mode == "c":
-        result = run_c(corpus, Path(os.environ["CALLQC_DATA_DIR"]))
+        result = run_c(corpus, workers=workers, tag=tag)
     else:
         from transcribe.models import resolve_model
 
@@ -148,41 +247,121 @@ def child(mode: str, corpus_file: Path) -> None:
     print(json.dumps(result))
 
 
+def machine() -> str:
+    """CPU model, cores, memory, Python and library versions (for the record)."""
+    from importlib.metadata import version
+
+    cpu = platform.processor() or platform.machine()
+    mem = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
+                 .split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs{mem}, Python {platform.python_version()}, "
+            f"faster-whisper {version('faster-whisper')}, CTranslate2 {version('ctranslate2')}")
+
+
+LABELS = {"a": "defaults + VAD", "b": "tuned bare", "c": "callqc end to end"}
+
+
+def report(results: dict[str, dict], *, corpus: list[dict], model: str, workers: int,
+           load: tuple[str, str]) -> tuple[list[str], str]:
+    """Console lines and a Markdown snippet for docs/benchmarks.md."""
+    call_s = sum(c["duration_s"] for c in corpus)
+    a, b, c = (results[m] for m in "abc")
+    cb, ca, dwer = c["x"] / b["x"], c["x"] / a["x"], c["wer"] - b["wer"]
+    worst_rss = max(r["peak_rss_mb"] for r in results.values())
+    checks = [("c/b ≥ 0.95", cb >= 0.95), ("c/a ≥ 3", ca >= 3), ("WER(c) ≤ WER(b) + 0.5", dwer <= 0.5),
+              ("peak RSS ≤ 1.5 GB per worker", c["peak_rss_mb"] <= 1536)]
+    head = [f"machine: {machine()}",
+            f"load average before/after: {load[0]} / {load[1]}",
+            f"corpus: {len(corpus)} stereo 8 kHz μ-law calls, {call_s:.0f} s of call time; model {model} int8; "
+            f"(c) with {workers} worker process(es)"]
+    lines = head + [
+        f"({m}) {LABELS[m]:18s} {r['x']:6.1f}x  wall {r['wall_s']:6.1f} s  CPU {r['cpu_s']:6.1f} s "
+        f"({call_s / r['cpu_s']:5.1f} call-s per CPU-s)  WER {r['wer']:5.1f}%  peak RSS {r['peak_rss_mb']:5.0f} MB"
+        for m, r in results.items()
+    ] + [f"c/b = {cb:.2f}  c/a = {ca:.2f}  WER(c) - WER(b) = {dwer:+.1f} points  peak RSS max {worst_rss:.0f} MB",
+         "goals: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks)]
+    if c.get("failed"):
+        lines.append(f"(c) calls not transcribed: {', '.join(c['failed'])}")
+    md = ["### Results (" + dt.date.today().isoformat() + f", {model} int8)", "",
+          *[f"{x}  " for x in head], "",
+          "| mode | configuration | throughput (call-s per wall-s) | CPU (call-s per CPU-s) | WER | peak RSS |",
+          "|---|---|---|---|---|---|",
+          *[f"| ({m}) {LABELS[m]} | {r['config']} | {r['x']:.1f}× | {call_s / r['cpu_s']:.1f} | {r['wer']:.1f} % "
+            f"| {r['peak_rss_mb']:.0f} MB |" for m, r in results.items()], "",
+          f"**c/b = {cb:.2f}, c/a = {ca:.2f}, WER(c) − WER(b) = {dwer:+.1f} points, "
+          f"peak RSS {c['peak_rss_mb'] / 1024:.2f} GB per worker.** Goals ({GOALS}): "
+          + ", ".join(f"{name} {'met' if ok else '**missed**'}" for name, ok in checks) + "."]
+    return lines, "\n".join(md) + "\n"
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", type=int, default=12)
-    ap.add_argument("--turns", type=int, default=12)
-    ap.add_argument("--model", default="tiny.en")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--calls", type=int, default=12, help="Synthetic calls (default 12).")
+    ap.add_argument("--turns", type=int, default=24, help="Turns per call (default 24, ~90 s per call).")
+    ap.add_argument("--model", default="tiny.en", help="CALLQC_ASR_MODEL for all three modes.")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="(c) worker processes (default: settings' worker_concurrency).")
+    ap.add_argument("--modes", default="abc", help="Subset of modes to run, e.g. 'bc' (ratios need all).")
+    ap.add_argument("--markdown", type=Path, default=None,
+                    help="Also write the Markdown snippet here (default: <work dir>/benchmarks.md).")
     ap.add_argument("--child", choices=["a", "b", "c"], help=argparse.SUPPRESS)
     ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.corpus)
+        child(args.child, args.corpus, workers=args.workers, tag=args.tag)
         return
+    from storage.settings import get_settings
+
+    workers = args.workers or get_settings().worker_concurrency
+    tag = format(int(time.time()), "x")  # unique call IDs when the database is shared between runs
     work = Path(tempfile.mkdtemp(prefix="callqc-bench-"))
-    corpus = make_corpus(work / "calls", calls=args.calls, turns=args.turns)
+    print(f"synthesising {args.calls} calls in {work} …", file=sys.stderr)
+    corpus = make_corpus(work / "calls", calls=args.calls, turns=args.turns, tag=tag)
     (work / "corpus.json").write_text(json.dumps(corpus))
     call_s = sum(c["duration_s"] for c in corpus)
-    results = {}
-    for mode in ("a", "b", "c"):
+    load_before = _loadavg()
+    results: dict[str, dict] = {}
+    modes = [m for m in "abc" if m in args.modes]
+    if not modes:
+        ap.error(f"--modes {args.modes!r}: choose from a, b, c")
+    for mode in modes:
+        print(f"running ({mode}) {LABELS[mode]} …", file=sys.stderr)
         env = {**os.environ, "CALLQC_ASR_MODEL": args.model, "CALLQC_DATA_DIR": str(work / f"data-{mode}"),
                "PYTHONPATH": str(ROOT)}
         out = subprocess.run([sys.executable, "-m", "bench.transcribe", "--child", mode, "--corpus",
-                              str(work / "corpus.json")], env=env, cwd=ROOT, check=True, capture_output=True,
-                             text=True).stdout
+                              str(work / "corpus.json"), "--workers", str(workers), "--tag", tag],
+                             env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
         results[mode] = json.loads(out.strip().splitlines()[-1])
         results[mode]["x"] = call_s / results[mode]["wall_s"]
         results[mode]["wer"] = wer(corpus, results[mode]["hyps"])
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, model {args.model}")
-    print(f"corpus: {len(corpus)} stereo 8 kHz μ-law calls, {call_s:.0f} s of call time")
-    for mode, label in (("a", "defaults + VAD"), ("b", "tuned bare"), ("c", "callqc end to end")):
-        r = results[mode]
-        print(f"({mode}) {label:18s} {r['x']:6.1f}x  wall {r['wall_s']:6.1f} s  WER {r['wer']:5.1f}%  "
-              f"peak RSS {r['peak_rss_mb']:6.0f} MB")
-    a, b, c = (results[m] for m in "abc")
-    print(f"c/b = {c['x'] / b['x']:.2f}  c/a = {c['x'] / a['x']:.2f}  "
-          f"WER(c) - WER(b) = {c['wer'] - b['wer']:+.1f} points")
+    (work / "results.json").write_text(json.dumps(results))  # hypotheses per mode, for a closer look
+    print(f"per-mode results (with every hypothesis) in {work / 'results.json'}", file=sys.stderr)
+    if set(results) != set("abc"):
+        for mode, r in results.items():
+            print(f"({mode}) {LABELS[mode]}: {r['x']:.1f}x, CPU {r['cpu_s']:.1f} s, WER {r['wer']:.1f}%, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        return
+    lines, md = report(results, corpus=corpus, model=args.model, workers=workers,
+                       load=(load_before, _loadavg()))
+    print("\n".join(lines))
+    target = args.markdown or work / "benchmarks.md"
+    target.write_text(md)
+    print(f"\nMarkdown for docs/benchmarks.md written to {target}:\n\n{md}")
 
 
 if __name__ == "__main__":

@@ -118,3 +118,9 @@ def test_mandarin_call_transcribed_by_base_yields_simplified_chinese(tmp_path: P
     assert len(han) >= 15, text
     assert OpenCC("t2s").convert(text) == text  # already Simplified
     assert {s.speaker for s in transcript.segments} == {"agent", "customer"}
+
+
+def test_chinese_output_is_converted_to_simplified_only_for_chinese(tiny: Transcriber) -> None:
+    """Traditional characters in Chinese output become Simplified; other languages are left alone."""
+    assert tiny.output_text("這個電話號碼對嗎", "zh") == "这个电话号码对吗"
+    assert tiny.output_text("這個", "en") == "這個"

@@ -187,3 +187,25 @@ def test_worker_killed_mid_call_the_job_completes_on_another_worker_once(
     assert data is not None and len(data["segments"]) >= len(lines) - 2
     assert call is not None and call.status == CallStatus.transcribed
     assert len(jobs("c-kill", JobKind.score)) == 1
+
+
+def test_callqc_show_prints_the_conversation_by_speaker_with_times(sqlite_db: str, tiny_en: None,
+                                                                   call_wav: Path) -> None:
+    """After the job, `callqc show CALL_ID` lists each turn as `[mm:ss.s–mm:ss.s] speaker: text`."""
+    import re
+
+    import typer
+    from typer.testing import CliRunner
+
+    from callqc.cli import show
+
+    handle(ctx(register("c-show", call_wav), "c-show"))
+    app = typer.Typer()
+    show.register(app)
+    app.command("noop")(lambda: None)  # two commands, so `show` stays a named subcommand
+    res = CliRunner().invoke(app, ["show", "c-show"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    turns = re.findall(r"\[(\d\d:\d\d\.\d)–(\d\d:\d\d\.\d)\] (agent|customer): (.+)", res.output)
+    assert {speaker for _s, _e, speaker, _t in turns} == {"agent", "customer"}
+    assert [start for start, *_ in turns] == sorted(start for start, *_ in turns)
+    assert "internet" in " ".join(t for *_x, sp, t in turns if sp == "customer").lower()

@@ -113,3 +113,16 @@ def test_merge_orders_speakers_by_time_and_splits_at_pauses() -> None:
     assert [(s.speaker, s.text) for s in merged] == [
         ("agent", "hello there."), ("customer", "hi"), ("agent", "goodbye now")]
     assert format_lines(merged)[1] == "[00:02.0–00:03.0] customer: hi"
+
+
+def test_language_comes_from_the_queue_then_the_setting_else_detection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue's language wins, then CALLQC_ASR_LANGUAGE; with neither the call's language is detected."""
+    from transcribe.engine import language_for
+
+    assert language_for("cn-support") is None  # nothing configured: detect per call
+    monkeypatch.setenv("CALLQC_ASR_LANGUAGE_BY_QUEUE", '{"cn-support": "zh"}')
+    monkeypatch.setenv("CALLQC_ASR_LANGUAGE", "en")
+    reset_settings()
+    assert language_for("cn-support") == "zh"
+    assert language_for("uk-sales") == "en"
+    assert language_for(None) == "en"

@@ -69,7 +69,10 @@ def decode(source: bytes | Path | BinaryIO, *, name: str = "audio") -> DecodedAu
         raise
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise CorruptAudio(f"{name}: {type(exc).__name__}: {exc}") from exc
-    channels = [np.concatenate(p) if p else np.zeros(0, np.int16) for p in pieces]
+    channels = []
+    for p in pieces:
+        channels.append(np.concatenate(p) if p else np.zeros(0, np.int16))
+        p.clear()  # free each channel's frames before joining the next: peak 1.5× the samples, not 2×
     if not channels or channels[0].size == 0:
         raise CorruptAudio(f"{name}: no audio samples")
     log.info("decode %s: %s %d Hz, %d channel(s), %.1f s", name, codec, source_rate, n_ch,

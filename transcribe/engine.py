@@ -117,23 +117,30 @@ class Transcriber:
         return VadOptions(threshold=self.compute.vad_threshold,
                           min_silence_duration_ms=self.compute.vad_min_silence_ms, max_speech_duration_s=30)
 
+    def _streams(self, n_channels: int) -> int:
+        # Channels in flight: one per model replica, never more than there are channels.
+        return max(1, min(n_channels, self.compute.num_workers))
+
+    def _detect_channel(self, samples: np.ndarray) -> tuple[str | None, float]:
+        from faster_whisper.vad import collect_chunks, get_speech_timestamps
+
+        head = to_float(samples[: DETECT_S * SAMPLE_RATE])
+        speech = get_speech_timestamps(head, self._vad())
+        if not speech:
+            return None, 0.0
+        chunks, _ = collect_chunks(head, speech)
+        lang, prob, _ = self.whisper.detect_language(audio=np.concatenate(chunks))
+        return lang, float(prob)
+
     def detect_language(self, audio: DecodedAudio) -> tuple[str | None, float]:
         """The call's language from the first speech of each channel; (None, 0) if nobody spoke."""
         if not self.whisper.model.is_multilingual:
             return "en", 1.0
-        from faster_whisper.vad import collect_chunks, get_speech_timestamps
-
-        best: tuple[str | None, float] = (None, 0.0)
-        for samples in audio.channels:
-            head = to_float(samples[: DETECT_S * SAMPLE_RATE])
-            speech = get_speech_timestamps(head, self._vad())
-            if not speech:
-                continue
-            chunks, _ = collect_chunks(head, speech)
-            lang, prob, _ = self.whisper.detect_language(audio=np.concatenate(chunks))
-            if prob > best[1]:
-                best = (lang, prob)
-        return best
+        # Channels in parallel, like transcription: each detection is one encoder pass on a replica.
+        with ThreadPoolExecutor(max_workers=self._streams(len(audio.channels)),
+                                thread_name_prefix="asr-detect") as pool:
+            found = list(pool.map(self._detect_channel, audio.channels))
+        return max(found, key=lambda lp: lp[1], default=(None, 0.0))
 
     def transcribe_channel(self, samples: np.ndarray, *, speaker: str, channel: int,
                            language: str | None) -> list[Segment]:
@@ -161,16 +168,17 @@ class Transcriber:
         def t(x: float) -> float:
             return round(float(x) + offset, 3)
 
-        words = [Word(t(w.start), t(w.end), self._text(w.word, language), round(float(w.probability), 4))
+        words = [Word(t(w.start), t(w.end), self.output_text(w.word, language), round(float(w.probability), 4))
                  for w in (s.words or [])]
         return Segment(
             speaker=speaker, channel=channel, start=t(s.start), end=t(s.end),
-            text=self._text(s.text, language).strip(), words=words,
+            text=self.output_text(s.text, language).strip(), words=words,
             avg_logprob=round(float(s.avg_logprob), 4), no_speech_prob=round(float(s.no_speech_prob), 4),
             compression_ratio=round(float(s.compression_ratio), 3),
         )
 
-    def _text(self, text: str, language: str | None) -> str:
+    def output_text(self, text: str, language: str | None) -> str:
+        """``text`` as stored: Chinese converted to Simplified when configured (Whisper mixes scripts)."""
         return self._t2s.convert(text) if self._t2s and language == "zh" else text
 
     def transcribe(self, audio: DecodedAudio, *, channel_map: Mapping[str, int] | None = None,
@@ -184,7 +192,7 @@ class Transcriber:
         speakers = speakers_by_channel(channel_map or {}, len(audio.channels))
         segments: list[list[Segment]] = []
         if language is not None:
-            with ThreadPoolExecutor(max_workers=max(1, min(len(speakers), self.compute.num_workers)),
+            with ThreadPoolExecutor(max_workers=self._streams(len(speakers)),
                                     thread_name_prefix="asr-channel") as pool:
                 futures = [pool.submit(self.transcribe_channel, audio.channels[ch], speaker=sp, channel=ch,
                                        language=language) for ch, sp in speakers.items()]
