@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from scoring import evidence as ev
 from scoring.applicability import na_reason
@@ -324,7 +324,7 @@ KINDS: dict[str, Callable[[Any, Conversation, CallMetrics, Env], CheckResult]] =
 }
 
 
-def _unattributed(check: Any, conv: Conversation) -> bool:
+def _unattributed(check: Any, conv: Conversation) -> TypeGuard[PhraseCheck | ForbiddenCheck | RegexCheck]:
     """A text check about one party on a recording that holds everyone's speech unattributed (mono)."""
     speaker = getattr(check, "speaker", None)
     return (isinstance(check, PhraseCheck | ForbiddenCheck | RegexCheck) and speaker in ("agent", "customer")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from callqc.cli import work as work_cli
 from callqc.errors import InvalidInput
-from callqc.worker import run_workers
+from callqc.pool import run_workers
 from storage import db as dbmod
 from storage import queue
 from storage.models import JobState, utcnow

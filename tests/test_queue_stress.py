@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = {"mark": "tests.queue_handlers:append_marker", "hang": "tests.queue_handlers:hang_first_attempt"}
 LAUNCH = (
-    "import sys; from callqc.worker import run_workers; "
+    "import sys; from callqc.pool import run_workers; "
     f"sys.exit(run_workers(int(sys.argv[1]), kinds=['mark', 'hang'], burst=True, handlers={HANDLERS!r}))"
 )
 

@@ -131,7 +131,7 @@ def test_a_scored_call_is_not_moved_back(sqlite_db: str, tiny_en: None, tmp_path
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     # What `callqc work --burst --kinds transcribe --concurrency 1` runs, in its own process.
-    code = "from callqc.worker import run_workers; raise SystemExit(run_workers(1, kinds=['transcribe'], burst=True))"
+    code = "from callqc.pool import run_workers; raise SystemExit(run_workers(1, kinds=['transcribe'], burst=True))"
     with log.open("ab") as err:
         return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=err)

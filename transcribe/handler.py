@@ -20,11 +20,11 @@ from callqc.worker import JobContext, PermanentError
 from storage.db import session
 from storage.keys import validate_call_id
 from storage.models import Call, CallStatus, Job, JobKind, JobState, utcnow
-from storage.objectstore import ObjectNotFound, make_store
+from storage.objectstore import ObjectNotFound, get_store
 from storage.queue import enqueue
 from storage.settings import get_settings
 from storage.transcripts import replace_transcript
-from transcribe.audio import CorruptAudio, decode
+from transcribe.audio import CorruptAudio, DecodedAudio, decode
 from transcribe.engine import Transcript, get_transcriber, language_for
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,9 @@ def store_result(call_id: str, transcript: Transcript) -> int:
     return n
 
 
-def _read_audio(key: str, call_id: str):  # type: ignore[no-untyped-def]
+def _read_audio(key: str, call_id: str) -> DecodedAudio:
     """Decode the call's audio, streamed through a temporary file (long calls never sit in memory twice)."""
-    store = make_store()
+    store = get_store()
     bucket = get_settings().bucket_recordings
     with tempfile.NamedTemporaryFile(prefix="callqc-asr-", suffix=".audio") as tmp:
         for chunk in store.iter_chunks(bucket, key):

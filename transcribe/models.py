@@ -8,6 +8,7 @@ and renamed into place, so a half-written or tampered model is never loaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -85,7 +86,7 @@ def _sha256_concat(parts: list[Path], out: Path) -> str:
     with out.open("wb") as dst:
         for part in parts:
             with part.open("rb") as src:
-                for chunk in iter(lambda src=src: src.read(1024 * 1024), b""):
+                for chunk in iter(functools.partial(src.read, 1024 * 1024), b""):
                     h.update(chunk)
                     dst.write(chunk)
     return h.hexdigest()

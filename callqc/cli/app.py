@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     @app.command("app")
     def app_cmd(
         port: int = typer.Option(None, help="Port (default: settings app_port)."),
-        address: str = typer.Option("127.0.0.1", help="Address to listen on."),
+        address: str = typer.Option(None, help="Address to listen on (default: settings app_host)."),
     ) -> None:
         """Run the review app (Streamlit) until Ctrl-C."""
         from storage.db import migrate
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
             "--server.port",
             str(port or get_settings().app_port),
             "--server.address",
-            address,
+            address or get_settings().app_host,
             "--server.headless",
             "true",
             "--browser.gatherUsageStats",
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
             "--client.toolbarMode",
             "viewer",
         ]
-        typer.echo(f"review app: http://{address}:{port or get_settings().app_port}/")
+        typer.echo(f"review app: http://{address or get_settings().app_host}:{port or get_settings().app_port}/")
         sys.stdout.flush()
         # become Streamlit, so a supervisor's (`callqc up`) SIGTERM reaches the server itself
         os.execv(sys.executable, cmd)

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         max_jobs: int = typer.Option(None, min=1, help="Each worker exits after this many jobs."),
     ) -> None:
         """Run worker processes: claim jobs, run their handlers; Ctrl-C finishes current jobs and stops."""
-        from callqc.worker import run_workers
+        from callqc.pool import run_workers
         from storage.settings import get_settings
 
         code = run_workers(concurrency or get_settings().worker_concurrency, kinds=_kinds(kinds), burst=burst,
