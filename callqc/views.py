@@ -7,7 +7,7 @@ Shape (``schema`` bumps when a field changes meaning; fields are only ever added
               ended_at, duration_s, codec, sample_rate, channels, channel_map, meta, audio_key,
               size_bytes, sha256, status, last_error, hot_present, archived_at, created_at},
      "transcript": null | {...}   # storage.transcripts.transcript_json, see docs/transcription.md
-     "metrics": null | {...}      # storage.evaluations.metrics_json, see docs/scoring.md
+     "metrics": null | {...}      # storage.call_metrics.metrics_json, see docs/scoring.md
      "evaluation": null | {...}}  # storage.evaluations.evaluation_json, see docs/scoring.md
 
 ``null`` means that step has not happened yet (the call's ``status`` says how far it got).
@@ -20,7 +20,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from callqc.errors import NotFound
-from storage.evaluations import evaluation_json, metrics_json
+from storage.call_metrics import metrics_json
+from storage.evaluations import evaluation_json
 from storage.keys import validate_call_id
 from storage.models import Call, CallPublic
 from storage.transcripts import transcript_json

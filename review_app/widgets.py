@@ -13,6 +13,7 @@ from storage.access import recording
 from storage.users import Principal
 
 _PLAY = "play"  # session_state: {"call": id, "start": s, "n": click counter}
+DAY_FORMAT = "%m-%d"  # numeric, so it reads the same in every locale
 
 
 def speaker_label(speaker: str) -> str:
@@ -56,6 +57,19 @@ def player(who: Principal, call_id: str, *, audio_key: str = "") -> None:
     fmt = _MIME.get(audio_key.rsplit(".", 1)[-1].lower(), "audio/wav")
     st.audio(st.session_state[cache_key], format=fmt, start_time=int(want["start"]), autoplay=True)
     st.caption(t("playing_from", at=clock(want["start"])))
+
+
+def day_x(title: str | None = None) -> alt.X:
+    """The x axis of a daily chart: UTC days (as the domain groups them) labelled month-day.
+
+    Vega-Lite's default time labels name weekdays and months in English, whatever the locale.
+    """
+    return alt.X(
+        "day:T",
+        title=title,
+        scale=alt.Scale(type="utc"),
+        axis=alt.Axis(format=DAY_FORMAT, formatType="utc", labelAngle=0),
+    )
 
 
 _SPEAKER_COLOURS = ["#1f6fb4", "#7fb8e6", "#5b9e5b", "#9c7fc9"]

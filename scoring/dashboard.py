@@ -3,7 +3,10 @@
 Scores are reviewed (final) scores from ``reviews``; calibration never enters. The KPIs are those a
 recording can show (glossary): monitoring score (监听分值), average talk time (平均交谈时间),
 non-talk share, first-contact resolution (一次性解决问题的呼叫率) from its rubric item.
-All queries are bounded by a date window on indexed timestamps.
+All queries are bounded by a date window on indexed timestamps. The KPIs and the score trend take
+the calls that *started* in the window (a monitoring score belongs to the period the agent worked,
+however late it was reviewed); workload counts reviews *submitted* in the window, and agreement
+reads the rolling window of scoring.agreement.
 """
 
 from __future__ import annotations
@@ -90,18 +93,29 @@ def _fcr(session: Session, call_ids: list[str]) -> float | None:
     return round(100 * decided.count("yes") / len(decided), 1) if decided else None
 
 
-def score_trend(session: Session, who: Principal, *, start: datetime, end: datetime, by: str = "team") -> list[dict]:
-    """Daily mean reviewed score per team, agent or queue."""
+def score_trend(
+    session: Session,
+    who: Principal,
+    *,
+    start: datetime,
+    end: datetime,
+    by: str = "team",
+    team: str | None = None,
+    queue: str | None = None,
+) -> list[dict]:
+    """Daily mean reviewed score per team, agent or queue, by the day of the call (as the KPIs)."""
     require(who, Perm.dashboard)
     _window(start, end)
-    group = {"team": Call.team, "agent": Call.agent_id, "queue": Call.queue}.get(by)
+    calls = _calls_q(start, end, team, queue).subquery()
+    group = {"team": calls.c.team, "agent": calls.c.agent_id, "queue": calls.c.queue}.get(by)
     if group is None:
         raise InvalidInput(f"trend by {by!r}: use team, agent or queue")
-    day = func.substr(sa.cast(Review.created_at, sa.String), 1, 10)
+    day = func.substr(sa.cast(calls.c.started_at, sa.String), 1, 10)
     q = (
         select(day, group, func.avg(Review.score), func.count())
-        .join(Call, col(Call.call_id) == Review.call_id)
-        .where(Review.created_at >= start, Review.created_at < end, col(Review.score).is_not(None))
+        .select_from(Review)
+        .join(calls, calls.c.call_id == Review.call_id)
+        .where(col(Review.score).is_not(None))
         .group_by(day, group)
         .order_by(day)
     )

@@ -1,18 +1,35 @@
-"""The review app's view of transcripts and evaluations: an adapter over their storage modules.
+"""The review app's view of transcripts and evaluations: small frozen records over their storage modules.
 
 Transcripts (storage/transcripts.py) and evaluations (storage/evaluations.py) belong to other rooms;
-this module turns them into the small frozen records the review workflow needs, so the pages and
-the review, sampling and dashboard logic depend on one narrow interface here.
+this module turns them into the records the review workflow needs, so the pages and the review,
+sampling and dashboard logic depend on this one narrow interface. Human and calibration evaluations
+are stored by storage.evaluations.store_human_evaluation (auto, human and final answers kept apart).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from scoring.rubric import active_rubric, title_text
+from storage.evaluations import (
+    Evaluation,
+    EvaluationItem,
+    EvaluationKind,
+    current_evaluation,
+    current_totals,
+    items_of,
+    store_human_evaluation,
+    stored_rubric,
+)
+from storage.models import Call
+from storage.settings import get_settings
+from storage.transcripts import TranscriptSegment, segments_of
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +112,64 @@ def uncertainty(ev: EvaluationView, *, pass_mark: float | None = None) -> float:
     return u
 
 
-def _impl() -> Any:
-    from scoring import evalstore  # noqa: PLC0415 - the concrete adapter; see evalstore's docstring
-
-    return evalstore
-
-
 def segments(session: Session, call_id: str) -> list[Segment]:
-    return _impl().segments(session, call_id)
+    """The call's transcript segments in order."""
+    return [Segment(s.speaker, s.start_s, s.end_s, s.text) for s in segments_of(session, call_id)]
+
+
+def _evidence(raw: list[dict]) -> tuple[Evidence, ...]:
+    out = []
+    for e in raw:
+        start = float(e.get("start", 0.0))
+        out.append(Evidence(e.get("speaker"), start, float(e.get("end", start)), e.get("quote") or e.get("note") or ""))
+    return tuple(out)
+
+
+def _view(session: Session, ev: Evaluation) -> EvaluationView:
+    loaded = stored_rubric(session, ev.rubric_id, ev.rubric_version)
+    locale = get_settings().locale
+    items = []
+    for r in items_of(session, ev.id or 0):
+        it = loaded.rubric.item(r.item_id)
+        items.append(
+            ItemView(
+                item_id=r.item_id,
+                section=r.section_id,
+                title=title_text(it.title, locale) if it else r.item_id,
+                points=r.points,
+                critical=bool(r.critical),
+                auto_answer=r.auto_answer,
+                human_answer=r.human_answer,
+                final_answer=r.final_answer,
+                comment=r.comment or "",
+                evidence=_evidence(r.evidence),
+            )
+        )
+    crit_fail = any(i.critical and (i.final_answer or i.auto_answer) == "no" for i in items)
+    return EvaluationView(
+        id=ev.id or 0,
+        call_id=ev.call_id,
+        kind=str(ev.kind),
+        rubric_id=ev.rubric_id,
+        rubric_version=ev.rubric_version,
+        score=ev.total,
+        passed=ev.passed,
+        critical_fail=crit_fail,
+        created_at=ev.created_at,
+        by=ev.evaluator,
+        items=tuple(items),
+        comment=ev.comment or "",
+    )
 
 
 def evaluations(session: Session, call_id: str, *, kinds: tuple[str, ...] = ("auto", "human")) -> list[EvaluationView]:
-    """Evaluations of one call, newest first."""
-    return _impl().evaluations(session, call_id, kinds=kinds)
+    """Active evaluations of one call, newest first."""
+    q = (
+        select(Evaluation)
+        .where(Evaluation.call_id == call_id, col(Evaluation.kind).in_(kinds), col(Evaluation.active).is_(True))
+        .order_by(col(Evaluation.id).desc())
+    )
+    return [_view(session, ev) for ev in session.exec(q)]
 
 
 def latest_auto(session: Session, call_id: str) -> EvaluationView | None:
@@ -115,22 +177,105 @@ def latest_auto(session: Session, call_id: str) -> EvaluationView | None:
     return evs[0] if evs else None
 
 
+def rubric_items(session: Session, call_id: str) -> list[ItemView]:
+    """The items to answer for a call: those of its auto-evaluation, else of the active rubric."""
+    auto = current_evaluation(session, call_id, kind=EvaluationKind.auto)
+    if auto is not None:
+        return list(_view(session, auto).items)
+    loaded = active_rubric()
+    locale = get_settings().locale
+    return [
+        ItemView(it.id, sec.id, title_text(it.title, locale), it.points, bool(it.critical), None)
+        for sec, it in loaded.rubric.items()
+    ]
+
+
 def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSummary]:
-    return _impl().auto_summaries(session, call_ids)
+    out: dict[str, AutoSummary] = {}
+    for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):
+        evs = list(
+            session.exec(
+                select(Evaluation).where(
+                    col(Evaluation.call_id).in_(chunk),
+                    Evaluation.kind == EvaluationKind.auto,
+                    col(Evaluation.active).is_(True),
+                )
+            )
+        )
+        ids = [e.id for e in evs]
+        insufficient: dict[int, int] = defaultdict(int)
+        crit: set[int] = set()
+        rows = session.exec(
+            select(EvaluationItem.evaluation_id, EvaluationItem.auto_answer, EvaluationItem.critical).where(
+                col(EvaluationItem.evaluation_id).in_(ids),
+                col(EvaluationItem.auto_answer).in_(("insufficient", "no")),
+            )
+        )
+        for eid, answer, critical in rows:
+            if answer == "insufficient":
+                insufficient[eid] += 1
+            elif critical:
+                crit.add(eid)
+        for e in evs:
+            n_ins = insufficient.get(e.id or 0, 0)
+            view = EvaluationView(
+                e.id or 0,
+                e.call_id,
+                "auto",
+                e.rubric_id,
+                e.rubric_version,
+                e.total,
+                e.passed,
+                (e.id in crit),
+                e.created_at,
+            )
+            u = float(n_ins) + uncertainty(view, pass_mark=e.pass_mark)
+            out[e.call_id] = AutoSummary(e.total, e.passed, e.id in crit, n_ins, u)
+    return out
 
 
 def calls_with_words(session: Session, call_ids: list[str], words: list[str]) -> set[str]:
-    return _impl().calls_with_words(session, call_ids, words)
+    found: set[str] = set()
+    for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):
+        conds = []
+        for w in words:
+            pattern = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conds.append(col(TranscriptSegment.text).ilike(pattern, escape="\\"))
+        q = select(TranscriptSegment.call_id).where(col(TranscriptSegment.call_id).in_(chunk), sa.or_(*conds))
+        found.update(session.exec(q.distinct()))
+    return found
 
 
 def final_answers(session: Session, call_ids: list[str], item_ids: tuple[str, ...]) -> list[str]:
     """Final answers of these items in the calls' active human evaluations (one query per 500 calls)."""
-    return _impl().final_answers(session, call_ids, item_ids)
+    out: list[str] = []
+    for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):
+        q = (
+            select(EvaluationItem.final_answer)
+            .join(Evaluation, col(Evaluation.id) == EvaluationItem.evaluation_id)
+            .where(
+                col(Evaluation.call_id).in_(chunk),
+                Evaluation.kind == EvaluationKind.human,
+                col(Evaluation.active).is_(True),
+                col(EvaluationItem.item_id).in_(item_ids),
+                col(EvaluationItem.final_answer).is_not(None),
+            )
+        )
+        out += [a for a in session.exec(q) if a is not None]
+    return out
 
 
 def agent_scores(session: Session) -> dict[str, list[float]]:
-    """Per agent, the final scores of reviewed calls (auto where none is reviewed); no calibration."""
-    return _impl().agent_scores(session)
+    """Per agent, the current score of each call (reviewed, else auto; never calibration)."""
+    totals = current_totals(session)
+    agents = session.exec(
+        select(Call.call_id, Call.agent_id).where(col(Call.agent_id).is_not(None)).order_by(col(Call.call_id))
+    )
+    out: dict[str, list[float]] = defaultdict(list)
+    for call_id, agent in agents:
+        if (total := totals.get(call_id)) is not None:
+            out[agent or ""].append(float(total))
+    return dict(out)
 
 
 def save_human(
@@ -143,9 +288,14 @@ def save_human(
     kind: str = "human",
 ) -> EvaluationView:
     """Store a human (or calibration) evaluation keeping auto, human and final answers apart."""
-    return _impl().save_human(session, call_id, inspector=inspector, auto=auto, human=human, kind=kind)
-
-
-def rubric_items(session: Session, call_id: str) -> list[ItemView]:
-    """The items to answer for a call: those of its auto-evaluation, else of the active rubric."""
-    return _impl().rubric_items(session, call_id)
+    ev = store_human_evaluation(
+        session,
+        call_id,
+        evaluator=inspector,
+        kind=kind,
+        auto_id=auto.id if auto else None,
+        answers=human.answers,
+        comments=human.comments,
+        comment=human.comment,
+    )
+    return _view(session, ev)

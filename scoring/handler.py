@@ -20,12 +20,12 @@ from scoring.autoscore import evaluate
 from scoring.checks import Env
 from scoring.conversation import CallFacts, Conversation, Segment, Word
 from scoring.rubric import LoadedRubric, active_rubric
+from storage.call_metrics import store_metrics
 from storage.db import session as db_session
 from storage.evaluations import (
     Evaluation,
     auto_evaluation_for,
     store_auto_evaluation,
-    store_metrics,
     stored_rubric,
 )
 from storage.keys import validate_call_id

@@ -55,13 +55,7 @@ def open_call(
     if who.role == Role.agent:
         humans = humans[:1]  # agents see the evaluation that counts, not every draft of it
     reviews = list(session.exec(select(Review).where(Review.call_id == call.call_id).order_by(col(Review.id).desc())))
-    assignment = session.exec(
-        select(Assignment).where(
-            Assignment.call_id == call.call_id,
-            Assignment.inspector == who.name,
-            Assignment.state == AssignmentState.open,
-        )
-    ).first()
+    assignment = _open_assignment(session, call.call_id, who.name)
     return CallView(
         call=call_public(call),
         segments=evalview.segments(session, call.call_id),
@@ -104,13 +98,7 @@ def submit_review(
     if unknown:
         raise InvalidInput(f"item {sorted(unknown)[0]!r} is not in the rubric of call {call.call_id}")
     ev = evalview.save_human(session, call.call_id, inspector=who.name, auto=auto, human=human)
-    assignment = session.exec(
-        select(Assignment).where(
-            Assignment.call_id == call.call_id,
-            Assignment.inspector == who.name,
-            Assignment.state == AssignmentState.open,
-        )
-    ).first()
+    assignment = _open_assignment(session, call.call_id, who.name)
     review = Review(
         call_id=call.call_id,
         evaluation_id=ev.id,
@@ -128,6 +116,16 @@ def submit_review(
         _close_assignment(session, assignment.id, review.id)
     log.info("review %s of call %s by %s: %s score=%s", review.id, call.call_id, who.name, verdict, ev.score)
     return review
+
+
+def _open_assignment(session: Session, call_id: str, inspector: str) -> Assignment | None:
+    return session.exec(
+        select(Assignment).where(
+            Assignment.call_id == call_id,
+            Assignment.inspector == inspector,
+            Assignment.state == AssignmentState.open,
+        )
+    ).first()
 
 
 def _close_assignment(session: Session, assignment_id: int | None, review_id: int | None) -> None:

@@ -1,17 +1,18 @@
-"""Evaluations: rubric versions, auto/human/calibration evaluations with per-item answers, call metrics.
+"""Evaluations: rubric versions, auto/human/calibration evaluations with per-item answers.
 
 Every evaluation keeps the rubric id + version it used (the rubric's YAML is stored here, so an old
 evaluation can always be shown with its own titles). Per item, the automatic answer, the inspector's
 answer and the final answer are separate columns; ``final_source`` says who gave the final one
 (``human``, or ``auto`` when the item was allowed to auto-submit). A rescore adds a new evaluation
 and marks the old one inactive (``superseded_by``); nothing is overwritten.
-:func:`evaluation_json` and :func:`metrics_json` are the stable shapes `callqc show` and the review
-app read (docs/scoring.md).
+:func:`evaluation_json` is the stable shape `callqc show` and the review app read (docs/scoring.md);
+call metrics live in storage/call_metrics.py.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -25,11 +26,10 @@ from storage.models import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from scoring.autoscore import AutoEvaluation
-    from scoring.metrics import CallMetrics
     from scoring.rubric import LoadedRubric
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1  # of evaluation_json's and metrics_json's shapes
+SCHEMA_VERSION = 1  # of evaluation_json's shape
 
 
 class RubricVersionConflict(Conflict):
@@ -114,24 +114,6 @@ class EvaluationItem(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class CallMetricsRow(SQLModel, table=True):
-    __tablename__ = "call_metrics"
-
-    call_id: str = Field(primary_key=True, foreign_key="calls.call_id", max_length=128)
-    duration_s: float = 0.0
-    agent_talk_s: float | None = None
-    customer_talk_s: float | None = None
-    non_talk_s: float = 0.0
-    longest_silence_s: float = 0.0
-    overtalk_count: int = 0
-    overtalk_s: float = 0.0
-    agent_rate: float | None = None
-    customer_rate: float | None = None
-    talk_ratio: float | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = _ts()
-
-
 # --- rubrics ------------------------------------------------------------------------------------------
 def register_rubric(session: Session, loaded: LoadedRubric) -> RubricRow:
     """Store a rubric version once; a different content under a stored id+version is refused."""
@@ -191,6 +173,22 @@ def _supersede(session: Session, call_id: str, kind: str, evaluator: str, new_id
         .values(active=False, superseded_by=new_id, updated_at=utcnow()))
 
 
+def _new_evaluation(session: Session, call_id: str, rubric: Any, **values: Any) -> Evaluation:
+    ev = Evaluation(call_id=call_id, rubric_id=rubric.id, rubric_version=rubric.version,
+                    pass_mark=rubric.pass_mark, **values)
+    session.add(ev)
+    session.flush()
+    assert ev.id is not None
+    return ev
+
+
+def _item_row(evaluation_id: int, section: Any, item: Any, **values: Any) -> EvaluationItem:
+    # critical as stored: the rubric's True zeroes the whole call, "section" only its section
+    return EvaluationItem(evaluation_id=evaluation_id, item_id=item.id, section_id=section.id,
+                          check_kind=item.check.kind, points=item.points,
+                          critical={True: "call", "section": "section"}.get(item.critical, ""), **values)
+
+
 def _section_rows(score: Any) -> list[dict[str, Any]]:
     return [{"id": s.id, "weight": s.weight, "earned": s.earned, "possible": s.possible,
              "percent": None if s.percent is None else round(s.percent, 2), "zeroed": s.zeroed}
@@ -213,24 +211,19 @@ def store_auto_evaluation(
     all_auto = bool(answered) and all(r.answer in decisive and r.item_id in auto_submit for r in answered) \
         and len(answered) == len(auto.items)
     s = auto.score
-    ev = Evaluation(
-        call_id=call_id, rubric_id=rubric.id, rubric_version=rubric.version, kind=EvaluationKind.auto,
-        evaluator="auto", total=None if s.total is None else round(s.total, 2), passed=s.passed,
+    ev = _new_evaluation(
+        session, call_id, rubric, kind=EvaluationKind.auto, evaluator="auto",
+        total=None if s.total is None else round(s.total, 2), passed=s.passed,
         critical_score=None if s.critical_score is None else round(s.critical_score, 2),
-        pass_mark=rubric.pass_mark, needs_review=s.needs_review, auto_submitted=all_auto,
-        sections=_section_rows(s),
+        needs_review=s.needs_review, auto_submitted=all_auto, sections=_section_rows(s),
     )
-    session.add(ev)
-    session.flush()
     assert ev.id is not None
     for sec, it in rubric.items():
         r = auto.item(it.id)
         sc = s.items[it.id]
         final = r.answer if (r.answer in decisive and it.id in auto_submit) else None
-        session.add(EvaluationItem(
-            evaluation_id=ev.id, item_id=it.id, section_id=sec.id, check_kind=it.check.kind,
-            critical={True: "call", "section": "section"}.get(it.critical, ""), points=it.points,
-            earned=sc.earned, possible=sc.possible,
+        session.add(_item_row(
+            ev.id, sec, it, earned=sc.earned, possible=sc.possible,
             auto_answer=None if r.answer is None else str(r.answer),
             final_answer=None if final is None else str(final),
             final_source=FinalSource.auto if final is not None else None,
@@ -240,6 +233,59 @@ def store_auto_evaluation(
     _supersede(session, call_id, EvaluationKind.auto, "auto", ev.id)
     session.flush()
     log.info("store evaluation: call %s rubric %s v%s total=%s", call_id, rubric.id, rubric.version, ev.total)
+    return ev
+
+
+def store_human_evaluation(
+    session: Session,
+    call_id: str,
+    *,
+    evaluator: str,
+    kind: EvaluationKind | str,
+    auto_id: int | None,
+    answers: Mapping[str, str | None],
+    comments: Mapping[str, str] | None = None,
+    comment: str = "",
+) -> Evaluation:
+    """Store an inspector's (or calibration) evaluation as the evaluator's active one of ``kind``.
+
+    Every item copies the auto answer and evidence of evaluation ``auto_id`` and is scored under
+    that evaluation's rubric version (the active rubric when there is none). ``answers`` holds the
+    evaluator's answer per item; None or absent keeps the auto answer, except an auto
+    "insufficient", which stays unanswered.
+    """
+    from scoring.rubric import active_rubric
+
+    auto = session.get(Evaluation, auto_id) if auto_id is not None else None
+    if auto_id is not None and (auto is None or auto.call_id != call_id):
+        raise NotFound(f"evaluation {auto_id} of call {call_id}")
+    if auto is not None:
+        loaded = stored_rubric(session, auto.rubric_id, auto.rubric_version)
+    else:
+        loaded = active_rubric()
+        register_rubric(session, loaded)
+    ev = _new_evaluation(session, call_id, loaded.rubric, kind=EvaluationKind(kind), evaluator=evaluator,
+                         comment=comment.strip() or None)
+    assert ev.id is not None
+    auto_rows = {r.item_id: r for r in items_of(session, auto_id)} if auto_id is not None else {}
+    comments = comments or {}
+    for sec, it in loaded.rubric.items():
+        a = auto_rows.get(it.id)
+        auto_answer = a.auto_answer if a else None
+        mine = answers.get(it.id)
+        final = mine or (auto_answer if auto_answer != "insufficient" else None)
+        session.add(_item_row(
+            ev.id, sec, it, auto_answer=auto_answer, human_answer=mine, final_answer=final,
+            # an inspector who kept the auto answer confirmed it: agreement and learned items count it
+            final_source=FinalSource.human if final is not None else None,
+            reason=a.reason if a else "", evidence=list(a.evidence) if a else [],
+            confidence=a.confidence if a else None, model_version=a.model_version if a else None,
+            comment=(comments.get(it.id) or "").strip() or None,
+        ))
+    session.flush()
+    _supersede(session, call_id, ev.kind, evaluator, ev.id)
+    recompute(session, ev.id)
+    log.info("store %s evaluation: call %s by %s total=%s", ev.kind, call_id, evaluator, ev.total)
     return ev
 
 
@@ -281,6 +327,31 @@ def current_evaluation(session: Session, call_id: str, *, kind: str | None = Non
         if (ev := session.exec(stmt).first()) is not None:
             return ev
     return None
+
+
+def current_totals(session: Session, call_ids: Iterable[str] | None = None) -> dict[str, float | None]:
+    """Per call, the total of its current evaluation (the rule of :func:`current_evaluation`), in bulk.
+
+    ``call_ids`` None means every call with an evaluation; calls without one are left out.
+    Calibration evaluations never count.
+    """
+    base = (select(Evaluation.call_id, Evaluation.kind, Evaluation.total)
+            .where(col(Evaluation.kind).in_((EvaluationKind.human, EvaluationKind.auto)),
+                   col(Evaluation.active).is_(True))
+            .order_by(col(Evaluation.id)))
+    ids = None if call_ids is None else list(call_ids)
+    queries = [base] if ids is None else [base.where(col(Evaluation.call_id).in_(ids[i:i + 500]))
+                                          for i in range(0, len(ids), 500)]
+    out: dict[str, float | None] = {}
+    reviewed: set[str] = set()
+    for q in queries:
+        for call_id, kind, total in session.exec(q):
+            if kind == EvaluationKind.human:  # ascending ids: the newest human evaluation wins
+                out[call_id] = total
+                reviewed.add(call_id)
+            elif call_id not in reviewed:
+                out[call_id] = total
+    return out
 
 
 def _title(t: Any) -> dict[str, str]:
@@ -328,36 +399,3 @@ def evaluation_json(
                      "rubric_version": h.rubric_version, "rubric_id": h.rubric_id, "total": h.total,
                      "active": h.active, "created_at": h.created_at.isoformat()} for h in history],
     }
-
-
-# --- metrics ------------------------------------------------------------------------------------------
-def store_metrics(session: Session, call_id: str, metrics: CallMetrics) -> CallMetricsRow:
-    """Store (or replace) the call's conversation metrics."""
-    rate = metrics.rate
-    values: dict[str, Any] = dict(
-        duration_s=round(metrics.duration_s, 3), agent_talk_s=metrics.talk_s.get("agent"),
-        customer_talk_s=metrics.talk_s.get("customer"), non_talk_s=round(metrics.non_talk_s, 3),
-        longest_silence_s=round(metrics.longest_silence_s, 3), overtalk_count=metrics.overtalk_count,
-        overtalk_s=round(metrics.overtalk_s, 3),
-        agent_rate=rate["agent"].per_minute if "agent" in rate else None,
-        customer_rate=rate["customer"].per_minute if "customer" in rate else None,
-        talk_ratio=metrics.talk_ratio, metrics=metrics.to_json(), updated_at=utcnow(),
-    )
-    row = session.get(CallMetricsRow, call_id)
-    if row is None:
-        row = CallMetricsRow(call_id=call_id, **values)
-    else:
-        for k, v in values.items():
-            setattr(row, k, v)
-    session.add(row)
-    session.flush()
-    return row
-
-
-def metrics_json(session: Session, call_id: str) -> dict[str, Any] | None:
-    """The call's conversation metrics (docs/scoring.md), or None if it was not scored yet."""
-    row = session.get(CallMetricsRow, call_id)
-    if row is None:
-        return None
-    return {"schema": SCHEMA_VERSION, "call_id": call_id, **row.metrics,
-            "updated_at": row.updated_at.isoformat()}

@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 import storage.archive.tables  # noqa: F401  archive runs, images, entries, holds
-import storage.evaluations  # noqa: F401  rubrics, evaluations, evaluation_items, call_metrics
+import storage.call_metrics  # noqa: F401  call_metrics
+import storage.evaluations  # noqa: F401  rubrics, evaluations, evaluation_items
 import storage.models  # noqa: F401  calls, jobs, audit_log
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.transcripts  # noqa: F401  transcripts, segments

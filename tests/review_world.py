@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from scoring.autoscore import evaluate
 from scoring.rubric import active_rubric
+from storage.call_metrics import store_metrics
 from storage.db import session
-from storage.evaluations import store_auto_evaluation, store_metrics
+from storage.evaluations import store_auto_evaluation
 from storage.keys import recording_key
 from storage.models import Call, CallStatus, Direction
 from storage.objectstore import make_store

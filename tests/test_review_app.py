@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from review_app.i18n import EN, ZH, t
+from review_app.widgets import DAY_FORMAT
 from scoring import sampling
 from storage.db import session
 from storage.evaluations import EvaluationItem
@@ -145,10 +147,31 @@ def test_inspector_submits_a_review_from_the_call_page(world: review_world.World
     assert [(p.actor, p.call_id) for p in plays] == [("insp1", "a1-call-0")]
 
 
+def _submit(world: review_world.World, call_id: str = "a1-call-0", verdict: str = "fail") -> None:
+    at = _app(world, "insp1", "call", call=call_id)
+    at.radio(key=f"verdict:{call_id}").set_value(verdict)
+    at.button(key="submit_review").click().run()
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_a_review_needs_an_explicit_verdict(world: review_world.World) -> None:
+    """The verdict starts unchosen; submitting without one says so and stores nothing."""
+    at = _app(world, "insp1", "call", call="a1-call-0")
+    assert at.radio(key="verdict:a1-call-0").value is None
+    at.button(key="submit_review").click().run()
+    assert [e.value for e in at.error] == [t("choose_verdict")]
+    with session() as s:
+        assert s.exec(select(Review)).all() == []
+    at.radio(key="verdict:a1-call-0").set_value("pass")
+    at.button(key="submit_review").click().run()
+    assert not at.error
+    with session() as s:
+        assert s.exec(select(Review)).one().verdict == "pass"
+
+
 def test_dispute_from_scorecard_reaches_supervisor(world: review_world.World) -> None:
     """An agent disputes on the scorecard; the supervisor sees it on the disputes page and changes it."""
-    at = _app(world, "insp1", "call", call="a1-call-0")
-    at.button(key="submit_review").click().run()
+    _submit(world)
     with session() as s:
         rid = s.exec(select(Review)).one().id
     at = _app(world, "agent1", "scorecard")
@@ -222,13 +245,24 @@ def test_calibration_page_scores_blind_and_shows_deviation(world: review_world.W
     assert row["agreement"] == 0.0 and row["points_diff"] < 0
 
 
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+
+
 def test_dashboard_shows_reviewed_kpis(world: review_world.World) -> None:
-    """After a review the dashboard's monitoring score and agreement chart have data."""
-    at = _app(world, "insp1", "call", call="a1-call-0")
-    at.button(key="submit_review").click().run()
+    """After a review the KPIs and the trend count the same call; dates read as numbers in zh-CN."""
+    _submit(world)
     at = _app(world, "sup", "dashboard")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics[t("monitoring_score")] != "-" and metrics[t("reviewed_calls")] == "1 / 4"
+    trend = next(c for c in _charts(at) if c["encoding"]["x"]["field"] == "day")
+    assert trend["encoding"]["x"]["axis"]["format"] == DAY_FORMAT == "%m-%d"
+    # windows go by the call's day, not the review's: reviewed today, the calls took place on DAY0
+    for day, shown, point in ((datetime.now(UTC).date(), "0 / 0", False), (DAY0.date(), "1 / 4", True)):
+        at.date_input(key="db_from").set_value(day)
+        at.date_input(key="db_to").set_value(day).run()
+        assert {m.label: m.value for m in at.metric}[t("reviewed_calls")] == shown
+        assert any(c["encoding"]["x"]["field"] == "day" for c in _charts(at)) is point
 
 
 def test_a_call_in_progress_opens_in_the_call_page(world: review_world.World) -> None:

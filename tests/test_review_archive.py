@@ -74,3 +74,29 @@ def test_admins_see_failed_archive_verifications(sqlite_db: str) -> None:
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == [t("archive_failed_count", n=1)]
     assert list(at.dataframe[0].value[t("object_key")]) == [first.object_key]
+
+
+def test_archive_page_says_when_there_is_no_disc_or_an_unchecked_one(sqlite_db: str) -> None:
+    """No disc yet is its own state, not "every disc passed"; an unchecked disc is named, not passed."""
+
+    def page() -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.session_state["principal"] = ADMIN
+        at.run()
+        at.switch_page("pages/archive.py").run()
+        assert not at.exception and not at.error, at.exception
+        return at
+
+    at = page()
+    assert [i.value for i in at.info] == [t("archive_none")] and not at.success
+    store = make_store()
+    make_calls(store, month="2024-05", n=2)
+    run_month("2024-05", media=SMALL_DISC, actor="test", store=store)
+    assert [m.value for m in page().success] == [t("archive_all_ok")]
+    with session() as s:
+        image = s.exec(select(ArchiveImage)).first()
+        assert image is not None
+        image.fixity_ok = None
+        s.add(image)
+    at = page()
+    assert [w.value for w in at.warning] == [t("archive_unchecked", n=1)] and not at.success

@@ -128,6 +128,9 @@ def test_inspector_reviews_a_sampled_call_in_chromium(
             page.get_by_role("button", name=re.compile("Thank you for calling")).first.click()
             expect(page.locator("audio")).to_have_count(1)
             page.get_by_role("button", name="Submit review").click()
+            expect(page.get_by_text("Choose a verdict before submitting the review.")).to_be_visible()
+            page.get_by_text("pass", exact=True).click()
+            page.get_by_role("button", name="Submit review").click()
             expect(page.get_by_text(re.compile(r"Review \d+ saved"))).to_be_visible()
             page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
         finally:
@@ -137,6 +140,6 @@ def test_inspector_reviews_a_sampled_call_in_chromium(
         review = s.exec(select(Review)).one()
         assignment = s.exec(select(Assignment)).one()
         plays = s.exec(select(AuditEvent).where(AuditEvent.action == "play")).all()
-    assert (review.call_id, review.inspector) == ("a1-call-0", "insp1")
+    assert (review.call_id, review.inspector, review.verdict) == ("a1-call-0", "insp1", "pass")
     assert assignment.state == AssignmentState.done and assignment.review_id == review.id
     assert [(p.actor, p.call_id) for p in plays] == [("insp1", "a1-call-0")]

@@ -274,3 +274,46 @@ def test_dashboard_kpis_come_from_reviews(world: review_world.World) -> None:
     assert (k.calls, k.reviewed, k.monitoring_score, k.fcr_rate) == (4, 1, round(r.score, 1), 100.0)
     assert agree["greeting"]["agreement"] == 0.0 and agree["greeting"]["reviewed"] == 1
     assert agree["farewell"]["agreement"] == 100.0
+
+
+def test_dashboard_kpis_and_trend_take_the_same_calls(world: review_world.World) -> None:
+    """A call reviewed long after it took place counts in its own day's window, KPIs and trend alike."""
+    from scoring import dashboard
+    from storage.models import Call
+
+    sup = world.users["sup"]
+    r = _review(world)
+    old = DAY0 - timedelta(days=60)
+    with session() as s:
+        call = s.get(Call, "a1-call-0")
+        assert call is not None
+        call.started_at = old
+        s.add(call)
+    with session() as s:
+        for start, end, reviewed in ((DAY0 - timedelta(days=30), DAY0 + timedelta(days=30), 0),
+                                     (old - timedelta(days=1), old + timedelta(days=1), 1)):
+            k = dashboard.kpis(s, sup, start=start, end=end)
+            trend = dashboard.score_trend(s, sup, start=start, end=end, by="agent")
+            assert k.reviewed == sum(p["reviews"] for p in trend) == reviewed
+        review = s.get(Review, r)
+        assert review is not None
+    assert trend == [{"day": old.date().isoformat(), "agent": "A1", "score": round(review.score, 1), "reviews": 1}]
+
+
+def test_current_totals_follow_current_evaluation(world: review_world.World) -> None:
+    """In bulk, each call's total is that of its current evaluation: the review where there is one, else auto."""
+    from storage.evaluations import current_evaluation, current_totals
+
+    with session() as s:
+        submit_review(s, world.users["insp1"], "a1-call-0", human=HumanAnswers(answers={"greeting": "no"}),
+                      verdict="fail")
+    with session() as s:
+        totals = current_totals(s)
+        assert set(totals) == set(world.calls)
+        for cid in world.calls:
+            ev = current_evaluation(s, cid)
+            assert ev is not None and totals[cid] == ev.total
+            assert ev.kind == ("human" if cid == "a1-call-0" else "auto")
+        auto = current_evaluation(s, "a1-call-0", kind="auto")
+        assert auto is not None and auto.total != totals["a1-call-0"]  # the override changed the score
+        assert current_totals(s, ["a1-call-1", "missing"]) == {"a1-call-1": totals["a1-call-1"]}

@@ -8,12 +8,12 @@ from sqlmodel import select
 from callqc.worker import JobContext
 from scoring.handler import TranscriptNotReady, handle, score_call
 from scoring.rubric import Answer, load_rubric, parse_rubric
+from storage.call_metrics import metrics_json
 from storage.db import session
 from storage.evaluations import (
     Evaluation,
     RubricVersionConflict,
     evaluation_json,
-    metrics_json,
     register_rubric,
 )
 from storage.models import Call

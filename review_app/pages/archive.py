@@ -1,4 +1,7 @@
-"""Admins and archivists: archive images whose last fixity check failed (the disc must be re-made)."""
+"""Admins and archivists: archive images whose last fixity check failed (the disc must be re-made).
+
+"All passed" is said only when there are discs and every one of them was checked.
+"""
 
 import pandas as pd
 import streamlit as st
@@ -7,18 +10,27 @@ from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
 from storage.access import failed_archive_images
+from storage.archive.verify import list_images
 
 who = principal()
 st.title(t("page_archive"))
 st.caption(t("archive_help"))
 try:
     with dbs() as s:
-        failed = failed_archive_images(s, who)
+        failed = failed_archive_images(s, who)  # the access check; list_images has none of its own
+        images = list_images(s)
 except CallqcError as exc:
     st.error(str(exc))
     st.stop()
+if not images:
+    st.info(t("archive_none"))
+    st.stop()
+unchecked = sum(1 for i in images if i.fixity_ok is None)
+if unchecked:
+    st.warning(t("archive_unchecked", n=unchecked))
 if not failed:
-    st.success(t("archive_all_ok"))
+    if not unchecked:
+        st.success(t("archive_all_ok"))
     st.stop()
 st.error(t("archive_failed_count", n=len(failed)))
 st.dataframe(

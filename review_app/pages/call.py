@@ -114,11 +114,15 @@ if reviewer:
     verdict = st.radio(
         t("verdict"),
         [v.value for v in Verdict],
+        index=None,  # no default: a pass must be chosen, not fallen into
         horizontal=True,
         key=f"verdict:{c['call_id']}",
         format_func=lambda v: t(f"verdict_{v}"),
     )
-    if st.button(t("submit_review"), type="primary", key="submit_review"):
+    submitted = st.button(t("submit_review"), type="primary", key="submit_review")
+    if submitted and verdict is None:
+        st.error(t("choose_verdict"))
+    elif submitted and verdict is not None:
         human = HumanAnswers(
             answers={i.item_id: st.session_state.get(f"ans:{c['call_id']}:{i.item_id}") or None for i in view.items},
             comments={i.item_id: st.session_state.get(f"cmt:{c['call_id']}:{i.item_id}", "") for i in view.items},

@@ -1,4 +1,7 @@
-"""Dashboard: KPIs from recordings, score trends, inspector workload, AI-vs-human agreement."""
+"""Dashboard: KPIs from recordings, score trends, inspector workload, AI-vs-human agreement.
+
+The window selects calls by the day they took place, for the KPIs and the trend alike.
+"""
 
 from datetime import UTC, datetime, time, timedelta
 
@@ -9,6 +12,7 @@ import streamlit as st
 from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
+from review_app.widgets import day_x
 from scoring.dashboard import agreement, kpis, score_trend, workload
 
 who = principal()
@@ -22,7 +26,7 @@ by = c4.selectbox(t("trend_by"), ["team", "agent", "queue"], format_func=lambda 
 try:
     with dbs() as s:
         k = kpis(s, who, start=start, end=end, team=team)
-        trend = score_trend(s, who, start=start, end=end, by=by)
+        trend = score_trend(s, who, start=start, end=end, by=by, team=team)
         load = workload(s, who, start=start, end=end)
         agree = agreement(s, who, start=start, end=end)
 except CallqcError as exc:
@@ -41,7 +45,7 @@ if trend:
         alt.Chart(pd.DataFrame(trend))
         .mark_line(point=True)
         .encode(
-            x=alt.X("day:T", title=None),
+            x=day_x(),
             y=alt.Y("score:Q", title=t("score"), scale=alt.Scale(domain=[0, 100])),
             color=alt.Color(f"{by}:N", title=t(by)),
         ),

@@ -7,6 +7,7 @@ import streamlit as st
 from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
+from review_app.widgets import day_x
 from scoring.feedback import acknowledge, history, open_dispute, scorecard, trend
 from storage.users import Role
 
@@ -25,7 +26,7 @@ if points:
         alt.Chart(pd.DataFrame(points))
         .mark_line(point=True)
         .encode(
-            x=alt.X("day:T", title=t("day")),
+            x=day_x(t("day")),
             y=alt.Y("score:Q", title=t("score"), scale=alt.Scale(domain=[0, 100])),
             color=alt.Color("series:N", title=None),
         )
