@@ -90,6 +90,15 @@ def test_repetition_loop_is_cut_to_one_copy() -> None:
     assert collapse_repeats(normal.words) == normal.words
 
 
+def test_speech_around_a_repetition_loop_survives_the_loop() -> None:
+    """A chunk Whisper flags as repetitive keeps its real words once the loop is cut to one copy."""
+    text = "great can you open a web page to " * 7 + "is there anything else I can help you with today"
+    out = clean(_seg(text, cr=3.1))  # the ratio Whisper reports for the looping chunk
+    assert out is not None
+    assert out.text == "great can you open a web page to is there anything else I can help you with today"
+    assert out.compression_ratio < 2.4
+
+
 @pytest.mark.parametrize(("kw", "text"), [
     ({"nsp": 0.9, "lp": -1.2}, "some words"),
     ({"lp": -2.5}, "some words"),

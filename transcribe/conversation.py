@@ -4,8 +4,9 @@ Filters (applied per segment, thresholds below; see docs/transcription.md):
 - silence: ``no_speech_prob > NO_SPEECH_PROB`` and ``avg_logprob < LOW_LOGPROB`` (Whisper's own rule,
   which the batched pipeline does not apply);
 - garbage: ``avg_logprob < REJECT_LOGPROB`` (the decoder was guessing);
-- repetition loops: ``compression_ratio > MAX_COMPRESSION_RATIO``, and any run of the same 1–8
-  word phrase repeated more than ``MAX_REPEATS`` times in a row is cut to one occurrence;
+- repetition loops: any run of the same 1–8 word phrase repeated more than ``MAX_REPEATS`` times in
+  a row is cut to one occurrence; then a segment whose ``compression_ratio`` (recomputed after a
+  cut) is still above ``MAX_COMPRESSION_RATIO`` is dropped;
 - stock phrases Whisper invents on non-speech ("Thank you.", "字幕由…提供") when the segment is
   not confidently speech;
 - segments left without text.
@@ -14,6 +15,7 @@ Filters (applied per segment, thresholds below; see docs/transcription.md):
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -107,13 +109,22 @@ def _join(words: list[Word]) -> str:
     return "".join(w.word for w in words).strip()
 
 
+def compression_ratio(text: str) -> float:
+    """Whisper's repetition measure: bytes of ``text`` over bytes of its zlib compression."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
+
+
 def clean(seg: Segment) -> Segment | None:
     """``seg`` with repetition loops cut, or None if it is a hallucination."""
     if seg.words:
         words = collapse_repeats(seg.words)
         if len(words) != len(seg.words):
-            seg = Segment(seg.speaker, seg.channel, words[0].start, words[-1].end, _join(words), words,
-                          seg.avg_logprob, seg.no_speech_prob, seg.compression_ratio)
+            # Whisper's ratio measured the loop we just cut; judge what is left, so the real speech
+            # around a loop in a 30 s batched chunk is kept instead of dropped with it.
+            text = _join(words)
+            seg = Segment(seg.speaker, seg.channel, words[0].start, words[-1].end, text, words,
+                          seg.avg_logprob, seg.no_speech_prob, compression_ratio(text))
     return None if drop_reason(seg) else seg
 
 
