@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import Session
+
 from scoring.autoscore import evaluate
+from scoring.conversation import Segment
 from scoring.rubric import active_rubric
 from storage.call_metrics import store_metrics
 from storage.db import session
@@ -98,20 +102,7 @@ def add_call(
             )
         )
         s.flush()
-        for i, sg in enumerate(segments):
-            s.add(
-                TranscriptSegment(
-                    call_id=call_id,
-                    idx=i,
-                    speaker=sg.speaker,
-                    channel=0 if sg.speaker == "agent" else 1,
-                    start_s=sg.start,
-                    end_s=sg.end,
-                    text=sg.text,
-                    avg_logprob=sg.avg_logprob,
-                    no_speech_prob=0.0,
-                )
-            )
+        add_segments(s, call_id, segments)
         auto = evaluate(active_rubric(), conv)
         store_auto_evaluation(s, call_id, auto)
         store_metrics(s, call_id, auto.metrics)
@@ -143,3 +134,21 @@ def build(*, calls_per_agent: int = 2) -> World:
             add_call(cid, agent, started_at=DAY0 + timedelta(hours=n), segments=segs)
             calls[cid] = agent
     return World(users, calls)
+
+
+def add_segments(s: Session, call_id: str, segments: Sequence[Segment]) -> None:
+    """Store a built conversation as the call's transcript segments (agent left, customer right)."""
+    for i, sg in enumerate(segments):
+        s.add(
+            TranscriptSegment(
+                call_id=call_id,
+                idx=i,
+                speaker=sg.speaker,
+                channel=0 if sg.speaker == "agent" else 1,
+                start_s=sg.start,
+                end_s=sg.end,
+                text=sg.text,
+                avg_logprob=sg.avg_logprob,
+                no_speech_prob=0.0,
+            )
+        )

@@ -21,9 +21,8 @@ from storage.db import session
 from storage.evaluations import store_auto_evaluation
 from storage.keys import recording_key
 from storage.models import AuditAction, Call, CallStatus, Direction
-from storage.transcripts import TranscriptSegment
 from tests import review_world
-from tests.review_world import DAY0
+from tests.review_world import DAY0, add_segments
 from tests.scoring_calls import call as conversation
 from tests.scoring_calls import good_call, seg
 
@@ -87,20 +86,7 @@ def add_other_calls(first: int, count: int) -> None:
                 )
             )
             s.flush()
-            for i, sg in enumerate(segments):
-                s.add(
-                    TranscriptSegment(
-                        call_id=cid,
-                        idx=i,
-                        speaker=sg.speaker,
-                        channel=0 if sg.speaker == "agent" else 1,
-                        start_s=sg.start,
-                        end_s=sg.end,
-                        text=sg.text,
-                        avg_logprob=sg.avg_logprob,
-                        no_speech_prob=0.0,
-                    )
-                )
+            add_segments(s, cid, segments)
             store_auto_evaluation(s, cid, auto)
             record(s, "insp1", AuditAction.view, call_id=cid, source="test")
 
