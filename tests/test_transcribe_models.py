@@ -90,6 +90,13 @@ def test_repetition_loop_is_cut_to_one_copy() -> None:
     assert collapse_repeats(normal.words) == normal.words
 
 
+def test_confident_repetitive_speech_is_kept() -> None:
+    """A chunk that repeats a sentence for real (high ratio, confident decoder) is not thrown away."""
+    text = "my account number is four five six seven " * 2 + "okay the lights are green again"
+    out = clean(_seg(text, cr=2.6, lp=-0.3))
+    assert out is not None and out.text == text.strip()
+
+
 def test_speech_around_a_repetition_loop_survives_the_loop() -> None:
     """A chunk Whisper flags as repetitive keeps its real words once the loop is cut to one copy."""
     text = "great can you open a web page to " * 7 + "is there anything else I can help you with today"
@@ -102,7 +109,7 @@ def test_speech_around_a_repetition_loop_survives_the_loop() -> None:
 @pytest.mark.parametrize(("kw", "text"), [
     ({"nsp": 0.9, "lp": -1.2}, "some words"),
     ({"lp": -2.5}, "some words"),
-    ({"cr": 3.0}, "some words"),
+    ({"cr": 3.0, "lp": -1.2}, "some words"),
     ({"nsp": 0.4}, "Thank you."),
     ({}, "   "),
 ], ids=["no-speech", "low-confidence", "compression", "stock-phrase", "empty"])

@@ -4,9 +4,11 @@ Filters (applied per segment, thresholds below; see docs/transcription.md):
 - silence: ``no_speech_prob > NO_SPEECH_PROB`` and ``avg_logprob < LOW_LOGPROB`` (Whisper's own rule,
   which the batched pipeline does not apply);
 - garbage: ``avg_logprob < REJECT_LOGPROB`` (the decoder was guessing);
-- repetition loops: any run of the same 1–8 word phrase repeated more than ``MAX_REPEATS`` times in
-  a row is cut to one occurrence; then a segment whose ``compression_ratio`` (recomputed after a
-  cut) is still above ``MAX_COMPRESSION_RATIO`` is dropped;
+- repetition loops: any run of the same 1–12 word phrase repeated more than ``MAX_REPEATS`` times
+  in a row is cut to one occurrence; then a segment whose ``compression_ratio`` (recomputed after a
+  cut) is still above ``MAX_COMPRESSION_RATIO`` is dropped only when the decoder was also unsure
+  (``avg_logprob < LOW_LOGPROB``). Whisper itself never drops text on the ratio alone, and a batched
+  30 s chunk of confident speech can be repetitive for real (a script read twice, digits repeated);
 - stock phrases Whisper invents on non-speech ("Thank you.", "字幕由…提供") when the segment is
   not confidently speech;
 - segments left without text.
@@ -76,14 +78,14 @@ def drop_reason(seg: Segment) -> str | None:
         return "no speech"
     if seg.avg_logprob < REJECT_LOGPROB:
         return "low confidence"
-    if seg.compression_ratio > MAX_COMPRESSION_RATIO:
+    if seg.compression_ratio > MAX_COMPRESSION_RATIO and seg.avg_logprob < LOW_LOGPROB:
         return "repetition"
     if _is_stock_phrase(seg):
         return "stock phrase"
     return None
 
 
-def collapse_repeats(words: list[Word], *, max_repeats: int = MAX_REPEATS, max_n: int = 8) -> list[Word]:
+def collapse_repeats(words: list[Word], *, max_repeats: int = MAX_REPEATS, max_n: int = 12) -> list[Word]:
     """Cut any phrase of 1..max_n words repeated more than ``max_repeats`` times in a row to one copy."""
     out = list(words)
     i = 0

@@ -25,7 +25,8 @@ from transcribe.models import ModelSource, ResolvedModel, resolve_model
 
 log = logging.getLogger(__name__)
 
-WINDOW_S = 600  # longest audio handed to the pipeline at once (features of 20 chunks, ~20 MB)
+WINDOW_S = 180  # longest audio handed to the pipeline at once: VAD and decoding scratch memory grows with it
+# (measured on a 2-hour call: 600 s windows peaked ~470 MB higher than 150 s, at the same speed)
 DETECT_S = 120  # language detection looks at the first speech within this many seconds
 VAD_MIN_SILENCE_MS = 160  # the batched pipeline's own default
 VAD_THRESHOLD = 0.5
