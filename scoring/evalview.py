@@ -25,9 +25,9 @@ from storage.evaluations import (
     current_totals,
     items_of,
     store_human_evaluation,
-    stored_rubric,
 )
 from storage.models import Call
+from storage.rubrics import stored_rubric
 from storage.settings import get_settings
 from storage.transcripts import TranscriptSegment, segments_of
 

@@ -26,10 +26,10 @@ from storage.evaluations import (
     Evaluation,
     auto_evaluation_for,
     store_auto_evaluation,
-    stored_rubric,
 )
 from storage.keys import validate_call_id
 from storage.models import Call, CallStatus, utcnow
+from storage.rubrics import stored_rubric
 from storage.settings import get_settings
 from storage.transcripts import Transcript, segments_of
 

@@ -12,11 +12,10 @@ from storage.call_metrics import metrics_json
 from storage.db import session
 from storage.evaluations import (
     Evaluation,
-    RubricVersionConflict,
     evaluation_json,
-    register_rubric,
 )
 from storage.models import Call
+from storage.rubrics import RubricVersionConflict, register_rubric
 from tests.scoring_calls import good_call, seg, store_call
 from tests.test_scoring_rubric import CONTRACT
 
