@@ -112,7 +112,7 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
 def handle(ctx: JobContext) -> None:
     """Handler of ``score`` jobs; the payload may name a stored rubric (``rubric_id``, ``rubric_version``)."""
     call_id = validate_call_id(ctx.call_id)
-    with db_session() as session:
+    with db_session(write=True) as session:
         rid, ver = ctx.payload.get("rubric_id"), ctx.payload.get("rubric_version")
         if rid and ver and not (isinstance(ver, int) or str(ver).isdigit()):
             raise CallNotScorable(f"{call_id}: job payload rubric_version {ver!r} is not a number")

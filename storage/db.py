@@ -74,15 +74,35 @@ def reset_engines(*, close: bool = True) -> None:
 
 
 @contextmanager
-def session(engine: Engine | None = None) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(engine or get_engine(), expire_on_commit=False) as s:
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
+def session(engine: Engine | None = None, *, write: bool = False) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error.
+
+    ``write=True`` for a transaction that reads and then writes while other workers write too: on
+    SQLite it begins ``IMMEDIATE``, taking the write lock up front. A deferred SQLite transaction
+    that has read cannot upgrade to a write once another connection committed (SQLITE_BUSY, with no
+    waiting), so two job slots scoring at the same moment would fail one of the jobs.
+    """
+    engine = engine or get_engine()
+    if write and is_sqlite(engine):
+        with engine.connect() as conn:
+            conn.info["immediate"] = True
+            try:
+                with Session(bind=conn, expire_on_commit=False) as s:
+                    yield from _committed(s)
+            finally:
+                conn.info.pop("immediate", None)  # it lives on the pooled connection
+        return
+    with Session(engine, expire_on_commit=False) as s:
+        yield from _committed(s)
+
+
+def _committed(s: Session) -> Iterator[Session]:
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
 
 
 def alembic_config(engine: Engine) -> Any:

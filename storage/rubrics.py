@@ -54,8 +54,22 @@ def register_rubric(session: Session, loaded: LoadedRubric) -> RubricRow:
     row = RubricRow(rubric_id=rid, version=version, content_hash=loaded.content_hash,
                     title=title_text(loaded.rubric.title)[:256], yaml_text=loaded.yaml_text,
                     source=loaded.source[:512])
-    session.add(row)
-    session.flush()
+    try:
+        # A savepoint: two workers scoring their first calls at once both find no row; the one whose
+        # insert loses keeps its transaction and checks the winner's row instead of failing its job.
+        with session.begin_nested():
+            session.add(row)
+    except sa.exc.IntegrityError:
+        if row in session:
+            session.expunge(row)
+        stored = session.get(RubricRow, (rid, version), populate_existing=True)
+        if stored is None:
+            raise
+        if stored.content_hash != loaded.content_hash:
+            raise RubricVersionConflict(
+                f"{loaded.source}: rubric {rid!r} version {version} differs from the stored version "
+                f"{version} (from {stored.source}); bump 'version'") from None
+        return stored
     log.info("register rubric: %s v%s (%s)", rid, version, loaded.content_hash[:12])
     return row
 
