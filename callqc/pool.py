@@ -1,6 +1,9 @@
 """Worker processes: start N workers, supervise them, stop them on SIGINT/SIGTERM.
 
-``run_workers`` is what `callqc work` runs; each process runs one :class:`callqc.worker.Worker`.
+``run_workers`` is what `callqc work` runs. Each process runs ``worker_slots`` job slots: one
+:class:`callqc.worker.Worker` loop per thread, all sharing what the process loaded (the Whisper
+model and its replicas), so one call is fetched, decoded and stored while another is transcribed.
+Processes isolate crashes and add models; slots add overlap without another model in memory.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from callqc.errors import InvalidInput
-from callqc.worker import HANDLERS, Worker, available_handlers, load_handler
+from callqc.worker import HANDLERS, JobBudget, Worker, available_handlers, load_handler
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,42 @@ def _setup_logging() -> None:
     )
 
 
-def _worker_id(n: int) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{n}"
+def _worker_id(n: int, slot: int) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{n}.{slot}"
+
+
+def run_slots(n: int, handlers: Mapping[str, Any], *, burst: bool, stop: threading.Event,
+              max_jobs: int | None, alive: Callable[[], bool] = lambda: True) -> int:
+    """Run this process's job slots until they stop; jobs processed. A slot that crashes stops them all."""
+    from storage.settings import get_settings
+
+    budget = JobBudget(max_jobs)
+    # Built here, one after another: each Worker touches the process's cached engine and settings.
+    workers = [Worker(_worker_id(n, k), handlers, burst=burst, stop=stop, alive=alive, budget=budget)
+               for k in range(get_settings().worker_slots)]
+    if len(workers) == 1:
+        return workers[0].run()
+    crashed: list[BaseException] = []
+
+    def slot(w: Worker) -> None:
+        try:
+            w.run()
+        except BaseException as exc:
+            log.error("work: %s crashed: %s", w.worker_id, exc, exc_info=True)
+            crashed.append(exc)
+            stop.set()
+
+    # Daemon threads: an abort (second signal) must end the process even while a slot is mid-job.
+    threads = [threading.Thread(target=slot, args=(w,), name=f"slot-{k}", daemon=True)
+               for k, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)  # short joins: the main thread must stay free to run signal handlers
+    if crashed:
+        raise crashed[0]
+    return sum(w.processed for w in workers)
 
 
 def _child_main(n: int, specs: dict[str, str], burst: bool, max_jobs: int | None, parent_pid: int) -> None:
@@ -59,8 +96,7 @@ def _child_main(n: int, specs: dict[str, str], burst: bool, max_jobs: int | None
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the parent around fork
     handlers = {kind: func for kind, spec in specs.items() if (func := load_handler(spec)) is not None}
-    Worker(_worker_id(n), handlers, burst=burst, stop=stop, max_jobs=max_jobs,
-           alive=lambda: os.getppid() == parent_pid).run()
+    run_slots(n, handlers, burst=burst, stop=stop, max_jobs=max_jobs, alive=lambda: os.getppid() == parent_pid)
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -100,7 +136,7 @@ class _StopSignals:
 
 
 def _run_inline(specs: dict[str, str], burst: bool, max_jobs: int | None) -> int:
-    """One worker in this process (``--concurrency 1``): no spawn cost."""
+    """One worker process, this one (``--concurrency 1 --burst``): no fork, nothing to supervise."""
     stop = threading.Event()
 
     def abort() -> None:
@@ -108,7 +144,7 @@ def _run_inline(specs: dict[str, str], burst: bool, max_jobs: int | None) -> int
 
     with _StopSignals(stop.set, abort):
         handlers = {kind: func for kind, spec in specs.items() if (func := load_handler(spec)) is not None}
-        Worker(_worker_id(0), handlers, burst=burst, stop=stop, max_jobs=max_jobs).run()
+        run_slots(0, handlers, burst=burst, stop=stop, max_jobs=max_jobs)
     return 0
 
 
@@ -142,9 +178,11 @@ def run_workers(
     """Run ``concurrency`` worker processes until stopped; returns an exit code (0 = all clean).
 
     SIGINT/SIGTERM: every worker finishes its current job and stops; the same signal again aborts
-    the running jobs (stall recovery requeues them). Without ``burst`` a worker that crashes is
-    restarted; with ``burst`` each worker exits once nothing of its kinds is due or running.
-    ``max_jobs``: each worker exits after that many jobs (and is not restarted).
+    the running jobs (stall recovery requeues them). Without ``burst`` the workers are child
+    processes (even just one) and one that crashes is restarted; with ``burst`` each worker exits
+    once nothing of its kinds is due or running (one burst worker runs in this process).
+    ``max_jobs``: each worker process exits after that many jobs, over all its slots (and is not
+    restarted).
     """
     if concurrency < 1:
         raise InvalidInput(f"concurrency {concurrency}: must be at least 1")
@@ -152,7 +190,9 @@ def run_workers(
     loaded = available_handlers(list(kinds) if kinds else list(specs_all), specs_all)
     specs = {kind: specs_all[kind] for kind in loaded}
     _preflight()
-    if concurrency == 1:
+    if concurrency == 1 and burst:
+        # Draining once needs no supervisor; a long-running worker gets one even alone, so a crash
+        # (a native fault, the OOM killer) costs a restart, not the pipeline.
         return _run_inline(specs, burst, max_jobs)
 
     # fork: children inherit the loaded handlers (no re-import per process) and need no guarded

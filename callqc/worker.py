@@ -122,8 +122,33 @@ def _error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+class JobBudget:
+    """How many more jobs a worker process may start (``--max-jobs``), shared by its slots.
+
+    A slot takes one unit before it claims and gives it back when there was nothing to claim, so
+    slots claiming at the same moment never overshoot the limit.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.left, self._lock = limit, threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.left is None:
+                return True
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            if self.left is not None:
+                self.left += 1
+
+
 class Worker:
-    """One worker: claim, run with heartbeats, record the outcome; repeat until stopped."""
+    """One worker (one job slot): claim, run with heartbeats, record the outcome; repeat until stopped."""
 
     def __init__(
         self,
@@ -134,13 +159,15 @@ class Worker:
         stop: threading.Event | None = None,
         alive: Callable[[], bool] = lambda: True,
         max_jobs: int | None = None,
+        budget: JobBudget | None = None,
     ) -> None:
         from storage.db import get_engine
         from storage.settings import get_settings
 
         self.worker_id, self.handlers, self.burst = worker_id, dict(handlers), burst
         self.stop = stop or threading.Event()
-        self.alive, self.max_jobs = alive, max_jobs
+        self.alive = alive
+        self.budget = budget or JobBudget(max_jobs)
         self.engine = get_engine()
         s = get_settings()
         self.poll_s, self.heartbeat_s = s.worker_poll_s, s.job_heartbeat_s
@@ -157,29 +184,35 @@ class Worker:
         requeue_stalled(self.engine)
 
     def run(self) -> int:
-        """Work until stopped, ``max_jobs`` ran, or (burst) nothing is due or running; jobs processed."""
+        """Work until stopped, the job budget is spent, or (burst) nothing is due or running; jobs processed."""
         from storage.queue import claim, has_work
+        from storage.wakeup import JobWaiter
 
         log.info("work: %s started for %s%s", self.worker_id, ", ".join(self.handlers) or "no kinds",
                  " (burst)" if self.burst else "")
         kinds = list(self.handlers)
-        while not self.stop.is_set() and self.alive():
-            try:
-                self._maybe_requeue_stalled()
-                job = claim(self.engine, self.worker_id, kinds=kinds)
-                if job is None and self.burst and not has_work(self.engine, kinds=kinds):
-                    break
-            except sa.exc.DBAPIError as exc:
-                log.warning("work: %s database unavailable (%s); waiting", self.worker_id,
-                            _error_line(exc.orig or exc))
-                self.stop.wait(self.poll_s)
-                continue
-            if job is None:
-                self.stop.wait(self.poll_s)
-                continue
-            self.run_one(JobContext(job.id, job.kind, job.call_id, job.payload, job.attempts, self.worker_id))
-            if self.max_jobs is not None and self.processed >= self.max_jobs:
-                break
+        waiter = JobWaiter(self.engine)
+        try:
+            while not self.stop.is_set() and self.alive() and self.budget.take():
+                try:
+                    self._maybe_requeue_stalled()
+                    job = claim(self.engine, self.worker_id, kinds=kinds)
+                    if job is None and self.burst and not has_work(self.engine, kinds=kinds):
+                        self.budget.give_back()
+                        break
+                except sa.exc.DBAPIError as exc:
+                    log.warning("work: %s database unavailable (%s); waiting", self.worker_id,
+                                _error_line(exc.orig or exc))
+                    self.budget.give_back()
+                    self.stop.wait(self.poll_s)
+                    continue
+                if job is None:
+                    self.budget.give_back()
+                    waiter.wait(self.poll_s, self.stop)  # woken early when a job is queued
+                    continue
+                self.run_one(JobContext(job.id, job.kind, job.call_id, job.payload, job.attempts, self.worker_id))
+        finally:
+            waiter.close()
         log.info("work: %s stopped after %s job(s)", self.worker_id, self.processed)
         return self.processed
 

@@ -32,6 +32,7 @@ from sqlmodel import Session
 from callqc.errors import Conflict
 from storage.models import Job, JobKind, JobState, UTCDateTime, utcnow
 from storage.settings import get_settings
+from storage.wakeup import announce
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ def enqueue(
     session.add(job)
     session.flush()
     assert job.id is not None
+    if delay_s <= 0:
+        announce(session)  # idle workers claim it at once (on commit) instead of at their next poll
     return job.id
 
 

@@ -72,7 +72,13 @@ class Settings(BaseSettings):
     job_stall_s: float = Field(
         60.0, gt=0, description="A running job whose heartbeat is older than this is requeued."
     )
-    worker_concurrency: int = Field(2, ge=1, description="Worker processes started by `callqc work`/`up`.")
+    worker_concurrency: int = Field(
+        1, ge=1, description="Worker processes started by `callqc work`/`up` (each loads the model once)."
+    )
+    worker_slots: int = Field(
+        2, ge=1, description="Jobs one worker process runs at once, sharing its model: one call is fetched, "
+        "decoded and stored while another is transcribed.",
+    )
     worker_poll_s: float = Field(1.0, gt=0, description="Idle worker poll interval, seconds.")
 
     # --- transcription ----------------------------------------------------------------------------
@@ -86,7 +92,14 @@ class Settings(BaseSettings):
     asr_compute_type: str = Field("int8", description="CTranslate2 compute type.")
     asr_cpu_threads: int = Field(1, ge=0, description="Threads per model replica.")
     asr_num_workers: int = Field(2, ge=1, description="Model replicas (parallel streams) per worker.")
-    asr_batch_size: int = Field(8, ge=1, description="Batched inference batch size.")
+    asr_batch_size: int = Field(
+        1, ge=1, description="Chunks (≤30 s of speech) per batched decode. On CPU replicas of one thread each, 1 "
+        "is fastest (measured: `python -m bench.asr_batch`); larger batches are for GPUs (not measured here).",
+    )
+    asr_beam_size: int = Field(
+        5, ge=1, le=10, description="Beam width of decoding; 1 (greedy) is cheaper and less accurate (measured: "
+        "`python -m bench.asr_beam`, docs/benchmarks.md).",
+    )
     asr_language: str | None = Field(None, description="Fixed language (`zh`, `en`); empty = detect per call.")
     asr_language_by_queue: dict[str, str] = Field(
         default_factory=dict, description='Language per queue, JSON: `{"cn-support": "zh"}`.'

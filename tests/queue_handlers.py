@@ -76,3 +76,10 @@ def lose_lease(ctx: JobContext) -> None:
     assert queue.claim(engine, "thief", kinds=[ctx.kind]) is not None
     if ctx.lease_lost.wait(timeout=30):
         _mark(ctx, "noticed")
+
+
+def mark_around_sleep(ctx: JobContext) -> None:
+    """Marks ``start``, sleeps ``payload['sleep_s']``, marks ``done``: shows which jobs ran at the same time."""
+    _mark(ctx, "start")
+    time.sleep(float(ctx.payload["sleep_s"]))
+    _mark(ctx, "done")

@@ -101,12 +101,12 @@ def _wait_for_started(engine: sa.Engine, proc: subprocess.Popen[bytes], deadline
 def test_eight_workers_run_2000_jobs_exactly_once_and_recover_a_killed_worker(
     pg_engine: sa.Engine, data_dir: Path
 ) -> None:
-    """PostgreSQL, 8 processes: 2,000 jobs done once each; a job whose worker was SIGKILLed is done once."""
+    """PostgreSQL, 8 processes × 2 slots: 2,000 jobs done, each once unless the SIGKILLed process held it."""
     engine = pg_engine
     (hang,) = _enqueue_bulk(engine, "hang", 1)  # oldest, so it is claimed first
     ids = _enqueue_bulk(engine, "mark", 2000)
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "8"], env=_env(str(engine.url.render_as_string(
-        hide_password=False)), data_dir), cwd=ROOT)
+    env = {**_env(str(engine.url.render_as_string(hide_password=False)), data_dir), "CALLQC_WORKER_SLOTS": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "8"], env=env, cwd=ROOT)
     try:
         victim = _wait_for_started(engine, proc, 60)
         os.kill(victim, signal.SIGKILL)
@@ -115,15 +115,20 @@ def test_eight_workers_run_2000_jobs_exactly_once_and_recover_a_killed_worker(
         if proc.poll() is None:
             proc.kill()
     assert code == 1  # the parent reports the killed worker
-    done = _marks(engine, "done")
-    mark_done = [j for j in done if j != hang]
-    assert len(mark_done) == 2000 and set(mark_done) == set(ids)  # none lost, none twice
-    assert done.count(hang) == 1
     assert _states(engine) == {"done": 2001}
     with engine.connect() as conn:
-        row = conn.execute(sa.select(queue.jobs).where(queue.jobs.c.id == hang)).one()
-    assert row.attempts == 2 and row.last_error.startswith("stalled: worker ")
-    assert f":{victim}:" in row.last_error
+        rows = {r.id: r for r in conn.execute(sa.select(queue.jobs))}
+    done = _marks(engine, "done")
+    assert set(done) == set(ids) | {hang}  # none lost
+    assert done.count(hang) == 1 and rows[hang].attempts == 2
+    assert rows[hang].last_error.startswith("stalled: worker ") and f":{victim}:" in rows[hang].last_error
+    # Exactly once, except a job the killed process's other slot was running when it died: that one was
+    # requeued as stalled (attempt 2) and may have marked before the kill (at least once, by design).
+    retried = {j for j, r in rows.items() if r.attempts > 1} - {hang}
+    assert len(retried) <= 1
+    for j in retried:
+        assert f":{victim}:" in rows[j].last_error
+    assert all(done.count(j) == 1 for j in ids if j not in retried)
 
 
 def test_four_workers_share_an_sqlite_queue(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:

@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         kinds: str = typer.Option(None, help="Comma-separated job kinds, e.g. transcribe,score "
                                   "(default: every kind with a handler)."),
         concurrency: int = typer.Option(None, min=1, help="Worker processes (default: settings)."),
-        max_jobs: int = typer.Option(None, min=1, help="Each worker exits after this many jobs."),
+        max_jobs: int = typer.Option(None, min=1, help="Each worker process exits after this many jobs "
+                                     "(all its slots together)."),
     ) -> None:
         """Run worker processes: claim jobs, run their handlers; Ctrl-C finishes current jobs and stops."""
         from callqc.pool import run_workers
