@@ -1,24 +1,24 @@
 """Decode any accepted recording (PyAV/FFmpeg) to 16 kHz, one array per channel.
 
 Channels are kept apart (planar resampling) because in a stereo call each channel is one speaker.
-Samples are held as int16 to halve the memory of long calls (a 2-hour stereo call is ~460 MB);
-the engine converts one window at a time to float32.
+Workers decode window by window (:class:`AudioStream`): a 2-hour stereo call would be ~460 MB of
+int16 held whole, a window is ~11 MB. The engine converts one window at a time to float32.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import av
 import av.error
 import numpy as np
 
 from callqc.errors import InvalidInput
-from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,46 @@ class CorruptAudio(InvalidInput):
     """audio cannot be decoded"""
 
 
+WINDOW_S = 180  # longest audio handed to the model at once: VAD and decoding scratch memory grows with it
+# (measured on a 2-hour call: 600 s windows peaked ~470 MB higher than 150 s, at the same speed)
+CUT_SEARCH_S = 5  # a window ends at the quietest 100 ms within this many seconds of its nominal end
+
+
+@dataclass(frozen=True)
+class AudioWindow:
+    """A stretch of the call, every channel: the unit the engine transcribes."""
+
+    start: int  # first sample, counted from the call's start at SAMPLE_RATE
+    channels: list[np.ndarray]  # int16, one array per channel, all the same length
+
+    @property
+    def offset_s(self) -> float:
+        return self.start / SAMPLE_RATE
+
+    @property
+    def samples(self) -> int:
+        return len(self.channels[0]) if self.channels else 0
+
+
 @dataclass(frozen=True)
 class DecodedAudio:
+    """A whole decoded call in memory (tests, short calls); workers stream with :class:`AudioStream`."""
+
     channels: list[np.ndarray]  # int16, SAMPLE_RATE, one array per channel
     source_rate: int
     codec: str
 
     @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @property
     def duration_s(self) -> float:
         return len(self.channels[0]) / SAMPLE_RATE if self.channels else 0.0
+
+    def windows(self, *, window_s: float = WINDOW_S) -> Iterator[AudioWindow]:
+        for start, end in window_bounds(self.channels, window_s=window_s):
+            yield AudioWindow(start, [ch[start:end] for ch in self.channels])
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:
@@ -45,88 +76,132 @@ def to_float(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32) / 32768.0
 
 
-def decode(source: bytes | Path | BinaryIO, *, name: str = "audio") -> DecodedAudio:
-    """Decode ``source`` to 16 kHz int16 per channel; :class:`CorruptAudio` if that is impossible."""
-    fh: BinaryIO | str = io.BytesIO(source) if isinstance(source, bytes | bytearray) else (
-        str(source) if isinstance(source, Path) else source
-    )
-    try:
-        with av.open(fh, mode="r", metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                raise CorruptAudio(f"{name}: no audio stream")
-            stream = container.streams.audio[0]
-            n_ch = stream.codec_context.channels or 1
-            layout = stream.codec_context.layout.name if stream.codec_context.layout else None
-            resampler = av.AudioResampler(format="s16p", layout=layout, rate=SAMPLE_RATE)
-            buf = _Buffer(n_ch, _expected_samples(container, stream))
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    buf.append(out.to_ndarray())
-            for out in resampler.resample(None):
-                buf.append(out.to_ndarray())
-            codec = stream.codec_context.name
-            source_rate = stream.codec_context.sample_rate or 0
-    except CorruptAudio:
-        raise
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise CorruptAudio(f"{name}: {type(exc).__name__}: {exc}") from exc
-    channels = buf.channels()
-    if not channels or channels[0].size == 0:
-        raise CorruptAudio(f"{name}: no audio samples")
-    log.info("decode %s: %s %d Hz, %d channel(s), %.1f s", name, codec, source_rate, n_ch,
-             len(channels[0]) / SAMPLE_RATE)
-    return DecodedAudio(channels=channels, source_rate=source_rate, codec=codec)
+def _open_source(source: bytes | Path | BinaryIO) -> BinaryIO | str:
+    if isinstance(source, bytes | bytearray):
+        return io.BytesIO(source)
+    return str(source) if isinstance(source, Path) else source
 
 
-def _expected_samples(container: Any, stream: Any) -> int:
-    """Samples at 16 kHz the container says it holds (0 when it does not say)."""
-    if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        seconds = container.duration / 1_000_000
-    else:
-        return 0
-    return int(min(seconds, get_settings().max_duration_s + 60) * SAMPLE_RATE) + SAMPLE_RATE
+class AudioStream:
+    """A recording decoded window by window: memory stays at about two windows however long the call.
 
-
-class _Buffer:
-    """Decoded samples written into one preallocated int16 array (channels × samples).
-
-    Joining thousands of frame arrays at the end costs twice the audio in memory and leaves the
-    heap fragmented: a 2-hour stereo call peaked at 1 GB for 460 MB of samples. Sized from the
-    container's duration, this peaks at the samples plus one frame; it grows by half when a
-    container under-reports.
+    Opening probes the container (:class:`CorruptAudio` if it holds no decodable audio stream);
+    :meth:`windows` decodes to 16 kHz int16, channels kept apart, and yields
+    :class:`AudioWindow` pieces of about ``window_s`` cut at the quietest 100 ms of all channels
+    near the nominal end, so no window boundary falls inside a word. A decoding error part-way
+    raises :class:`CorruptAudio` from the iteration. Use as a context manager.
     """
 
-    def __init__(self, n_ch: int, expected: int) -> None:
-        self.data = np.empty((n_ch, max(expected, SAMPLE_RATE)), dtype=np.int16)
-        self.n = 0
+    def __init__(self, source: bytes | Path | BinaryIO, *, name: str = "audio") -> None:
+        self.name = name
+        self.decoded = 0  # samples per channel decoded so far
+        try:
+            self._container = av.open(_open_source(source), mode="r", metadata_errors="ignore")
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            raise CorruptAudio(f"{name}: {type(exc).__name__}: {exc}") from exc
+        if not self._container.streams.audio:
+            self._container.close()
+            raise CorruptAudio(f"{name}: no audio stream")
+        self._stream = self._container.streams.audio[0]
+        ctx = self._stream.codec_context
+        self.n_channels: int = ctx.channels or 1
+        self.codec: str = ctx.name
+        self.source_rate: int = ctx.sample_rate or 0
+        self._layout = ctx.layout.name if ctx.layout else None
 
-    def append(self, planes: np.ndarray) -> None:
-        # s16p gives shape (channels, samples)
-        planes = planes.reshape(self.data.shape[0], -1) if planes.ndim == 1 else planes
-        k = planes.shape[1]
-        if self.n + k > self.data.shape[1]:
-            grown = np.empty((self.data.shape[0], max(self.n + k, self.data.shape[1] * 3 // 2)), np.int16)
-            grown[:, : self.n] = self.data[:, : self.n]
-            self.data = grown
-        self.data[:, self.n : self.n + k] = planes
-        self.n += k
+    @property
+    def duration_s(self) -> float:
+        """Seconds decoded so far (the whole call once :meth:`windows` is exhausted)."""
+        return self.decoded / SAMPLE_RATE
 
-    def channels(self) -> list[np.ndarray]:
-        used = self.data[:, : self.n]
-        if self.n < self.data.shape[1] * 0.9:  # over-reported duration: don't keep the slack
-            used = used.copy()
-        return list(used)
+    def __enter__(self) -> AudioStream:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        resampler = av.AudioResampler(format="s16p", layout=self._layout, rate=SAMPLE_RATE)
+        try:
+            for frame in self._container.decode(self._stream):
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(self.n_channels, -1)
+            for out in resampler.resample(None):
+                yield out.to_ndarray().reshape(self.n_channels, -1)
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            raise CorruptAudio(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+    def windows(self, *, window_s: float = WINDOW_S) -> Iterator[AudioWindow]:
+        size = int(window_s * SAMPLE_RATE)
+        search = CUT_SEARCH_S * SAMPLE_RATE
+        # One reusable buffer: a window plus the largest frame; yielded windows are copies.
+        buf = np.empty((self.n_channels, size + 4 * SAMPLE_RATE), dtype=np.int16)
+        n, start = 0, 0
+        for planes in self._frames():
+            k = planes.shape[1]
+            if n + k > buf.shape[1]:
+                grown = np.empty((self.n_channels, n + k), dtype=np.int16)
+                grown[:, :n] = buf[:, :n]
+                buf = grown
+            buf[:, n : n + k] = planes
+            n += k
+            self.decoded += k
+            while n >= size:
+                cut = quietest_cut(buf[:, :size], size - search, search=search)
+                yield AudioWindow(start, [buf[ch, :cut].copy() for ch in range(self.n_channels)])
+                buf[:, : n - cut] = buf[:, cut:n]
+                n -= cut
+                start += cut
+        if n:
+            yield AudioWindow(start, [buf[ch, :n].copy() for ch in range(self.n_channels)])
+        if self.decoded == 0:
+            raise CorruptAudio(f"{self.name}: no audio samples")
+        log.info("decode %s: %s %d Hz, %d channel(s), %.1f s", self.name, self.codec, self.source_rate,
+                 self.n_channels, self.duration_s)
 
 
-def quietest_cut(samples: np.ndarray, near: int, *, search: int = 5 * SAMPLE_RATE) -> int:
-    """The sample index of the quietest 100 ms around ``near`` (cut long audio between words)."""
-    lo, hi = max(0, near - search), min(len(samples), near + search)
+def decode(source: bytes | Path | BinaryIO, *, name: str = "audio") -> DecodedAudio:
+    """The whole recording decoded to 16 kHz int16 per channel; :class:`CorruptAudio` if impossible."""
+    with AudioStream(source, name=name) as stream:
+        parts = list(stream.windows())
+        channels = [np.concatenate([w.channels[ch] for w in parts]) for ch in range(stream.n_channels)]
+        return DecodedAudio(channels=channels, source_rate=stream.source_rate, codec=stream.codec)
+
+
+def window_bounds(channels: list[np.ndarray], *, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
+    """[start, end) sample ranges of at most ~window_s over ``channels``, cut at quiet points."""
+    size = int(window_s * SAMPLE_RATE)
+    search = CUT_SEARCH_S * SAMPLE_RATE
+    total = len(channels[0]) if channels else 0
+    out, start = [], 0
+    while total - start > size:
+        piece = np.stack([ch[start : start + size] for ch in channels])
+        cut = start + quietest_cut(piece, size - search, search=search)
+        out.append((start, cut))
+        start = cut
+    out.append((start, total))
+    return out
+
+
+def quietest_cut(samples: np.ndarray, near: int, *, search: int = CUT_SEARCH_S * SAMPLE_RATE) -> int:
+    """A sample index within ``search`` of ``near`` where nobody speaks: the middle of the quietest
+    half second (so a pause between turns wins over a breath between words), the latest one on a tie
+    (windows stay as long as allowed).
+
+    ``samples`` is one channel or channels × samples; the energy of all channels counts.
+    """
+    planes = samples.reshape(1, -1) if samples.ndim == 1 else samples
+    length = planes.shape[1]
+    lo, hi = max(0, near - search), min(length, near + search)
     frame = SAMPLE_RATE // 10
     if hi - lo < 2 * frame:
         return near
-    seg = samples[lo:hi].astype(np.float32)
     n = (hi - lo) // frame
-    energy = (seg[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
-    return lo + int(np.argmin(energy)) * frame + frame // 2
+    seg = planes[:, lo : lo + n * frame].astype(np.float32)
+    energy = (seg.reshape(planes.shape[0], n, frame) ** 2).mean(axis=2).sum(axis=0)
+    smooth = np.convolve(energy, np.ones(5, dtype=np.float32), mode="same")
+    best = n - 1 - int(np.argmin(smooth[::-1]))
+    return lo + best * frame + frame // 2

@@ -1,35 +1,62 @@
-"""The Transcriber: one Whisper model per worker process, channels transcribed in parallel.
+"""The Transcriber: one Whisper model per worker process, its replicas kept busy across calls.
 
-Throughput comes from three things (measured in docs/benchmarks.md): the model is loaded once per
-process (:func:`get_transcriber`); each channel goes through faster-whisper's
-``BatchedInferencePipeline`` (VAD cuts speech into ≤30 s chunks decoded ``asr_batch_size`` at a
-time); and the channels of a call run in threads against the same model, which CTranslate2 serves
-with ``asr_num_workers`` replicas of ``asr_cpu_threads`` threads each. Long calls are processed in
-windows of :data:`WINDOW_S` cut at a quiet point, so memory stays flat however long the call is.
+Throughput comes from four things (measured in docs/benchmarks.md):
+- the model is loaded once per process (:func:`get_transcriber`) and shared by the process's job
+  slots (``worker_slots``), so one call is fetched, decoded and stored while another is in the model;
+- all those calls queue their work in one pool of ``asr_num_workers`` threads, one per CTranslate2
+  replica: the replicas never idle between calls or while one channel of a call waits for the
+  other, and never run more streams than there are replicas (no oversubscription);
+- a call is decoded and transcribed window by window (:data:`~transcribe.audio.WINDOW_S`, two
+  windows in flight per call), each channel of a window one task through faster-whisper's
+  ``BatchedInferencePipeline`` (Silero VAD packs the speech into ≤30 s chunks), so memory stays
+  flat however long the call is and a long mono call still keeps two replicas busy;
+- greedy decoding (``asr_beam_size`` 1) by default: on our corpus as accurate as beam 5 and ~14 %
+  cheaper (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from transcribe.audio import SAMPLE_RATE, DecodedAudio, quietest_cut, to_float
+from callqc.errors import Conflict
+from transcribe.audio import WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import UNKNOWN_SPEAKER, Segment, Word, merge
+from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
 
 log = logging.getLogger(__name__)
 
-WINDOW_S = 180  # longest audio handed to the pipeline at once: VAD and decoding scratch memory grows with it
-# (measured on a 2-hour call: 600 s windows peaked ~470 MB higher than 150 s, at the same speed)
-DETECT_S = 120  # language detection looks at the first speech within this many seconds
 VAD_MIN_SILENCE_MS = 160  # the batched pipeline's own default
 VAD_THRESHOLD = 0.5
+WINDOWS_IN_FLIGHT = 2  # per call: the next window is decoded and queued while the current one runs
+
+
+_pool_numbers = itertools.count(1)
+
+
+class TranscriptionStopped(Conflict):
+    """transcription stopped before the end of the call"""
+
+
+class Audio(Protocol):
+    """What the engine transcribes: :class:`~transcribe.audio.DecodedAudio` or an ``AudioStream``."""
+
+    @property
+    def n_channels(self) -> int: ...
+
+    @property
+    def duration_s(self) -> float: ...
+
+    def windows(self, *, window_s: float) -> Iterator[AudioWindow]: ...
 
 
 @dataclass(frozen=True)
@@ -38,11 +65,13 @@ class ComputeSettings:
     compute_type: str = "int8"
     cpu_threads: int = 1
     num_workers: int = 2
-    batch_size: int = 8
+    batch_size: int = 1
     beam_size: int = 5
     word_timestamps: bool = True
     vad_threshold: float = VAD_THRESHOLD
     vad_min_silence_ms: int = VAD_MIN_SILENCE_MS
+    window_s: float = WINDOW_S
+    fallback: bool = True  # re-decode failed chunks with temperature fallback (transcribe/fallback.py)
 
     @classmethod
     def from_settings(cls) -> ComputeSettings:
@@ -50,7 +79,7 @@ class ComputeSettings:
 
         s = get_settings()
         return cls(device=s.asr_device, compute_type=s.asr_compute_type, cpu_threads=s.asr_cpu_threads,
-                   num_workers=s.asr_num_workers, batch_size=s.asr_batch_size)
+                   num_workers=s.asr_num_workers, batch_size=s.asr_batch_size, beam_size=s.asr_beam_size)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,18 +108,6 @@ def speakers_by_channel(channel_map: Mapping[str, int], n_channels: int) -> dict
     return {ch: by_ch.get(ch, f"ch{ch}") for ch in range(n_channels)}
 
 
-def windows(samples: np.ndarray, *, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
-    """[start, end) sample ranges of at most ~window_s, cut at quiet points."""
-    size = int(window_s * SAMPLE_RATE)
-    out, start = [], 0
-    while len(samples) - start > size:
-        cut = quietest_cut(samples, start + size - 5 * SAMPLE_RATE)
-        out.append((start, cut))
-        start = cut
-    out.append((start, len(samples)))
-    return out
-
-
 class Transcriber:
     """A loaded Whisper model and the settings it decodes with."""
 
@@ -110,6 +127,9 @@ class Transcriber:
             from opencc import OpenCC
 
             self._t2s = OpenCC("t2s")
+        # One pool per loaded model, one thread per replica, shared by every call in this process.
+        self.pool_name = f"asr{next(_pool_numbers)}"
+        self._pool = ThreadPoolExecutor(max_workers=max(1, compute.num_workers), thread_name_prefix=self.pool_name)
         log.info("load model %s (%s) %s", model.name, model.version, compute)
 
     def _vad(self) -> Any:
@@ -118,51 +138,47 @@ class Transcriber:
         return VadOptions(threshold=self.compute.vad_threshold,
                           min_silence_duration_ms=self.compute.vad_min_silence_ms, max_speech_duration_s=30)
 
-    def _streams(self, n_channels: int) -> int:
-        # Channels in flight: one per model replica, never more than there are channels.
-        return max(1, min(n_channels, self.compute.num_workers))
-
     def _detect_channel(self, samples: np.ndarray) -> tuple[str | None, float]:
         from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
-        head = to_float(samples[: DETECT_S * SAMPLE_RATE])
-        speech = get_speech_timestamps(head, self._vad())
+        audio = to_float(samples)
+        speech = get_speech_timestamps(audio, self._vad())
         if not speech:
             return None, 0.0
-        chunks, _ = collect_chunks(head, speech)
-        lang, prob, _ = self.whisper.detect_language(audio=np.concatenate(chunks))
+        # Whisper's detector reads the first 30 s of what it is given: the first 30 s of speech.
+        chunks, _ = collect_chunks(audio, speech, max_duration=30)
+        lang, prob, _ = self.whisper.detect_language(audio=chunks[0])
         return lang, float(prob)
 
-    def detect_language(self, audio: DecodedAudio) -> tuple[str | None, float]:
-        """The call's language from the first speech of each channel; (None, 0) if nobody spoke."""
+    def detect_language(self, window: AudioWindow) -> tuple[str | None, float]:
+        """The language of the first speech in ``window``, the most confident channel's; (None, 0) if silent."""
         if not self.whisper.model.is_multilingual:
             return "en", 1.0
-        # Channels in parallel, like transcription: each detection is one encoder pass on a replica.
-        with ThreadPoolExecutor(max_workers=self._streams(len(audio.channels)),
-                                thread_name_prefix="asr-detect") as pool:
-            found = list(pool.map(self._detect_channel, audio.channels))
+        found = [f.result() for f in [self._pool.submit(self._detect_channel, ch) for ch in window.channels]]
         return max(found, key=lambda lp: lp[1], default=(None, 0.0))
 
-    def transcribe_channel(self, samples: np.ndarray, *, speaker: str, channel: int,
-                           language: str | None) -> list[Segment]:
-        """Segments of one channel (one speaker), times in seconds from the call's start."""
+    def transcribe_window(self, samples: np.ndarray, *, offset_s: float, speaker: str, channel: int,
+                          language: str | None) -> list[Segment]:
+        """Segments of one channel (one speaker) of one window, times in seconds from the call's start."""
         from faster_whisper import BatchedInferencePipeline
 
-        # One pipeline per channel: it keeps per-stream state (last word time) between batches.
-        pipeline = BatchedInferencePipeline(self.whisper)
-        out: list[Segment] = []
-        for start, end in windows(samples):
-            offset = start / SAMPLE_RATE
-            segs, _info = pipeline.transcribe(
-                to_float(samples[start:end]), language=language, batch_size=self.compute.batch_size,
-                beam_size=self.compute.beam_size, vad_filter=True,
-                vad_parameters={"threshold": self.compute.vad_threshold,
-                                "min_silence_duration_ms": self.compute.vad_min_silence_ms},
-                word_timestamps=self.compute.word_timestamps,
-            )
-            out.extend(self._segment(s, offset=offset, speaker=speaker, channel=channel, language=language)
-                       for s in segs)
-        log.debug("transcribe channel %d (%s): %d segments", channel, speaker, len(out))
+        audio = to_float(samples)
+        # A pipeline per task: it keeps per-stream state (last word time) while it runs.
+        segs, info = BatchedInferencePipeline(self.whisper).transcribe(
+            audio, language=language, batch_size=self.compute.batch_size,
+            beam_size=self.compute.beam_size, vad_filter=True,
+            vad_parameters={"threshold": self.compute.vad_threshold,
+                            "min_silence_duration_ms": self.compute.vad_min_silence_ms},
+            word_timestamps=self.compute.word_timestamps,
+        )
+        decoded = list(segs)
+        if self.compute.fallback:
+            decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
+                             language=language, beam_size=self.compute.beam_size,
+                             word_timestamps=self.compute.word_timestamps)
+        out = [self._segment(s, offset=offset_s, speaker=speaker, channel=channel, language=language)
+               for s in decoded]
+        log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
         return out
 
     def _segment(self, s: Any, *, offset: float, speaker: str, channel: int, language: str | None) -> Segment:
@@ -182,25 +198,49 @@ class Transcriber:
         """``text`` as stored: Chinese converted to Simplified when configured (Whisper mixes scripts)."""
         return self._t2s.convert(text) if self._t2s and language == "zh" else text
 
-    def transcribe(self, audio: DecodedAudio, *, channel_map: Mapping[str, int] | None = None,
-                   language: str | None = None) -> Transcript:
-        """The whole call: language fixed or detected, every channel as its speaker, merged and cleaned."""
+    def transcribe(self, audio: Audio, *, channel_map: Mapping[str, int] | None = None,
+                   language: str | None = None, stop: threading.Event | None = None) -> Transcript:
+        """The whole call: language fixed or detected, every channel as its speaker, merged and cleaned.
+
+        ``stop`` (e.g. the job's lease-lost event) ends the work at the next window with
+        :class:`TranscriptionStopped`.
+        """
         prob = 1.0
         if not self.whisper.model.is_multilingual:
             language = "en"
-        elif language is None:
-            language, prob = self.detect_language(audio)
-        speakers = speakers_by_channel(channel_map or {}, len(audio.channels))
-        segments: list[list[Segment]] = []
-        if language is not None:
-            with ThreadPoolExecutor(max_workers=self._streams(len(speakers)),
-                                    thread_name_prefix="asr-channel") as pool:
-                futures = [pool.submit(self.transcribe_channel, audio.channels[ch], speaker=sp, channel=ch,
-                                       language=language) for ch, sp in speakers.items()]
-                segments = [f.result() for f in futures]
+        detect = language is None
+        speakers = speakers_by_channel(channel_map or {}, audio.n_channels)
+        found: dict[int, list[Segment]] = {ch: [] for ch in speakers}
+        inflight: deque[list[tuple[int, Future[list[Segment]]]]] = deque()
+
+        def collect() -> None:
+            for ch, fut in inflight.popleft():
+                found[ch].extend(fut.result())
+
+        try:
+            for window in audio.windows(window_s=self.compute.window_s):
+                if stop is not None and stop.is_set():
+                    raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
+                if detect:
+                    # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
+                    language, prob = self.detect_language(window)
+                    if language is None:
+                        continue
+                    detect = False
+                inflight.append([(ch, self._pool.submit(
+                    self.transcribe_window, window.channels[ch], offset_s=window.offset_s, speaker=sp,
+                    channel=ch, language=language)) for ch, sp in speakers.items()])
+                if len(inflight) >= WINDOWS_IN_FLIGHT:
+                    collect()
+            while inflight:
+                collect()
+        finally:
+            for group in inflight:  # an error part-way: don't leave this call's windows in the queue
+                for _ch, fut in group:
+                    fut.cancel()
         return Transcript(language=language, language_probability=round(float(prob), 4), model=self.model,
-                          compute=self.compute, duration_s=audio.duration_s, mono=len(audio.channels) == 1,
-                          segments=merge(segments))
+                          compute=self.compute, duration_s=audio.duration_s, mono=audio.n_channels == 1,
+                          segments=merge(found[ch] for ch in sorted(found)))
 
 
 _lock = threading.Lock()

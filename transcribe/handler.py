@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -24,8 +27,8 @@ from storage.objectstore import ObjectNotFound, get_store
 from storage.queue import enqueue
 from storage.settings import get_settings
 from storage.transcripts import replace_transcript
-from transcribe.audio import CorruptAudio, DecodedAudio, decode
-from transcribe.engine import Transcript, get_transcriber, language_for
+from transcribe.audio import AudioStream, CorruptAudio
+from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def _load_call(call_id: str) -> _CallInfo:
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
-    with session() as s:
+    with session(write=True) as s:
         row = s.execute(
             sa.update(Call).where(col(Call.call_id) == call_id, col(Call.status).in_(_TRANSCRIBABLE))
             .values(status=CallStatus.failed.value, last_error=reason[:2000], updated_at=utcnow())
@@ -75,7 +78,7 @@ def _score_job_pending(s: Session, call_id: str) -> bool:
 
 def store_result(call_id: str, transcript: Transcript) -> int:
     """Replace the transcript, move the call to ``transcribed`` and queue scoring, in one transaction."""
-    with session() as s:
+    with session(write=True) as s:
         # The guarded UPDATE comes first: it locks the call row, so two workers racing on one call
         # (after a stall requeue) write their transcripts one after the other, never interleaved.
         moved = s.execute(
@@ -91,16 +94,18 @@ def store_result(call_id: str, transcript: Transcript) -> int:
     return n
 
 
-def _read_audio(key: str, call_id: str) -> DecodedAudio:
-    """Decode the call's audio, streamed through a temporary file (long calls never sit in memory twice)."""
+@contextmanager
+def _open_audio(key: str, call_id: str) -> Iterator[AudioStream]:
+    """The call's audio, copied from the object store to a temporary file and decoded from there as it
+    is transcribed, window by window (a long call never sits in memory whole)."""
     store = get_store()
     bucket = get_settings().bucket_recordings
     with tempfile.NamedTemporaryFile(prefix="callqc-asr-", suffix=".audio") as tmp:
         for chunk in store.iter_chunks(bucket, key):
             tmp.write(chunk)
         tmp.flush()
-        tmp.seek(0)
-        return decode(tmp, name=call_id)  # type: ignore[arg-type]
+        with AudioStream(Path(tmp.name), name=call_id) as stream:
+            yield stream
 
 
 def handle(ctx: JobContext) -> None:
@@ -111,13 +116,16 @@ def handle(ctx: JobContext) -> None:
         # Scored or failed already: a duplicate or late job must not move the call backwards.
         log.info("transcribe %s: call is %s, nothing to do", call_id, info.status)
         return
+    transcriber = get_transcriber()  # a missing model fails (and retries) before the call is touched
     try:
-        audio = _read_audio(info.audio_key, call_id)
+        with _open_audio(info.audio_key, call_id) as audio:
+            transcript = transcriber.transcribe(audio, channel_map=info.channel_map,
+                                                language=language_for(info.queue), stop=ctx.lease_lost)
     except (CorruptAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc
-    transcript = get_transcriber().transcribe(audio, channel_map=info.channel_map,
-                                              language=language_for(info.queue))
+    except TranscriptionStopped as exc:
+        raise LeaseGone(f"job {ctx.job_id} for call {call_id}") from exc
     if ctx.lease_lost.is_set():
         # Another worker owns the job now; it will store the same result, so store nothing here.
         raise LeaseGone(f"job {ctx.job_id} for call {call_id}")

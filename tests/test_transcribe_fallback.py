@@ -1,0 +1,115 @@
+"""Temperature fallback for the chunks the batched decoder got wrong (transcribe/fallback.py)."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from demo.synth import default_dialogue, synth_call
+from transcribe.audio import decode, to_float
+from transcribe.engine import ComputeSettings, Transcriber
+from transcribe.fallback import chunk_spans, failed, redecode, repair
+from transcribe.models import resolve_model
+
+
+def _seg(text: str = "hello there", *, ratio: float = 1.2, logprob: float = -0.3, no_speech: float = 0.1,
+         words: list[str] | None = None) -> SimpleNamespace:
+    ws = [SimpleNamespace(start=i * 0.3, end=i * 0.3 + 0.25, word=f" {w}", probability=0.9)
+          for i, w in enumerate(words if words is not None else text.split())]
+    return SimpleNamespace(text=text, compression_ratio=ratio, avg_logprob=logprob, no_speech_prob=no_speech,
+                           words=ws, seek=0)
+
+
+@pytest.mark.parametrize(("seg", "expected"), [
+    (_seg(), False),
+    (_seg(ratio=3.1), False),                                  # confident repetitive speech is real
+    (_seg(ratio=3.1, words=["web", "page"] * 5), True),        # a loop: repeated words
+    (_seg(logprob=-1.4), True),                                # the decoder was unsure about speech
+    (_seg(logprob=-1.4, no_speech=0.9), False),                # unsure because it is silence: no retry
+    (_seg(words=["no", "no", "no", "no", "no", "no"]), True),  # a short loop the ratio misses
+    (_seg(words=["no", "no", "thanks"]), False),
+], ids=["good", "repetitive", "ratio-loop", "unsure", "silence", "word-loop", "two-nos"])
+def test_a_chunk_is_retried_on_a_loop_or_low_confidence_only(seg: SimpleNamespace, expected: bool) -> None:
+    """Word loops and low confidence on speech send a chunk back; silence and confident repetition do not."""
+    assert failed(seg) is expected
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Transcriber:
+    return Transcriber(resolve_model("tiny.en"), ComputeSettings())
+
+
+@pytest.fixture(scope="module")
+def channel(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list]:  # type: ignore[type-arg]
+    """The agent channel of the default dialogue repeated to ~70 s (several chunks), and its placements."""
+    path = tmp_path_factory.mktemp("fb") / "call.wav"
+    lines = default_dialogue()
+    placed = synth_call(lines, path)
+    agent = to_float(decode(path).channels[0])
+    return np.concatenate([agent, agent, agent]), [p for p in placed if p.speaker == "agent"]
+
+
+def test_every_batched_segment_finds_the_speech_its_chunk_packed(channel, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """chunk_spans rebuilds the pipeline's chunks: each segment's seek names one, with the same audio."""
+    from faster_whisper import BatchedInferencePipeline
+    from faster_whisper.vad import collect_chunks
+
+    audio, _ = channel
+    segs, info = BatchedInferencePipeline(tiny.whisper).transcribe(audio, language="en", batch_size=1,
+                                                                   vad_filter=True, word_timestamps=True)
+    segs = list(segs)
+    speech = info.transcription_options.clip_timestamps
+    chunks = chunk_spans(speech, frames_per_second=tiny.whisper.frames_per_second)
+    library_audio, _meta = collect_chunks(audio, speech, max_duration=30)
+    assert len(chunks) == len(library_audio) >= 2
+    assert {s.seek for s in segs} <= set(chunks)
+    for (_seek, spans), lib in zip(sorted(chunks.items()), library_audio, strict=True):
+        assert np.array_equal(np.concatenate([audio[s["start"]:s["end"]] for s in spans]), lib)
+
+
+def test_a_redecoded_chunk_lands_where_its_words_were_said(channel, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """The fallback decode of the second chunk gives its lines' words at their times in the channel."""
+    from faster_whisper import BatchedInferencePipeline
+
+    audio, placed = channel
+    _segs, info = BatchedInferencePipeline(tiny.whisper).transcribe(audio, language="en", batch_size=1,
+                                                                    vad_filter=True, word_timestamps=True)
+    list(_segs)
+    chunks = sorted(chunk_spans(info.transcription_options.clip_timestamps).items())
+    _seek, spans = chunks[1]
+    lo, hi = spans[0]["start"] / 16000, spans[-1]["end"] / 16000
+    again = redecode(tiny.whisper, audio, spans, language="en", beam_size=5, word_timestamps=True)
+    words = [w for s in again for w in s.words]
+    assert words and all(lo - 0.5 <= w.start <= w.end <= hi + 0.5 for w in words)
+    period = len(audio) / 3 / 16000
+    said = [(p.start_s + k * period, p.end_s + k * period, p.text) for k in range(3) for p in placed]
+    inside = [t for a, b, t in said if lo <= a and b <= hi]
+    heard = set(re.findall(r"[a-z']+", " ".join(s.text for s in again).lower()))
+    for text in inside:
+        ref = set(re.findall(r"[a-z']+", text.lower()))
+        assert len(ref & heard) >= 0.6 * len(ref), (text, heard)
+
+
+def test_repair_replaces_only_failed_chunks(channel, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """A good transcript passes through untouched; a chunk marked as looping is replaced by a re-decode."""
+    from faster_whisper import BatchedInferencePipeline
+
+    audio, _ = channel
+    segs, info = BatchedInferencePipeline(tiny.whisper).transcribe(audio, language="en", batch_size=1,
+                                                                   vad_filter=True, word_timestamps=True)
+    segs = list(segs)
+    speech = info.transcription_options.clip_timestamps
+    kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
+    assert all(not failed(s) for s in segs)
+    assert repair(tiny.whisper, audio, segs, speech, **kw) == segs
+    looping = [*segs]
+    looping[0] = _seg("No. No. No. No. No. No.", words=["No."] * 6)
+    looping[0].seek = segs[0].seek
+    fixed = repair(tiny.whisper, audio, looping, speech, **kw)
+    assert fixed[-(len(segs) - 1):] == segs[1:]
+    head = fixed[: len(fixed) - (len(segs) - 1)]
+    assert head and "no. no. no." not in " ".join(s.text for s in head).lower()
+    assert len(" ".join(s.text for s in head).split()) >= 10

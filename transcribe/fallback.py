@@ -1,0 +1,117 @@
+"""Re-decode the chunks the batched pipeline got wrong, as Whisper itself would: with temperature fallback.
+
+``BatchedInferencePipeline`` decodes each ≤30 s chunk of packed speech once, at temperature 0, and
+keeps whatever comes out. When the decoder falls into a loop ("No. No. No. No. No. No." for 30 s
+of a customer explaining a fault), that chunk's speech is lost: measured on the benchmark corpus,
+2 of 48 chunks, ~4 WER points. Whisper's own algorithm retries such a window at rising
+temperatures until the output is plausible; the batched pipeline does not, so callqc does it for
+the few chunks that need it:
+
+- a chunk *failed* when the decoder was unsure (``avg_logprob < -1``) without the chunk being
+  silence (``no_speech_prob ≤ 0.6``), or when its words loop (a phrase repeated more than 3 times
+  in a row) — Whisper's log-probability rule, and the loop rule of :mod:`transcribe.conversation`
+  in place of Whisper's compression ratio, which also flags confident repetitive speech;
+- a failed chunk is found again from the pipeline's own VAD result (the chunk's ``seek`` is its
+  offset in the packed speech), its audio re-assembled from those speech spans, and decoded with
+  ``WhisperModel.transcribe`` (one window, temperatures 0.2 … 1.0: 0 already failed;
+  one sample per temperature, which recovered the benchmark's failed chunks at a third of the CPU
+  of Whisper's five). Sampling makes a re-decoded chunk differ slightly from run to run;
+  the rest of the call is deterministic;
+- the new segments' times are mapped back through the same speech spans, so they land where the
+  words were said.
+
+What the retry cannot fix is still caught by the filters in :mod:`transcribe.conversation`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from transcribe.audio import SAMPLE_RATE
+from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, Word, collapse_repeats
+
+log = logging.getLogger(__name__)
+
+TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+BEST_OF = 1  # samples per temperature: Whisper takes 5; 1 recovered the same chunks at a third of the cost
+CHUNK_S = 30  # the pipeline's chunk length (the feature extractor's)
+
+
+def failed(seg: Any) -> bool:
+    """Whether a batched segment (one whole chunk) needs re-decoding.
+
+    Not on the compression ratio alone: a confident chunk of a script read twice compresses well and
+    is real (as the drop rule in :mod:`transcribe.conversation` also holds); a decoder loop shows as
+    repeated words, which is checked directly.
+    """
+    if seg.avg_logprob < LOW_LOGPROB and seg.no_speech_prob <= NO_SPEECH_PROB:
+        return True
+    words = [Word(w.start, w.end, w.word, w.probability) for w in (seg.words or [])]
+    return len(collapse_repeats(words)) != len(words)
+
+
+def chunk_spans(speech: list[dict], *, frames_per_second: int = 100, max_s: float = CHUNK_S) -> dict[int, list[dict]]:
+    """The pipeline's chunks, keyed by their ``seek``: which speech spans each one packed.
+
+    Grouped by the rule of ``faster_whisper.vad.collect_chunks`` (spans in order while their total
+    stays within ``max_s``), and keyed as the pipeline computes a segment's seek, so a returned
+    segment finds its chunk exactly.
+    """
+    limit = max_s * SAMPLE_RATE
+    out: dict[int, list[dict]] = {}
+    group: list[dict] = []
+    packed = total = 0
+    for span in speech:
+        n = span["end"] - span["start"]
+        if group and packed + n > limit:
+            out[int(total / SAMPLE_RATE * frames_per_second)] = group
+            total += packed
+            group, packed = [], 0
+        group.append(span)
+        packed += n
+    if group:
+        out[int(total / SAMPLE_RATE * frames_per_second)] = group
+    return out
+
+
+def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: str | None, beam_size: int,
+             word_timestamps: bool) -> list[Any]:
+    """The chunk made of ``spans`` of ``audio`` (float32, the window) decoded with temperature fallback.
+
+    Segments come back with times in the window's seconds, like the pipeline's.
+    """
+    from faster_whisper.transcribe import restore_speech_timestamps
+
+    chunk = np.concatenate([audio[s["start"] : s["end"]] for s in spans])
+    segs, _info = whisper.transcribe(
+        chunk, language=language, beam_size=beam_size, best_of=BEST_OF, temperature=list(TEMPERATURES),
+        compression_ratio_threshold=MAX_COMPRESSION_RATIO, log_prob_threshold=LOW_LOGPROB,
+        no_speech_threshold=NO_SPEECH_PROB, condition_on_previous_text=False,
+        # One 30 s window, one segment, like the batched output (which is then cut at pauses): no
+        # second encoder pass to decode from the last timestamp on.
+        without_timestamps=True, word_timestamps=word_timestamps, vad_filter=False,
+    )
+    return list(restore_speech_timestamps(segs, spans, SAMPLE_RATE))
+
+
+def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
+           beam_size: int, word_timestamps: bool) -> list[Any]:
+    """``segments`` with every failed chunk replaced by its re-decoded segments (order kept)."""
+    if not any(failed(s) for s in segments):
+        return segments
+    chunks = chunk_spans(speech, frames_per_second=whisper.frames_per_second)
+    out: list[Any] = []
+    for seg in segments:
+        spans = chunks.get(int(seg.seek)) if failed(seg) else None
+        if spans is None:  # no chunk to go back to: keep it for the filters to judge
+            out.append(seg)
+            continue
+        again = redecode(whisper, audio, spans, language=language, beam_size=beam_size,
+                         word_timestamps=word_timestamps)
+        log.info("fallback: chunk at %.1f s of its window re-decoded (ratio %.2f, logprob %.2f): %d segment(s)",
+                 spans[0]["start"] / SAMPLE_RATE, seg.compression_ratio, seg.avg_logprob, len(again))
+        out.extend(again)
+    return out
