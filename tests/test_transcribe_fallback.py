@@ -52,16 +52,23 @@ def channel(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list]
     return np.concatenate([agent, agent, agent]), [p for p in placed if p.speaker == "agent"]
 
 
-def test_every_batched_segment_finds_the_speech_its_chunk_packed(channel, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
-    """chunk_spans rebuilds the pipeline's chunks: each segment's seek names one, with the same audio."""
+@pytest.fixture(scope="module")
+def batched(channel, tiny: Transcriber) -> tuple[np.ndarray, list, list, list]:  # type: ignore[no-untyped-def,type-arg]
+    """The channel through the batched pipeline once: audio, placements, segments, VAD speech spans."""
     from faster_whisper import BatchedInferencePipeline
-    from faster_whisper.vad import collect_chunks
 
-    audio, _ = channel
+    audio, placed = channel
     segs, info = BatchedInferencePipeline(tiny.whisper).transcribe(audio, language="en", batch_size=1,
                                                                    vad_filter=True, word_timestamps=True)
     segs = list(segs)
-    speech = info.transcription_options.clip_timestamps
+    return audio, placed, segs, info.transcription_options.clip_timestamps
+
+
+def test_every_batched_segment_finds_the_speech_its_chunk_packed(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """chunk_spans rebuilds the pipeline's chunks: each segment's seek names one, with the same audio."""
+    from faster_whisper.vad import collect_chunks
+
+    audio, _placed, segs, speech = batched
     chunks = chunk_spans(speech, frames_per_second=tiny.whisper.frames_per_second)
     library_audio, _meta = collect_chunks(audio, speech, max_duration=30)
     assert len(chunks) == len(library_audio) >= 2
@@ -70,16 +77,10 @@ def test_every_batched_segment_finds_the_speech_its_chunk_packed(channel, tiny: 
         assert np.array_equal(np.concatenate([audio[s["start"]:s["end"]] for s in spans]), lib)
 
 
-def test_a_redecoded_chunk_lands_where_its_words_were_said(channel, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+def test_a_redecoded_chunk_lands_where_its_words_were_said(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """The fallback decode of the second chunk gives its lines' words at their times in the channel."""
-    from faster_whisper import BatchedInferencePipeline
-
-    audio, placed = channel
-    _segs, info = BatchedInferencePipeline(tiny.whisper).transcribe(audio, language="en", batch_size=1,
-                                                                    vad_filter=True, word_timestamps=True)
-    list(_segs)
-    chunks = sorted(chunk_spans(info.transcription_options.clip_timestamps).items())
-    _seek, spans = chunks[1]
+    audio, placed, _segs, speech = batched
+    _seek, spans = sorted(chunk_spans(speech).items())[1]
     lo, hi = spans[0]["start"] / 16000, spans[-1]["end"] / 16000
     again = redecode(tiny.whisper, audio, spans, language="en", beam_size=5, word_timestamps=True)
     words = [w for s in again for w in s.words]
@@ -88,20 +89,15 @@ def test_a_redecoded_chunk_lands_where_its_words_were_said(channel, tiny: Transc
     said = [(p.start_s + k * period, p.end_s + k * period, p.text) for k in range(3) for p in placed]
     inside = [t for a, b, t in said if lo <= a and b <= hi]
     heard = set(re.findall(r"[a-z']+", " ".join(s.text for s in again).lower()))
+    assert inside
     for text in inside:
         ref = set(re.findall(r"[a-z']+", text.lower()))
         assert len(ref & heard) >= 0.6 * len(ref), (text, heard)
 
 
-def test_repair_replaces_only_failed_chunks(channel, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+def test_repair_replaces_only_failed_chunks(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """A good transcript passes through untouched; a chunk marked as looping is replaced by a re-decode."""
-    from faster_whisper import BatchedInferencePipeline
-
-    audio, _ = channel
-    segs, info = BatchedInferencePipeline(tiny.whisper).transcribe(audio, language="en", batch_size=1,
-                                                                   vad_filter=True, word_timestamps=True)
-    segs = list(segs)
-    speech = info.transcription_options.clip_timestamps
+    audio, _placed, segs, speech = batched
     kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
     assert all(not failed(s) for s in segs)
     assert repair(tiny.whisper, audio, segs, speech, **kw) == segs
