@@ -21,7 +21,9 @@ _KEY = "principal"
 
 @contextmanager
 def dbs() -> Iterator[Session]:
-    with db.session() as s:
+    # write=True: nearly every page writes (at least its audit row) after reading, and on SQLite a
+    # read-then-write transaction fails outright if a worker committed in between (see storage.db).
+    with db.session(write=True) as s:
         yield s
 
 
