@@ -136,7 +136,7 @@ class _StopSignals:
 
 
 def _run_inline(specs: dict[str, str], burst: bool, max_jobs: int | None) -> int:
-    """One worker process, this one (``--concurrency 1 --burst``): no fork, nothing to supervise."""
+    """One worker process, this one (``--concurrency 1``): no fork."""
     stop = threading.Event()
 
     def abort() -> None:
@@ -178,9 +178,9 @@ def run_workers(
     """Run ``concurrency`` worker processes until stopped; returns an exit code (0 = all clean).
 
     SIGINT/SIGTERM: every worker finishes its current job and stops; the same signal again aborts
-    the running jobs (stall recovery requeues them). Without ``burst`` the workers are child
-    processes (even just one) and one that crashes is restarted; with ``burst`` each worker exits
-    once nothing of its kinds is due or running (one burst worker runs in this process).
+    the running jobs (stall recovery requeues them). Without ``burst`` a worker process that crashes
+    is restarted (with ``concurrency`` 1 the worker runs in this process); with ``burst`` each worker
+    exits once nothing of its kinds is due or running.
     ``max_jobs``: each worker process exits after that many jobs, over all its slots (and is not
     restarted).
     """
@@ -190,9 +190,10 @@ def run_workers(
     loaded = available_handlers(list(kinds) if kinds else list(specs_all), specs_all)
     specs = {kind: specs_all[kind] for kind in loaded}
     _preflight()
-    if concurrency == 1 and burst:
-        # Draining once needs no supervisor; a long-running worker gets one even alone, so a crash
-        # (a native fault, the OOM killer) costs a restart, not the pipeline.
+    if concurrency == 1:
+        # In this process: no fork. Forking is only safe from a process without other threads, and
+        # callers (tests, `callqc up`'s own child) may have them; a lone worker is restarted by
+        # whatever runs it (systemd, Kubernetes, compose), as `callqc up` reports its exit.
         return _run_inline(specs, burst, max_jobs)
 
     # fork: children inherit the loaded handlers (no re-import per process) and need no guarded

@@ -86,13 +86,13 @@ class JobWaiter:
 
     def _wait_sqlite(self, timeout: float, stop: threading.Event) -> bool:
         deadline = time.monotonic() + timeout
-        while not stop.wait(min(SQLITE_CHECK_S, max(0.0, deadline - time.monotonic()))):
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(SQLITE_CHECK_S, left)):
+                return False
             version = self._sqlite_version()
             if version != self._version:
                 self._version = version
                 return True
-            if time.monotonic() >= deadline:
-                break
         return False
 
     def close(self) -> None:

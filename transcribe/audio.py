@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -31,7 +31,7 @@ class CorruptAudio(InvalidInput):
 
 WINDOW_S = 180  # longest audio handed to the model at once: VAD and decoding scratch memory grows with it
 # (measured on a 2-hour call: 600 s windows peaked ~470 MB higher than 150 s, at the same speed)
-CUT_SEARCH_S = 5  # a window ends at the quietest 100 ms within this many seconds of its nominal end
+CUT_SEARCH_S = 5  # a window ends at the quietest point within 2 × this many seconds before its nominal end
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,10 @@ class DecodedAudio:
         return len(self.channels[0]) / SAMPLE_RATE if self.channels else 0.0
 
     def windows(self, *, window_s: float = WINDOW_S) -> Iterator[AudioWindow]:
-        for start, end in window_bounds(self.channels, window_s=window_s):
-            yield AudioWindow(start, [ch[start:end] for ch in self.channels])
+        planes = np.stack(self.channels)
+        step = SAMPLE_RATE  # fed a second at a time, as decoded frames would be
+        yield from cut_windows((planes[:, i : i + step] for i in range(0, planes.shape[1], step)),
+                               len(self.channels), window_s=window_s)
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:
@@ -87,7 +89,7 @@ class AudioStream:
 
     Opening probes the container (:class:`CorruptAudio` if it holds no decodable audio stream);
     :meth:`windows` decodes to 16 kHz int16, channels kept apart, and yields
-    :class:`AudioWindow` pieces of about ``window_s`` cut at the quietest 100 ms of all channels
+    :class:`AudioWindow` pieces of about ``window_s`` cut at the quietest half second of all channels
     near the nominal end, so no window boundary falls inside a word. A decoding error part-way
     raises :class:`CorruptAudio` from the iteration. Use as a context manager.
     """
@@ -123,44 +125,55 @@ class AudioStream:
     def close(self) -> None:
         self._container.close()
 
+    def _counted(self, planes: np.ndarray) -> np.ndarray:
+        planes = planes.reshape(self.n_channels, -1)  # s16p: channels × samples
+        self.decoded += planes.shape[1]
+        return planes
+
     def _frames(self) -> Iterator[np.ndarray]:
         resampler = av.AudioResampler(format="s16p", layout=self._layout, rate=SAMPLE_RATE)
         try:
             for frame in self._container.decode(self._stream):
                 for out in resampler.resample(frame):
-                    yield out.to_ndarray().reshape(self.n_channels, -1)
+                    yield self._counted(out.to_ndarray())
             for out in resampler.resample(None):
-                yield out.to_ndarray().reshape(self.n_channels, -1)
+                yield self._counted(out.to_ndarray())
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             raise CorruptAudio(f"{self.name}: {type(exc).__name__}: {exc}") from exc
 
     def windows(self, *, window_s: float = WINDOW_S) -> Iterator[AudioWindow]:
-        size = int(window_s * SAMPLE_RATE)
-        search = CUT_SEARCH_S * SAMPLE_RATE
-        # One reusable buffer: a window plus the largest frame; yielded windows are copies.
-        buf = np.empty((self.n_channels, size + 4 * SAMPLE_RATE), dtype=np.int16)
-        n, start = 0, 0
-        for planes in self._frames():
-            k = planes.shape[1]
-            if n + k > buf.shape[1]:
-                grown = np.empty((self.n_channels, n + k), dtype=np.int16)
-                grown[:, :n] = buf[:, :n]
-                buf = grown
-            buf[:, n : n + k] = planes
-            n += k
-            self.decoded += k
-            while n >= size:
-                cut = quietest_cut(buf[:, :size], size - search, search=search)
-                yield AudioWindow(start, [buf[ch, :cut].copy() for ch in range(self.n_channels)])
-                buf[:, : n - cut] = buf[:, cut:n]
-                n -= cut
-                start += cut
-        if n:
-            yield AudioWindow(start, [buf[ch, :n].copy() for ch in range(self.n_channels)])
+        yield from cut_windows(self._frames(), self.n_channels, window_s=window_s)
         if self.decoded == 0:
             raise CorruptAudio(f"{self.name}: no audio samples")
         log.info("decode %s: %s %d Hz, %d channel(s), %.1f s", self.name, self.codec, self.source_rate,
                  self.n_channels, self.duration_s)
+
+
+def cut_windows(frames: Iterable[np.ndarray], n_channels: int, *, window_s: float = WINDOW_S
+                ) -> Iterator[AudioWindow]:
+    """Windows of about ``window_s`` from ``frames`` (channels × samples pieces, in order), each ended at
+    :func:`quietest_cut` within the last 2 × CUT_SEARCH_S of its nominal length."""
+    size = int(window_s * SAMPLE_RATE)
+    search = CUT_SEARCH_S * SAMPLE_RATE
+    # One reusable buffer: a window plus a few frames; yielded windows are copies.
+    buf = np.empty((n_channels, size + 4 * SAMPLE_RATE), dtype=np.int16)
+    n, start = 0, 0
+    for planes in frames:
+        k = planes.shape[1]
+        if n + k > buf.shape[1]:
+            grown = np.empty((n_channels, n + k), dtype=np.int16)
+            grown[:, :n] = buf[:, :n]
+            buf = grown
+        buf[:, n : n + k] = planes
+        n += k
+        while n >= size:
+            cut = quietest_cut(buf[:, :size], size - search, search=search)
+            yield AudioWindow(start, [buf[ch, :cut].copy() for ch in range(n_channels)])
+            buf[:, : n - cut] = buf[:, cut:n]
+            n -= cut
+            start += cut
+    if n:
+        yield AudioWindow(start, [buf[ch, :n].copy() for ch in range(n_channels)])
 
 
 def decode(source: bytes | Path | BinaryIO, *, name: str = "audio") -> DecodedAudio:
@@ -169,21 +182,6 @@ def decode(source: bytes | Path | BinaryIO, *, name: str = "audio") -> DecodedAu
         parts = list(stream.windows())
         channels = [np.concatenate([w.channels[ch] for w in parts]) for ch in range(stream.n_channels)]
         return DecodedAudio(channels=channels, source_rate=stream.source_rate, codec=stream.codec)
-
-
-def window_bounds(channels: list[np.ndarray], *, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
-    """[start, end) sample ranges of at most ~window_s over ``channels``, cut at quiet points."""
-    size = int(window_s * SAMPLE_RATE)
-    search = CUT_SEARCH_S * SAMPLE_RATE
-    total = len(channels[0]) if channels else 0
-    out, start = [], 0
-    while total - start > size:
-        piece = np.stack([ch[start : start + size] for ch in channels])
-        cut = start + quietest_cut(piece, size - search, search=search)
-        out.append((start, cut))
-        start = cut
-    out.append((start, total))
-    return out
 
 
 def quietest_cut(samples: np.ndarray, near: int, *, search: int = CUT_SEARCH_S * SAMPLE_RATE) -> int:

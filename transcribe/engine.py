@@ -1,6 +1,6 @@
 """The Transcriber: one Whisper model per worker process, its replicas kept busy across calls.
 
-Throughput comes from four things (measured in docs/benchmarks.md):
+Throughput comes from these (measured in docs/benchmarks.md):
 - the model is loaded once per process (:func:`get_transcriber`) and shared by the process's job
   slots (``worker_slots``), so one call is fetched, decoded and stored while another is in the model;
 - all those calls queue their work in one pool of ``asr_num_workers`` threads, one per CTranslate2
@@ -10,8 +10,9 @@ Throughput comes from four things (measured in docs/benchmarks.md):
   windows in flight per call), each channel of a window one task through faster-whisper's
   ``BatchedInferencePipeline`` (Silero VAD packs the speech into ≤30 s chunks), so memory stays
   flat however long the call is and a long mono call still keeps two replicas busy;
-- greedy decoding (``asr_beam_size`` 1) by default: on our corpus as accurate as beam 5 and ~14 %
-  cheaper (docs/benchmarks.md).
+- ``asr_batch_size`` 1: with one-thread replicas on a CPU, batching chunks makes each one slower
+  (``python -m bench.asr_batch``); chunks the decoder loops on are decoded again with temperature
+  fallback (:mod:`transcribe.fallback`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from callqc.errors import Conflict
-from transcribe.audio import WINDOW_S, AudioWindow, to_float
+from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import UNKNOWN_SPEAKER, Segment, Word, merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 VAD_MIN_SILENCE_MS = 160  # the batched pipeline's own default
 VAD_THRESHOLD = 0.5
+DETECT_HEAD_S = 60  # language detection looks for speech here first, then in the whole window
 WINDOWS_IN_FLIGHT = 2  # per call: the next window is decoded and queued while the current one runs
 
 
@@ -142,7 +144,11 @@ class Transcriber:
         from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
         audio = to_float(samples)
-        speech = get_speech_timestamps(audio, self._vad())
+        # VAD on the head first: most calls speak early, and the window's own VAD runs again when it
+        # is transcribed. Only a window silent at its start is searched whole.
+        speech = get_speech_timestamps(audio[: DETECT_HEAD_S * SAMPLE_RATE], self._vad())
+        if not speech and len(audio) > DETECT_HEAD_S * SAMPLE_RATE:
+            speech = get_speech_timestamps(audio, self._vad())
         if not speech:
             return None, 0.0
         # Whisper's detector reads the first 30 s of what it is given: the first 30 s of speech.
@@ -240,7 +246,7 @@ class Transcriber:
                     fut.cancel()
         return Transcript(language=language, language_probability=round(float(prob), 4), model=self.model,
                           compute=self.compute, duration_s=audio.duration_s, mono=audio.n_channels == 1,
-                          segments=merge(found[ch] for ch in sorted(found)))
+                          segments=merge(found.values()))
 
 
 _lock = threading.Lock()

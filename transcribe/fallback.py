@@ -100,12 +100,13 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
            beam_size: int, word_timestamps: bool) -> list[Any]:
     """``segments`` with every failed chunk replaced by its re-decoded segments (order kept)."""
-    if not any(failed(s) for s in segments):
+    bad = [failed(s) for s in segments]
+    if not any(bad):
         return segments
     chunks = chunk_spans(speech, frames_per_second=whisper.frames_per_second)
     out: list[Any] = []
-    for seg in segments:
-        spans = chunks.get(int(seg.seek)) if failed(seg) else None
+    for seg, is_bad in zip(segments, bad, strict=True):
+        spans = chunks.get(int(seg.seek)) if is_bad else None
         if spans is None:  # no chunk to go back to: keep it for the filters to judge
             out.append(seg)
             continue
