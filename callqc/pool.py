@@ -22,8 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from callqc.errors import InvalidInput
 from callqc.worker import HANDLERS, JobBudget, Worker, available_handlers, load_handler
+from storage.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from callqc.errors import CallqcError, InvalidInput
+from storage.errors import CallqcError, InvalidInput
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from callqc.errors import CallqcError, Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
 from recorder.metadata import InvalidMetadata, parse_meta
 from storage.db import get_engine, session
+from storage.errors import CallqcError, Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from storage.keys import validate_call_id
 from storage.models import Call, CallPublic
-from storage.objectstore import get_store
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 

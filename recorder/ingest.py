@@ -4,7 +4,7 @@ Order, and what a crash at each point leaves behind:
 
 1. validate the call ID and metadata, probe the audio: nothing written yet;
 2. under a per-call-ID lock, look the call up: registered with the same SHA-256 → "exists" (nothing
-   written), with other audio → :class:`~callqc.errors.Conflict` (nothing written, the registered object
+   written), with other audio → :class:`~storage.errors.Conflict` (nothing written, the registered object
    untouched);
 3. stream the bytes to ``recordings/YYYY/MM/DD/<id>.<ext>``, then read them back and compare SHA-256:
    a crash here leaves at most an unregistered object, which the retry reuses (same hash) or replaces;
@@ -34,23 +34,16 @@ from typing import BinaryIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from callqc.errors import Conflict, InvalidInput
 from recorder.metadata import CallMeta, channel_map_for
 from recorder.probe import AudioInfo, probe
 from storage import audit, queue
 from storage.db import get_engine, is_sqlite, session
+from storage.errors import Conflict, InvalidInput
 from storage.keys import InvalidCallId, recording_key, validate_call_id
 from storage.models import AuditAction, Call, CallStatus, Direction, JobKind
-from storage.objectstore import (
-    CHUNK,
-    ChecksumMismatch,
-    ObjectNotFound,
-    ObjectStore,
-    get_store,
-    sha256_file,
-    sha256_of,
-)
+from storage.objectstore import CHUNK, ChecksumMismatch, ObjectNotFound, ObjectStore, sha256_file, sha256_of
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 _LOCK_STRIPES = 64

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 from storage.keys import validate_call_id
 from storage.models import Direction
 

@@ -2,7 +2,7 @@
 
 The whole file is decoded once. That is the only way to be sure of the duration when a container
 does not state it (MP3 without a Xing header, WAV written to a pipe) and the only reliable way to
-notice a file a crashed writer left cut off. Refusals are :class:`callqc.errors.InvalidInput`
+notice a file a crashed writer left cut off. Refusals are :class:`storage.errors.InvalidInput`
 subclasses with a one-line message naming the file.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

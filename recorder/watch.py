@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from callqc.errors import CallqcError, Conflict, InvalidInput
 from recorder.ingest import ingest_file
 from recorder.metadata import CallMeta, read_sidecar, sidecar_for
-from storage.objectstore import ObjectStore, get_store
+from storage.errors import CallqcError, Conflict, InvalidInput
+from storage.objectstore import ObjectStore
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 

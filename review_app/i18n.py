@@ -384,7 +384,7 @@ _REASON = re.compile(
 
 
 def reason_label(reason: str) -> str:
-    """A sampling reason (stored in English by scoring.sampling) in the configured locale."""
+    """A sampling reason (stored in English by review_app.workflow.sampling) in the configured locale."""
     m = _REASON.match(reason or "")
     if m is None:
         return reason

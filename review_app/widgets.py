@@ -8,7 +8,7 @@ import streamlit as st
 
 from review_app.i18n import t
 from review_app.session import source
-from scoring.evalview import Evidence, Segment
+from review_app.workflow.evalview import Evidence, Segment
 from storage.access import recording
 from storage.users import Principal
 

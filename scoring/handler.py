@@ -14,7 +14,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from callqc.errors import CallqcError, Conflict
 from callqc.worker import JobContext, PermanentError
 from scoring.autoscore import evaluate
 from scoring.checks import Env
@@ -22,6 +21,7 @@ from scoring.conversation import CallFacts, Conversation, Segment, Word
 from scoring.rubric import LoadedRubric, active_rubric
 from storage.call_metrics import store_metrics
 from storage.db import session as db_session
+from storage.errors import CallqcError, Conflict
 from storage.evaluations import (
     Evaluation,
     auto_evaluation_for,

@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from callqc.errors import InvalidInput, NotFound
 from scoring import evidence as ev
 from scoring.checks import CheckResult
 from scoring.conversation import Conversation, Segment
 from scoring.rubric import Answer, ModelCheck, Rubric
+from storage.errors import InvalidInput, NotFound
 from storage.evaluations import Evaluation, EvaluationItem, FinalSource
 from storage.keys import model_key
 from storage.models import utcnow
@@ -175,7 +175,7 @@ def train(
     """Train the model behind ``item_id`` from inspectors' final answers; store it if there are enough."""
     from scoring.handler import load_conversation
     from storage.models import Call
-    from storage.objectstore import get_store
+    from storage.stores import get_store
 
     check = model_item(rubric, item_id)
     texts, labels = [], []
@@ -203,7 +203,7 @@ class ModelPredictor:
 
     def _model(self, name: str) -> tuple[int, Any] | None:
         if name not in self._cache:
-            from storage.objectstore import get_store
+            from storage.stores import get_store
 
             self._store = self._store or get_store()
             try:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 
 DEFAULT_RUBRIC = Path(__file__).with_name("rubrics") / "default.yaml"
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from callqc.errors import Forbidden, NotFound
 from storage.archive.tables import ArchiveImagePublic
+from storage.errors import Forbidden, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction, AuditEvent, Call
 from storage.retrieval import Recording

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 
-from callqc.errors import NotFound
+from storage.errors import NotFound
 from storage.models import UTCDateTime, utcnow
 from storage.rubrics import register_rubric, stored_rubric
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 
 CALL_ID_MAX = 128
 _CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -1,4 +1,4 @@
-"""The ``ObjectStore`` protocol every backend implements, its errors, and the factory.
+"""The ``ObjectStore`` protocol every backend implements and its errors (the factory: storage/stores.py).
 
 Two backends: :class:`storage.local_store.LocalStore` (a folder; the embedded default) and
 :class:`storage.s3_store.S3Store` (the ``minio`` client; MinIO, Ceph RGW, AWS). One contract test
@@ -8,7 +8,6 @@ suite (tests/test_objectstore_contract.py) runs against both.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from callqc.errors import CallqcError, Forbidden, NotFound
+from storage.errors import CallqcError, Forbidden, NotFound
 
 CHUNK = 1024 * 1024
 
@@ -119,47 +118,3 @@ def sha256_of(store: ObjectStore, bucket: str, key: str) -> str:
     for chunk in store.iter_chunks(bucket, key):
         h.update(chunk)
     return h.hexdigest()
-
-
-def make_store() -> ObjectStore:
-    """A new object store as the settings name it, with its buckets ready (see :func:`get_store`)."""
-    from storage.settings import get_settings
-
-    s = get_settings()
-    store: ObjectStore
-    if s.store == "s3":
-        from storage.s3_store import S3Store
-
-        store = S3Store.from_settings(s)
-    else:
-        from storage.local_store import LocalStore
-
-        store = LocalStore(s.resolved_store_dir)
-    store.ensure_bucket(s.bucket_recordings)
-    store.ensure_bucket(s.bucket_models)
-    store.ensure_bucket(s.bucket_archive, object_lock=True)
-    return store
-
-
-_cached: tuple[object, int, ObjectStore] | None = None
-
-
-def get_store() -> ObjectStore:
-    """The process's object store, made once: buckets are checked once and connections pooled.
-
-    Made again when the settings object changes (``reset_settings()`` in tests) or after a fork, so a
-    worker process never shares the parent's connection pool.
-    """
-    global _cached
-    from storage.settings import get_settings
-
-    settings = get_settings()
-    if _cached is None or _cached[0] is not settings or _cached[1] != os.getpid():
-        _cached = (settings, os.getpid(), make_store())
-    return _cached[2]
-
-
-def reset_store() -> None:
-    """Forget the cached store (tests)."""
-    global _cached
-    _cached = None

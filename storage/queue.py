@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from callqc.errors import Conflict
+from storage.errors import Conflict
 from storage.models import Job, JobKind, JobState, UTCDateTime, utcnow
 from storage.settings import get_settings
 from storage.wakeup import announce

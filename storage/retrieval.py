@@ -22,14 +22,15 @@ from typing import TypeVar
 
 from sqlmodel import Session, col, select
 
-from callqc.errors import CallqcError, NotFound
 from storage import audit
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ImageState
 from storage.db import session as db_session
+from storage.errors import CallqcError, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction, Call
-from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, get_store
+from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
-from callqc.errors import Conflict, NotFound
+from storage.errors import Conflict, NotFound
 from storage.models import UTCDateTime, utcnow
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.retention import Retention as MinioRetention
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from callqc.errors import CallqcError, Forbidden, InvalidInput, ServiceUnavailable
+from storage.errors import CallqcError, Forbidden, InvalidInput, ServiceUnavailable
 from storage.objectstore import (
     CHUNK,
     ChecksumMismatch,

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Column, Field, Session, SQLModel, select
 
-from callqc.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storage.models import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)

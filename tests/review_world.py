@@ -18,8 +18,8 @@ from storage.db import session
 from storage.evaluations import store_auto_evaluation
 from storage.keys import recording_key
 from storage.models import Call, CallStatus, Direction
-from storage.objectstore import make_store
 from storage.settings import get_settings
+from storage.stores import make_store
 from storage.transcripts import TranscriptSegment
 from storage.users import Principal, Role, add_user
 from tests.scoring_calls import call as conversation

@@ -2,7 +2,7 @@
 
 ``s3_server`` starts one cluster per pytest process (each xdist worker has its own, on its own ports);
 ``s3_settings`` points callqc's settings at it with fresh bucket names, so code under test reaches it
-through ``storage.objectstore.make_store()`` / ``get_store()`` exactly as in production.
+through ``storage.stores.make_store()`` / ``get_store()`` exactly as in production.
 """
 
 from __future__ import annotations

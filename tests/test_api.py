@@ -14,8 +14,9 @@ from sqlmodel import select
 from recorder.api import NoApiToken, create_app
 from storage.db import session
 from storage.models import Call, Job
-from storage.objectstore import make_store, sha256_of
+from storage.objectstore import sha256_of
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from tests.audio_files import make_wav
 
 TOKEN = "s3cret-token"

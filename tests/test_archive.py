@@ -12,9 +12,10 @@ from storage.archive.run import run_month
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState
 from storage.db import session
 from storage.models import AuditAction, AuditEvent, Call
-from storage.objectstore import ObjectNotFound, make_store
+from storage.objectstore import ObjectNotFound
 from storage.retrieval import RecordingSource, open_recording, save_recording
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from tests.archive_helpers import extract_with_xorriso, make_calls
 
 SMALL_DISC = 340_000  # room for two of the 20 KB test calls next to a disc's fixed structures

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.objectstore import make_store
 from storage.settings import get_settings
+from storage.stores import make_store
 from tests.archive_helpers import make_calls
 
 

@@ -18,8 +18,8 @@ from storage.archive.run import run_month
 from storage.archive.tables import ArchiveHold, ArchiveImage
 from storage.db import session
 from storage.models import AuditAction, AuditEvent, Call
-from storage.objectstore import make_store
 from storage.settings import get_settings
+from storage.stores import make_store
 from tests.archive_helpers import extract_with_xorriso, make_calls
 
 

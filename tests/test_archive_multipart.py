@@ -10,9 +10,9 @@ from sqlmodel import select
 from storage.archive.run import run_month
 from storage.archive.tables import ArchiveImage
 from storage.db import session
-from storage.objectstore import make_store
 from storage.retrieval import RecordingSource, open_recording
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from tests.archive_helpers import make_calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -15,9 +15,9 @@ from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, Image
 from storage.archive.verify import failed_images, verify_images
 from storage.db import session
 from storage.models import AuditAction, AuditEvent, Call
-from storage.objectstore import make_store
 from storage.retrieval import open_recording
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from tests.archive_helpers import extract_with_xorriso, make_calls
 
 SMALL_DISC = 340_000

@@ -146,8 +146,8 @@ def test_retrieve_writes_the_checked_original_and_audits_it(sqlite_db: str, tmp_
     """`retrieve` writes the exact stored bytes and one audit row; a damaged copy writes no file, no row."""
     from recorder.ingest import ingest_file
     from recorder.metadata import CallMeta
-    from storage.objectstore import make_store
     from storage.settings import get_settings
+    from storage.stores import make_store
 
     wav = make_wav(tmp_path / "ret-1.wav")
     result = ingest_file(wav, CallMeta(call_id="ret-1"))

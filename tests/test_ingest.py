@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from callqc.errors import InvalidInput
 from recorder.ingest import CallExists, ingest_file
 from recorder.metadata import CallMeta, InvalidMetadata, parse_meta, read_sidecar, sidecar_for
 from storage.db import session
+from storage.errors import InvalidInput
 from storage.keys import recording_key
 from storage.models import AuditEvent, Call, Job, JobKind
-from storage.objectstore import ObjectStore, make_store, sha256_of
+from storage.objectstore import ObjectStore, sha256_of
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from tests.audio_files import FORMATS, Fmt, make_format, make_wav, truncate, zero_length_wav
 
 T0 = datetime(2024, 3, 5, 9, 30, tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 from storage.keys import CALL_ID_MAX, InvalidCallId, recording_key, validate_call_id
 
 

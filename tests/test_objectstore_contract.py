@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from callqc.errors import ServiceUnavailable
+from storage.errors import ServiceUnavailable
 from storage.objectstore import (
     CHUNK,
     ChecksumMismatch,
@@ -28,12 +28,11 @@ from storage.objectstore import (
     Retention,
     RetentionLocked,
     RetentionMode,
-    get_store,
-    make_store,
     sha256_of,
 )
 from storage.s3_store import S3RequestFailed, S3Store, parse_s3_datetime
 from storage.settings import get_settings, reset_settings
+from storage.stores import get_store, make_store
 
 PART = 5 * 1024 * 1024  # the smallest part S3 allows
 

@@ -14,10 +14,10 @@ import typer
 from typer.testing import CliRunner
 
 from callqc.cli import work as work_cli
-from callqc.errors import InvalidInput
 from callqc.pool import run_workers
 from storage import db as dbmod
 from storage import queue
+from storage.errors import InvalidInput
 from storage.models import JobState, utcnow
 from storage.settings import reset_settings
 from tests import queue_handlers

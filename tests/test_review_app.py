@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from review_app.i18n import EN, ZH, t
 from review_app.widgets import DAY_FORMAT
-from scoring import sampling
+from review_app.workflow import sampling
 from storage.db import session
 from storage.evaluations import EvaluationItem
 from storage.models import AuditEvent
@@ -227,7 +227,7 @@ def test_audit_page_filters_plays(world: review_world.World) -> None:
 
 def test_calibration_page_scores_blind_and_shows_deviation(world: review_world.World) -> None:
     """Participants answer without seeing auto answers; the supervisor sees each one's deviation."""
-    from scoring import calibration
+    from review_app.workflow import calibration
 
     with session() as s:
         cs = calibration.create_session(

@@ -8,17 +8,17 @@ import pytest
 from sqlmodel import col, select
 from streamlit.testing.v1 import AppTest
 
-from callqc.errors import Forbidden
 from review_app.i18n import t
 from storage.access import failed_archive_images, recording
 from storage.archive.run import run_month
 from storage.archive.tables import ArchiveImage
 from storage.archive.verify import verify_images
 from storage.db import session
+from storage.errors import Forbidden
 from storage.models import AuditEvent
-from storage.objectstore import make_store
 from storage.retrieval import RecordingSource
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from storage.users import Principal, Role
 from tests.archive_helpers import make_calls
 

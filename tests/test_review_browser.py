@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from scoring import sampling
+from review_app.workflow import sampling
 from storage.db import session
 from storage.models import AuditEvent
 from storage.reviews import Assignment, AssignmentState, Review

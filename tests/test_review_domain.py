@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from callqc.errors import Conflict, Forbidden, InvalidInput
-from scoring import calibration, feedback, sampling
-from scoring.evalview import HumanAnswers, agent_scores
-from scoring.inspection import open_call, submit_review
+from review_app.workflow import calibration, feedback, sampling
+from review_app.workflow.evalview import HumanAnswers, agent_scores
+from review_app.workflow.inspection import open_call, submit_review
 from storage.access import CallNotVisible, recording, search_calls, visible_call
 from storage.db import session
+from storage.errors import Conflict, Forbidden, InvalidInput
 from storage.evaluations import Evaluation, EvaluationItem
 from storage.models import AuditEvent
 from storage.reviews import Review
@@ -259,7 +259,7 @@ def test_reviews_needed_for_a_margin_of_error() -> None:
 
 def test_dashboard_kpis_come_from_reviews(world: review_world.World) -> None:
     """Monitoring score, first-contact resolution and AI agreement follow the inspectors' final answers."""
-    from scoring import dashboard
+    from review_app.workflow import dashboard
 
     insp, sup = world.users["insp1"], world.users["sup"]
     with session() as s:
@@ -278,7 +278,7 @@ def test_dashboard_kpis_come_from_reviews(world: review_world.World) -> None:
 
 def test_dashboard_kpis_and_trend_take_the_same_calls(world: review_world.World) -> None:
     """A call reviewed long after it took place counts in its own day's window, KPIs and trend alike."""
-    from scoring import dashboard
+    from review_app.workflow import dashboard
     from storage.models import Call
 
     sup = world.users["sup"]

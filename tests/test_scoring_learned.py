@@ -10,7 +10,7 @@ from scoring.learned import ModelPredictor, train
 from scoring.rubric import Answer, parse_rubric
 from storage.db import session
 from storage.evaluations import EvaluationItem
-from storage.objectstore import make_store
+from storage.stores import make_store
 from tests.scoring_calls import call, seg, store_call
 from tests.test_scoring_rubric import CONTRACT
 

@@ -19,9 +19,9 @@ from demo.synth import Line, default_dialogue, silence, synth_call
 from storage.db import session
 from storage.keys import recording_key
 from storage.models import Call, CallStatus, Job, JobKind, JobState
-from storage.objectstore import make_store
 from storage.queue import enqueue
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from storage.transcripts import Transcript, conversation_lines, search_segments, transcript_json
 from transcribe.handler import handle
 

@@ -16,8 +16,9 @@ from sqlmodel import select
 from recorder.watch import Outcome, Watcher, WatcherBusy
 from storage.db import session
 from storage.models import AuditEvent, Call, Job
-from storage.objectstore import make_store, sha256_of
+from storage.objectstore import sha256_of
 from storage.settings import get_settings, reset_settings
+from storage.stores import make_store
 from tests.audio_files import make_wav, truncate
 
 

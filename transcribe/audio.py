@@ -18,7 +18,7 @@ import av
 import av.error
 import numpy as np
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from callqc.errors import Conflict
+from storage.errors import Conflict
 from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import UNKNOWN_SPEAKER, Segment, Word, merge
 from transcribe.fallback import repair

@@ -18,14 +18,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from callqc.errors import Conflict, NotFound
 from callqc.worker import JobContext, PermanentError
 from storage.db import session
+from storage.errors import Conflict, NotFound
 from storage.keys import validate_call_id
 from storage.models import Call, CallStatus, Job, JobKind, JobState, utcnow
-from storage.objectstore import ObjectNotFound, get_store
+from storage.objectstore import ObjectNotFound
 from storage.queue import enqueue
 from storage.settings import get_settings
+from storage.stores import get_store
 from storage.transcripts import replace_transcript
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for

@@ -20,7 +20,7 @@ from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 
-from callqc.errors import CallqcError, ServiceUnavailable
+from storage.errors import CallqcError, ServiceUnavailable
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)

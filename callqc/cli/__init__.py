@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from callqc.errors import CallqcError
+from storage.errors import CallqcError
 
 # Not called `app`: importing the submodule callqc.cli.app would rebind that package attribute.
 root = typer.Typer(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 
 
 def _read_password(stdin: bool) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from callqc.errors import CallqcError, InvalidInput
+from storage.errors import CallqcError, InvalidInput
 
 
 class NotAllIngested(CallqcError):

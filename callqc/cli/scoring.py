@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def _since(value: str | None) -> datetime | None:
-    from callqc.errors import InvalidInput
+    from storage.errors import InvalidInput
 
     if value is None:
         return None
@@ -57,10 +57,10 @@ def register(app: typer.Typer) -> None:
         rubric: Path | None = typer.Option(None, help="Rubric file (default: the active rubric)."),
     ) -> None:
         """Train ITEM's classifier from inspectors' final answers and store a new model version."""
-        from callqc.errors import InvalidInput
         from scoring.learned import train
         from scoring.rubric import active_rubric, load_rubric
         from storage.db import session
+        from storage.errors import InvalidInput
 
         loaded = load_rubric(rubric) if rubric else active_rubric()
         with session() as s:

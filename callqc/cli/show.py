@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from callqc import views
+from review_app.workflow import callview as views
 from storage.db import session
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import typer
 
-from callqc.errors import CallqcError, InvalidInput
 from storage.db import migrate
+from storage.errors import CallqcError, InvalidInput
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)

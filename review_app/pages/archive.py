@@ -6,11 +6,11 @@
 import pandas as pd
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
 from storage.access import failed_archive_images
 from storage.archive.verify import list_images
+from storage.errors import CallqcError
 
 who = principal()
 st.title(t("page_archive"))

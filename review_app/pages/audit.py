@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
 from storage.access import audit_events
+from storage.errors import CallqcError
 from storage.models import AuditAction
 
 PAGE_SIZE = 200

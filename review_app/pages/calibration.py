@@ -4,12 +4,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
 from review_app.widgets import player
-from scoring.calibration import ANSWERS, blind_items, create_session, deviations, my_sessions, submit
+from review_app.workflow.calibration import ANSWERS, blind_items, create_session, deviations, my_sessions, submit
 from storage.access import Perm, can
+from storage.errors import CallqcError
 from storage.users import Role, list_users
 
 who = principal()

@@ -1,19 +1,19 @@
 """Call page: player, speaker timeline, transcript with click-to-seek, rubric with evidence, review form.
 
 The call comes from ``?call=ID`` or the session (set by the queue and search pages); access is
-decided by scoring.inspection.open_call, never here. A live call (``in_progress``) re-renders its
+decided by review_app.workflow.inspection.open_call, never here. A live call (``in_progress``) re-renders its
 transcript every few seconds, so live monitoring can open in this same page.
 """
 
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import answer_label, reason_label, t
 from review_app.session import dbs, principal, source
 from review_app.widgets import clock, player, request_play, speaker_label, timeline
-from scoring.evalview import HumanAnswers, Segment
-from scoring.inspection import ANSWERS, open_call, segments_for, submit_review
+from review_app.workflow.evalview import HumanAnswers, Segment
+from review_app.workflow.inspection import ANSWERS, open_call, segments_for, submit_review
 from storage.access import Perm, can
+from storage.errors import CallqcError
 from storage.reviews import Verdict
 
 PAGE_SIZE = 100

@@ -9,11 +9,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
 from review_app.widgets import day_x
-from scoring.dashboard import agreement, kpis, score_trend, workload
+from review_app.workflow.dashboard import agreement, kpis, score_trend, workload
+from storage.errors import CallqcError
 
 who = principal()
 st.title(t("page_dashboard"))

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
-from scoring.feedback import open_disputes, resolve_dispute
+from review_app.workflow.feedback import open_disputes, resolve_dispute
+from storage.errors import CallqcError
 
 who = principal()
 st.title(t("page_disputes"))

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import reason_label, t
 from review_app.session import dbs, principal
-from scoring.inspection import my_queue
+from review_app.workflow.inspection import my_queue
+from storage.errors import CallqcError
 from storage.reviews import AssignmentState
 
 PAGE_SIZE = 50

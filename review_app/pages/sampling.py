@@ -5,10 +5,10 @@ from datetime import UTC, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import reason_label, t
 from review_app.session import dbs, principal
-from scoring.sampling import create_plan, list_plans, margin_table, run_assignments, run_plan
+from review_app.workflow.sampling import create_plan, list_plans, margin_table, run_assignments, run_plan
+from storage.errors import CallqcError
 from storage.reviews import SamplingMode
 from storage.users import Role, list_users
 

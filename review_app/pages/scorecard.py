@@ -4,11 +4,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal
 from review_app.widgets import day_x
-from scoring.feedback import acknowledge, history, open_dispute, scorecard, trend
+from review_app.workflow.feedback import acknowledge, history, open_dispute, scorecard, trend
+from storage.errors import CallqcError
 from storage.users import Role
 
 who = principal()

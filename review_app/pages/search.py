@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import dbs, principal, source
 from storage.access import Perm, can, recording, search_calls
+from storage.errors import CallqcError
 
 who = principal()
 st.title(t("page_search"))

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from callqc.errors import CallqcError
 from review_app.i18n import t
 from review_app.session import oidc_configured, sign_in, sign_in_oidc
+from storage.errors import CallqcError
 
 st.title(t("page_sign_in"))
 try:

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from callqc.errors import Conflict
 from storage.archive import contents
 from storage.archive.images import DiscFile, build_image, bytes_source, file_source
 from storage.archive.plan import (
@@ -30,6 +29,7 @@ from storage.archive.plan import (
 )
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState
 from storage.db import session as db_session
+from storage.errors import Conflict
 from storage.models import Call
 from storage.objectstore import ObjectStore
 from storage.settings import get_settings

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 
 from sqlmodel import col, func, select
 
-from callqc.errors import Conflict, NotFound
 from storage import audit
 from storage.archive.tables import ArchiveEntry, ArchiveHold, ArchiveImage, ImageState
 from storage.db import session as db_session
+from storage.errors import Conflict, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction
-from storage.objectstore import ObjectStore, get_store
+from storage.objectstore import ObjectStore
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, cast
 
 import pycdlib
 
-from callqc.errors import CallqcError
+from storage.errors import CallqcError
 from storage.objectstore import CHUNK, ChecksumMismatch, sha256_file
 
 log = logging.getLogger(__name__)

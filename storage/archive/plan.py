@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from callqc.errors import InvalidInput
+from storage.errors import InvalidInput
 
 BLOCK = 2048
 MEDIA = {"dvd": 4_700_372_992, "bd": 25_025_314_816}

@@ -33,8 +33,9 @@ from storage.archive.plan import Month, parse_media
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState, RunState
 from storage.db import session as db_session
 from storage.models import AuditAction, Call, utcnow
-from storage.objectstore import ObjectNotFound, ObjectStore, RetentionMode, get_store
+from storage.objectstore import ObjectNotFound, ObjectStore, RetentionMode
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 

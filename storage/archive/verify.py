@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from callqc.errors import CallqcError, InvalidInput
 from storage import audit
 from storage.archive.plan import Month
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveImagePublic, ImageState
 from storage.db import session as db_session
+from storage.errors import CallqcError, InvalidInput
 from storage.models import AuditAction, utcnow
-from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, get_store, sha256_of
+from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, sha256_of
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from callqc.errors import Forbidden, InvalidInput, NotFound
-from scoring import evalview
+from review_app.workflow import evalview
 from storage.access import Perm, require, visible_call
+from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.reviews import CalibrationEntry, CalibrationSession
 from storage.users import Principal
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from callqc.errors import NotFound
 from storage.call_metrics import metrics_json
+from storage.errors import NotFound
 from storage.evaluations import evaluation_json
 from storage.keys import validate_call_id
 from storage.models import Call, CallPublic

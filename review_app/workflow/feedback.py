@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from callqc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storage.access import Perm, require, visible_call
+from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storage.models import Call, utcnow
 from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review
 from storage.settings import get_settings

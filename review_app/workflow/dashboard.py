@@ -18,9 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from callqc.errors import InvalidInput
-from scoring import evalview
+from review_app.workflow import evalview
 from storage.access import Perm, require
+from storage.errors import InvalidInput
 from storage.models import Call
 from storage.reviews import Assignment, AssignmentState, Review, Verdict
 from storage.users import Principal

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from callqc.errors import Conflict, InvalidInput
-from callqc.views import call_public
-from scoring import evalview
-from scoring.evalview import EvaluationView, HumanAnswers, ItemView, Segment
+from review_app.workflow import evalview
+from review_app.workflow.callview import call_public
+from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from storage.access import Perm, require, visible_call
 from storage.audit import record
+from storage.errors import Conflict, InvalidInput
 from storage.models import AuditAction, Call
 from storage.reviews import Assignment, AssignmentState, Review, Verdict
 from storage.users import Principal, Role

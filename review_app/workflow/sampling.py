@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from callqc.errors import InvalidInput, NotFound
-from scoring import evalview
+from review_app.workflow import evalview
 from storage.access import Perm, require
+from storage.errors import InvalidInput, NotFound
 from storage.models import Call
 from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun
 from storage.users import Principal
