@@ -153,8 +153,8 @@ def run_b(corpus: list[dict], model_path: str) -> dict:
 def _statuses(ids: list[str]) -> dict[str, tuple[str, dt.datetime]]:
     from sqlmodel import col, select
 
+    from storage.calls import Call
     from storage.db import session
-    from storage.models import Call
 
     with session() as s:
         rows = s.exec(select(Call.call_id, Call.status, Call.updated_at).where(col(Call.call_id).in_(ids)))
@@ -186,7 +186,7 @@ def run_c(corpus: list[dict], *, workers: int, tag: str) -> dict:
 
     from recorder.ingest import ingest_file
     from storage.db import migrate, session
-    from storage.models import Job
+    from storage.jobs import Job
     from storage.transcripts import transcript_json
 
     migrate()

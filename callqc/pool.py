@@ -22,8 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from callqc.worker import HANDLERS, JobBudget, Worker, available_handlers, load_handler
+from callqc.worker import JobBudget, Worker, available_handlers, load_handler
 from storage.errors import InvalidInput
+from storage.jobs import HANDLERS
 
 log = logging.getLogger(__name__)
 

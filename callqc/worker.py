@@ -1,9 +1,8 @@
 """A worker: claim jobs from the database queue and run their handlers (callqc.pool runs N of them).
 
-A handler is ``handle(ctx: JobContext) -> None``; it must be idempotent (a job may run twice when a
-worker dies mid-job). Raise :class:`PermanentError` for a failure no retry can fix. Handlers are
-named in :data:`HANDLERS` as ``"module:function"``; a kind whose module does not exist yet is not
-claimed, so its jobs wait in the queue instead of failing.
+Job kinds and their handlers (``"module:function"``) are declared once, in ``storage/jobs.py``;
+this module loads them. A kind whose module does not exist yet is not claimed, so its jobs wait in
+the queue instead of failing.
 """
 
 from __future__ import annotations
@@ -13,31 +12,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 
+from storage.db import get_engine
 from storage.errors import CallqcError, InvalidInput
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a handler gets: the claimed job and who runs it."""
-
-    job_id: int
-    kind: str
-    call_id: str | None
-    payload: dict[str, Any] = field(default_factory=dict)
-    attempt: int = 1
-    worker_id: str = ""
-    # Set when the worker lost the lease (the job was requeued elsewhere): a long handler may
-    # check it and stop early; its result will not be recorded either way.
-    lease_lost: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-
-
-class PermanentError(CallqcError):
-    """job failed permanently"""
+from storage.jobs import JobContext, PermanentError
+from storage.queue import LeaseLost, claim, fail, finish, has_work, heartbeat, requeue_stalled
+from storage.settings import get_settings
+from storage.wakeup import JobWaiter
 
 
 class HandlerBroken(CallqcError):
@@ -45,13 +28,6 @@ class HandlerBroken(CallqcError):
 
 
 Handler = Callable[[JobContext], None]
-
-# Job kind → "module:function". Tests and plugins may add kinds (child processes get the mapping
-# passed explicitly, so additions made before run_workers() reach them).
-HANDLERS: dict[str, str] = {
-    "transcribe": "transcribe.handler:handle",
-    "score": "scoring.handler:handle",
-}
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +76,6 @@ class _Heartbeat(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        from storage.queue import LeaseLost, heartbeat
 
         while not self.done.wait(self.interval):
             try:
@@ -161,8 +136,6 @@ class Worker:
         max_jobs: int | None = None,
         budget: JobBudget | None = None,
     ) -> None:
-        from storage.db import get_engine
-        from storage.settings import get_settings
 
         self.worker_id, self.handlers, self.burst = worker_id, dict(handlers), burst
         self.stop = stop or threading.Event()
@@ -176,7 +149,6 @@ class Worker:
         self.processed = 0
 
     def _maybe_requeue_stalled(self) -> None:
-        from storage.queue import requeue_stalled
 
         if time.monotonic() - self._last_requeue < self.requeue_every_s:
             return
@@ -185,8 +157,6 @@ class Worker:
 
     def run(self) -> int:
         """Work until stopped, the job budget is spent, or (burst) nothing is due or running; jobs processed."""
-        from storage.queue import claim, has_work
-        from storage.wakeup import JobWaiter
 
         log.info("work: %s started for %s%s", self.worker_id, ", ".join(self.handlers) or "no kinds",
                  " (burst)" if self.burst else "")
@@ -218,7 +188,6 @@ class Worker:
 
     def run_one(self, ctx: JobContext) -> None:
         """Run one claimed job's handler under a heartbeat and record how it ended."""
-        from storage.queue import LeaseLost, fail, finish
 
         beat = _Heartbeat(self.engine, ctx, self.heartbeat_s)
         beat.start()

@@ -28,10 +28,10 @@ from starlette.concurrency import run_in_threadpool
 
 from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
 from recorder.metadata import InvalidMetadata, parse_meta
+from storage.calls import Call, CallPublic
 from storage.db import get_engine, session
 from storage.errors import CallqcError, Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from storage.keys import validate_call_id
-from storage.models import Call, CallPublic
 from storage.settings import get_settings
 from storage.stores import get_store
 

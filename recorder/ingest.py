@@ -37,10 +37,12 @@ from sqlalchemy.engine import Engine
 from recorder.metadata import CallMeta, channel_map_for
 from recorder.probe import AudioInfo, probe
 from storage import audit, queue
+from storage.calls import Call, CallStatus, Direction
 from storage.db import get_engine, is_sqlite, session
 from storage.errors import Conflict, InvalidInput
+from storage.jobs import JobKind
 from storage.keys import InvalidCallId, recording_key, validate_call_id
-from storage.models import AuditAction, Call, CallStatus, Direction, JobKind
+from storage.models import AuditAction
 from storage.objectstore import CHUNK, ChecksumMismatch, ObjectNotFound, ObjectStore, sha256_file, sha256_of
 from storage.settings import get_settings
 from storage.stores import get_store

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from storage.calls import Direction
 from storage.errors import InvalidInput
 from storage.keys import validate_call_id
-from storage.models import Direction
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from callqc.worker import JobContext, PermanentError
 from scoring.autoscore import evaluate
 from scoring.checks import Env
 from scoring.conversation import CallFacts, Conversation, Segment, Word
 from scoring.rubric import LoadedRubric, active_rubric
+from storage import calls
 from storage.call_metrics import store_metrics
+from storage.calls import Call, CallStatus
 from storage.db import session as db_session
 from storage.errors import CallqcError, Conflict
 from storage.evaluations import (
@@ -27,8 +27,8 @@ from storage.evaluations import (
     auto_evaluation_for,
     store_auto_evaluation,
 )
+from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
-from storage.models import Call, CallStatus, utcnow
 from storage.rubrics import stored_rubric
 from storage.settings import get_settings
 from storage.transcripts import Transcript, segments_of
@@ -69,11 +69,10 @@ def load_conversation(session: Session, call: Call) -> Conversation:
 
 
 def _mark_scored(session: Session, call_id: str) -> None:
-    row = session.execute(
-        sa.update(Call).where(col(Call.call_id) == call_id, col(Call.status) == CallStatus.transcribed)
-        .values(status=CallStatus.scored, updated_at=utcnow()).returning(col(Call.call_id))).first()
-    if row is None:
-        raise Conflict(f"call {call_id} is no longer 'transcribed'; another worker scored it")
+    try:
+        calls.move(session, call_id, CallStatus.scored)
+    except calls.CallMoved as exc:
+        raise Conflict(f"call {call_id} is no longer 'transcribed'; another worker scored it") from exc
 
 
 def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env | None = None) -> Evaluation:

@@ -174,7 +174,7 @@ def train(
 ) -> TrainingReport:
     """Train the model behind ``item_id`` from inspectors' final answers; store it if there are enough."""
     from scoring.handler import load_conversation
-    from storage.models import Call
+    from storage.calls import Call
     from storage.stores import get_store
 
     check = model_item(rubric, item_id)

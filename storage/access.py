@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from storage.archive.tables import ArchiveImagePublic
+from storage.calls import Call
 from storage.errors import Forbidden, NotFound
 from storage.keys import validate_call_id
-from storage.models import AuditAction, AuditEvent, Call
+from storage.models import AuditAction, AuditEvent
 from storage.retrieval import Recording
 from storage.users import Principal, Role
 

@@ -30,7 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from storage.errors import Conflict
-from storage.models import Job, JobKind, JobState, UTCDateTime, utcnow
+from storage.jobs import Job, JobKind, JobState
+from storage.models import UTCDateTime, utcnow
 from storage.settings import get_settings
 from storage.wakeup import announce
 

@@ -24,10 +24,11 @@ from sqlmodel import Session, col, select
 
 from storage import audit
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ImageState
+from storage.calls import Call
 from storage.db import session as db_session
 from storage.errors import CallqcError, NotFound
 from storage.keys import validate_call_id
-from storage.models import AuditAction, Call
+from storage.models import AuditAction
 from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore
 from storage.settings import get_settings
 from storage.stores import get_store

@@ -9,8 +9,10 @@ from sqlmodel import SQLModel
 
 import storage.archive.tables  # noqa: F401  archive runs, images, entries, holds
 import storage.call_metrics  # noqa: F401  call_metrics
+import storage.calls  # noqa: F401  calls
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
-import storage.models  # noqa: F401  calls, jobs, audit_log
+import storage.jobs  # noqa: F401  jobs
+import storage.models  # noqa: F401  audit_log
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.rubrics  # noqa: F401  rubrics
 import storage.transcripts  # noqa: F401  transcripts, segments

@@ -11,9 +11,9 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage.calls import Call
 from storage.db import session
 from storage.keys import recording_key
-from storage.models import Call
 from storage.objectstore import ObjectStore
 from storage.settings import get_settings
 

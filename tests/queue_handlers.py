@@ -7,8 +7,8 @@ import time
 
 import sqlalchemy as sa
 
-from callqc.worker import JobContext, PermanentError
 from storage.db import get_engine
+from storage.jobs import JobContext, PermanentError
 
 meta = sa.MetaData()
 marks = sa.Table(

@@ -14,10 +14,10 @@ from scoring.autoscore import evaluate
 from scoring.conversation import Segment
 from scoring.rubric import active_rubric
 from storage.call_metrics import store_metrics
+from storage.calls import Call, CallStatus, Direction
 from storage.db import session
 from storage.evaluations import store_auto_evaluation
 from storage.keys import recording_key
-from storage.models import Call, CallStatus, Direction
 from storage.settings import get_settings
 from storage.stores import make_store
 from storage.transcripts import TranscriptSegment

@@ -52,7 +52,7 @@ def store_call(session: Any, call_id: str, segments: list[Segment], *, status: s
     """Register a call with its transcript rows, as the recorder and the transcription worker would."""
     from datetime import UTC, datetime
 
-    from storage.models import Call
+    from storage.calls import Call
     from storage.transcripts import Transcript, TranscriptSegment
 
     duration = max((s.end for s in segments), default=0.0) + 1.0

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from recorder.api import NoApiToken, create_app
+from storage.calls import Call
 from storage.db import session
-from storage.models import Call, Job
+from storage.jobs import Job
 from storage.objectstore import sha256_of
 from storage.settings import get_settings, reset_settings
 from storage.stores import make_store

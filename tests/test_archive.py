@@ -10,8 +10,9 @@ from sqlmodel import col, select
 from storage.archive.plan import Month, PlanItem, TooBigForMedia, pack, parse_media
 from storage.archive.run import run_month
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState
+from storage.calls import Call
 from storage.db import session
-from storage.models import AuditAction, AuditEvent, Call
+from storage.models import AuditAction, AuditEvent
 from storage.objectstore import ObjectNotFound
 from storage.retrieval import RecordingSource, open_recording, save_recording
 from storage.settings import get_settings, reset_settings

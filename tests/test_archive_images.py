@@ -16,8 +16,9 @@ from storage.archive.hold import NoHold, NotArchived, hold, release
 from storage.archive.images import DiscFile, build_image
 from storage.archive.run import run_month
 from storage.archive.tables import ArchiveHold, ArchiveImage
+from storage.calls import Call
 from storage.db import session
-from storage.models import AuditAction, AuditEvent, Call
+from storage.models import AuditAction, AuditEvent
 from storage.settings import get_settings
 from storage.stores import make_store
 from tests.archive_helpers import extract_with_xorriso, make_calls

@@ -13,8 +13,9 @@ from sqlmodel import col, select
 from storage.archive.run import run_month
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState, RunState
 from storage.archive.verify import failed_images, verify_images
+from storage.calls import Call
 from storage.db import session
-from storage.models import AuditAction, AuditEvent, Call
+from storage.models import AuditAction, AuditEvent
 from storage.retrieval import open_recording
 from storage.settings import get_settings, reset_settings
 from storage.stores import make_store

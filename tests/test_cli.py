@@ -16,8 +16,10 @@ import psutil
 import pytest
 from sqlmodel import select
 
+from storage.calls import Call
 from storage.db import session
-from storage.models import AuditEvent, Call, Job
+from storage.jobs import Job
+from storage.models import AuditEvent
 from tests.audio_files import make_wav
 
 # Every test here runs `callqc` as a subprocess.

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from scoring.rubric import active_rubric
 from storage import db as dbmod
-from storage.models import Job
+from storage.jobs import Job
 from storage.queue import enqueue
 from storage.rubrics import RubricRow, register_rubric
 

@@ -12,10 +12,12 @@ from sqlmodel import select
 
 from recorder.ingest import CallExists, ingest_file
 from recorder.metadata import CallMeta, InvalidMetadata, parse_meta, read_sidecar, sidecar_for
+from storage.calls import Call
 from storage.db import session
 from storage.errors import InvalidInput
+from storage.jobs import Job, JobKind
 from storage.keys import recording_key
-from storage.models import AuditEvent, Call, Job, JobKind
+from storage.models import AuditEvent
 from storage.objectstore import ObjectStore, sha256_of
 from storage.settings import get_settings, reset_settings
 from storage.stores import make_store

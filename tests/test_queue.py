@@ -18,7 +18,8 @@ from callqc.pool import run_workers
 from storage import db as dbmod
 from storage import queue
 from storage.errors import InvalidInput
-from storage.models import JobState, utcnow
+from storage.jobs import JobState
+from storage.models import utcnow
 from storage.settings import reset_settings
 from tests import queue_handlers
 

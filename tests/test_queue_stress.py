@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import storage.schema  # noqa: F401  the whole schema on SQLModel.metadata
 from storage import db as dbmod
 from storage import queue
-from storage.models import Job
+from storage.jobs import Job
 from storage.settings import reset_settings
 from tests import queue_handlers
 

@@ -267,7 +267,7 @@ def test_dashboard_shows_reviewed_kpis(world: review_world.World) -> None:
 
 def test_a_call_in_progress_opens_in_the_call_page(world: review_world.World) -> None:
     """A call still being captured (no end yet) opens with its live transcript on the same page."""
-    from storage.models import Call
+    from storage.calls import Call
 
     with session() as s:
         call = s.get(Call, "a1-call-1")

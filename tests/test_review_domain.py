@@ -279,7 +279,7 @@ def test_dashboard_kpis_come_from_reviews(world: review_world.World) -> None:
 def test_dashboard_kpis_and_trend_take_the_same_calls(world: review_world.World) -> None:
     """A call reviewed long after it took place counts in its own day's window, KPIs and trend alike."""
     from review_app.workflow import dashboard
-    from storage.models import Call
+    from storage.calls import Call
 
     sup = world.users["sup"]
     r = _review(world)

@@ -17,10 +17,11 @@ from scoring.autoscore import evaluate
 from scoring.rubric import active_rubric
 from storage import db
 from storage.audit import record
+from storage.calls import Call, CallStatus, Direction
 from storage.db import session
 from storage.evaluations import store_auto_evaluation
 from storage.keys import recording_key
-from storage.models import AuditAction, Call, CallStatus, Direction
+from storage.models import AuditAction
 from tests import review_world
 from tests.review_world import DAY0, add_segments
 from tests.scoring_calls import call as conversation

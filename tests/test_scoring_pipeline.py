@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from callqc.worker import JobContext
 from scoring.handler import TranscriptNotReady, handle, score_call
 from scoring.rubric import Answer, load_rubric, parse_rubric
 from storage.call_metrics import metrics_json
+from storage.calls import Call
 from storage.db import session
 from storage.evaluations import (
     Evaluation,
     evaluation_json,
 )
-from storage.models import Call
+from storage.jobs import JobContext
 from storage.rubrics import RubricVersionConflict, register_rubric
 from tests.scoring_calls import good_call, seg, store_call
 from tests.test_scoring_rubric import CONTRACT

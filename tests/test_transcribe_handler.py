@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from callqc.worker import JobContext, PermanentError
 from demo.synth import Line, default_dialogue, silence, synth_call
+from storage.calls import Call, CallStatus
 from storage.db import session
+from storage.jobs import Job, JobContext, JobKind, JobState, PermanentError
 from storage.keys import recording_key
-from storage.models import Call, CallStatus, Job, JobKind, JobState
 from storage.queue import enqueue
 from storage.settings import get_settings, reset_settings
 from storage.stores import make_store

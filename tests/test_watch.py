@@ -14,8 +14,10 @@ import pytest
 from sqlmodel import select
 
 from recorder.watch import Outcome, Watcher, WatcherBusy
+from storage.calls import Call
 from storage.db import session
-from storage.models import AuditEvent, Call, Job
+from storage.jobs import Job
+from storage.models import AuditEvent
 from storage.objectstore import sha256_of
 from storage.settings import get_settings, reset_settings
 from storage.stores import make_store

@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from callqc.worker import JobContext, PermanentError
+from storage import calls
+from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.errors import Conflict, NotFound
+from storage.jobs import Job, JobContext, JobKind, JobState, PermanentError
 from storage.keys import validate_call_id
-from storage.models import Call, CallStatus, Job, JobKind, JobState, utcnow
 from storage.objectstore import ObjectNotFound
 from storage.queue import enqueue
 from storage.settings import get_settings
@@ -33,7 +33,7 @@ from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber,
 
 log = logging.getLogger(__name__)
 
-_TRANSCRIBABLE = (CallStatus.recorded.value, CallStatus.transcribed.value)
+_TRANSCRIBABLE = {s.value for s in calls.sources_of(CallStatus.transcribed)}
 
 
 class CallNotTranscribable(Conflict):
@@ -61,13 +61,10 @@ def _load_call(call_id: str) -> _CallInfo:
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
-    with session(write=True) as s:
-        row = s.execute(
-            sa.update(Call).where(col(Call.call_id) == call_id, col(Call.status).in_(_TRANSCRIBABLE))
-            .values(status=CallStatus.failed.value, last_error=reason[:2000], updated_at=utcnow())
-            .returning(col(Call.call_id))
-        ).first()
-    if row is None:
+    try:
+        with session(write=True) as s:
+            calls.move(s, call_id, CallStatus.failed, last_error=reason[:2000])
+    except calls.CallMoved:
         log.warning("mark failed %s: call no longer recorded/transcribed; left as is", call_id)
 
 
@@ -82,13 +79,10 @@ def store_result(call_id: str, transcript: Transcript) -> int:
     with session(write=True) as s:
         # The guarded UPDATE comes first: it locks the call row, so two workers racing on one call
         # (after a stall requeue) write their transcripts one after the other, never interleaved.
-        moved = s.execute(
-            sa.update(Call).where(col(Call.call_id) == call_id, col(Call.status).in_(_TRANSCRIBABLE))
-            .values(status=CallStatus.transcribed.value, last_error=None, updated_at=utcnow())
-            .returning(col(Call.call_id))
-        ).first()
-        if moved is None:
-            raise CallNotTranscribable(f"{call_id} is no longer recorded or transcribed")
+        try:
+            calls.move(s, call_id, CallStatus.transcribed, last_error=None)
+        except calls.CallMoved as exc:
+            raise CallNotTranscribable(f"{call_id} is no longer recorded or transcribed") from exc
         n = replace_transcript(s, call_id, transcript)
         if not _score_job_pending(s, call_id):
             enqueue(s, JobKind.score, call_id=call_id)

@@ -103,8 +103,8 @@ def register(app: typer.Typer) -> None:
 
         from scoring.handler import TranscriptNotReady, score_call
         from scoring.rubric import load_rubric
+        from storage.calls import Call, CallStatus
         from storage.db import session
-        from storage.models import Call, CallStatus
         from storage.rubrics import register_rubric
 
         loaded = load_rubric(rubric)

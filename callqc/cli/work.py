@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from storage.models import JobState
+from storage.jobs import JobState
 
 STATES = [s.value for s in JobState]
 

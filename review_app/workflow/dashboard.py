@@ -20,8 +20,8 @@ from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
 from storage.access import Perm, require
+from storage.calls import Call
 from storage.errors import InvalidInput
-from storage.models import Call
 from storage.reviews import Assignment, AssignmentState, Review, Verdict
 from storage.users import Principal
 

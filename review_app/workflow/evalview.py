@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from scoring.rubric import active_rubric, title_text
+from storage.calls import Call
 from storage.evaluations import (
     Evaluation,
     EvaluationItem,
@@ -26,7 +27,6 @@ from storage.evaluations import (
     items_of,
     store_human_evaluation,
 )
-from storage.models import Call
 from storage.rubrics import stored_rubric
 from storage.settings import get_settings
 from storage.transcripts import TranscriptSegment, segments_of

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from storage.access import Perm, require, visible_call
+from storage.calls import Call
 from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
-from storage.models import Call, utcnow
+from storage.models import utcnow
 from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review
 from storage.settings import get_settings
 from storage.users import Principal, Role

@@ -18,8 +18,9 @@ from review_app.workflow.callview import call_public
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from storage.access import Perm, require, visible_call
 from storage.audit import record
+from storage.calls import Call
 from storage.errors import Conflict, InvalidInput
-from storage.models import AuditAction, Call
+from storage.models import AuditAction
 from storage.reviews import Assignment, AssignmentState, Review, Verdict
 from storage.users import Principal, Role
 

@@ -26,8 +26,8 @@ from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
 from storage.access import Perm, require
+from storage.calls import Call
 from storage.errors import InvalidInput, NotFound
-from storage.models import Call
 from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun
 from storage.users import Principal
 

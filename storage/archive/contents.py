@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from storage.calls import Call, CallPublic
 from storage.keys import validate_call_id
-from storage.models import Call, CallPublic
 
 log = logging.getLogger(__name__)
 

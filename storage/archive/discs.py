@@ -28,9 +28,9 @@ from storage.archive.plan import (
     pack,
 )
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState
+from storage.calls import Call
 from storage.db import session as db_session
 from storage.errors import Conflict
-from storage.models import Call
 from storage.objectstore import ObjectStore
 from storage.settings import get_settings
 

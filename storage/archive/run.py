@@ -31,8 +31,9 @@ from storage import audit
 from storage.archive.discs import Progress, guarded, load_image, master, plan_run
 from storage.archive.plan import Month, parse_media
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, ImageState, RunState
+from storage.calls import Call
 from storage.db import session as db_session
-from storage.models import AuditAction, Call, utcnow
+from storage.models import AuditAction, utcnow
 from storage.objectstore import ObjectNotFound, ObjectStore, RetentionMode
 from storage.settings import get_settings
 from storage.stores import get_store
