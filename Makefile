@@ -41,8 +41,11 @@ test: install
 test-fast: install
 	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
+# ruff, the layer contracts of pyproject.toml (an upward import fails with its file and line), dead code.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 typecheck: install
 	$(BIN)/mypy

@@ -86,11 +86,11 @@ def timeline(segments: list[Segment], evidence: list[Evidence], duration_s: floa
         st.info(t("no_transcript"))
         return
     rows = [
-        {"lane": speaker_label(s.speaker), "start": s.start_s, "end": s.end_s, "text": s.text[:80]} for s in segments
+        {"lane": speaker_label(s.speaker), "start": s.start, "end": s.end, "text": s.text[:80]} for s in segments
     ]
     # evidence gets a lane of its own: drawn over the speakers, whole-call evidence hid them
     rows += [
-        {"lane": t("evidence"), "start": e.start_s, "end": max(e.end_s, e.start_s + 0.5), "text": e.quote[:80]}
+        {"lane": t("evidence"), "start": e.start, "end": max(e.end, e.start + 0.5), "text": e.label[:80]}
         for e in evidence
     ]
     df = pd.DataFrame(rows)

@@ -23,8 +23,7 @@ from typing import Any, Protocol, TypeGuard
 
 from scoring import evidence as ev
 from scoring.applicability import na_reason
-from scoring.conversation import Conversation, Segment, Speaker
-from scoring.evidence import Evidence, EvidenceKind
+from scoring.conversation import Conversation
 from scoring.matching import Match, find, stream
 from scoring.metrics import CallMetrics, gaps, union
 from scoring.rubric import (
@@ -41,6 +40,8 @@ from scoring.rubric import (
     TalkSpeedCheck,
     Windowed,
 )
+from storage.evaluations import Evidence, EvidenceKind
+from storage.segments import Speaker
 
 
 @dataclass(frozen=True)
@@ -367,5 +368,3 @@ def run_item(item: Item, conv: Conversation, metrics: CallMetrics, env: Env) -> 
     return res
 
 
-def segment_text(segs: list[Segment]) -> str:
-    return " ".join(s.text.strip() for s in segs)

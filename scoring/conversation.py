@@ -1,7 +1,6 @@
-"""What scoring reads: a call's segments and facts, independent of where they were stored.
-
-Tests build these directly; :mod:`scoring.handler` adapts the rows of ``storage/transcripts.py``.
-Speakers are ``agent``, ``customer`` or ``unknown`` (a mono recording without attribution).
+"""What scoring reads: a call's segments (``storage.segments.Segment``) and facts, as a
+:class:`Conversation`; :func:`load_conversation` builds one from what ``storage/transcripts.py`` stored.
+Tests build conversations directly.
 """
 
 from __future__ import annotations
@@ -9,38 +8,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from sqlmodel import Session
 
-class Speaker(StrEnum):
-    agent = "agent"
-    customer = "customer"
-    unknown = "unknown"
-
-
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    word: str
-    probability: float = 1.0
-
-
-@dataclass(frozen=True)
-class Segment:
-    speaker: str
-    start: float
-    end: float
-    text: str
-    words: tuple[Word, ...] = ()
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    channel: int | None = None
-
-    @property
-    def duration(self) -> float:
-        return max(0.0, self.end - self.start)
+from storage.calls import Call
+from storage.errors import CallqcError
+from storage.segments import Segment, Speaker
+from storage.transcripts import Transcript, segments
 
 
 @dataclass(frozen=True)
@@ -137,3 +112,18 @@ def count_units(text: str) -> tuple[int, int]:
     us = units(text)
     cjk = sum(1 for u in us if is_cjk(u[0]))
     return len(us) - cjk, cjk
+
+
+class TranscriptNotReady(CallqcError):
+    """call has no transcript yet"""
+
+
+def load_conversation(session: Session, call: Call) -> Conversation:
+    """The call's stored segments and facts as a :class:`Conversation` (TranscriptNotReady if none)."""
+    if session.get(Transcript, call.call_id) is None:
+        raise TranscriptNotReady(call.call_id)
+    segs = segments(session, call.call_id)
+    channels = frozenset(call.channel_map or {}) or frozenset(s.speaker for s in segs)
+    facts = CallFacts(direction=str(call.direction), queue=call.queue, duration_s=call.duration_s,
+                      meta=dict(call.meta or {}), channels=channels)
+    return Conversation.build(segs, facts)

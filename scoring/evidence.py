@@ -9,39 +9,8 @@ Times are seconds from the start of the call.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from enum import StrEnum
-from typing import Any
-
-from scoring.conversation import Segment
-
-
-class EvidenceKind(StrEnum):
-    match = "match"
-    searched = "searched"
-    span = "span"
-    unsure = "unsure"
-
-
-@dataclass(frozen=True)
-class Evidence:
-    kind: EvidenceKind
-    start: float
-    end: float
-    speaker: str | None = None
-    quote: str | None = None
-    segment: int | None = None  # index into the call's time-ordered segments
-    note: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["kind"] = str(self.kind)
-        d["start"], d["end"] = round(self.start, 3), round(self.end, 3)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Evidence:
-        return cls(**{**d, "kind": EvidenceKind(d["kind"])})
+from storage.evaluations import Evidence, EvidenceKind
+from storage.segments import Segment
 
 
 def of_segment(

@@ -9,63 +9,32 @@ UPDATE matches no row and the whole transaction is rolled back.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlmodel import Session
 
+from scoring.agreement import auto_submit_items
 from scoring.autoscore import evaluate
 from scoring.checks import Env
-from scoring.conversation import CallFacts, Conversation, Segment, Word
+from scoring.conversation import TranscriptNotReady, load_conversation
+from scoring.evaluations import store_auto_evaluation
+from scoring.learned import ModelPredictor
 from scoring.rubric import LoadedRubric, active_rubric
+from scoring.versions import stored_rubric
 from storage import calls
-from storage.call_metrics import store_metrics
+from storage.call_metrics import save_metrics
 from storage.calls import Call, CallStatus
 from storage.db import session as db_session
-from storage.errors import CallqcError, Conflict
-from storage.evaluations import (
-    Evaluation,
-    auto_evaluation_for,
-    store_auto_evaluation,
-)
+from storage.errors import Conflict
+from storage.evaluations import Evaluation, auto_evaluation_for
 from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
-from storage.rubrics import stored_rubric
 from storage.settings import get_settings
-from storage.transcripts import Transcript, segments_of
 
 log = logging.getLogger(__name__)
 
 
-class TranscriptNotReady(CallqcError):
-    """call has no transcript yet"""
-
-
 class CallNotScorable(PermanentError):
     """call cannot be scored"""
-
-
-def _words(raw: Any) -> tuple[Word, ...]:
-    out = []
-    for w in raw or []:
-        try:
-            prob = float(w.get("probability", 1.0))
-            out.append(Word(float(w["start"]), float(w["end"]), str(w["word"]), prob))
-        except (KeyError, TypeError, ValueError):
-            continue  # a malformed word loses its timing, not the segment
-    return tuple(out)
-
-
-def load_conversation(session: Session, call: Call) -> Conversation:
-    """The call's stored segments and facts as a :class:`Conversation` (TranscriptNotReady if none)."""
-    if session.get(Transcript, call.call_id) is None:
-        raise TranscriptNotReady(call.call_id)
-    segs = [Segment(speaker=r.speaker, channel=r.channel, start=r.start_s, end=r.end_s, text=r.text or "",
-                    words=_words(r.words), avg_logprob=r.avg_logprob, no_speech_prob=r.no_speech_prob)
-            for r in segments_of(session, call.call_id)]
-    channels = frozenset(call.channel_map or {}) or frozenset(s.speaker for s in segs)
-    facts = CallFacts(direction=str(call.direction), queue=call.queue, duration_s=call.duration_s,
-                      meta=dict(call.meta or {}), channels=channels)
-    return Conversation.build(segs, facts)
 
 
 def _mark_scored(session: Session, call_id: str) -> None:
@@ -77,8 +46,6 @@ def _mark_scored(session: Session, call_id: str) -> None:
 
 def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env | None = None) -> Evaluation:
     """Score one call under ``loaded`` (or return its existing evaluation under that version)."""
-    from scoring.agreement import auto_submit_items
-    from scoring.learned import ModelPredictor
 
     call = session.get(Call, call_id)
     if call is None:
@@ -100,7 +67,7 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
     env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor())
     auto = evaluate(loaded, conv, env=env)
     ev = store_auto_evaluation(session, call_id, auto, auto_submit=auto_submit_items(session, loaded.rubric))
-    store_metrics(session, call_id, auto.metrics)
+    save_metrics(session, auto.metrics.row(call_id))
     if call.status == CallStatus.transcribed:
         _mark_scored(session, call_id)
     log.info("score: call %s rubric %s v%s total=%s needs_review=%s", call_id, rid, version, ev.total,

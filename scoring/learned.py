@@ -24,14 +24,17 @@ from sqlmodel import Session, col, select
 
 from scoring import evidence as ev
 from scoring.checks import CheckResult
-from scoring.conversation import Conversation, Segment
+from scoring.conversation import Conversation, load_conversation
 from scoring.rubric import Answer, ModelCheck, Rubric
+from storage.calls import Call
 from storage.errors import InvalidInput, NotFound
 from storage.evaluations import Evaluation, EvaluationItem, FinalSource
 from storage.keys import model_key
 from storage.models import utcnow
 from storage.objectstore import ObjectNotFound, ObjectStore
+from storage.segments import Segment
 from storage.settings import get_settings
+from storage.stores import get_store
 
 log = logging.getLogger(__name__)
 MIN_PER_CLASS = 4  # cross-validation and calibration need a few of each answer
@@ -173,9 +176,6 @@ def train(
     session: Session, item_id: str, rubric: Rubric, *, store: ObjectStore | None = None,
 ) -> TrainingReport:
     """Train the model behind ``item_id`` from inspectors' final answers; store it if there are enough."""
-    from scoring.handler import load_conversation
-    from storage.calls import Call
-    from storage.stores import get_store
 
     check = model_item(rubric, item_id)
     texts, labels = [], []
@@ -203,7 +203,6 @@ class ModelPredictor:
 
     def _model(self, name: str) -> tuple[int, Any] | None:
         if name not in self._cache:
-            from storage.stores import get_store
 
             self._store = self._store or get_store()
             try:

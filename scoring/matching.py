@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
-from scoring.conversation import Conversation, Segment, join_units, units
+from scoring.conversation import Conversation, join_units, units
+from storage.segments import Segment
 
 EXACT_BELOW = 5
 

@@ -15,7 +15,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scoring.conversation import Conversation, Speaker, count_units
+from scoring.conversation import Conversation, count_units
+from storage.call_metrics import CallMetricsRow
+from storage.models import utcnow
+from storage.segments import Speaker
 
 Interval = tuple[float, float]
 
@@ -96,6 +99,18 @@ class CallMetrics:
         d["longest_silence_at"] = list(self.longest_silence_at) if self.longest_silence_at else None
         d["overtalk_spans"] = [list(x) for x in self.overtalk_spans]
         return _rounded(d)
+
+    def row(self, call_id: str) -> CallMetricsRow:
+        """The call's stored form: headline figures as columns (for SQL aggregates), the rest as JSON."""
+        return CallMetricsRow(
+            call_id=call_id, duration_s=round(self.duration_s, 3), agent_talk_s=self.talk_s.get("agent"),
+            customer_talk_s=self.talk_s.get("customer"), non_talk_s=round(self.non_talk_s, 3),
+            longest_silence_s=round(self.longest_silence_s, 3), overtalk_count=self.overtalk_count,
+            overtalk_s=round(self.overtalk_s, 3),
+            agent_rate=self.rate["agent"].per_minute if "agent" in self.rate else None,
+            customer_rate=self.rate["customer"].per_minute if "customer" in self.rate else None,
+            talk_ratio=self.talk_ratio, metrics=self.to_json(), updated_at=utcnow(),
+        )
 
 
 def _rounded(v: Any) -> Any:

@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from storage.archive.tables import ArchiveImagePublic
+from storage.archive.verify import failed_images
 from storage.calls import Call
+from storage.db import session
 from storage.errors import Forbidden, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction, AuditEvent
-from storage.retrieval import Recording
+from storage.retrieval import Recording, open_recording
 from storage.users import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,6 @@ def audit_events(
 
 def failed_archive_images(session: Session, who: Principal) -> list[ArchiveImagePublic]:
     """Archive images whose last fixity check failed, newest check first; admins and archivists."""
-    from storage.archive.verify import failed_images
 
     require(who, Perm.archive_health)
     return failed_images(session)
@@ -143,8 +144,6 @@ def recording(who: Principal, call_id: str, *, source: str | None, download: boo
     The access check comes first; the retrieval path (hot or archived) checks the SHA-256 and
     writes the audit row, play or download.
     """
-    from storage.db import session
-    from storage.retrieval import open_recording
 
     if download:
         require(who, Perm.download)

@@ -1,6 +1,6 @@
 """Every table module, imported once so ``SQLModel.metadata`` knows the whole schema.
 
-Add one import line here when a room adds a table module (and an Alembic migration for it).
+Add one import line here when a module adds a table (and an Alembic migration for it).
 """
 
 from __future__ import annotations

@@ -42,7 +42,3 @@ def get_store() -> ObjectStore:
     return _cached[2]
 
 
-def reset_store() -> None:
-    """Forget the cached store (tests)."""
-    global _cached
-    _cached = None

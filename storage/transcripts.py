@@ -7,16 +7,15 @@ shape the CLI (`callqc show`), the review app and scoring read; see docs/transcr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 
 from storage.models import UTCDateTime, utcnow
-
-if TYPE_CHECKING:
-    from transcribe.engine import Transcript as EngineTranscript
+from storage.segments import Segment, format_lines, words_from_json
 
 SCHEMA_VERSION = 1  # of transcript_json's shape
 
@@ -72,32 +71,40 @@ class TranscriptSegmentPublic(TranscriptSegmentBase):
     id: int
 
 
-def replace_transcript(session: Session, call_id: str, transcript: EngineTranscript) -> int:
-    """Store ``transcript`` as the call's only transcript (inside the caller's transaction); segment count."""
+def replace_transcript(session: Session, transcript: TranscriptBase, segments: Sequence[Segment]) -> int:
+    """Store ``transcript`` and its ``segments`` as the call's only transcript (inside the caller's
+    transaction); the segment count."""
+    call_id = transcript.call_id
     session.execute(sa.delete(TranscriptSegment).where(col(TranscriptSegment.call_id) == call_id))
     session.execute(sa.delete(Transcript).where(col(Transcript.call_id) == call_id))
-    session.add(Transcript(
-        call_id=call_id, language=transcript.language, language_probability=transcript.language_probability,
-        model_name=transcript.model.name, model_version=transcript.model.version,
-        model_source=str(transcript.model.source), compute=transcript.compute.as_dict(),
-        duration_s=round(transcript.duration_s, 3), mono=transcript.mono, word_count=transcript.words,
-    ))
-    for i, seg in enumerate(transcript.segments):
+    session.add(Transcript(**transcript.model_dump()))
+    for i, seg in enumerate(segments):
         session.add(TranscriptSegment(
-            call_id=call_id, idx=i, speaker=seg.speaker, channel=seg.channel, start_s=seg.start,
+            call_id=call_id, idx=i, speaker=seg.speaker, channel=seg.channel or 0, start_s=seg.start,
             end_s=seg.end, text=seg.text,
             words=[{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
                    for w in seg.words],
             avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob,
         ))
     session.flush()
-    return len(transcript.segments)
+    return len(segments)
 
 
 def segments_of(session: Session, call_id: str) -> list[TranscriptSegment]:
-    """The call's segments in conversation order."""
+    """The call's segment rows in conversation order."""
     return list(session.exec(select(TranscriptSegment).where(TranscriptSegment.call_id == call_id)
                              .order_by(col(TranscriptSegment.idx))))
+
+
+def as_segment(row: TranscriptSegment) -> Segment:
+    return Segment(speaker=row.speaker, channel=row.channel, start=row.start_s, end=row.end_s, text=row.text or "",
+                   words=words_from_json(row.words), avg_logprob=row.avg_logprob,
+                   no_speech_prob=row.no_speech_prob)
+
+
+def segments(session: Session, call_id: str) -> list[Segment]:
+    """The call's segments in conversation order, as :class:`~storage.segments.Segment` values."""
+    return [as_segment(r) for r in segments_of(session, call_id)]
 
 
 def transcript_json(session: Session, call_id: str) -> dict[str, Any] | None:
@@ -127,10 +134,9 @@ def transcript_json(session: Session, call_id: str) -> dict[str, Any] | None:
 
 def conversation_lines(session: Session, call_id: str) -> list[str] | None:
     """The conversation as ``[00:01.2–00:03.4] agent: text`` lines, or None without a transcript."""
-    from transcribe.conversation import format_lines
-
-    data = transcript_json(session, call_id)
-    return None if data is None else format_lines(data["segments"])
+    if session.get(Transcript, call_id) is None:
+        return None
+    return format_lines(segments(session, call_id))
 
 
 def search_segments(session: Session, text: str, *, limit: int = 100) -> list[TranscriptSegment]:

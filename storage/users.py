@@ -114,13 +114,6 @@ def add_user(
     return UserPublic.model_validate(user)
 
 
-def get_user(session: Session, name: str) -> UserPublic:
-    user = session.exec(select(User).where(User.name == name)).first()
-    if user is None:
-        raise UserNotFound(name)
-    return UserPublic.model_validate(user)
-
-
 def list_users(session: Session, *, role: Role | None = None) -> list[UserPublic]:
     q = select(User).order_by(User.name)
     if role is not None:

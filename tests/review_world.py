@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session
 
 from scoring.autoscore import evaluate
-from scoring.conversation import Segment
+from scoring.evaluations import store_auto_evaluation
 from scoring.rubric import active_rubric
-from storage.call_metrics import store_metrics
+from storage.call_metrics import save_metrics
 from storage.calls import Call, CallStatus, Direction
 from storage.db import session
-from storage.evaluations import store_auto_evaluation
 from storage.keys import recording_key
+from storage.segments import Segment
 from storage.settings import get_settings
 from storage.stores import make_store
 from storage.transcripts import TranscriptSegment
@@ -105,7 +105,7 @@ def add_call(
         add_segments(s, call_id, segments)
         auto = evaluate(active_rubric(), conv)
         store_auto_evaluation(s, call_id, auto)
-        store_metrics(s, call_id, auto.metrics)
+        save_metrics(s, auto.metrics.row(call_id))
 
 
 def fast_hashing(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from scoring.conversation import CallFacts, Conversation, Segment, Word
+from scoring.conversation import CallFacts, Conversation
+from storage.segments import Segment, Word
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from scoring.rubric import active_rubric
+from scoring.versions import register_rubric
 from storage import db as dbmod
 from storage.jobs import Job
 from storage.queue import enqueue
-from storage.rubrics import RubricRow, register_rubric
+from storage.rubrics import RubricRow
 
 
 def test_two_workers_registering_the_same_rubric_at_once_both_succeed(db_url: str) -> None:

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from scoring.autoscore import evaluate
+from scoring.evaluations import store_auto_evaluation
 from scoring.rubric import active_rubric
 from storage import db
 from storage.audit import record
 from storage.calls import Call, CallStatus, Direction
 from storage.db import session
-from storage.evaluations import store_auto_evaluation
 from storage.keys import recording_key
 from storage.models import AuditAction
 from tests import review_world

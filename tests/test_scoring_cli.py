@@ -6,8 +6,8 @@ import typer
 from typer.testing import CliRunner
 
 from callqc.cli import scoring as scoring_cli
+from scoring.evaluations import evaluation_json
 from storage.db import session
-from storage.evaluations import evaluation_json
 from tests.scoring_calls import good_call, store_call
 from tests.test_scoring_rubric import CONTRACT
 

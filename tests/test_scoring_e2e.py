@@ -7,7 +7,7 @@ import pytest
 from demo.synth import Line, synth_call
 from scoring.autoscore import evaluate
 from scoring.checks import Env
-from scoring.conversation import CallFacts, Conversation, Segment, Word
+from scoring.conversation import CallFacts, Conversation
 from scoring.rubric import Answer, parse_rubric
 from tests.test_scoring_rubric import CONTRACT
 
@@ -16,9 +16,7 @@ pytestmark = pytest.mark.slow
 
 def as_conversation(transcript) -> Conversation:  # type: ignore[no-untyped-def]
     """The engine's transcript as scoring reads it (what the handler does with the stored rows)."""
-    segs = [Segment(s.speaker, s.start, s.end, s.text,
-                    tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words),
-                    s.avg_logprob, s.no_speech_prob, s.channel) for s in transcript.segments]
+    segs = list(transcript.segments)
     return Conversation.build(segs, CallFacts(duration_s=transcript.duration_s,
                                               channels=frozenset({"agent", "customer"})))
 

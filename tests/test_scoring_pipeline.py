@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from scoring.handler import TranscriptNotReady, handle, score_call
+from scoring.conversation import TranscriptNotReady
+from scoring.evaluations import evaluation_json
+from scoring.handler import handle, score_call
 from scoring.rubric import Answer, load_rubric, parse_rubric
+from scoring.versions import register_rubric
 from storage.call_metrics import metrics_json
 from storage.calls import Call
 from storage.db import session
-from storage.evaluations import (
-    Evaluation,
-    evaluation_json,
-)
+from storage.evaluations import Evaluation
 from storage.jobs import JobContext
-from storage.rubrics import RubricVersionConflict, register_rubric
+from storage.rubrics import RubricVersionConflict
 from tests.scoring_calls import good_call, seg, store_call
 from tests.test_scoring_rubric import CONTRACT
 

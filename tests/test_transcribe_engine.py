@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from demo.synth import Line, Placement, default_dialogue, silence, synth_call, tone
+from storage.segments import UNKNOWN_SPEAKER
 from transcribe.audio import CorruptAudio, decode
-from transcribe.conversation import UNKNOWN_SPEAKER
 from transcribe.engine import ComputeSettings, Transcriber, Transcript
 from transcribe.models import resolve_model
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from storage.segments import Segment, Word, format_lines
 from storage.settings import reset_settings
-from transcribe.conversation import Segment, Word, clean, collapse_repeats, format_lines, merge
+from transcribe.conversation import clean, collapse_repeats, merge
 from transcribe.models import (
     BASE_MODEL_SHA256,
     ModelCorrupt,
@@ -77,8 +78,9 @@ def test_local_folder_without_model_bin_is_refused(tmp_path: Path) -> None:
 
 def _seg(text: str, **kw: float) -> Segment:
     words = [Word(i * 0.3, i * 0.3 + 0.25, " " + w, 0.9) for i, w in enumerate(text.split())]
-    return Segment("agent", 0, 0.0, len(words) * 0.3, text, words, kw.get("lp", -0.2), kw.get("nsp", 0.05),
-                   kw.get("cr", 1.2))
+    return Segment(speaker="agent", channel=0, start=0.0, end=len(words) * 0.3, text=text, words=words,
+                   avg_logprob=kw.get("lp", -0.2), no_speech_prob=kw.get("nsp", 0.05),
+                   compression_ratio=kw.get("cr", 1.2))
 
 
 def test_repetition_loop_is_cut_to_one_copy() -> None:
@@ -121,10 +123,10 @@ def test_hallucinated_segments_are_dropped(kw: dict[str, float], text: str) -> N
 
 def test_merge_orders_speakers_by_time_and_splits_at_pauses() -> None:
     """Two channels merge into one time-ordered list; a long pause starts a new segment."""
-    a = Segment("agent", 0, 0.0, 6.0, "hello there. goodbye now",
-                [Word(0.0, 0.4, " hello", 1), Word(0.4, 0.8, " there.", 1), Word(5.0, 5.5, " goodbye", 1),
+    a = Segment(speaker="agent", channel=0, start=0.0, end=6.0, text="hello there. goodbye now",
+                words=[Word(0.0, 0.4, " hello", 1), Word(0.4, 0.8, " there.", 1), Word(5.0, 5.5, " goodbye", 1),
                  Word(5.5, 6.0, " now", 1)])
-    c = Segment("customer", 1, 2.0, 3.0, "hi", [Word(2.0, 3.0, " hi", 1)])
+    c = Segment(speaker="customer", channel=1, start=2.0, end=3.0, text="hi", words=[Word(2.0, 3.0, " hi", 1)])
     merged = merge([[a], [c]])
     assert [(s.speaker, s.text) for s in merged] == [
         ("agent", "hello there."), ("customer", "hi"), ("agent", "goodbye now")]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from storage.segments import Segment, Word
 
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
@@ -34,31 +35,6 @@ STOCK_PHRASES = {
     "thank you", "thanks for watching", "thank you for watching", "please subscribe", "bye", "you",
     "谢谢观看", "谢谢大家", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", "字幕由amara.org社区提供",
 }
-UNKNOWN_SPEAKER = "unknown"
-
-
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    word: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Segment:
-    speaker: str
-    channel: int
-    start: float
-    end: float
-    text: str
-    words: list[Word] = field(default_factory=list)
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    compression_ratio: float = 1.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _norm(text: str) -> str:
@@ -85,7 +61,7 @@ def drop_reason(seg: Segment) -> str | None:
     return None
 
 
-def collapse_repeats(words: list[Word], *, max_repeats: int = MAX_REPEATS, max_n: int = 12) -> list[Word]:
+def collapse_repeats(words: Sequence[Word], *, max_repeats: int = MAX_REPEATS, max_n: int = 12) -> list[Word]:
     """Cut any phrase of 1..max_n words repeated more than ``max_repeats`` times in a row to one copy."""
     out = list(words)
     i = 0
@@ -106,7 +82,7 @@ def collapse_repeats(words: list[Word], *, max_repeats: int = MAX_REPEATS, max_n
     return out
 
 
-def _join(words: list[Word]) -> str:
+def _join(words: Sequence[Word]) -> str:
     # Whisper's word strings carry their own leading spaces (none in Chinese).
     return "".join(w.word for w in words).strip()
 
@@ -125,8 +101,8 @@ def clean(seg: Segment) -> Segment | None:
             # Whisper's ratio measured the loop we just cut; judge what is left, so the real speech
             # around a loop in a 30 s batched chunk is kept instead of dropped with it.
             text = _join(words)
-            seg = Segment(seg.speaker, seg.channel, words[0].start, words[-1].end, text, words,
-                          seg.avg_logprob, seg.no_speech_prob, compression_ratio(text))
+            seg = replace(seg, start=words[0].start, end=words[-1].end, text=text, words=words,
+                          compression_ratio=compression_ratio(text))
     return None if drop_reason(seg) else seg
 
 
@@ -145,8 +121,7 @@ def split_on_pauses(seg: Segment, *, pause_s: float = PAUSE_S) -> list[Segment]:
         groups[-1].append(w)
     if len(groups) == 1:
         return [seg]
-    return [Segment(seg.speaker, seg.channel, g[0].start, g[-1].end, _join(g), g, seg.avg_logprob,
-                    seg.no_speech_prob, seg.compression_ratio) for g in groups]
+    return [replace(seg, start=g[0].start, end=g[-1].end, text=_join(g), words=g) for g in groups]
 
 
 def merge(channels: Iterable[Iterable[Segment]]) -> list[Segment]:
@@ -154,21 +129,3 @@ def merge(channels: Iterable[Iterable[Segment]]) -> list[Segment]:
     kept = [part for segs in channels for s in segs if (c := clean(s)) is not None
             for part in split_on_pauses(c)]
     return sorted(kept, key=lambda s: (s.start, s.channel, s.end))
-
-
-def fmt_time(seconds: float) -> str:
-    """``mm:ss.s`` (``h:mm:ss.s`` past an hour)."""
-    tenths = int(round(max(seconds, 0.0) * 10))
-    h, rest = divmod(tenths, 36000)
-    m, rest = divmod(rest, 600)
-    s = rest / 10
-    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
-
-
-def format_lines(segments: Iterable[Mapping[str, Any] | Segment]) -> list[str]:
-    """The conversation as lines ``[00:01.2–00:03.4] agent: text`` (segments as dicts or Segments)."""
-    lines = []
-    for seg in segments:
-        d = seg.as_dict() if isinstance(seg, Segment) else seg
-        lines.append(f"[{fmt_time(d['start'])}–{fmt_time(d['end'])}] {d['speaker']}: {d['text']}")
-    return lines

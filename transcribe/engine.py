@@ -29,8 +29,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from storage.errors import Conflict
+from storage.segments import UNKNOWN_SPEAKER, Segment, Word
 from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
-from transcribe.conversation import UNKNOWN_SPEAKER, Segment, Word, merge
+from transcribe.conversation import merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
 

@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from storage.segments import Word
 from transcribe.audio import SAMPLE_RATE
-from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, Word, collapse_repeats
+from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from storage.objectstore import ObjectNotFound
 from storage.queue import enqueue
 from storage.settings import get_settings
 from storage.stores import get_store
-from storage.transcripts import replace_transcript
+from storage.transcripts import TranscriptBase, replace_transcript
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
 
@@ -83,7 +83,12 @@ def store_result(call_id: str, transcript: Transcript) -> int:
             calls.move(s, call_id, CallStatus.transcribed, last_error=None)
         except calls.CallMoved as exc:
             raise CallNotTranscribable(f"{call_id} is no longer recorded or transcribed") from exc
-        n = replace_transcript(s, call_id, transcript)
+        n = replace_transcript(s, TranscriptBase(
+            call_id=call_id, language=transcript.language, language_probability=transcript.language_probability,
+            model_name=transcript.model.name, model_version=transcript.model.version,
+            model_source=str(transcript.model.source), compute=transcript.compute.as_dict(),
+            duration_s=round(transcript.duration_s, 3), mono=transcript.mono, word_count=transcript.words,
+        ), transcript.segments)
         if not _score_job_pending(s, call_id):
             enqueue(s, JobKind.score, call_id=call_id)
     return n

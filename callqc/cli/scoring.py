@@ -101,11 +101,12 @@ def register(app: typer.Typer) -> None:
         """Re-evaluate transcribed and scored calls under RUBRIC; earlier evaluations stay (inactive)."""
         from sqlmodel import col, select
 
-        from scoring.handler import TranscriptNotReady, score_call
+        from scoring.conversation import TranscriptNotReady
+        from scoring.handler import score_call
         from scoring.rubric import load_rubric
+        from scoring.versions import register_rubric
         from storage.calls import Call, CallStatus
         from storage.db import session
-        from storage.rubrics import register_rubric
 
         loaded = load_rubric(rubric)
         start = _since(since)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from review_app.workflow import callview as views
 from storage.db import session
+from storage.segments import format_line
 
 
 def _fmt_s(seconds: float) -> str:
@@ -34,14 +35,13 @@ def _print_call(doc: dict) -> None:
 
 
 def _print_results(doc: dict) -> None:
-    from transcribe.conversation import format_lines
-
     console = Console()
     t = doc["transcript"]
     if t is not None:
         console.print(f"\n[bold]transcript[/bold] ({t['language']}, {t['model']['name']}"
                       + (", mono: speakers unknown" if t["mono"] else "") + ")")
-        for line in format_lines(t["segments"]) or ["(no speech)"]:
+        lines = [format_line(d["speaker"], d["start"], d["end"], d["text"]) for d in t["segments"]]
+        for line in lines or ["(no speech)"]:
             console.print("  " + line, markup=False, highlight=False)
     m = doc["metrics"]
     if m is not None:

@@ -54,8 +54,8 @@ def _transcript(segments: list[Segment]) -> None:
     page = st.number_input(t("page"), 1, pages, pages if view.in_progress else 1, key="tx_page") if pages > 1 else 1
     for n, seg in enumerate(segments[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]):
         left, right = st.columns([1, 6])
-        if left.button(f"▶ {clock(seg.start_s)}", key=f"seek:{page}:{n}", type="tertiary"):
-            request_play(c["call_id"], seg.start_s)
+        if left.button(f"▶ {clock(seg.start)}", key=f"seek:{page}:{n}", type="tertiary"):
+            request_play(c["call_id"], seg.start)
             st.rerun()
         right.markdown(f"**{speaker_label(seg.speaker)}**: {seg.text}")
 
@@ -94,9 +94,9 @@ for item in view.items:
                 f"— {done.comment}" if done.comment else "",
             )
         for k, ev in enumerate(item.evidence):
-            label = f"▶ {clock(ev.start_s)}–{clock(ev.end_s)} {ev.quote[:60]}"
+            label = f"▶ {clock(ev.start)}–{clock(ev.end)} {ev.label[:60]}"
             if st.button(label, key=f"ev:{item.item_id}:{k}", type="tertiary"):
-                request_play(c["call_id"], ev.start_s)
+                request_play(c["call_id"], ev.start)
                 st.rerun()
         if reviewer:
             a, b = st.columns([1, 3])

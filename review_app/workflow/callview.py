@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from scoring.evaluations import evaluation_json
 from storage.call_metrics import metrics_json
 from storage.calls import Call, CallPublic
 from storage.errors import NotFound
-from storage.evaluations import evaluation_json
 from storage.keys import validate_call_id
 from storage.transcripts import transcript_json
 

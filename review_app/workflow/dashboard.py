@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
+from scoring.agreement import item_agreements
 from storage.access import Perm, require
 from storage.calls import Call
 from storage.errors import InvalidInput
@@ -146,8 +147,6 @@ def workload(session: Session, who: Principal, *, start: datetime, end: datetime
 
 def agreement(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:
     """Per item: agreement % and Cohen's κ of auto answers vs inspectors' final answers in the window."""
-    from scoring.agreement import item_agreements
-
     require(who, Perm.dashboard)
     _window(start, end)
     days = max(1, round((end - start).total_seconds() / 86400))

@@ -1,6 +1,6 @@
 """The review app's view of transcripts and evaluations: small frozen records over their storage modules.
 
-Transcripts (storage/transcripts.py) and evaluations (storage/evaluations.py) belong to other rooms;
+Transcripts (storage/transcripts.py) and evaluations (storage/evaluations.py) belong to the storage layer;
 this module turns them into the records the review workflow needs, so the pages and the review,
 sampling and dashboard logic depend on this one narrow interface. Human and calibration evaluations
 are stored by storage.evaluations.store_human_evaluation (auto, human and final answers kept apart).
@@ -16,38 +16,26 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from scoring.evaluations import store_human_evaluation
 from scoring.rubric import active_rubric, title_text
+from scoring.versions import stored_rubric
 from storage.calls import Call
 from storage.evaluations import (
     Evaluation,
     EvaluationItem,
     EvaluationKind,
+    Evidence,
     current_evaluation,
     current_totals,
+    evidence_of,
     items_of,
-    store_human_evaluation,
 )
-from storage.rubrics import stored_rubric
+from storage.segments import Segment
 from storage.settings import get_settings
-from storage.transcripts import TranscriptSegment, segments_of
+from storage.transcripts import TranscriptSegment
+from storage.transcripts import segments as transcript_segments
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Segment:
-    speaker: str
-    start_s: float
-    end_s: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Evidence:
-    speaker: str | None
-    start_s: float
-    end_s: float
-    quote: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,15 +102,7 @@ def uncertainty(ev: EvaluationView, *, pass_mark: float | None = None) -> float:
 
 def segments(session: Session, call_id: str) -> list[Segment]:
     """The call's transcript segments in order."""
-    return [Segment(s.speaker, s.start_s, s.end_s, s.text) for s in segments_of(session, call_id)]
-
-
-def _evidence(raw: list[dict]) -> tuple[Evidence, ...]:
-    out = []
-    for e in raw:
-        start = float(e.get("start", 0.0))
-        out.append(Evidence(e.get("speaker"), start, float(e.get("end", start)), e.get("quote") or e.get("note") or ""))
-    return tuple(out)
+    return transcript_segments(session, call_id)
 
 
 def _view(session: Session, ev: Evaluation) -> EvaluationView:
@@ -142,7 +122,7 @@ def _view(session: Session, ev: Evaluation) -> EvaluationView:
                 human_answer=r.human_answer,
                 final_answer=r.final_answer,
                 comment=r.comment or "",
-                evidence=_evidence(r.evidence),
+                evidence=evidence_of(r),
             )
         )
     crit_fail = any(i.critical and (i.final_answer or i.auto_answer) == "no" for i in items)

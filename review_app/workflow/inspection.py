@@ -41,7 +41,7 @@ class CallView:
 
     @property
     def duration_s(self) -> float:
-        ends = [s.end_s for s in self.segments]
+        ends = [s.end for s in self.segments]
         return max([float(self.call.get("duration_s") or 0.0), *ends])
 
 

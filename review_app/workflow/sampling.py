@@ -17,7 +17,7 @@ import secrets
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
@@ -368,5 +368,3 @@ def margin_table(
     return rows
 
 
-def plan_dict(plan: SamplingPlan) -> dict[str, Any]:
-    return {**plan.model_dump(), "filters": asdict(Filters.of(plan.filters))}

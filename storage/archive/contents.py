@@ -7,16 +7,14 @@ Layout of every disc (Rock Ridge / Joliet names)::
     manifest.json                               every file on this disc: path, byte offset, length, SHA-256
     calls/YYYY-MM-DD/<call-id>.<ext>            original audio, byte for byte
     calls/YYYY-MM-DD/<call-id>.metadata.json    the call's database row
-    calls/YYYY-MM-DD/<call-id>.transcript.json  transcript, when the transcription module provides one
+    calls/YYYY-MM-DD/<call-id>.transcript.json  transcript, when the call has one
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +22,7 @@ from sqlmodel import Session
 
 from storage.calls import Call, CallPublic
 from storage.keys import validate_call_id
+from storage.transcripts import transcript_json
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +52,10 @@ def call_extras(session: Session, call: Call) -> list[ExtraFile]:
     base = audio_path(call).rpartition(".")[0]
     meta = CallPublic.model_validate(call).model_dump(mode="json")
     files = [ExtraFile(f"{base}.metadata.json", _json(meta))]
-    finder = _transcript_finder()
-    if finder is not None:
-        transcript = finder(session, call.call_id)
-        if transcript is not None:
-            data = (
-                transcript
-                if isinstance(transcript, bytes)
-                else (transcript.encode() if isinstance(transcript, str) else _json(transcript))
-            )
-            files.append(ExtraFile(f"{base}.transcript.json", data))
+    transcript = transcript_json(session, call.call_id)
+    if transcript is not None:
+        files.append(ExtraFile(f"{base}.transcript.json", _json(transcript)))
     return files
-
-
-def _transcript_finder() -> Callable[[Session, str], Any] | None:
-    # the transcription room may not be installed or built yet; metadata alone is still a valid archive
-    for module in ("storage.transcripts", "transcribe.handler"):
-        try:
-            fn = getattr(importlib.import_module(module), "transcript_json", None)
-        except ImportError:
-            continue
-        if callable(fn):
-            return fn
-    return None
 
 
 def _json(obj: Any) -> bytes:
