@@ -3,10 +3,16 @@
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a generous busy timeout so
 several worker processes can share one file; PostgreSQL is the scale option. The schema is owned
 by the Alembic migrations in ``storage/migrations``; :func:`migrate` brings a database to head.
+
+On SQLite the first engine a process makes brings the file to head by itself, so a fresh data folder
+needs no ``callqc db migrate``. PostgreSQL is shared and upgraded on purpose: it keeps the explicit
+command.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,10 +64,13 @@ _engines: dict[str, Engine] = {}
 
 
 def get_engine() -> Engine:
-    """The process's engine for the configured database."""
+    """The process's engine for the configured database (on SQLite, with the schema at head)."""
     url = get_settings().resolved_database_url
     if url not in _engines:
-        _engines[url] = make_engine(url)
+        engine = make_engine(url)
+        if is_sqlite(engine):
+            ensure_schema(engine)
+        _engines[url] = engine
     return _engines[url]
 
 
@@ -114,6 +123,45 @@ def alembic_config(engine: Engine) -> Any:
     return cfg
 
 
+def _head_revision(engine: Engine) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def _current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive lock file beside the SQLite file while its schema is upgraded.
+
+    Two processes starting on a fresh data folder would otherwise both run the first migration and
+    one would fail on a table the other just made. An in-memory database has no neighbours.
+    """
+    path = engine.url.database
+    if not path or path == ":memory:":
+        yield
+        return
+
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring a SQLite database to head unless it is there already (the embedded default's first use)."""
+    if _current_revision(engine) != _head_revision(engine):
+        migrate(engine)
+
+
 def migrate(engine: Engine | None = None) -> None:
     """Upgrade the database schema to the newest migration (idempotent)."""
     from alembic import command
@@ -121,7 +169,8 @@ def migrate(engine: Engine | None = None) -> None:
     engine = engine or get_engine()
     logging.getLogger("alembic").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    # idempotent: a process that waited for the lock finds the schema at head and does nothing
+    with _migration_lock(engine) if is_sqlite(engine) else contextlib.nullcontext(), engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     log.info("migrate: database at head (%s)", engine.url.render_as_string(hide_password=True))

@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import random
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from storage.db import session
 from storage.keys import recording_key
 from storage.objectstore import ObjectStore
 from storage.settings import get_settings
+from tests.services import require_tool
 
 
 def make_calls(
@@ -61,10 +61,8 @@ def make_calls(
 
 def extract_with_xorriso(image: Path, dest: Path) -> dict:
     """Extract ``image`` with Debian's xorriso; returns its manifest.json after checking every file's hash."""
-    if shutil.which("xorriso") is None:
-        raise AssertionError("xorriso is not installed")
     subprocess.run(
-        ["xorriso", "-osirrox", "on", "-indev", str(image), "-extract", "/", str(dest)],
+        [require_tool("xorriso"), "-osirrox", "on", "-indev", str(image), "-extract", "/", str(dest)],
         check=True,
         capture_output=True,
         timeout=120,

@@ -1,14 +1,21 @@
 """Tiny test recordings in every format the recorder accepts, made with ffmpeg, and broken ones.
 
 Tones and noise are enough for the recorder: it probes, hashes and stores; it does not listen.
+Plain 16-bit PCM WAV is written by Python's own ``wave`` module, so the many tests that only need
+"a recording" run without ffmpeg; every other codec needs the ffmpeg command.
 """
 
 from __future__ import annotations
 
-import shutil
+import math
 import subprocess
+import sys
+import wave
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.services import require_tool
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,8 @@ FORMATS: tuple[Fmt, ...] = (
 
 
 def ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:  # pragma: no cover - installed in every test environment
-        raise RuntimeError("ffmpeg is needed to make test audio")
-    return exe
+    """The ffmpeg command; the calling test skips (or, when services are required, fails) without it."""
+    return require_tool("ffmpeg")
 
 
 def make_audio(
@@ -102,7 +107,26 @@ def make_format(
 
 
 def make_wav(path: Path, *, seconds: float = 1.0, channels: int = 2, rate: int = 8000) -> Path:
-    return make_audio(path, seconds=seconds, channels=channels, rate=rate)
+    """A 16-bit PCM WAV with the same tones as :func:`make_audio` (left 440 Hz, right 660 Hz, ...)."""
+    frames = round(seconds * rate)
+    samples = array("h", bytes(2 * frames * channels))
+    for ch in range(channels):
+        step = 2 * math.pi * (440 + 220 * ch) / rate
+        for i in range(frames):
+            samples[i * channels + ch] = round(4096 * math.sin(step * i))  # ffmpeg's sine level, 1/8
+    if sys.byteorder == "big":
+        samples.byteswap()  # WAV samples are little-endian
+    return _write_wav(path, samples.tobytes(), channels=channels, rate=rate)
+
+
+def _write_wav(path: Path, pcm: bytes, *, channels: int, rate: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return path
 
 
 def truncate(src: Path, dst: Path, *, keep: float = 0.5) -> Path:
@@ -114,26 +138,7 @@ def truncate(src: Path, dst: Path, *, keep: float = 0.5) -> Path:
 
 def zero_length_wav(path: Path, *, rate: int = 8000, channels: int = 1) -> Path:
     """A well-formed WAV with a header and no samples."""
-    subprocess.run(
-        [
-            ffmpeg(),
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"anullsrc=r={rate}:cl={'mono' if channels == 1 else 'stereo'}",
-            "-t",
-            "0",
-            "-c:a",
-            "pcm_s16le",
-            str(path),
-        ],
-        check=True,
-    )
-    return path
+    return _write_wav(path, b"", channels=channels, rate=rate)
 
 
 def make_all_formats(directory: Path, *, seconds: float = 1.0) -> dict[str, Path]:

@@ -12,11 +12,22 @@ import sqlalchemy as sa
 
 from storage import db as dbmod
 from storage.settings import reset_settings
-from tests.services import missing_service
+from tests.services import missing_service, missing_tools_header, require_tool
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 pytest_plugins = ["tests.s3server"]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return missing_tools_header()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.tools("sox", ...)``: skip before any fixture runs when a command is absent."""
+    for mark in item.iter_markers("tools"):
+        require_tool(*mark.args)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 
 from storage.settings import reset_settings
-from tests.services import missing_service
+from tests.services import require_tool
 
 CEPH_RGW_PATH = Path(__file__).resolve().parents[1] / "deploy" / "dev" / "ceph_rgw.py"
 
@@ -39,8 +39,7 @@ def load_ceph_rgw() -> ModuleType:
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """This process's Ceph RGW: ``.endpoint`` (host:port), ``.access_key``, ``.secret_key``."""
     ceph_rgw = load_ceph_rgw()
-    if missing := ceph_rgw.missing_binaries():
-        missing_service(f"Ceph RGW ({', '.join(missing)} not found; apt-get install {ceph_rgw.APT_PACKAGES})")
+    require_tool(*ceph_rgw.BINARIES)  # the Ceph RGW's commands
     folder = tmp_path_factory.mktemp("ceph")
     server = ceph_rgw.start(folder, owner_pid=os.getpid())
     try:

@@ -47,6 +47,7 @@ def test_media_and_month_parsing() -> None:
 
 
 @pytest.mark.integration  # xorriso reads the images
+@pytest.mark.tools("xorriso")
 def test_month_bigger_than_a_disc_splits_into_readable_images(db_url: str, tmp_path: Path) -> None:
     """A month over one disc becomes several images, each under the media size, readable with xorriso."""
     store = make_store()

@@ -25,6 +25,7 @@ from tests.archive_helpers import extract_with_xorriso, make_calls
 
 
 @pytest.mark.integration  # xorriso reads the image
+@pytest.mark.tools("xorriso")
 def test_sources_in_odd_chunks_are_copied_whole_and_closed_one_by_one(tmp_path: Path) -> None:
     """Chunks not aligned to pycdlib's reads land byte for byte, and each source closes before the next opens."""
     events: list[str] = []

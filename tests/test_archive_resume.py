@@ -36,6 +36,7 @@ run_month(month, media=media, actor="killed", on_stage=hook)
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.tools("xorriso")
 @pytest.mark.parametrize("stage", ["built", "uploaded", "stored", "verified"])
 def test_run_killed_mid_month_resumes_to_a_correct_archive(
     stage: str, sqlite_db: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

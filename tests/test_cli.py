@@ -47,13 +47,6 @@ def test_unknown_call_is_reported_without_traceback(sqlite_db: str) -> None:
     assert r.stderr.strip() == "error: no such call: no-such-call"
 
 
-def test_unmigrated_database_says_what_to_run(data_dir: Path) -> None:
-    """A fresh data folder tells the operator to migrate instead of showing SQL errors."""
-    r = _callqc("show")
-    assert r.returncode != 0
-    assert r.stderr.strip() == "error: database not migrated: run `callqc db migrate`"
-
-
 def test_bad_setting_is_one_line_error(data_dir: Path) -> None:
     """An invalid environment value names the setting."""
     r = _callqc("config", env={"CALLQC_JOB_MAX_ATTEMPTS": "zero"})

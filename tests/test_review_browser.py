@@ -21,10 +21,9 @@ from storage.models import AuditEvent
 from storage.reviews import Assignment, AssignmentState, Review
 from tests import review_world
 from tests.review_world import DAY0, PASSWORD
-from tests.services import missing_service
+from tests.services import require_tool
 
-pytestmark = [pytest.mark.app, pytest.mark.slow, pytest.mark.integration]
-CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [pytest.mark.app, pytest.mark.slow, pytest.mark.integration, pytest.mark.tools("chromium")]
 APP = Path(__file__).resolve().parent.parent / "review_app" / "app.py"
 ARGS = [
     "--headless",
@@ -95,8 +94,6 @@ def test_inspector_reviews_a_sampled_call_in_chromium(
     app_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sign in, open the sampled call, play from an evidence link, submit; the review is stored."""
-    if not CHROMIUM.exists():
-        missing_service("Debian chromium at /usr/bin/chromium")
     from playwright.sync_api import expect, sync_playwright
 
     review_world.fast_hashing(monkeypatch)
@@ -116,7 +113,7 @@ def test_inspector_reviews_a_sampled_call_in_chromium(
             s, world.users["sup"], plan.id, start=DAY0 - timedelta(days=1), end=DAY0 + timedelta(days=1)
         )
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=require_tool("chromium"), args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             page.set_default_timeout(60_000)

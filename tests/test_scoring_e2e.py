@@ -11,7 +11,8 @@ from scoring.conversation import CallFacts, Conversation
 from scoring.rubric import Answer, parse_rubric
 from tests.test_scoring_rubric import CONTRACT
 
-pytestmark = pytest.mark.slow
+# demo.synth speaks with espeak-ng and writes with sox
+pytestmark = [pytest.mark.slow, pytest.mark.tools("espeak-ng", "sox")]
 
 
 def as_conversation(transcript) -> Conversation:  # type: ignore[no-untyped-def]

@@ -37,6 +37,7 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z']+", text.lower()))
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_each_speakers_words_land_in_their_own_segments(dialogue: Dialogue) -> None:
     """Agent lines come back as agent segments and customer lines as customer segments."""
     placements, transcript = dialogue
@@ -50,6 +51,7 @@ def test_each_speakers_words_land_in_their_own_segments(dialogue: Dialogue) -> N
         assert seg.speaker == ("agent" if seg.channel == 0 else "customer")
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_timestamps_are_within_a_second_of_placement(dialogue: Dialogue) -> None:
     """Every segment and word lies within 1 s of the line its speaker said there."""
     placements, transcript = dialogue
@@ -63,6 +65,7 @@ def test_timestamps_are_within_a_second_of_placement(dialogue: Dialogue) -> None
         assert any(abs(s.start - p.start_s) <= 1 and s.speaker == p.speaker for s in transcript.segments), p
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_segments_are_time_ordered_with_scores(dialogue: Dialogue) -> None:
     """The merged conversation is ordered by start and every segment carries its confidence values."""
     _, transcript = dialogue
@@ -73,6 +76,7 @@ def test_segments_are_time_ordered_with_scores(dialogue: Dialogue) -> None:
 
 
 @pytest.mark.parametrize("make", [silence, tone], ids=["silence", "hold-tone-440Hz"])
+@pytest.mark.tools("sox")  # demo.synth writes its WAV with sox
 def test_sixty_seconds_without_speech_give_no_words(make, tiny: Transcriber, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """60 s of silence or of a 440 Hz hold tone transcribe to zero words."""
     path = tmp_path / "nospeech.wav"
@@ -82,6 +86,7 @@ def test_sixty_seconds_without_speech_give_no_words(make, tiny: Transcriber, tmp
     assert transcript.words == 0 and transcript.segments == []
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_mono_call_is_attributed_to_unknown_speaker(tiny: Transcriber, tmp_path: Path) -> None:
     """A mono recording is transcribed once and every segment's speaker is 'unknown'."""
     path = tmp_path / "mono.wav"
@@ -102,6 +107,7 @@ def test_corrupt_audio_is_refused_with_a_one_line_reason(data: bytes) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_mandarin_call_transcribed_by_base_yields_simplified_chinese(tmp_path: Path, data_dir: Path) -> None:
     """The multilingual base model detects Mandarin and returns Simplified Chinese text per speaker."""
     from opencc import OpenCC

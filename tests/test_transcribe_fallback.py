@@ -64,6 +64,7 @@ def batched(channel, tiny: Transcriber) -> tuple[np.ndarray, list, list, list]: 
     return audio, placed, segs, info.transcription_options.clip_timestamps
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_every_batched_segment_finds_the_speech_its_chunk_packed(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """chunk_spans rebuilds the pipeline's chunks: each segment's seek names one, with the same audio."""
     from faster_whisper.vad import collect_chunks
@@ -77,6 +78,7 @@ def test_every_batched_segment_finds_the_speech_its_chunk_packed(batched, tiny: 
         assert np.array_equal(np.concatenate([audio[s["start"]:s["end"]] for s in spans]), lib)
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_a_redecoded_chunk_lands_where_its_words_were_said(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """The fallback decode of the second chunk gives its lines' words at their times in the channel."""
     audio, placed, _segs, speech = batched
@@ -95,6 +97,7 @@ def test_a_redecoded_chunk_lands_where_its_words_were_said(batched, tiny: Transc
         assert len(ref & heard) >= 0.6 * len(ref), (text, heard)
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_repair_replaces_only_failed_chunks(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """A good transcript passes through untouched; a chunk marked as looping is replaced by a re-decode."""
     audio, _placed, segs, speech = batched

@@ -64,6 +64,7 @@ def jobs(call_id: str, kind: JobKind) -> list[Job]:
         return list(s.exec(select(Job).where(Job.call_id == call_id, Job.kind == kind.value)))
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_transcribe_job_stores_segments_and_queues_scoring_once(db_url: str, tiny_en: None,
                                                                 call_wav: Path) -> None:
     """The call moves to transcribed with per-speaker segments; running the job twice duplicates nothing."""
@@ -104,6 +105,7 @@ def test_corrupt_audio_fails_the_call_with_the_reason(db_url: str, tiny_en: None
     assert jobs("c-bad", JobKind.score) == []
 
 
+@pytest.mark.tools("sox")  # demo.synth writes its WAV with sox
 def test_silent_call_gets_an_empty_transcript(sqlite_db: str, tiny_en: None, tmp_path: Path) -> None:
     """A silent recording is transcribed to zero segments, not failed."""
     path = tmp_path / "silence.wav"
@@ -117,6 +119,7 @@ def test_silent_call_gets_an_empty_transcript(sqlite_db: str, tiny_en: None, tmp
     assert call is not None and call.status == CallStatus.transcribed
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_a_scored_call_is_not_moved_back(sqlite_db: str, tiny_en: None, tmp_path: Path) -> None:
     """A late duplicate transcribe job leaves a call that is already scored untouched."""
     path = tmp_path / "short.wav"
@@ -139,6 +142,7 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_worker_killed_mid_call_the_job_completes_on_another_worker_once(
     db_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
@@ -189,6 +193,7 @@ def test_worker_killed_mid_call_the_job_completes_on_another_worker_once(
     assert len(jobs("c-kill", JobKind.score)) == 1
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_callqc_show_prints_the_conversation_by_speaker_with_times(sqlite_db: str, tiny_en: None,
                                                                    call_wav: Path) -> None:
     """After the job, `callqc show CALL_ID` lists each turn as `[mm:ss.s–mm:ss.s] speaker: text`."""

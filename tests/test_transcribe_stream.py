@@ -38,6 +38,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text)
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_windows_add_up_to_the_whole_call_and_are_cut_between_turns(call: tuple[Path, list]) -> None:  # type: ignore[type-arg]
     """Streamed windows concatenate to exactly what decode() gives, and every cut falls where nobody speaks."""
     path, _placements = call
@@ -56,6 +57,7 @@ def test_windows_add_up_to_the_whole_call_and_are_cut_between_turns(call: tuple[
         assert all(np.sqrt(np.mean(a**2)) < 0.05 * loud for a in around), f"cut at {w.offset_s:.2f} s is not quiet"
 
 
+@pytest.mark.tools("sox")  # demo.synth writes its WAV with sox
 def test_streaming_a_long_call_holds_a_window_not_the_call(tmp_path: Path) -> None:
     """A 10-minute stereo call streamed in 60 s windows never holds more than a few windows of samples."""
     path = tmp_path / "long.wav"
@@ -73,6 +75,7 @@ def test_streaming_a_long_call_holds_a_window_not_the_call(tmp_path: Path) -> No
     assert peak < whole_bytes / 3, f"peak {peak / 1e6:.1f} MB while streaming {whole_bytes / 1e6:.0f} MB"
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_a_call_transcribed_in_several_windows_keeps_each_line_at_its_time(
     call: tuple[Path, list], tiny: Transcriber  # type: ignore[type-arg]
 ) -> None:
@@ -89,6 +92,7 @@ def test_a_call_transcribed_in_several_windows_keeps_each_line_at_its_time(
         assert len(ref & set(_words(mine))) >= 0.6 * len(ref), (p, mine)
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_concurrent_calls_share_the_replicas_and_get_their_own_results(
     call: tuple[Path, list], tiny: Transcriber, tmp_path: Path  # type: ignore[type-arg]
 ) -> None:
@@ -115,6 +119,7 @@ def test_concurrent_calls_share_the_replicas_and_get_their_own_results(
     assert 0 < len(asr_threads) <= tiny.compute.num_workers
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_transcription_stops_at_the_next_window_when_asked(call: tuple[Path, list], tiny: Transcriber) -> None:  # type: ignore[type-arg]
     """A set stop event (the job's lease was lost) ends the work with TranscriptionStopped."""
     path, _ = call
@@ -125,6 +130,7 @@ def test_transcription_stops_at_the_next_window_when_asked(call: tuple[Path, lis
 
 
 @pytest.mark.slow
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_language_is_detected_where_speech_starts_not_only_in_the_first_window(tmp_path: Path) -> None:
     """A call that opens with 30 s of silence is detected as English from its first speaking window."""
     path = tmp_path / "late.wav"
@@ -140,6 +146,7 @@ def test_language_is_detected_where_speech_starts_not_only_in_the_first_window(t
     assert all(s.start >= 29 for s in transcript.segments)
 
 
+@pytest.mark.tools("sox")  # demo.synth writes its WAV with sox
 def test_silence_streams_to_an_empty_transcript(tiny: Transcriber, tmp_path: Path) -> None:
     """A silent call streamed window by window has no segments and its full duration."""
     path = tmp_path / "quiet.wav"
