@@ -133,7 +133,8 @@ class Settings(BaseSettings):
 
     # --- tests --------------------------------------------------------------------------------
     require_services: bool = Field(
-        False, description="Tests fail (instead of skipping) when PostgreSQL or the S3 server is missing."
+        False,
+        description="Tests fail (instead of skipping) when PostgreSQL, the S3 server or a system tool is missing.",
     )
 
     @property
