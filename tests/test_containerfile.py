@@ -1,5 +1,6 @@
 """deploy/Containerfile, read as a builder reads it: the image runs as its own user, owns its data
-folder, and starts `callqc`. (No container tool can build it here; docs/deploy.md says what was run.)"""
+folder, and starts `callqc`. CI has no container tool and no base image to pull, so this reads the
+file; docs/storage.md says how the image itself was built and run once by hand."""
 
 from __future__ import annotations
 
