@@ -16,7 +16,8 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 # The embedded default: SQLite + ./data + the bundled offline model. Ingests the demo calls, then
-# runs the recorder API, the workers and the review app until Ctrl-C.
+# runs the recorder API, the workers and the review app until Ctrl-C. SQLite makes its schema on
+# first use; `db migrate` stays for a CALLQC_DATABASE_URL that points at PostgreSQL.
 run: install
 	@mkdir -p data
 	@test -s data/api-token || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))' > data/api-token
@@ -35,6 +36,8 @@ demo: install
 	$(BIN)/callqc work --burst
 	$(BIN)/callqc show
 
+# Tests that need an absent system tool skip, naming its Debian package (`make deps` installs them);
+# under CALLQC_REQUIRE_SERVICES=1 (CI) they fail instead. The run's first lines list what is missing.
 test: install
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
