@@ -11,11 +11,10 @@ command.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +135,7 @@ def _current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-@contextlib.contextmanager
+@contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
     """Hold an exclusive lock file beside the SQLite file while its schema is upgraded.
 
@@ -147,7 +146,6 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if not path or path == ":memory:":
         yield
         return
-
     with open(f"{path}.migrate-lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -170,7 +168,7 @@ def migrate(engine: Engine | None = None) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     cfg = alembic_config(engine)
     # idempotent: a process that waited for the lock finds the schema at head and does nothing
-    with _migration_lock(engine) if is_sqlite(engine) else contextlib.nullcontext(), engine.begin() as conn:
+    with _migration_lock(engine) if is_sqlite(engine) else nullcontext(), engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     log.info("migrate: database at head (%s)", engine.url.render_as_string(hide_password=True))
