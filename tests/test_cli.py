@@ -92,7 +92,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def test_up_runs_api_and_workers_and_sigterm_stops_every_process(sqlite_db: str, tmp_path: Path) -> None:
     """`up --no-app` serves /healthz and ingests a POSTed call; SIGTERM stops it and all its processes."""
     port = _free_port()
-    env = {**os.environ, "CALLQC_API_TOKEN": "up-token", "CALLQC_API_PORT": str(port),
+    env = {**os.environ, "CALLQC_API_TOKEN": "up-token-0123456789abcdef", "CALLQC_API_PORT": str(port),
            "CALLQC_WORKER_CONCURRENCY": "2", "CALLQC_WORKER_POLL_S": "0.2"}
     log = tmp_path / "up.log"
     with log.open("wb") as out:

@@ -19,7 +19,10 @@ def register(app: typer.Typer) -> None:
         spool: Path = typer.Argument(..., help="Spool folder the PBX writes finished recordings to."),
         once: bool = typer.Option(False, "--once", help="Handle the files finished now, then exit."),
         require_done: bool = typer.Option(
-            False, "--require-done", help="Take only files with a .done marker (never by stable size alone)."
+            True,
+            "--require-done/--no-require-done",
+            help="Take only files with a .done marker (the default). --no-require-done also takes files "
+            "whose size has not changed for CALLQC_SPOOL_STABLE_S: a writer pausing that long loses audio.",
         ),
     ) -> None:
         """Ingest finished files, then move them to DIR/done or DIR/rejected (with a reason file)."""
@@ -44,13 +47,12 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from recorder.api import create_app
+        from recorder.server import server_config
         from storage.settings import get_settings
 
         settings = get_settings()
         app_ = create_app()
         typer.echo(f"ingest API on http://{settings.api_host}:{settings.api_port}/v1/recordings", err=True)
-        uvicorn.run(
-            app_, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower()
-        )
+        uvicorn.Server(server_config(app_)).run()
 
     app.add_typer(rec, name="recorder")
