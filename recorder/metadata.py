@@ -14,6 +14,7 @@ ingest path.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -330,8 +331,13 @@ def channel_map_for(channels: int, requested: dict[str, int] | None) -> dict[str
 def sidecar_for(audio: Path) -> Path | None:
     """The metadata file next to ``audio``: ``<name>.json`` (``call1.wav.json``) or ``<stem>.json``."""
     for candidate in (audio.with_name(audio.name + ".json"), audio.with_suffix(".json")):
-        if candidate != audio and candidate.is_file():
-            return candidate
+        try:
+            # a link is returned so that read_sidecar refuses it, rather than being quietly ignored
+            if candidate != audio and (candidate.is_symlink() or candidate.is_file()):
+                return candidate
+        except OSError as exc:  # a name too long to exist has no sidecar
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
     return None
 
 
