@@ -75,15 +75,14 @@ def server_config(app: Any, *, host: str | None = None, port: int | None = None,
     """The uvicorn configuration of the ingest API, with the limits from the settings."""
     s = get_settings()
     protocol = type("Guarded", (GuardedH11Protocol,), {"header_timeout_s": s.api_header_timeout_s})
+    options: dict[str, Any] = {
+        "http": protocol,
+        "h11_max_incomplete_event_size": s.api_max_header_bytes,
+        "limit_concurrency": s.api_max_connections,
+        "timeout_keep_alive": 5,
+        "log_level": s.log_level.lower(),
+        "server_header": False,
+    }
     return uvicorn.Config(
-        app,
-        host=host or s.api_host,
-        port=s.api_port if port is None else port,
-        http=protocol,
-        h11_max_incomplete_event_size=s.api_max_header_bytes,
-        limit_concurrency=s.api_max_connections,
-        timeout_keep_alive=5,
-        log_level=s.log_level.lower(),
-        server_header=False,
-        **extra,
+        app, host=host or s.api_host, port=s.api_port if port is None else port, **{**options, **extra}
     )
