@@ -126,7 +126,8 @@ def test_up_runs_api_and_workers_and_sigterm_stops_every_process(sqlite_db: str,
                            data={"call_id": "up-1", "agent_id": "7"},
                            files={"audio": ("up-1.wav", fh, "audio/wav")}, timeout=60)
         assert r.status_code == 201, r.text
-        got = httpx.get(f"{base}/v1/calls/up-1", headers={"Authorization": "Bearer up-token-0123456789abcdef"}, timeout=10)
+        auth = {"Authorization": "Bearer up-token-0123456789abcdef"}
+        got = httpx.get(f"{base}/v1/calls/up-1", headers=auth, timeout=10)
         assert (got.status_code, got.json()["status"]) == (200, "recorded")
         with session() as s:
             call = s.get(Call, "up-1")

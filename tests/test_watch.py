@@ -159,8 +159,8 @@ def test_unreachable_database_leaves_the_file_for_a_retry(
 
 def test_second_watcher_on_the_same_folder_is_refused(sqlite_db: str, spool: Path) -> None:
     """Two watchers on one folder would race to move files; the second one is refused."""
-    with Watcher(spool, require_marker=False).exclusive(), pytest.raises(WatcherBusy, match="^another watcher is already working"):
-        list(Watcher(spool, require_marker=False).run(once=True))
+    with Watcher(spool).exclusive(), pytest.raises(WatcherBusy, match="^another watcher is already working"):
+        list(Watcher(spool).run(once=True))
 
 
 _KILLED_WATCHER = textwrap.dedent("""
