@@ -86,6 +86,29 @@ _STATUS: tuple[tuple[type[CallqcError], int], ...] = (
 )
 
 
+_TEXT = {"type": "string", "maxLength": 64}
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["audio"],
+                "properties": {
+                    "audio": {"type": "string", "format": "binary", "description": "WAV, FLAC, MP3, Ogg/Opus, M4A"},
+                    "metadata": {"type": "string", "description": "a JSON object of call metadata"},
+                    "call_id": {"type": "string", "maxLength": 128},
+                    "agent_id": _TEXT,
+                    "tenant": _TEXT,
+                    "direction": {"type": "string", "enum": ["inbound", "outbound", "internal", "unknown"]},
+                    "started_at": {"type": "string", "description": "ISO 8601 or Unix seconds"},
+                },
+            }
+        }
+    },
+}
+
+
 def api_token() -> bytes:
     """The configured token, checked: missing or shorter than TOKEN_MIN_CHARS is refused in one line."""
     secret = get_settings().api_token
@@ -127,9 +150,13 @@ def create_app() -> FastAPI:
         response_model=CallPublic,
         responses={
             200: {"description": "already registered with the same audio"},
+            400: {"description": "bad recording, metadata or upload envelope (one line in `detail`)"},
+            408: {"description": "the body stopped arriving for api_body_timeout_s"},
             409: {"description": "call ID registered with other audio"},
             413: {"description": "recording larger than max_upload_bytes"},
+            503: {"description": "database down or busy: send again after Retry-After seconds"},
         },
+        openapi_extra={"requestBody": _UPLOAD_BODY},
     )
     async def post_recording(request: Request) -> JSONResponse:
         """Upload a recording (multipart: ``audio`` file + metadata); 201 new, 200 same audio again."""
