@@ -87,7 +87,8 @@ class Settings(BaseSettings):
         0.5, ge=0, description="Shortest recording accepted, seconds (shorter ones cannot be transcribed)."
     )
     spool_stable_s: float = Field(
-        2.0, ge=0, description="A spool file is finished when its size has not changed for this long."
+        2.0, ge=0, description="With `recorder watch --no-require-done`: a spool file without a `.done` marker "
+        "is finished when its size has not changed for this long.",
     )
     spool_poll_s: float = Field(1.0, gt=0, description="How often the spool watcher looks, seconds.")
     spool_max_attempts: int = Field(

@@ -295,6 +295,24 @@ def test_failed_registration_removes_the_stored_object(any_db_client: TestClient
     assert upload(any_db_client, meta={"call_id": "blocked-1"}).status_code == 201
 
 
+def test_reading_an_old_poisoned_row_is_one_line(client: TestClient) -> None:
+    """A row stored before metadata was checked (a lone surrogate in meta): GET answers one line
+    saying the record cannot be shown, not a traceback."""
+    import sqlalchemy as sa
+
+    from storage.db import session
+    from storage.models import Call
+
+    assert upload(client, meta={"call_id": "old-1"}).status_code == 201
+    with session() as s:
+        s.execute(sa.update(Call).where(Call.call_id == "old-1").values(meta={"note": "bad \ud800"}))
+    r = client.get("/v1/calls/old-1", headers=AUTH)
+    assert r.status_code == 500
+    assert r.json() == {
+        "detail": "the call's stored record cannot be shown: call old-1 has invalid text in its metadata"
+    }
+
+
 def test_database_down_is_503_with_retry_after(data_dir: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """No database: uploads and reads get 503, Retry-After and one line naming no host; no object."""
     monkeypatch.setenv("CALLQC_API_TOKEN", TOKEN)
