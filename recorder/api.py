@@ -60,7 +60,7 @@ class NoApiToken(ServiceUnavailable):
 
 
 class WeakApiToken(InvalidInput):
-    """CALLQC_API_TOKEN is too short"""
+    """CALLQC_API_TOKEN is too weak"""
 
 
 class BadUpload(InvalidInput):
@@ -117,6 +117,8 @@ def api_token() -> bytes:
         raise NoApiToken()
     if len(token) < TOKEN_MIN_CHARS:
         raise WeakApiToken(f"{len(token)} characters, at least {TOKEN_MIN_CHARS} (e.g. `openssl rand -hex 24`)")
+    if token.lower().startswith("change-me"):  # deploy/.env.example's placeholder, public by definition
+        raise WeakApiToken("it is still the example's placeholder; use e.g. `openssl rand -hex 24`")
     return token.encode()
 
 

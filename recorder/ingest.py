@@ -64,6 +64,7 @@ class TooShort(InvalidInput):
 
 
 SOURCE_MAX = 256  # the audit row's source column
+ACTOR_MAX = 128  # ... and its actor column
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def ingest_file(
     bucket = settings.bucket_recordings
     _store_verified(store, bucket, call.audio_key, path, sha)
     source = safe_text(source, SOURCE_MAX) if source is not None else None
+    actor = safe_text(actor, ACTOR_MAX)  # "cli:<login name>": the environment's text, not ours
     outcome = _Registration()
     try:
         with _database():

@@ -281,7 +281,7 @@ def test_short_api_token_is_refused_at_start(data_dir: object, monkeypatch: pyte
     reset_settings()
     with pytest.raises(WeakApiToken) as err:
         create_app()
-    assert str(err.value).startswith(f"CALLQC_API_TOKEN is too short: {len(token)} characters, at least 16")
+    assert str(err.value).startswith(f"CALLQC_API_TOKEN is too weak: {len(token)} characters, at least 16")
 
 
 def test_failed_registration_removes_the_stored_object(any_db_client: TestClient) -> None:

@@ -179,18 +179,20 @@ def test_ingest_with_the_database_down(
 @pytest.mark.parametrize(
     ("env", "args", "start"),
     [
-        ({"CALLQC_API_TOKEN": "x"}, ["recorder", "api"], "CALLQC_API_TOKEN is too short: 1 characters, at least 16"),
-        ({"CALLQC_API_TOKEN": "fifteen-chars.."}, ["recorder", "api"], "CALLQC_API_TOKEN is too short: 15"),
+        ({"CALLQC_API_TOKEN": "x"}, ["recorder", "api"], "CALLQC_API_TOKEN is too weak: 1 characters, at least 16"),
+        ({"CALLQC_API_TOKEN": "fifteen-chars.."}, ["recorder", "api"], "CALLQC_API_TOKEN is too weak: 15"),
         ({}, ["recorder", "api"], "the ingest API needs a token: set CALLQC_API_TOKEN"),
-        ({"CALLQC_API_TOKEN": "short"}, ["up", "--no-app", "--no-workers"], "CALLQC_API_TOKEN is too short"),
+        ({"CALLQC_API_TOKEN": "change-me-long-random-token"}, ["recorder", "api"],
+         "CALLQC_API_TOKEN is too weak: it is still the example's placeholder"),
+        ({"CALLQC_API_TOKEN": "short"}, ["up", "--no-app", "--no-workers"], "CALLQC_API_TOKEN is too weak"),
         ({}, ["recorder", "watch", "/nonexistent/spool"], "invalid input: /nonexistent/spool: not a folder"),
         ({"CALLQC_MIN_DURATION_S": "-1"}, ["config"], "invalid setting min_duration_s"),
         ({"CALLQC_SPOOL_MAX_ATTEMPTS": "0"}, ["config"], "invalid setting spool_max_attempts"),
         ({"CALLQC_DB_POOL_SIZE": "many"}, ["config"], "invalid setting db_pool_size"),
         ({"CALLQC_API_DOCS": "perhaps"}, ["config"], "invalid setting api_docs"),
     ],
-    ids=["token-1", "token-15", "no-token", "up-short-token", "watch-missing", "min-duration", "max-attempts",
-         "pool-size", "docs"],
+    ids=["token-1", "token-15", "no-token", "example-token", "up-short-token", "watch-missing", "min-duration",
+         "max-attempts", "pool-size", "docs"],
 )
 def test_start_up_refusals(
     data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
