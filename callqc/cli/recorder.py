@@ -55,4 +55,20 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"ingest API on http://{settings.api_host}:{settings.api_port}/v1/recordings", err=True)
         uvicorn.Server(server_config(app_)).run()
 
+    @rec.command("sweep")
+    def sweep_cmd(
+        older_than_hours: float = typer.Option(
+            24.0, "--older-than-hours", min=1.0, help="Leave younger objects alone (uploads in progress)."
+        ),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
+    ) -> None:
+        """Remove recording objects no call points to (left by an ingest killed mid-way); prints each key."""
+        from recorder.orphans import sweep_orphans
+        from storage.stores import get_store
+
+        keys = sweep_orphans(get_store(), older_than_s=older_than_hours * 3600, dry_run=dry_run)
+        for key in keys:
+            typer.echo(key)
+        typer.echo(f"{len(keys)} unregistered object(s) {'found' if dry_run else 'removed'}", err=True)
+
     app.add_typer(rec, name="recorder")
