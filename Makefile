@@ -20,11 +20,14 @@ install: $(BIN)/.installed
 # first use; `db migrate` stays for a CALLQC_DATABASE_URL that points at PostgreSQL.
 run: install
 	@mkdir -p data
-	@test -s data/api-token || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))' > data/api-token
+	@# secrets are readable by their owner only (umask 077 before the file exists; chmod for older ones)
+	@test -s data/api-token || (umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))' > data/api-token)
+	@chmod 600 data/api-token
 	$(BIN)/callqc db migrate
 	@test -s data/admin-password || { \
-	  $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))' > data/admin-password; \
+	  (umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))' > data/admin-password); \
 	  $(BIN)/callqc user add admin --role admin --password-stdin < data/admin-password; }
+	@chmod 600 data/admin-password
 	$(BIN)/callqc ingest demo/calls/*.wav
 	@echo "review app: sign in as 'admin' with the password in data/admin-password"
 	CALLQC_API_TOKEN="$$(cat data/api-token)" $(BIN)/callqc up

@@ -3,25 +3,27 @@
 Order, and what a crash at each point leaves behind:
 
 1. validate the call ID and metadata, probe the audio: nothing written yet;
-2. under a per-call-ID lock, look the call up: registered with the same SHA-256 → "exists" (nothing
-   written), with other audio → :class:`~storage.errors.Conflict` (nothing written, the registered object
-   untouched);
-3. stream the bytes to ``recordings/YYYY/MM/DD/<id>.<ext>``, then read them back and compare SHA-256:
-   a crash here leaves at most an unregistered object, which the retry reuses (same hash) or replaces;
-4. one transaction inserts the ``Call`` row, its ``transcribe`` job and the audit row: a crash before
-   the commit leaves nothing registered, after it a complete call.
+2. look the call up (a short read): registered with the same SHA-256 → "exists" (nothing written), with
+   other audio → :class:`CallExists` (nothing written, the registered object untouched);
+3. stream the bytes to this attempt's own key ``recordings/YYYY/MM/DD/<id>~<tag>.<ext>``, then read
+   them back and compare SHA-256. No database connection is held meanwhile: an upload may take
+   minutes, and a pool of connections held by uploads leaves none to register with;
+4. one transaction takes the call ID's lock (``pg_advisory_xact_lock`` on PostgreSQL; on SQLite
+   ``BEGIN IMMEDIATE`` takes the database's write lock), looks the call up again, and inserts the
+   ``Call`` row, its ``transcribe`` job and the audit row. The lock ends with the transaction.
 
-The lock (a PostgreSQL advisory lock, or a file lock next to the SQLite file) makes steps 2-4 atomic
-for one call ID, so two senders racing with different audio under the same ID can't overwrite each
-other's object: the loser gets the conflict before it writes a byte.
+When step 4 finds the call registered meanwhile (a racing sender won), or fails, this attempt's
+object is deleted again: its key is its own, so that never touches another sender's object. A
+database that is down or has no free connection is :class:`~storage.db.DatabaseUnavailable`
+(HTTP 503, retry later). Only a process killed between steps 3 and 4 leaves an unregistered object.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
+import secrets
 import shutil
 import tempfile
 import time
@@ -33,22 +35,22 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from recorder.metadata import CallMeta, channel_map_for
+from recorder.metadata import CallMeta, channel_map_for, check_meta, safe_text
 from recorder.probe import AudioInfo, probe
 from storage import audit, queue
 from storage.calls import Call, CallStatus, Direction
-from storage.db import get_engine, is_sqlite, session
+from storage.db import get_engine, is_sqlite, session, unavailable
 from storage.errors import Conflict, InvalidInput
 from storage.jobs import JobKind
 from storage.keys import InvalidCallId, recording_key, validate_call_id
 from storage.models import AuditAction
-from storage.objectstore import CHUNK, ChecksumMismatch, ObjectNotFound, ObjectStore, sha256_file, sha256_of
+from storage.objectstore import CHUNK, ChecksumMismatch, ObjectStore, sha256_file, sha256_of
 from storage.settings import get_settings
 from storage.stores import get_store
 
 log = logging.getLogger(__name__)
-_LOCK_STRIPES = 64
 
 
 class CallExists(Conflict):
@@ -57,6 +59,14 @@ class CallExists(Conflict):
 
 class TooLarge(InvalidInput):
     """recording too large"""
+
+
+class TooShort(InvalidInput):
+    """recording too short"""
+
+
+SOURCE_MAX = 256  # the audit row's source column
+ACTOR_MAX = 128  # ... and its actor column
 
 
 @dataclass(frozen=True)
@@ -80,14 +90,17 @@ def ingest_file(
     """Ingest the recording at ``path``. ``name`` (default the file's name) is used for messages and
     as the call ID when ``meta`` has none."""
     path = Path(path)
-    name = name or path.name
-    meta = meta or CallMeta()
+    raw_name = name or path.name
+    name = safe_text(raw_name)
+    meta = check_meta(meta or CallMeta())
     settings = get_settings()
-    call_id = _call_id(meta, name)
+    call_id = _call_id(meta, raw_name)
     size = path.stat().st_size
     if size > settings.max_upload_bytes:
         raise TooLarge(f"{name}: {size} bytes, at most {settings.max_upload_bytes}")
     info = probe(path, max_duration_s=settings.max_duration_s, name=name)
+    if info.duration_s < settings.min_duration_s:
+        raise TooShort(f"{name}: {info.duration_s:.3f} s, at least {settings.min_duration_s:g} s")
     sha = sha256_file(path)
     started = meta.started_at or datetime.fromtimestamp(path.stat().st_mtime, UTC)
     call = Call(
@@ -107,19 +120,37 @@ def ingest_file(
         channels=info.channels,
         channel_map=channel_map_for(info.channels, meta.channel_map),
         meta=meta.meta,
-        audio_key=recording_key(call_id, started, info.ext),
+        audio_key=recording_key(call_id, started, info.ext, attempt=secrets.token_hex(4)),
         size_bytes=size,
         sha256=sha,
         status=CallStatus.recorded,
     )
     engine = engine or get_engine()
-    with _call_lock(engine, call_id):
+    with _database():
         existing = _existing(engine, call_id, sha, name)
-        if existing is not None:
-            return existing
-        store = store or get_store()
-        _store_verified(store, settings.bucket_recordings, call.audio_key, path, sha)
-        return _register(engine, call, info, name=name, actor=actor, source=source)
+    if existing is not None:
+        return existing
+    store = store or get_store()
+    bucket = settings.bucket_recordings
+    _store_verified(store, bucket, call.audio_key, path, sha)
+    source = safe_text(source, SOURCE_MAX) if source is not None else None
+    actor = safe_text(actor, ACTOR_MAX)  # "cli:<login name>": the environment's text, not ours
+    outcome = _Registration()
+    try:
+        with _database():
+            result = _register(engine, call, info, name=name, actor=actor, source=source, outcome=outcome)
+    except BaseException:
+        if outcome.committing:
+            registered = _registered_after_error(engine, call)
+            if registered:
+                return IngestResult(call.call_id, True, call.sha256, call.audio_key)
+            if registered is None:
+                raise  # cannot tell: never delete the object of a call that may be registered
+        _discard(store, bucket, call.audio_key)
+        raise
+    if result.audio_key != call.audio_key:  # a racing sender registered first: ours is not needed
+        _discard(store, bucket, call.audio_key)
+    return result
 
 
 def ingest_stream(
@@ -196,35 +227,53 @@ def _call_id(meta: CallMeta, name: str) -> str:
 
 def _existing(engine: Engine, call_id: str, sha: str, name: str) -> IngestResult | None:
     with session(engine) as s:
-        row = s.get(Call, call_id)
-        if row is None:
-            return None
-        if row.sha256 != sha:
-            raise CallExists(f"{call_id} (registered sha256 {row.sha256[:12]}…, {name} has {sha[:12]}…)")
-        log.info("ingest: %s already registered with the same audio", call_id)
-        return IngestResult(call_id, False, sha, row.audio_key)
+        return _decide(s.get(Call, call_id), sha, name)
+
+
+def _decide(row: Call | None, sha: str, name: str) -> IngestResult | None:
+    """None if the call is not registered; the existing record if with the same audio; else CallExists."""
+    if row is None:
+        return None
+    if row.sha256 != sha:
+        raise CallExists(f"{row.call_id} (registered sha256 {row.sha256[:12]}…, {name} has {sha[:12]}…)")
+    log.info("ingest: %s already registered with the same audio", row.call_id)
+    return IngestResult(row.call_id, False, sha, row.audio_key)
 
 
 def _store_verified(store: ObjectStore, bucket: str, key: str, path: Path, sha: str) -> None:
-    """Put the bytes at ``key`` unless an identical unregistered copy is there, then re-read and compare."""
+    """Put the bytes at ``key`` (this attempt's own), then re-read them and compare."""
+    store.put_file(bucket, key, path, sha256=sha)
     try:
-        present = store.stat(bucket, key).sha256 == sha
-    except ObjectNotFound:
-        present = False
-    if present:
-        log.info("ingest: reusing stored copy %s/%s from an earlier attempt", bucket, key)
-    else:
-        store.put_file(bucket, key, path, sha256=sha)
-    actual = sha256_of(store, bucket, key)
+        actual = sha256_of(store, bucket, key)
+    except BaseException:
+        _discard(store, bucket, key)
+        raise
     if actual != sha:
+        _discard(store, bucket, key)
         raise ChecksumMismatch(f"{bucket}/{key}: stored copy has {actual}, expected {sha}")
 
 
+@dataclass
+class _Registration:
+    committing: bool = False  # the rows were written; an error now may come after the commit took
+
+
 def _register(
-    engine: Engine, call: Call, info: AudioInfo, *, name: str, actor: str, source: str | None
+    engine: Engine,
+    call: Call,
+    info: AudioInfo,
+    *,
+    name: str,
+    actor: str,
+    source: str | None,
+    outcome: _Registration,
 ) -> IngestResult:
     try:
-        with session(engine) as s:
+        with session(engine, write=True) as s:
+            _lock_call_id(s, engine, call.call_id)
+            existing = _decide(s.get(Call, call.call_id), call.sha256, name)
+            if existing is not None:
+                return existing
             s.add(call)
             s.flush()  # the row exists before its job's foreign key points at it
             job_id = queue.enqueue(s, JobKind.transcribe, call_id=call.call_id)
@@ -234,15 +283,13 @@ def _register(
                 AuditAction.ingest,
                 call_id=call.call_id,
                 source=source,
-                detail={
-                    "file": name[:200],
-                    "sha256": call.sha256,
-                    "size": call.size_bytes,
-                    "key": call.audio_key,
-                },
+                detail={"file": name, "sha256": call.sha256, "size": call.size_bytes, "key": call.audio_key},
             )
+            s.flush()
+            outcome.committing = True
     except sa.exc.IntegrityError:
         # Only reachable if the lock was bypassed (another host on a shared SQLite file): decide again.
+        outcome.committing = False
         existing = _existing(engine, call.call_id, call.sha256, name)
         if existing is None:
             raise
@@ -258,28 +305,41 @@ def _register(
     return IngestResult(call.call_id, True, call.sha256, call.audio_key)
 
 
-@contextlib.contextmanager
-def _call_lock(engine: Engine, call_id: str) -> Iterator[None]:
-    """Hold an exclusive lock for ``call_id`` across processes; released by the OS if we die."""
-    digest = hashlib.sha256(b"callqc-ingest:" + call_id.encode()).digest()
+def _lock_call_id(s: Session, engine: Engine, call_id: str) -> None:
+    """Serialise registrations of one call ID until the transaction ends (SQLite: BEGIN IMMEDIATE did)."""
     if is_sqlite(engine):
-        db_path = engine.url.database
-        if not db_path or db_path == ":memory:":
-            yield
-            return
-        folder = Path(db_path).resolve().parent / "locks"
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"ingest-{digest[0] % _LOCK_STRIPES:02d}.lock").open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
         return
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        try:
-            yield
-        finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    digest = hashlib.sha256(b"callqc-ingest:" + call_id.encode()).digest()
+    s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)})
+
+
+def _registered_after_error(engine: Engine, call: Call) -> bool | None:
+    """After an error during COMMIT: did the commit take? None when the database cannot tell us."""
+    try:
+        with session(engine) as s:
+            row = s.get(Call, call.call_id)
+    except Exception:  # noqa: BLE001 - any failure here means "cannot tell"
+        log.error("ingest: %s: cannot tell whether it was registered; object %s kept", call.call_id, call.audio_key)
+        return None
+    return row is not None and row.audio_key == call.audio_key
+
+
+@contextlib.contextmanager
+def _database() -> Iterator[None]:
+    """Database errors that pass (down, busy) as DatabaseUnavailable; others unchanged."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        mapped = unavailable(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def _discard(store: ObjectStore, bucket: str, key: str) -> None:
+    """Remove this attempt's object; a failure is logged, not raised (the original error matters)."""
+    try:
+        store.delete(bucket, key)
+        log.info("ingest: removed unregistered object %s/%s", bucket, key)
+    except Exception as exc:  # noqa: BLE001
+        log.error("ingest: could not remove unregistered object %s/%s: %s", bucket, key, exc)

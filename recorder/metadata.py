@@ -3,12 +3,21 @@
 Metadata arrives as a flat mapping (sidecar JSON, ``--meta key=value``, an API form field). Keys that
 are columns of :class:`storage.models.Call` are validated and become columns; every other key goes to
 ``meta`` (JSON). Every refusal is one line naming the field.
+
+What is stored must be readable by every later reader (the review app, the archive's JSON files, other
+languages' JSON parsers), so the extra fields are held to limits: at most ``META_MAX_DEPTH`` levels of
+nesting, ``META_MAX_ITEMS`` keys and list items in all, ``META_MAX_BYTES`` as JSON, finite numbers within
+64 bits, and text that is valid Unicode without NUL (a lone surrogate cannot be written as UTF-8).
+:func:`check_meta` applies the same rules to a whole :class:`CallMeta` and is the last gate of every
+ingest path.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -23,6 +32,9 @@ log = logging.getLogger(__name__)
 
 TEXT_MAX = 64  # the Call columns' width
 META_MAX_BYTES = 64 * 1024
+META_MAX_DEPTH = 8
+META_MAX_ITEMS = 500
+_INT_LIMIT = 2**63  # JSON readers outside Python (JavaScript, PostgreSQL's bigint) lose larger integers
 SIDECAR_MAX_BYTES = 256 * 1024
 DEFAULT_CHANNEL_MAP: dict[str, int] = {"agent": 0, "customer": 1}
 MONO_CHANNEL_MAP: dict[str, int] = {"unknown": 0}
@@ -71,11 +83,19 @@ def parse_meta(raw: dict[str, Any]) -> CallMeta:
     """Validate a flat metadata mapping; known keys become fields, the rest goes to ``meta``."""
     if not isinstance(raw, dict):
         raise InvalidMetadata(f"expected a JSON object, got {type(raw).__name__}")
+    if len(raw) > META_MAX_ITEMS:
+        raise InvalidMetadata(f"{len(raw)} fields, at most {META_MAX_ITEMS}")
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in raw.items():
-        if not isinstance(key, str) or not key or len(key) > TEXT_MAX or _has_control(key):
-            raise InvalidMetadata(f"key {str(key)[:TEXT_MAX]!r} is not a valid field name")
+        if (
+            not isinstance(key, str)
+            or not key
+            or len(key) > TEXT_MAX
+            or _has_control(key)
+            or _bad_unicode(key)
+        ):
+            raise InvalidMetadata(f"key {_shown(key)} is not a valid field name")
         name = _ALIASES.get(key, key)
         if name == "meta":
             if not isinstance(value, dict):
@@ -90,13 +110,110 @@ def parse_meta(raw: dict[str, Any]) -> CallMeta:
             extra[key] = value
     if "started_at" in values and "ended_at" in values and values["ended_at"] < values["started_at"]:
         raise InvalidMetadata("ended_at: before started_at")
-    try:
-        size = len(json.dumps(extra, ensure_ascii=False, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadata(f"meta: not JSON ({exc})") from None
-    if size > META_MAX_BYTES:
-        raise InvalidMetadata(f"meta: {size} bytes of extra fields, at most {META_MAX_BYTES}")
+    check_json(extra)
     return CallMeta(**values, meta=extra)
+
+
+def check_meta(meta: CallMeta) -> CallMeta:
+    """Check a whole :class:`CallMeta` (however it was built or merged) before anything is stored."""
+    for name in _TEXT_FIELDS + ("tenant",):
+        value = getattr(meta, name)
+        if value is not None:
+            _text(name, value)
+    if meta.call_id is not None:
+        validate_call_id(meta.call_id)
+    if meta.channel_map is not None:
+        parse_channel_map(meta.channel_map)
+    check_json(meta.meta)
+    return meta
+
+
+def check_json(value: Any, where: str = "meta") -> None:
+    """Refuse extra fields later readers would choke on (see the module's docstring); iterative, so a
+    deeply nested value fails here with a message instead of with a RecursionError somewhere else."""
+    if not isinstance(value, dict):
+        raise InvalidMetadata(f"{where}: expected a JSON object")
+    items = 0
+    stack: list[tuple[Any, int, str]] = [(value, 1, where)]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > META_MAX_DEPTH:
+                raise InvalidMetadata(f"{where}: nested deeper than {META_MAX_DEPTH} levels (at {path})")
+            items += len(node)
+            if items > META_MAX_ITEMS:
+                raise InvalidMetadata(f"{where}: more than {META_MAX_ITEMS} keys and list items")
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    if not isinstance(key, str) or not key or _has_control(key) or _bad_unicode(key):
+                        raise InvalidMetadata(f"{path}: key {_shown(key)} is not valid text")
+                    stack.append((child, depth + 1, f"{path}.{_shown(key, 24)[1:-1]}"))
+            else:
+                stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(node))
+        elif isinstance(node, str):
+            if "\x00" in node or _bad_unicode(node):
+                raise InvalidMetadata(f"{path}: text with NUL or invalid Unicode (a lone surrogate)")
+        elif isinstance(node, bool) or node is None:
+            continue
+        elif isinstance(node, int):
+            if not -_INT_LIMIT <= node < _INT_LIMIT:
+                raise InvalidMetadata(f"{path}: integer out of the 64-bit range")
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise InvalidMetadata(f"{path}: {node} is not a JSON number")
+        else:
+            raise InvalidMetadata(f"{path}: {type(node).__name__} is not a JSON value")
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > META_MAX_BYTES:
+        raise InvalidMetadata(f"{where}: {size} bytes of extra fields, at most {META_MAX_BYTES}")
+
+
+def loads_json(data: bytes | str, where: str) -> Any:
+    """Parse JSON text from outside: one-line errors for every way it can be bad (also too deep for
+    Python's parser, huge integers, NaN, and a key given twice)."""
+    try:
+        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidMetadata(f"{where}: nested deeper than {META_MAX_DEPTH} levels") from None
+    except UnicodeDecodeError:
+        raise InvalidMetadata(f"{where}: not UTF-8 text") from None
+    except InvalidMetadata as exc:
+        raise InvalidMetadata(f"{where}: {exc.detail}") from None
+    except ValueError as exc:  # JSONDecodeError, and int() refusing thousands of digits
+        raise InvalidMetadata(f"{where}: not valid JSON ({' '.join(str(exc).split())[:120]})") from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidMetadata(f"key {_shown(key)} given twice")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidMetadata(f"{name} is not a JSON number")
+
+
+def safe_text(text: str, limit: int = 200) -> str:
+    """``text`` (a file name, say) fit for messages, logs and audit rows: invalid Unicode and control
+    characters become ``?``, cut to ``limit`` characters."""
+    fixed = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    fixed = "".join("?" if _has_control(c) else c for c in fixed)
+    return fixed if len(fixed) <= limit else fixed[: limit - 1] + "…"
+
+
+def _shown(value: Any, limit: int = TEXT_MAX) -> str:
+    return repr(str(value)[:limit])
+
+
+def _bad_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse_pairs(pairs: list[str]) -> dict[str, str]:
@@ -105,7 +222,9 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidMetadata(f"--meta {pair!r}: expected key=value")
+            raise InvalidMetadata(f"--meta {_shown(pair)}: expected key=value")
+        if key.strip() in out:
+            raise InvalidMetadata(f"--meta {_shown(key.strip())}: given twice")
         out[key.strip()] = value
     return out
 
@@ -142,6 +261,8 @@ def _text(name: str, value: Any) -> str:
         raise InvalidMetadata(f"{name}: {len(text)} characters, at most {TEXT_MAX}")
     if _has_control(text):
         raise InvalidMetadata(f"{name}: contains control characters")
+    if _bad_unicode(text):
+        raise InvalidMetadata(f"{name}: not valid Unicode (a lone surrogate)")
     return text
 
 
@@ -210,24 +331,31 @@ def channel_map_for(channels: int, requested: dict[str, int] | None) -> dict[str
 def sidecar_for(audio: Path) -> Path | None:
     """The metadata file next to ``audio``: ``<name>.json`` (``call1.wav.json``) or ``<stem>.json``."""
     for candidate in (audio.with_name(audio.name + ".json"), audio.with_suffix(".json")):
-        if candidate != audio and candidate.is_file():
-            return candidate
+        try:
+            # a link is returned so that read_sidecar refuses it, rather than being quietly ignored
+            if candidate != audio and (candidate.is_symlink() or candidate.is_file()):
+                return candidate
+        except OSError as exc:  # a name too long to exist has no sidecar
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
     return None
 
 
 def read_sidecar(path: Path) -> CallMeta:
-    """Parse a sidecar JSON file; its errors name the file."""
-    size = path.stat().st_size
-    if size > SIDECAR_MAX_BYTES:
-        raise InvalidMetadata(f"{path.name}: {size} bytes, at most {SIDECAR_MAX_BYTES}")
-    try:
-        raw = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidMetadata(f"{path.name}: not valid JSON ({exc})") from None
+    """Parse a sidecar JSON file; its errors name the file. A symbolic link is refused: whoever can
+    write the spool folder must not make us read files elsewhere."""
+    label = safe_text(path.name)
+    if path.is_symlink():
+        raise InvalidMetadata(f"{label}: is a symbolic link")
+    with path.open("rb") as fh:
+        data = fh.read(SIDECAR_MAX_BYTES + 1)
+    if len(data) > SIDECAR_MAX_BYTES:
+        raise InvalidMetadata(f"{label}: more than {SIDECAR_MAX_BYTES} bytes")
+    raw = loads_json(data, label)
     try:
         return parse_meta(raw)
     except InvalidMetadata as exc:
-        raise InvalidMetadata(f"{path.name}: {exc.detail}") from None
+        raise InvalidMetadata(f"{safe_text(path.name)}: {exc.detail}") from None
 
 
 def _has_control(text: str) -> bool:

@@ -1,18 +1,28 @@
 """The spool-folder watcher: PBX recorders (Asterisk MixMonitor, FreeSWITCH) drop files, we ingest them.
 
-A file is taken only when finished: a ``<name>.done`` / ``<stem>.done`` marker exists, or it has not been
-modified for ``spool_stable_s`` (and its size did not change since the previous look). Then it is
-ingested with its sidecar ``<name>.json`` / ``<stem>.json`` and moved, with its sidecar and marker, to
-``DIR/done/``, or to ``DIR/rejected/`` next to ``<name>.reason.txt`` saying why. The move happens only
-after the ingest returned, i.e. after the stored copy was read back and its SHA-256 matched; a watcher
-killed at any point leaves the file in ``DIR`` and the next look retries it (ingest is idempotent).
-Errors that may pass (database or object store unreachable) leave the file in place for the next look.
+A file is taken only when finished: a ``<name>.done`` / ``<stem>.done`` marker exists (the default
+requires one), or, with ``require_marker=False``, it has not been modified for ``spool_stable_s`` (and
+its size did not change since the previous look); a writer that pauses that long loses the rest of
+its audio, hence the default. Then it is ingested with its sidecar ``<name>.json`` / ``<stem>.json``
+and moved, with its sidecar and marker, to ``DIR/done/``, or to ``DIR/rejected/`` next to
+``<name>.reason.txt`` saying why. The move happens only after the ingest returned, i.e. after the
+stored copy was read back and its SHA-256 matched; a watcher killed at any point leaves the file in
+``DIR`` and the next look retries it (ingest is idempotent).
+
+Errors of a service (database or object store down or busy) leave the file in place for the next
+look, however often. Any other unexpected error is retried too, but a file that fails that way
+``spool_max_attempts`` looks in a row is rejected with the last error as its reason: one bad file
+never stops the watcher or keeps it busy for good. A symbolic link is rejected (whoever can write the
+spool folder must not make us read files elsewhere), and so is a name too long to carry the
+``.reason.txt`` suffix: the names in ``done/`` and ``rejected/`` are shortened to fit when needed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import logging
 import os
 import threading
@@ -23,8 +33,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from recorder.ingest import ingest_file
-from recorder.metadata import CallMeta, read_sidecar, sidecar_for
-from storage.errors import CallqcError, Conflict, InvalidInput
+from recorder.metadata import CallMeta, read_sidecar, safe_text, sidecar_for
+from storage.errors import CallqcError, Conflict, InvalidInput, ServiceUnavailable
 from storage.objectstore import ObjectStore
 from storage.settings import get_settings
 from storage.stores import get_store
@@ -36,6 +46,17 @@ REJECTED_DIR = "rejected"
 MARKER = ".done"
 # Names that are not recordings: sidecars, markers, and the temporary names writers use while busy.
 _NOT_AUDIO = {".json", MARKER, ".tmp", ".part", ".partial", ".lock", ".swp", ".txt"}
+# Longest name (bytes) kept as it is in done/ and rejected/: room for a "NN~" prefix and ".reason.txt"
+# within the 255 bytes most file systems allow.
+_NAME_MAX = 200
+
+
+class SymlinkRefused(InvalidInput):
+    """refused: a symbolic link"""
+
+
+class KeepsFailing(InvalidInput):
+    """failed too often"""
 
 
 class Outcome(StrEnum):
@@ -60,7 +81,7 @@ class Watcher:
     """Looks at one spool folder; :meth:`poll` handles every finished file once."""
 
     def __init__(
-        self, spool: Path, *, store: ObjectStore | None = None, require_marker: bool = False
+        self, spool: Path, *, store: ObjectStore | None = None, require_marker: bool = True
     ) -> None:
         self.spool = Path(spool).resolve()
         if not self.spool.is_dir():
@@ -68,6 +89,7 @@ class Watcher:
         self.require_marker = require_marker
         self._store = store
         self._seen: dict[str, tuple[int, int]] = {}
+        self._failures: dict[str, int] = {}  # file name -> unexpected failures in a row
         for sub in (DONE_DIR, REJECTED_DIR):
             (self.spool / sub).mkdir(exist_ok=True)
 
@@ -90,10 +112,13 @@ class Watcher:
         seen: dict[str, tuple[int, int]] = {}
         ready: list[tuple[int, Path]] = []
         for path in self.candidates():
+            if path.is_symlink():
+                ready.append((0, path))  # rejected at once by handle()
+                continue
             try:  # the writer (or an operator) may rename or remove files while we look
                 st = path.stat()
                 side = sidecar_for(path)
-                side_mtime = side.stat().st_mtime if side else 0.0
+                side_mtime = side.lstat().st_mtime if side else 0.0
             except FileNotFoundError:
                 continue
             seen[path.name] = (st.st_size, st.st_mtime_ns)
@@ -111,47 +136,59 @@ class Watcher:
 
     def candidates(self) -> Iterator[Path]:
         for path in self.spool.iterdir():
-            if path.name.startswith(".") or path.suffix.lower() in _NOT_AUDIO or not path.is_file():
+            if path.name.startswith(".") or path.suffix.lower() in _NOT_AUDIO:
                 continue
-            yield path
+            if path.is_symlink() or _is_file(path):  # a link is yielded to be rejected, never followed
+                yield path
 
     def handle(self, path: Path) -> Result:
         """Ingest one file and move it (with its sidecar and marker) to done/ or rejected/."""
+        shown = safe_text(path.name)
         side = sidecar_for(path)
         try:
+            if path.is_symlink():
+                raise SymlinkRefused(shown)
             meta = read_sidecar(side) if side else CallMeta()
             result = ingest_file(path, meta, actor="watch", source=f"spool:{self.spool}", store=self.store)
         except (InvalidInput, Conflict) as exc:
-            log.warning("watch: rejected %s: %s", path.name, exc)
-            self._move(path, side, REJECTED_DIR, reason=str(exc))
-            return Result(path.name, Outcome.rejected, reason=str(exc))
+            return self._reject(path, side, str(exc))
         except Exception as exc:  # noqa: BLE001 - anything else may pass: keep the file for the next look
-            log.warning(
-                "watch: %s left for a retry: %s", path.name, " ".join(str(exc).split()) or type(exc).__name__
-            )
-            return Result(path.name, Outcome.retry, reason=" ".join(str(exc).split()) or type(exc).__name__)
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if not isinstance(exc, ServiceUnavailable):  # the service's fault, not the file's: never counted
+                tries = self._failures[path.name] = self._failures.get(path.name, 0) + 1
+                if tries >= get_settings().spool_max_attempts:
+                    return self._reject(path, side, str(KeepsFailing(f"{tries} looks in a row; last: {reason}")))
+            log.warning("watch: %s left for a retry: %s", shown, reason)
+            return Result(shown, Outcome.retry, reason=reason)
+        self._failures.pop(path.name, None)
         self._move(path, side, DONE_DIR)
         log.info(
             "watch: %s -> %s (%s)",
-            path.name,
+            shown,
             result.call_id,
             "new" if result.created else "already registered",
         )
-        return Result(path.name, Outcome.done, call_id=result.call_id)
+        return Result(shown, Outcome.done, call_id=result.call_id)
+
+    def _reject(self, path: Path, side: Path | None, reason: str) -> Result:
+        log.warning("watch: rejected %s: %s", safe_text(path.name), reason)
+        self._failures.pop(path.name, None)
+        self._move(path, side, REJECTED_DIR, reason=reason)
+        return Result(safe_text(path.name), Outcome.rejected, reason=reason)
 
     def _move(self, path: Path, side: Path | None, folder: str, *, reason: str | None = None) -> None:
         # The recording moves first: once it is gone from the spool nothing retries it, so its sidecar
         # (which may hold its call ID) must still be beside it if we die before the move.
         group = [p for p in (path, side, _marker(path)) if p is not None]
         target = self.spool / folder
-        prefix = _free_prefix(
-            target, [p.name for p in group] + ([f"{path.name}.reason.txt"] if reason else [])
-        )
+        names = {p: _fit(p.name) for p in group}
+        reason_name = f"{_fit(path.name)}.reason.txt"
+        prefix = _free_prefix(target, [*names.values()] + ([reason_name] if reason else []))
         if reason is not None:
-            _write_atomic(target / f"{prefix}{path.name}.reason.txt", reason + "\n")
+            _write_atomic(target / f"{prefix}{reason_name}", reason + "\n")
         for p in group:
             with contextlib.suppress(FileNotFoundError):
-                os.replace(p, target / f"{prefix}{p.name}")
+                os.replace(p, target / f"{prefix}{names[p]}")
 
     def run(self, *, stop: threading.Event | None = None, once: bool = False) -> Iterator[Result]:
         """Poll until ``stop`` is set (or once), yielding each file's result."""
@@ -175,9 +212,31 @@ class Watcher:
 
 def _marker(path: Path) -> Path | None:
     for candidate in (path.with_name(path.name + MARKER), path.with_suffix(MARKER)):
-        if candidate != path and candidate.is_file():
+        if candidate != path and _is_file(candidate):
             return candidate
     return None
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()`` that says False for a name too long to exist instead of raising."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return False
+        raise
+
+
+def _fit(name: str) -> str:
+    """``name``, or a shortened one that still shows its start and suffix when it is too long to take
+    a prefix and ``.reason.txt`` (the hash keeps different long names apart)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= _NAME_MAX:
+        return name
+    tag = hashlib.sha256(raw).hexdigest()[:12]
+    suffix = Path(name).suffix if len(Path(name).suffix) <= 16 else ""
+    head = raw[:120].decode("utf-8", "ignore")
+    return f"{head}~{tag}{suffix}"
 
 
 def _free_prefix(folder: Path, names: list[str]) -> str:
@@ -192,5 +251,5 @@ def _free_prefix(folder: Path, names: list[str]) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8", errors="replace")
     os.replace(tmp, path)

@@ -1,6 +1,7 @@
 """The review app's words in Simplified Chinese and English; the locale comes from settings.locale.
 
-Terms follow the QC glossary in docs/review_app.md (质检员 inspector, 坐席 agent, 回炉 back to retraining, 监听分值 ...).
+Terms follow the QC glossary in docs/review_app.md (质检员 inspector, 坐席 agent, 回炉 back to retraining,
+监听分值 ...).
 """
 
 from __future__ import annotations

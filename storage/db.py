@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from storage.errors import ServiceUnavailable
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,33 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    settings = get_settings()
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+    )
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """database unavailable or busy; try again later"""
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The :class:`DatabaseUnavailable` a database error means, or None when it is not a passing one
+    (a refused connection, a server gone away, every pooled connection taken, SQLite locked too long).
+    The reason goes to the log only: it names hosts and ports that callers need not see."""
+    if isinstance(exc, sa.exc.TimeoutError):  # the pool's wait for a free connection ran out
+        log.warning("database busy: no free connection within %s s", get_settings().db_pool_timeout_s)
+        return DatabaseUnavailable()
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+    ):
+        log.warning("database unavailable: %s", " ".join(str(getattr(exc, "orig", exc)).split())[:300])
+        return DatabaseUnavailable()
+    return None
 
 
 def is_sqlite(engine: Engine) -> bool:

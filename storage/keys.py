@@ -14,6 +14,7 @@ from storage.errors import InvalidInput
 CALL_ID_MAX = 128
 _CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EXT = re.compile(r"[a-z0-9]{1,8}")
+_ATTEMPT = re.compile(r"[a-z0-9]{1,16}")
 
 
 class InvalidCallId(InvalidInput):
@@ -41,12 +42,22 @@ def validate_call_id(raw: object) -> str:
     return raw
 
 
-def recording_key(call_id: str, started_at: datetime, ext: str) -> str:
-    """Object key of a call's original audio: ``recordings/YYYY/MM/DD/<call-id>.<ext>``."""
+def recording_key(call_id: str, started_at: datetime, ext: str, *, attempt: str | None = None) -> str:
+    """Object key of a call's original audio: ``recordings/YYYY/MM/DD/<call-id>.<ext>``, or with an
+    upload attempt's tag ``recordings/YYYY/MM/DD/<call-id>~<attempt>.<ext>``.
+
+    Ingest tags every upload: two senders racing with the same call ID then never write the same
+    object, and the loser's object can be removed without touching the winner's (``~`` is not a
+    call-ID character, so the tag is never mistaken for part of the ID).
+    """
     cid = validate_call_id(call_id)
     ext = ext.lower().lstrip(".")
     if not _EXT.fullmatch(ext):
         raise InvalidInput(f"file extension {ext!r} is not allowed")
+    if attempt is not None:
+        if not _ATTEMPT.fullmatch(attempt):
+            raise InvalidInput(f"upload tag {attempt!r} is not allowed")
+        cid = f"{cid}~{attempt}"
     return f"recordings/{started_at:%Y/%m/%d}/{cid}.{ext}"
 
 

@@ -52,6 +52,7 @@ class AuditAction(StrEnum):
     archive_run = "archive_run"
     archive_verify = "archive_verify"
     archive_verify_failed = "archive_verify_failed"
+    archive_skip = "archive_skip"  # a call whose stored record cannot be written to a disc
     legal_hold = "legal_hold"
     legal_release = "legal_release"
     sign_in = "sign_in"

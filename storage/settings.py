@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default SQLite (WAL) file `<data_dir>/callqc.db`. "
         "PostgreSQL: `postgresql+psycopg://user@host:5432/callqc`.",
     )
+    db_pool_size: int = Field(
+        5, ge=1, description="PostgreSQL connections each process keeps open (SQLite ignores the pool settings)."
+    )
+    db_max_overflow: int = Field(5, ge=0, description="Extra PostgreSQL connections a process may open under load.")
+    db_pool_timeout_s: float = Field(
+        10.0, gt=0, description="How long a request waits for a free database connection before it is answered "
+        "503 (busy, retry later).",
+    )
     log_level: str = Field("WARNING", description="Python logging level (workers and servers log at INFO when asked).")
 
     # --- object store -----------------------------------------------------------------------------
@@ -57,12 +65,35 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address the HTTP ingest API listens on.")
     api_port: int = Field(8080, description="Port of the HTTP ingest API.")
     api_token: SecretStr | None = Field(
-        None, description="Bearer token the ingest API requires; the API refuses to start without one."
+        None, description="Bearer token the ingest API requires (at least 16 characters); the API refuses to "
+        "start without one.",
+    )
+    api_docs: bool = Field(
+        False, description="Serve the API's `/docs` and `/openapi.json` (to clients with the token only)."
+    )
+    api_header_timeout_s: float = Field(
+        10.0, gt=0, description="A client must send a request's headers within this many seconds, else the "
+        "connection is closed (slow senders would hold connections for good).",
+    )
+    api_body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest pause between two pieces of an upload's body, seconds (then 408)."
+    )
+    api_max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head (request line and "
+                                      "headers) the API reads, bytes.")
+    api_max_connections: int = Field(
+        500, ge=1, description="Open connections plus requests in progress the API takes; past it, 503."
+    )
+    min_duration_s: float = Field(
+        0.5, ge=0, description="Shortest recording accepted, seconds (shorter ones cannot be transcribed)."
     )
     spool_stable_s: float = Field(
-        2.0, ge=0, description="A spool file is finished when its size has not changed for this long."
+        2.0, ge=0, description="With `recorder watch --no-require-done`: a spool file without a `.done` marker "
+        "is finished when its size has not changed for this long.",
     )
     spool_poll_s: float = Field(1.0, gt=0, description="How often the spool watcher looks, seconds.")
+    spool_max_attempts: int = Field(
+        5, ge=1, description="Looks at which a spool file fails with a passing error before it is rejected."
+    )
 
     # --- job queue and workers --------------------------------------------------------------------
     job_max_attempts: int = Field(5, ge=1, description="Attempts before a job goes `dead`.")

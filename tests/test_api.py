@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from storage.settings import get_settings, reset_settings
 from storage.stores import make_store
 from tests.audio_files import make_wav
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -78,7 +79,7 @@ def test_upload_registers_then_same_audio_is_200_and_other_audio_409(
         {"crm": "T-77"},
     )
     assert body["sha256"] == hashlib.sha256(wav.read_bytes()).hexdigest()
-    assert body["audio_key"] == "recordings/2024/03/05/api-1.wav"
+    assert re.fullmatch(r"recordings/2024/03/05/api-1~[0-9a-f]{8}\.wav", body["audio_key"])
 
     again = post(client, wav, meta)
     assert again.status_code == 200 and again.json() == body

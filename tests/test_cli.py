@@ -56,11 +56,23 @@ def test_bad_setting_is_one_line_error(data_dir: Path) -> None:
 
 
 def test_config_masks_secrets(data_dir: Path) -> None:
-    """`callqc config` shows that a secret is set, never its value."""
-    r = _callqc("config", env={"CALLQC_API_TOKEN": "s3cr3t-token-value"})
+    """`callqc config` shows that a secret is set, never its value: the API token, the S3 keys, and a
+    password inside the database URL."""
+    r = _callqc(
+        "config",
+        env={
+            "CALLQC_API_TOKEN": "s3cr3t-token-value",
+            "CALLQC_S3_SECRET_KEY": "s3-secret-value",
+            "CALLQC_S3_ACCESS_KEY": "s3-access-value",
+            "CALLQC_DATABASE_URL": "postgresql+psycopg://callqc:db-p@ss-value@db.example:5432/callqc",
+        },
+    )
     assert r.returncode == 0, r.stderr
-    assert "s3cr3t-token-value" not in r.stdout
+    for secret in ("s3cr3t-token-value", "s3-secret-value", "s3-access-value", "p@ss-value", "ss-value"):
+        assert secret not in r.stdout
     assert "CALLQC_API_TOKEN=********" in r.stdout
+    assert "CALLQC_S3_SECRET_KEY=********" in r.stdout
+    assert "CALLQC_DATABASE_URL=postgresql+psycopg://callqc:********@db.example:5432/callqc" in r.stdout
 
 
 def _free_port() -> int:
@@ -87,7 +99,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def test_up_runs_api_and_workers_and_sigterm_stops_every_process(sqlite_db: str, tmp_path: Path) -> None:
     """`up --no-app` serves /healthz and ingests a POSTed call; SIGTERM stops it and all its processes."""
     port = _free_port()
-    env = {**os.environ, "CALLQC_API_TOKEN": "up-token", "CALLQC_API_PORT": str(port),
+    env = {**os.environ, "CALLQC_API_TOKEN": "up-token-0123456789abcdef", "CALLQC_API_PORT": str(port),
            "CALLQC_WORKER_CONCURRENCY": "2", "CALLQC_WORKER_POLL_S": "0.2"}
     log = tmp_path / "up.log"
     with log.open("wb") as out:
@@ -105,11 +117,12 @@ def test_up_runs_api_and_workers_and_sigterm_stops_every_process(sqlite_db: str,
 
         wav = make_wav(tmp_path / "up-1.wav")
         with wav.open("rb") as fh:
-            r = httpx.post(f"{base}/v1/recordings", headers={"Authorization": "Bearer up-token"},
+            r = httpx.post(f"{base}/v1/recordings", headers={"Authorization": "Bearer up-token-0123456789abcdef"},
                            data={"call_id": "up-1", "agent_id": "7"},
                            files={"audio": ("up-1.wav", fh, "audio/wav")}, timeout=60)
         assert r.status_code == 201, r.text
-        got = httpx.get(f"{base}/v1/calls/up-1", headers={"Authorization": "Bearer up-token"}, timeout=10)
+        auth = {"Authorization": "Bearer up-token-0123456789abcdef"}
+        got = httpx.get(f"{base}/v1/calls/up-1", headers=auth, timeout=10)
         assert (got.status_code, got.json()["status"]) == (200, "recorded")
         with session() as s:
             call = s.get(Call, "up-1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_each_format_is_stored_byte_for_byte_and_registered(
     src = formats[fmt.name]
     result = ingest_file(src, CallMeta(call_id=f"c-{fmt.name}", started_at=T0))
     assert result.created
-    assert result.audio_key == f"recordings/2024/03/05/c-{fmt.name}.{fmt.ext}"
+    assert re.fullmatch(rf"recordings/2024/03/05/c-{fmt.name}~[0-9a-f]{{8}}\.{fmt.ext}", result.audio_key)
     assert sha256_of(make_store(), get_settings().bucket_recordings, result.audio_key) == sha(src)
     with session() as s:
         call = s.get(Call, result.call_id)
@@ -108,15 +109,17 @@ def test_same_id_other_audio_conflicts_and_keeps_the_stored_object(db_url: str, 
 
 
 def test_leftover_object_from_a_crashed_attempt_does_not_block_a_retry(db_url: str, tmp_path: Path) -> None:
-    """An unregistered object at the key (crash between store and commit) is replaced; the call registers."""
+    """An unregistered object a crashed attempt left (at the plain key or a tagged one) is never taken
+    for the call's audio: the retry stores its own verified copy and registers it."""
     wav = make_wav(tmp_path / "x.wav")
-    key = recording_key("crash-1", T0, "wav")
     store = make_store()
+    bucket = get_settings().bucket_recordings
     (tmp_path / "junk").write_bytes(b"half of something else")
-    store.put_file(get_settings().bucket_recordings, key, tmp_path / "junk")
+    for key in (recording_key("crash-1", T0, "wav"), recording_key("crash-1", T0, "wav", attempt="0badc0de")):
+        store.put_file(bucket, key, tmp_path / "junk")
     result = ingest_file(wav, CallMeta(call_id="crash-1", started_at=T0), store=store)
-    assert result.created and result.audio_key == key
-    assert sha256_of(store, get_settings().bucket_recordings, key) == sha(wav)
+    assert result.created and result.audio_key.startswith("recordings/2024/03/05/crash-1~")
+    assert sha256_of(store, bucket, result.audio_key) == sha(wav)
     assert counts() == (1, 1, 1)
 
 
@@ -234,7 +237,7 @@ def test_metadata_fills_columns_and_keeps_unknown_keys(sqlite_db: str, tmp_path:
     assert call.ended_at == datetime(2024, 3, 5, 9, 31, tzinfo=UTC)
     assert call.channel_map == {"agent": 1, "customer": 0}
     assert call.meta == {"uniqueid": "1709.3", "ivr": {"path": [1, 2]}}
-    assert call.audio_key == "recordings/2024/03/05/meta-1.wav"
+    assert re.fullmatch(r"recordings/2024/03/05/meta-1~[0-9a-f]{8}\.wav", call.audio_key)
 
 
 def test_mono_recording_gets_the_unknown_speaker_map(sqlite_db: str, tmp_path: Path) -> None:
@@ -297,7 +300,7 @@ def test_ingest_into_real_s3_keeps_bytes_and_refuses_overwrites(
     bucket = get_settings().bucket_recordings
     src = formats["opus"]
     result = ingest_file(src, CallMeta(call_id="s3-1", started_at=T0), store=store)
-    assert result.audio_key == "recordings/2024/03/05/s3-1.opus"
+    assert re.fullmatch(r"recordings/2024/03/05/s3-1~[0-9a-f]{8}\.opus", result.audio_key)
     assert (store.stat(bucket, result.audio_key).sha256, sha256_of(store, bucket, result.audio_key)) == (
         sha(src),
     ) * 2

@@ -59,6 +59,9 @@ def test_recording_key_is_built_from_date_and_validated_id() -> None:
     """Keys follow recordings/YYYY/MM/DD/<id>.<ext>; bad IDs or extensions never become keys."""
     when = datetime(2026, 3, 7, 23, 59, tzinfo=UTC)
     assert recording_key("c-1", when, "WAV") == "recordings/2026/03/07/c-1.wav"
+    assert recording_key("c-1", when, "wav", attempt="0a1b2c3d") == "recordings/2026/03/07/c-1~0a1b2c3d.wav"
+    with pytest.raises(InvalidInput):
+        recording_key("c-1", when, "wav", attempt="../x")
     with pytest.raises(InvalidCallId):
         recording_key("../c-1", when, "wav")
     with pytest.raises(InvalidInput):

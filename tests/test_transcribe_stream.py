@@ -29,7 +29,7 @@ def tiny() -> Transcriber:
     return Transcriber(resolve_model("tiny.en"), ComputeSettings())
 
 
-DIGITS = "zero one two three four five six seven eight nine".split()
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def _words(text: str) -> list[str]:

@@ -58,7 +58,7 @@ def test_finished_files_are_ingested_with_sidecar_and_moved_to_done(
     age(spool / "1700.1.json")
     make_wav(spool / "1700.2.wav")  # fresh, but its writer says it is done
     (spool / "1700.2.wav.done").touch()
-    results = Watcher(spool).poll()
+    results = Watcher(spool, require_marker=False).poll()
     assert sorted((r.name, r.outcome, r.call_id) for r in results) == [
         ("1700.1.wav", Outcome.done, "1700.1"),
         ("1700.2.wav", Outcome.done, "1700.2"),
@@ -83,7 +83,7 @@ def test_growing_file_is_left_alone_until_it_stops_changing(
     stable_after(monkeypatch, 30)
     whole = make_wav(spool.parent / "whole.wav", seconds=2).read_bytes()
     target = spool / "1700.3.wav"
-    watcher = Watcher(spool)
+    watcher = Watcher(spool, require_marker=False)
     with target.open("wb") as writer:
         writer.write(whole[: len(whole) // 2])
         writer.flush()
@@ -120,10 +120,10 @@ def test_refused_files_go_to_rejected_with_a_reason_file(
     (spool / "bad.json").write_text('{"direction": "sideways"}')
     make_wav(spool / "first.wav", seconds=1)
     (spool / "first.json").write_text('{"call_id": "same"}')
-    Watcher(spool).poll()
+    Watcher(spool, require_marker=False).poll()
     make_wav(spool / "second.wav", seconds=2)
     (spool / "second.json").write_text('{"call_id": "same"}')
-    results = {r.name: r for r in Watcher(spool).poll()}
+    results = {r.name: r for r in Watcher(spool, require_marker=False).poll()}
     assert {n: r.outcome for n, r in results.items()} == {"second.wav": Outcome.rejected}
     rejected = spool / "rejected"
     reasons = {p.name.removesuffix(".reason.txt"): p.read_text() for p in rejected.glob("*.reason.txt")}
@@ -135,9 +135,11 @@ def test_refused_files_go_to_rejected_with_a_reason_file(
         p.name for p in rejected.iterdir()
     }
     assert counts() == (1, 1, 1)
-    assert [o.key for o in make_store().list(get_settings().bucket_recordings)] == [
-        f"recordings/{_today_of(spool / 'done' / 'first.wav')}/same.wav"
-    ]
+    with session() as s:
+        registered = s.get(Call, "same")
+    assert registered is not None
+    assert registered.audio_key.startswith(f"recordings/{_today_of(spool / 'done' / 'first.wav')}/same~")
+    assert [o.key for o in make_store().list(get_settings().bucket_recordings)] == [registered.audio_key]
 
 
 def _today_of(path: Path) -> str:
@@ -151,7 +153,7 @@ def test_unreachable_database_leaves_the_file_for_a_retry(
     monkeypatch.setenv("CALLQC_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/nothing")
     stable_after(monkeypatch, 0)
     make_wav(spool / "r1.wav")
-    [result] = Watcher(spool).poll()
+    [result] = Watcher(spool, require_marker=False).poll()
     assert result.outcome is Outcome.retry and result.reason
     assert (spool / "r1.wav").exists()
     assert list((spool / "rejected").iterdir()) == [] and list((spool / "done").iterdir()) == []
@@ -191,7 +193,7 @@ _KILLED_WATCHER = textwrap.dedent("""
         storage.queue.enqueue = pause_after(storage.queue.enqueue)
     elif point == "registered":  # committed, file not yet moved to done/
         recorder.watch.Watcher._move = pause_before(recorder.watch.Watcher._move)
-    recorder.watch.Watcher(spool).poll()
+    recorder.watch.Watcher(spool, require_marker=False).poll()
 """)
 
 
@@ -224,7 +226,7 @@ def test_watcher_killed_mid_ingest_leaves_all_or_nothing_and_the_file(
     assert wav.read_bytes() == original and (spool / "k1.json").exists()
     assert counts() == ((1, 1, 1) if point == "registered" else (0, 0, 0))
 
-    [result] = Watcher(spool).poll()
+    [result] = Watcher(spool, require_marker=False).poll()
     assert (result.outcome, result.call_id) == (Outcome.done, "killed-1")
     assert counts() == (1, 1, 1)
     with session() as s:

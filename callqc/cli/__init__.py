@@ -13,8 +13,9 @@ import sys
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from storage.db import unavailable
 from storage.errors import CallqcError
 
 # Not called `app`: importing the submodule callqc.cli.app would rebind that package attribute.
@@ -43,6 +44,11 @@ def _setup_logging() -> None:
     )
 
 
+def _not_migrated(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "no such table" in text or ("does not exist" in text and "relation" in text)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
@@ -58,11 +64,13 @@ def main() -> None:
         print(f"error: invalid setting {where}: {first['msg']}", file=sys.stderr)
         sys.exit(4)
     except DBAPIError as exc:
-        text = str(exc.orig).lower()
-        if "no such table" in text or "does not exist" in text and "relation" in text:
+        if _not_migrated(exc):
             print("error: database not migrated: run `callqc db migrate`", file=sys.stderr)
         else:
             print(f"error: database: {' '.join(str(exc.orig).split())}", file=sys.stderr)
+        sys.exit(6)
+    except SQLAlchemyError as exc:  # not from the driver: the pool's wait ran out, say
+        print(f"error: {unavailable(exc) or 'database: ' + type(exc).__name__}", file=sys.stderr)
         sys.exit(6)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

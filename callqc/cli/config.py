@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import typer
 from pydantic import SecretStr
 
 from storage.settings import Settings, get_settings
+
+MASK = "********"
 
 
 def settings_table() -> str:
@@ -33,7 +36,21 @@ def register(app: typer.Typer) -> None:
             return
         s = get_settings()
         for name in Settings.model_fields:
-            value = getattr(s, name)
-            if isinstance(value, SecretStr):
-                value = "********" if value.get_secret_value() else ""
-            typer.echo(f"CALLQC_{name.upper()}={'' if value is None else value}")
+            typer.echo(f"CALLQC_{name.upper()}={shown(name, getattr(s, name))}")
+
+
+def shown(name: str, value: object) -> str:
+    """A setting's value as `callqc config` prints it: secrets masked, a password inside a URL too."""
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return MASK if value.get_secret_value() else ""
+    if name.endswith("_url") and isinstance(value, str):
+        return mask_url(value)
+    return str(value)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (user:PASSWORD@host, or a ``password=`` query parameter) masked."""
+    url = re.sub(r"(?<=://)([^/@:]*):[^/]*@", rf"\1:{MASK}@", url)
+    return re.sub(r"(?i)([?&](?:password|passwd|pwd|secret|token)=)[^&]*", rf"\1{MASK}", url)

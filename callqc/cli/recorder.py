@@ -19,7 +19,10 @@ def register(app: typer.Typer) -> None:
         spool: Path = typer.Argument(..., help="Spool folder the PBX writes finished recordings to."),
         once: bool = typer.Option(False, "--once", help="Handle the files finished now, then exit."),
         require_done: bool = typer.Option(
-            False, "--require-done", help="Take only files with a .done marker (never by stable size alone)."
+            True,
+            "--require-done/--no-require-done",
+            help="Take only files with a .done marker (the default). --no-require-done also takes files "
+            "whose size has not changed for CALLQC_SPOOL_STABLE_S: a writer pausing that long loses audio.",
         ),
     ) -> None:
         """Ingest finished files, then move them to DIR/done or DIR/rejected (with a reason file)."""
@@ -44,13 +47,28 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from recorder.api import create_app
+        from recorder.server import server_config
         from storage.settings import get_settings
 
         settings = get_settings()
         app_ = create_app()
         typer.echo(f"ingest API on http://{settings.api_host}:{settings.api_port}/v1/recordings", err=True)
-        uvicorn.run(
-            app_, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower()
-        )
+        uvicorn.Server(server_config(app_)).run()
+
+    @rec.command("sweep")
+    def sweep_cmd(
+        older_than_hours: float = typer.Option(
+            24.0, "--older-than-hours", min=1.0, help="Leave younger objects alone (uploads in progress)."
+        ),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
+    ) -> None:
+        """Remove recording objects no call points to (left by an ingest killed mid-way); prints each key."""
+        from recorder.orphans import sweep_orphans
+        from storage.stores import get_store
+
+        keys = sweep_orphans(get_store(), older_than_s=older_than_hours * 3600, dry_run=dry_run)
+        for key in keys:
+            typer.echo(key)
+        typer.echo(f"{len(keys)} unregistered object(s) {'found' if dry_run else 'removed'}", err=True)
 
     app.add_typer(rec, name="recorder")

@@ -21,13 +21,14 @@ def _fmt_s(seconds: float) -> str:
 def _print_call(doc: dict) -> None:
     c = doc["call"]
     console = Console()
-    console.print(f"[bold]{c['call_id']}[/bold]  status: [bold]{c['status']}[/bold]"
-                  + (f"  error: {c['last_error']}" if c["last_error"] else ""))
+    # Values came from outside (PBX metadata, error texts): printed as text, never as Rich markup.
+    console.print(f"{c['call_id']}  status: {c['status']}" + (f"  error: {c['last_error']}" if c["last_error"] else ""),
+                  markup=False, highlight=False)
     for label, key in (("agent", "agent_id"), ("team", "team"), ("queue", "queue"),
                        ("direction", "direction"), ("caller", "caller"), ("callee", "callee"),
                        ("started", "started_at")):
         if c.get(key):
-            console.print(f"  {label:<10} {c[key]}")
+            console.print(f"  {label:<10} {c[key]}", markup=False, highlight=False)
     console.print(f"  {'audio':<10} {c['codec']} {c['sample_rate']} Hz {c['channels']} ch, "
                   f"{_fmt_s(c['duration_s'])}, {c['size_bytes']} bytes, channel map {c['channel_map']}")
     console.print(f"  {'stored':<10} {c['audio_key']} sha256 {c['sha256'][:16]}…"
@@ -66,6 +67,17 @@ def _print_results(doc: dict) -> None:
         console.print(table)
 
 
+def _json(doc: object) -> str:
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A row stored before metadata was checked may hold a lone surrogate, which cannot be printed
+        # as UTF-8; as an ASCII escape it is still valid JSON, and the listing is not cut short.
+        return json.dumps(doc, ensure_ascii=True, indent=2)
+    return text
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
@@ -79,14 +91,14 @@ def register(app: typer.Typer) -> None:
             if call_id is not None:
                 doc = views.call_json(s, call_id)
                 if as_json:
-                    typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+                    typer.echo(_json(doc))
                 else:
                     _print_call(doc)
                     _print_results(doc)
                 return
             calls = views.list_calls(s, limit=limit, status=status)
             if as_json:
-                typer.echo(json.dumps([views.call_public(c) for c in calls], ensure_ascii=False, indent=2))
+                typer.echo(_json([views.call_public(c) for c in calls]))
                 return
             table = Table("call ID", "started", "agent", "queue", "duration", "status")
             for c in calls:

@@ -100,6 +100,10 @@ def register(app: typer.Typer) -> None:
         s = get_settings()
         if api and s.api_token is None:
             raise MissingApiToken()
+        if api:
+            from recorder.api import api_token
+
+            api_token()  # a weak token: refused here in one line, before any part starts
         if not (api or workers or review or spool is not None):
             raise NothingToRun("every part is switched off")
         if spool is not None and not spool.is_dir():

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage import audit
 from storage.archive import contents
 from storage.archive.images import DiscFile, build_image, bytes_source, file_source
 from storage.archive.plan import (
@@ -31,6 +32,7 @@ from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveRun, Image
 from storage.calls import Call
 from storage.db import session as db_session
 from storage.errors import Conflict
+from storage.models import AuditAction
 from storage.objectstore import ObjectStore
 from storage.settings import get_settings
 
@@ -65,6 +67,7 @@ def plan_run(month: Month, *, media_bytes: int, actor: str) -> int | None:
         for c in calls:
             if not c.hot_present:
                 log.warning("plan_run: %s has no hot copy and no archive entry; skipped", c.call_id)
+        readable = _writable(s, readable, month=m, actor=actor)
         if not readable:
             return None
         seq = 1 + (s.exec(select(sa.func.max(ArchiveRun.seq)).where(ArchiveRun.month == m)).one() or 0)
@@ -112,6 +115,27 @@ def plan_run(month: Month, *, media_bytes: int, actor: str) -> int | None:
             raise Conflict(f"another archive run is planning {m}; try again when it has finished") from None
         log.info("plan_run: %s run %d, %d calls on %d discs", m, seq, len(readable), len(discs))
         return run.id
+
+
+def _writable(s: Session, calls: list[Call], *, month: str, actor: str) -> list[Call]:
+    """The calls whose record and transcript can be written as the disc's JSON files. A row stored
+    before metadata was checked on the way in (text that is not valid Unicode, nesting too deep for
+    a JSON writer) is skipped with a logged and audited reason: one bad call never stops the month."""
+    good = []
+    for call in calls:
+        try:
+            contents.call_extras(s, call)
+            contents.index_bytes(month, seq=1, discs=1, entries=[contents.index_entry(call, disc=1)])
+        except (UnicodeError, ValueError, TypeError, RecursionError) as exc:
+            reason = f"its record cannot be written as JSON ({type(exc).__name__})"
+            log.warning("plan_run: %s skipped: %s", call.call_id, reason)
+            audit.record(
+                s, actor, AuditAction.archive_skip, call_id=call.call_id, source="archive",
+                detail={"month": month, "reason": reason},
+            )
+            continue
+        good.append(call)
+    return good
 
 
 def estimate(s: Session, calls: list[Call], *, month: str, seq: int) -> tuple[list[PlanItem], int]:
