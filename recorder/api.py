@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
+from recorder.mediastream import register_live_routes
 from recorder.metadata import InvalidMetadata, parse_meta
 from storage.calls import Call, CallPublic
 from storage.db import get_engine, session
@@ -122,6 +123,8 @@ def create_app() -> FastAPI:
             log.warning("healthz: database unavailable: %s", " ".join(str(exc).split())[:300])
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    register_live_routes(app, authorized, token)  # WS /v1/stream, POST /v1/calls/{id}/pause|resume
 
     @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallPublic)
     def get_call(call_id: str) -> CallPublic:
