@@ -289,7 +289,8 @@ def run_sipp(tmp: Path, scenario: str, port: int, *, transport: str = "u1", call
            "-trace_err", *(extra or [])]
     if wait:
         return subprocess.run(cmd, cwd=tmp, capture_output=True, timeout=timeout_s + 30)
-    return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with (tmp / "sipp-stderr.log").open("ab") as err:
+        return subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
 
 
 class Recorder:
@@ -301,9 +302,9 @@ class Recorder:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        fh = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "callqc", "recorder", "siprec"], env=self.env,
-                                     stdout=fh, stderr=fh, start_new_session=True)
+        with self.log.open("ab") as fh:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "callqc", "recorder", "siprec"], env=self.env,
+                                         stdout=fh, stderr=fh, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.log.read_text().count("listening on") >= self._starts:

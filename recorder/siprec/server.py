@@ -344,20 +344,23 @@ class SrsServer:
             inactive = bool(recorded) and all(m.direction in ("inactive", "recvonly") for m in recorded)
             if inactive != d.inactive:
                 d.inactive = inactive
-                self._spawn(self._siprec_pause(d, inactive))
+                at = datetime.now(UTC)
+                start = d.local_span[0] if d.local_span else d.position_at(at)
+                d.local_span = (start, None if inactive else d.position_at(at))
+                self._spawn(self._siprec_pause(d, inactive, at))
             ports = d.ports + [0] * max(0, len(offer.media) - len(d.ports))
             body = sdp.answer(offer, self.media_ip, ports[: len(offer.media)])
         out = response(msg, 200, to_tag=d.to_tag, body=body, headers=[("Contact",
                        f"<sip:srs@{self.s.siprec_host}:{self.s.siprec_port}>")]).encode()
         reply(out)
 
-    async def _siprec_pause(self, d: Dialog, inactive: bool) -> None:
+    async def _siprec_pause(self, d: Dialog, inactive: bool, at: datetime) -> None:
         def write() -> None:
             with session(write=True) as s:
                 if inactive:
-                    pauses.pause(s, d.call_id, "siprec")
+                    pauses.pause(s, d.call_id, "siprec", at=at)
                 else:
-                    pauses.resume(s, d.call_id, "siprec")
+                    pauses.resume(s, d.call_id, "siprec", at=at)
 
         try:
             await asyncio.to_thread(write)
@@ -387,8 +390,8 @@ class SrsServer:
         if got:
             d.last_rtp = now
             ready = receiver.ready()
-            if ready and d.journal is not None and not d.paused:
-                d.journal.add(idx, ready)
+            if ready and d.journal is not None:
+                d.journal.add(idx, d.keep(ready))
         return got
 
     def _close_media(self, d: Dialog, *, drain: bool) -> None:
@@ -401,8 +404,8 @@ class SrsServer:
             sock.close()
         for idx, r in d.receivers.items():
             rest = r.drain()
-            if rest and d.journal is not None and not d.paused:
-                d.journal.add(idx, rest)
+            if rest and d.journal is not None:
+                d.journal.add(idx, d.keep(rest))
         self.ports.give_back([p for p in d.ports if p])
 
     def _end(self, d: Dialog, reason: str) -> None:
@@ -469,12 +472,13 @@ class SrsServer:
             live_ids = {d.call_id: d for d in self.dialogs.values() if d.state == "confirmed"}
             if live_ids:
                 try:
-                    open_ids = await asyncio.to_thread(_open_pauses, list(live_ids))
+                    spans = await asyncio.to_thread(_pause_spans, list(live_ids))
                 except Exception as exc:  # noqa: BLE001 - the database may be away; keep recording
                     log.warning("siprec: pause poll failed: %s", exc)
                 else:
                     for cid, d in live_ids.items():
-                        d.paused_by_api = cid in open_ids and not d.inactive
+                        d.spans = [(d.position_at(a), None if b is None else d.position_at(b))
+                                   for a, b in spans.get(cid, [])]
             if time.monotonic() - last_retry >= self.s.siprec_retry_s:
                 last_retry = time.monotonic()
                 done, pending = await asyncio.to_thread(live.recover, self.s.data_dir)
@@ -494,9 +498,12 @@ def _fsync_all(journals: list[live.Journal]) -> None:
         j.fsync()
 
 
-def _open_pauses(call_ids: list[str]) -> set[str]:
+def _pause_spans(call_ids: list[str]) -> dict[str, list[tuple[datetime, datetime | None]]]:
+    out: dict[str, list[tuple[datetime, datetime | None]]] = {}
     with session() as s:
-        return {p.call_id for p in pauses.of_calls(s, call_ids) if p.ended_at is None}
+        for p in pauses.of_calls(s, call_ids):
+            out.setdefault(p.call_id, []).append((p.started_at, p.ended_at))
+    return out
 
 
 async def serve(settings: Settings | None = None, *, stop: asyncio.Event | None = None) -> None:

@@ -20,7 +20,7 @@ from recorder.metadata import CallMeta, InvalidMetadata, parse_meta
 from recorder.siprec import rsmeta, sdp
 from recorder.siprec.journal import Journal
 from recorder.siprec.live import StreamSpec
-from recorder.siprec.rtp import StreamReceiver
+from recorder.siprec.rtp import RATE, Placed, StreamReceiver
 from recorder.siprec.sipmsg import BadMessage, SipMessage, TooLarge
 from storage.errors import InvalidInput
 
@@ -162,13 +162,22 @@ class Dialog:
     final: bytes | None = None  # the final response to the INVITE, repeated on retransmission
     acked: bool = False
     retrans: asyncio.TimerHandle | None = None
-    paused_by_api: bool = False
     inactive: bool = False  # SIPREC a=inactive on every stream
-    ended_at: float = 0.0
+    # Paused spans [start, end) in samples since answer (end None = still paused): from the pauses
+    # table (polled) plus the one a=inactive opened here, which applies before its row is written.
+    spans: list[tuple[int, int | None]] = field(default_factory=list)
+    local_span: tuple[int, int | None] | None = None
 
-    @property
-    def paused(self) -> bool:
-        return self.paused_by_api or self.inactive
+    def keep(self, packets: list[Placed]) -> list[Placed]:
+        """The packets outside every paused span (PCI audio never reaches the journal or the tap)."""
+        spans = self.spans + ([self.local_span] if self.local_span else [])
+        if not spans:
+            return packets
+        return [p for p in packets if not any(a <= p.position and (b is None or p.position < b) for a, b in spans)]
+
+    def position_at(self, when: datetime) -> int:
+        assert self.answered_at is not None
+        return max(0, round((when - self.answered_at).total_seconds() * RATE))
 
     def stats(self) -> dict[str, Any]:
         """Per-stream figures keyed by SDP label (or stream number)."""
