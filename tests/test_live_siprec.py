@@ -198,7 +198,6 @@ def test_impaired_media_loss_figures_are_exact_and_gaps_are_silence(srs: Srs) ->
     sipp_ok(run_sipp(srs.tmp, siprec_scenario(srs.tmp / "call.pcap", 3600), srs.port))
     call = wait_call(CallStatus.recorded)
     stats = call.meta["live"]["stats"]
-    assert stats["1"] | {} == stats["1"]
     assert (stats["1"]["expected"], stats["1"]["packets"], stats["1"]["lost"]) == (150, 146, 4)
     assert (stats["1"]["duplicates"], stats["1"]["reordered"]) == (3, 2)
     assert (stats["2"]["lost"], stats["2"]["duplicates"], stats["2"]["reordered"]) == (0, 0, 0)
@@ -220,7 +219,7 @@ def test_recorder_killed_mid_call_is_finalised_on_restart_losing_at_most_2_s(srs
     agent = tone(srs.tmp / "agent.ul", 8, 440)
     customer = tone(srs.tmp / "customer.ul", 8, 880)
     build_pcap(srs.tmp / "call.pcap", [Stream(agent), Stream(customer)])
-    sipp = srs.sipp(siprec_scenario(srs.tmp / "call.pcap", 8600), timeout_s=20)
+    srs.sipp(siprec_scenario(srs.tmp / "call.pcap", 8600), timeout_s=20)  # its BYE will find nobody
     live = wait_call(CallStatus.in_progress, 15)
     time.sleep(4.0)
     srs.recorder.kill9()
@@ -240,7 +239,9 @@ def test_recorder_killed_mid_call_is_finalised_on_restart_losing_at_most_2_s(srs
 
 
 @pytest.mark.slow
-def test_api_pause_and_resume_are_silence_in_the_file_with_who_paused(srs: Srs, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_pause_and_resume_are_silence_in_the_file_with_who_paused(
+    srs: Srs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     need_sipp()
     from recorder.api import create_app
 
