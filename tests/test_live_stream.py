@@ -134,9 +134,8 @@ def test_two_track_stream_is_stored_byte_exact_with_metadata(api: Api, tmp_path:
 
 def test_stream_needs_the_api_token(api: Api) -> None:
     for url, headers in ((api.url(None), {}), (api.url("wrong"), {})):
-        with pytest.raises(InvalidStatus) as err:
-            with connect(url, additional_headers=headers):
-                pass
+        with pytest.raises(InvalidStatus) as err, connect(url, additional_headers=headers):
+            pass
         assert err.value.response.status_code == 403
     with session() as s:
         assert s.exec(select(Call)).all() == []
