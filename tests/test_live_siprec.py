@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -472,3 +473,32 @@ def test_baresip_plain_call_is_refused_by_default_and_recorded_mono_when_allowed
     (stats,) = call.meta["live"]["stats"].values()
     assert stats["packets"] > 100 and stats["lost"] == 0 and stats["codecs"] in (["PCMU"], ["PCMA"])
     assert 2.0 < call.duration_s < 4.5
+
+
+@pytest.mark.slow
+def test_object_store_down_at_bye_keeps_the_journal_and_uploads_when_it_returns(
+    srs: Srs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_sipp()
+    blocker = srs.tmp / "store-blocked"
+    blocker.write_text("a file where the store's folder should be: every put fails")
+    srs.restart_with(store_dir=str(blocker / "objects"), siprec_retry_s="1")
+    agent = tone(srs.tmp / "agent.ul", 2, 440)
+    customer = tone(srs.tmp / "customer.ul", 2, 880)
+    build_pcap(srs.tmp / "call.pcap", [Stream(agent), Stream(customer)])
+    sipp_ok(run_sipp(srs.tmp, siprec_scenario(srs.tmp / "call.pcap", 2600), srs.port))
+    assert eventually(lambda: "storing failed, journal kept for retry" in srs.recorder.log.read_text(), 15)
+    status = subprocess.run([sys.executable, "-m", "callqc", "recorder", "status"], env=srs.env,
+                            capture_output=True, text=True, check=True).stdout
+    assert "waiting for storage" in status and "NotADirectoryError" in status
+    with session() as s:
+        (row,) = s.exec(select(Call)).all()
+    assert row.status == CallStatus.in_progress  # not recorded until its audio is stored
+    blocker.unlink()  # the store comes back
+    blocker.mkdir()
+    monkeypatch.setenv("CALLQC_STORE_DIR", str(blocker / "objects"))
+    reset_settings()
+    call = wait_call(CallStatus.recorded, 20)
+    _, (left, right) = stored_channels(call, srs.tmp)
+    only_at(left, agent)
+    only_at(right, customer)
