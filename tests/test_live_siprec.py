@@ -491,6 +491,9 @@ def test_object_store_down_at_bye_keeps_the_journal_and_uploads_when_it_returns(
     status = subprocess.run([sys.executable, "-m", "callqc", "recorder", "status"], env=srs.env,
                             capture_output=True, text=True, check=True).stdout
     assert "waiting for storage" in status and "NotADirectoryError" in status
+    overview = subprocess.run([sys.executable, "-m", "callqc", "status"], env=srs.env, capture_output=True,
+                              text=True, check=True).stdout
+    assert "1 waiting for storage" in overview
     with session() as s:
         (row,) = s.exec(select(Call)).all()
     assert row.status == CallStatus.in_progress  # not recorded until its audio is stored
