@@ -135,3 +135,26 @@ def test_wav_places_streams_on_channels_and_blanks_pauses(tmp_path: Path) -> Non
     assert left == b"\x20" * 100 + b"\xff" * 100 + b"\x21" * 120 + b"\xff" * 160
     assert right == b"\x10" * 100 + b"\xff" * 220 + b"\x11" * 160
     j.release(remove=True)
+
+
+def test_jitter_buffer_lets_a_quiet_streams_last_packets_go_after_the_hold_time() -> None:
+    r = StreamReceiver(origin=0.0, depth=4)
+    r.push(_pkt(1, 0), 10.0)
+    r.push(_pkt(2, 160), 10.02)
+    assert r.ready() == [] and r.ready(now=10.05) == []
+    assert [p.position for p in r.ready(now=10.2)] == [80000, 80160]
+
+
+def test_a_call_mixing_pcmu_and_pcma_is_stored_as_16_bit_pcm(tmp_path: Path) -> None:
+    from recorder.siprec.rtp import PCMA, Placed
+
+    index = {"call_id": "m", "channels": 1, "streams": [{"index": 0, "channel": 0}]}
+    j = Journal(tmp_path / "m", index, 1)
+    j.add(0, [Placed(0, PCMU, b"\x00" * 160, 0.0), Placed(160, PCMA, b"\xd5" * 160, 0.0)])
+    j.close()
+    build_wav(tmp_path / "m", index, tmp_path / "m.wav", [])
+    tag, channels, data = wav_data(tmp_path / "m.wav")
+    samples = struct.unpack(f"<{len(data) // 2}h", data)
+    assert (tag, channels, len(samples)) == (1, 1, 320)
+    assert set(samples[:160]) == {ULAW_TO_LINEAR[0]} and set(samples[160:]) == {ALAW_TO_LINEAR[0xD5]}
+    j.release(remove=True)

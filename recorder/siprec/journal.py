@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import struct
@@ -31,6 +32,7 @@ from typing import Any
 
 from recorder.siprec.rtp import G711, Placed, decode
 
+log = logging.getLogger(__name__)
 RECORD = struct.Struct("<qdBBH")
 INDEX = "call.json"
 LOCK = "lock"
@@ -76,6 +78,7 @@ class Journal:
         ]
         self._bufs = [bytearray() for _ in range(streams)]
         self.closed = False
+        self.write_error: str | None = None
 
     @classmethod
     def adopt(cls, folder: Path) -> Journal | None:
@@ -91,7 +94,7 @@ class Journal:
             return None
         self = cls.__new__(cls)
         self.folder, self.index, self._lock = folder, index, lock
-        self._fds, self._bufs, self.closed = [], [], False
+        self._fds, self._bufs, self.closed, self.write_error = [], [], False, None
         return self
 
     def add(self, stream: int, packets: list[Placed]) -> None:
@@ -100,12 +103,29 @@ class Journal:
             buf += RECORD.pack(p.position, p.arrival, p.pt, 0, len(p.payload))
             buf += p.payload
 
-    def flush(self) -> None:
-        """Hand buffered records to the OS (visible to tap readers, safe from a killed process)."""
+    def flush(self) -> bool:
+        """Hand buffered records to the OS (visible to tap readers, safe from a killed process).
+
+        False when the disk refused (full, gone): what was not written stays buffered in memory and
+        the next flush tries again, so a disk that comes back loses nothing.
+        """
+        ok = True
         for fd, buf in zip(self._fds, self._bufs, strict=True):
-            if buf:
-                os.write(fd, buf)
-                buf.clear()
+            while buf:
+                try:
+                    n = os.write(fd, buf)
+                except OSError as exc:
+                    if not self.write_error:
+                        log.error("journal: %s: cannot write (%s); keeping audio in memory until it can",
+                                  self.folder.name, exc)
+                    self.write_error = str(exc)
+                    ok = False
+                    break
+                del buf[:n]
+        if ok and self.write_error:
+            log.warning("journal: %s: writing again", self.folder.name)
+            self.write_error = None
+        return ok
 
     def fsync(self) -> None:
         for fd in self._fds:
@@ -120,7 +140,9 @@ class Journal:
         """Flush, fsync and close the stream files (the lock stays until :meth:`release`)."""
         if self.closed:
             return
-        self.flush()
+        if not self.flush():
+            log.error("journal: %s: %d bytes of audio could not be written and are lost", self.folder.name,
+                      sum(len(b) for b in self._bufs))
         self.fsync()
         for fd in self._fds:
             os.close(fd)

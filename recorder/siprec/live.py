@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -83,7 +84,10 @@ def open_call(
 def end_call(journal: Journal, *, reason: str, stats: dict[str, Any] | None, ended_at: datetime) -> bool:
     """Close the journal and finalise; False when storing failed (the journal is kept for a retry)."""
     journal.close()
-    journal.update(state="ended", end_reason=reason, ended_at=ended_at.isoformat(), stats=stats)
+    try:
+        journal.update(state="ended", end_reason=reason, ended_at=ended_at.isoformat(), stats=stats)
+    except OSError as exc:  # disk full: store what the journal holds; the index on disk stays "live"
+        log.error("live: %s: cannot update the journal index (%s)", journal.index["call_id"], exc)
     return finalise(journal)
 
 
@@ -94,7 +98,8 @@ def finalise(journal: Journal, *, interrupted: dict[str, Any] | None = None) -> 
         _finalise(journal.folder, index, interrupted)
     except Exception as exc:  # noqa: BLE001 - any failure keeps the journal for the retry loop
         error = _one_line(exc)
-        journal.update(upload_error=error, upload_failed_at=datetime.now(UTC).isoformat())
+        with contextlib.suppress(OSError):
+            journal.update(upload_error=error, upload_failed_at=datetime.now(UTC).isoformat())
         journal.release(remove=False)
         log.error("live: %s: storing failed, journal kept for retry: %s", call_id, error)
         return False

@@ -190,7 +190,7 @@ class Placed:
 class StreamReceiver:
     """One recorded stream: SSRC changes, statistics, timestamp placement and a jitter buffer.
 
-    ``origin`` is the call's answer time (monotonic seconds). The first packet of an SSRC is placed
+    ``origin`` is the call's answer time (Unix seconds, like arrival times). The first packet of an SSRC is placed
     where it arrived (alignment by first-packet arrival); later packets by their timestamp distance
     from it. Placed packets leave through :meth:`ready` in timeline order once ``depth`` newer ones
     have come, or :meth:`drain` at the end.
@@ -272,10 +272,13 @@ class StreamReceiver:
         st.packets, st.expected, st.lost = b[0] + s.received, b[1] + s.expected, b[2] + s.lost
         st.duplicates, st.reordered = b[3] + s.duplicates, b[4] + s.reordered
 
-    def ready(self) -> list[Placed]:
-        """Packets the jitter buffer lets go now, in timeline order."""
+    def ready(self, now: float | None = None, hold_s: float = 0.1) -> list[Placed]:
+        """Packets the jitter buffer lets go now, in timeline order: when ``depth`` newer ones came,
+        or (given ``now``) when the oldest has waited ``hold_s`` (a stream that went quiet)."""
         out: list[Placed] = []
-        while len(self._heap) > self.depth:
+        while self._heap and (
+            len(self._heap) > self.depth or (now is not None and self._heap[0].arrival < now - hold_s)
+        ):
             out.append(heapq.heappop(self._heap))
         return out
 

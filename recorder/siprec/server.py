@@ -264,14 +264,14 @@ class SrsServer:
             await asyncio.to_thread(live.cancel_call, d.journal, reason="cancelled before answer")
             self._forget(d)
             return
-        d.origin = d.last_rtp = time.monotonic()
+        d.origin, d.last_rtp = now.timestamp(), time.monotonic()
         d.answered_at = now
         for idx, sock in d.sockets.items():
             d.receivers[idx] = StreamReceiver(d.origin, depth=self.s.siprec_jitter_packets)
             assert self.loop is not None
             self.loop.add_reader(sock.fileno(), self._on_rtp, d, idx, sock)
         body = sdp.answer(o.offer, self.media_ip, d.ports)
-        contact = f"<sip:srs@{self.s.siprec_host}:{self.s.siprec_port}>"
+        contact = f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>"
         d.final = response(msg, 200, to_tag=d.to_tag, body=body, headers=[
             ("Contact", contact), ("Allow", ALLOW), ("Require", "siprec") if o.siprec else ("Supported", "siprec"),
         ]).encode()
@@ -351,7 +351,7 @@ class SrsServer:
             ports = d.ports + [0] * max(0, len(offer.media) - len(d.ports))
             body = sdp.answer(offer, self.media_ip, ports[: len(offer.media)])
         out = response(msg, 200, to_tag=d.to_tag, body=body, headers=[("Contact",
-                       f"<sip:srs@{self.s.siprec_host}:{self.s.siprec_port}>")]).encode()
+                       f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>")]).encode()
         reply(out)
 
     async def _siprec_pause(self, d: Dialog, inactive: bool, at: datetime) -> None:
@@ -374,7 +374,7 @@ class SrsServer:
 
     def _read_rtp(self, d: Dialog, idx: int, sock: socket.socket, limit: int) -> int:
         receiver = d.receivers[idx]
-        now = time.monotonic()
+        now = time.time()  # arrival times are wall-clock: the journal keeps them as Unix time
         got = 0
         for _ in range(limit):
             try:
@@ -388,7 +388,7 @@ class SrsServer:
             if pkt is not None:
                 receiver.push(pkt, now)
         if got:
-            d.last_rtp = now
+            d.last_rtp = time.monotonic()
             ready = receiver.ready()
             if ready and d.journal is not None:
                 d.journal.add(idx, d.keep(ready))
@@ -445,24 +445,38 @@ class SrsServer:
 
     # --- timers -----------------------------------------------------------------------------------
     async def _tick(self) -> None:
-        """Journal flushes (the tap's delay), fsyncs, RTP timeouts."""
+        """Journal flushes (the tap's delay), fsyncs, RTP timeouts; a failing round never stops the next."""
         last_sync = time.monotonic()
         while True:
             await asyncio.sleep(self.s.siprec_flush_s)
-            now = time.monotonic()
-            journals = [d.journal for d in self.dialogs.values() if d.journal is not None and d.state == "confirmed"]
-            for j in journals:
-                j.flush()
-            if now - last_sync >= self.s.siprec_fsync_s:
-                last_sync = now
-                await asyncio.to_thread(_fsync_all, journals)
-            for d in list(self.dialogs.values()):
-                if d.state == "confirmed" and now - d.last_rtp > self.s.siprec_rtp_timeout_s:
-                    log.warning("siprec: %s: no RTP for %.0f s, ending the call", d.call_id, now - d.last_rtp)
-                    self._end(d, "rtp_timeout")
-            cutoff = now - TIMER_H
-            for key in [k for k, (t, _) in self.ended.items() if t < cutoff]:
-                del self.ended[key]
+            try:
+                last_sync = await self._tick_once(last_sync)
+            except Exception:
+                log.exception("siprec: timer round failed")
+
+    async def _tick_once(self, last_sync: float) -> float:
+        now = time.monotonic()
+        live_dialogs = [d for d in self.dialogs.values() if d.journal is not None and d.state == "confirmed"]
+        for d in live_dialogs:
+            assert d.journal is not None
+            for idx, r in d.receivers.items():
+                stale = r.ready(time.time())  # a stream that went quiet: don't hold its last packets back
+                if stale:
+                    d.journal.add(idx, d.keep(stale))
+            d.journal.flush()
+        journals = [d.journal for d in live_dialogs if d.journal is not None]
+        if now - last_sync >= self.s.siprec_fsync_s:
+            last_sync = now
+            await asyncio.to_thread(_fsync_all, journals)
+        for d in list(self.dialogs.values()):
+            # An inactive (paused) SIPREC call sends no RTP on purpose: no timeout for it.
+            if d.state == "confirmed" and not d.inactive and now - d.last_rtp > self.s.siprec_rtp_timeout_s:
+                log.warning("siprec: %s: no RTP for %.0f s, ending the call", d.call_id, now - d.last_rtp)
+                self._end(d, "rtp_timeout")
+        cutoff = now - TIMER_H
+        for key in [k for k, (t, _) in self.ended.items() if t < cutoff]:
+            del self.ended[key]
+        return last_sync
 
     async def _slow_tick(self) -> None:
         """API pauses of live calls (polled), and the retry of journals left behind."""

@@ -155,7 +155,7 @@ class Dialog:
     receivers: dict[int, StreamReceiver] = field(default_factory=dict)
     journal: Journal | None = None
     answered_at: datetime | None = None
-    origin: float = field(default_factory=time.monotonic)
+    origin: float = field(default_factory=time.time)  # answer time, Unix seconds
     last_rtp: float = field(default_factory=time.monotonic)
     state: str = "answering"  # answering -> confirmed -> ending -> ended
     cancelled: bool = False
