@@ -302,25 +302,24 @@ class Recorder:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        seen = self.log.read_text().count("listening on") if self.log.exists() else 0
         with self.log.open("ab") as fh:  # the child keeps its own descriptor
             self.proc = subprocess.Popen([sys.executable, "-m", "callqc", "recorder", "siprec"], env=self.env,
                                          stdout=fh, stderr=fh, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if self.log.read_text().count("listening on") >= self._starts:
+            if self.log.read_text().count("listening on") > seen:
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"recorder exited: {self.log.read_text()[-2000:]}")
             time.sleep(0.1)
         raise RuntimeError(f"recorder did not start: {self.log.read_text()[-2000:]}")
 
-    _starts = 1  # how many "listening on" lines the log must hold (one more after each restart)
 
     def kill9(self) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
-        self._starts += 1
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

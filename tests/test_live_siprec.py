@@ -505,3 +505,99 @@ def test_object_store_down_at_bye_keeps_the_journal_and_uploads_when_it_returns(
     _, (left, right) = stored_channels(call, srs.tmp)
     only_at(left, agent)
     only_at(right, customer)
+
+
+def _multipart(sdp_body: bytes, metadata: str | None) -> tuple[bytes, str]:
+    parts = [b"--B7866\r\nContent-Type: application/sdp\r\n\r\n" + sdp_body]
+    if metadata is not None:
+        parts.append(b"--B7866\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: "
+                     b"recording-session\r\n\r\n" + metadata.encode())
+    return b"\r\n".join(parts) + b"\r\n--B7866--\r\n", "multipart/mixed;boundary=B7866"
+
+
+class Dialogue:
+    """A hand-driven SIPREC client on a UDP socket (for what SIPp scenarios make awkward)."""
+
+    def __init__(self, port: int, call: str) -> None:
+        self.port, self.call = port, call
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(5)
+        self.to = "To: <sip:srs@127.0.0.1>"
+
+    def __enter__(self) -> Dialogue:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.sock.close()
+
+    def send(self, method: str, cseq: int, **kw: object) -> None:
+        data = _req(method, call=self.call, **kw)  # type: ignore[arg-type]
+        data = data.replace(b"CSeq: 1 " + method.encode(), f"CSeq: {cseq} {method}".encode())
+        self.sock.sendto(data.replace(b"To: <sip:srs@127.0.0.1>", self.to.encode()), ("127.0.0.1", self.port))
+
+    def answer(self) -> bytes:
+        while True:
+            data = self.sock.recv(65535)
+            if not data.startswith(b"SIP/2.0 100"):
+                if data.startswith(b"SIP/2.0 200") and b"CSeq: 1 INVITE" in data:
+                    self.to = next(x for x in data.decode().split("\r\n") if x.startswith("To:"))
+                return data
+
+
+def test_update_with_new_metadata_is_merged_into_the_call(srs: Srs) -> None:
+    meta = _metadata_doc("Agent 1001")
+    body, ctype = _multipart(SDP_TWO, meta)
+    with Dialogue(srs.port, "upd") as d:
+        d.send("INVITE", 1, extra="Require: siprec\r\n", body=body, ctype=ctype)
+        assert d.answer().startswith(b"SIP/2.0 200")
+        d.send("ACK", 1)
+        partial = _metadata_doc("Agent 1001 (Wang Fang)").replace("complete", "partial")
+        d.send("UPDATE", 2, body=partial.encode(), ctype="application/rs-metadata+xml")
+        assert d.answer().startswith(b"SIP/2.0 200")
+        d.send("BYE", 3)
+        assert d.answer().startswith(b"SIP/2.0 200")
+    call = wait_call(CallStatus.recorded)
+    names = {p["name"] for p in call.meta["rs_metadata"]["participants"]}
+    assert "Agent 1001 (Wang Fang)" in names and call.agent_id == "agent1001"
+
+
+def test_cancel_before_the_answer_gets_487_and_leaves_no_live_call(srs: Srs) -> None:
+    body, ctype = _multipart(SDP_TWO, _metadata_doc("Agent"))
+    with Dialogue(srs.port, "cancel") as d:
+        d.send("INVITE", 1, extra="Require: siprec\r\n", body=body, ctype=ctype)
+        d.send("CANCEL", 1)  # in the same socket batch as the INVITE: before the answer
+        answers = [d.answer(), d.answer()]
+        assert any(a.startswith(b"SIP/2.0 200") and b"CANCEL" in a for a in answers)
+        assert any(a.startswith(b"SIP/2.0 487") for a in answers)
+
+    def cancelled() -> bool:
+        with session() as s:
+            rows = s.exec(select(Call)).all()
+        return [(r.status, r.last_error) for r in rows] in ([], [(CallStatus.failed, "cancelled before answer")])
+
+    assert eventually(cancelled)
+    assert eventually(lambda: not list((srs.data_dir / "live").iterdir()))
+
+
+def test_call_without_rtp_ends_at_the_rtp_timeout_marked_as_such(srs: Srs) -> None:
+    srs.restart_with(siprec_rtp_timeout_s="1.5")
+    body, ctype = _multipart(SDP_TWO, _metadata_doc("Agent"))
+    with Dialogue(srs.port, "quiet") as d:
+        d.send("INVITE", 1, extra="Require: siprec\r\n", body=body, ctype=ctype)
+        assert d.answer().startswith(b"SIP/2.0 200")
+        d.send("ACK", 1)
+    call = wait_call(CallStatus.recorded, 15)
+    assert call.meta["live"]["end_reason"] == "rtp_timeout"
+    assert sorted(call.meta["live"]["silent_streams"]) == ["1", "2"]
+
+
+SDP_TWO = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           b"m=audio 7000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\n"
+           b"m=audio 7002 RTP/AVP 0\r\na=label:2\r\na=sendonly\r\n")
+
+
+def _metadata_doc(agent_name: str) -> str:
+    from tests.live_peers import _metadata
+
+    return _metadata("1").replace("[call_id]", "x").replace("Agent 1001", agent_name)
