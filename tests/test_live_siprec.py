@@ -5,6 +5,7 @@ loses at most 2 s; pauses are silence."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -601,3 +602,22 @@ def _metadata_doc(agent_name: str) -> str:
     from tests.live_peers import _metadata
 
     return _metadata("1").replace("[call_id]", "x").replace("Agent 1001", agent_name)
+
+
+def test_up_with_siprec_runs_the_recording_server_and_sigterm_stops_it(data_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(WT), "CALLQC_DATA_DIR": str(data_dir), "CALLQC_SIPREC_PORT": str(port)}
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen([sys.executable, "-m", "callqc", "up", "--siprec", "--no-api", "--no-workers",
+                               "--no-app"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        assert eventually(lambda: "listening on" in log.read_text() or up.poll() is not None, 30)
+        assert "started siprec" in log.read_text()
+        assert _udp_request(port, _req("OPTIONS", call="up")).startswith(b"SIP/2.0 200")
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0, log.read_text()[-2000:]
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()

@@ -114,6 +114,11 @@ def _finalise(folder: Path, index: dict[str, Any], interrupted: dict[str, Any] |
     ended = datetime.fromisoformat(index["ended_at"]) if index.get("ended_at") else None
     with session() as s:
         spans = [(p.started_at, p.ended_at, p.paused_by) for p in pauses.of_calls(s, [call_id])]
+        row = s.get(Call, call_id)
+        if row is not None and row.status != CallStatus.in_progress:
+            # Stored by an earlier attempt that died before removing the journal: nothing to redo.
+            log.warning("live: %s is already %s; dropping its leftover journal", call_id, row.status)
+            return
     ranges = [
         (_pos(a, answered), _pos(b, answered) if b is not None else 1 << 40) for a, b, _ in spans
     ]

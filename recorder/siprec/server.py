@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import socket
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,6 +89,7 @@ class SrsServer:
         self.tasks: list[asyncio.Task[None]] = []
         self.finishing: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.finaliser = ThreadPoolExecutor(max_workers=4, thread_name_prefix="siprec-finalise")
 
     # --- life -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +115,7 @@ class SrsServer:
                 self._end(d, "recorder_stopped")
         if self.finishing:
             await asyncio.gather(*self.finishing, return_exceptions=True)
+        self.finaliser.shutdown(wait=True)
         for t in self.tasks:
             t.cancel()
         if self.udp is not None and self.loop is not None:
@@ -252,6 +256,19 @@ class SrsServer:
         self._spawn(self._answer(d, msg, now))
 
     async def _answer(self, d: Dialog, msg: SipMessage, now: datetime) -> None:
+        try:
+            await self._answer_call(d, msg, now)
+        except Exception as exc:
+            log.error("siprec: %s: answering failed: %s", d.call_id, exc)
+            d.final = response(msg, 500, to_tag=d.to_tag).encode()
+            d.reply(d.final)
+            self._close_media(d, drain=False)
+            if d.journal is not None:
+                d.journal.release(remove=False)  # whatever it holds is recovered by the retry
+            self.ended[d.sip_call_id] = (time.monotonic(), None)
+            self._forget(d)
+
+    async def _answer_call(self, d: Dialog, msg: SipMessage, now: datetime) -> None:
         o = d.offer
         d.journal = await asyncio.to_thread(
             live.open_call, d.call_id, source="siprec", meta=o.meta, streams=o.specs, channel_map=o.channel_map,
@@ -425,7 +442,11 @@ class SrsServer:
             self._spawn(self._finish(journal, reason, stats, ended))
 
     async def _finish(self, journal: live.Journal, reason: str, stats: dict[str, object], ended: datetime) -> None:
-        await asyncio.to_thread(live.end_call, journal, reason=reason, stats=stats, ended_at=ended)
+        # Own threads: a burst of hang-ups must not delay the fsyncs and pause polls of live calls.
+        assert self.loop is not None
+        await self.loop.run_in_executor(
+            self.finaliser, functools.partial(live.end_call, journal, reason=reason, stats=stats, ended_at=ended)
+        )
 
     def _forget(self, d: Dialog) -> None:
         d.state = "ended"
