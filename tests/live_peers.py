@@ -62,6 +62,8 @@ class Stream:
     duplicate: set[int] = field(default_factory=set)  # sent twice
     swap: set[int] = field(default_factory=set)  # packet k sent after k+1
     ssrc_change_at: int | None = None  # from this packet on, a new SSRC with new bases
+    delay_s: float = 0.0  # the network delays this stream (arrival later than the sender's clock says)
+    sender_reports: bool = False  # RTCP SRs every second from 0.5 s (to the stream's port + 1)
 
     @property
     def packets(self) -> int:
@@ -92,8 +94,18 @@ def build_pcap(out: Path, streams: list[Stream], *, seed: int = 7866) -> None:
             marker = 0x80 if k == 0 else 0
             rtp = struct.pack("!BBHII", 0x80, marker | s.pt, seq & 0xFFFF, ts & 0xFFFFFFFF, cur_ssrc) + s.payload(k)
             for copy in range(2 if k in s.duplicate else 1):
-                recs.append((slot * 0.020 + i * 0.0005 + copy * 0.0002, _frame(40000 + 2 * i, 6000 + 2 * i, rtp)))
+                at = slot * 0.020 + i * 0.0005 + copy * 0.0002 + s.delay_s
+                recs.append((at, _frame(40000 + 2 * i, 6000 + 2 * i, rtp)))
             slot += 1
+        if s.sender_reports:
+            ntp0 = 3_900_000_000.0  # the sender's wall clock at its packet 0 (same for every stream)
+            t = 0.5
+            while t < s.packets * 0.020:
+                ntp = ntp0 + t
+                sr = struct.pack("!BBHIIIIII", 0x80, 200, 6, ssrc, int(ntp), int((ntp % 1) * 2**32),
+                                 (ts0 + round(t * 8000)) & 0xFFFFFFFF, int(t * 50), int(t * 50) * SPP)
+                recs.append((t + i * 0.0005 + s.delay_s, _frame(40001 + 2 * i, 6001 + 2 * i, sr)))
+                t += 1.0
     recs.sort(key=lambda r: r[0])
     t0 = 1_700_000_000
     with out.open("wb") as f:

@@ -158,3 +158,15 @@ def test_a_call_mixing_pcmu_and_pcma_is_stored_as_16_bit_pcm(tmp_path: Path) -> 
     assert (tag, channels, len(samples)) == (1, 1, 320)
     assert set(samples[:160]) == {ULAW_TO_LINEAR[0]} and set(samples[160:]) == {ALAW_TO_LINEAR[0xD5]}
     j.release(remove=True)
+
+
+def test_sender_reports_shift_the_late_stream_onto_the_senders_timeline() -> None:
+    from recorder.siprec.rtp import align
+
+    early, late = StreamReceiver(origin=0.0, depth=0), StreamReceiver(origin=0.0, depth=0)
+    early.push(_pkt(1, 1000, ssrc=1), 0.10)  # placed at 800
+    late.push(_pkt(9, 50_000, ssrc=2), 0.40)  # placed at 3200: the network held it 300 ms
+    for r, ssrc, ts in ((early, 1, 1000 + 4000), (late, 2, 50_000 + 4000)):
+        r.rtcp(struct.pack("!BBHIIIIII", 0x80, 200, 6, ssrc, 3_900_000_000, 0, ts, 25, 4000))
+    assert align({0: early, 1: late}) == {0: 0, 1: -2400}
+    assert align({0: early, 1: StreamReceiver(origin=0.0)}) is None  # no report: arrival stays

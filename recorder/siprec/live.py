@@ -129,15 +129,18 @@ def _finalise(folder: Path, index: dict[str, Any], interrupted: dict[str, Any] |
         key = recording_key(call_id, answered, "wav")
         _store_verified(get_store(), settings.bucket_recordings, key, tmp, sha)
         size = tmp.stat().st_size
-    ended = ended or answered + timedelta(seconds=built.duration_s)
+    offset = (built.first_audio or 0) / RATE
+    started = answered + timedelta(seconds=offset)  # when the audio in the file begins
+    ended = ended or started + timedelta(seconds=built.duration_s)
     live = {
         "source": index["source"], "end_reason": index.get("end_reason"), "streams": index["streams"],
-        "stats": index.get("stats"), "wall_s": round((ended - answered).total_seconds(), 3),
+        "stats": index.get("stats"), "aligned_by": index.get("aligned_by", "arrival"),
+        "wall_s": round((ended - answered).total_seconds(), 3),
         "written_s": round(built.duration_s, 3),
         "first_audio_s": None if built.first_audio is None else round(built.first_audio / RATE, 3),
-        "pauses": [
-            {"start_s": round(_pos(a, answered) / RATE, 3),
-             "end_s": None if b is None else round(_pos(b, answered) / RATE, 3), "by": by}
+        "pauses": [  # seconds from the start of the file
+            {"start_s": round(max(0.0, (a - started).total_seconds()), 3),
+             "end_s": None if b is None else round(max(0.0, (b - started).total_seconds()), 3), "by": by}
             for a, b, by in spans
         ],
     }
@@ -150,7 +153,7 @@ def _finalise(folder: Path, index: dict[str, Any], interrupted: dict[str, Any] |
         live["end_reason"] = "capture_interrupted"
     meta = {**index["meta"].get("meta", {}), **index.get("extra", {}), "live": live}
     values = dict(
-        ended_at=ended, duration_s=info.duration_s, codec=info.codec, sample_rate=info.sample_rate,
+        started_at=started, ended_at=ended, duration_s=info.duration_s, codec=info.codec, sample_rate=info.sample_rate,
         channels=info.channels, audio_key=key, size_bytes=size, sha256=sha, meta=meta,
     )
     with session(write=True) as s:

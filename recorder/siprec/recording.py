@@ -2,7 +2,8 @@
 
 Channel ``c`` of the file is the stream the index gives that channel. When every packet is PCMU the
 file is μ-law (the payload bytes kept as they came), every packet PCMA → A-law, a mix → 16-bit PCM.
-Paused spans (sample ranges) are overwritten with silence.
+Paused spans (sample ranges) are overwritten with silence. The file starts at the first packet of
+any stream (``Built.first_audio`` says where that was, counted from the answer).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Built:
     codec: str
     channels: int
     samples: int  # per channel
-    first_audio: int | None  # first sample position that came from a packet
+    first_audio: int | None  # where the file starts: the first packet's position (samples since answer)
 
     @property
     def duration_s(self) -> float:
@@ -41,14 +42,20 @@ def build_wav(folder: Path, index: dict[str, Any], out: Path, pauses: list[tuple
         if ch is None or ch >= channels:
             continue
         placed = by_channel[ch]
+        shift = int(s.get("shift", 0))  # RTCP sender-report alignment, decided at the end of the call
         for _, rec in records(stream_file(folder, s["index"])):
-            if rec.pt in TABLES:
-                placed[rec.position] = (rec.pt, rec.payload)
+            if rec.pt in TABLES and rec.position + shift >= 0:
+                placed[rec.position + shift] = (rec.pt, rec.payload)
     pts = {pt for placed in by_channel for pt, _ in placed.values()}
-    # An empty call still gets 20 ms of silence: a file with no samples is not a recording.
-    length = max((pos + len(p) for placed in by_channel for pos, (_, p) in placed.items()), default=RATE // 50)
     starts = [pos for placed in by_channel for pos in placed]
     first = min(starts) if starts else None
+    if first:
+        # The file starts with the first audio of any stream: the set-up time between the answer and
+        # the first packet is not part of the call. Positions and pauses move with it.
+        by_channel = [{pos - first: v for pos, v in placed.items()} for placed in by_channel]
+        pauses = [(a - first, b - first) for a, b in pauses]
+    # An empty call still gets 20 ms of silence: a file with no samples is not a recording.
+    length = max((pos + len(p) for placed in by_channel for pos, (_, p) in placed.items()), default=RATE // 50)
     if len(pts) <= 1:
         pt = next(iter(pts), PCMU)
         tag, codec = _FORMAT[pt]

@@ -168,12 +168,13 @@ class StreamStats:
     codecs: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     ignored: int = 0  # packets of payload types we don't record (other codecs, not RTP)
+    rtcp: int = 0  # RTCP packets received (sender reports align the streams)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "packets": self.packets, "expected": self.expected, "lost": self.lost,
             "duplicates": self.duplicates, "reordered": self.reordered, "ssrcs": self.ssrcs,
-            "codecs": self.codecs, "dtmf": "".join(self.dtmf), "ignored": self.ignored,
+            "codecs": self.codecs, "dtmf": "".join(self.dtmf), "ignored": self.ignored, "rtcp": self.rtcp,
         }
 
 
@@ -209,6 +210,8 @@ class StreamReceiver:
         self._end = 0  # end of the audio placed so far
         self._heap: list[Placed] = []
         self._dtmf_ts = -1
+        self.first: tuple[int, int, int] | None = None  # first SSRC, its timestamp base, its position base
+        self.sender_report: tuple[float, int] | None = None  # first SR of the first SSRC: (NTP s, RTP ts)
         self._banked = (0, 0, 0, 0, 0)  # counts of SSRCs this stream had before the current one
 
     def push(self, pkt: RtpPacket, arrival: float) -> None:
@@ -256,6 +259,8 @@ class StreamReceiver:
         self._ts_cycles = 0
         by_arrival = round((arrival - self.origin) * RATE)
         self._pos_base = max(by_arrival, self._end, 0)
+        if self.first is None:
+            self.first = (pkt.ssrc, pkt.ts, self._pos_base)
 
     def _bank(self) -> None:
         """Fold the finished SSRC's counts into the stream's totals."""
@@ -271,6 +276,20 @@ class StreamReceiver:
         st = self.stats
         st.packets, st.expected, st.lost = b[0] + s.received, b[1] + s.expected, b[2] + s.lost
         st.duplicates, st.reordered = b[3] + s.duplicates, b[4] + s.reordered
+
+    def rtcp(self, data: bytes) -> None:
+        """Read a (compound) RTCP packet; keep the first sender report of the first SSRC."""
+        self.stats.rtcp += 1
+        pos = 0
+        while pos + 4 <= len(data):
+            b0, pt, words = struct.unpack_from("!BBH", data, pos)
+            if b0 >> 6 != 2:
+                return
+            if pt == 200 and pos + 20 <= len(data) and self.sender_report is None and self.first is not None:
+                ssrc, sec, frac, ts = struct.unpack_from("!IIII", data, pos + 4)
+                if ssrc == self.first[0]:
+                    self.sender_report = (sec + frac / 2**32, ts)
+            pos += 4 * (words + 1)
 
     def ready(self, now: float | None = None, hold_s: float = 0.1) -> list[Placed]:
         """Packets the jitter buffer lets go now, in timeline order: when ``depth`` newer ones came,
@@ -290,3 +309,29 @@ class StreamReceiver:
     @property
     def end(self) -> int:
         return self._end
+
+
+def align(receivers: dict[int, StreamReceiver]) -> dict[int, int] | None:
+    """Shifts (samples) that put every stream where its sender reports say it started, or None when
+    not every stream had a sender report (then first-packet arrival stays the alignment).
+
+    The sender's clock dates each stream's first packet (its SR maps NTP time to RTP time); the
+    earliest-placed stream keeps its place and the others move by the difference.
+    """
+    starts: dict[int, tuple[float, int]] = {}
+    for idx, r in receivers.items():
+        if r.first is None or r.sender_report is None:
+            return None
+        ntp, sr_ts = r.sender_report
+        _, ts_base, pos_base = r.first
+        delta = ((sr_ts - ts_base + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+        starts[idx] = (ntp - delta / RATE, pos_base)
+    if len(starts) < 2:
+        return None
+    ref = min(starts, key=lambda i: starts[i][1])
+    ref_time, ref_pos = starts[ref]
+    shifts = {i: round(ref_pos + (t - ref_time) * RATE) - pos for i, (t, pos) in starts.items()}
+    low = min(pos + shifts[i] for i, (_, pos) in starts.items())
+    if low < 0:  # a stream the reports date before the reference: move everything later
+        shifts = {i: s - low for i, s in shifts.items()}
+    return shifts

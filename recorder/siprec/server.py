@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recorder.siprec import live, rsmeta, sdp
-from recorder.siprec.rtp import StreamReceiver, parse
+from recorder.siprec.rtp import StreamReceiver, align, parse
 from recorder.siprec.session import Dialog, InviteOffer, read_invite, read_update, status_of
 from recorder.siprec.sipmsg import BadMessage, SipMessage, StreamFramer, response
 from recorder.siprec.sipmsg import parse as parse_sip
@@ -47,7 +47,8 @@ class PortRange:
         self.used: set[int] = set()
         self.cursor = self.low
 
-    def take(self, host: str, n: int) -> tuple[list[int], list[socket.socket]]:
+    def take(self, host: str, n: int) -> tuple[list[int], list[tuple[socket.socket, socket.socket]]]:
+        """Ports P, P+2, ... and per port its RTP socket (P) and RTCP socket (P+1)."""
         span = self.high - self.low + 1
         for _ in range(max(1, span // 2)):
             base = self.cursor
@@ -57,20 +58,21 @@ class PortRange:
             ports = [base + 2 * i for i in range(n)]
             if ports[-1] > self.high or any(p in self.used for p in ports):
                 continue
-            socks = []
+            socks: list[socket.socket] = []
             try:
                 for p in ports:
-                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    socks.append(s)
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
-                    s.bind((host, p))
-                    s.setblocking(False)
+                    for port in (p, p + 1):
+                        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                        socks.append(s)
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+                        s.bind((host, port))
+                        s.setblocking(False)
             except OSError:
                 for s in socks:
                     s.close()
                 continue
             self.used.update(ports)
-            return ports, socks
+            return ports, list(zip(socks[0::2], socks[1::2], strict=True))
         raise OSError("no free RTP ports in the configured range")
 
     def give_back(self, ports: list[int]) -> None:
@@ -244,11 +246,13 @@ class SrsServer:
         d = Dialog(msg.call_id, live.new_call_id("srs", msg.call_id, now), secrets.token_hex(8), msg.cseq[0],
                    reply, udp, offer, ports=ports)
         recorded = {spec.mline: spec.index for spec in offer.specs}
-        for mline, sock in enumerate(socks):
+        for mline, (sock, rtcp) in enumerate(socks):
             if mline in recorded:
                 d.sockets[recorded[mline]] = sock
+                d.rtcp[recorded[mline]] = rtcp
             else:
                 sock.close()
+                rtcp.close()
         d.ports = [p if m in recorded else 0 for m, p in enumerate(ports)]
         self.ports.give_back([p for m, p in enumerate(ports) if m not in recorded])
         self.dialogs[msg.call_id] = d
@@ -287,6 +291,9 @@ class SrsServer:
             d.receivers[idx] = StreamReceiver(d.origin, depth=self.s.siprec_jitter_packets)
             assert self.loop is not None
             self.loop.add_reader(sock.fileno(), self._on_rtp, d, idx, sock)
+        for idx, sock in d.rtcp.items():
+            assert self.loop is not None
+            self.loop.add_reader(sock.fileno(), self._on_rtcp, d, idx, sock)
         body = sdp.answer(o.offer, self.media_ip, d.ports)
         contact = f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>"
         d.final = response(msg, 200, to_tag=d.to_tag, body=body, headers=[
@@ -404,6 +411,8 @@ class SrsServer:
             pkt = parse(data)
             if pkt is not None:
                 receiver.push(pkt, now)
+            elif len(data) > 1 and 200 <= data[1] <= 204:
+                receiver.rtcp(data)  # RTCP multiplexed on the RTP port (rtcp-mux)
         if got:
             d.last_rtp = time.monotonic()
             ready = receiver.ready()
@@ -411,8 +420,24 @@ class SrsServer:
                 d.journal.add(idx, d.keep(ready))
         return got
 
+    def _on_rtcp(self, d: Dialog, idx: int, sock: socket.socket) -> None:
+        receiver = d.receivers.get(idx)
+        for _ in range(BATCH):
+            try:
+                data = sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            if receiver is not None:
+                receiver.rtcp(data)
+
     def _close_media(self, d: Dialog, *, drain: bool) -> None:
         assert self.loop is not None
+        for sock in d.rtcp.values():
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(sock.fileno())
+            sock.close()
         for idx, sock in d.sockets.items():
             with contextlib.suppress(Exception):
                 self.loop.remove_reader(sock.fileno())
@@ -434,6 +459,12 @@ class SrsServer:
         d.state = "ending"
         self._close_media(d, drain=True)
         stats = d.stats()
+        shifts = align(d.receivers)
+        if shifts is not None and d.journal is not None:
+            d.journal.index["streams"] = [{**st, "shift": shifts.get(st["index"], 0)}
+                                          for st in d.journal.index["streams"]]
+        if d.journal is not None:
+            d.journal.index["aligned_by"] = "rtcp_sr" if shifts is not None else "arrival"
         ended = datetime.now(UTC)
         journal = d.journal
         self.ended[d.sip_call_id] = (time.monotonic(), None)

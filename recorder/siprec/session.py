@@ -151,7 +151,8 @@ class Dialog:
     udp: bool
     offer: InviteOffer
     ports: list[int] = field(default_factory=list)  # local port per m-line (0 = refused)
-    sockets: dict[int, socket.socket] = field(default_factory=dict)  # journal stream index -> socket
+    sockets: dict[int, socket.socket] = field(default_factory=dict)  # journal stream index -> RTP socket
+    rtcp: dict[int, socket.socket] = field(default_factory=dict)  # journal stream index -> RTCP socket (P+1)
     receivers: dict[int, StreamReceiver] = field(default_factory=dict)
     journal: Journal | None = None
     answered_at: datetime | None = None
