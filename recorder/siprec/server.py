@@ -410,7 +410,10 @@ class SrsServer:
             got += 1
             pkt = parse(data)
             if pkt is not None:
+                digits = len(receiver.stats.dtmf)
                 receiver.push(pkt, now)
+                if len(receiver.stats.dtmf) > digits:  # telephone-events are not recorded, only logged
+                    log.info("siprec: %s: DTMF %s on stream %d", d.call_id, receiver.stats.dtmf[-1], idx)
             elif len(data) > 1 and 200 <= data[1] <= 204:
                 receiver.rtcp(data)  # RTCP multiplexed on the RTP port (rtcp-mux)
         if got:
