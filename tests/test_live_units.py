@@ -54,7 +54,7 @@ def test_receiver_logs_dtmf_and_ignores_other_payload_types() -> None:
     for end in (False, True, True):  # the end packet is sent three times
         r.push(RtpPacket(101, False, 2, 160, 1, bytes([5, 0x80 if end else 0, 0, 160])), 0.02)
     r.push(RtpPacket(18, False, 3, 320, 1, b"\x00" * 20), 0.04)  # G.729: not recorded
-    assert r.stats.dtmf == ["5"] and r.stats.ignored == 1 and r.stats.packets == 1
+    assert r.stats.dtmf == ["5"] and r.stats.ignored == 1 and (r.stats.packets, r.stats.lost) == (3, 0)
 
 
 def test_rtp_parse_skips_csrcs_extensions_and_padding_and_refuses_rtcp() -> None:
@@ -170,3 +170,13 @@ def test_sender_reports_shift_the_late_stream_onto_the_senders_timeline() -> Non
         r.rtcp(struct.pack("!BBHIIIIII", 0x80, 200, 6, ssrc, 3_900_000_000, 0, ts, 25, 4000))
     assert align({0: early, 1: late}) == {0: 0, 1: -2400}
     assert align({0: early, 1: StreamReceiver(origin=0.0)}) is None  # no report: arrival stays
+
+
+def test_telephone_events_share_the_sequence_numbers_without_counting_as_loss_or_duplicates() -> None:
+    r = StreamReceiver(origin=0.0, depth=0)
+    r.push(_pkt(1, 0), 0.0)
+    for seq, end in ((2, False), (3, True), (3, True), (3, True)):  # the end repeated, same number
+        r.push(RtpPacket(101, False, seq, 160, 1, bytes([9, 0x80 if end else 0, 0, 160])), 0.02)
+    r.push(_pkt(4, 320), 0.06)
+    assert (r.stats.lost, r.stats.duplicates, r.stats.dtmf) == (0, 0, ["9"])
+    assert [p.position for p in r.ready()] == [0, 320]

@@ -215,7 +215,16 @@ class StreamReceiver:
         self._banked = (0, 0, 0, 0, 0)  # counts of SSRCs this stream had before the current one
 
     def push(self, pkt: RtpPacket, arrival: float) -> None:
+        if pkt.ssrc != self._ssrc:
+            self._new_ssrc(pkt, arrival)
+        assert self._seq is not None
         if pkt.pt not in G711:
+            # Telephone-events and comfort noise share the stream's sequence numbers: count them
+            # (or they would show as losses), but a repeated event end is redundancy, not a duplicate.
+            duplicates = self._seq.duplicates
+            self._seq.update(pkt.seq)
+            self._seq.duplicates = duplicates
+            self._sync_stats()
             if pkt.pt >= 96 and len(pkt.payload) == 4:
                 event = dtmf_event(pkt.payload)
                 if event is not None and event[1] and self._dtmf_ts != pkt.ts:
@@ -224,9 +233,6 @@ class StreamReceiver:
                 return
             self.stats.ignored += 1
             return
-        if pkt.ssrc != self._ssrc:
-            self._new_ssrc(pkt, arrival)
-        assert self._seq is not None
         if self._seq.update(pkt.seq) is None:
             self._sync_stats()
             return
