@@ -64,6 +64,7 @@ class Stream:
     ssrc_change_at: int | None = None  # from this packet on, a new SSRC with new bases
     delay_s: float = 0.0  # the network delays this stream (arrival later than the sender's clock says)
     sender_reports: bool = False  # RTCP SRs every second from 0.5 s (to the stream's port + 1)
+    dtmf_after: int | None = None  # after this packet, an RFC 4733 digit '7' (PT 101, 4 packets)
 
     @property
     def packets(self) -> int:
@@ -89,6 +90,8 @@ def build_pcap(out: Path, streams: list[Stream], *, seed: int = 7866) -> None:
                 slot += 1
                 continue
             cur_ssrc, seq, ts = ssrc, seq0 + k, ts0 + k * SPP
+            if s.dtmf_after is not None and k > s.dtmf_after:
+                seq += 4  # the event's packets took four sequence numbers
             if s.ssrc_change_at is not None and k >= s.ssrc_change_at:
                 cur_ssrc, seq, ts = ssrc ^ 0xFFFF, 1000 + k, 5000 + k * SPP
             marker = 0x80 if k == 0 else 0
@@ -96,6 +99,13 @@ def build_pcap(out: Path, streams: list[Stream], *, seed: int = 7866) -> None:
             for copy in range(2 if k in s.duplicate else 1):
                 at = slot * 0.020 + i * 0.0005 + copy * 0.0002 + s.delay_s
                 recs.append((at, _frame(40000 + 2 * i, 6000 + 2 * i, rtp)))
+            if k == s.dtmf_after:
+                for n, end in enumerate((False, True, True, True)):  # start, then the end three times
+                    ev = struct.pack("!BBHII", 0x80, 101, (seq0 + k + 1 + n) & 0xFFFF,
+                                     (ts0 + (k + 1) * SPP) & 0xFFFFFFFF, cur_ssrc)
+                    ev += bytes([7, 0x8A if end else 0x0A, 0, 160])
+                    recs.append((slot * 0.020 + i * 0.0005 + 0.001 * (n + 1) + s.delay_s,
+                                 _frame(40000 + 2 * i, 6000 + 2 * i, ev)))
             slot += 1
         if s.sender_reports:
             ntp0 = 3_900_000_000.0  # the sender's wall clock at its packet 0 (same for every stream)

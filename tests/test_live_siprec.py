@@ -136,7 +136,7 @@ def test_siprec_call_is_stored_byte_exact_with_channel_map_and_metadata(srs: Srs
     need_sipp()
     agent = speech(srs.tmp / "agent.ul", "Thank you for calling, this is agent one zero zero one.")[: 150 * SPP]
     customer = tone(srs.tmp / "customer.ul", 3, 660)
-    build_pcap(srs.tmp / "call.pcap", [Stream(agent), Stream(customer)])
+    build_pcap(srs.tmp / "call.pcap", [Stream(agent), Stream(customer, dtmf_after=60)])
     sipp = srs.sipp(siprec_scenario(srs.tmp / "call.pcap", 3600), transport=transport)
     live = wait_call(CallStatus.in_progress, 15)  # the row exists while the call is live
     assert live.agent_id == "agent1001" and live.channel_map == {"agent": 0, "customer": 1}
@@ -151,7 +151,9 @@ def test_siprec_call_is_stored_byte_exact_with_channel_map_and_metadata(srs: Srs
     participants = call.meta["rs_metadata"]["participants"]
     assert {p["aor"] for p in participants} == {"sip:agent1001@example.com", "sip:+8613800000000@example.com"}
     stats = call.meta["live"]["stats"]
-    assert stats["1"]["packets"] == stats["2"]["packets"] == 150 and stats["1"]["lost"] == 0
+    assert stats["1"]["packets"] == 150 and stats["2"]["packets"] == 154 and stats["1"]["lost"] == 0
+    assert (stats["2"]["dtmf"], stats["2"]["lost"], stats["2"]["duplicates"]) == ("7", 0, 0)  # logged, not recorded
+    assert "DTMF 7 on stream 1" in srs.recorder.log.read_text()
     assert call.meta["live"]["end_reason"] == "bye"
     assert abs(call.duration_s - 3.0) < 0.1
     with session() as s:
