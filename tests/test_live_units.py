@@ -180,3 +180,23 @@ def test_telephone_events_share_the_sequence_numbers_without_counting_as_loss_or
     r.push(_pkt(4, 320), 0.06)
     assert (r.stats.lost, r.stats.duplicates, r.stats.dtmf) == (0, 0, ["9"])
     assert [p.position for p in r.ready()] == [0, 320]
+
+
+def test_a_full_disk_keeps_journal_audio_in_memory_until_it_can_be_written(tmp_path: Path) -> None:
+    import os
+
+    from recorder.siprec.rtp import Placed
+
+    j = Journal(tmp_path / "f", {"call_id": "f", "streams": []}, 1)
+    real = j._fds[0]
+    j._fds[0] = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
+    j.add(0, [Placed(0, PCMU, b"\x44" * 160, 1.0)])
+    assert j.flush() is False and j.write_error is not None
+    j.add(0, [Placed(160, PCMU, b"\x55" * 160, 1.02)])
+    assert j.flush() is False
+    os.close(j._fds[0])
+    j._fds[0] = real  # space again
+    assert j.flush() is True and j.write_error is None
+    got = [(p.position, p.payload[:1]) for _, p in records(stream_file(tmp_path / "f", 0))]
+    assert got == [(0, b"\x44"), (160, b"\x55")]
+    j.release(remove=True)
