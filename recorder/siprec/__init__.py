@@ -4,5 +4,5 @@ Modules, one noun each: ``sipmsg`` (SIP messages), ``sdp`` (offers, answers, mul
 ``rsmeta`` (recording metadata → channel map), ``rtp`` (packets, G.711, loss statistics, jitter
 buffer), ``journal`` (the per-call journal on local disk and the live audio tap), ``recording`` (WAV
 from a journal), ``live`` (a live call's life in the database), ``session`` (SIP dialogs),
-``server`` (the asyncio sockets). See docs/recorder.md.
+``media`` (RTP/RTCP sockets, batched reads), ``server`` (SIP transports, methods, timers). See docs/recorder.md.
 """

@@ -266,3 +266,12 @@ def cancel_call(journal: Journal, *, reason: str) -> None:
     except CallqcError as exc:
         log.warning("live: %s: %s", call_id, _one_line(exc))
     journal.release(remove=True)
+
+
+def pause_spans(call_ids: list[str]) -> dict[str, list[tuple[datetime, datetime | None]]]:
+    """Every pause of these calls: (start, end or None while open), by call."""
+    out: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    with session() as s:
+        for p in pauses.of_calls(s, call_ids):
+            out.setdefault(p.call_id, []).append((p.started_at, p.ended_at))
+    return out

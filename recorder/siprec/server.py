@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from recorder.siprec import live, rsmeta, sdp
-from recorder.siprec.rtp import StreamReceiver, align, parse
+from recorder.siprec import live, media, rsmeta, sdp
+from recorder.siprec.media import BATCH, PortRange
+from recorder.siprec.rtp import StreamReceiver, align
 from recorder.siprec.session import Dialog, InviteOffer, read_invite, read_update, status_of
 from recorder.siprec.sipmsg import BadMessage, SipMessage, StreamFramer, response
 from recorder.siprec.sipmsg import parse as parse_sip
@@ -32,51 +33,9 @@ from storage.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-BATCH = 64
 T1, T2, TIMER_H = 0.5, 4.0, 32.0
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 Reply = Callable[[bytes], None]
-
-
-class PortRange:
-    """Even local ports P, P+2, ... for a call's streams, from the configured range."""
-
-    def __init__(self, low: int, high: int) -> None:
-        self.low = low + (low & 1)
-        self.high = high
-        self.used: set[int] = set()
-        self.cursor = self.low
-
-    def take(self, host: str, n: int) -> tuple[list[int], list[tuple[socket.socket, socket.socket]]]:
-        """Ports P, P+2, ... and per port its RTP socket (P) and RTCP socket (P+1)."""
-        span = self.high - self.low + 1
-        for _ in range(max(1, span // 2)):
-            base = self.cursor
-            self.cursor += 2 * n
-            if self.cursor + 2 * n > self.high:
-                self.cursor = self.low
-            ports = [base + 2 * i for i in range(n)]
-            if ports[-1] > self.high or any(p in self.used for p in ports):
-                continue
-            socks: list[socket.socket] = []
-            try:
-                for p in ports:
-                    for port in (p, p + 1):
-                        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                        socks.append(s)
-                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
-                        s.bind((host, port))
-                        s.setblocking(False)
-            except OSError:
-                for s in socks:
-                    s.close()
-                continue
-            self.used.update(ports)
-            return ports, list(zip(socks[0::2], socks[1::2], strict=True))
-        raise OSError("no free RTP ports in the configured range")
-
-    def give_back(self, ports: list[int]) -> None:
-        self.used.difference_update(ports)
 
 
 class SrsServer:
@@ -290,10 +249,10 @@ class SrsServer:
         for idx, sock in d.sockets.items():
             d.receivers[idx] = StreamReceiver(d.origin, depth=self.s.siprec_jitter_packets)
             assert self.loop is not None
-            self.loop.add_reader(sock.fileno(), self._on_rtp, d, idx, sock)
+            self.loop.add_reader(sock.fileno(), media.on_rtp, d, idx, sock)
         for idx, sock in d.rtcp.items():
             assert self.loop is not None
-            self.loop.add_reader(sock.fileno(), self._on_rtcp, d, idx, sock)
+            self.loop.add_reader(sock.fileno(), media.on_rtcp, d, idx, sock)
         body = sdp.answer(o.offer, self.media_ip, d.ports)
         contact = f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>"
         d.final = response(msg, 200, to_tag=d.to_tag, body=body, headers=[
@@ -392,65 +351,9 @@ class SrsServer:
         except CallqcError as exc:
             log.warning("siprec: %s: pause/resume: %s", d.call_id, exc)
 
-    # --- media ------------------------------------------------------------------------------------
-    def _on_rtp(self, d: Dialog, idx: int, sock: socket.socket) -> None:
-        self._read_rtp(d, idx, sock, BATCH)
-
-    def _read_rtp(self, d: Dialog, idx: int, sock: socket.socket, limit: int) -> int:
-        receiver = d.receivers[idx]
-        now = time.time()  # arrival times are wall-clock: the journal keeps them as Unix time
-        got = 0
-        for _ in range(limit):
-            try:
-                data = sock.recv(2048)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                continue
-            got += 1
-            pkt = parse(data)
-            if pkt is not None:
-                digits = len(receiver.stats.dtmf)
-                receiver.push(pkt, now)
-                if len(receiver.stats.dtmf) > digits:  # telephone-events are not recorded, only logged
-                    log.info("siprec: %s: DTMF %s on stream %d", d.call_id, receiver.stats.dtmf[-1], idx)
-            elif len(data) > 1 and 200 <= data[1] <= 204:
-                receiver.rtcp(data)  # RTCP multiplexed on the RTP port (rtcp-mux)
-        if got:
-            d.last_rtp = time.monotonic()
-            ready = receiver.ready()
-            if ready and d.journal is not None:
-                d.journal.add(idx, d.keep(ready))
-        return got
-
-    def _on_rtcp(self, d: Dialog, idx: int, sock: socket.socket) -> None:
-        receiver = d.receivers.get(idx)
-        for _ in range(BATCH):
-            try:
-                data = sock.recv(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue
-            if receiver is not None:
-                receiver.rtcp(data)
-
     def _close_media(self, d: Dialog, *, drain: bool) -> None:
         assert self.loop is not None
-        for sock in d.rtcp.values():
-            with contextlib.suppress(Exception):
-                self.loop.remove_reader(sock.fileno())
-            sock.close()
-        for idx, sock in d.sockets.items():
-            with contextlib.suppress(Exception):
-                self.loop.remove_reader(sock.fileno())
-            if drain and idx in d.receivers:
-                self._read_rtp(d, idx, sock, 1 << 30)  # reads until the socket's queue is empty
-            sock.close()
-        for idx, r in d.receivers.items():
-            rest = r.drain()
-            if rest and d.journal is not None:
-                d.journal.add(idx, d.keep(rest))
+        media.close(d, self.loop, drain=drain)
         self.ports.give_back([p for p in d.ports if p])
 
     def _end(self, d: Dialog, reason: str) -> None:
@@ -541,7 +444,7 @@ class SrsServer:
             live_ids = {d.call_id: d for d in self.dialogs.values() if d.state == "confirmed"}
             if live_ids:
                 try:
-                    spans = await asyncio.to_thread(_pause_spans, list(live_ids))
+                    spans = await asyncio.to_thread(live.pause_spans, list(live_ids))
                 except Exception as exc:  # noqa: BLE001 - the database may be away; keep recording
                     log.warning("siprec: pause poll failed: %s", exc)
                 else:
@@ -565,14 +468,6 @@ def _udp_reply(sock: socket.socket, addr: tuple[str, int]) -> Reply:
 def _fsync_all(journals: list[live.Journal]) -> None:
     for j in journals:
         j.fsync()
-
-
-def _pause_spans(call_ids: list[str]) -> dict[str, list[tuple[datetime, datetime | None]]]:
-    out: dict[str, list[tuple[datetime, datetime | None]]] = {}
-    with session() as s:
-        for p in pauses.of_calls(s, call_ids):
-            out.setdefault(p.call_id, []).append((p.started_at, p.ended_at))
-    return out
 
 
 async def serve(settings: Settings | None = None, *, stop: asyncio.Event | None = None) -> None:
