@@ -35,7 +35,7 @@ def test_sequence_stats_count_loss_duplicates_and_reordering_across_wraparound()
 
 
 def _pkt(seq: int, ts: int, ssrc: int = 1, payload: bytes = b"\x01" * 160, pt: int = PCMU) -> RtpPacket:
-    return RtpPacket(pt, False, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc, payload)
+    return RtpPacket(pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc, payload)
 
 
 def test_receiver_places_by_timestamp_and_rebases_a_new_ssrc_after_the_old() -> None:
@@ -52,8 +52,8 @@ def test_receiver_logs_dtmf_and_ignores_other_payload_types() -> None:
     r = StreamReceiver(origin=0.0, depth=0)
     r.push(_pkt(1, 0), 0.0)
     for end in (False, True, True):  # the end packet is sent three times
-        r.push(RtpPacket(101, False, 2, 160, 1, bytes([5, 0x80 if end else 0, 0, 160])), 0.02)
-    r.push(RtpPacket(18, False, 3, 320, 1, b"\x00" * 20), 0.04)  # G.729: not recorded
+        r.push(RtpPacket(101, 2, 160, 1, bytes([5, 0x80 if end else 0, 0, 160])), 0.02)
+    r.push(RtpPacket(18, 3, 320, 1, b"\x00" * 20), 0.04)  # G.729: not recorded
     assert r.stats.dtmf == ["5"] and r.stats.ignored == 1 and (r.stats.packets, r.stats.lost) == (3, 0)
 
 
@@ -176,7 +176,7 @@ def test_telephone_events_share_the_sequence_numbers_without_counting_as_loss_or
     r = StreamReceiver(origin=0.0, depth=0)
     r.push(_pkt(1, 0), 0.0)
     for seq, end in ((2, False), (3, True), (3, True), (3, True)):  # the end repeated, same number
-        r.push(RtpPacket(101, False, seq, 160, 1, bytes([9, 0x80 if end else 0, 0, 160])), 0.02)
+        r.push(RtpPacket(101, seq, 160, 1, bytes([9, 0x80 if end else 0, 0, 160])), 0.02)
     r.push(_pkt(4, 320), 0.06)
     assert (r.stats.lost, r.stats.duplicates, r.stats.dtmf) == (0, 0, ["9"])
     assert [p.position for p in r.ready()] == [0, 320]

@@ -57,7 +57,6 @@ def decode(pt: int, payload: bytes) -> array:
 @dataclass(frozen=True)
 class RtpPacket:
     pt: int
-    marker: bool
     seq: int
     ts: int
     ssrc: int
@@ -84,7 +83,7 @@ def parse(data: bytes | memoryview) -> RtpPacket | None:
         end -= data[-1]
     if start > end:
         return None
-    return RtpPacket(pt, bool(b1 & 0x80), seq, ts, ssrc, bytes(data[start:end]))
+    return RtpPacket(pt, seq, ts, ssrc, bytes(data[start:end]))
 
 
 def dtmf_event(payload: bytes) -> tuple[str, bool] | None:

@@ -51,6 +51,10 @@ class SrsServer:
         self.finishing: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.finaliser = ThreadPoolExecutor(max_workers=4, thread_name_prefix="siprec-finalise")
+        self.methods: dict[str, Callable[[SipMessage, Reply, str, bool], None]] = {
+            "OPTIONS": self._sip_options, "INVITE": self._sip_invite, "ACK": self._sip_ack, "BYE": self._sip_bye,
+            "CANCEL": self._sip_cancel, "UPDATE": self._sip_update,
+        }
 
     # --- life -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -154,7 +158,7 @@ class SrsServer:
         if msg.method is None:
             return  # a response: we send no requests but BYE-less endings, nothing to match
         try:
-            handler = getattr(self, f"_sip_{msg.method.lower()}", None)
+            handler = self.methods.get(msg.method)
             if handler is None:
                 reply(response(msg, 405, to_tag=secrets.token_hex(6), headers=[("Allow", ALLOW)]).encode())
                 return

@@ -27,7 +27,6 @@ REASONS = {
     500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable", 513: "Message Too Large",
 }
 _TAG = re.compile(r";\s*tag=([^;>\s]+)", re.I)
-_BRANCH = re.compile(r";\s*branch=([^;,\s]+)", re.I)
 
 
 class BadMessage(InvalidInput):
@@ -86,18 +85,8 @@ class SipMessage:
         return int(parts[0]), parts[1].upper()
 
     @property
-    def from_tag(self) -> str | None:
-        m = _TAG.search(self.get("From") or "")
-        return m.group(1) if m else None
-
-    @property
     def to_tag(self) -> str | None:
         m = _TAG.search(self.get("To") or "")
-        return m.group(1) if m else None
-
-    @property
-    def branch(self) -> str | None:
-        m = _BRANCH.search(self.get("Via") or "")
         return m.group(1) if m else None
 
     def encode(self) -> bytes:
