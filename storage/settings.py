@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # --- live capture (SIPREC recording server, media streams) -------------------------------------
     siprec_host: str = Field("127.0.0.1", description="Address the SIPREC server listens on (SIP over UDP and TCP).")
     siprec_port: int = Field(5060, ge=1, le=65535, description="SIP port of the SIPREC server (UDP and TCP).")
+    siprec_tls_port: int = Field(5061, ge=1, le=65535, description="SIP over TLS port (only with a certificate).")
+    siprec_tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) for SIP over TLS; set it and `siprec_tls_key` to listen for TLS."
+    )
+    siprec_tls_key: Path | None = Field(None, description="PEM private key of `siprec_tls_cert`.")
     siprec_media_ip: str | None = Field(
         None, description="Address put in SDP answers for RTP; default `siprec_host` (set it when that is 0.0.0.0)."
     )

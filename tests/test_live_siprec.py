@@ -640,3 +640,30 @@ def test_rtcp_sender_reports_align_a_stream_the_network_delayed(srs: Srs) -> Non
     _, (left, right) = stored_channels(call, srs.tmp)
     a, c = only_at(left, agent), only_at(right, customer)
     assert abs(a - c) <= 8, (a, c)  # by arrival they would be 2,400 samples apart
+
+
+def test_sip_over_tls_records_a_call_when_a_certificate_is_configured(srs: Srs) -> None:
+    import ssl
+
+    openssl = need_tool("openssl")
+    cert, key = srs.tmp / "srs.crt", srs.tmp / "srs.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    tls_port = free_port()
+    srs.restart_with(siprec_tls_cert=str(cert), siprec_tls_key=str(key), siprec_tls_port=str(tls_port))
+    ctx = ssl.create_default_context(cafile=str(cert))
+    body, ctype = _multipart(SDP_TWO, _metadata_doc("Agent"))
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+        t.sendall(_req("OPTIONS", call="tls-o"))
+        assert t.recv(65535).startswith(b"SIP/2.0 200")
+        t.sendall(_req("INVITE", extra="Require: siprec\r\n", body=body, ctype=ctype, call="tls"))
+        answer = t.recv(65535)
+        assert answer.startswith(b"SIP/2.0 200") and b"a=recvonly" in answer
+        to = next(x for x in answer.split(b"\r\n") if x.startswith(b"To:"))
+        t.sendall(_req("BYE", call="tls").replace(b"To: <sip:srs@127.0.0.1>", to).replace(b"CSeq: 1 BYE",
+                                                                                         b"CSeq: 2 BYE"))
+        assert t.recv(65535).startswith(b"SIP/2.0 200")
+    call = wait_call(CallStatus.recorded)
+    assert call.meta["peer"].startswith("tls:") and call.agent_id == "agent1001"

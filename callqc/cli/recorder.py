@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
     @rec.command("siprec")
     def siprec_cmd() -> None:
-        """Run the SIPREC recording server on siprec_host:siprec_port (UDP and TCP) until SIGTERM/Ctrl-C."""
+        """Run the SIPREC recording server on siprec_host:siprec_port (UDP and TCP; TLS with a certificate)."""
         import asyncio
 
         from recorder.siprec.server import serve

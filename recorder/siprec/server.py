@@ -14,6 +14,7 @@ import functools
 import logging
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ class SrsServer:
         self.ended: dict[str, tuple[float, bytes | None]] = {}  # sip call-id -> (when, BYE answer)
         self.udp: socket.socket | None = None
         self.tcp: asyncio.Server | None = None
+        self.tls: asyncio.Server | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.finishing: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -69,8 +71,15 @@ class SrsServer:
         self.udp.setblocking(False)
         self.loop.add_reader(self.udp.fileno(), self._on_sip_udp)
         self.tcp = await asyncio.start_server(self._on_tcp, host, port, reuse_address=True)
+        transports = "UDP, TCP"
+        if self.s.siprec_tls_cert is not None:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.s.siprec_tls_cert, self.s.siprec_tls_key)
+            self.tls = await asyncio.start_server(self._on_tcp, host, self.s.siprec_tls_port, ssl=ctx,
+                                                  reuse_address=True)
+            transports += f", TLS on {self.s.siprec_tls_port}"
         self.tasks = [asyncio.create_task(self._tick()), asyncio.create_task(self._slow_tick())]
-        log.warning("siprec: listening on %s:%d (UDP, TCP), RTP %d-%d", host, port,
+        log.warning("siprec: listening on %s:%d (%s), RTP %d-%d", host, port, transports,
                     self.s.siprec_rtp_port_min, self.s.siprec_rtp_port_max)
 
     async def stop(self) -> None:
@@ -86,10 +95,11 @@ class SrsServer:
         if self.udp is not None and self.loop is not None:
             self.loop.remove_reader(self.udp.fileno())
             self.udp.close()
-        if self.tcp is not None:
-            self.tcp.close()
-            with contextlib.suppress(Exception):
-                await self.tcp.wait_closed()
+        for server in (self.tcp, self.tls):
+            if server is not None:
+                server.close()
+                with contextlib.suppress(Exception):
+                    await server.wait_closed()
 
     # --- SIP transports ---------------------------------------------------------------------------
     def _on_sip_udp(self) -> None:
@@ -109,7 +119,8 @@ class SrsServer:
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        label = f"tcp:{peer[0]}:{peer[1]}" if peer else "tcp"
+        kind = "tls" if writer.get_extra_info("sslcontext") is not None else "tcp"
+        label = f"{kind}:{peer[0]}:{peer[1]}" if peer else kind
         framer = StreamFramer(max_body=self.s.siprec_max_body_bytes)
 
         def reply(out: bytes) -> None:
