@@ -249,10 +249,10 @@ def test_api_pause_and_resume_are_silence_in_the_file_with_who_paused(
     need_sipp()
     from recorder.api import create_app
 
-    monkeypatch.setenv("CALLQC_API_TOKEN", "t0ken-live")
+    monkeypatch.setenv("CALLQC_API_TOKEN", "t0ken-live-capture-1")
     reset_settings()
     client = TestClient(create_app())
-    auth = {"Authorization": "Bearer t0ken-live"}
+    auth = {"Authorization": "Bearer t0ken-live-capture-1"}
     agent = tone(srs.tmp / "agent.ul", 6, 440)
     customer = tone(srs.tmp / "customer.ul", 6, 880)
     build_pcap(srs.tmp / "call.pcap", [Stream(agent), Stream(customer)])

@@ -28,7 +28,7 @@ from storage.stores import get_store
 from tests.live_peers import free_port, tone
 
 WT = Path(__file__).resolve().parents[1]
-TOKEN = "stream-t0ken"
+TOKEN = "stream-t0ken-live-2"
 pytestmark = pytest.mark.integration
 
 
