@@ -57,12 +57,12 @@ typecheck: install
 	$(BIN)/mypy
 
 # System packages the full test suite uses (Debian; run as root): the S3 server, audio tools,
-# an ISO reader, a browser.
+# an ISO reader, a browser, SIP peers (SIPp, baresip) for the live-capture tests.
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  radosgw ceph-mon ceph-osd ceph-common espeak-ng sox libsox-fmt-all ffmpeg xorriso chromium \
-	  fonts-wqy-microhei
+	  fonts-wqy-microhei sip-tester baresip
 
 bench: install
 	$(BIN)/python bench/transcribe.py

@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
+from recorder.mediastream import register_live_routes
 from recorder.metadata import InvalidMetadata, loads_json, parse_meta
 from storage.calls import Call, CallPublic
 from storage.db import get_engine, session, unavailable
@@ -189,6 +190,8 @@ def create_app() -> FastAPI:
             log.warning("healthz: database unavailable: %s", " ".join(str(exc).split())[:300])
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    register_live_routes(app, authorized, token)  # WS /v1/stream, POST /v1/calls/{id}/pause|resume
 
     @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallPublic)
     def get_call(call_id: str) -> JSONResponse:

@@ -95,6 +95,51 @@ class Settings(BaseSettings):
         5, ge=1, description="Looks at which a spool file fails with a passing error before it is rejected."
     )
 
+    # --- live capture (SIPREC recording server, media streams) -------------------------------------
+    siprec_host: str = Field("127.0.0.1", description="Address the SIPREC server listens on (SIP over UDP and TCP).")
+    siprec_port: int = Field(5060, ge=1, le=65535, description="SIP port of the SIPREC server (UDP and TCP).")
+    siprec_tls_port: int = Field(5061, ge=1, le=65535, description="SIP over TLS port (only with a certificate).")
+    siprec_tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) for SIP over TLS; set it and `siprec_tls_key` to listen for TLS."
+    )
+    siprec_tls_key: Path | None = Field(None, description="PEM private key of `siprec_tls_cert`.")
+    siprec_media_ip: str | None = Field(
+        None, description="Address put in SDP answers for RTP; default `siprec_host` (set it when that is 0.0.0.0)."
+    )
+    siprec_rtp_port_min: int = Field(20000, ge=1024, le=65534, description="Lowest local RTP port (even).")
+    siprec_rtp_port_max: int = Field(
+        29999, ge=1025, le=65535, description="Highest local RTP port; a two-stream call takes P and P+2 (open "
+        "this UDP range in firewalls).",
+    )
+    siprec_allow_plain: bool = Field(
+        False, description="Record a plain (non-SIPREC) INVITE as one mono stream with the fallback speaker map "
+        "instead of answering 421.",
+    )
+    siprec_agent_aor: str = Field(
+        r"^sips?:(agent[\w.-]*|\d{3,6})@",
+        description="Regular expression: a participant whose AOR matches is the agent; the stream it sends "
+        "is the agent channel (default: `agent…` users and 3-6 digit extensions).",
+    )
+    siprec_max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest SIP body (SDP + metadata) accepted; larger gets 413."
+    )
+    siprec_rtp_timeout_s: float = Field(
+        60.0, gt=0, description="A live call with no RTP for this long ends as if hung up (marked rtp_timeout)."
+    )
+    siprec_flush_s: float = Field(
+        0.2, gt=0, le=1.0, description="How often live audio is written to the call journal (the tap's delay)."
+    )
+    siprec_fsync_s: float = Field(
+        1.0, gt=0, le=2.0, description="How often call journals are fsynced (what a machine crash can lose)."
+    )
+    siprec_jitter_packets: int = Field(
+        4, ge=0, le=50, description="Packets the jitter buffer holds per stream to put reordered packets back."
+    )
+    siprec_retry_s: float = Field(
+        30.0, gt=0, description="How often finished calls whose upload failed are retried (and dead recorders' "
+        "journals recovered).",
+    )
+
     # --- job queue and workers --------------------------------------------------------------------
     job_max_attempts: int = Field(5, ge=1, description="Attempts before a job goes `dead`.")
     job_backoff_s: float = Field(5.0, ge=0, description="First retry delay; doubles per attempt.")

@@ -32,6 +32,9 @@ TOOLS: dict[str, str] = {
     "ceph-mon": "ceph-mon",
     "ceph-osd": "ceph-osd",
     "radosgw": "radosgw",
+    "sipp": "sip-tester",
+    "baresip": "baresip",
+    "openssl": "openssl",
 }
 DEPS_HINT = "`make deps` installs the system tools"
 

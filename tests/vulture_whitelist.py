@@ -88,3 +88,7 @@ TranscriptSegmentPublic  # unused class (storage/transcripts.py:70)
 conversation_lines  # unused function (storage/transcripts.py:135)
 search_segments  # unused function (storage/transcripts.py:142)
 multilingual  # unused variable (transcribe/models.py:56)
+live_calls  # the live tap's interface (docs/recorder.md), read by listeners and tests
+Tap  # the live tap's reader (docs/recorder.md)
+wav_data  # used by the live-capture tests to compare stored audio
+resumed_by  # column of call_pauses

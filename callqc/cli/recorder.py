@@ -1,4 +1,5 @@
-"""`callqc recorder watch DIR` (spool folder) and `callqc recorder api` (HTTP ingest)."""
+"""`callqc recorder watch DIR` (spool folder), `recorder api` (HTTP ingest), `recorder siprec` (live capture),
+`recorder status` (live calls and journals waiting for storage)."""
 
 from __future__ import annotations
 
@@ -70,5 +71,44 @@ def register(app: typer.Typer) -> None:
         for key in keys:
             typer.echo(key)
         typer.echo(f"{len(keys)} unregistered object(s) {'found' if dry_run else 'removed'}", err=True)
+
+    @rec.command("siprec")
+    def siprec_cmd() -> None:
+        """Run the SIPREC recording server on siprec_host:siprec_port (UDP and TCP; TLS with a certificate)."""
+        import asyncio
+
+        from recorder.siprec.server import serve
+        from storage.db import migrate
+        from storage.settings import get_settings
+
+        settings = get_settings()
+        migrate()
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await serve(settings, stop=stop)
+
+        typer.echo(f"SIPREC server on sip:{settings.siprec_host}:{settings.siprec_port} (UDP, TCP)", err=True)
+        asyncio.run(run())
+
+    @rec.command("status")
+    def status_cmd() -> None:
+        """Live calls on this host and finished calls whose journal still waits for storage."""
+        from recorder.siprec.live import pending_journals
+        from storage.settings import get_settings
+
+        rows = pending_journals(get_settings().data_dir)
+        if not rows:
+            typer.echo("no live calls, no journals waiting")
+        for index in rows:
+            state = index.get("state")
+            error = index.get("upload_error")
+            line = f"{index['call_id']}\t{state}\t{index.get('source')}\tanswered {index.get('answered_at')}"
+            if state != "live":
+                line += f"\twaiting for storage: {error or 'not yet tried'}"
+            typer.echo(line)
 
     app.add_typer(rec, name="recorder")

@@ -1,4 +1,4 @@
-"""`callqc up`: the recorder API, the workers, the spool watcher and the review app, together.
+"""`callqc up`: the recorder API, the workers, the spool watcher, the SIPREC server and the review app, together.
 
 Each part runs as its own `callqc` subprocess (exactly what an operator would start separately);
 `up` supervises them: when one exits, the others are stopped and `up` exits non-zero.
@@ -92,6 +92,7 @@ def register(app: typer.Typer) -> None:
         workers: bool = typer.Option(True, help="Run the pipeline workers."),
         review: bool = typer.Option(True, "--app/--no-app", help="Run the review app."),
         spool: Path = typer.Option(None, help="Also watch this spool folder for PBX recordings."),
+        siprec: bool = typer.Option(False, help="Run the SIPREC recording server (live capture)."),
         concurrency: int = typer.Option(None, min=1, help="Worker processes (default: settings)."),
         kinds: str = typer.Option(None, help="Job kinds the workers take, e.g. transcribe,score "
                                   "(default: every kind with a handler)."),
@@ -104,7 +105,7 @@ def register(app: typer.Typer) -> None:
             from recorder.api import api_token
 
             api_token()  # a weak token: refused here in one line, before any part starts
-        if not (api or workers or review or spool is not None):
+        if not (api or workers or review or siprec or spool is not None):
             raise NothingToRun("every part is switched off")
         if spool is not None and not spool.is_dir():
             raise InvalidInput(f"--spool {spool}: not a folder")
@@ -115,6 +116,8 @@ def register(app: typer.Typer) -> None:
         if workers:
             work = _callqc("work", "--concurrency", str(concurrency or s.worker_concurrency))
             parts["workers"] = work + (["--kinds", kinds] if kinds else [])
+        if siprec:
+            parts["siprec"] = _callqc("recorder", "siprec")
         if spool is not None:
             parts["spool-watch"] = _callqc("recorder", "watch", str(spool))
         if review:

@@ -43,13 +43,20 @@ def register(app: typer.Typer) -> None:
         dead: int = typer.Option(20, min=0, max=1000, help="How many dead jobs to list (newest first)."),
     ) -> None:
         """Queue depth by state and kind, and the dead jobs with their errors."""
+        from recorder.siprec.live import pending_journals
         from storage.db import get_engine
         from storage.queue import stats
+        from storage.settings import get_settings
 
         st = stats(get_engine(), dead_limit=dead)
         kinds = sorted({k for _s, k in st.counts})
+        # Live capture journals on this host: calls being recorded, and ended calls not yet stored.
+        journals = pending_journals(get_settings().data_dir)
+        live_n = sum(j.get("state") == "live" for j in journals)
+        waiting = [j["call_id"] for j in journals if j.get("state") != "live"]
         if as_json:
             doc = {
+                "live_capture": {"live": live_n, "waiting_for_storage": waiting},
                 "counts": {s: {k: st.counts.get((s, k), 0) for k in kinds} for s in STATES},
                 "dead": [
                     {"id": d.id, "kind": d.kind, "call_id": d.call_id, "attempts": d.attempts,
@@ -61,6 +68,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
             return
         console = Console()
+        if journals:
+            console.print(f"live capture on this host: {live_n} live call(s), {len(waiting)} waiting for storage"
+                          + (f": {', '.join(waiting)} (see `callqc recorder status`)" if waiting else ""),
+                          soft_wrap=True, markup=False)
         if not kinds:
             console.print("queue is empty")
             return
