@@ -1,11 +1,15 @@
-"""Review app entry point: routes only (``streamlit run review_app/app.py``; ``callqc app``).
+"""Review app entry point: routes only (``callqc app`` serves it through review_app/server.py).
 
 Which pages a role sees is navigation, not security: every page's domain functions check access
-again (storage/access.py).
+again (storage/access.py). The principal is resolved from the database on every run
+(review_app/session.py), so a role change or a disabled account takes effect on the next click.
+Page icons are emoji, not Material names: a Material page icon makes the browser fetch the
+favicon from a font host on the internet, and the app must work offline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -15,7 +19,15 @@ if __package__ in (None, ""):  # `streamlit run` executes this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from review_app.i18n import t  # noqa: E402
-from review_app.session import current, sign_out  # noqa: E402
+from review_app.safe import md  # noqa: E402
+from review_app.session import (  # noqa: E402
+    cookie_handoff,
+    remember_deep_link,
+    restore,
+    session_ended_notice,
+    sign_out,
+    take_deep_link,
+)
 from storage.users import Role  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -34,28 +46,49 @@ _BY_ROLE: dict[Role, list[str]] = {
     Role.admin: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
 }
 _META = {
-    "queue": ("page_queue", ":material/inbox:"),
-    "call": ("page_call", ":material/call:"),
-    "search": ("page_search", ":material/search:"),
-    "scorecard": ("page_scorecard", ":material/grading:"),
-    "sampling": ("page_sampling", ":material/shuffle:"),
-    "disputes": ("page_disputes", ":material/gavel:"),
-    "calibration": ("page_calibration", ":material/tune:"),
-    "dashboard": ("page_dashboard", ":material/monitoring:"),
-    "audit": ("page_audit", ":material/policy:"),
-    "archive": ("page_archive", ":material/inventory_2:"),
+    "queue": ("page_queue", "📥"),
+    "call": ("page_call", "📞"),
+    "search": ("page_search", "🔎"),
+    "scorecard": ("page_scorecard", "📋"),
+    "sampling": ("page_sampling", "🎲"),
+    "disputes": ("page_disputes", "⚖️"),
+    "calibration": ("page_calibration", "🎯"),
+    "dashboard": ("page_dashboard", "📊"),
+    "audit": ("page_audit", "🛡️"),
+    "archive": ("page_archive", "🗄️"),
 }
 
-st.set_page_config(page_title="callqc", layout="wide")
-who = current()
+
+def _asked_page() -> str | None:
+    url = None
+    with contextlib.suppress(Exception):  # AppTest has no browser address
+        url = st.context.url
+    last = (url or "").rstrip("/").rsplit("/", 1)[-1]
+    return last if last in _META else None
+
+
+st.set_page_config(page_title="callqc", page_icon="🎧", layout="wide")
+who = restore()
 if who is None:
-    pages = [_page("sign_in", "page_sign_in", ":material/login:", default=True)]
-else:
-    names = _BY_ROLE[Role(who.role)]
-    pages = [_page(n, *_META[n], default=(i == 0)) for i, n in enumerate(names)]
-    with st.sidebar:
-        st.caption(t("signed_in_as", name=who.name, role=t(f"role_{who.role}")))
-        if st.button(t("sign_out"), key="sign_out"):
-            sign_out()
-            st.rerun()
-st.navigation(pages).run()
+    if session_ended_notice():
+        st.warning(t("session_ended"))
+    remember_deep_link(_asked_page(), st.query_params.to_dict())
+    pages = [_page("sign_in", "page_sign_in", "🔑", default=True)]
+    st.navigation(pages).run()
+    st.stop()
+
+names = _BY_ROLE[Role(who.role)]
+by_name = {n: _page(n, *_META[n], default=(i == 0)) for i, n in enumerate(names)}
+with st.sidebar:
+    st.caption(t("signed_in_as", name=md(who.name), role=t(f"role_{who.role}")))
+    if st.button(t("sign_out"), key="sign_out"):
+        sign_out()
+        st.rerun()
+    cookie_handoff()
+nav = st.navigation(list(by_name.values()))
+wanted = take_deep_link()
+if wanted:
+    target = wanted.get("page") or ("call" if "call" in wanted.get("query", {}) else None)
+    if target in by_name:
+        st.switch_page(by_name[target], query_params=wanted.get("query") or None)
+nav.run()

@@ -102,7 +102,7 @@ def start(session: Session, user_name: str, *, source: str | None = None) -> tup
 def resolve(session: Session, token: str | None) -> Resolved | None:
     """The live session of ``token`` with the user's current role, or None (unknown, expired, revoked,
     idle too long, or the user disabled or gone: such a session is revoked on the spot)."""
-    if not token or len(token) > 200:
+    if not isinstance(token, str) or not token or len(token) > 200:
         return None
     row = session.exec(select(AppSession).where(AppSession.token_hash == _hash(token))).first()
     now = utcnow()
@@ -208,8 +208,8 @@ def check_throttle(session: Session, keys: list[str]) -> None:
     """Raise SignInThrottled while any key is blocked."""
     now = utcnow()
     rows = session.exec(select(SignInFailures).where(col(SignInFailures.key).in_(keys)))
-    wait = max((int((r.blocked_until - now).total_seconds()) + 1 for r in rows if r.blocked_until and r.blocked_until > now),
-               default=0)
+    waits = [r.blocked_until - now for r in rows if r.blocked_until and r.blocked_until > now]
+    wait = max((int(w.total_seconds()) + 1 for w in waits), default=0)
     if wait > 0:
         raise SignInThrottled(wait)
 

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import action_label, error_text, local_time, t
+from review_app.safe import md
 from review_app.session import dbs, principal
 from storage.access import audit_events
 from storage.errors import CallqcError
@@ -19,7 +20,7 @@ action = (
         t("action"),
         ["", *[a.value for a in AuditAction]],
         key="au_action",
-        format_func=lambda v: v or t("all_actions"),
+        format_func=lambda v: action_label(v) if v else t("all_actions"),
     )
     or None
 )
@@ -37,15 +38,15 @@ try:
             offset=(page - 1) * PAGE_SIZE,
         )
 except CallqcError as exc:
-    st.error(str(exc))
+    st.error(md(error_text(exc)))
     st.stop()
 st.dataframe(
     pd.DataFrame(
         [
             {
-                t("at"): e.at,
+                t("at"): local_time(e.at, "%Y-%m-%d %H:%M:%S"),
                 t("actor"): e.actor,
-                t("action"): e.action,
+                t("action"): action_label(e.action),
                 t("call_id"): e.call_id or "",
                 t("source"): e.source or "",
                 t("detail"): ", ".join(f"{k}={v}" for k, v in (e.detail or {}).items()),

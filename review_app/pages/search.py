@@ -1,9 +1,15 @@
-"""Retrieval by call ID: search, open on the call page, download where the role allows (audited)."""
+"""Retrieval by call ID: search, open on the call page, download where the role allows (audited).
+
+A prepared download lives in this tab's session state only, so signing out (or in as someone else)
+drops it; its bytes are embedded in the page, never behind an unauthenticated /media address.
+"""
 
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import error_text, local_time, t
+from review_app.safe import md
 from review_app.session import dbs, principal, source
+from review_app.widgets import embed_download
 from storage.access import Perm, can, recording, search_calls
 from storage.errors import CallqcError
 
@@ -14,24 +20,25 @@ try:
     with dbs() as s:
         calls = search_calls(s, who, text, limit=50)
 except CallqcError as exc:
-    st.error(str(exc))
+    st.error(md(error_text(exc)))
     st.stop()
 if not calls:
     st.info(t("no_calls_found"))
 for c in calls:
     cols = st.columns([3, 2, 2, 1, 1])
-    cols[0].write(f"`{c.call_id}`")
-    cols[1].write(f"{c.started_at:%Y-%m-%d %H:%M}")
-    cols[2].write(c.agent_id or "-")
+    cols[0].markdown(md(c.call_id))
+    cols[1].markdown(md(local_time(c.started_at)))
+    cols[2].markdown(md(c.agent_id or "-"))
     if cols[3].button(t("open"), key=f"open:{c.call_id}"):
         st.session_state["call_id"] = c.call_id
         st.switch_page("pages/call.py")
     if can(who, Perm.download) and cols[4].button(t("download"), key=f"dl:{c.call_id}"):
         try:
             rec = recording(who, c.call_id, source=source(), download=True)
-            st.session_state["download"] = (rec.filename, rec.data)
+            st.session_state["download"] = (who.name, rec.filename, rec.data)
         except CallqcError as exc:
-            st.error(str(exc))
+            st.error(md(error_text(exc)))
 got = st.session_state.get("download")
-if got:
-    st.download_button(t("save_file", name=got[0]), got[1], file_name=got[0], key="save_download")
+if got and got[0] == who.name:
+    st.caption(t("download_ready", name=md(got[1])))
+    embed_download(got[2], got[1], t("save_file", name=got[1]))

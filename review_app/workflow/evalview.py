@@ -47,7 +47,8 @@ class Evidence:
     speaker: str | None
     start_s: float
     end_s: float
-    quote: str = ""
+    quote: str = ""  # the speech it points at (transcript text)
+    note: str = ""  # what scoring said about it (English; review_app.i18n.evidence_note translates)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,9 @@ def _evidence(raw: list[dict]) -> tuple[Evidence, ...]:
     out = []
     for e in raw:
         start = float(e.get("start", 0.0))
-        out.append(Evidence(e.get("speaker"), start, float(e.get("end", start)), e.get("quote") or e.get("note") or ""))
+        out.append(
+            Evidence(e.get("speaker"), start, float(e.get("end", start)), e.get("quote") or "", e.get("note") or "")
+        )
     return tuple(out)
 
 
@@ -188,6 +191,12 @@ def rubric_items(session: Session, call_id: str) -> list[ItemView]:
         ItemView(it.id, sec.id, title_text(it.title, locale), it.points, bool(it.critical), None)
         for sec, it in loaded.rubric.items()
     ]
+
+
+def item_titles() -> dict[str, str]:
+    """Item ID → title in the configured locale, from the active rubric."""
+    locale = get_settings().locale
+    return {it.id: title_text(it.title, locale) for _, it in active_rubric().rubric.items()}
 
 
 def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSummary]:

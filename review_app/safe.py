@@ -1,0 +1,22 @@
+"""Untrusted text (transcripts, comments, metadata, names, IDs) shown as text, never as Markdown or HTML.
+
+Streamlit reads Markdown in ``st.markdown``, ``st.write`` of a string, captions, titles, alerts,
+and widget labels (links and images included). Every piece of data put into such a string goes
+through :func:`md` first: it backslash-escapes every ASCII punctuation mark, which CommonMark then
+shows literally, so ``![x](http://…)``, ``<img …>``, ``[a](javascript:…)``, ``:red[…]``,
+``:material/…:`` and ``$…$`` are shown as typed and load nothing. Plain-text elements
+(``st.text``, ``st.code``, dataframes) need no escaping.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md(value: object) -> str:
+    """``value`` as Markdown source that renders exactly as its text (line breaks kept)."""
+    text = "" if value is None else str(value)
+    text = "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+    return _PUNCT.sub(r"\\\1", text).replace("\n", "  \n")
