@@ -3,13 +3,12 @@
 Which pages a role sees is navigation, not security: every page's domain functions check access
 again (storage/access.py). The principal is resolved from the database on every run
 (review_app/session.py), so a role change or a disabled account takes effect on the next click.
-Page icons are emoji, not Material names: a Material page icon makes the browser fetch the
-favicon from a font host on the internet, and the app must work offline.
+Pages have no icons: a Material page icon makes the browser fetch it as the favicon from a font
+host on the internet, and the app must work offline.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
@@ -33,9 +32,9 @@ from storage.users import Role  # noqa: E402
 HERE = Path(__file__).parent
 
 
-def _page(name: str, title_key: str, icon: str, *, default: bool = False) -> st.Page:
-    path = HERE / "pages" / f"{name}.py"
-    return st.Page(path, title=t(title_key), icon=icon, url_path=name, default=default)
+def _page(name: str, title_key: str, *, default: bool = False) -> st.Page:
+    path = HERE / "views" / f"{name}.py"
+    return st.Page(path, title=t(title_key), url_path=name, default=default)
 
 
 _BY_ROLE: dict[Role, list[str]] = {
@@ -45,40 +44,36 @@ _BY_ROLE: dict[Role, list[str]] = {
     Role.archivist: ["search", "call", "archive"],
     Role.admin: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
 }
-_META = {
-    "queue": ("page_queue", "📥"),
-    "call": ("page_call", "📞"),
-    "search": ("page_search", "🔎"),
-    "scorecard": ("page_scorecard", "📋"),
-    "sampling": ("page_sampling", "🎲"),
-    "disputes": ("page_disputes", "⚖️"),
-    "calibration": ("page_calibration", "🎯"),
-    "dashboard": ("page_dashboard", "📊"),
-    "audit": ("page_audit", "🛡️"),
-    "archive": ("page_archive", "🗄️"),
+_META = {  # page -> title key
+    "queue": "page_queue",
+    "call": "page_call",
+    "search": "page_search",
+    "scorecard": "page_scorecard",
+    "sampling": "page_sampling",
+    "disputes": "page_disputes",
+    "calibration": "page_calibration",
+    "dashboard": "page_dashboard",
+    "audit": "page_audit",
+    "archive": "page_archive",
 }
 
 
-def _asked_page() -> str | None:
-    url = None
-    with contextlib.suppress(Exception):  # AppTest has no browser address
-        url = st.context.url
-    last = (url or "").rstrip("/").rsplit("/", 1)[-1]
-    return last if last in _META else None
-
-
-st.set_page_config(page_title="callqc", page_icon="🎧", layout="wide")
+st.set_page_config(page_title="callqc", page_icon="🎧", layout="wide")  # an emoji icon is drawn locally
 who = restore()
 if who is None:
     if session_ended_notice():
         st.warning(t("session_ended"))
-    remember_deep_link(_asked_page(), st.query_params.to_dict())
-    pages = [_page("sign_in", "page_sign_in", "🔑", default=True)]
-    st.navigation(pages).run()
+    # every page's address leads to the sign-in form (not to "page not found"), which then knows
+    # where the address wanted to go and opens it after sign-in
+    sign_in_at = [_page("sign_in", "page_sign_in", default=True)]
+    sign_in_at += [st.Page(HERE / "views" / "sign_in.py", title=t("page_sign_in"), url_path=n) for n in _META]
+    nav = st.navigation(sign_in_at, position="hidden")
+    remember_deep_link(nav.url_path if nav.url_path in _META else None, st.query_params.to_dict())
+    nav.run()
     st.stop()
 
 names = _BY_ROLE[Role(who.role)]
-by_name = {n: _page(n, *_META[n], default=(i == 0)) for i, n in enumerate(names)}
+by_name = {n: _page(n, _META[n], default=(i == 0)) for i, n in enumerate(names)}
 with st.sidebar:
     st.caption(t("signed_in_as", name=md(who.name), role=t(f"role_{who.role}")))
     if st.button(t("sign_out"), key="sign_out"):

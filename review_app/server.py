@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from streamlit import config
 
 CSP = "; ".join(
     [
@@ -106,6 +107,16 @@ async def collect_session_cookie(request: Request) -> Response:
 
 if __package__ in (None, ""):  # `streamlit run` loads this file as a script: make storage importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# what a browser is told: no developer menu or deploy button, no tracebacks (the console keeps them),
+# no usage statistics sent anywhere, no static folder served
+for option, value in {
+    "client.toolbarMode": "viewer",
+    "client.showErrorDetails": "none",
+    "browser.gatherUsageStats": False,
+    "server.enableStaticServing": False,
+}.items():
+    config.set_option(option, value, where_defined="review_app/server.py")
 
 app = st.App(
     str(Path(__file__).with_name("app.py")),

@@ -89,7 +89,7 @@ def player(who: Principal, call_id: str, *, audio_key: str = "") -> None:
     """The audio player; audio is fetched only when someone asks to play (each ask is audited)."""
     want = st.session_state.get(_PLAY)
     if not want or want.get("call") != call_id:
-        if st.button(t("play"), key="play_from_start", icon="▶️"):
+        if st.button(f"▶ {t('play')}", key="play_from_start"):
             request_play(call_id, 0.0)
             st.rerun()
         return

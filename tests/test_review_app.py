@@ -47,7 +47,7 @@ def _app(world: review_world.World, user: str | None, page: str | None = None, *
         at.query_params[k] = v
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -117,7 +117,7 @@ def test_agent_cannot_open_another_agents_call(world: review_world.World) -> Non
     at.session_state[TOKEN] = review_world.session_token("agent1")
     at.session_state["call_id"] = "a2-call-1"
     at.run()
-    at.switch_page("pages/call.py").run()
+    at.switch_page("views/call.py").run()
     assert t("err_CallNotVisible") in _texts(at)
     at = _app(world, "agent1", "search")
     at.text_input(key="search_text").input("a2").run()

@@ -70,7 +70,7 @@ def test_admins_see_failed_archive_verifications(sqlite_db: str) -> None:
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["principal"] = ADMIN
     at.run()
-    at.switch_page("pages/archive.py").run()
+    at.switch_page("views/archive.py").run()
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == [t("archive_failed_count", n=1)]
     assert list(at.dataframe[0].value[t("object_key")]) == [first.object_key]
@@ -83,7 +83,7 @@ def test_archive_page_says_when_there_is_no_disc_or_an_unchecked_one(sqlite_db: 
         at = AppTest.from_file(APP, default_timeout=60)
         at.session_state["principal"] = ADMIN
         at.run()
-        at.switch_page("pages/archive.py").run()
+        at.switch_page("views/archive.py").run()
         assert not at.exception and not at.error, at.exception
         return at
 

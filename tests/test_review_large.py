@@ -30,7 +30,7 @@ pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 BIG = "big-call-1h"
 BIG_SEGMENTS = 1230  # one hour of alternating turns, ~2.9 s each
-PAGE_LINES = 100  # review_app/pages/call.py shows the transcript this many lines at a time
+PAGE_LINES = 100  # review_app/views/call.py shows the transcript this many lines at a time
 # tables holding per-call rows, and the column a call page must filter them by
 PER_CALL = {
     "calls": "call_id",
@@ -117,7 +117,7 @@ def open_big_call(world: review_world.World) -> tuple[AppTest, list[tuple[str, o
     at.query_params["call"] = BIG
     at.run()
     with statements() as seen:
-        at.switch_page("pages/call.py").run()
+        at.switch_page("views/call.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at, seen

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         migrate()
         spec = importlib.util.find_spec("review_app")
         assert spec is not None and spec.submodule_search_locations  # part of this distribution
-        script = Path(next(iter(spec.submodule_search_locations))) / "app.py"
+        # server.py: the app behind security headers and the HttpOnly sign-in cookie route
+        script = Path(next(iter(spec.submodule_search_locations))) / "server.py"
         cmd = [
             sys.executable,
             "-m",

@@ -47,7 +47,7 @@ for r in rows:
             st.text(r.comment)
         if st.button(t("open_call", call=md(r.call_id)), key=f"sc_open:{r.review_id}"):
             st.session_state["call_id"] = r.call_id
-            st.switch_page("pages/call.py")
+            st.switch_page("views/call.py")
         if r.dispute:
             st.caption(t("dispute_state", state=t("dispute_" + r.dispute)))
             with dbs() as s:

@@ -31,7 +31,7 @@ for c in calls:
     cols[2].markdown(md(c.agent_id or "-"))
     if cols[3].button(t("open"), key=f"open:{c.call_id}"):
         st.session_state["call_id"] = c.call_id
-        st.switch_page("pages/call.py")
+        st.switch_page("views/call.py")
     if can(who, Perm.download) and cols[4].button(t("download"), key=f"dl:{c.call_id}"):
         try:
             rec = recording(who, c.call_id, source=source(), download=True)

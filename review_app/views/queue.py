@@ -52,4 +52,4 @@ st.dataframe(  # a dataframe shows its cells as plain text
 for a, c in rows:
     if st.button(t("open_call", call=md(c.call_id)), key=f"open:{a.id}"):
         st.session_state["call_id"] = c.call_id
-        st.switch_page("pages/call.py")
+        st.switch_page("views/call.py")

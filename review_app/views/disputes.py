@@ -23,7 +23,7 @@ for d, r in rows:
         st.markdown(f"**\\#{d.id}** · {md(r.call_id)} · {t('score')} {r.score} · {md(d.opened_by)}: {md(d.reason)}")
         if st.button(t("open_call", call=md(r.call_id)), key=f"d_open:{d.id}"):
             st.session_state["call_id"] = r.call_id
-            st.switch_page("pages/call.py")
+            st.switch_page("views/call.py")
         note = st.text_input(t("your_comment"), key=f"d_note:{d.id}")
         new = st.number_input(t("new_score"), 0.0, 100.0, float(r.score or 0.0), key=f"d_score:{d.id}")
         a, b = st.columns(2)
