@@ -59,7 +59,7 @@ class SignInThrottled(Forbidden):
     """too many failed sign-ins: wait and try again"""
 
     def __init__(self, wait_s: int) -> None:
-        super().__init__(f"wait {wait_s} s")
+        super().__init__(f"{wait_s} s")
         self.wait_s = wait_s
 
 

@@ -198,7 +198,9 @@ def test_inspector_reviews_a_sampled_call_in_chromium(chromium: Browser, monkeyp
     assert chromium.offsite() == []
 
 
-def test_nothing_of_one_user_reaches_the_next_in_the_same_tab(chromium: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nothing_of_one_user_reaches_the_next_in_the_same_tab(
+    chromium: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A prepares a download and signs out; B signs in in the same tab and sees nothing of A's;
     a reload keeps B signed in (HttpOnly cookie); a deep link opens after sign-in in a new tab."""
     from playwright.sync_api import expect
