@@ -31,6 +31,7 @@ ROLES = {
     "arch": ["search", "call", "archive"],
     "admin": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
 }
+ENGLISH_DATES = r"\b(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b"
 KEY_PREFIXES = "answer|verdict|state|role|action|err|ev|page|dispute|mode|direction|series|workload|reason|speaker"
 
 
@@ -139,7 +140,7 @@ def test_every_page_in_zh_cn_shows_no_english_or_raw_ids(busy_world: review_worl
             found = [f for f in fragments if re.search(rf"(?<![A-Za-z]){re.escape(f)}(?![A-Za-z])", text)]
             found += re.findall(rf"\b(?:{KEY_PREFIXES})_[a-z_/]+\b", text)
             found += [i for i in items if re.search(rf"(?<![\w-]){re.escape(i)}(?![\w-])", text)]
-            found += re.findall(r"\b(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b", text)
+            found += re.findall(ENGLISH_DATES, text)
             if found:
                 leaks[f"{user}/{page}"] = sorted(set(found))
     assert leaks == {}, json.dumps(leaks, ensure_ascii=False, indent=1)

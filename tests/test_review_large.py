@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
+from review_app.session import _TOKEN as TOKEN
 from scoring.autoscore import evaluate
 from scoring.rubric import active_rubric
 from storage import db
@@ -113,7 +114,7 @@ def reads(statement: str, table: str) -> bool:
 
 def open_big_call(world: review_world.World) -> tuple[AppTest, list[tuple[str, object]]]:
     at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["principal"] = world.users["insp1"]
+    at.session_state[TOKEN] = review_world.session_token("insp1")
     at.query_params["call"] = BIG
     at.run()
     with statements() as seen:
