@@ -276,3 +276,45 @@ def test_calibration_answers_start_unanswered(world: review_world.World) -> None
     with session() as s:
         entry = s.exec(select(CalibrationEntry)).one()
     assert entry.answers == {"greeting": "no"}
+
+
+def test_concurrent_submits_of_one_form_store_one_review(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two requests carrying the same form token at the same moment (SQLite and PostgreSQL): one review,
+    both answered with it; a duplicate plan name racing the same way is a clean conflict."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    review_world.fast_hashing(monkeypatch)
+    world = review_world.build(calls_per_agent=1)
+    gate = Barrier(4)
+
+    def submit(_: int) -> int:
+        gate.wait()
+        with session(write=True) as s:
+            review = inspection.submit_review(
+                s, world.users["insp1"], "a1-call-0", human=HumanAnswers(), verdict="fail", form_token=TOK
+            )
+            return review.id or 0
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(submit, range(4)))
+    with session() as s:
+        reviews = s.exec(select(Review)).all()
+    assert len(reviews) == 1 and set(ids) == {reviews[0].id}
+
+    gate = Barrier(3)
+
+    def plan(_: int) -> str:
+        gate.wait()
+        try:
+            with session(write=True) as s:
+                sampling.create_plan(
+                    s, world.users["sup"], name="race", mode="per_agent", count=1, inspectors=["insp1"]
+                )
+            return "made"
+        except sampling.PlanNameTaken:
+            return "taken"
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = sorted(pool.map(plan, range(3)))
+    assert outcomes == ["made", "taken", "taken"]
