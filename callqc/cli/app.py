@@ -92,12 +92,14 @@ def register(app: typer.Typer) -> None:
 
     @user.command("disable")
     def user_disable(name: str) -> None:
-        """Stop a user from signing in (history stays)."""
+        """Stop a user from signing in and end their open review-app sessions (history stays)."""
+        from storage.app_sessions import revoke_user
         from storage.db import session
         from storage.users import set_active
 
         with session() as s:
             set_active(s, name, False)
-        typer.echo(f"disabled {name}")
+            ended = revoke_user(s, name)
+        typer.echo(f"disabled {name}" + (f" ({ended} open session(s) ended)" if ended else ""))
 
     app.add_typer(user, name="user")
