@@ -263,4 +263,6 @@ EN: dict[str, str] = {
     "err_AgentIdNeeded": "Which agent? Give an agent ID.",
     "err_OwnScorecardOnly": "Agents may only see their own scorecard.",
     "err_UserNotFound": "No such user.",
+    "err_BadText": "Text contains characters that cannot be stored (control characters or broken Unicode).",
+    "err_TextTooLong": "Text is too long: at most {limit} characters.",
 }

@@ -264,4 +264,6 @@ ZH: dict[str, str] = {
     "err_AgentIdNeeded": "请输入坐席工号。",
     "err_OwnScorecardOnly": "坐席只能查看自己的质检成绩。",
     "err_UserNotFound": "用户不存在。",
+    "err_BadText": "文本包含无法保存的字符（控制字符或无效的 Unicode）。",
+    "err_TextTooLong": "文本过长：最多 {limit} 个字符。",
 }

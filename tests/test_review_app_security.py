@@ -318,3 +318,65 @@ def test_concurrent_submits_of_one_form_store_one_review(db_url: str, monkeypatc
     with ThreadPoolExecutor(3) as pool:
         outcomes = sorted(pool.map(plan, range(3)))
     assert outcomes == ["made", "taken", "taken"]
+
+
+HOSTILE_TEXT = {  # (a lone surrogate cannot reach the app: Streamlit's protocol carries valid UTF-8 only)
+    "nul": "fine\x00then",
+    "escape": "bell \x07 ring",
+    "huge": "x" * 5000,
+}
+
+
+def test_unstorable_text_is_refused_by_the_workflow(world: review_world.World) -> None:
+    """Domain level, for callers other than the pages: a lone surrogate or a NUL never reaches the database."""
+    from review_app.workflow.text import BadText
+
+    for bad in ("half \ud800 pair", "nul\x00"):
+        with session() as s, pytest.raises(BadText):
+            sampling.create_plan(s, world.users["sup"], name=bad, mode="per_agent", count=1, inspectors=["insp1"])
+        with session() as s, pytest.raises(BadText):
+            inspection.submit_review(s, world.users["insp1"], "a1-call-0", human=HumanAnswers(comment=bad),
+                                     verdict="fail")
+    with session() as s:
+        assert s.exec(select(SamplingPlan)).all() == [] and s.exec(select(Review)).all() == []
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXT))
+def test_hostile_text_in_app_forms_is_refused_in_one_line(world: review_world.World, kind: str) -> None:
+    """Plan name, review comment and dispute reason with a NUL, a lone surrogate, a control character or
+    5000 characters: a one-line message in the user's language, and nothing stored."""
+    from storage.reviews import Dispute
+
+    bad = HOSTILE_TEXT[kind]
+    at = _signed_in("sup", "sampling")
+    next(w for w in at.text_input if w.label == t("plan_name")).input(bad)
+    next(b for b in at.button if b.label == t("create_plan")).click().run()
+    assert not at.exception and len(at.error) == 1 and "\n" not in at.error[0].value
+    assert at.error[0].value in (t("err_BadText"), t("err_TextTooLong", limit=100))
+    at = _signed_in("insp1", "call", call="a1-call-0")
+    at.text_area(key="overall:a1-call-0").input(bad)
+    at.radio(key="verdict:a1-call-0").set_value("fail")
+    at.button(key="submit_review").click().run()
+    assert not at.exception and [e.value for e in at.error] in (
+        [t("err_BadText")], [t("err_TextTooLong", limit=4000)]
+    )
+    with session() as s:
+        assert s.exec(select(SamplingPlan)).all() == [] and s.exec(select(Review)).all() == []
+        review = inspection.submit_review(s, world.users["insp1"], "a1-call-0", human=HumanAnswers(), verdict="fail")
+    at = _signed_in("agent1", "scorecard")
+    at.text_input(key=f"sc_note:{review.id}").input(bad)
+    at.button(key=f"dispute:{review.id}").click().run()
+    assert not at.exception and len(at.error) == 1
+    with session() as s:
+        assert s.exec(select(Dispute)).all() == []
+
+
+@pytest.mark.parametrize("call_id", ["../../etc/passwd", "<script>alert(1)</script>", "a" * 300, "x\x00y", ""])
+def test_hostile_call_ids_in_the_address_are_one_line_errors(world: review_world.World, call_id: str) -> None:
+    """``?call=`` with a path, HTML, an overlong or a NUL-bearing ID: one line, no traceback, no audit row."""
+    at = _signed_in("insp1", "call", call=call_id)
+    assert not at.exception
+    if call_id:
+        assert len(at.error) == 1 and "Traceback" not in at.error[0].value
+    with session() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "view")).all() == []

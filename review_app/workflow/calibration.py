@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from review_app.workflow import evalview
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require, visible_call
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.reviews import CalibrationEntry, CalibrationSession
@@ -67,7 +68,7 @@ def create_session(
     for cid in call_ids:
         visible_call(session, who, cid)
     cs = CalibrationSession(
-        title=title.strip() or "calibration",
+        title=checked_text(title, field="title", limit=200, one_line=True) or "calibration",
         created_by=who.name,
         expert=expert,
         call_ids=list(dict.fromkeys(call_ids)),

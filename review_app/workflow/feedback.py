@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require, visible_call
 from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storage.models import Call, utcnow
@@ -151,7 +152,7 @@ def _own_review(session: Session, who: Principal, review_id: int) -> Review:
 def acknowledge(session: Session, who: Principal, review_id: int, *, comment: str = "") -> Acknowledgement:
     require(who, Perm.own_feedback)
     _own_review(session, who, review_id)
-    ack = Acknowledgement(review_id=review_id, by_user=who.name, comment=comment.strip())
+    ack = Acknowledgement(review_id=review_id, by_user=who.name, comment=checked_text(comment, field="comment"))
     session.add(ack)
     session.flush()
     return ack
@@ -160,7 +161,8 @@ def acknowledge(session: Session, who: Principal, review_id: int, *, comment: st
 def open_dispute(session: Session, who: Principal, review_id: int, *, reason: str) -> Dispute:
     require(who, Perm.own_feedback)
     review = _own_review(session, who, review_id)
-    if not reason.strip():
+    reason = checked_text(reason, field="reason")
+    if not reason:
         raise DisputeNeedsReason()
     window = get_settings().dispute_window_days
     if utcnow() - review.created_at > timedelta(days=window):
@@ -198,6 +200,7 @@ def resolve_dispute(
     require(who, Perm.resolve_disputes)
     if new_score is not None and not 0 <= new_score <= 100:
         raise ScoreOutOfRange(str(new_score))
+    comment = checked_text(comment, field="comment")
     state = DisputeState.upheld if new_score is None else DisputeState.changed
     row = session.execute(
         sa.update(Dispute)

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from review_app.workflow import evalview
 from review_app.workflow.callview import call_public
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require, visible_call
 from storage.audit import record
 from storage.errors import Conflict, InvalidInput
@@ -140,6 +141,11 @@ def submit_review(
     unknown = set(human.answers) - {i.item_id for i in items}
     if unknown:
         raise UnknownItem(f"{sorted(unknown)[0]!r}, call {call.call_id}")
+    human = HumanAnswers(
+        answers=dict(human.answers),
+        comments={k: checked_text(v, field=f"comment on {k}", limit=2000) for k, v in human.comments.items()},
+        comment=checked_text(human.comment, field="overall comment"),
+    )
     failed = critical_failures(items, human)
     if verdict == Verdict.passed and failed:
         raise CriticalItemFailed(failed[0].title)

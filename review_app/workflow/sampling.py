@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require
 from storage.errors import Conflict, InvalidInput, NotFound
 from storage.models import Call
@@ -210,10 +211,9 @@ def create_plan(
         raise PlanSettingsInvalid("percent plan: percent must be in (0, 100]")
     if period_days not in (1, 7):
         raise PlanSettingsInvalid("period must be 1 (day) or 7 (week)")
-    if not name.strip():
+    name = checked_text(name, field="plan name", limit=100, one_line=True)
+    if not name:
         raise PlanNameEmpty()
-    if len(name.strip()) > 100:
-        raise PlanSettingsInvalid("name longer than 100 characters")
     if session.exec(select(SamplingPlan.id).where(SamplingPlan.name == name.strip())).first() is not None:
         raise PlanNameTaken(name.strip())
     if not inspectors or daily_cap < 1:
