@@ -140,6 +140,7 @@ def _begin(who: Principal, token: str, handoff: str) -> None:
 
 def sign_in(name: str, password: str) -> Principal:
     """Check the password (throttled per name and per address; failures audited) and start a session."""
+    name = _audit_actor(name) if name.strip() else ""  # a name with control characters matches nobody
     keys = app_sessions.throttle_keys(name, client_address())
     try:
         with dbs() as s:

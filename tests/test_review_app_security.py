@@ -380,3 +380,19 @@ def test_hostile_call_ids_in_the_address_are_one_line_errors(world: review_world
         assert len(at.error) == 1 and "Traceback" not in at.error[0].value
     with session() as s:
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "view")).all() == []
+
+
+def test_nul_bytes_in_filters_and_sign_in_are_one_line_errors(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a NUL in a query parameter fails the statement: search, audit filter and the
+    sign-in name refuse it before any query (SQLite and PostgreSQL)."""
+    review_world.fast_hashing(monkeypatch)
+    review_world.build(calls_per_agent=1)
+    at = _form_sign_in(AppTest.from_file(APP, default_timeout=60).run(), "insp1\x00", "x\x00y")
+    assert not at.exception and [e.value for e in at.error] == [t("bad_credentials")]
+    at = _signed_in("admin", "search")
+    at.text_input(key="search_text").input("a1\x00").run()
+    assert not at.exception and [e.value for e in at.error] == [t("err_BadText")]
+    at.switch_page("views/audit.py").run()
+    at.text_input(key="au_actor").input("adm\x00in").run()
+    assert not at.exception and [e.value for e in at.error] == [t("err_BadText")]
+    assert [e.actor for e in _audit("sign_in_failed")] == ["insp1?"]

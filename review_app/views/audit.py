@@ -6,6 +6,7 @@ import streamlit as st
 from review_app.i18n import action_label, error_text, local_time, t
 from review_app.safe import md
 from review_app.session import dbs, principal
+from review_app.workflow.text import checked_text
 from storage.access import audit_events
 from storage.errors import CallqcError
 from storage.models import AuditAction
@@ -27,6 +28,7 @@ action = (
 call_id = c3.text_input(t("call_id"), key="au_call").strip() or None
 page = c4.number_input(t("page"), min_value=1, value=1, key="au_page")
 try:
+    actor = checked_text(actor, field="actor", limit=128, one_line=True) or None
     with dbs() as s:
         rows = audit_events(
             s,

@@ -15,6 +15,7 @@ from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.widgets import chart, day_x
 from review_app.workflow.dashboard import agreement, kpis, score_trend, workload
+from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
 from storage.settings import get_settings
 
@@ -28,6 +29,7 @@ end = datetime.combine(c2.date_input(t("to"), today, key="db_to") + timedelta(da
 team = c3.text_input(t("team"), key="db_team") or None
 by = c4.selectbox(t("trend_by"), ["team", "agent", "queue"], format_func=lambda v: t(v), key="db_by")
 try:
+    team = checked_text(team, field="team", limit=64, one_line=True) or None
     with dbs() as s:
         k = kpis(s, who, start=start, end=end, team=team)
         trend = score_trend(s, who, start=start, end=end, by=by, team=team)

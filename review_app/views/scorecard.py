@@ -9,6 +9,7 @@ from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.widgets import chart, day_x
 from review_app.workflow.feedback import acknowledge, history, open_dispute, scorecard, trend
+from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
 from storage.users import Role
 
@@ -16,6 +17,7 @@ who = principal()
 st.title(t("page_scorecard"))
 agent = None if who.role == Role.agent else st.text_input(t("agent_id"), key="sc_agent") or None
 try:
+    agent = checked_text(agent, field="agent", limit=64, one_line=True) or None if agent else None
     with dbs() as s:
         rows = scorecard(s, who, agent)
         points = trend(s, who, agent)

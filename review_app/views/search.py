@@ -10,6 +10,7 @@ from review_app.i18n import error_text, local_time, t
 from review_app.safe import md
 from review_app.session import dbs, principal, source
 from review_app.widgets import embed_download
+from review_app.workflow.text import checked_text
 from storage.access import Perm, can, recording, search_calls
 from storage.errors import CallqcError
 
@@ -17,6 +18,7 @@ who = principal()
 st.title(t("page_search"))
 text = st.text_input(t("call_id_prefix"), key="search_text").strip()
 try:
+    text = checked_text(text, field="search", limit=128, one_line=True)
     with dbs() as s:
         calls = search_calls(s, who, text, limit=50)
 except CallqcError as exc:

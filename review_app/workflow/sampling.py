@@ -204,7 +204,9 @@ def create_plan(
 ) -> SamplingPlan:
     require(who, Perm.sample)
     mode = SamplingMode(mode)
-    Filters.of(filters)  # refuse unknown filters now, not at run time
+    f = Filters.of(filters)  # refuse unknown filters now, not at run time
+    for word in [*f.queues, *f.agents, *f.words]:
+        checked_text(word, field="filter", limit=200, one_line=True)
     if mode == SamplingMode.per_agent and count < 1:
         raise PlanSettingsInvalid("per-agent plan: count must be at least 1")
     if mode == SamplingMode.percent and not 0 < percent <= 100:
