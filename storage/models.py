@@ -56,6 +56,9 @@ class AuditAction(StrEnum):
     legal_hold = "legal_hold"
     legal_release = "legal_release"
     sign_in = "sign_in"
+    sign_in_failed = "sign_in_failed"
+    sign_out = "sign_out"
+    session_ended = "session_ended"  # a live review-app session ended by the app (user disabled)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -61,6 +61,8 @@ class Review(SQLModel, table=True):
     score: float | None = None  # final score at submission; a dispute may change it
     passed: bool | None = None
     assignment_id: int | None = Field(default=None, index=True)
+    # the review form's one-time token: a double-clicked Submit stores one review, not two
+    form_token: str | None = Field(default=None, max_length=64, unique=True, index=True)
     created_at: datetime = _ts(index=True)
 
 

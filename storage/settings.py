@@ -197,6 +197,23 @@ class Settings(BaseSettings):
     app_host: str = Field("127.0.0.1", description="Address the review app listens on.")
     app_port: int = Field(8501, description="Port of the review app.")
     dispute_window_days: int = Field(7, ge=0, description="Days an agent has to dispute an evaluation.")
+    timezone: str = Field(
+        "Asia/Shanghai", description="Time zone the review app shows times in (IANA name, e.g. `UTC`)."
+    )
+    app_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="A review-app sign-in lasts at most this long, hours."
+    )
+    app_session_idle_minutes: float = Field(
+        120.0, gt=0, description="A review-app sign-in unused for this long ends, minutes."
+    )
+    sign_in_max_failures: int = Field(
+        5, ge=1, description="Failed sign-ins per user name before it must wait (an address gets 4 times as many)."
+    )
+    sign_in_window_s: int = Field(900, ge=1, description="Failed sign-ins older than this are forgotten, seconds.")
+    sign_in_delay_s: int = Field(
+        30, ge=1, description="First wait after too many failed sign-ins; doubles with each further failure."
+    )
+    sign_in_delay_max_s: int = Field(900, ge=1, description="Longest wait after failed sign-ins, seconds.")
 
     # --- archive ----------------------------------------------------------------------------------
     archive_retention_days: int = Field(3650, ge=1, description="WORM retention of archive images, days.")

@@ -121,15 +121,31 @@ def list_users(session: Session, *, role: Role | None = None) -> list[UserPublic
     return [UserPublic.model_validate(u) for u in session.exec(q)]
 
 
+_dummy: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash made with the current hasher's cost, to verify against when the user does not exist."""
+    key = id(_hasher)
+    if key not in _dummy:
+        _dummy[key] = _hasher.hash("not a password of anyone")
+    return _dummy[key]
+
+
 def authenticate(session: Session, name: str, password: str) -> Principal:
-    """The principal for a correct name and password of an active user, else BadCredentials."""
+    """The principal for a correct name and password of an active user, else BadCredentials.
+
+    An unknown or disabled user costs one argon2 verification like a wrong password does, so the
+    answer's timing does not tell which names exist.
+    """
     user = session.exec(select(User).where(User.name == name)).first()
-    if user is None or not user.active:
-        raise BadCredentials(name)
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
+        ok = user is not None and user.active
     except (VerificationError, InvalidHashError):
-        raise BadCredentials(name) from None
+        ok = False
+    if not ok or user is None:
+        raise BadCredentials(name)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         session.add(user)

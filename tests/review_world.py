@@ -136,6 +136,15 @@ def build(*, calls_per_agent: int = 2) -> World:
     return World(users, calls)
 
 
+def session_token(name: str) -> str:
+    """A live review-app session for ``name``, as signing in makes one (for tests that start signed in)."""
+    from storage.app_sessions import start
+
+    with session() as s:
+        token, _ = start(s, name, source="test")
+    return token
+
+
 def add_segments(s: Session, call_id: str, segments: Sequence[Segment]) -> None:
     """Store a built conversation as the call's transcript segments (agent left, customer right)."""
     for i, sg in enumerate(segments):

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         migrate()
         spec = importlib.util.find_spec("review_app")
         assert spec is not None and spec.submodule_search_locations  # part of this distribution
-        script = Path(next(iter(spec.submodule_search_locations))) / "app.py"
+        # server.py: the app behind security headers and the HttpOnly sign-in cookie route
+        script = Path(next(iter(spec.submodule_search_locations))) / "server.py"
         cmd = [
             sys.executable,
             "-m",
@@ -91,12 +92,14 @@ def register(app: typer.Typer) -> None:
 
     @user.command("disable")
     def user_disable(name: str) -> None:
-        """Stop a user from signing in (history stays)."""
+        """Stop a user from signing in and end their open review-app sessions (history stays)."""
+        from storage.app_sessions import revoke_user
         from storage.db import session
         from storage.users import set_active
 
         with session() as s:
             set_active(s, name, False)
-        typer.echo(f"disabled {name}")
+            ended = revoke_user(s, name)
+        typer.echo(f"disabled {name}" + (f" ({ended} open session(s) ended)" if ended else ""))
 
     app.add_typer(user, name="user")

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
+from review_app.workflow.sampling import WindowEndsBeforeStart
 from scoring.agreement import item_agreements
 from storage.access import Perm, require
 from storage.calls import Call
@@ -44,7 +45,7 @@ class Kpis:
 
 def _window(start: datetime, end: datetime) -> None:
     if end <= start:
-        raise InvalidInput("dashboard window ends before it starts")
+        raise WindowEndsBeforeStart("dashboard")
 
 
 def _calls_q(start: datetime, end: datetime, team: str | None, queue: str | None) -> Any:
@@ -150,9 +151,11 @@ def agreement(session: Session, who: Principal, *, start: datetime, end: datetim
     require(who, Perm.dashboard)
     _window(start, end)
     days = max(1, round((end - start).total_seconds() / 86400))
+    titles = evalview.item_titles()
     return [
         {
             "item": a.item_id,
+            "title": titles.get(a.item_id, a.item_id),
             "reviewed": a.reviewed,
             "agreement": round(a.agree_pct, 1),
             "kappa": None if a.kappa is None else round(a.kappa, 2),

@@ -170,6 +170,12 @@ def rubric_items(session: Session, call_id: str) -> list[ItemView]:
     ]
 
 
+def item_titles() -> dict[str, str]:
+    """Item ID → title in the configured locale, from the active rubric."""
+    locale = get_settings().locale
+    return {it.id: title_text(it.title, locale) for _, it in active_rubric().rubric.items()}
+
+
 def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSummary]:
     out: dict[str, AutoSummary] = {}
     for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):

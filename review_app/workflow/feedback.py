@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require, visible_call
 from storage.calls import Call
 from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -35,11 +36,35 @@ class DisputeOpen(Conflict):
     """a dispute is already open for this review"""
 
 
+class DisputeNeedsReason(InvalidInput):
+    """say why you dispute the evaluation"""
+
+
+class ScoreOutOfRange(InvalidInput):
+    """a score must be between 0 and 100"""
+
+
+class NotYourReview(Forbidden):
+    """only the agent of the call can acknowledge or dispute its review"""
+
+
+class DisputeNotOpen(Conflict):
+    """the dispute is no longer open"""
+
+
+class AgentIdNeeded(InvalidInput):
+    """which agent? give an agent ID"""
+
+
+class OwnScorecardOnly(Forbidden):
+    """agents may only see their own scorecard"""
+
+
 @dataclass(frozen=True)
 class ScorecardRow:
     review_id: int
     call_id: str
-    at: str
+    at: datetime  # when the review was submitted (UTC)
     score: float | None
     verdict: str
     inspector: str
@@ -51,11 +76,11 @@ class ScorecardRow:
 def _agent_of(who: Principal, agent_id: str | None) -> str:
     if who.role == Role.agent:
         if agent_id not in (None, who.agent_id) or not who.agent_id:
-            raise Forbidden(f"{who.name} may only see their own scorecard")
+            raise OwnScorecardOnly(who.name)
         return who.agent_id
     require(who, Perm.view_all_calls)
     if not agent_id:
-        raise InvalidInput("which agent? give an agent ID")
+        raise AgentIdNeeded()
     return agent_id
 
 
@@ -83,7 +108,7 @@ def scorecard(
         ScorecardRow(
             r.id or 0,
             r.call_id,
-            f"{r.created_at:%Y-%m-%d}",
+            r.created_at,
             r.score,
             str(r.verdict),
             r.inspector,
@@ -121,14 +146,14 @@ def _own_review(session: Session, who: Principal, review_id: int) -> Review:
         raise NotFound(f"review {review_id}")
     visible_call(session, who, review.call_id)
     if who.role != Role.agent:
-        raise Forbidden("only the agent of the call can acknowledge or dispute its review")
+        raise NotYourReview()
     return review
 
 
 def acknowledge(session: Session, who: Principal, review_id: int, *, comment: str = "") -> Acknowledgement:
     require(who, Perm.own_feedback)
     _own_review(session, who, review_id)
-    ack = Acknowledgement(review_id=review_id, by_user=who.name, comment=comment.strip())
+    ack = Acknowledgement(review_id=review_id, by_user=who.name, comment=checked_text(comment, field="comment"))
     session.add(ack)
     session.flush()
     return ack
@@ -137,8 +162,9 @@ def acknowledge(session: Session, who: Principal, review_id: int, *, comment: st
 def open_dispute(session: Session, who: Principal, review_id: int, *, reason: str) -> Dispute:
     require(who, Perm.own_feedback)
     review = _own_review(session, who, review_id)
-    if not reason.strip():
-        raise InvalidInput("say why you dispute the evaluation")
+    reason = checked_text(reason, field="reason")
+    if not reason:
+        raise DisputeNeedsReason()
     window = get_settings().dispute_window_days
     if utcnow() - review.created_at > timedelta(days=window):
         raise DisputeWindowClosed(f"review {review_id} is older than {window} days")
@@ -174,7 +200,8 @@ def resolve_dispute(
     """Uphold (``new_score`` None) or change the score; one guarded update, then history."""
     require(who, Perm.resolve_disputes)
     if new_score is not None and not 0 <= new_score <= 100:
-        raise InvalidInput(f"score {new_score}: must be between 0 and 100")
+        raise ScoreOutOfRange(str(new_score))
+    comment = checked_text(comment, field="comment")
     state = DisputeState.upheld if new_score is None else DisputeState.changed
     row = session.execute(
         sa.update(Dispute)
@@ -183,7 +210,7 @@ def resolve_dispute(
         .returning(col(Dispute.review_id), col(Dispute.score_before))
     ).first()
     if row is None:
-        raise Conflict(f"dispute {dispute_id} is not open")
+        raise DisputeNotOpen(str(dispute_id))
     review_id, before = row
     if new_score is not None:
         session.execute(sa.update(Review).where(col(Review.id) == review_id).values(score=new_score))

@@ -22,16 +22,38 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require
 from storage.calls import Call
-from storage.errors import InvalidInput, NotFound
+from storage.errors import Conflict, InvalidInput, NotFound
 from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun
 from storage.users import Principal
 
 log = logging.getLogger(__name__)
+
+
+class PlanNameTaken(Conflict):
+    """a sampling plan with this name already exists"""
+
+
+class PlanNameEmpty(InvalidInput):
+    """the plan needs a name"""
+
+
+class PlanSettingsInvalid(InvalidInput):
+    """the plan's settings are not valid"""
+
+
+class PlanNeedsInspectors(InvalidInput):
+    """a plan needs at least one inspector and a daily cap of at least 1"""
+
+
+class WindowEndsBeforeStart(InvalidInput):
+    """the date window ends before it starts"""
 
 
 @dataclass
@@ -182,17 +204,22 @@ def create_plan(
 ) -> SamplingPlan:
     require(who, Perm.sample)
     mode = SamplingMode(mode)
-    Filters.of(filters)  # refuse unknown filters now, not at run time
+    f = Filters.of(filters)  # refuse unknown filters now, not at run time
+    for word in [*f.queues, *f.agents, *f.words]:
+        checked_text(word, field="filter", limit=200, one_line=True)
     if mode == SamplingMode.per_agent and count < 1:
-        raise InvalidInput("per-agent plan: count must be at least 1")
+        raise PlanSettingsInvalid("per-agent plan: count must be at least 1")
     if mode == SamplingMode.percent and not 0 < percent <= 100:
-        raise InvalidInput("percent plan: percent must be in (0, 100]")
+        raise PlanSettingsInvalid("percent plan: percent must be in (0, 100]")
     if period_days not in (1, 7):
-        raise InvalidInput("period must be 1 (day) or 7 (week)")
-    if not name.strip():
-        raise InvalidInput("plan name is empty")
+        raise PlanSettingsInvalid("period must be 1 (day) or 7 (week)")
+    name = checked_text(name, field="plan name", limit=100, one_line=True)
+    if not name:
+        raise PlanNameEmpty()
+    if session.exec(select(SamplingPlan.id).where(SamplingPlan.name == name.strip())).first() is not None:
+        raise PlanNameTaken(name.strip())
     if not inspectors or daily_cap < 1:
-        raise InvalidInput("a plan needs at least one inspector and a daily cap of at least 1")
+        raise PlanNeedsInspectors()
     plan = SamplingPlan(
         name=name.strip(),
         mode=mode,
@@ -206,8 +233,14 @@ def create_plan(
         seed=seed if seed is not None else secrets.randbelow(2**31),
         created_by=who.name,
     )
-    session.add(plan)
-    session.flush()
+    savepoint = session.begin_nested()
+    try:
+        session.add(plan)
+        session.flush()
+        savepoint.commit()
+    except IntegrityError:  # the same name created at the same moment elsewhere
+        savepoint.rollback()
+        raise PlanNameTaken(plan.name) from None
     return plan
 
 
@@ -277,7 +310,7 @@ def run_plan(
     if plan is None:
         raise NotFound(f"sampling plan {plan_id}")
     if end <= start:
-        raise InvalidInput("sampling window ends before it starts")
+        raise WindowEndsBeforeStart()
     run_seed = plan.seed if seed is None else seed
     cands = candidates(session, plan, start=start, end=end)
     picks = select_calls(

@@ -6,7 +6,8 @@
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import error_text, local_time, t
+from review_app.safe import md
 from review_app.session import dbs, principal
 from storage.access import failed_archive_images
 from storage.archive.verify import list_images
@@ -20,7 +21,7 @@ try:
         failed = failed_archive_images(s, who)  # the access check; list_images has none of its own
         images = list_images(s)
 except CallqcError as exc:
-    st.error(str(exc))
+    st.error(md(error_text(exc)))
     st.stop()
 if not images:
     st.info(t("archive_none"))
@@ -40,7 +41,7 @@ st.dataframe(
                 t("month"): i.month,
                 t("disc"): f"{i.disc}/{i.disc_count}",
                 t("calls"): i.call_count,
-                t("checked_at"): i.fixity_checked_at,
+                t("checked_at"): local_time(i.fixity_checked_at),
                 t("fixity_error"): i.fixity_error or "",
                 t("object_key"): i.object_key,
             }

@@ -4,9 +4,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import answer_label, error_text, t
+from review_app.safe import md
 from review_app.session import dbs, principal
-from review_app.widgets import player
+from review_app.widgets import chart, player
 from review_app.workflow.calibration import ANSWERS, blind_items, create_session, deviations, my_sessions, submit
 from storage.access import Perm, can
 from storage.errors import CallqcError
@@ -31,7 +32,7 @@ if manager:
                     )
                 st.success(t("calibration_created", id=cs.id))
             except CallqcError as exc:
-                st.error(str(exc))
+                st.error(md(error_text(exc)))
 with dbs() as s:
     sessions = my_sessions(s, who)
 if not sessions:
@@ -40,7 +41,7 @@ if not sessions:
 sid = st.selectbox(
     t("calibration"),
     [c.id for c in sessions],
-    format_func=lambda i: next(f"#{c.id} {c.title}" for c in sessions if c.id == i),
+    format_func=lambda i: next(f"#{c.id} {c.title}" for c in sessions if c.id == i),  # plain text
     key="cal_sid",
 )
 cs = next(c for c in sessions if c.id == sid)
@@ -51,20 +52,24 @@ if who.name in cs.inspectors or who.name == cs.expert:
         with dbs() as s:
             items = blind_items(s, who, cs.id or 0, call_id)
     except CallqcError as exc:
-        st.error(str(exc))
+        st.error(md(error_text(exc)))
         st.stop()
     for item_id, title in items:
-        st.radio(title, ANSWERS, horizontal=True, key=f"cal:{sid}:{call_id}:{item_id}")
+        # no default: an item nobody answered stays unanswered, it does not become "yes"
+        st.radio(
+            md(title), ANSWERS, index=None, horizontal=True, key=f"cal:{sid}:{call_id}:{item_id}",
+            format_func=answer_label,
+        )
     if st.button(t("submit_calibration"), key="cal_submit"):
-        answers = {i: st.session_state[f"cal:{sid}:{call_id}:{i}"] for i, _ in items}
+        answers = {i: st.session_state.get(f"cal:{sid}:{call_id}:{i}") for i, _ in items}
         try:
             with dbs() as s:
                 submit(s, who, cs.id or 0, call_id, answers=answers)
             st.success(t("saved"))
         except CallqcError as exc:
-            st.error(str(exc))
+            st.error(md(error_text(exc)))
 if manager:
-    st.subheader(t("deviation_title", expert=cs.expert))
+    st.subheader(t("deviation_title", expert=md(cs.expert)))
     with dbs() as s:
         rows = deviations(s, who, cs.id or 0)
     if rows:
@@ -72,7 +77,7 @@ if manager:
             [
                 {
                     "inspector": d.inspector,
-                    "item": d.item_id,
+                    "item": d.item_title,
                     "compared": d.compared,
                     "agreement": round(100 * d.agreement, 1),
                     "points_diff": d.points_diff,
@@ -80,17 +85,35 @@ if manager:
                 for d in rows
             ]
         )
-        st.altair_chart(
+        chart(
             alt.Chart(df)
             .mark_rect()
             .encode(
                 x=alt.X("item:N", title=None),
                 y=alt.Y("inspector:N", title=None),
-                color=alt.Color("points_diff:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
-                tooltip=["inspector", "item", "compared", "agreement", "points_diff"],
-            ),
-            width="stretch",
+                color=alt.Color(
+                    "points_diff:Q", title=t("points_diff"), scale=alt.Scale(scheme="redblue", domainMid=0)
+                ),
+                tooltip=[
+                    alt.Tooltip("inspector:N", title=t("inspector")),
+                    alt.Tooltip("item:N", title=t("item")),
+                    alt.Tooltip("compared:Q", title=t("compared")),
+                    alt.Tooltip("agreement:Q", title=t("agreement_pct")),
+                    alt.Tooltip("points_diff:Q", title=t("points_diff")),
+                ],
+            )
         )
-        st.dataframe(df, hide_index=True)
+        st.dataframe(
+            df.rename(
+                columns={
+                    "inspector": t("inspector"),
+                    "item": t("item"),
+                    "compared": t("compared"),
+                    "agreement": t("agreement_pct"),
+                    "points_diff": t("points_diff"),
+                }
+            ),
+            hide_index=True,
+        )
     else:
         st.info(t("no_calibration_answers"))

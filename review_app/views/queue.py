@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import reason_label, t
+from review_app.i18n import error_text, reason_label, t
+from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.workflow.inspection import my_queue
 from storage.errors import CallqcError
@@ -27,12 +28,12 @@ try:
     with dbs() as s:
         rows = my_queue(s, who, state=AssignmentState(state), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 except CallqcError as exc:
-    st.error(str(exc))
+    st.error(md(error_text(exc)))
     st.stop()
 if not rows:
     st.info(t("queue_empty"))
     st.stop()
-st.dataframe(
+st.dataframe(  # a dataframe shows its cells as plain text
     pd.DataFrame(
         [
             {
@@ -49,6 +50,6 @@ st.dataframe(
     hide_index=True,
 )
 for a, c in rows:
-    if st.button(t("open_call", call=c.call_id), key=f"open:{a.id}"):
+    if st.button(t("open_call", call=md(c.call_id)), key=f"open:{a.id}"):
         st.session_state["call_id"] = c.call_id
-        st.switch_page("pages/call.py")
+        st.switch_page("views/call.py")

@@ -1,15 +1,18 @@
 """Supervisor: sampling plans, runs (reproducible from their seed), and reviews needed per agent."""
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import reason_label, t
+from review_app.i18n import error_text, local_today, reason_label, t
+from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.workflow.sampling import create_plan, list_plans, margin_table, run_assignments, run_plan
 from storage.errors import CallqcError
 from storage.reviews import SamplingMode
+from storage.settings import get_settings
 from storage.users import Role, list_users
 
 who = principal()
@@ -36,7 +39,11 @@ with st.expander(t("new_plan")), st.form("new_plan"):
     cap = st.number_input(t("daily_cap"), 1, 1000, 50)
     f1, f2, f3 = st.columns(3)
     queues = f1.text_input(t("queues"))
-    direction = f2.selectbox(t("direction"), ["", "inbound", "outbound", "internal"])
+    direction = f2.selectbox(
+        t("direction"),
+        ["", "inbound", "outbound", "internal"],
+        format_func=lambda v: t(f"direction_{v}") if v else t("any"),
+    )
     score_below = f3.number_input(t("score_below"), 0.0, 100.0, 0.0, help=t("zero_is_off"))
     g1, g2, g3, g4 = st.columns(4)
     min_dur = g1.number_input(t("min_duration"), 0.0, 36000.0, 0.0)
@@ -72,9 +79,11 @@ with st.expander(t("new_plan")), st.form("new_plan"):
                     filters=filters,
                     seed=int(seed) if seed.strip() else None,
                 )
-            st.success(t("plan_created", name=plan.name, seed=plan.seed))
-        except (CallqcError, ValueError) as exc:
-            st.error(str(exc))
+            st.success(t("plan_created", name=md(plan.name), seed=plan.seed))
+        except CallqcError as exc:
+            st.error(md(error_text(exc)))
+        except ValueError:
+            st.error(t("seed_not_a_number"))
 
 with dbs() as s:
     plans = list_plans(s)
@@ -83,7 +92,7 @@ if plans:
         pd.DataFrame(
             [
                 {
-                    "id": p.id,
+                    t("id"): p.id,
                     t("plan_name"): p.name,
                     t("plan_mode"): t(f"mode_{p.mode}"),
                     t("seed"): p.seed,
@@ -97,7 +106,8 @@ if plans:
     plan_id = st.selectbox(
         t("plan"), [p.id for p in plans], format_func=lambda i: next(p.name for p in plans if p.id == i)
     )
-    today = datetime.now(UTC).date()
+    today = local_today()
+    zone = ZoneInfo(get_settings().timezone) if get_settings().timezone else UTC
     d_from, d_to = st.columns(2)
     start = d_from.date_input(t("from"), today - timedelta(days=1), key="run_from")
     end = d_to.date_input(t("to"), today, key="run_to")
@@ -108,8 +118,8 @@ if plans:
                     s,
                     who,
                     int(plan_id or 0),
-                    start=datetime.combine(start, time(), UTC),
-                    end=datetime.combine(end, time(), UTC) + timedelta(days=1),
+                    start=datetime.combine(start, time(), zone),
+                    end=datetime.combine(end + timedelta(days=1), time(), zone),
                 )
                 got = run_assignments(s, run.id or 0)
             st.success(t("run_done", run=run.id, picked=len(got), seed=run.seed))
@@ -128,7 +138,7 @@ if plans:
                 hide_index=True,
             )
         except CallqcError as exc:
-            st.error(str(exc))
+            st.error(md(error_text(exc)))
 
 st.subheader(t("margin_title"))
 m1, m2 = st.columns(2)
@@ -152,4 +162,4 @@ try:
         hide_index=True,
     )
 except CallqcError as exc:
-    st.error(str(exc))
+    st.error(md(error_text(exc)))

@@ -4,10 +4,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import error_text, local_day, local_time, t
+from review_app.safe import md
 from review_app.session import dbs, principal
-from review_app.widgets import day_x
+from review_app.widgets import chart, day_x
 from review_app.workflow.feedback import acknowledge, history, open_dispute, scorecard, trend
+from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
 from storage.users import Role
 
@@ -15,14 +17,17 @@ who = principal()
 st.title(t("page_scorecard"))
 agent = None if who.role == Role.agent else st.text_input(t("agent_id"), key="sc_agent") or None
 try:
+    agent = checked_text(agent, field="agent", limit=64, one_line=True) or None if agent else None
     with dbs() as s:
         rows = scorecard(s, who, agent)
         points = trend(s, who, agent)
 except CallqcError as exc:
-    st.error(str(exc))
+    st.error(md(error_text(exc)))
     st.stop()
 if points:
-    chart = (
+    for p in points:
+        p["series"] = t(f"series_{p['series']}")
+    line = (
         alt.Chart(pd.DataFrame(points))
         .mark_line(point=True)
         .encode(
@@ -31,24 +36,27 @@ if points:
             color=alt.Color("series:N", title=None),
         )
     )
-    st.altair_chart(chart, width="stretch")
+    chart(line)
 if not rows:
     st.info(t("no_reviews"))
 for r in rows:
     with st.container(border=True):
         st.markdown(
-            f"**{r.at}** · `{r.call_id}` · {t('score')} {r.score} · {t('verdict_' + r.verdict)} · {r.inspector}"
+            f"**{md(local_day(r.at))}** · {md(r.call_id)} · {t('score')} {r.score} · "
+            f"{t('verdict_' + r.verdict)} · {md(r.inspector)}"
         )
         if r.comment:
-            st.write(r.comment)
-        if st.button(t("open_call", call=r.call_id), key=f"sc_open:{r.review_id}"):
+            st.text(r.comment)
+        if st.button(t("open_call", call=md(r.call_id)), key=f"sc_open:{r.review_id}"):
             st.session_state["call_id"] = r.call_id
-            st.switch_page("pages/call.py")
+            st.switch_page("views/call.py")
         if r.dispute:
             st.caption(t("dispute_state", state=t("dispute_" + r.dispute)))
             with dbs() as s:
                 for e in history(s, who, r.review_id):
-                    st.caption(f"{e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action} {e.comment}")
+                    st.caption(
+                        f"{md(local_time(e.at))} {md(e.actor)}: {t('dispute_event_' + e.action)} {md(e.comment)}"
+                    )
         if who.role != Role.agent:
             continue
         note = st.text_input(t("your_comment"), key=f"sc_note:{r.review_id}")
@@ -63,4 +71,4 @@ for r in rows:
                     open_dispute(s, who, r.review_id, reason=note)
                 st.rerun()
         except CallqcError as exc:
-            st.error(str(exc))
+            st.error(md(error_text(exc)))

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import error_text, t
+from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.workflow.feedback import open_disputes, resolve_dispute
 from storage.errors import CallqcError
@@ -13,16 +14,16 @@ try:
     with dbs() as s:
         rows = open_disputes(s, who)
 except CallqcError as exc:
-    st.error(str(exc))
+    st.error(md(error_text(exc)))
     st.stop()
 if not rows:
     st.info(t("no_disputes"))
 for d, r in rows:
     with st.container(border=True):
-        st.markdown(f"**#{d.id}** · `{r.call_id}` · {t('score')} {r.score} · {d.opened_by}: {d.reason}")
-        if st.button(t("open_call", call=r.call_id), key=f"d_open:{d.id}"):
+        st.markdown(f"**\\#{d.id}** · {md(r.call_id)} · {t('score')} {r.score} · {md(d.opened_by)}: {md(d.reason)}")
+        if st.button(t("open_call", call=md(r.call_id)), key=f"d_open:{d.id}"):
             st.session_state["call_id"] = r.call_id
-            st.switch_page("pages/call.py")
+            st.switch_page("views/call.py")
         note = st.text_input(t("your_comment"), key=f"d_note:{d.id}")
         new = st.number_input(t("new_score"), 0.0, 100.0, float(r.score or 0.0), key=f"d_score:{d.id}")
         a, b = st.columns(2)
@@ -36,4 +37,4 @@ for d, r in rows:
                     resolve_dispute(s, who, d.id or 0, new_score=new, comment=note)
                 st.rerun()
         except CallqcError as exc:
-            st.error(str(exc))
+            st.error(md(error_text(exc)))
