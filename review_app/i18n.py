@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from review_app import i18n_loop as loop_words
 from storage.settings import get_settings
 
 EN: dict[str, str] = {
@@ -367,6 +368,8 @@ ZH: dict[str, str] = {
     "all_actions": "全部",
 }
 
+EN |= loop_words.EN
+ZH |= loop_words.ZH
 STRINGS = {"en": EN, "zh-CN": ZH}
 
 

@@ -12,13 +12,13 @@ import logging
 
 from sqlmodel import Session
 
-from scoring.agreement import auto_submit_items
 from scoring.autoscore import evaluate
 from scoring.checks import Env
 from scoring.conversation import TranscriptNotReady, load_conversation
 from scoring.evaluations import store_auto_evaluation
 from scoring.learned import ModelPredictor
 from scoring.rubric import LoadedRubric, active_rubric
+from scoring.trust import trust_for
 from scoring.versions import stored_rubric
 from storage import calls
 from storage.call_metrics import save_metrics
@@ -66,7 +66,7 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
     s = get_settings()
     env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor())
     auto = evaluate(loaded, conv, env=env)
-    ev = store_auto_evaluation(session, call_id, auto, auto_submit=auto_submit_items(session, loaded.rubric))
+    ev = store_auto_evaluation(session, call_id, auto, trust=trust_for(session, loaded))
     save_metrics(session, auto.metrics.row(call_id))
     if call.status == CallStatus.transcribed:
         _mark_scored(session, call_id)

@@ -39,9 +39,11 @@ for r in rows:
         st.markdown(
             f"**{r.at}** · `{r.call_id}` · {t('score')} {r.score} · {t('verdict_' + r.verdict)} · {r.inspector}"
         )
+        if r.source == "auto":
+            st.caption(t("auto_submitted_trust", trust=r.trust))
         if r.comment:
             st.write(r.comment)
-        if st.button(t("open_call", call=r.call_id), key=f"sc_open:{r.review_id}"):
+        if st.button(t("open_call", call=r.call_id), key=f"sc_open:{r.review_id}:{r.call_id}"):
             st.session_state["call_id"] = r.call_id
             st.switch_page("pages/call.py")
         if r.dispute:
@@ -49,7 +51,7 @@ for r in rows:
             with dbs() as s:
                 for e in history(s, who, r.review_id):
                     st.caption(f"{e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action} {e.comment}")
-        if who.role != Role.agent:
+        if who.role != Role.agent or r.source == "auto":
             continue
         note = st.text_input(t("your_comment"), key=f"sc_note:{r.review_id}")
         a, b = st.columns(2)

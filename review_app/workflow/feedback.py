@@ -16,9 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from storage.access import Perm, require, visible_call
+from scoring.trust import trust_summary
+from storage.access import Perm, calls_clause, require, visible_call
 from storage.calls import Call
 from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.evaluations import Evaluation, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review
 from storage.settings import get_settings
@@ -46,6 +48,8 @@ class ScorecardRow:
     comment: str
     acknowledged: bool
     dispute: str | None  # state of the latest dispute
+    source: str = "human"  # "auto": an auto-submitted evaluation (no review; trust figures in ``trust``)
+    trust: str = ""
 
 
 def _agent_of(who: Principal, agent_id: str | None) -> str:
@@ -79,7 +83,7 @@ def scorecard(
     disputes: dict[int, str] = {}
     for d in session.exec(select(Dispute).where(col(Dispute.review_id).in_(ids)).order_by(col(Dispute.id))):
         disputes[d.review_id] = str(d.state)
-    return [
+    rows = [
         ScorecardRow(
             r.id or 0,
             r.call_id,
@@ -92,6 +96,28 @@ def scorecard(
             disputes.get(r.id or 0),
         )
         for r in reviews
+    ]
+    rows += auto_rows(session, who, agent, limit=limit)
+    rows.sort(key=lambda r: r.at, reverse=True)
+    return rows[:limit]
+
+
+def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> list[ScorecardRow]:
+    """The agent's auto-submitted evaluations of calls no inspector reviewed: they count, marked auto."""
+    q = (
+        select(Evaluation)
+        .join(Call, col(Call.call_id) == Evaluation.call_id)
+        .where(Call.agent_id == agent, calls_clause(who), Evaluation.kind == EvaluationKind.auto,
+               col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True),
+               col(Evaluation.call_id).not_in(select(Review.call_id)))
+        .order_by(col(Evaluation.created_at).desc())
+        .limit(limit)
+    )
+    return [
+        ScorecardRow(0, ev.call_id, f"{ev.created_at:%Y-%m-%d}", ev.total,
+                     "pass" if ev.passed else "fail", "auto", "", False, None,
+                     source="auto", trust=trust_summary(ev.trust))
+        for ev in session.exec(q)
     ]
 
 
