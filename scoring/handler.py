@@ -17,6 +17,7 @@ from scoring.checks import Env
 from scoring.conversation import TranscriptNotReady, load_conversation
 from scoring.evaluations import store_auto_evaluation
 from scoring.learned import ModelPredictor
+from scoring.routing import route_evaluation
 from scoring.rubric import LoadedRubric, active_rubric
 from scoring.trust import trust_for
 from scoring.versions import stored_rubric
@@ -68,6 +69,7 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
     auto = evaluate(loaded, conv, env=env)
     ev = store_auto_evaluation(session, call_id, auto, trust=trust_for(session, loaded))
     save_metrics(session, auto.metrics.row(call_id))
+    route_evaluation(session, call, ev)
     if call.status == CallStatus.transcribed:
         _mark_scored(session, call_id)
     log.info("score: call %s rubric %s v%s total=%s needs_review=%s", call_id, rid, version, ev.total,

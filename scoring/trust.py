@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from scoring.agreement import LABELS, cohen_kappa
@@ -70,15 +71,15 @@ def same_definition_versions(session: Session, loaded: LoadedRubric) -> dict[str
 
 def _newest_pairs(session: Session, rubric_id: str, *, since: datetime) -> list[tuple[str, str, int, str | None, str]]:
     """(call, item, version, auto, final) of reviewed items, newest evaluation first."""
-    stmt = (select(Evaluation.call_id, EvaluationItem.item_id, Evaluation.rubric_version,
-                   EvaluationItem.auto_answer, EvaluationItem.final_answer)
+    stmt = (sa.select(col(Evaluation.call_id), col(EvaluationItem.item_id), col(Evaluation.rubric_version),
+                      col(EvaluationItem.auto_answer), col(EvaluationItem.final_answer))
             .join(Evaluation, col(Evaluation.id) == EvaluationItem.evaluation_id)
-            .where(Evaluation.rubric_id == rubric_id, EvaluationItem.final_source == FinalSource.human,
+            .where(col(Evaluation.rubric_id) == rubric_id, col(EvaluationItem.final_source) == FinalSource.human,
                    col(EvaluationItem.final_answer).is_not(None),
                    col(Evaluation.kind).in_([EvaluationKind.auto, EvaluationKind.human]),
-                   Evaluation.updated_at >= since)
+                   col(Evaluation.updated_at) >= since)
             .order_by(col(Evaluation.id).desc()))
-    return [(c, i, v, a, str(f)) for c, i, v, a, f in session.exec(stmt)]
+    return [(c, i, v, a, str(f)) for c, i, v, a, f in session.execute(stmt)]
 
 
 def trust_for(session: Session, loaded: LoadedRubric, *, now: datetime | None = None) -> dict[str, ItemTrust]:

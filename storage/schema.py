@@ -14,6 +14,7 @@ import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.models  # noqa: F401  audit_log
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
+import storage.routing  # noqa: F401  routing rules, routed calls
 import storage.rubrics  # noqa: F401  rubrics
 import storage.transcripts  # noqa: F401  transcripts, segments
 import storage.users  # noqa: F401  users

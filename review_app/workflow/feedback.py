@@ -71,7 +71,7 @@ def scorecard(
     q = (
         select(Review)
         .join(Call, col(Call.call_id) == Review.call_id)
-        .where(Call.agent_id == agent)
+        .where(Call.agent_id == agent, calls_clause(who))
         .order_by(col(Review.created_at).desc())
         .limit(limit)
     )
@@ -124,9 +124,11 @@ def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> li
 def trend(session: Session, who: Principal, agent_id: str | None = None) -> list[dict[str, Any]]:
     """Daily average score of the agent and of the agent's team (same days), for a chart."""
     agent = _agent_of(who, agent_id)
-    team = session.exec(select(Call.team).where(Call.agent_id == agent, col(Call.team).is_not(None))).first()
+    team = session.exec(select(Call.team).where(Call.agent_id == agent, calls_clause(who),
+                                                col(Call.team).is_not(None))).first()
     day = func.substr(sa.cast(Review.created_at, sa.String), 1, 10)
-    base = select(day, func.avg(Review.score)).join(Call, col(Call.call_id) == Review.call_id)
+    base = (select(day, func.avg(Review.score)).join(Call, col(Call.call_id) == Review.call_id)
+            .where(calls_clause(who) if who.role != Role.agent else Call.tenant == who.tenant))
     out = [
         {"day": d, "series": "agent", "score": round(float(v), 1)}
         for d, v in session.exec(base.where(Call.agent_id == agent).group_by(day).order_by(day))
@@ -187,7 +189,8 @@ def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list
     q = (
         select(Dispute, Review)
         .join(Review, col(Review.id) == Dispute.review_id)
-        .where(Dispute.state == DisputeState.open)
+        .join(Call, col(Call.call_id) == Review.call_id)
+        .where(Dispute.state == DisputeState.open, calls_clause(who))
         .order_by(col(Dispute.id))
         .limit(limit)
     )

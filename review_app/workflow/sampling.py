@@ -22,10 +22,11 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
-from storage.access import Perm, require
+from storage.access import Perm, calls_clause, require
 from storage.calls import Call
 from storage.errors import InvalidInput, NotFound
 from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun
@@ -216,11 +217,14 @@ def list_plans(session: Session) -> list[SamplingPlan]:
 
 
 def candidates(
-    session: Session, plan: SamplingPlan, *, start: datetime, end: datetime, ignore_run: int | None = None
+    session: Session, plan: SamplingPlan, *, start: datetime, end: datetime, ignore_run: int | None = None,
+    scope: Any = None,
 ) -> list[Candidate]:
-    """Calls in [start, end) that match the plan's filters and are not already assigned (by another run)."""
+    """Calls in [start, end) that match the plan's filters and are not already assigned (by another run),
+    among those ``scope`` (a WHERE clause: the runner's access scope) allows."""
     f = Filters.of(plan.filters)
-    q = select(Call).where(Call.started_at >= start, Call.started_at < end, col(Call.agent_id).is_not(None))
+    q = select(Call).where(Call.started_at >= start, Call.started_at < end, col(Call.agent_id).is_not(None),
+                           sa.true() if scope is None else scope)
     if f.queues:
         q = q.where(col(Call.queue).in_(f.queues))
     if f.agents:
@@ -279,7 +283,7 @@ def run_plan(
     if end <= start:
         raise InvalidInput("sampling window ends before it starts")
     run_seed = plan.seed if seed is None else seed
-    cands = candidates(session, plan, start=start, end=end)
+    cands = candidates(session, plan, start=start, end=end, scope=calls_clause(who))
     picks = select_calls(
         cands,
         mode=plan.mode,
@@ -332,7 +336,8 @@ def replay_run(session: Session, who: Principal, run_id: int) -> list[Pick]:
         raise NotFound(f"sampling run {run_id}")
     plan = session.get(SamplingPlan, run.plan_id)
     assert plan is not None
-    cands = candidates(session, plan, start=run.window_start, end=run.window_end, ignore_run=run_id)
+    cands = candidates(session, plan, start=run.window_start, end=run.window_end, ignore_run=run_id,
+                       scope=calls_clause(who))
     return select_calls(
         cands,
         mode=plan.mode,
@@ -354,7 +359,7 @@ def margin_table(
 ) -> list[dict[str, Any]]:
     """Per agent: scores so far, their spread, and reviews needed for ±margin at confidence."""
     require(who, Perm.sample)
-    by_agent = evalview.agent_scores(session)
+    by_agent = evalview.agent_scores(session, calls_clause(who))
     rows = []
     for agent, scores in sorted(by_agent.items()):
         rows.append(
