@@ -71,7 +71,8 @@ def test_rules_route_each_call_into_its_teams_queue_with_priority_and_due_time(r
         assert [(r.reason, r.priority, r.team) for r in rude_rows] == [("critical_fail", 1, "T1")]
         assert rude_rows[0].detail == "critical: no-abuse" and rude_rows[0].score == 0.0
         assert abs(rude_rows[0].due_at - (utcnow() + timedelta(hours=4))) < timedelta(minutes=5)
-        assert [(r.reason, r.detail) for r in routed(s, "t1-mumble")] == [("insufficient", "insufficient: greeting, no-abuse")]
+        mumble = [(r.reason, r.detail) for r in routed(s, "t1-mumble")]
+        assert mumble == [("insufficient", "insufficient: greeting, no-abuse")]
         assert routed(s, "t1-good") == [] and routed(s, "t1-nogreet") == [] and routed(s, "b-rude") == []
         assert [(r.reason, r.detail) for r in routed(s, "t2-nogreet")] == [("score_below", "score 50.0 < 70")]
         # the queues: each inspector sees their team's rows only, most urgent first
