@@ -26,6 +26,10 @@ EN: dict[str, str] = {
     "route_score_below": "score under threshold",
     "route_insufficient": "insufficient evidence",
     "route_low_confidence": "learned item unsure",
+    # scheduled sampling
+    "schedule_cron": "Schedule (cron, UTC; empty: run by hand)",
+    "schedule_help": "Five fields: minute hour day month weekday, e.g. '0 2 * * *' runs every night at 02:00 "
+    "for the day before. Each period runs exactly once.",
 }
 
 ZH: dict[str, str] = {
@@ -50,4 +54,6 @@ ZH: dict[str, str] = {
     "route_score_below": "分数低于阈值",
     "route_insufficient": "证据不足",
     "route_low_confidence": "学习项把握不足",
+    "schedule_cron": "定时（cron，UTC；留空为手动运行）",
+    "schedule_help": "五个字段：分 时 日 月 星期，例如 '0 2 * * *' 每晚 02:00 抽取前一天的通话。每个周期只运行一次。",
 }

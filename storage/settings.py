@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     app_host: str = Field("127.0.0.1", description="Address the review app listens on.")
     app_port: int = Field(8501, description="Port of the review app.")
     dispute_window_days: int = Field(7, ge=0, description="Days an agent has to dispute an evaluation.")
+    schedule_poll_s: float = Field(
+        30.0, gt=0, description="How often the scheduler (`callqc schedule loop`, part of `callqc up`) looks "
+        "for sampling plans whose period has ended.",
+    )
+    schedule_catch_up: int = Field(
+        100, ge=1, description="Most missed periods of one plan run after a restart (older ones are skipped, logged).",
+    )
 
     # --- archive ----------------------------------------------------------------------------------
     archive_retention_days: int = Field(3650, ge=1, description="WORM retention of archive images, days.")

@@ -125,10 +125,12 @@ def add_user(
     return UserPublic.model_validate(user)
 
 
-def list_users(session: Session, *, role: Role | None = None) -> list[UserPublic]:
+def list_users(session: Session, *, role: Role | None = None, tenant: str | None = None) -> list[UserPublic]:
     q = select(User).order_by(User.name)
     if role is not None:
         q = q.where(User.role == role)
+    if tenant is not None:
+        q = q.where(User.tenant == tenant)
     return [UserPublic.model_validate(u) for u in session.exec(q)]
 
 

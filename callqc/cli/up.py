@@ -91,6 +91,7 @@ def register(app: typer.Typer) -> None:
         api: bool = typer.Option(True, help="Run the HTTP ingest API."),
         workers: bool = typer.Option(True, help="Run the pipeline workers."),
         review: bool = typer.Option(True, "--app/--no-app", help="Run the review app."),
+        scheduler: bool = typer.Option(True, help="Run scheduled sampling plans (`callqc schedule loop`)."),
         spool: Path = typer.Option(None, help="Also watch this spool folder for PBX recordings."),
         concurrency: int = typer.Option(None, min=1, help="Worker processes (default: settings)."),
         kinds: str = typer.Option(None, help="Job kinds the workers take, e.g. transcribe,score "
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
         s = get_settings()
         if api and s.api_token is None:
             raise MissingApiToken()
-        if not (api or workers or review or spool is not None):
+        if not (api or workers or review or scheduler or spool is not None):
             raise NothingToRun("every part is switched off")
         if spool is not None and not spool.is_dir():
             raise InvalidInput(f"--spool {spool}: not a folder")
@@ -113,6 +114,8 @@ def register(app: typer.Typer) -> None:
             parts["workers"] = work + (["--kinds", kinds] if kinds else [])
         if spool is not None:
             parts["spool-watch"] = _callqc("recorder", "watch", str(spool))
+        if scheduler:
+            parts["scheduler"] = _callqc("schedule", "loop")
         if review:
             parts["review-app"] = _callqc("app", "--address", s.app_host)
 

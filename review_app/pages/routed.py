@@ -42,10 +42,10 @@ if can(who, Perm.route):
         rules = list_rules(s, who)
     if rules:
         st.dataframe(pd.DataFrame([{
-            "id": r.id, t("reason"): t(f"route_{r.reason}"), t("threshold"): r.threshold,
-            t("priority"): r.priority, t("due_hours"): r.due_hours, t("team"): r.team or t("all_teams"),
-            t("active"): r.active,
-        } for r in rules]), hide_index=True)
+            "id": rule.id, t("reason"): t(f"route_{rule.reason}"), t("threshold"): rule.threshold,
+            t("priority"): rule.priority, t("due_hours"): rule.due_hours, t("team"): rule.team or t("all_teams"),
+            t("active"): rule.active,
+        } for rule in rules]), hide_index=True)
     with st.form("routing_add"):
         reason = st.selectbox(t("reason"), [r.value for r in RouteReason], format_func=lambda v: t(f"route_{v}"))
         threshold = st.number_input(t("threshold"), value=None, key="routing_threshold")
@@ -60,9 +60,9 @@ if can(who, Perm.route):
                 st.rerun()
             except CallqcError as exc:
                 st.error(str(exc))
-    for r in rules:
-        label = t("deactivate_rule" if r.active else "activate_rule", id=r.id)
-        if st.button(label, key=f"rule_toggle:{r.id}"):
+    for rule in rules:
+        label = t("deactivate_rule" if rule.active else "activate_rule", id=rule.id)
+        if st.button(label, key=f"rule_toggle:{rule.id}"):
             with dbs() as s:
-                set_rule_active(s, who, r.id or 0, not r.active)
+                set_rule_active(s, who, rule.id or 0, not rule.active)
             st.rerun()

@@ -21,7 +21,7 @@ def _words(raw: str) -> list[str]:
 
 
 with dbs() as s:
-    inspectors = [u.name for u in list_users(s, role=Role.inspector)]
+    inspectors = [u.name for u in list_users(s, role=Role.inspector, tenant=who.tenant)]
 with st.expander(t("new_plan")), st.form("new_plan"):
     name = st.text_input(t("plan_name"))
     mode = st.radio(
@@ -45,6 +45,7 @@ with st.expander(t("new_plan")), st.form("new_plan"):
     insufficient = g4.checkbox(t("insufficient_evidence"))
     words = st.text_input(t("words_in_transcript"))
     seed = st.text_input(t("seed_optional"))
+    schedule = st.text_input(t("schedule_cron"), help=t("schedule_help"))
     if st.form_submit_button(t("create_plan")):
         filters = {
             "queues": _words(queues),
@@ -71,13 +72,14 @@ with st.expander(t("new_plan")), st.form("new_plan"):
                     daily_cap=int(cap),
                     filters=filters,
                     seed=int(seed) if seed.strip() else None,
+                    schedule=schedule or None,
                 )
             st.success(t("plan_created", name=plan.name, seed=plan.seed))
         except (CallqcError, ValueError) as exc:
             st.error(str(exc))
 
 with dbs() as s:
-    plans = list_plans(s)
+    plans = list_plans(s, who)
 if plans:
     st.dataframe(
         pd.DataFrame(

@@ -23,6 +23,7 @@ from statistics import NormalDist
 from typing import Any
 
 import sqlalchemy as sa
+from croniter import croniter
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
@@ -180,8 +181,11 @@ def create_plan(
     filters: dict[str, Any] | None = None,
     daily_cap: int = 50,
     seed: int | None = None,
+    schedule: str | None = None,
 ) -> SamplingPlan:
+    """A new plan over the calls of ``who``'s tenant (and team); ``schedule`` (cron, UTC) runs it by itself."""
     require(who, Perm.sample)
+    schedule = valid_schedule(schedule)
     mode = SamplingMode(mode)
     Filters.of(filters)  # refuse unknown filters now, not at run time
     if mode == SamplingMode.per_agent and count < 1:
@@ -206,14 +210,47 @@ def create_plan(
         daily_cap=daily_cap,
         seed=seed if seed is not None else secrets.randbelow(2**31),
         created_by=who.name,
+        tenant=who.tenant,
+        team=who.team,
+        schedule=schedule,
     )
     session.add(plan)
     session.flush()
     return plan
 
 
-def list_plans(session: Session) -> list[SamplingPlan]:
-    return list(session.exec(select(SamplingPlan).order_by(col(SamplingPlan.id).desc())))
+def valid_schedule(schedule: str | None) -> str | None:
+    """A cron expression (five fields, UTC), or None for a plan run by hand."""
+    if schedule is None or not schedule.strip():
+        return None
+    schedule = " ".join(schedule.split())
+    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        raise InvalidInput(f"schedule {schedule!r}: not a five-field cron expression (e.g. '0 2 * * *')")
+    return schedule
+
+
+def set_schedule(session: Session, who: Principal, plan_id: int, schedule: str | None) -> SamplingPlan:
+    """Give a plan a schedule (or take it away: None)."""
+    require(who, Perm.sample)
+    plan = session.get(SamplingPlan, plan_id)
+    if plan is None or not _mine(who, plan):
+        raise NotFound(f"sampling plan {plan_id}")
+    plan.schedule = valid_schedule(schedule)
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def _mine(who: Principal, plan: SamplingPlan) -> bool:
+    if who.role == "admin":
+        return True
+    return plan.tenant == who.tenant and (who.team is None or plan.team == who.team)
+
+
+def list_plans(session: Session, who: Principal | None = None) -> list[SamplingPlan]:
+    """Plans, newest first: those of ``who``'s tenant and team when given."""
+    plans = session.exec(select(SamplingPlan).order_by(col(SamplingPlan.id).desc()))
+    return [p for p in plans if who is None or _mine(who, p)]
 
 
 def candidates(
@@ -278,7 +315,7 @@ def run_plan(
     """Pick calls for one window, store the run (with its seed) and its assignments."""
     require(who, Perm.sample)
     plan = session.get(SamplingPlan, plan_id)
-    if plan is None:
+    if plan is None or not _mine(who, plan):
         raise NotFound(f"sampling plan {plan_id}")
     if end <= start:
         raise InvalidInput("sampling window ends before it starts")
