@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     auto_submit_min_reviews: int = Field(25, ge=1, description="Reviewed calls an item needs to auto-submit.")
     agreement_window_days: int = Field(90, ge=1, description="Rolling window of the agreement statistics.")
     model_min_labels: int = Field(20, ge=2, description="Labels a learned item needs before it answers.")
+    fcr_days: float = Field(
+        7, gt=0, description="First-contact resolution: a call is resolved when the same customer number does not "
+        "call again within this many days.",
+    )
+    shift_gap_min: float = Field(
+        60, gt=0, description="Calls per hour: a gap longer than this between an agent's calls ends a shift "
+        "(breaks between shifts are not worked hours).",
+    )
 
     # --- review app -------------------------------------------------------------------------------
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Language of the review app.")

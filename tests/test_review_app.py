@@ -25,9 +25,9 @@ APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
     "inspector": ["queue", "routed", "call", "search", "calibration"],
     "agent": ["scorecard", "call", "search"],
-    "supervisor": ["dashboard", "queue", "routed", "call", "search", "sampling", "disputes", "calibration"],
+    "supervisor": ["dashboard", "kpis", "queue", "routed", "call", "search", "sampling", "disputes", "calibration"],
     "archivist": ["search", "call", "archive"],
-    "admin": ["dashboard", "queue", "routed", "call", "search", "sampling", "disputes", "calibration", "audit",
+    "admin": ["dashboard", "kpis", "queue", "routed", "call", "search", "sampling", "disputes", "calibration", "audit",
               "archive"],
 }
 
