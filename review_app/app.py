@@ -29,16 +29,17 @@ def _page(name: str, title_key: str, icon: str, *, default: bool = False) -> st.
 _BY_ROLE: dict[Role, list[str]] = {
     Role.inspector: ["queue", "routed", "call", "search", "calibration"],
     Role.agent: ["scorecard", "call", "search"],
-    Role.supervisor: ["dashboard", "kpis", "queue", "routed", "call", "search", "sampling", "disputes",
-                      "calibration"],
+    Role.supervisor: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling",
+                      "disputes", "calibration"],
     Role.archivist: ["search", "call", "archive"],
-    Role.admin: ["dashboard", "kpis", "queue", "routed", "call", "search", "sampling", "disputes", "calibration",
-                 "audit", "archive"],
+    Role.admin: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+                 "calibration", "audit", "archive"],
 }
 _META = {
     "queue": ("page_queue", ":material/inbox:"),
     "routed": ("page_routed", ":material/priority_high:"),
     "kpis": ("page_kpis", ":material/query_stats:"),
+    "report": ("page_report", ":material/table_view:"),
     "call": ("page_call", ":material/call:"),
     "search": ("page_search", ":material/search:"),
     "scorecard": ("page_scorecard", ":material/grading:"),

@@ -55,6 +55,7 @@ class AuditAction(StrEnum):
     legal_hold = "legal_hold"
     legal_release = "legal_release"
     sign_in = "sign_in"
+    report = "report"  # a report (monthly quality audit) was built for download
 
 
 class AuditEvent(SQLModel, table=True):

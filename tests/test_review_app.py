@@ -25,10 +25,11 @@ APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
     "inspector": ["queue", "routed", "call", "search", "calibration"],
     "agent": ["scorecard", "call", "search"],
-    "supervisor": ["dashboard", "kpis", "queue", "routed", "call", "search", "sampling", "disputes", "calibration"],
+    "supervisor": ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+                   "calibration"],
     "archivist": ["search", "call", "archive"],
-    "admin": ["dashboard", "kpis", "queue", "routed", "call", "search", "sampling", "disputes", "calibration", "audit",
-              "archive"],
+    "admin": ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+              "calibration", "audit", "archive"],
 }
 
 

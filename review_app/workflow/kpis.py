@@ -99,7 +99,7 @@ def customer_number(call: Call) -> str | None:
     return call.callee if call.direction == Direction.outbound else call.caller
 
 
-def _counted(session: Session, ids: list[str]) -> tuple[dict[str, Review], dict[str, Evaluation]]:
+def counted_evaluations(session: Session, ids: list[str]) -> tuple[dict[str, Review], dict[str, Evaluation]]:
     """Per call: the newest review, and the active auto-submitted evaluation."""
     reviews: dict[str, Review] = {}
     autos: dict[str, Evaluation] = {}
@@ -150,7 +150,7 @@ def load_calls(session: Session, who: Principal, *, start: datetime, end: dateti
     for chunk in _chunks(ids):
         for row in session.exec(select(CallMetricsRow).where(col(CallMetricsRow.call_id).in_(chunk))):
             metrics[row.call_id] = row
-    reviews, autos = _counted(session, ids)
+    reviews, autos = counted_evaluations(session, ids)
     ev_ids = [r.evaluation_id for r in reviews.values()] + [e.id for e in autos.values() if e.id is not None]
     facts = _item_facts(session, ev_ids)
     out = []
@@ -222,7 +222,7 @@ def score_trend(session: Session, who: Principal, *, start: datetime, end: datet
     window_start = start - timedelta(days=366) if by_date == "evaluation" else start
     loaded = load_calls(session, who, start=window_start, end=end)
     ids = [c.call_id for c, _ in loaded]
-    reviews, autos = _counted(session, ids)
+    reviews, autos = counted_evaluations(session, ids)
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
     for call, k in loaded:
         if k.human_score is not None:
