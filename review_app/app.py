@@ -27,19 +27,20 @@ def _page(name: str, title_key: str, icon: str, *, default: bool = False) -> st.
 
 
 _BY_ROLE: dict[Role, list[str]] = {
-    Role.inspector: ["queue", "routed", "call", "search", "calibration"],
-    Role.agent: ["scorecard", "call", "search"],
+    Role.inspector: ["queue", "routed", "call", "search", "calibration", "notifications"],
+    Role.agent: ["scorecard", "call", "search", "notifications"],
     Role.supervisor: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling",
-                      "disputes", "calibration"],
-    Role.archivist: ["search", "call", "archive"],
+                      "disputes", "calibration", "notifications"],
+    Role.archivist: ["search", "call", "archive", "notifications"],
     Role.admin: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
-                 "calibration", "audit", "archive"],
+                 "calibration", "audit", "archive", "notifications"],
 }
 _META = {
     "queue": ("page_queue", ":material/inbox:"),
     "routed": ("page_routed", ":material/priority_high:"),
     "kpis": ("page_kpis", ":material/query_stats:"),
     "report": ("page_report", ":material/table_view:"),
+    "notifications": ("page_notifications", ":material/notifications:"),
     "call": ("page_call", ":material/call:"),
     "search": ("page_search", ":material/search:"),
     "scorecard": ("page_scorecard", ":material/grading:"),

@@ -13,6 +13,7 @@ import storage.calls  # noqa: F401  calls
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.models  # noqa: F401  audit_log
+import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.routing  # noqa: F401  routing rules, routed calls
 import storage.rubrics  # noqa: F401  rubrics

@@ -137,6 +137,27 @@ class Settings(BaseSettings):
         100, ge=1, description="Most missed periods of one plan run after a restart (older ones are skipped, logged).",
     )
 
+    # --- notifications ----------------------------------------------------------------------------
+    app_url: str = Field(
+        "http://127.0.0.1:8501", description="The review app's address as people reach it, for links in notifications.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        None, description="Key of the HMAC-SHA256 signature on webhook notifications (header X-Callqc-Signature); "
+        "webhooks are not sent without one.",
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications; none: no e-mail is sent.")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_starttls: bool = Field(True, description="Use STARTTLS on the SMTP connection.")
+    smtp_user: str | None = Field(None, description="SMTP user name (empty: no login).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("callqc@localhost", description="Sender address of e-mail notifications.")
+    notify_poll_s: float = Field(2.0, gt=0, description="How often the notification sender looks for due messages.")
+    notify_lease_s: float = Field(
+        120.0, gt=0, description="A message being sent is taken back after this long (the sender died).",
+    )
+    notify_backoff_s: float = Field(10.0, ge=0, description="First retry delay of a failed notification; doubles.")
+    notify_max_attempts: int = Field(8, ge=1, description="Attempts before a notification is marked dead.")
+
     # --- archive ----------------------------------------------------------------------------------
     archive_retention_days: int = Field(3650, ge=1, description="WORM retention of archive images, days.")
     archive_retention_by_tenant: dict[str, int] = Field(

@@ -91,7 +91,8 @@ def register(app: typer.Typer) -> None:
         api: bool = typer.Option(True, help="Run the HTTP ingest API."),
         workers: bool = typer.Option(True, help="Run the pipeline workers."),
         review: bool = typer.Option(True, "--app/--no-app", help="Run the review app."),
-        scheduler: bool = typer.Option(True, help="Run scheduled sampling plans (`callqc schedule loop`)."),
+        scheduler: bool = typer.Option(True, help="Run scheduled sampling plans (`callqc schedule loop`) and the "
+                                       "notification sender (`callqc notify run`)."),
         spool: Path = typer.Option(None, help="Also watch this spool folder for PBX recordings."),
         concurrency: int = typer.Option(None, min=1, help="Worker processes (default: settings)."),
         kinds: str = typer.Option(None, help="Job kinds the workers take, e.g. transcribe,score "
@@ -116,6 +117,7 @@ def register(app: typer.Typer) -> None:
             parts["spool-watch"] = _callqc("recorder", "watch", str(spool))
         if scheduler:
             parts["scheduler"] = _callqc("schedule", "loop")
+            parts["notifier"] = _callqc("notify", "run")
         if review:
             parts["review-app"] = _callqc("app", "--address", s.app_host)
 

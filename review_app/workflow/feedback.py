@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from review_app.workflow import notify
 from scoring.trust import trust_summary
 from storage.access import Perm, calls_clause, require, visible_call
 from storage.calls import Call
@@ -179,6 +180,9 @@ def open_dispute(session: Session, who: Principal, review_id: int, *, reason: st
     session.flush()
     assert d.id is not None
     session.add(DisputeEvent(dispute_id=d.id, actor=who.name, action="opened", comment=d.reason))
+    call = session.get(Call, review.call_id)
+    if call is not None:
+        notify.new_dispute(session, call, d)
     log.info("dispute %s opened on review %s by %s", d.id, review_id, who.name)
     return d
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from review_app.workflow import evalview, routing
+from review_app.workflow import evalview, notify, routing
 from review_app.workflow.callview import call_public
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from storage.access import Perm, require, visible_call
@@ -116,6 +116,7 @@ def submit_review(
     if assignment is not None:
         _close_assignment(session, assignment.id, review.id)
     routing.close_for_review(session, who, call.call_id, review.id)
+    notify.new_feedback(session, call, review)
     log.info("review %s of call %s by %s: %s score=%s", review.id, call.call_id, who.name, verdict, ev.score)
     return review
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from croniter import croniter
 from sqlmodel import Session, col, func, select
 
-from review_app.workflow import evalview
+from review_app.workflow import evalview, notify
 from storage.access import Perm, calls_clause, require
 from storage.calls import Call
 from storage.errors import InvalidInput, NotFound
@@ -361,6 +361,10 @@ def run_plan(
             )
         )
     session.flush()
+    counts: dict[str, int] = defaultdict(int)
+    for _, inspector, _ in placed:
+        counts[inspector] += 1
+    notify.new_assignments(session, run.id, dict(counts))
     log.info("sampling run %s of plan %s: %d of %d calls", run.id, plan_id, len(picks), len(cands))
     return run
 
