@@ -140,6 +140,19 @@ EN: dict[str, str] = {
     "channel_email": "e-mail",
     "channel_webhook": "webhook",
     "save": "Save",
+    # scorecard summary and item disputes
+    "sc_my_score": "Score (30 days)",
+    "sc_window": "Mean counted score of the last 30 days; the change is against the 30 days before.",
+    "sc_team_score": "Team score (30 days)",
+    "sc_evaluations": "Evaluations (30 days)",
+    "sc_open_feedback": "Feedback to acknowledge",
+    "sc_strongest": "Strongest items",
+    "sc_weakest": "Weakest items",
+    "dispute_item": "Dispute one item",
+    "whole_evaluation": "the whole evaluation",
+    "disputed_item": "Disputed item: {item}",
+    "new_answer": "New answer",
+    "set_answer": "Set the item's answer",
 }
 
 ZH: dict[str, str] = {
@@ -270,4 +283,16 @@ ZH: dict[str, str] = {
     "channel_email": "电子邮件",
     "channel_webhook": "webhook",
     "save": "保存",
+    "sc_my_score": "分数（30 天）",
+    "sc_window": "最近 30 天计分评分的平均分；变化与之前 30 天相比。",
+    "sc_team_score": "团队分数（30 天）",
+    "sc_evaluations": "评分数（30 天）",
+    "sc_open_feedback": "待确认的反馈",
+    "sc_strongest": "最强评分项",
+    "sc_weakest": "最弱评分项",
+    "dispute_item": "申诉单个评分项",
+    "whole_evaluation": "整个评分",
+    "disputed_item": "申诉评分项：{item}",
+    "new_answer": "新答案",
+    "set_answer": "设置该项答案",
 }

@@ -79,6 +79,7 @@ class Dispute(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     review_id: int = Field(foreign_key="reviews.id", index=True)
+    item_id: str | None = Field(default=None, max_length=64)  # one rubric item; None: the whole evaluation
     opened_by: str = Field(max_length=64)
     reason: str
     state: DisputeState = Field(default=DisputeState.open, sa_type=sa.String(16), index=True)

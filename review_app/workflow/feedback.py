@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import notify
+from review_app.workflow.item_disputes import resolve_item, review_item
 from scoring.trust import trust_summary
 from storage.access import Perm, calls_clause, require, visible_call
 from storage.calls import Call
@@ -163,7 +164,10 @@ def acknowledge(session: Session, who: Principal, review_id: int, *, comment: st
     return ack
 
 
-def open_dispute(session: Session, who: Principal, review_id: int, *, reason: str) -> Dispute:
+def open_dispute(
+    session: Session, who: Principal, review_id: int, *, reason: str, item_id: str | None = None
+) -> Dispute:
+    """The agent disputes the review, or one item of it (``item_id``); one open dispute per review and item."""
     require(who, Perm.own_feedback)
     review = _own_review(session, who, review_id)
     if not reason.strip():
@@ -171,15 +175,20 @@ def open_dispute(session: Session, who: Principal, review_id: int, *, reason: st
     window = get_settings().dispute_window_days
     if utcnow() - review.created_at > timedelta(days=window):
         raise DisputeWindowClosed(f"review {review_id} is older than {window} days")
+    if item_id is not None and review_item(session, review, item_id) is None:
+        raise InvalidInput(f"item {item_id!r} is not in the evaluation of review {review_id}")
+    same = col(Dispute.item_id).is_(None) if item_id is None else col(Dispute.item_id) == item_id
     if session.exec(
-        select(Dispute).where(Dispute.review_id == review_id, Dispute.state == DisputeState.open)
+        select(Dispute).where(Dispute.review_id == review_id, Dispute.state == DisputeState.open, same)
     ).first():
-        raise DisputeOpen(f"review {review_id}")
-    d = Dispute(review_id=review_id, opened_by=who.name, reason=reason.strip(), score_before=review.score)
+        raise DisputeOpen(f"review {review_id}" + (f" item {item_id}" if item_id else ""))
+    d = Dispute(review_id=review_id, item_id=item_id, opened_by=who.name, reason=reason.strip(),
+                score_before=review.score)
     session.add(d)
     session.flush()
     assert d.id is not None
-    session.add(DisputeEvent(dispute_id=d.id, actor=who.name, action="opened", comment=d.reason))
+    session.add(DisputeEvent(dispute_id=d.id, actor=who.name, action="opened", comment=d.reason,
+                             detail={"item": item_id} if item_id else {}))
     call = session.get(Call, review.call_id)
     if call is not None:
         notify.new_dispute(session, call, d)
@@ -202,12 +211,21 @@ def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list
 
 
 def resolve_dispute(
-    session: Session, who: Principal, dispute_id: int, *, new_score: float | None = None, comment: str = ""
+    session: Session,
+    who: Principal,
+    dispute_id: int,
+    *,
+    new_score: float | None = None,
+    new_answer: str | None = None,
+    comment: str = "",
 ) -> Dispute:
-    """Uphold (``new_score`` None) or change the score; one guarded update, then history."""
+    """Uphold (neither ``new_score`` nor ``new_answer``), change the score, or, for an item dispute,
+    change the item's answer (the review is re-scored); one guarded update, then history."""
     require(who, Perm.resolve_disputes)
     if new_score is not None and not 0 <= new_score <= 100:
         raise InvalidInput(f"score {new_score}: must be between 0 and 100")
+    if new_answer is not None:
+        return resolve_item(session, who, dispute_id, new_answer, comment)
     state = DisputeState.upheld if new_score is None else DisputeState.changed
     row = session.execute(
         sa.update(Dispute)
