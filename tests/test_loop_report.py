@@ -131,3 +131,15 @@ def test_bad_month_and_wrong_role_are_refused(month):
 
         with pytest.raises(NotPermitted):
             monthly_report(s, INSP, "2026-11")
+
+
+def test_cli_writes_into_a_folder_by_month_and_refuses_other_suffixes(month, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    r = subprocess.run([sys.executable, "-m", "callqc", "report", "monthly", "--month", "2026-11", "--team", "T2",
+                        "--out", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "qc-report-2026-11-T2.xlsx").exists() and "1 agents" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "callqc", "report", "monthly", "--month", "2026-11",
+                        "--out", str(tmp_path / "r.pdf")], capture_output=True, text=True, env=env)
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == [
+        f"error: invalid input: --out {tmp_path / 'r.pdf'}: the file must end in .xlsx or .csv"]

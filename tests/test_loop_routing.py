@@ -110,3 +110,22 @@ def test_rule_management_is_for_supervisors_of_that_team(db_url):
         rule = routing.add_rule(s, SUP_T2, reason="critical_fail")
         assert rule.team == "T2" and [r.id for r in routing.list_rules(s, SUP)] == [rule.id]
         assert routing.list_rules(s, Principal("sup-b", Role.supervisor, tenant="bank-b")) == []
+
+
+def test_low_confidence_rule_routes_a_learned_item_near_a_coin_toss():
+    """p(yes)=0.55 is 0.55 sure (under 0.7): routed; p(yes)=0.1 is 0.9 sure of 'no': not; rule-based items never."""
+    from scoring.routing import reasons
+    from storage.evaluations import Evaluation, EvaluationItem
+    from storage.routing import RoutingRule
+
+    ev = Evaluation(call_id="c", rubric_id="r", rubric_version=1, total=90.0)
+    items = [EvaluationItem(evaluation_id=1, item_id="empathy", section_id="s", check_kind="model", points=1,
+                            auto_answer="yes", confidence=0.55),
+             EvaluationItem(evaluation_id=1, item_id="upsell", section_id="s", check_kind="model", points=1,
+                            auto_answer="no", confidence=0.1),
+             EvaluationItem(evaluation_id=1, item_id="greeting", section_id="s", check_kind="phrase", points=1,
+                            auto_answer="yes", confidence=0.5)]
+    rule = RoutingRule(reason="low_confidence", created_by="sup")
+    assert reasons(rule, ev, items) == "low confidence: empathy 0.55"
+    assert reasons(RoutingRule(reason="low_confidence", threshold=0.5, created_by="sup"), ev, items) is None
+    assert reasons(RoutingRule(reason="score_below", created_by="sup"), ev, items) is None  # 90 ≥ pass mark 80

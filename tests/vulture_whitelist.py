@@ -88,3 +88,27 @@ TranscriptSegmentPublic  # unused class (storage/transcripts.py:70)
 conversation_lines  # unused function (storage/transcripts.py:135)
 search_segments  # unused function (storage/transcripts.py:142)
 multilingual  # unused variable (transcribe/models.py:56)
+# closing the loop (issue 16)
+set_cmd  # unused function (callqc/cli/notify.py, callqc/cli/schedule.py)
+monthly_cmd  # unused function (callqc/cli/report.py)
+run_once_cmd  # unused function (callqc/cli/schedule.py)
+loop_cmd  # unused function (callqc/cli/schedule.py)
+_.fill  # openpyxl cell style (review_app/report_files.py)
+_.font  # openpyxl cell style
+_.alignment  # openpyxl cell style
+_.number_format  # openpyxl cell format
+_.freeze_panes  # openpyxl sheet view
+evaluated  # Kpis field (scoring/kpi.py), read by name through review_app/kpi_labels.py
+score_human  # Kpis field
+score_auto  # Kpis field
+hold_share  # Kpis field
+holds_per_call  # Kpis field
+silence_share  # Kpis field
+overtalk_share  # Kpis field
+overtalks_per_call  # Kpis field
+aht_s  # Kpis field
+fcr_item_rate  # Kpis field
+complaint_share  # Kpis field
+done_by  # RoutedCall column (storage/routing.py)
+claimed_by  # SamplingClaim column (storage/schedules.py)
+claimed_at  # SamplingClaim column

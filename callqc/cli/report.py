@@ -16,8 +16,9 @@ def register(app: typer.Typer) -> None:
 
     @report.command("monthly")
     def monthly_cmd(
-        month: str = typer.Option(..., help="The month, YYYY-MM."),
-        out: Path = typer.Option(..., help="File to write: .xlsx (one sheet per view) or .csv."),
+        month: str = typer.Option(None, help="The month, YYYY-MM (default: last month, UTC)."),
+        out: Path = typer.Option(..., help="File to write: .xlsx (one sheet per view) or .csv; a folder: "
+                                 "qc-report-YYYY-MM[-TEAM].xlsx in it."),
         team: str = typer.Option(None, help="Only this team (default: every team of the tenant)."),
         tenant: str = typer.Option("default", help="Tenant whose calls the report covers."),
     ) -> None:
@@ -27,6 +28,12 @@ def register(app: typer.Typer) -> None:
         from storage.db import session
         from storage.users import Principal, Role
 
+        if month is None:
+            from datetime import UTC, datetime, timedelta
+
+            month = f"{datetime.now(UTC).replace(day=1) - timedelta(days=1):%Y-%m}"
+        if out.is_dir():
+            out = out / f"qc-report-{month}{'-' + team if team else ''}.xlsx"
         kind = out.suffix.lower()
         if kind not in (".xlsx", ".csv"):
             raise InvalidInput(f"--out {out}: the file must end in .xlsx or .csv")
