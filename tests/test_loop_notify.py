@@ -197,3 +197,27 @@ def test_a_channel_that_keeps_failing_ends_dead_and_visible(sqlite_db, monkeypat
     with session() as s:
         (n,) = s.exec(select(Notification)).all()
     assert (n.state, n.attempts) == (OutboxState.dead, 2) and "NOTIFY_WEBHOOK_SECRET" in n.last_error
+
+
+def test_a_failed_fixity_check_queues_a_message_for_archivists(sqlite_db, monkeypatch):
+    """`archive verify` finding an image gone tells the archivists who asked, once per check."""
+    from storage.archive.tables import ArchiveImage, ArchiveRun, ImageState
+    from storage.archive.verify import verify_images
+    from storage.users import add_user
+
+    review_world.fast_hashing(monkeypatch)
+    with session() as s:
+        add_user(s, "arch", role="archivist", password=review_world.PASSWORD)
+        add_user(s, "arch2", role="archivist", password=review_world.PASSWORD)  # asked for nothing
+        set_pref(s, "arch", "archive_failure", "email", "arch@example.com")
+        run = ArchiveRun(month="2026-10", media_bytes=1, disc_count=1, call_count=1, total_bytes=1, actor="t")
+        s.add(run)
+        s.flush()
+        s.add(ArchiveImage(run_id=run.id, month="2026-10", disc=1, disc_count=1, object_key="archive/gone.iso",
+                           state=ImageState.verified, sha256="0" * 64, size_bytes=1))
+    (result,) = verify_images(all_months=True, actor="test")
+    assert result.ok is False
+    with session() as s:
+        (n,) = s.exec(select(Notification)).all()
+    assert (n.user_name, n.kind, n.channel, n.payload["month"]) == ("arch", "archive_failure", "email", "2026-10")
+    assert "gone.iso" in n.payload["image"]
