@@ -29,6 +29,7 @@ from storage.errors import Conflict
 from storage.evaluations import Evaluation, auto_evaluation_for
 from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
+from storage.rubric_rules import rule_for
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -84,5 +85,14 @@ def handle(ctx: JobContext) -> None:
         rid, ver = ctx.payload.get("rubric_id"), ctx.payload.get("rubric_version")
         if rid and ver and not (isinstance(ver, int) or str(ver).isdigit()):
             raise CallNotScorable(f"{call_id}: job payload rubric_version {ver!r} is not a number")
-        loaded = stored_rubric(session, str(rid), int(ver)) if rid and ver else active_rubric()
+        loaded = stored_rubric(session, str(rid), int(ver)) if rid and ver else rubric_for_call(session, call_id)
         score_call(session, call_id, loaded)
+
+
+def rubric_for_call(session: Session, call_id: str) -> LoadedRubric:
+    """The rubric a selection rule (storage/rubric_rules.py) names for the call, else the active one."""
+    call = session.get(Call, call_id)
+    rule = rule_for(session, call) if call is not None else None
+    if rule is None:
+        return active_rubric()
+    return stored_rubric(session, rule.rubric_id, rule.rubric_version)

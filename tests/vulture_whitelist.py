@@ -112,3 +112,5 @@ complaint_share  # Kpis field
 done_by  # RoutedCall column (storage/routing.py)
 claimed_by  # SamplingClaim column (storage/schedules.py)
 claimed_at  # SamplingClaim column
+rubric_assign  # unused function (callqc/cli/scoring.py)
+rubric_rules  # unused function (callqc/cli/scoring.py)
