@@ -38,14 +38,20 @@ def _page(name: str, title_key: str, *, default: bool = False) -> st.Page:
 
 
 _BY_ROLE: dict[Role, list[str]] = {
-    Role.inspector: ["queue", "call", "search", "calibration"],
-    Role.agent: ["scorecard", "call", "search"],
-    Role.supervisor: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration"],
-    Role.archivist: ["search", "call", "archive"],
-    Role.admin: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
+    Role.inspector: ["queue", "routed", "call", "search", "calibration", "notifications"],
+    Role.agent: ["scorecard", "call", "search", "notifications"],
+    Role.supervisor: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling",
+                      "disputes", "calibration", "notifications"],
+    Role.archivist: ["search", "call", "archive", "notifications"],
+    Role.admin: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+                 "calibration", "audit", "archive", "notifications"],
 }
 _META = {  # page -> title key
     "queue": "page_queue",
+    "routed": "page_routed",
+    "kpis": "page_kpis",
+    "report": "page_report",
+    "notifications": "page_notifications",
     "call": "page_call",
     "search": "page_search",
     "scorecard": "page_scorecard",

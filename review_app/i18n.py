@@ -14,10 +14,13 @@ from __future__ import annotations
 import re
 from datetime import date, tzinfo
 
-from review_app.strings_en import EN
-from review_app.strings_zh import ZH
+from review_app import i18n_loop
+from review_app.strings_en import EN as _EN
+from review_app.strings_zh import ZH as _ZH
 from storage.settings import get_settings
 
+EN: dict[str, str] = _EN | i18n_loop.EN
+ZH: dict[str, str] = _ZH | i18n_loop.ZH
 STRINGS = {"en": EN, "zh-CN": ZH}
 
 

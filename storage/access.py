@@ -1,8 +1,10 @@
 """Who may see and do what: the access rules every page-facing domain function applies.
 
 Rules live here, not in the pages, so a hand-made URL or a call-ID search cannot get around them:
-an agent sees only calls whose ``agent_id`` is theirs (and evaluations and recordings of those
-calls); other roles see every call; download, audit and user administration are narrower.
+an agent sees only calls of their tenant whose ``agent_id`` is theirs (and evaluations and
+recordings of those calls: agent IDs are unique only within a tenant); inspectors, supervisors and
+archivists see the calls of their tenant, and of their team when their account names one; admins
+see every call; download, audit and user administration are narrower.
 An agent asking for a call that is not theirs gets the same Forbidden as for a call that does not
 exist, so call IDs cannot be probed.
 """
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 class Perm(StrEnum):
     view_all_calls = "view_all_calls"
     review = "review"  # score calls, override auto answers
+    route = "route"  # manage routing rules
     sample = "sample"  # sampling plans and runs
     calibrate = "calibrate"  # set up calibration sessions
     resolve_disputes = "resolve_disputes"
@@ -47,7 +50,8 @@ _ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.agent: frozenset({Perm.own_feedback}),
     Role.inspector: frozenset({Perm.view_all_calls, Perm.review}),
     Role.supervisor: frozenset(
-        {Perm.view_all_calls, Perm.review, Perm.sample, Perm.calibrate, Perm.resolve_disputes, Perm.dashboard}
+        {Perm.view_all_calls, Perm.review, Perm.sample, Perm.calibrate, Perm.resolve_disputes, Perm.dashboard,
+         Perm.route}
     ),
     Role.archivist: frozenset({Perm.view_all_calls, Perm.download, Perm.archive_health}),
     Role.admin: frozenset(Perm),
@@ -73,25 +77,47 @@ def require(who: Principal, perm: Perm) -> None:
 
 def calls_clause(who: Principal) -> Any:
     """A WHERE clause on ``calls`` limiting rows to what ``who`` may see."""
-    if can(who, Perm.view_all_calls):
+    if who.role == Role.admin:
         return sa.true()
+    in_tenant = col(Call.tenant) == who.tenant
+    if can(who, Perm.view_all_calls):
+        return in_tenant if who.team is None else sa.and_(in_tenant, col(Call.team) == who.team)
     if who.role == Role.agent and who.agent_id:
-        return col(Call.agent_id) == who.agent_id
+        return sa.and_(in_tenant, col(Call.agent_id) == who.agent_id)
     return sa.false()
+
+
+def may_see(who: Principal, call: Call) -> bool:
+    """``calls_clause`` for one loaded row."""
+    if who.role == Role.admin:
+        return True
+    if call.tenant != who.tenant:
+        return False
+    if can(who, Perm.view_all_calls):
+        return who.team is None or call.team == who.team
+    return who.role == Role.agent and bool(who.agent_id) and call.agent_id == who.agent_id
+
+
+def team_clause(who: Principal, tenant_col: Any, team_col: Any) -> Any:
+    """The same scope on another table's tenant and team columns (routing queue, sampling plans)."""
+    if who.role == Role.admin:
+        return sa.true()
+    if who.team is None:
+        return tenant_col == who.tenant
+    return sa.and_(tenant_col == who.tenant, team_col == who.team)
 
 
 def visible_call(session: Session, who: Principal, call_id: str) -> Call:
     """The call row if ``who`` may see it; CallNotVisible (agents) or NotFound otherwise."""
     cid = validate_call_id(call_id)
     call = session.get(Call, cid)
-    if can(who, Perm.view_all_calls):
-        if call is None:
-            raise NotFound(f"call {cid}")
+    if call is not None and may_see(who, call):
         return call
-    if call is None or who.role != Role.agent or not who.agent_id or call.agent_id != who.agent_id:
-        log.info("access: %s denied call %s", who.name, cid)
-        raise CallNotVisible(cid)
-    return call
+    if call is None and who.role == Role.admin:
+        raise NotFound(f"call {cid}")
+    # another tenant's or team's call looks exactly like a call that does not exist
+    log.info("access: %s denied call %s", who.name, cid)
+    raise CallNotVisible(cid)
 
 
 def search_calls(session: Session, who: Principal, text: str = "", *, limit: int = 50, offset: int = 0) -> list[Call]:

@@ -59,6 +59,7 @@ class AuditAction(StrEnum):
     sign_in_failed = "sign_in_failed"
     sign_out = "sign_out"
     session_ended = "session_ended"  # a live review-app session ended by the app (user disabled)
+    report = "report"  # a report (monthly quality audit) was built for download
 
 
 class AuditEvent(SQLModel, table=True):

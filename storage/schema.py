@@ -14,9 +14,13 @@ import storage.calls  # noqa: F401  calls
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.models  # noqa: F401  audit_log
+import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
+import storage.routing  # noqa: F401  routing rules, routed calls
+import storage.rubric_rules  # noqa: F401  rubric_rules
 import storage.rubrics  # noqa: F401  rubrics
+import storage.schedules  # noqa: F401  sampling_claims
 import storage.transcripts  # noqa: F401  transcripts, segments
 import storage.users  # noqa: F401  users
 

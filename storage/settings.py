@@ -191,6 +191,14 @@ class Settings(BaseSettings):
     auto_submit_min_reviews: int = Field(25, ge=1, description="Reviewed calls an item needs to auto-submit.")
     agreement_window_days: int = Field(90, ge=1, description="Rolling window of the agreement statistics.")
     model_min_labels: int = Field(20, ge=2, description="Labels a learned item needs before it answers.")
+    fcr_days: float = Field(
+        7, gt=0, description="First-contact resolution: a call is resolved when the same customer number does not "
+        "call again within this many days.",
+    )
+    shift_gap_min: float = Field(
+        60, gt=0, description="Calls per hour: a gap longer than this between an agent's calls ends a shift "
+        "(breaks between shifts are not worked hours).",
+    )
 
     # --- review app -------------------------------------------------------------------------------
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Language of the review app.")
@@ -214,6 +222,34 @@ class Settings(BaseSettings):
         30, ge=1, description="First wait after too many failed sign-ins; doubles with each further failure."
     )
     sign_in_delay_max_s: int = Field(900, ge=1, description="Longest wait after failed sign-ins, seconds.")
+    schedule_poll_s: float = Field(
+        30.0, gt=0, description="How often the scheduler (`callqc schedule loop`, part of `callqc up`) looks "
+        "for sampling plans whose period has ended.",
+    )
+    schedule_catch_up: int = Field(
+        100, ge=1, description="Most missed periods of one plan run after a restart (older ones are skipped, logged).",
+    )
+
+    # --- notifications ----------------------------------------------------------------------------
+    app_url: str = Field(
+        "http://127.0.0.1:8501", description="The review app's address as people reach it, for links in notifications.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        None, description="Key of the HMAC-SHA256 signature on webhook notifications (header X-Callqc-Signature); "
+        "webhooks are not sent without one.",
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications; none: no e-mail is sent.")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_starttls: bool = Field(True, description="Use STARTTLS on the SMTP connection.")
+    smtp_user: str | None = Field(None, description="SMTP user name (empty: no login).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("callqc@localhost", description="Sender address of e-mail notifications.")
+    notify_poll_s: float = Field(2.0, gt=0, description="How often the notification sender looks for due messages.")
+    notify_lease_s: float = Field(
+        120.0, gt=0, description="A message being sent is taken back after this long (the sender died).",
+    )
+    notify_backoff_s: float = Field(10.0, ge=0, description="First retry delay of a failed notification; doubles.")
+    notify_max_attempts: int = Field(8, ge=1, description="Attempts before a notification is marked dead.")
 
     # --- archive ----------------------------------------------------------------------------------
     archive_retention_days: int = Field(3650, ge=1, description="WORM retention of archive images, days.")

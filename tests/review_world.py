@@ -71,6 +71,7 @@ def add_call(
     segments: list,
     team: str = "T1",
     queue: str = "support",
+    tenant: str = "default",
 ) -> None:
     """Register a call with stored audio, its transcript and its auto-evaluation."""
     import hashlib
@@ -84,6 +85,7 @@ def add_call(
         s.add(
             Call(
                 call_id=call_id,
+                tenant=tenant,
                 agent_id=agent_id,
                 team=team,
                 queue=queue,

@@ -25,11 +25,13 @@ from tests.review_world import DAY0, PASSWORD
 pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
-    "inspector": ["queue", "call", "search", "calibration"],
-    "agent": ["scorecard", "call", "search"],
-    "supervisor": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration"],
-    "archivist": ["search", "call", "archive"],
-    "admin": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
+    "inspector": ["queue", "routed", "call", "search", "calibration", "notifications"],
+    "agent": ["scorecard", "call", "search", "notifications"],
+    "supervisor": ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+                   "calibration", "notifications"],
+    "archivist": ["search", "call", "archive", "notifications"],
+    "admin": ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+              "calibration", "audit", "archive", "notifications"],
 }
 
 

@@ -105,7 +105,7 @@ def test_a_role_change_takes_effect_on_the_next_click(world: review_world.World)
     with session() as s:
         user = s.exec(select(User).where(User.name == "insp1")).one()
         user.role = "agent"
-        user.agent_id = "A1"
+        user.agent_id = "A77"  # an agent ID nobody else in the tenant has
     at.run()
     assert at.session_state["principal"].role == "agent"
 

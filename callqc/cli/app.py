@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., help="User name (sign-in name)."),
         role: str = typer.Option(..., help="inspector, agent, supervisor, archivist or admin."),
         agent_id: str = typer.Option(None, "--agent-id", help="For agents: the agent ID their calls carry."),
-        team: str = typer.Option(None, help="Team, for dashboards."),
+        team: str = typer.Option(None, help="Team: an agent's team; for inspectors and supervisors the one "
+                                 "team they see (none: every team of the tenant)."),
+        tenant: str = typer.Option("default", help="Tenant the user belongs to (agent IDs are unique per tenant)."),
         password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
     ) -> None:
         """Add a user; prompts for the password (argon2-hashed, never stored in clear)."""
@@ -76,7 +78,7 @@ def register(app: typer.Typer) -> None:
         password = _read_password(password_stdin)
         migrate()
         with session() as s:
-            u = add_user(s, name, role=role, password=password, agent_id=agent_id, team=team)
+            u = add_user(s, name, role=role, password=password, agent_id=agent_id, team=team, tenant=tenant)
         typer.echo(f"added {u.name} ({u.role})")
 
     @user.command("list")
@@ -88,7 +90,7 @@ def register(app: typer.Typer) -> None:
         with session() as s:
             for u in list_users(s):
                 state = "" if u.active else " (disabled)"
-                typer.echo(f"{u.name}\t{u.role}\t{u.agent_id or '-'}\t{u.team or '-'}{state}")
+                typer.echo(f"{u.name}\t{u.role}\t{u.agent_id or '-'}\t{u.tenant}/{u.team or '*'}{state}")
 
     @user.command("disable")
     def user_disable(name: str) -> None:

@@ -21,6 +21,8 @@ if not rows:
 for d, r in rows:
     with st.container(border=True):
         st.markdown(f"**\\#{d.id}** · {md(r.call_id)} · {t('score')} {r.score} · {md(d.opened_by)}: {md(d.reason)}")
+        if d.item_id:
+            st.text(t("disputed_item", item=d.item_id))
         if st.button(t("open_call", call=md(r.call_id)), key=f"d_open:{d.id}"):
             st.session_state["call_id"] = r.call_id
             st.switch_page("views/call.py")
@@ -32,7 +34,13 @@ for d, r in rows:
                 with dbs() as s:
                     resolve_dispute(s, who, d.id or 0, comment=note)
                 st.rerun()
-            if b.button(t("change_score"), key=f"change:{d.id}"):
+            if d.item_id:
+                answer = b.selectbox(t("new_answer"), ["yes", "no", "n/a"], key=f"d_answer:{d.id}")
+                if b.button(t("set_answer"), key=f"answer:{d.id}"):
+                    with dbs() as s:
+                        resolve_dispute(s, who, d.id or 0, new_answer=answer, comment=note)
+                    st.rerun()
+            elif b.button(t("change_score"), key=f"change:{d.id}"):
                 with dbs() as s:
                     resolve_dispute(s, who, d.id or 0, new_score=new, comment=note)
                 st.rerun()

@@ -24,7 +24,7 @@ def _words(raw: str) -> list[str]:
 
 
 with dbs() as s:
-    inspectors = [u.name for u in list_users(s, role=Role.inspector)]
+    inspectors = [u.name for u in list_users(s, role=Role.inspector, tenant=who.tenant)]
 with st.expander(t("new_plan")), st.form("new_plan"):
     name = st.text_input(t("plan_name"))
     mode = st.radio(
@@ -52,6 +52,7 @@ with st.expander(t("new_plan")), st.form("new_plan"):
     insufficient = g4.checkbox(t("insufficient_evidence"))
     words = st.text_input(t("words_in_transcript"))
     seed = st.text_input(t("seed_optional"))
+    schedule = st.text_input(t("schedule_cron"), help=t("schedule_help"))
     if st.form_submit_button(t("create_plan")):
         filters = {
             "queues": _words(queues),
@@ -78,6 +79,7 @@ with st.expander(t("new_plan")), st.form("new_plan"):
                     daily_cap=int(cap),
                     filters=filters,
                     seed=int(seed) if seed.strip() else None,
+                    schedule=schedule or None,
                 )
             st.success(t("plan_created", name=md(plan.name), seed=plan.seed))
         except CallqcError as exc:
@@ -86,7 +88,7 @@ with st.expander(t("new_plan")), st.form("new_plan"):
             st.error(t("seed_not_a_number"))
 
 with dbs() as s:
-    plans = list_plans(s)
+    plans = list_plans(s, who)
 if plans:
     st.dataframe(
         pd.DataFrame(

@@ -107,6 +107,7 @@ def blind_items(session: Session, who: Principal, session_id: int, call_id: str)
         raise NotInCalibration(f"{who.name}, calibration {session_id}")
     if call_id not in cs.call_ids:
         raise CallNotInCalibration(f"call {call_id}, calibration {session_id}")
+    visible_call(session, who, call_id)
     return [(i.item_id, i.title) for i in evalview.rubric_items(session, call_id)]
 
 

@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -251,11 +252,14 @@ def final_answers(session: Session, call_ids: list[str], item_ids: tuple[str, ..
     return out
 
 
-def agent_scores(session: Session) -> dict[str, list[float]]:
-    """Per agent, the current score of each call (reviewed, else auto; never calibration)."""
+def agent_scores(session: Session, where: Any = None) -> dict[str, list[float]]:
+    """Per agent, the current score of each call (reviewed, else auto; never calibration) among the
+    calls matching ``where`` (the caller's access scope)."""
     totals = current_totals(session)
     agents = session.exec(
-        select(Call.call_id, Call.agent_id).where(col(Call.agent_id).is_not(None)).order_by(col(Call.call_id))
+        select(Call.call_id, Call.agent_id)
+        .where(col(Call.agent_id).is_not(None), sa.true() if where is None else where)
+        .order_by(col(Call.call_id))
     )
     out: dict[str, list[float]] = defaultdict(list)
     for call_id, agent in agents:

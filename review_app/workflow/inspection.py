@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from review_app.workflow import evalview
+from review_app.workflow import evalview, notify, routing
 from review_app.workflow.callview import call_public
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
@@ -152,7 +152,7 @@ def submit_review(
         raise CriticalItemFailed(failed[0].title)
     savepoint = session.begin_nested()
     try:
-        review = _store(session, who, call.call_id, auto, human, verdict, failed, form_token)
+        review = _store(session, who, call, auto, human, verdict, failed, form_token)
         savepoint.commit()
     except IntegrityError:
         # the same form stored by a concurrent request (the unique form token): keep that one
@@ -168,17 +168,17 @@ def submit_review(
 def _store(
     session: Session,
     who: Principal,
-    call_id: str,
+    call: Call,
     auto: EvaluationView | None,
     human: HumanAnswers,
     verdict: Verdict,
     failed: list[ItemView],
     form_token: str | None,
 ) -> Review:
-    ev = evalview.save_human(session, call_id, inspector=who.name, auto=auto, human=human)
-    assignment = _open_assignment(session, call_id, who.name)
+    ev = evalview.save_human(session, call.call_id, inspector=who.name, auto=auto, human=human)
+    assignment = _open_assignment(session, call.call_id, who.name)
     review = Review(
-        call_id=call_id,
+        call_id=call.call_id,
         evaluation_id=ev.id,
         auto_evaluation_id=auto.id if auto else None,
         inspector=who.name,
@@ -193,6 +193,8 @@ def _store(
     session.flush()  # a concurrent submit of the same form fails here, on the unique form token
     if assignment is not None:
         _close_assignment(session, assignment.id, review.id)
+    routing.close_for_review(session, who, call.call_id, review.id)
+    notify.new_feedback(session, call, review)
     return review
 
 
