@@ -55,6 +55,10 @@ class AuditAction(StrEnum):
     legal_hold = "legal_hold"
     legal_release = "legal_release"
     sign_in = "sign_in"
+    redact = "redact"  # redaction (re-)run on a call
+    view_original = "view_original"  # original (unredacted) transcript shown to someone with `pii`
+    clip = "clip"  # a clip of the call's audio downloaded
+    export = "export"  # the call's audio exported as MP3/OGG/WAV
 
 
 class AuditEvent(SQLModel, table=True):

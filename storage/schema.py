@@ -13,6 +13,7 @@ import storage.calls  # noqa: F401  calls
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.models  # noqa: F401  audit_log
+import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.rubrics  # noqa: F401  rubrics
 import storage.transcripts  # noqa: F401  transcripts, segments
