@@ -24,7 +24,7 @@ from storage.db import session
 from storage.errors import Forbidden, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction, AuditEvent
-from storage.redactions import originals_of
+from storage.redactions import with_originals
 from storage.retrieval import AudioVariant, Recording, open_recording
 from storage.settings import get_settings
 from storage.transcripts import transcript_json
@@ -175,13 +175,8 @@ def transcript(who: Principal, call_id: str, *, source: str | None, original: bo
         if not original or doc is None:
             return doc
         require(who, Perm.pii)
-        kept = originals_of(s, cid)
-        for seg in doc["segments"]:
-            o = kept.get(seg["idx"])
-            if o is not None:
-                seg["text"], seg["words"] = o.text, o.words
-        doc["original"] = True
+        n = with_originals(s, doc)
     with session(write=True) as s:
         audit.record(s, who.name, AuditAction.view_original, call_id=cid, source=source,
-                     detail={"segments": len(kept)})
+                     detail={"segments": n})
     return doc

@@ -127,6 +127,18 @@ def original_words(row: TranscriptOriginal) -> tuple[Word, ...]:
     return words_from_json(row.words)
 
 
+def with_originals(session: Session, doc: dict[str, Any]) -> int:
+    """Put the kept original text and words into a transcript_json ``doc`` (in place); segments changed.
+    Callers check ``pii`` (or are the operator) and audit."""
+    kept = originals_of(session, doc["call_id"])
+    for seg in doc["segments"]:
+        o = kept.get(seg["idx"])
+        if o is not None:
+            seg["text"], seg["words"] = o.text, o.words
+    doc["original"] = True
+    return len(kept)
+
+
 def redactions_json(session: Session, call_id: str) -> dict[str, Any] | None:
     """What was redacted in the call (type, speaker, span, digit count; never the value), or None
     if the call was never checked."""

@@ -77,6 +77,22 @@ def test_security_code_expiry_and_account_need_their_cue() -> None:
     assert [k for k, *_ in kinds(segs)] == ["cvv", "expiry", "account"]
 
 
+def test_a_number_written_as_a_decimal_counts_only_after_a_cue() -> None:
+    """ "9.21" after "security code?" is a security code; "19.99" without a cue stays."""
+    segs = [en("agent", 0, "and the code on the back?"), en("customer", 3, "It is 9.21.", channel=1),
+            en("customer", 40, "it cost 19.99 in the shop", channel=1)]
+    assert kinds(segs) == [("cvv", "customer", 3)]
+    assert texts(segs)[1:] == ["It is [CVV].", "it cost 19.99 in the shop"]
+
+
+def test_one_misheard_word_inside_a_number_does_not_split_it() -> None:
+    """ "446 Miro 946…": the stray word stays in the text, the digits on both sides go."""
+    segs = [en("agent", 0, "your card number please"),
+            en("customer", 3, "446 Miro 9464 1342 5272", channel=1)]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("card", 15)]
+    assert texts(segs)[1] == "[CARD:15] Miro"
+
+
 def test_look_alike_numbers_are_left_alone() -> None:
     """Order numbers, amounts and times keep their digits."""
     segs = [en("customer", 0, "my order number is 2023 0815 7734 and I paid $1,250.00 at 3:45"),
@@ -134,3 +150,11 @@ def test_rules_override_folder_replaces_a_language_file(tmp_path: Path) -> None:
     load_rules.cache_clear()
     with pytest.raises(BadRules, match="unknown entity type 'passport'"):
         load_rules(tmp_path)
+
+
+def test_a_chinese_cue_split_over_one_character_words_is_still_a_cue() -> None:
+    """Whisper may write 账号 as two words 账 / 号: the cue still counts, and 十/百 forms are read."""
+    segs = [zh("agent", 0, list("请告诉我您的银行账号"), channel=0),
+            zh("customer", 4, ["账", "号", "是", "五三八三", "零三七二", "五六一三"])]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("account", 12)]
+    assert texts(segs)[1] == "账号是[ACCOUNT:12]"

@@ -49,10 +49,17 @@ def test_mandarin_numerals_read_digit_by_digit_or_by_value(said: str, digits: st
     assert zh_numeral(said) == digits
 
 
-@pytest.mark.parametrize("text", ["$1,250.00", "1,250", "12.50", "3:45", "15%", "三百五十块", "三点五"])
-def test_amounts_decimals_and_times_are_not_read_as_reference_numbers(text: str) -> None:
+@pytest.mark.parametrize("text", ["$1,250.00", "3:45", "15%", "三百五十块", "三点五", "20 dollars"])
+def test_amounts_and_times_are_not_read_as_reference_numbers(text: str) -> None:
     """Look-alike numbers never become digits of a run."""
     assert [p for p in number_tokens(text) if p.digits] == []
+
+
+@pytest.mark.parametrize(("text", "digits"), [("9.21", "921"), ("1,250", "1250"), ("12.50", "1250")])
+def test_decimals_and_comma_groups_are_soft_digits(text: str, digits: str) -> None:
+    """Whisper writes "nine two one" as "9.21": such pieces are digits only where a cue asks for one."""
+    [piece] = number_tokens(text)
+    assert piece.digits == digits and piece.soft and piece.weak
 
 
 def test_a_word_with_text_and_digits_gives_the_digits_place_in_the_word() -> None:

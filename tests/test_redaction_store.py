@@ -2,70 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import wave
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from sqlmodel import select
 
 from storage.access import Perm, can, recording, transcript
-from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.errors import Forbidden
-from storage.keys import recording_key
 from storage.models import AuditEvent
 from storage.redactions import CallRedaction, Redaction, TranscriptOriginal, redactions_json
 from storage.retrieval import AudioVariant, NotYetRedacted, open_recording
 from storage.settings import get_settings, reset_settings
-from storage.stores import get_store
 from storage.transcripts import segments
-from storage.users import Principal, Role
-from tests.redaction_helpers import en
+from tests.redaction_helpers import (
+    ADMIN,
+    CARD_WORDS,
+    INSPECTOR,
+    RATE,
+    SECONDS,
+    add_recorded_call,
+    add_transcribed_call,
+    conversation,
+)
 from transcribe.engine import ComputeSettings, Transcript
 from transcribe.handler import store_result
 from transcribe.models import ModelSource, ResolvedModel
 from transcribe.redaction.pipeline import redact_call
-
-RATE = 8000
-SECONDS = 20
-INSPECTOR = Principal(name="insp", role=Role.inspector)
-ADMIN = Principal(name="boss", role=Role.admin)
-CARD_WORDS = "four one one one one one one one one one one one one one one one"
-
-
-def conversation() -> list:
-    return [en("agent", 0.5, "Good morning, thank you for calling. May I have your card number?", channel=0),
-            en("customer", 6.0, CARD_WORDS, channel=1, step=0.4),
-            en("agent", 13.0, "Thank you, goodbye.", channel=0)]
-
-
-def stereo_wav() -> tuple[bytes, np.ndarray]:
-    t = np.arange(RATE * SECONDS) / RATE
-    rng = np.random.default_rng(7)
-    pcm = np.stack([(np.sin(2 * np.pi * 300 * t) * 8000), rng.standard_normal(len(t)) * 4000], axis=1)
-    pcm = pcm.astype(np.int16)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue(), pcm
-
-
-def add_recorded_call(call_id: str) -> tuple[bytes, np.ndarray]:
-    data, pcm = stereo_wav()
-    started = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    key = recording_key(call_id, started, "wav")
-    get_store().put_stream(get_settings().bucket_recordings, key, io.BytesIO(data), length=len(data))
-    with session() as s:
-        s.add(Call(call_id=call_id, started_at=started, duration_s=SECONDS, codec="pcm_s16le", sample_rate=RATE,
-                   channels=2, channel_map={"agent": 0, "customer": 1}, audio_key=key, size_bytes=len(data),
-                   sha256=hashlib.sha256(data).hexdigest(), status=CallStatus.recorded))
-    return data, pcm
 
 
 def fake_transcript() -> Transcript:
@@ -117,10 +82,7 @@ def test_redacted_audio_covers_the_customer_span_and_leaves_the_agent_channel_by
     db_url: str,
 ) -> None:
     """Same length; agent channel identical everywhere; customer identical outside span ± margin."""
-    _, pcm = add_recorded_call("c3")
-    with session(write=True) as s:
-        s.add(_transcript_row("c3"))
-    _store_segments("c3")
+    pcm = add_transcribed_call("c3")
     redact_call("c3", actor="test")
     with session() as s:
         head = s.get(CallRedaction, "c3")
@@ -141,10 +103,8 @@ def test_redacted_audio_covers_the_customer_span_and_leaves_the_agent_channel_by
 
 
 def test_without_pii_play_gets_the_redacted_copy_with_pii_the_original_both_audited(db_url: str) -> None:
-    data, _ = add_recorded_call("c4")
-    with session(write=True) as s:
-        s.add(_transcript_row("c4"))
-    _store_segments("c4")
+    data = add_recorded_call("c4")[0]
+    add_transcribed_call("c4", audio=False)
     redact_call("c4", actor="test")
     plain = recording(INSPECTOR, "c4", source="test")
     full = recording(ADMIN, "c4", source="test")
@@ -164,10 +124,7 @@ def test_a_call_never_checked_is_not_played_to_people_without_pii(db_url: str) -
 
 
 def test_redact_runs_twice_to_the_same_rows(db_url: str) -> None:
-    add_recorded_call("c6")
-    with session(write=True) as s:
-        s.add(_transcript_row("c6"))
-    _store_segments("c6")
+    add_transcribed_call("c6")
     first = redact_call("c6", actor="test")
     with session() as s:
         rows1 = [(r.kind, r.start_s, r.end_s) for r in s.exec(select(Redaction))]
@@ -177,21 +134,3 @@ def test_redact_runs_twice_to_the_same_rows(db_url: str) -> None:
         rows2 = [(r.kind, r.start_s, r.end_s) for r in s.exec(select(Redaction))]
         texts2 = [seg.text for seg in segments(s, "c6")]
     assert len(first) == 1 and len(second) == 1 and rows1 == rows2 and texts1 == texts2 and "[CARD:16]" in texts2
-
-
-def _transcript_row(call_id: str):  # type: ignore[no-untyped-def]
-    from storage.transcripts import Transcript as Row
-
-    return Row(call_id=call_id, language="en", model_name="test", model_version="0", model_source="test",
-               duration_s=SECONDS)
-
-
-def _store_segments(call_id: str) -> None:
-    from storage.transcripts import TranscriptSegment
-
-    with session(write=True) as s:
-        for i, seg in enumerate(conversation()):
-            s.add(TranscriptSegment(call_id=call_id, idx=i, speaker=seg.speaker, channel=seg.channel or 0,
-                                    start_s=seg.start, end_s=seg.end, text=seg.text,
-                                    words=[{"start": w.start, "end": w.end, "word": w.word, "probability": 1.0}
-                                           for w in seg.words], avg_logprob=0.0, no_speech_prob=0.0))

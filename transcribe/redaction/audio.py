@@ -139,10 +139,14 @@ def redact(audio: AudioSegment, cuts: Sequence[Cut], *, margin_s: float, mode: s
     return AudioSegment.from_mono_audiosegments(*out)
 
 
+def check_range(start: float, end: float) -> None:
+    if not (0 <= start < end) or not math.isfinite(end):
+        raise InvalidInput(f"clip {start:g}–{end:g} s: the start must be before the end and not negative")
+
+
 def clip(audio: AudioSegment, start: float, end: float) -> AudioSegment:
     """Seconds ``start``–``end`` of the call, every channel."""
-    if not (0 <= start < end):
-        raise InvalidInput(f"clip {start:g}–{end:g} s: the start must be before the end and not negative")
+    check_range(start, end)
     rate, total = audio.frame_rate, int(audio.frame_count())
     a, b = math.floor(start * rate), min(total, math.ceil(end * rate))
     if a >= total:

@@ -68,6 +68,7 @@ class _Digit:
 class _Run:
     digits: list[_Digit]
     plus: _Digit | None = None  # the "plus"/"+" said before the digits, if any
+    soft_only: bool = False  # only "9.21"-like pieces: digits only if a cue asks for a number
 
     @property
     def text(self) -> str:
@@ -150,10 +151,12 @@ def _interrupted(others: list[_W], t0: float, t1: float, rules: Rules) -> bool:
     starts = [w.word.start for w in others]
     said = [_norm(w.word.word) for w in _window(others, starts, t0, t1) if w.word.start >= t0 and w.word.end <= t1]
     said = [t for t in said if t and t not in rules.fillers]
-    if len(said) > 3:
+    if len(said) > 3 and sum(len(t) for t in said) > 6:  # "好的请继续" in five one-character words is short
         return True
     text = " " + " ".join(said) + " "
-    return any((f" {c} " if c.isascii() else c) in text for cs in rules.cues.values() for c in cs)
+    tight = text.replace(" ", "")
+    return any((f" {c} " in text) if c.isascii() else (c.replace(" ", "") in tight)
+               for cs in rules.cues.values() for c in cs)
 
 
 def _runs(words: list[_W], rules: Rules, others: list[_W] | None = None) -> list[_Run]:
@@ -166,19 +169,29 @@ def _runs(words: list[_W], rules: Rules, others: list[_W] | None = None) -> list
     piece_no = 0
     last_end = -1e9
 
+    soft: set[int] = set()  # piece numbers of soft pieces
+
     def close() -> None:
         nonlocal cur, plus, repeat, tens
         if cur and any(d.piece > 0 for d in cur):
             runs.append(_Run(cur, plus))
+        elif cur and any(-d.piece in soft for d in cur):
+            runs.append(_Run(cur, plus, soft_only=True))
         cur, plus, repeat, tens = [], None, 0, False
 
+    stray = 0  # unknown words since the last digit: one is bridged ("446 Miro 946…"), two end the run
     for w in words:
         text = w.word.word
         pieces = number_tokens(text)
         if not pieces:
             if not _is_filler(text, rules):
-                close()
+                stray += 1
+                if stray > 1 or not cur:
+                    close()
             continue
+        if stray and (w.word.start - last_end > MAX_GAP_S / 2):
+            close()  # a misheard word in a number is said in its flow, not after a pause
+        stray = 0
         if w.word.start - last_end > MAX_GAP_S or (cur and others and _interrupted(others, last_end, w.word.start,
                                                                                    rules)):
             close()
@@ -212,6 +225,8 @@ def _runs(words: list[_W], rules: Rules, others: list[_W] | None = None) -> list
             piece_no += 1
             # weak pieces ("oh", "x") get a negative piece number: a run of nothing else is dropped
             tag = -piece_no if p.weak else piece_no
+            if p.soft:
+                soft.add(piece_no)
             new = [_Digit(c, ref, w.word.start, w.word.end, tag) for c in p.digits]
             if repeat and new and repeat_ref is not None:
                 # "double five": the first five is said by "double"'s word, so the hit covers it
@@ -233,32 +248,47 @@ class _Cues:
         self.starts = [w.word.start for w in words]
         self.rules = rules
 
-    def _latest(self, lo: float, hi: float, *, first: bool = False) -> tuple[str | None, float]:
+    def _text(self, lo: float, hi: float) -> tuple[str, str, list[int]]:
+        """The words said in [lo, hi): spaced (Latin cues match whole words), unspaced (Chinese cues
+        match across Whisper's word boundaries: 账 号 → 账号), and unspaced → spaced positions."""
         parts = [t for w in _window(self.words, self.starts, lo, hi) if (t := _norm(w.word.word))]
-        text = " " + " ".join(parts) + " "
-        # the cue that ends last (first: that starts first); at one end the longer cue wins, so
+        spaced = " " + " ".join(parts) + " "
+        back = [i for i, c in enumerate(spaced) if c != " "]
+        return spaced, "".join(spaced[i] for i in back), back
+
+    def _find(self, spaced: str, tight: str, back: list[int], cue: str, *, first: bool) -> int:
+        """End position (in ``spaced``) of the last (first) occurrence of ``cue``, -1 if none."""
+        if cue.isascii():
+            needle = f" {cue} "
+            at = spaced.find(needle) if first else spaced.rfind(needle)
+            return -1 if at < 0 else at + len(needle)
+        needle = cue.replace(" ", "")
+        at = tight.find(needle) if first else tight.rfind(needle)
+        return -1 if at < 0 else back[at + len(needle) - 1] + 1
+
+    def _latest(self, lo: float, hi: float, *, first: bool = False) -> tuple[str | None, float]:
+        spaced, tight, back = self._text(lo, hi)
+        # the cue that ends last (first: that ends first); at one end the longer cue wins, so
         # "order number" beats "number"
         best: tuple[int, int, str | None] = (-1 if not first else 1 << 30, 0, None)
         options = [(c, str(k)) for k, cs in self.rules.cues.items() for c in cs]
         options += [(c, "not_pii") for c in self.rules.not_pii]
         for cue, kind in options:
-            needle = f" {cue} " if cue.isascii() else cue
-            at = text.find(needle) if first else text.rfind(needle)
-            if at < 0:
+            key = self._find(spaced, tight, back, cue, first=first)
+            if key < 0:
                 continue
-            key = at if first else at + len(needle)
             better = key < best[0] if first else key > best[0]
-            if better or (key == best[0] and len(needle) > best[1]):
-                best = (key, len(needle), kind)
+            if better or (key == best[0] and len(cue) > best[1]):
+                best = (key, len(cue), kind)
         return best[2], hi
 
     def before(self, t: float, window: float = CUE_WINDOW_S) -> str | None:
         return self._latest(t - window, t)[0]
 
     def kinds_before(self, t: float, window: float) -> set[str]:
-        text = " " + " ".join(_norm(w.word.word) for w in _window(self.words, self.starts, t - window, t)) + " "
+        spaced, tight, back = self._text(t - window, t)
         return {str(k) for k, cs in self.rules.cues.items()
-                for c in cs if (f" {c} " if c.isascii() else c) in text}
+                for c in cs if self._find(spaced, tight, back, c, first=True) >= 0}
 
     def after(self, t: float) -> str | None:
         return self._latest(t, t + CUE_AFTER_S, first=True)[0]
@@ -291,6 +321,8 @@ def _match_run(run: _Run, cues: _Cues, speaker: str, channel: int | None) -> lis
     text = run.text
     start_t = run.digits[0].start
     cue = cues.before(start_t) or cues.after(run.digits[-1].end)
+    if run.soft_only and (cue is None or cue == "not_pii"):
+        return []
     near = cues.kinds_before(start_t, SHORT_CUE_WINDOW_S)
     starts, ends = _edges(run)
     hits: list[Hit] = []
@@ -335,7 +367,7 @@ def _match_run(run: _Run, cues: _Cues, speaker: str, channel: int | None) -> lis
     n = hi - lo
     fits = {
         Kind.id: n in (17, 18) and bool(re.fullmatch(r"\d{17}[\dX]?", seg)),
-        Kind.card: 13 <= n <= 19 and seg.isdigit(),
+        Kind.card: 12 <= n <= 20 and seg.isdigit(),  # the ASR drops or adds a digit now and then
         Kind.cvv: 3 <= n <= 4 and seg.isdigit(),
         Kind.expiry: 3 <= n <= 6 and seg.isdigit() and _month_ok(seg),
         Kind.account: 6 <= n <= 34 and seg.isdigit(),

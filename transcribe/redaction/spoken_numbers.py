@@ -43,7 +43,7 @@ _ZH_RUN = re.compile("[" + "".join(ZH_DIGITS) + "".join(ZH_UNITS) + "]+")
 # Digits as written, with the separators people and Whisper put between groups
 _DIGIT_RUN = re.compile(r"\+?\d+(?:[ \-–]\d+)*")
 # Amounts, decimals and times: masked before digits are read
-_NOT_A_REFERENCE = re.compile(r"[$¥€£]\s?\d[\d,]*(?:\.\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+"
+_NOT_A_REFERENCE = re.compile(r"[$¥€£]\s?\d[\d,]*(?:\.\d+)?"
                               r"|\d{1,2}:\d{2}(?::\d{2})?"
                               r"|\d+\s?(?:%|元|块|美元|dollars?|yuan|percent)")
 _LATIN = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
@@ -61,6 +61,7 @@ class NumPiece:
     weak: bool = False  # only a number next to other numbers ("oh")
     repeat: int = 0  # "double"/"triple": repeat the next digit this many times
     tens: bool = False  # "twenty": a unit said next fills its last place ("twenty one" → 21)
+    soft: bool = False  # "9.21", "1,234": maybe digits, maybe an amount
 
 
 def zh_numeral(text: str) -> str:
@@ -115,6 +116,11 @@ def _en_word(lower: str) -> NumPiece | None:
     return None
 
 
+# Whisper writes "nine two one" as "9.21" and "one two three four" as "1,234" now and then: such
+# pieces are soft, digits only where a cue asks for a number (see detect.py)
+_SOFT = re.compile(r"\d+(?:[.,]\d+)+")
+
+
 def _mask_amounts(norm: str) -> str:
     return _NOT_A_REFERENCE.sub(lambda m: " " * len(m.group()), norm)
 
@@ -124,6 +130,9 @@ def number_tokens(text: str) -> list[NumPiece]:
     norm = text.translate(_FULLWIDTH)
     masked = _mask_amounts(norm)
     pieces: list[NumPiece] = []
+    for m in _SOFT.finditer(masked):
+        pieces.append(NumPiece(re.sub(r"\D", "", m.group()), m.start(), m.end(), weak=True, soft=True))
+    masked = _SOFT.sub(lambda m: " " * len(m.group()), masked)
     for m in _DIGIT_RUN.finditer(masked):
         raw = m.group()
         digits = re.sub(r"\D", "", raw)
