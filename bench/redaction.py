@@ -11,7 +11,8 @@ Each call of a labelled set (``bench/redaction_set.py``) is transcribed by callq
   channel is byte-identical, the customer channel is byte-identical outside the covered samples, and
   re-transcribing the copy recovers no run of 4 digits (3 for a security code) of the number.
 
-``python -m bench.redaction [--set DIR] [--make] [--limit N] [--json FILE]``
+``python -m bench.redaction [--set DIR] [--make] [--lang en|zh] [--limit N] [--oracle] [--json FILE]``
+(``--json`` is rewritten after every call; ``--score A.json B.json`` prints the figures of runs, merged)
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def oracle_segments(meta: dict[str, Any]) -> list[Segment]:
     return sorted(out, key=lambda s: s.start)
 
 
-def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle: bool = False) -> dict[str, Any]:
+def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle: bool = False,
+        partial: Path | None = None) -> dict[str, Any]:
     settings = get_settings()
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     ids = [c for c in sorted(labels) if lang_only is None or labels[c]["language"] == lang_only]
@@ -148,11 +150,19 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
                 lab["asr_run"] = _lcs(lab["digits"], _digits(customer_text))
         per_call.append(row)
         print(f"{cid}: {len(hits)} hits {[h['kind'] for h in hits]} | {customer_text[:90]!r}", flush=True)
+        doc = _doc(per_call, t0, cpu0, load0, oracle)
+        if partial is not None:  # after every call: a long run stopped early still has its figures
+            partial.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    return _doc(per_call, t0, cpu0, load0, oracle)
+
+
+def _doc(per_call: list[dict[str, Any]], t0: float, cpu0: float, load0: tuple[float, float, float],
+         oracle: bool) -> dict[str, Any]:
     wall, cpu = time.time() - t0, time.process_time() - cpu0
     return {"calls": per_call, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": load0,
             "load_after": os.getloadavg(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-            "margin_s": settings.redaction_margin_s, "oracle": oracle}
+            "margin_s": get_settings().redaction_margin_s, "oracle": oracle}
 
 
 def _covered(hits: list[dict[str, Any]], lab: dict[str, Any], margin: float) -> float:
@@ -231,6 +241,8 @@ def main() -> None:
     ap.add_argument("--set", type=Path, default=Path("bench-data/redaction"), dest="folder")
     ap.add_argument("--make", action="store_true", help="(Re)build the labelled set first.")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--score", type=Path, nargs="+", default=None,
+                    help="Only print the figures of earlier --json files (merged), e.g. an English and a Mandarin run.")
     ap.add_argument("--oracle", action="store_true", help="Detect on the script (perfect ASR) instead of on "
                     "what the transcriber heard: the detector's own share of the errors.")
     ap.add_argument("--lang", choices=["en", "zh"], default=None, help="Only this language's calls.")
@@ -238,11 +250,17 @@ def main() -> None:
                     "the rules; 19, held out, for the reported figures).")
     ap.add_argument("--json", type=Path, default=None, help="Write every call's result here.")
     args = ap.parse_args()
+    if args.score:
+        docs = [json.loads(p.read_text(encoding="utf-8")) for p in args.score]
+        merged = {**docs[0], "calls": [c for d in docs for c in d["calls"]], "wall_s": sum(d["wall_s"] for d in docs),
+                  "cpu_s": sum(d["cpu_s"] for d in docs)}
+        print(markdown(merged, score(merged)))
+        return
     if args.make or not (args.folder / "labels.json").exists():
         from bench.redaction_set import build
 
         build(args.folder, seed=args.seed, n_en=64, n_zh=48)
-    doc = run(args.folder, limit=args.limit, lang_only=args.lang, oracle=args.oracle)
+    doc = run(args.folder, limit=args.limit, lang_only=args.lang, oracle=args.oracle, partial=args.json)
     s = score(doc)
     if args.json:
         args.json.write_text(json.dumps({**doc, "summary": s}, ensure_ascii=False, indent=1), encoding="utf-8")

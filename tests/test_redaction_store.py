@@ -17,6 +17,7 @@ from storage.redactions import CallRedaction, Redaction, TranscriptOriginal, red
 from storage.retrieval import AudioVariant, NotYetRedacted, open_recording
 from storage.settings import get_settings, reset_settings
 from storage.transcripts import segments
+from storage.users import Principal, Role
 from tests.redaction_helpers import (
     ADMIN,
     CARD_WORDS,
@@ -134,3 +135,23 @@ def test_redact_runs_twice_to_the_same_rows(db_url: str) -> None:
         rows2 = [(r.kind, r.start_s, r.end_s) for r in s.exec(select(Redaction))]
         texts2 = [seg.text for seg in segments(s, "c6")]
     assert len(first) == 1 and len(second) == 1 and rows1 == rows2 and texts1 == texts2 and "[CARD:16]" in texts2
+
+
+def test_clip_and_export_for_a_person_follow_download_and_pii(db_url: str) -> None:
+    """An inspector may not download; an archivist (download, no pii) gets the redacted copy."""
+    from transcribe.redaction.edits import clip_for, export_for
+
+    archivist = Principal(name="arch", role=Role.archivist)
+    add_transcribed_call("c7")
+    redact_call("c7", actor="test")
+    with pytest.raises(Forbidden):
+        clip_for(INSPECTOR, "c7", 1, 2, source="test")
+    got = clip_for(archivist, "c7", 5, 9, source="test")
+    whole = export_for(archivist, "c7", source="test", fmt="wav")
+    assert got.variant == whole.variant == AudioVariant.redacted and got.mime == "audio/wav"
+    with wave.open(io.BytesIO(whole.data)) as w:
+        assert w.getnframes() == RATE * SECONDS
+    with session() as s:
+        actions = [(e.actor, e.action, e.detail["audio"]) for e in s.exec(select(AuditEvent))
+                   if e.action in ("clip", "export")]
+    assert actions == [("arch", "clip", "redacted"), ("arch", "export", "redacted")]

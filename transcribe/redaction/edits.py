@@ -22,8 +22,6 @@ from storage.retrieval import AudioVariant, open_recording
 from storage.users import Principal
 from transcribe.redaction.audio import EXPORT_FORMATS, check_range, clip, decode, export
 
-DEFAULT_AROUND_S = 3.0
-
 
 @dataclass(frozen=True)
 class AudioFile:
