@@ -44,7 +44,7 @@ CHANNELS = {"agent": 0, "customer": 1}
 
 
 def _digits(text: str) -> str:
-    out = []
+    out: list[str] = []
     for word in text.split():
         out.extend(p.digits for p in number_tokens(word))
     return "".join(out)
@@ -73,7 +73,7 @@ def _pcm(audio: Any) -> np.ndarray:
 
 def oracle_segments(meta: dict[str, Any]) -> list[Segment]:
     """The call as a perfect ASR would write it: the script, words timed evenly over each fragment."""
-    out = []
+    out: list[Segment] = []
     for frag in meta["script"]:
         zh = meta["language"] == "zh"
         toks = list(frag["text"]) if zh else frag["text"].split()
@@ -105,10 +105,11 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
             with AudioStream(path, name=cid) as stream:
                 segs = transcriber.transcribe(stream, channel_map=CHANNELS, language=lang).segments
         result = redact_transcript(segs)
-        hits = [{"kind": str(h.kind), "channel": h.channel, "start": h.start, "end": h.end, "rule": h.rule}
-                for h in result.hits]
+        hits: list[dict[str, Any]] = [{"kind": str(h.kind), "channel": h.channel, "start": h.start, "end": h.end,
+                                       "rule": h.rule} for h in result.hits]
         customer_text = " ".join(s.text for s in segs if s.channel == 1)
-        row: dict[str, Any] = {"call": cid, "language": lang, "kind": meta["kind"], "labels": meta["labels"],
+        row: dict[str, Any] = {"segments": [seg.as_dict() for seg in segs], "call": cid, "language": lang,
+                               "kind": meta["kind"], "labels": meta["labels"],
                                "hits": hits, "heard": customer_text,
                                "redacted_text": " ".join(s.text for s in result.segments if s.channel == 1),
                                "noise": meta["noise"], "split": meta["split"], "grouped": meta["grouped"],
@@ -243,6 +244,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--score", type=Path, nargs="+", default=None,
                     help="Only print the figures of earlier --json files (merged), e.g. an English and a Mandarin run.")
+    ap.add_argument("--redetect", action="store_true", help="With --score: detect again on the stored transcripts "
+                    "(the rules as they are now; the audio figures stay those of the run).")
     ap.add_argument("--oracle", action="store_true", help="Detect on the script (perfect ASR) instead of on "
                     "what the transcriber heard: the detector's own share of the errors.")
     ap.add_argument("--lang", choices=["en", "zh"], default=None, help="Only this language's calls.")
@@ -252,6 +255,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.score:
         docs = [json.loads(p.read_text(encoding="utf-8")) for p in args.score]
+        if args.redetect:
+            for d in docs:
+                for row in d["calls"]:
+                    segs = [Segment(**{**sg, "words": tuple(Word(**w) for w in sg["words"])}) for sg in row["segments"]]
+                    row["hits"] = [{"kind": str(h.kind), "channel": h.channel, "start": h.start, "end": h.end,
+                                    "rule": h.rule} for h in redact_transcript(segs).hits]
         merged = {**docs[0], "calls": [c for d in docs for c in d["calls"]], "wall_s": sum(d["wall_s"] for d in docs),
                   "cpu_s": sum(d["cpu_s"] for d in docs)}
         print(markdown(merged, score(merged)))

@@ -158,3 +158,11 @@ def test_a_chinese_cue_split_over_one_character_words_is_still_a_cue() -> None:
             zh("customer", 4, ["账", "号", "是", "五三八三", "零三七二", "五六一三"])]
     assert [(k, n) for k, _, n in kinds(segs)] == [("account", 12)]
     assert texts(segs)[1] == "账号是[ACCOUNT:12]"
+
+
+def test_a_long_number_without_cue_is_redacted_but_an_order_number_is_not() -> None:
+    """14 digits that fail Luhn, their cue misheard: redacted; the same after "order number": kept."""
+    segs = [zh("customer", 0, ["大傲", "是", "六二五七六二七零九六七八零一", "谢谢"])]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("account", 14)]
+    segs = [zh("customer", 0, ["订单号", "是", "六二五七六二七零九六七八零一", "谢谢"])]
+    assert kinds(segs) == []

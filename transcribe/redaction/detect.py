@@ -26,6 +26,7 @@ MAX_GAP_S = 4.0  # a pause longer than this ends a number
 CUE_WINDOW_S = 20.0  # how far back a cue is looked for
 CUE_AFTER_S = 4.0  # "…, that's my card number" after the digits
 SHORT_CUE_WINDOW_S = 12.0  # security codes and expiry dates are asked for right before they are said
+LONG_RUN = 12  # digits: a run this long is redacted even without a cue (see _match_run)
 _SEPARATORS = re.compile(r"^[\s,.，。、;；:：\-–—/()（）!?！？\"'“”]*$")
 _PUNCT = re.compile(r"[,.，。、;；:：!?！？\"“”()（）]+")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -382,6 +383,10 @@ def _match_run(run: _Run, cues: _Cues, speaker: str, channel: int | None) -> lis
             return hits
     if cue == "card" and 8 <= n <= 34 and seg.isdigit():
         take(Kind.account, lo, hi, "cue")  # a bank card number that is not a payment card's
+    elif n >= LONG_RUN and seg.isdigit():
+        # a long number that matched nothing and follows no look-alike cue: a card or account whose
+        # checksum or cue the ASR lost ("卡号" heard as "大傲"), more likely than a harmless number
+        take(Kind.card if 13 <= n <= 19 and card_prefix_ok(seg) else Kind.account, lo, hi, "long")
     return hits
 
 
