@@ -71,6 +71,9 @@ def test_clip_and_export_give_the_redacted_copy_unless_original_is_asked_for(sql
     head = mp3.read_bytes()[:3]
     assert head == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
     assert [a for a in _audits() if a[0] in ("clip", "export")] == [("clip", "redacted"), ("export", "original")]
+    r = _callqc("retrieve", "cli-3", "--redacted", "-o", str(tmp_path / "r.wav"))
+    assert r.returncode == 0 and "(redacted)" in r.stdout, r.stderr
+    assert (tmp_path / "r.wav").read_bytes()[:4] == b"RIFF" and ("retrieve", "redacted") in _audits()
 
 
 def test_bad_clip_and_redact_input_is_one_line(sqlite_db: str) -> None:
