@@ -166,3 +166,14 @@ def test_a_long_number_without_cue_is_redacted_but_an_order_number_is_not() -> N
     assert [(k, n) for k, _, n in kinds(segs)] == [("account", 14)]
     segs = [zh("customer", 0, ["订单号", "是", "六二五七六二七零九六七八零一", "谢谢"])]
     assert kinds(segs) == []
+
+
+def test_digit_homophones_count_only_inside_a_number() -> None:
+    """ "six to eight" after "security code" is 628; "I want to go for a walk" has no digits."""
+    segs = [en("agent", 0, "and the security code on the back?"), en("customer", 3, "It is six to eight.", channel=1),
+            en("customer", 30, "I want to go for a walk", channel=1)]
+    assert kinds(segs) == [("cvv", "customer", 3)]
+    segs = [en("customer", 0, "sure it is I've won for nine six five zero three eight seven one zero seven "
+                             "three nine seven")]
+    # what tiny.en wrote for "five one four nine …": 15 digits, the 5 lost, redacted as a long number
+    assert [(k, n) for k, _, n in kinds(segs)] == [("account", 15)]

@@ -29,8 +29,10 @@ EN_TEENS = {
 EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
            "eighty": 80, "ninety": 90}
 EN_REPEAT = {"double": 2, "triple": 3, "treble": 3}
-# "oh"/"o" is a zero only next to other numbers: "oh, I see" is not a digit.
-EN_WEAK = frozenset({"oh", "o"})
+# Words the ASR writes for digits it heard ("six to eight", "I've won for nine"): digits only next
+# to other numbers, like "oh"/"o" ("oh, I see" is not a digit)
+EN_HOMOPHONES = {"to": "2", "too": "2", "for": "4", "won": "1", "ate": "8"}
+EN_WEAK = frozenset({"oh", "o", *EN_HOMOPHONES})
 
 ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2",
              "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
@@ -101,6 +103,8 @@ def zh_numeral(text: str) -> str:
 
 
 def _en_word(lower: str) -> NumPiece | None:
+    if lower in EN_HOMOPHONES:
+        return NumPiece(EN_HOMOPHONES[lower], 0, 0, weak=True)
     if lower in EN_UNITS:
         return NumPiece(EN_UNITS[lower], 0, 0, weak=lower in EN_WEAK)
     if lower in EN_TEENS:
