@@ -148,7 +148,8 @@ def redactions_json(session: Session, call_id: str) -> dict[str, Any] | None:
     return {
         "checked_at": head.at.isoformat(),
         "hits": head.hits,
-        "audio": "redacted copy" if head.audio_key else "original (nothing to cut)",
+        "audio": "redacted copy" if head.audio_key else (
+            "missing: run `callqc redact`" if head.hits else "original (nothing to cut)"),
         "original_text_kept": head.original_kept,
         "spans": [{"kind": r.kind, "speaker": r.speaker, "channel": r.channel, "start": r.start_s,
                    "end": r.end_s, "digits": r.digits, "rule": r.rule} for r in spans_of(session, call_id)],

@@ -156,8 +156,8 @@ def locate(
                                 entry.length)
     redaction = session.get(CallRedaction, cid)
     if variant == AudioVariant.redacted:
-        if redaction is None:
-            raise NotYetRedacted(cid)
+        if redaction is None or (redaction.audio_key is None and redaction.hits > 0):
+            raise NotYetRedacted(cid)  # never checked, or its redacted copy was never made
         if redaction.audio_key is not None:
             copies: list[Location] = []
             if call is not None:

@@ -52,6 +52,9 @@ def test_a_transcript_is_stored_redacted_and_the_original_text_is_not_kept_by_de
         assert (hit.kind, hit.speaker, hit.channel, hit.digits) == ("card", "customer", 1, 16)
         doc = redactions_json(s, "c1")
     assert doc is not None and doc["hits"] == 1 and "4111" not in str(doc)
+    # stored without its audio copy: the original is not played as if it were clean
+    with pytest.raises(NotYetRedacted):
+        recording(INSPECTOR, "c1", source="test")
 
 
 def test_with_keep_original_only_pii_reads_the_original_and_it_is_audited(

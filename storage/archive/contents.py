@@ -67,8 +67,9 @@ def disc_audio(session: Session, call: Call) -> list[DiscAudio]:
     be archived as its original, and a warning says so."""
     original = DiscAudio(audio_path(call), call.audio_key, call.size_bytes, call.sha256, "original")
     red = session.get(CallRedaction, call.call_id)
-    if red is None:
-        log.warning("archive: %s was never checked for personal data; its original goes on the disc", call.call_id)
+    if red is None or (red.hits and red.audio_key is None):
+        log.warning("archive: %s has no redacted audio (never checked, or its copy was never made); its "
+                    "original goes on the disc", call.call_id)
         return [original]
     if red.audio_key is None or red.audio_sha256 is None or red.audio_size is None:
         return [replace(original, audio="clean")]
