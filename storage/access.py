@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from storage import audit
 from storage.archive.tables import ArchiveImagePublic
 from storage.archive.verify import failed_images
 from storage.calls import Call
@@ -25,7 +26,10 @@ from storage.db import session
 from storage.errors import Forbidden, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction, AuditEvent
-from storage.retrieval import Recording, open_recording
+from storage.redactions import with_originals
+from storage.retrieval import AudioVariant, Recording, open_recording
+from storage.settings import get_settings
+from storage.transcripts import transcript_json
 from storage.users import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ class Perm(StrEnum):
     users = "users"
     own_feedback = "own_feedback"  # acknowledge / dispute own evaluations
     archive_health = "archive_health"  # see archive images whose fixity check failed
+    pii = "pii"  # original (unredacted) text and audio, audited; given by the `pii_roles` setting
 
 
 _ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -54,7 +59,7 @@ _ROLE_PERMS: dict[Role, frozenset[Perm]] = {
          Perm.route}
     ),
     Role.archivist: frozenset({Perm.view_all_calls, Perm.download, Perm.archive_health}),
-    Role.admin: frozenset(Perm),
+    Role.admin: frozenset(Perm) - {Perm.pii},
 }
 
 
@@ -67,6 +72,8 @@ class NotPermitted(Forbidden):
 
 
 def can(who: Principal, perm: Perm) -> bool:
+    if perm == Perm.pii:
+        return str(who.role) in get_settings().pii_roles
     return perm in _ROLE_PERMS.get(Role(who.role), frozenset())
 
 
@@ -164,15 +171,38 @@ def listen_action(download: bool) -> AuditAction:
     return AuditAction.download if download else AuditAction.play
 
 
+def audio_variant(who: Principal) -> AudioVariant:
+    """The audio ``who`` gets: the original with ``pii``, else the redacted copy."""
+    return AudioVariant.original if can(who, Perm.pii) else AudioVariant.redacted
+
+
 def recording(who: Principal, call_id: str, *, source: str | None, download: bool = False) -> Recording:
-    """A call's original audio for the player (or a download), through the one retrieval path.
+    """A call's audio for the player (or a download), through the one retrieval path: the original
+    for people with ``pii``, the redacted copy for everyone else.
 
     The access check comes first; the retrieval path (hot or archived) checks the SHA-256 and
-    writes the audit row, play or download.
+    writes the audit row, play or download, naming which audio was given.
     """
 
     if download:
         require(who, Perm.download)
     with session() as s:
         cid = visible_call(s, who, call_id).call_id
-    return open_recording(cid, actor=who.name, source=source, action=listen_action(download))
+    return open_recording(cid, actor=who.name, source=source, action=listen_action(download),
+                          variant=audio_variant(who))
+
+
+def transcript(who: Principal, call_id: str, *, source: str | None, original: bool = False) -> dict[str, Any] | None:
+    """The call's transcript (transcript_json's shape) as ``who`` may read it: the redacted text; with
+    ``original=True`` the original text of each redacted segment, which needs ``pii`` and is audited."""
+    with session() as s:
+        cid = visible_call(s, who, call_id).call_id
+        doc = transcript_json(s, cid)
+        if not original or doc is None:
+            return doc
+        require(who, Perm.pii)
+        n = with_originals(s, doc)
+    with session(write=True) as s:
+        audit.record(s, who.name, AuditAction.view_original, call_id=cid, source=source,
+                     detail={"segments": n})
+    return doc

@@ -16,6 +16,7 @@ import storage.jobs  # noqa: F401  jobs
 import storage.models  # noqa: F401  audit_log
 import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
+import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.routing  # noqa: F401  routing rules, routed calls
 import storage.rubric_rules  # noqa: F401  rubric_rules

@@ -182,6 +182,30 @@ class Settings(BaseSettings):
     )
     asr_simplified_chinese: bool = Field(True, description="Convert Chinese output to Simplified (opencc).")
 
+    # --- redaction of personal data (docs/redaction.md) ------------------------------------------
+    redaction_enabled: bool = Field(
+        True, description="Find card, ID and phone numbers, bank accounts and e-mail addresses in each transcript "
+        "and store the text and a copy of the audio with them cut out.",
+    )
+    redaction_keep_original: bool = Field(
+        False, description="Also keep the original text of redacted segments (readable only with the `pii` "
+        "permission). Off: the original text is never stored.",
+    )
+    pii_roles: list[str] = Field(
+        default_factory=lambda: ["admin"], description='Roles with the `pii` permission: original text and audio, '
+        'audited. JSON: `["admin", "archivist"]`.',
+    )
+    redaction_rules_dir: Path | None = Field(
+        None, description="Folder of `<language>.yaml` files replacing the bundled cue words (file by file).",
+    )
+    redaction_margin_s: float = Field(
+        0.3, ge=0, le=5, description="Audio cut before and after each hit, seconds (word times are approximate).",
+    )
+    redaction_audio: Literal["tone", "silence"] = Field(
+        "tone", description="What replaces a hit in the redacted audio: a 1 kHz tone or silence.",
+    )
+    redaction_fade_ms: int = Field(20, ge=0, le=500, description="Fade in and out at each cut, milliseconds.")
+
     # --- scoring ----------------------------------------------------------------------------------
     rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")
     low_confidence_logprob: float = Field(
@@ -255,6 +279,10 @@ class Settings(BaseSettings):
     archive_retention_days: int = Field(3650, ge=1, description="WORM retention of archive images, days.")
     archive_retention_by_tenant: dict[str, int] = Field(
         default_factory=dict, description='Retention per tenant, JSON: `{"gz-bank": 5475}`.'
+    )
+    archive_audio: Literal["original", "redacted", "both"] = Field(
+        "redacted", description="Audio written to archive discs: the redacted copy, the original, or both (the "
+        "manifest says which each file is). Originals go to the archive only when set so.",
     )
     archive_delete_hot: bool = Field(
         False, description="Delete hot copies once their archive image is verified."

