@@ -19,6 +19,7 @@ from scoring.conversation import TranscriptNotReady, load_conversation
 from scoring.evaluations import store_auto_evaluation
 from scoring.learned import ModelPredictor
 from scoring.rubric import LoadedRubric, active_rubric
+from scoring.variants import active_variants
 from scoring.versions import stored_rubric
 from storage import calls
 from storage.call_metrics import save_metrics
@@ -64,7 +65,7 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
         return existing
     conv = load_conversation(session, call)
     s = get_settings()
-    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor())
+    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor(), variants=active_variants())
     auto = evaluate(loaded, conv, env=env)
     ev = store_auto_evaluation(session, call_id, auto, auto_submit=auto_submit_items(session, loaded.rubric))
     save_metrics(session, auto.metrics.row(call_id))

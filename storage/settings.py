@@ -108,6 +108,10 @@ class Settings(BaseSettings):
 
     # --- scoring ----------------------------------------------------------------------------------
     rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")
+    forbidden_variants_path: Path | None = Field(
+        None, description="Forbidden words' variants and ASR confusions (YAML); default the bundled "
+        "`scoring/rubrics/forbidden_variants.yaml`.",
+    )
     low_confidence_logprob: float = Field(
         -1.0, description="Segments below this average log-probability are too uncertain to decide an item."
     )
