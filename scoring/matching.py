@@ -151,13 +151,19 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
     sizes = sorted({max(1, n - 1), n, n + 1}) if min(cutoff, sound_cutoff if by_sound else 1.0) < 1.0 else [n]
     want_sound = phonetic.syllables(target) if by_sound else []
     heard_sound = phonetic.syllables(texts) if by_sound else []
+    bounds = {size: phonetic.lower_bounds(want_sound, heard_sound, size) for size in sizes} if by_sound else {}
+    # join_units of a window, fast: a unit is preceded by a space only between two Latin units
+    latin = [not is_cjk(t[0]) for t in texts]
+    glued = [(" " + t) if k and latin[k] and latin[k - 1] else t for k, t in enumerate(texts)]
     candidates: list[tuple[float, int, int, float, float | None]] = []
     for k in range(len(texts)):
         for size in sizes:
             if k + size > len(texts) or (short and size != n):
                 continue
-            sim = Indel.normalized_similarity(join_units(texts[k:k + size]), want)
-            sound = phonetic.similarity(want_sound, heard_sound[k:k + size]) if by_sound else None
+            sim = Indel.normalized_similarity(texts[k] + "".join(glued[k + 1:k + size]), want)
+            sound = None
+            if by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9:
+                sound = phonetic.similarity(want_sound, heard_sound[k:k + size])
             if sim >= cutoff - 1e-9 or (sound is not None and sound >= sound_cutoff - 1e-9):
                 candidates.append((max(sim, sound or 0.0), k, k + size - 1, sim, sound))
     # best first, then earliest, then shortest: the tightest alignment wins its place

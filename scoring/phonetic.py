@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+import numpy as np
 from pypinyin import Style, lazy_pinyin
 
 from scoring.conversation import is_cjk
@@ -119,6 +120,24 @@ def similarity(a: Sequence[str | None], b: Sequence[str | None], *, tones: bool 
     if not longest:
         return 1.0
     return max(0.0, 1.0 - _distance(a, b, tones) / longest)
+
+
+def lower_bounds(want: Sequence[str | None], heard: Sequence[str | None], size: int) -> np.ndarray:
+    """For every window of ``size`` units of ``heard``: a floor under its distance to ``want``.
+
+    Each wanted syllable is either swapped for one in the window (at least its cheapest swap
+    there) or dropped (1), so the sum of those minima bounds the edit distance from below. Windows
+    whose bound already rules a match out skip the exact computation: a long call is compared
+    with every phrase at every place, and almost every place is far off.
+    """
+    n_win = len(heard) - size + 1
+    if n_win <= 0 or not want:
+        return np.zeros(max(n_win, 0))
+    cost = np.array([[syllable_cost(w, h) for h in heard] for w in want])  # wanted × heard
+    windowed = cost[:, :n_win].copy()
+    for shift in range(1, size):
+        np.minimum(windowed, cost[:, shift:shift + n_win], out=windowed)
+    return np.minimum(windowed, 1.0).sum(axis=0)
 
 
 def toneless_similarity(a: Sequence[str | None], b: Sequence[str | None]) -> float:

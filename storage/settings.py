@@ -104,7 +104,23 @@ class Settings(BaseSettings):
     asr_language_by_queue: dict[str, str] = Field(
         default_factory=dict, description='Language per queue, JSON: `{"cn-support": "zh"}`.'
     )
+    asr_language_by_number: dict[str, str] = Field(
+        default_factory=dict, description='Language per number prefix (the callee, then the caller; longest '
+        'prefix wins), JSON: `{"400": "zh", "+86": "zh", "+44": "en"}`. The queue\'s language comes first.',
+    )
+    asr_languages: list[str] = Field(
+        default_factory=list, description='Languages detection chooses among, JSON: `["zh", "en"]`; empty = '
+        "any Whisper language. Stops 8 kHz Mandarin being taken for Cantonese or Japanese.",
+    )
     asr_simplified_chinese: bool = Field(True, description="Convert Chinese output to Simplified (opencc).")
+    asr_rubric_hotwords: bool = Field(
+        True, description="Prime decoding with the active rubric's phrases in the call's language "
+        "(docs/transcription.md, measured in docs/benchmarks.md).",
+    )
+    asr_hotwords: list[str] = Field(
+        default_factory=list, description='Operator words to prime decoding with (product and place names), '
+        'JSON: `["宽带", "光猫"]`.',
+    )
 
     # --- scoring ----------------------------------------------------------------------------------
     rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")

@@ -30,6 +30,7 @@ from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
+from transcribe.vocabulary import decoding_hotwords
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class _CallInfo:
     channel_map: dict[str, int]
     queue: str | None
     status: str
+    numbers: tuple[str | None, str | None] = (None, None)  # (callee, caller): language by number
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -57,7 +59,8 @@ def _load_call(call_id: str) -> _CallInfo:
         call = s.get(Call, call_id)
         if call is None:
             raise NotFound(f"call {call_id}")
-        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status))
+        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status),
+                         (call.callee, call.caller))
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -119,8 +122,9 @@ def handle(ctx: JobContext) -> None:
     transcriber = get_transcriber()  # a missing model fails (and retries) before the call is touched
     try:
         with _open_audio(info.audio_key, call_id) as audio:
-            transcript = transcriber.transcribe(audio, channel_map=info.channel_map,
-                                                language=language_for(info.queue), stop=ctx.lease_lost)
+            transcript = transcriber.transcribe(
+                audio, channel_map=info.channel_map, language=language_for(info.queue, *info.numbers),
+                stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages)
     except (CorruptAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc
