@@ -119,14 +119,6 @@ class Spec:
     ivr_s: float = 0.0
 
 
-def _pinyin(text: str) -> str:
-    from pypinyin import Style, lazy_pinyin
-
-    # punctuation stays as pauses; espeak reads tone numbers (neutral tone = 5)
-    parts = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True, errors=lambda s: s)
-    return " ".join(p.replace("，", ",").replace("。", ".").replace("？", "?").replace("！", "!") for p in parts)
-
-
 def specs(n: int = 34) -> list[Spec]:
     """The calls, always the same for the same ``n`` (seeded)."""
     rnd = random.Random(SEED)
@@ -183,9 +175,9 @@ def specs(n: int = 34) -> list[Spec]:
 
 
 def _speak(text: str, voice: str, speed: int) -> np.ndarray:
-    from demo.synth import _trim, speak
+    from demo.synth import _trim, pinyin, speak
 
-    say = text if voice.startswith("en") else _pinyin(text)
+    say = text if voice.startswith("en") else pinyin(text)
     samples, _ = _trim(speak(say, voice=voice, speed=speed))
     return samples
 
