@@ -39,7 +39,7 @@ SEED = 15
 
 # The scored items and what says each (the zh rubric's lists; forbidden words with their variants).
 GREETING = ["很高兴为您服务", "您好", "欢迎致电", "请问有什么可以帮您", "你好"]
-SELF_ID = ["工号", "号为您服务", "号话务员", "号客服"]
+SELF_ID = ["工号", "号话务员", "号客服"]
 MORE_HELP = ["还有什么可以帮您", "还有其他问题吗", "还有其他需要", "还有别的问题吗", "还有什么需要帮助"]
 FAREWELL = ["感谢您的来电", "感谢来电", "祝您生活愉快", "再见"]
 EMPATHY = ["理解您", "非常抱歉", "不好意思", "给您带来不便", "请您放心"]

@@ -43,9 +43,11 @@ from storage.segments import Segment, Word
 
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC = ROOT / "scoring" / "rubrics" / "zh.yaml"
-# plain: no prompt; hotwords: the zh rubric's phrase checks as callqc primes them ("、" between);
-# hotwords-fullwidth: the same with "，" between phrases; hotwords-forbidden: forbidden words primed too.
-MODES = ("plain", "hotwords", "hotwords-fullwidth", "hotwords-forbidden")
+# plain: no prompt; hotwords: the zh rubric's phrase checks as callqc primes them ("、" between).
+# Optional (--modes): hotwords-forbidden (forbidden words primed too) and hotwords-fullwidth ("，"
+# between phrases); each costs another transcription of the whole set.
+MODES = ("plain", "hotwords")
+ALL_MODES = (*MODES, "hotwords-forbidden", "hotwords-fullwidth")
 SWEEP = (0.75, 0.8, 0.85, 0.9, 0.95, 1.01)
 
 
@@ -204,39 +206,40 @@ def pct(a: int, b: int) -> str:
 
 
 def report(calls: list[dict], results: dict[str, Any], detection: list[dict] | None, command: str) -> str:
+    modes = list(results)
     lines = [f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
              f"({os.cpu_count()} cores, {platform.processor() or platform.machine()}), `{command}`; "
              f"{len(calls)} calls, {sum(c['duration'] for c in calls):.0f} s of audio, "
              f"{len(calls) * len(ITEMS)} rubric answers ({len(ITEMS)} items per call).", ""]
-    for mode in MODES:
+    for mode in modes:
         tr = results[mode]["transcripts"]
         lines.append(f"- `{mode}`: transcribed in {tr['wall_s']:.0f} s wall, {tr['cpu_s']:.0f} s CPU"
                      + (f"; hotwords `{tr['hotwords'].get('zh')}`" if tr.get("hotwords") else ""))
     lines += ["", "| decoding | matching | agreement | sent to review | phrase recall | phrase false positives "
               "| abuse caught (no or review) | abuse false alarms (no) | clean calls sent to review (abuse) |",
               "|---|---|---|---|---|---|---|---|---|"]
-    for mode in MODES:
+    for mode in modes:
         for how, s in (("characters", results[mode]["chars"]), ("characters + pinyin", results[mode]["sound"])):
             lines.append(f"| {mode} | {how} | {pct(s['agree'], s['n'])} | {pct(s['review'], s['n'])} "
                          f"| {pct(*s['recall'])} | {pct(*s['fp'])} | {pct(*s['abuse_caught'])} "
                          f"| {pct(*s['abuse_fp'])} | {pct(*s['abuse_review'])} |")
-    lines += ["", "Per item (characters + pinyin):", "", "| item | " + " | ".join(MODES) + " |",
-              "|---|" + "---|" * len(MODES)]
+    lines += ["", "Per item (characters + pinyin):", "", "| item | " + " | ".join(modes) + " |",
+              "|---|" + "---|" * len(modes)]
     for item in ITEMS:
         cells = []
-        for mode in MODES:
+        for mode in modes:
             p = results[mode]["sound"]["per_item"][item]
             cells.append(f"{pct(p['agree'], p['n'])}" + (f", {p['review']} to review" if p["review"] else ""))
         lines.append(f"| {item} | " + " | ".join(cells) + " |")
     lines += ["", "Sound-alike threshold (`SOUND_ALIKE['zh']`) on the same transcripts (1.01 = off):", "",
-              "| threshold | " + " | ".join(f"{m}: agreement / recall / false positives" for m in MODES) + " |",
-              "|---|" + "---|" * len(MODES)]
+              "| threshold | " + " | ".join(f"{m}: agreement / recall / false positives" for m in modes) + " |",
+              "|---|" + "---|" * len(modes)]
     for th in SWEEP:
         cells = [f"{pct(s['agree'], s['n'])} / {pct(*s['recall'])} / {pct(*s['fp'])}"
-                 for s in (results[m]["sweep"][str(th)] for m in MODES)]
+                 for s in (results[m]["sweep"][str(th)] for m in modes)]
         lines.append(f"| {th} | " + " | ".join(cells) + " |")
     lines += ["", "| decoding | CER raw | CER, numbers normalised |", "|---|---|---|"]
-    for mode in MODES:
+    for mode in modes:
         lines.append(f"| {mode} | {results[mode]['cer_raw']:.1f}% | {results[mode]['cer_num']:.1f}% |")
     if detection:
         ivr = [d for d in detection if d["ivr"]]
@@ -246,9 +249,10 @@ def report(calls: list[dict], results: dict[str, Any], detection: list[dict] | N
                           ("new_zh_en", "speech over the window, among zh/en")):
             lines.append(f"| {name} | {pct(sum(d[key] == 'zh' for d in detection), len(detection))} "
                          f"| {pct(sum(d[key] == 'zh' for d in ivr), len(ivr))} |")
-    wrong = Counter((r["item"], r["label"], r["answer"]) for r in results["hotwords"]["sound"]["rows"]
+    best = "hotwords" if "hotwords" in results else modes[-1]
+    wrong = Counter((r["item"], r["label"], r["answer"]) for r in results[best]["sound"]["rows"]
                     if r["answer"] != r["label"])
-    lines += ["", "Disagreements (hotwords, characters + pinyin): "
+    lines += ["", f"Disagreements ({best}, characters + pinyin): "
               + ", ".join(f"{i} {lab}→{a} ×{n}" for (i, lab, a), n in sorted(wrong.items())) or "none"]
     return "\n".join(lines)
 
@@ -259,21 +263,26 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=34)
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--detect", action="store_true")
+    ap.add_argument("--modes", nargs="+", choices=ALL_MODES, default=list(MODES))
     args = ap.parse_args()
     labels = args.out / "labels.json"
     calls = json.loads(labels.read_text(encoding="utf-8")) if labels.exists() else build(args.out, args.calls)
     results: dict[str, Any] = {}
-    for mode in MODES:
+    for mode in args.modes:
         tr = transcribe_all(calls, args.out, mode)
         results[mode] = {"transcripts": tr, "chars": score(calls, tr, sound=None),
                          "sound": score(calls, tr, sound=matching.SOUND_ALIKE["zh"]),
                          "sweep": {str(th): score(calls, tr, sound=th) for th in SWEEP},
                          "cer_raw": cer(calls, tr, numerals=False), "cer_num": cer(calls, tr, numerals=True)}
-    detection = detect(calls) if args.detect else None
-    (args.out / "rows.json").write_text(json.dumps({m: results[m]["sound"]["rows"] for m in MODES},
+    detection = None
+    if args.detect:
+        cache = args.out / "detection.json"
+        detection = json.loads(cache.read_text()) if cache.exists() else detect(calls)
+        cache.write_text(json.dumps(detection))
+    (args.out / "rows.json").write_text(json.dumps({m: results[m]["sound"]["rows"] for m in args.modes},
                                                    ensure_ascii=False, indent=1), encoding="utf-8")
-    text = report(calls, results, detection, "python -m bench.zh_scoring " + " ".join(
-        a for a in ("--detect" if args.detect else "",) if a))
+    text = report(calls, results, detection, "python -m bench.zh_scoring" + (" --detect" if args.detect else "")
+                  + ("" if args.modes == list(MODES) else " --modes " + " ".join(args.modes)))
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n", encoding="utf-8")

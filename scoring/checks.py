@@ -112,10 +112,12 @@ def _match_evidence(conv: Conversation, m: Match, kind: EvidenceKind = EvidenceK
                          note=m.describe())
 
 
-def _matches(conv: Conversation, check: Windowed, phrases: list[str], fuzzy: float) -> dict[str, list[Match]]:
+def _matches(conv: Conversation, check: Windowed, phrases: list[str], fuzzy: float,
+             exact: frozenset[str] = frozenset()) -> dict[str, list[Match]]:
+    """Matches of each phrase in the check's window; ``exact`` phrases by their characters only."""
     lo, hi = _window(check, conv)
     units = stream(conv, check.speaker, lo, hi)
-    return {p: find(p, units, fuzzy=fuzzy) for p in phrases}
+    return {p: find(p, units, fuzzy=fuzzy, by_sound=p not in exact) for p in phrases}
 
 
 # An echo or a copy mixed into the other channel starts when the original does (word timestamps
@@ -182,7 +184,7 @@ def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, e
         return CheckResult(Answer.insufficient, problem)
     lo, hi = _window(check, conv)
     certain, confusions = expand(check.any_, env.variants if env.variants is not None else load_variants())
-    found = _matches(conv, check, [*certain, *confusions], check.fuzzy)
+    found = _matches(conv, check, [*certain, *confusions], check.fuzzy, frozenset(confusions))
     echoed = _crosstalk(conv, check, found, check.fuzzy)
     hits = _distinct(sorted((m for ms in found.values() for m in ms), key=lambda m: (m.first, m.by != "text")))
     sure = [m for m in hits if m.phrase in certain and m.by == "text" and _confident(conv, env, m)

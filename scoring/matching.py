@@ -133,10 +133,12 @@ def _chinese(target: list[str]) -> bool:
     return all(is_cjk(t[0]) or t.isdigit() for t in target)
 
 
-def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh") -> list[Match]:
+def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh",
+         by_sound: bool = True) -> list[Match]:
     """Non-overlapping matches of ``phrase`` in time order (best similarity at each place).
 
-    ``stream_units`` must come from :func:`normalise` (numbers as digits).
+    ``stream_units`` must come from :func:`normalise` (numbers as digits). ``by_sound=False``:
+    characters only (a known ASR confusion is itself a sound-alike; its sound-alikes are too far).
     """
     target = [t for t, _ in digit_units(units(phrase))]
     if not target:
@@ -146,7 +148,7 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
     cutoff = 1.0 if short else fuzzy
     n = len(target)
     texts = [u.text for u in stream_units]
-    by_sound = _chinese(target) and lang in SOUND_ALIKE
+    by_sound = by_sound and _chinese(target) and lang in SOUND_ALIKE
     sound_cutoff = 1.0 if short else SOUND_ALIKE.get(lang, 1.0)
     sizes = sorted({max(1, n - 1), n, n + 1}) if min(cutoff, sound_cutoff if by_sound else 1.0) < 1.0 else [n]
     want_sound = phonetic.syllables(target) if by_sound else []
