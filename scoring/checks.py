@@ -114,10 +114,15 @@ def _match_evidence(conv: Conversation, m: Match, kind: EvidenceKind = EvidenceK
 
 def _matches(conv: Conversation, check: Windowed, phrases: list[str], fuzzy: float,
              exact: frozenset[str] = frozenset()) -> dict[str, list[Match]]:
-    """Matches of each phrase in the check's window; ``exact`` phrases by their characters only."""
+    """Matches of each phrase in the check's window; ``exact`` phrases by their characters only.
+
+    Phrases an agent should say also match short phrases said in other tones; forbidden words do
+    not (see :func:`scoring.matching.find`).
+    """
     lo, hi = _window(check, conv)
     units = stream(conv, check.speaker, lo, hi)
-    return {p: find(p, units, fuzzy=fuzzy, by_sound=p not in exact) for p in phrases}
+    wanted = isinstance(check, PhraseCheck)
+    return {p: find(p, units, fuzzy=fuzzy, by_sound=p not in exact, toneless_short=wanted) for p in phrases}
 
 
 # An echo or a copy mixed into the other channel starts when the original does (word timestamps

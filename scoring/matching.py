@@ -11,7 +11,8 @@ Chinese: numbers are compared as digits (三到五 = 3到5, :mod:`scoring.numera
 also compared by sound (:mod:`scoring.phonetic`): pinyin syllables with tones, so a homophone or
 near-homophone error (帮您 → 唤您, 高兴 → 高现) still matches when it sounds at least
 ``SOUND_ALIKE[lang]`` alike. A short phrase (fewer than ``EXACT_BELOW`` characters) matches by
-sound only when it sounds exactly the same, tones included (再见 → 在见, but 笨蛋 is not 本单). A
+sound only when it sounds exactly the same, tones included (再见 → 在见, but 笨蛋 is not 本单);
+phrase checks (not forbidden words) also accept the same syllables in other tones (工号 → 恭好). A
 match says how it was found (``by`` text or sound), what was heard and both similarities, so the
 evidence shows the inspector why.
 """
@@ -54,11 +55,13 @@ class Match:
     by: str = "text"  # "text": the characters/words matched; "sound": only the pinyin did
     text_similarity: float | None = None
     sound_similarity: float | None = None
+    toneless: bool = False  # the sound was compared without tones (a short phrase an agent should say)
 
     def describe(self) -> str:
         """For evidence: what matched, how alike, and what was heard when it differs."""
         if self.by == "sound":
-            return (f"sounds like {self.phrase!r}: heard {self.heard!r} (pinyin {self.sound_similarity:.0%}, "
+            pinyin = "pinyin without tones" if self.toneless else "pinyin"
+            return (f"sounds like {self.phrase!r}: heard {self.heard!r} ({pinyin} {self.sound_similarity:.0%}, "
                     f"characters {self.text_similarity:.0%})")
         heard = f", heard {self.heard!r}" if self.heard and self.heard != self.phrase else ""
         sound = f", pinyin {self.sound_similarity:.0%}" if self.sound_similarity is not None else ""
@@ -134,11 +137,14 @@ def _chinese(target: list[str]) -> bool:
 
 
 def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh",
-         by_sound: bool = True) -> list[Match]:
+         by_sound: bool = True, toneless_short: bool = False) -> list[Match]:
     """Non-overlapping matches of ``phrase`` in time order (best similarity at each place).
 
     ``stream_units`` must come from :func:`normalise` (numbers as digits). ``by_sound=False``:
     characters only (a known ASR confusion is itself a sound-alike; its sound-alikes are too far).
+    ``toneless_short``: a short phrase also matches the same syllables in other tones (工号 heard as
+    恭好) — for phrases an agent should say, where a tone error is the commonest ASR slip; never for
+    forbidden words, where it would take 本单 "this order" for 笨蛋.
     """
     target = [t for t, _ in digit_units(units(phrase))]
     if not target:
@@ -164,7 +170,9 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
                 continue
             sim = Indel.normalized_similarity(texts[k] + "".join(glued[k + 1:k + size]), want)
             sound = None
-            if by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9:
+            if by_sound and short and toneless_short:
+                sound = phonetic.toneless_similarity(want_sound, heard_sound[k:k + size])
+            elif by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9:
                 sound = phonetic.similarity(want_sound, heard_sound[k:k + size])
             if sim >= cutoff - 1e-9 or (sound is not None and sound >= sound_cutoff - 1e-9):
                 candidates.append((max(sim, sound or 0.0), k, k + size - 1, sim, sound))
@@ -182,5 +190,6 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
         run = stream_units[first:last + 1]
         out.append(Match(phrase, first, last, score, run[0].start, run[-1].end,
                          tuple(dict.fromkeys(u.seg for u in run)), heard=join_units(texts[first:last + 1]),
-                         by=by, text_similarity=max(overlapping, default=text_sim), sound_similarity=sound_sim))
+                         by=by, text_similarity=max(overlapping, default=text_sim), sound_similarity=sound_sim,
+                         toneless=short and toneless_short))
     return sorted(out, key=lambda m: m.first)

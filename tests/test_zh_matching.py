@@ -148,3 +148,15 @@ def test_greeting_said_with_a_homophone_error_is_yes_with_what_was_heard():
     res = answer(zh_call("您好，很高现为您服务"), check)
     assert res.answer is Answer.yes
     assert "很高现为您服务" in res.evidence[0].note
+
+
+def test_a_short_phrase_to_say_matches_in_other_tones_but_a_forbidden_word_does_not():
+    """工号 (gong1 hao4) heard as 恭好 (gong1 hao3) still counts as giving the agent number; 本单
+    (ben3 dan1) is still not 笨蛋 (ben4 dan4)."""
+    say = {"kind": "phrase", "speaker": "agent", "within_s": 30, "any": ["工号"]}
+    res = answer(zh_call("您好，恭好三七五为您服务"), say)
+    assert res.answer is Answer.yes and "pinyin without tones" in res.evidence[0].note
+    assert answer(zh_call("这个本单已经处理了"), FORBID).answer is Answer.yes
+    m = find("工号", _stream("恭好三七五"), fuzzy=0.85)
+    assert m == []  # find() alone keeps tones for short phrases
+    assert find("工号", _stream("恭好三七五"), fuzzy=0.85, toneless_short=True)[0].heard == "恭好"
