@@ -221,7 +221,8 @@ def report(calls: list[dict], results: dict[str, Any], detection: list[dict] | N
     lines = [f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
              f"({os.cpu_count()} cores, {platform.processor() or platform.machine()}), `{command}`; "
              f"{len(calls)} calls, {sum(c['duration'] for c in calls):.0f} s of audio, "
-             f"{len(calls) * len(ITEMS)} rubric answers ({len(ITEMS)} items per call).", ""]
+             f"{len(calls) * len(ITEMS)} rubric answers ({len(ITEMS)} items per call); load average at the end "
+             f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min).", ""]
     for mode in modes:
         tr = results[mode]["transcripts"]
         lines.append(f"- `{mode}`: transcribed in {tr['wall_s']:.0f} s wall, {tr['cpu_s']:.0f} s CPU"
