@@ -41,6 +41,7 @@ VAD_MIN_SILENCE_MS = 160  # the batched pipeline's own default
 VAD_THRESHOLD = 0.5
 DETECT_CHUNKS = 3  # per channel: 30 s stretches of speech spread over the window, not just the first
 DETECT_MIN_S = 1.0  # shorter stretches of speech say too little about their language
+AGENT_DECIDES_S = 5.0  # seconds of agent speech in the window that decide the language alone
 WINDOWS_IN_FLIGHT = 2  # per call: the next window is decoded and queued while the current one runs
 
 
@@ -165,18 +166,23 @@ class Transcriber:
                 votes[lang] = votes.get(lang, 0.0) + float(p) * seconds
         return votes
 
-    def detect_language(self, window: AudioWindow, *,
-                        languages: Sequence[str] = ()) -> tuple[str | None, float]:
-        """The language spoken most in ``window`` over all channels; (None, 0) if silent.
+    def detect_language(self, window: AudioWindow, *, languages: Sequence[str] = (),
+                        agent_channel: int | None = None) -> tuple[str | None, float]:
+        """The language spoken most in ``window``; (None, 0) if silent.
 
         ``languages``: the languages the center speaks (``CALLQC_ASR_LANGUAGES``); the choice is
         made among those, so 8 kHz Mandarin is not taken for Cantonese or Japanese.
+        ``agent_channel``: when the agent's channel holds at least ``AGENT_DECIDES_S`` of speech it
+        decides alone: IVR prompts and hold announcements play on the customer's side of a call,
+        and a call is in the language its agent speaks.
         """
         if not self.whisper.model.is_multilingual:
             return "en", 1.0
+        per_channel = [f.result() for f in [self._pool.submit(self._detect_channel, ch) for ch in window.channels]]
         votes: dict[str, float] = {}
-        for fut in [self._pool.submit(self._detect_channel, ch) for ch in window.channels]:
-            for lang, v in fut.result().items():
+        agent = per_channel[agent_channel] if agent_channel is not None and agent_channel < len(per_channel) else {}
+        for found in ([agent] if sum(agent.values()) >= AGENT_DECIDES_S else per_channel):
+            for lang, v in found.items():
                 votes[lang] = votes.get(lang, 0.0) + v
         if not votes:
             return None, 0.0
@@ -253,7 +259,8 @@ class Transcriber:
                     raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
                 if detect:
                     # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
-                    language, prob = self.detect_language(window, languages=languages)
+                    agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
+                    language, prob = self.detect_language(window, languages=languages, agent_channel=agent)
                     if language is None:
                         continue
                     detect = False
