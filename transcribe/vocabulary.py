@@ -35,11 +35,12 @@ DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "scoring" / "rubrics" 
 # Whisper's context is 448 tokens and a Chinese character is one or two of them: the prompt must
 # leave room for a fast-spoken 30 s chunk (about 150 characters) after it.
 MAX_CHARS = {"zh": 72, "en": 200}
-# Measured (docs/benchmarks.md): with the full-width comma "，" between phrases the base model
-# echoed the prompt into calls that lacked the phrases and wrote broken full-width characters
-# (Ｇ, ４) for its own commas; "、" did neither.
+# Tried on five calls: with the full-width comma "，" between phrases the base model echoed the
+# prompt into a call that lacked the phrases and wrote broken full-width characters (Ｇ, ４) for
+# its own commas; "、" did neither.
 SEPARATOR = {"zh": "、", "en": ", "}
-# Forbidden words are not primed: a primed decoder wrote 笨蛋 into a polite greeting (measured).
+# Forbidden words are not primed: primed, the decoder wrote 闭嘴 or 笨蛋 into 8 of 26 clean calls
+# of the evaluation set (docs/benchmarks.md, "Mandarin scoring").
 PRIMED_CHECKS: tuple[str, ...] = ("phrase",)
 
 
