@@ -190,7 +190,7 @@ def _add_noise(path: Path, kind: str, snr_db: float) -> None:
     dur = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         noise, mixed = Path(tmp) / "noise.wav", Path(tmp) / "mixed.wav"
-        subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "2", "-b", "16", str(noise), "synth", dur, kind,
+        subprocess.run(["sox", "-R", "-n", "-r", str(RATE), "-c", "2", "-b", "16", str(noise), "synth", dur, kind,
                         "vol", f"{level:.5f}"], check=True, capture_output=True)
         subprocess.run(["sox", "-m", str(path), str(noise), "-e", "u-law", "-b", "8", str(mixed)], check=True,
                        capture_output=True)
