@@ -27,6 +27,7 @@ class Line:
     start_s: float
     text: str  # what is said (the reference text)
     say: str | None = None  # what espeak-ng reads, if different (Mandarin: tone-numbered pinyin)
+    voice: str | None = None  # espeak-ng voice, if not the call language's (an English IVR prompt)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def synth_call(lines: list[Line], out: Path, *, language: str = "en", tail_s: fl
     voices = VOICES[language]
     spoken: list[tuple[Line, np.ndarray]] = []
     for line in lines:
-        voice = voices[CHANNEL[line.speaker]]
+        voice = line.voice or voices[CHANNEL[line.speaker]]
         samples, _ = _trim(speak(line.say or line.text, voice=voice, speed=speed))
         spoken.append((line, samples))
     total = max(int(line.start_s * RATE) + len(s) for line, s in spoken) + int(tail_s * RATE)
@@ -139,6 +140,15 @@ def mandarin_dialogue() -> list[Line]:
              "kai1 shi3 jiu4 bu4 neng2 shang4 wang3 le5."),
         Line("agent", 14.5, "好的，请告诉我您的账号。", "hao3 de5, qing3 gao4 su4 wo3 nin2 de5 zhang4 hao4."),
     ]
+
+
+def pinyin(text: str) -> str:
+    """Han text as tone-numbered pinyin for espeak-ng's pinyin voice (punctuation kept as pauses)."""
+    from pypinyin import Style, lazy_pinyin
+
+    parts = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True, errors=lambda s: s)
+    marks = str.maketrans({"，": ",", "。": ".", "？": "?", "！": "!", "、": ","})
+    return " ".join(p.translate(marks) for p in parts)
 
 
 def synth_to_tmp(lines: list[Line], *, language: str = "en") -> tuple[Path, list[Placement]]:

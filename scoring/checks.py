@@ -40,6 +40,7 @@ from scoring.rubric import (
     TalkSpeedCheck,
     Windowed,
 )
+from scoring.variants import WordForms, expand, load_variants
 from storage.evaluations import Evidence, EvidenceKind
 from storage.segments import Speaker
 
@@ -61,6 +62,7 @@ class Predictor(Protocol):
 class Env:
     low_logprob: float = -1.0
     predictor: Predictor | None = None
+    variants: dict[str, WordForms] | None = None  # forbidden words' forms; None: the bundled file
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,13 +109,20 @@ def _confident(conv: Conversation, env: Env, m: Match) -> bool:
 def _match_evidence(conv: Conversation, m: Match, kind: EvidenceKind = EvidenceKind.match) -> Evidence:
     seg_idx = m.segs[0]
     return ev.of_segment(conv.segments[seg_idx], seg_idx, kind=kind, start=m.start, end=m.end,
-                         note=f"matched {m.phrase!r} ({m.similarity:.0%})")
+                         note=m.describe())
 
 
-def _matches(conv: Conversation, check: Windowed, phrases: list[str], fuzzy: float) -> dict[str, list[Match]]:
+def _matches(conv: Conversation, check: Windowed, phrases: list[str], fuzzy: float,
+             exact: frozenset[str] = frozenset()) -> dict[str, list[Match]]:
+    """Matches of each phrase in the check's window; ``exact`` phrases by their characters only.
+
+    Phrases an agent should say also match short phrases said in other tones; forbidden words do
+    not (see :func:`scoring.matching.find`).
+    """
     lo, hi = _window(check, conv)
     units = stream(conv, check.speaker, lo, hi)
-    return {p: find(p, units, fuzzy=fuzzy) for p in phrases}
+    wanted = isinstance(check, PhraseCheck)
+    return {p: find(p, units, fuzzy=fuzzy, by_sound=p not in exact, toneless_short=wanted) for p in phrases}
 
 
 # An echo or a copy mixed into the other channel starts when the original does (word timestamps
@@ -173,22 +182,55 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
 
 
 def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
+    """"no" on a certain hit; an uncertain one (heard only by sound, a known ASR confusion, low
+    confidence, crosstalk) answers "insufficient": a missed insult is worse than a false alarm that
+    an inspector clears."""
     if problem := _channel_problem(conv, check.speaker):
         return CheckResult(Answer.insufficient, problem)
     lo, hi = _window(check, conv)
-    found = _matches(conv, check, check.any_, check.fuzzy)
+    certain, confusions = expand(check.any_, env.variants if env.variants is not None else load_variants())
+    found = _matches(conv, check, [*certain, *confusions], check.fuzzy, frozenset(confusions))
     echoed = _crosstalk(conv, check, found, check.fuzzy)
-    hits = sorted((m for ms in found.values() for m in ms), key=lambda m: m.start)
-    sure = [m for m in hits if _confident(conv, env, m) and (m.phrase, m.first) not in echoed]
+    hits = _distinct(sorted((m for ms in found.values() for m in ms), key=lambda m: (m.first, m.by != "text")))
+    sure = [m for m in hits if m.phrase in certain and m.by == "text" and _confident(conv, env, m)
+            and (m.phrase, m.first) not in echoed]
     if sure:
-        evid = tuple(_match_evidence(conv, m) for m in sure)
-        return CheckResult(Answer.no, f"said {sure[0].phrase!r}", evid)
+        evid = tuple(_forbidden_evidence(conv, m, certain) for m in sure)
+        return CheckResult(Answer.no, f"said {_said(sure[0], certain)}", evid)
     unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
     if hits or unsure_segments:
-        evid = tuple(_match_evidence(conv, m, EvidenceKind.unsure) for m in hits) or tuple(unsure_segments)
-        doubt = "crosstalk: also heard on the other channel" if echoed else "low ASR confidence"
+        evid = tuple(_forbidden_evidence(conv, m, {**certain, **confusions}, EvidenceKind.unsure)
+                     for m in hits) or tuple(unsure_segments)
+        if echoed:
+            doubt = "crosstalk: also heard on the other channel"
+        elif any(m.by == "sound" or m.phrase in confusions for m in hits):
+            word = next(_said(m, {**certain, **confusions}) for m in hits)
+            doubt = f"may have said {word} (sound-alike or a known ASR confusion)"
+        else:
+            doubt = "low ASR confidence"
         return CheckResult(Answer.insufficient, f"{doubt} where a forbidden phrase may be", evid)
     return CheckResult(Answer.yes, "no forbidden phrase", (ev.searched(check.speaker, lo, hi),))
+
+
+def _distinct(hits: list[Match]) -> list[Match]:
+    """One hit per place: a variant and its word found at the same units count once."""
+    out: list[Match] = []
+    for m in hits:
+        if not any(m.first <= o.last and o.first <= m.last for o in out):
+            out.append(m)
+    return out
+
+
+def _said(m: Match, word_of: dict[str, str]) -> str:
+    word = word_of.get(m.phrase, m.phrase)
+    return repr(m.phrase) if word == m.phrase else f"{m.phrase!r} (a form of {word!r})"
+
+
+def _forbidden_evidence(conv: Conversation, m: Match, word_of: dict[str, str],
+                        kind: EvidenceKind = EvidenceKind.match) -> Evidence:
+    e = _match_evidence(conv, m, kind)
+    word = word_of.get(m.phrase, m.phrase)
+    return e if word == m.phrase else replace(e, note=f"{e.note}; a form of {word!r}")
 
 
 def regex(check: RegexCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:

@@ -20,6 +20,7 @@ from scoring.learned import ModelPredictor
 from scoring.routing import route_evaluation
 from scoring.rubric import LoadedRubric, active_rubric
 from scoring.trust import trust_for
+from scoring.variants import active_variants
 from scoring.versions import stored_rubric
 from storage import calls
 from storage.call_metrics import save_metrics
@@ -66,7 +67,7 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
         return existing
     conv = load_conversation(session, call)
     s = get_settings()
-    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor())
+    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor(), variants=active_variants())
     auto = evaluate(loaded, conv, env=env)
     ev = store_auto_evaluation(session, call_id, auto, trust=trust_for(session, loaded))
     save_metrics(session, auto.metrics.row(call_id))

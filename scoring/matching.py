@@ -6,6 +6,15 @@ of n-1, n or n+1 consecutive units (ASR splits and merges words) using rapidfuzz
 Indel similarity; phrases shorter than ``EXACT_BELOW`` characters must match exactly, because one
 wrong character in a short phrase changes its meaning ("hell" is not "hello", 你好 is not 您好).
 Matching runs over a speaker's whole stream of units, so a phrase split across two segments is found.
+
+Chinese: numbers are compared as digits (三到五 = 3到5, :mod:`scoring.numerals`), and a phrase is
+also compared by sound (:mod:`scoring.phonetic`): pinyin syllables with tones, so a homophone or
+near-homophone error (帮您 → 唤您, 高兴 → 高现) still matches when it sounds at least
+``SOUND_ALIKE[lang]`` alike. A short phrase (fewer than ``EXACT_BELOW`` characters) matches by
+sound only when it sounds exactly the same, tones included (再见 → 在见, but 笨蛋 is not 本单);
+phrase checks (not forbidden words) also accept the same syllables in other tones (工号 → 恭好). A
+match says how it was found (``by`` text or sound), what was heard and both similarities, so the
+evidence shows the inspector why.
 """
 
 from __future__ import annotations
@@ -14,10 +23,15 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
-from scoring.conversation import Conversation, join_units, units
+from scoring import phonetic
+from scoring.conversation import Conversation, is_cjk, join_units, units
+from scoring.numerals import number_spans
 from storage.segments import Segment
 
 EXACT_BELOW = 5
+# Least sound similarity (pinyin with tones, :func:`scoring.phonetic.similarity`) for a match by
+# sound, per language; set by measurement on the Mandarin evaluation set (docs/benchmarks.md).
+SOUND_ALIKE = {"zh": 0.85}
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,21 @@ class Match:
     start: float
     end: float
     segs: tuple[int, ...]
+    heard: str = ""  # the matched units as text
+    by: str = "text"  # "text": the characters/words matched; "sound": only the pinyin did
+    text_similarity: float | None = None
+    sound_similarity: float | None = None
+    toneless: bool = False  # the sound was compared without tones (a short phrase an agent should say)
+
+    def describe(self) -> str:
+        """For evidence: what matched, how alike, and what was heard when it differs."""
+        if self.by == "sound":
+            pinyin = "pinyin without tones" if self.toneless else "pinyin"
+            return (f"sounds like {self.phrase!r}: heard {self.heard!r} ({pinyin} {self.sound_similarity:.0%}, "
+                    f"characters {self.text_similarity:.0%})")
+        heard = f", heard {self.heard!r}" if self.heard and self.heard != self.phrase else ""
+        sound = f", pinyin {self.sound_similarity:.0%}" if self.sound_similarity is not None else ""
+        return f"matched {self.phrase!r} ({self.text_similarity or self.similarity:.0%}{sound}){heard}"
 
 
 def segment_units(seg: Segment, idx: int) -> list[Unit]:
@@ -57,35 +86,110 @@ def stream(conv: Conversation, speaker: str | None, lo: float, hi: float) -> lis
         if seg.end < lo or seg.start > hi:
             continue
         out.extend(u for u in segment_units(seg, idx) if lo <= u.start <= hi)
+    return normalise(out)
+
+
+def digit_units(texts: list[str]) -> list[tuple[str, int]]:
+    """Units with every number as single digits, each with the index of the unit it came from.
+
+    三到五 and 3到5 both become 3 到 5; 二十四 (three units) becomes 2 4, the digits spread over the
+    units that said them so a match's time still points at the words.
+    """
+    joined, owner = "", []
+    for i, t in enumerate(texts):
+        if joined and not is_cjk(t[0]) and not is_cjk(joined[-1]):
+            joined += " "
+            owner.append(-1)
+        joined += t
+        owner += [i] * len(t)
+    spans = {sp.start: sp for sp in number_spans(joined)}
+    out: list[tuple[str, int]] = []
+    pos = 0
+    while pos < len(joined):
+        if pos in spans:
+            sp = spans.pop(pos)
+            first, last = owner[sp.start], owner[sp.end - 1]
+            n = len(sp.digits)
+            out += [(d, first + j * (last - first + 1) // n) for j, d in enumerate(sp.digits)]
+            pos = sp.end
+            continue
+        i = owner[pos]
+        if i >= 0:
+            t = texts[i]
+            out += [(d, i) for d in t] if t.isdigit() else [(t, i)]
+            pos += len(t)
+        else:
+            pos += 1
     return out
 
 
-def find(phrase: str, stream_units: list[Unit], *, fuzzy: float) -> list[Match]:
-    """Non-overlapping matches of ``phrase`` in time order (best similarity at each place)."""
-    target = units(phrase)
+def normalise(stream_units: list[Unit]) -> list[Unit]:
+    """The stream as :func:`find` compares it: numbers as single digits (see :func:`digit_units`)."""
+    out: list[Unit] = []
+    for text, i in digit_units([u.text for u in stream_units]):
+        u = stream_units[i]
+        out.append(Unit(text, u.start, u.end, u.seg))
+    return out
+
+
+def _chinese(target: list[str]) -> bool:
+    return all(is_cjk(t[0]) or t.isdigit() for t in target)
+
+
+def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh",
+         by_sound: bool = True, toneless_short: bool = False) -> list[Match]:
+    """Non-overlapping matches of ``phrase`` in time order (best similarity at each place).
+
+    ``stream_units`` must come from :func:`normalise` (numbers as digits). ``by_sound=False``:
+    characters only (a known ASR confusion is itself a sound-alike; its sound-alikes are too far).
+    ``toneless_short``: a short phrase also matches the same syllables in other tones (工号 heard as
+    恭好) — for phrases an agent should say, where a tone error is the commonest ASR slip; never for
+    forbidden words, where it would take 本单 "this order" for 笨蛋.
+    """
+    target = [t for t, _ in digit_units(units(phrase))]
     if not target:
         return []
     want = join_units(target)
-    cutoff = 1.0 if len(want.replace(" ", "")) < EXACT_BELOW else fuzzy
+    short = len(want.replace(" ", "")) < EXACT_BELOW
+    cutoff = 1.0 if short else fuzzy
     n = len(target)
-    sizes = sorted({max(1, n - 1), n, n + 1}) if cutoff < 1.0 else [n]
     texts = [u.text for u in stream_units]
-    candidates: list[tuple[float, int, int]] = []
+    by_sound = by_sound and _chinese(target) and lang in SOUND_ALIKE
+    sound_cutoff = 1.0 if short else SOUND_ALIKE.get(lang, 1.0)
+    sizes = sorted({max(1, n - 1), n, n + 1}) if min(cutoff, sound_cutoff if by_sound else 1.0) < 1.0 else [n]
+    want_sound = phonetic.syllables(target) if by_sound else []
+    heard_sound = phonetic.syllables(texts) if by_sound else []
+    bounds = {size: phonetic.lower_bounds(want_sound, heard_sound, size) for size in sizes} if by_sound else {}
+    # join_units of a window, fast: a unit is preceded by a space only between two Latin units
+    latin = [not is_cjk(t[0]) for t in texts]
+    glued = [(" " + t) if k and latin[k] and latin[k - 1] else t for k, t in enumerate(texts)]
+    candidates: list[tuple[float, int, int, float, float | None]] = []
     for k in range(len(texts)):
         for size in sizes:
-            if k + size <= len(texts):
-                sim = Indel.normalized_similarity(join_units(texts[k:k + size]), want)
-                if sim >= cutoff - 1e-9:
-                    candidates.append((sim, k, k + size - 1))
+            if k + size > len(texts) or (short and size != n):
+                continue
+            sim = Indel.normalized_similarity(texts[k] + "".join(glued[k + 1:k + size]), want)
+            sound = None
+            if by_sound and short and toneless_short:
+                sound = phonetic.toneless_similarity(want_sound, heard_sound[k:k + size])
+            elif by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9:
+                sound = phonetic.similarity(want_sound, heard_sound[k:k + size])
+            if sim >= cutoff - 1e-9 or (sound is not None and sound >= sound_cutoff - 1e-9):
+                candidates.append((max(sim, sound or 0.0), k, k + size - 1, sim, sound))
     # best first, then earliest, then shortest: the tightest alignment wins its place
     candidates.sort(key=lambda c: (-c[0], c[1], c[2] - c[1]))
     taken: list[tuple[int, int]] = []
     out: list[Match] = []
-    for sim, first, last in candidates:
+    for score, first, last, text_sim, sound_sim in candidates:
         if any(first <= b and a <= last for a, b in taken):
             continue
         taken.append((first, last))
+        # by text when these characters (or a tighter run of them) match as text: certain, not a sound-alike
+        overlapping = [c[3] for c in candidates if c[1] <= last and first <= c[2] and c[3] >= cutoff - 1e-9]
+        by = "text" if overlapping else "sound"
         run = stream_units[first:last + 1]
-        out.append(Match(phrase, first, last, sim, run[0].start, run[-1].end,
-                         tuple(dict.fromkeys(u.seg for u in run))))
+        out.append(Match(phrase, first, last, score, run[0].start, run[-1].end,
+                         tuple(dict.fromkeys(u.seg for u in run)), heard=join_units(texts[first:last + 1]),
+                         by=by, text_similarity=max(overlapping, default=text_sim), sound_similarity=sound_sim,
+                         toneless=short and toneless_short))
     return sorted(out, key=lambda m: m.first)

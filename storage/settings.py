@@ -180,7 +180,23 @@ class Settings(BaseSettings):
     asr_language_by_queue: dict[str, str] = Field(
         default_factory=dict, description='Language per queue, JSON: `{"cn-support": "zh"}`.'
     )
+    asr_language_by_number: dict[str, str] = Field(
+        default_factory=dict, description='Language per number prefix (the callee, then the caller; longest '
+        'prefix wins), JSON: `{"400": "zh", "+86": "zh", "+44": "en"}`. The queue\'s language comes first.',
+    )
+    asr_languages: list[str] = Field(
+        default_factory=list, description='Languages detection chooses among, JSON: `["zh", "en"]`; empty = '
+        "any Whisper language. Stops 8 kHz Mandarin being taken for Cantonese or Japanese.",
+    )
     asr_simplified_chinese: bool = Field(True, description="Convert Chinese output to Simplified (opencc).")
+    asr_rubric_hotwords: bool = Field(
+        True, description="Prime decoding with the active rubric's phrases in the call's language "
+        "(docs/transcription.md, measured in docs/benchmarks.md).",
+    )
+    asr_hotwords: list[str] = Field(
+        default_factory=list, description='Operator words to prime decoding with (product and place names), '
+        'JSON: `["宽带", "光猫"]`.',
+    )
 
     # --- redaction of personal data (docs/redaction.md) ------------------------------------------
     redaction_enabled: bool = Field(
@@ -208,6 +224,10 @@ class Settings(BaseSettings):
 
     # --- scoring ----------------------------------------------------------------------------------
     rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")
+    forbidden_variants_path: Path | None = Field(
+        None, description="Forbidden words' variants and ASR confusions (YAML); default the bundled "
+        "`scoring/rubrics/forbidden_variants.yaml`.",
+    )
     low_confidence_logprob: float = Field(
         -1.0, description="Segments below this average log-probability are too uncertain to decide an item."
     )

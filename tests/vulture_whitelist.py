@@ -127,3 +127,7 @@ claimed_by  # SamplingClaim column (storage/schedules.py)
 claimed_at  # SamplingClaim column
 rubric_assign  # unused function (callqc/cli/scoring.py)
 rubric_rules  # unused function (callqc/cli/scoring.py)
+to_digits  # unused function (scoring/numerals.py: bench/zh_scoring.py's CER, tests; redaction's API)
+to_chinese  # unused function (scoring/numerals.py: tests; redaction's API)
+toneless_similarity  # unused function (scoring/phonetic.py: tests)
+sounds  # unused function (scoring/phonetic.py: tests)

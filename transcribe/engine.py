@@ -21,7 +21,7 @@ import itertools
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 VAD_MIN_SILENCE_MS = 160  # the batched pipeline's own default
 VAD_THRESHOLD = 0.5
-DETECT_HEAD_S = 60  # language detection looks for speech here first, then in the whole window
+DETECT_CHUNKS = 3  # per channel: 30 s stretches of speech spread over the window, not just the first
+DETECT_MIN_S = 1.0  # shorter stretches of speech say too little about their language
+AGENT_DECIDES_S = 5.0  # seconds of agent speech in the window that decide the language alone
 WINDOWS_IN_FLIGHT = 2  # per call: the next window is decoded and queued while the current one runs
 
 
@@ -141,31 +143,55 @@ class Transcriber:
         return VadOptions(threshold=self.compute.vad_threshold,
                           min_silence_duration_ms=self.compute.vad_min_silence_ms, max_speech_duration_s=30)
 
-    def _detect_channel(self, samples: np.ndarray) -> tuple[str | None, float]:
+    def _detect_channel(self, samples: np.ndarray) -> dict[str, float]:
+        """Seconds of speech per language (probability-weighted) in up to DETECT_CHUNKS stretches."""
         from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
         audio = to_float(samples)
-        # VAD on the head first: most calls speak early, and the window's own VAD runs again when it
-        # is transcribed. Only a window silent at its start is searched whole.
-        speech = get_speech_timestamps(audio[: DETECT_HEAD_S * SAMPLE_RATE], self._vad())
-        if not speech and len(audio) > DETECT_HEAD_S * SAMPLE_RATE:
-            speech = get_speech_timestamps(audio, self._vad())
+        speech = get_speech_timestamps(audio, self._vad())
         if not speech:
-            return None, 0.0
-        # Whisper's detector reads the first 30 s of what it is given: the first 30 s of speech.
-        chunks, _ = collect_chunks(audio, speech, max_duration=30)
-        lang, prob, _ = self.whisper.detect_language(audio=chunks[0])
-        return lang, float(prob)
+            return {}
+        # Whisper's detector reads 30 s. A call often opens with a long IVR prompt or a greeting in
+        # another language than the conversation, so stretches spread over the whole window vote,
+        # each with its seconds of speech, instead of the first 30 s deciding alone.
+        chunks, meta = collect_chunks(audio, speech, max_duration=30)
+        picks = sorted({round(k * (len(chunks) - 1) / max(1, DETECT_CHUNKS - 1)) for k in range(DETECT_CHUNKS)})
+        votes: dict[str, float] = {}
+        for k in picks:
+            seconds = len(chunks[k]) / SAMPLE_RATE
+            if seconds < DETECT_MIN_S and len(picks) > 1:
+                continue
+            _lang, _prob, probs = self.whisper.detect_language(audio=chunks[k])
+            for lang, p in probs:
+                votes[lang] = votes.get(lang, 0.0) + float(p) * seconds
+        return votes
 
-    def detect_language(self, window: AudioWindow) -> tuple[str | None, float]:
-        """The language of the first speech in ``window``, the most confident channel's; (None, 0) if silent."""
+    def detect_language(self, window: AudioWindow, *, languages: Sequence[str] = (),
+                        agent_channel: int | None = None) -> tuple[str | None, float]:
+        """The language spoken most in ``window``; (None, 0) if silent.
+
+        ``languages``: the languages the center speaks (``CALLQC_ASR_LANGUAGES``); the choice is
+        made among those, so 8 kHz Mandarin is not taken for Cantonese or Japanese.
+        ``agent_channel``: when the agent's channel holds at least ``AGENT_DECIDES_S`` of speech it
+        decides alone: IVR prompts and hold announcements play on the customer's side of a call,
+        and a call is in the language its agent speaks.
+        """
         if not self.whisper.model.is_multilingual:
             return "en", 1.0
-        found = [f.result() for f in [self._pool.submit(self._detect_channel, ch) for ch in window.channels]]
-        return max(found, key=lambda lp: lp[1], default=(None, 0.0))
+        per_channel = [f.result() for f in [self._pool.submit(self._detect_channel, ch) for ch in window.channels]]
+        votes: dict[str, float] = {}
+        agent = per_channel[agent_channel] if agent_channel is not None and agent_channel < len(per_channel) else {}
+        for found in ([agent] if sum(agent.values()) >= AGENT_DECIDES_S else per_channel):
+            for lang, v in found.items():
+                votes[lang] = votes.get(lang, 0.0) + v
+        if not votes:
+            return None, 0.0
+        pool = {lang: v for lang, v in votes.items() if lang in languages} or votes
+        best = max(pool, key=lambda lang: pool[lang])
+        return best, pool[best] / sum(pool.values())
 
     def transcribe_window(self, samples: np.ndarray, *, offset_s: float, speaker: str, channel: int,
-                          language: str | None) -> list[Segment]:
+                          language: str | None, hotwords: str | None = None) -> list[Segment]:
         """Segments of one channel (one speaker) of one window, times in seconds from the call's start."""
         from faster_whisper import BatchedInferencePipeline
 
@@ -176,13 +202,13 @@ class Transcriber:
             beam_size=self.compute.beam_size, vad_filter=True,
             vad_parameters={"threshold": self.compute.vad_threshold,
                             "min_silence_duration_ms": self.compute.vad_min_silence_ms},
-            word_timestamps=self.compute.word_timestamps,
+            word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
         )
         decoded = list(segs)
         if self.compute.fallback:
             decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
                              language=language, beam_size=self.compute.beam_size,
-                             word_timestamps=self.compute.word_timestamps)
+                             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None)
         out = [self._segment(s, offset=offset_s, speaker=speaker, channel=channel, language=language)
                for s in decoded]
         log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
@@ -206,9 +232,12 @@ class Transcriber:
         return self._t2s.convert(text) if self._t2s and language == "zh" else text
 
     def transcribe(self, audio: Audio, *, channel_map: Mapping[str, int] | None = None,
-                   language: str | None = None, stop: threading.Event | None = None) -> Transcript:
+                   language: str | None = None, stop: threading.Event | None = None,
+                   hotwords: Mapping[str, str] | None = None, languages: Sequence[str] = ()) -> Transcript:
         """The whole call: language fixed or detected, every channel as its speaker, merged and cleaned.
 
+        ``hotwords``: language → text to prime the decoder with (:mod:`transcribe.vocabulary`), used
+        for the call's language. ``languages``: the languages detection chooses among (empty: any).
         ``stop`` (e.g. the job's lease-lost event) ends the work at the next window with
         :class:`TranscriptionStopped`.
         """
@@ -230,13 +259,15 @@ class Transcriber:
                     raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
                 if detect:
                     # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
-                    language, prob = self.detect_language(window)
+                    agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
+                    language, prob = self.detect_language(window, languages=languages, agent_channel=agent)
                     if language is None:
                         continue
                     detect = False
+                primed = (hotwords or {}).get(language or "")
                 inflight.append([(ch, self._pool.submit(
                     self.transcribe_window, window.channels[ch], offset_s=window.offset_s, speaker=sp,
-                    channel=ch, language=language)) for ch, sp in speakers.items()])
+                    channel=ch, language=language, hotwords=primed)) for ch, sp in speakers.items()])
                 if len(inflight) >= WINDOWS_IN_FLIGHT:
                     collect()
             while inflight:
@@ -269,11 +300,21 @@ def get_transcriber(model_name: str | None = None) -> Transcriber:
         return _cache[key]
 
 
-def language_for(queue: str | None) -> str | None:
-    """The language settings fix for calls of ``queue`` (None: detect per call)."""
+def language_for(queue: str | None, *numbers: str | None) -> str | None:
+    """The language settings fix for a call (None: detect it).
+
+    In order: the call's queue (``asr_language_by_queue``), the longest prefix of one of its
+    ``numbers`` (``asr_language_by_number``: the number dialled for a hotline, a country code for
+    outbound calls), then ``asr_language``.
+    """
     from storage.settings import get_settings
 
     s = get_settings()
     if queue and queue in s.asr_language_by_queue:
         return s.asr_language_by_queue[queue] or None
+    for number in numbers:
+        digits = "".join(c for c in number or "" if c.isdigit() or c == "+")
+        prefixes = [p for p in s.asr_language_by_number if digits and digits.startswith(p)]
+        if prefixes:
+            return s.asr_language_by_number[max(prefixes, key=len)] or None
     return s.asr_language or None

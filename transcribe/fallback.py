@@ -79,7 +79,7 @@ def chunk_spans(speech: list[dict], *, frames_per_second: int = 100, max_s: floa
 
 
 def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: str | None, beam_size: int,
-             word_timestamps: bool) -> list[Any]:
+             word_timestamps: bool, hotwords: str | None = None) -> list[Any]:
     """The chunk made of ``spans`` of ``audio`` (float32, the window) decoded with temperature fallback.
 
     Segments come back with times in the window's seconds, like the pipeline's.
@@ -93,13 +93,13 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
         no_speech_threshold=NO_SPEECH_PROB, condition_on_previous_text=False,
         # One 30 s window, one segment, like the batched output (which is then cut at pauses): no
         # second encoder pass to decode from the last timestamp on.
-        without_timestamps=True, word_timestamps=word_timestamps, vad_filter=False,
+        without_timestamps=True, word_timestamps=word_timestamps, vad_filter=False, hotwords=hotwords,
     )
     return list(restore_speech_timestamps(segs, spans, SAMPLE_RATE))
 
 
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
-           beam_size: int, word_timestamps: bool) -> list[Any]:
+           beam_size: int, word_timestamps: bool, hotwords: str | None = None) -> list[Any]:
     """``segments`` with every failed chunk replaced by its re-decoded segments (order kept)."""
     bad = [failed(s) for s in segments]
     if not any(bad):
@@ -112,7 +112,7 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
             out.append(seg)
             continue
         again = redecode(whisper, audio, spans, language=language, beam_size=beam_size,
-                         word_timestamps=word_timestamps)
+                         word_timestamps=word_timestamps, hotwords=hotwords)
         log.info("fallback: chunk at %.1f s of its window re-decoded (ratio %.2f, logprob %.2f): %d segment(s)",
                  spans[0]["start"] / SAMPLE_RATE, seg.compression_ratio, seg.avg_logprob, len(again))
         out.extend(again)

@@ -34,6 +34,7 @@ from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
+from transcribe.vocabulary import decoding_hotwords
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class _CallInfo:
     queue: str | None
     status: str
     started_at: datetime
+    numbers: tuple[str | None, str | None] = (None, None)  # (callee, caller): language by number
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -62,7 +64,8 @@ def _load_call(call_id: str) -> _CallInfo:
         call = s.get(Call, call_id)
         if call is None:
             raise NotFound(f"call {call_id}")
-        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at)
+        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at,
+                         (call.callee, call.caller))
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -130,8 +133,9 @@ def handle(ctx: JobContext) -> None:
     transcriber = get_transcriber()  # a missing model fails (and retries) before the call is touched
     try:
         with _open_audio(info.audio_key, call_id) as (audio, path):
-            transcript = transcriber.transcribe(audio, channel_map=info.channel_map,
-                                                language=language_for(info.queue), stop=ctx.lease_lost)
+            transcript = transcriber.transcribe(
+                audio, channel_map=info.channel_map, language=language_for(info.queue, *info.numbers),
+                stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages)
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
             redacted = redact_transcript(transcript.segments)
