@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -50,6 +51,7 @@ class _CallInfo:
     channel_map: dict[str, int]
     queue: str | None
     status: str
+    audio_format: dict[str, Any] | None = None  # set for headerless recordings (raw μ-law, GSM, …)
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -57,7 +59,9 @@ def _load_call(call_id: str) -> _CallInfo:
         call = s.get(Call, call_id)
         if call is None:
             raise NotFound(f"call {call_id}")
-        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status))
+        hint = (call.meta or {}).get("audio_format")
+        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status),
+                         dict(hint) if isinstance(hint, dict) else None)
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -95,7 +99,7 @@ def store_result(call_id: str, transcript: Transcript) -> int:
 
 
 @contextmanager
-def _open_audio(key: str, call_id: str) -> Iterator[AudioStream]:
+def _open_audio(key: str, call_id: str, audio_format: dict[str, Any] | None = None) -> Iterator[AudioStream]:
     """The call's audio, copied from the object store to a temporary file and decoded from there as it
     is transcribed, window by window (a long call never sits in memory whole)."""
     store = get_store()
@@ -104,7 +108,7 @@ def _open_audio(key: str, call_id: str) -> Iterator[AudioStream]:
         for chunk in store.iter_chunks(bucket, key):
             tmp.write(chunk)
         tmp.flush()
-        with AudioStream(Path(tmp.name), name=call_id) as stream:
+        with AudioStream(Path(tmp.name), name=call_id, audio_format=audio_format) as stream:
             yield stream
 
 
@@ -118,7 +122,7 @@ def handle(ctx: JobContext) -> None:
         return
     transcriber = get_transcriber()  # a missing model fails (and retries) before the call is touched
     try:
-        with _open_audio(info.audio_key, call_id) as audio:
+        with _open_audio(info.audio_key, call_id, info.audio_format) as audio:
             transcript = transcriber.transcribe(audio, channel_map=info.channel_map,
                                                 language=language_for(info.queue), stop=ctx.lease_lost)
     except (CorruptAudio, ObjectNotFound) as exc:
