@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 import storage.archive.tables  # noqa: F401  archive runs, images, entries, holds
 import storage.call_metrics  # noqa: F401  call_metrics
 import storage.calls  # noqa: F401  calls
+import storage.cdr  # noqa: F401  cdr_records
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.models  # noqa: F401  audit_log
