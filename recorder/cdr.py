@@ -42,6 +42,12 @@ _OPTIONAL = ("linkedid", "peeraccount", "sequence")  # cdr_csv with loguniqueid/
 _CHANNEL_EXT = re.compile(r"^(?:PJSIP|SIP|IAX2|Local|DAHDI)/(\d{2,8})(?:[-@;].*)?$")
 
 
+# mod_cdr_csv's `example` template (FreeSWITCH's shipped cdr_csv.conf.xml default); other templates: not read
+FREESWITCH_CSV_COLUMNS = ("caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp",
+                          "answer_stamp", "end_stamp", "duration", "billsec", "hangup_cause", "uuid", "bleg_uuid",
+                          "accountcode", "read_codec", "write_codec")
+
+
 class BadCdr(InvalidInput):
     """bad CDR file"""
 
@@ -62,6 +68,43 @@ def read_master_csv(path: Path, *, timezone: str = "UTC", agents: dict[str, str]
                 names = MASTER_CSV_COLUMNS + _OPTIONAL[: len(row) - len(MASTER_CSV_COLUMNS)]
                 raw = dict(zip(names, row, strict=False))
                 out.append(_record(raw, tz, agents or {}, f"{path}: line {n}"))
+    except OSError as exc:
+        raise BadCdr(f"{path}: {exc.strerror}") from None
+    return out
+
+
+def read_freeswitch_csv(path: Path, *, timezone: str = "UTC", agents: dict[str, str] | None = None
+                        ) -> list[CdrRecord]:
+    """The records of a FreeSWITCH ``mod_cdr_csv`` file written with the ``example`` template. A call
+    counts as answered when it has an ``answer_stamp`` (``hangup_cause`` alone does not say)."""
+    tz = _zone(timezone)
+    agents = agents or {}
+    out = []
+    try:
+        with Path(path).open(newline="", encoding="utf-8", errors="replace") as fh:
+            for n, row in enumerate(csv.reader(fh), 1):
+                if not row:
+                    continue
+                if len(row) != len(FREESWITCH_CSV_COLUMNS):
+                    raise BadCdr(f"{path}: line {n}: {len(row)} fields, the `example` template writes "
+                                 f"{len(FREESWITCH_CSV_COLUMNS)}")
+                raw = dict(zip(FREESWITCH_CSV_COLUMNS, row, strict=True))
+                where = f"{path}: line {n}"
+                start = _time(raw["start_stamp"], tz, where)
+                if start is None or not raw["uuid"]:
+                    raise BadCdr(f"{where}: no start_stamp or uuid")
+                answer, end = _time(raw["answer_stamp"], tz, where), _time(raw["end_stamp"], tz, where)
+                caller, callee = raw["caller_id_number"][:64] or None, raw["destination_number"][:64] or None
+                ext = next((n for n in (callee, caller) if n and n in agents), None)
+                out.append(CdrRecord(
+                    record_key=hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest(),
+                    source="freeswitch_csv", uniqueid=raw["uuid"][:128], linkedid=raw["bleg_uuid"] or None,
+                    started_at=start, answered_at=answer, ended_at=end, caller=caller, callee=callee,
+                    extension=ext, agent_id=agents.get(ext) if ext else None,
+                    disposition="ANSWERED" if answer else raw["hangup_cause"][:32] or "NO ANSWER",
+                    ring_s=(answer - start).total_seconds() if answer else None,
+                    talk_s=float(raw["billsec"]) if raw["billsec"].isdigit() else None, raw=raw,
+                ))
     except OSError as exc:
         raise BadCdr(f"{path}: {exc.strerror}") from None
     return out
@@ -110,9 +153,15 @@ def _zone(name: str) -> ZoneInfo:
         raise BadCdr(f"unknown time zone {name!r}") from None
 
 
-def import_master_csv(session: Session, path: Path, *, timezone: str, agent_map: Path | None) -> int:
+CDR_READERS = {"asterisk": read_master_csv, "freeswitch": read_freeswitch_csv}
+
+
+def import_cdr_csv(session: Session, path: Path, *, timezone: str, agent_map: Path | None,
+                   kind: str = "asterisk") -> int:
     """Store the file's records not stored yet; how many were new."""
-    return cdr.add_new(session, read_master_csv(path, timezone=timezone, agents=read_agent_map(agent_map)))
+    if kind not in CDR_READERS:
+        raise BadCdr(f"CDR format {kind!r}; known: {', '.join(CDR_READERS)}")
+    return cdr.add_new(session, CDR_READERS[kind](path, timezone=timezone, agents=read_agent_map(agent_map)))
 
 
 @dataclass
@@ -150,7 +199,11 @@ def coverage(session: Session, day: date, *, timezone: str) -> Coverage:
         if r.disposition == "ANSWERED" and r.uniqueid not in answered:
             answered[r.uniqueid] = r
     calls = _calls_between(session, start - timedelta(hours=1), end + timedelta(hours=1))
+    # By ID whatever the recording's start says: a file without a time in its name starts at its
+    # modification time, which may be days after the call (a copied or late file).
+    ids = set(answered) | {r.linkedid for r in answered.values() if r.linkedid}
     by_id = {c.call_id: c for c in calls}
+    by_id.update({c.call_id: c for c in _calls_with_ids(session, ids - set(by_id))})
     result = Coverage(day)
     for uid, rec in answered.items():
         call = by_id.get(uid) or (by_id.get(rec.linkedid) if rec.linkedid else None) or _by_time(rec, calls)
@@ -171,6 +224,14 @@ def coverage(session: Session, day: date, *, timezone: str) -> Coverage:
 def _calls_between(session: Session, start: datetime, end: datetime) -> list[Call]:
     stmt = select(Call).where(col(Call.started_at) >= start, col(Call.started_at) < end)
     return list(session.exec(stmt).all())
+
+
+def _calls_with_ids(session: Session, ids: set[str]) -> list[Call]:
+    found: list[Call] = []
+    pending = sorted(ids)
+    for i in range(0, len(pending), 500):  # bounded IN lists
+        found.extend(session.exec(select(Call).where(col(Call.call_id).in_(pending[i : i + 500]))).all())
+    return found
 
 
 def _by_time(rec: CdrRecord, calls: list[Call]) -> Call | None:

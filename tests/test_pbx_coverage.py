@@ -124,3 +124,31 @@ def test_bad_master_csv_and_bad_day_are_one_line_errors(sqlite_db: str, pbx: Pat
     r = _coverage("--day", "yesterday")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines() == ["error: bad CDR file: --day 'yesterday': expected YYYY-MM-DD"]
+
+
+def test_freeswitch_cdr_csv_answered_calls_matched_by_uuid(sqlite_db: str, pbx: Path) -> None:
+    """mod_cdr_csv (`example` template): a call with an answer_stamp counts; matched to the
+    FreeSWITCH-layout recording named by its uuid; one answered call without a recording is missing."""
+    from tests.pbx_world import wav_bytes
+    folder = pbx / "recordings"
+    (folder / "2024" / "03" / "05").mkdir(parents=True)
+    uuids = [f"0b0b6f2e-4c1a-4f7e-9f5e-2c9a1b7d3e1{i}" for i in range(3)]
+    rows = []
+    for i, uid in enumerate(uuids):
+        answered = i < 2  # the third rang out unanswered (recorded all the same: early media)
+        answer = f"2024-03-05 09:0{i}:04" if answered else ""
+        rows.append(f'"Anna","555000{i}","2001","default","2024-03-05 09:0{i}:00","{answer}",'
+                    f'"2024-03-05 09:0{i}:50","50","{46 if answered else 0}","NORMAL_CLEARING","{uid}","","",'
+                    '"PCMU","PCMU"\n')
+    rows.append('"Bob","5559999","2001","default","2024-03-05 10:00:00","2024-03-05 10:00:02",'
+                '"2024-03-05 10:01:00","60","58","NORMAL_CLEARING","11111111-2222-3333-4444-555555555555",'
+                '"","","PCMU","PCMU"\n')
+    (pbx / "fs.csv").write_text("".join(rows))
+    for i, uid in enumerate(uuids):
+        (folder / "2024" / "03" / "05" / f"{uid}.wav").write_bytes(wav_bytes(i))
+    assert len(Watcher(folder, require_marker=False, layout="freeswitch").poll()) == 3
+    r = _coverage("--day", "2024-03-05", "--cdr", str(pbx / "fs.csv"), "--cdr-format", "freeswitch", "--json")
+    out = json.loads(r.stdout)
+    assert (out["answered"], out["recorded"], out["missing"]) == (3, 2, 1), r.stderr
+    assert out["missing_calls"][0]["uniqueid"] == "11111111-2222-3333-4444-555555555555"
+    assert out["by_agent"]["agent-2001"] == {"recorded": 2, "answered": 3, "pct": 66.67}

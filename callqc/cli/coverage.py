@@ -17,12 +17,15 @@ def register(app: typer.Typer) -> None:
         cdr: Path | None = typer.Option(
             None, "--cdr", help="Asterisk cdr_csv Master.csv to read first (default CALLQC_CDR_CSV; records "
             "already read are skipped)."),
+        cdr_format: str = typer.Option(
+            "asterisk", "--cdr-format", help="asterisk (cdr_csv Master.csv) or freeswitch (mod_cdr_csv, "
+            "`example` template)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Match the PBX's answered calls to recordings; coverage % per queue and agent, and the missing calls.
 
         Exits 1 when coverage is below CALLQC_COVERAGE_ALERT_PCT."""
-        from recorder.cdr import BadCdr, coverage, import_master_csv, missing_lines
+        from recorder.cdr import BadCdr, coverage, import_cdr_csv, missing_lines
         from storage.db import session
         from storage.settings import get_settings
 
@@ -35,7 +38,8 @@ def register(app: typer.Typer) -> None:
         with session(write=True) as s:
             new = 0
             if source is not None:
-                new = import_master_csv(s, source, timezone=settings.pbx_timezone, agent_map=settings.agent_map_csv)
+                new = import_cdr_csv(s, source, timezone=settings.pbx_timezone, agent_map=settings.agent_map_csv,
+                                     kind=cdr_format)
             cov = coverage(s, when, timezone=settings.pbx_timezone)
         if as_json:
             typer.echo(json.dumps({**cov.as_dict(), "new_records": new}, indent=2))
