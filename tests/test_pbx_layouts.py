@@ -106,3 +106,26 @@ def test_sidecar_wins_over_the_file_name(sqlite_db: str, freepbx_env: Path) -> N
 def test_plain_layout_does_not_recurse(sqlite_db: str, freepbx_env: Path) -> None:
     write_recordings(freepbx_env, make_day(2, DAY))
     assert Watcher(freepbx_env, require_marker=False, layout="plain").poll() == []
+
+
+def test_watch_command_takes_layout_option(sqlite_db: str, freepbx_env: Path) -> None:
+    """`callqc recorder watch --layout freepbx` finds the dated files; an unknown layout is one line."""
+    import os
+    import subprocess
+    import sys
+
+    calls = make_day(3, DAY)
+    write_recordings(freepbx_env, calls)
+
+    def watch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "callqc", "recorder", "watch", str(freepbx_env), "--once",
+                               "--no-require-done", *args], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ))
+
+    bad = watch("--layout", "avaya")
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: bad PBX layout: 'avaya'; known: plain,")
+    ok = watch("--layout", "freepbx")
+    assert ok.returncode == 0, ok.stderr
+    with session() as s:
+        assert {c.call_id for c in s.exec(select(Call)).all()} == {c.uniqueid for c in calls}
