@@ -12,7 +12,6 @@ import csv
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,6 @@ import yaml
 from storage.errors import InvalidInput
 
 LAYOUTS_FILE = Path(__file__).with_name("layouts.yaml")
-
-
-class Layout(StrEnum):
-    plain = "plain"
-    asterisk = "asterisk"
-    freepbx = "freepbx"
-    freeswitch = "freeswitch"
 
 
 class BadLayout(InvalidInput):
@@ -62,7 +54,7 @@ def load_layouts(path: Path = LAYOUTS_FILE) -> dict[str, LayoutSpec]:
     return out
 
 
-def get_layout(name: str | Layout) -> LayoutSpec:
+def get_layout(name: str) -> LayoutSpec:
     layouts = load_layouts()
     if str(name) not in layouts:
         raise BadLayout(f"{name!r}; known: {', '.join(layouts)}")

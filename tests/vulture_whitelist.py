@@ -92,3 +92,5 @@ live_calls  # the live tap's interface (docs/recorder.md), read by listeners and
 Tap  # the live tap's reader (docs/recorder.md)
 wav_data  # used by the live-capture tests to compare stored audio
 resumed_by  # column of call_pauses
+ring_s  # column of cdr_records (start -> answer), for the KPI handle-time work
+wrapup_s  # column of cdr_records (not in Asterisk CDR; queue_log has it)
