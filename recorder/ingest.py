@@ -102,6 +102,12 @@ def ingest_file(
     if info.duration_s < settings.min_duration_s:
         raise TooShort(f"{name}: {info.duration_s:.3f} s, at least {settings.min_duration_s:g} s")
     sha = sha256_file(path)
+    extra = dict(meta.meta or {})
+    if info.raw is not None:
+        # A headerless file can't be recognised from its bytes: the transcriber opens it as told here.
+        extra["audio_format"] = info.raw.hint()
+    if info.salvaged is not None:
+        extra["salvaged"] = {"reason": info.salvaged, "decoded_s": info.duration_s}
     started = meta.started_at or datetime.fromtimestamp(path.stat().st_mtime, UTC)
     call = Call(
         call_id=call_id,
@@ -119,7 +125,7 @@ def ingest_file(
         sample_rate=info.sample_rate,
         channels=info.channels,
         channel_map=channel_map_for(info.channels, meta.channel_map),
-        meta=meta.meta,
+        meta=extra or meta.meta,
         audio_key=recording_key(call_id, started, info.ext, attempt=secrets.token_hex(4)),
         size_bytes=size,
         sha256=sha,

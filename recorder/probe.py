@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -28,8 +29,15 @@ MAX_CHANNELS = 2
 _ACCEPTED: dict[str, dict[str, str]] = {
     "wav": {
         c: "wav"
-        for c in ("pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_u8", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
+        for c in ("pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_u8", "pcm_f32le", "pcm_mulaw", "pcm_alaw",
+                  "gsm_ms")  # gsm_ms: Asterisk's WAV49 (format "wav49", files named .WAV)
     },
+    # Headerless files, known only by their extension (see RAW_FORMATS); the key keeps that extension.
+    "gsm": {"gsm": "gsm"},
+    "mulaw": {"pcm_mulaw": "ulaw"},
+    "alaw": {"pcm_alaw": "alaw"},
+    "s16le": {"pcm_s16le": "sln"},
+    "g722": {"g722": "g722"},
     "flac": {"flac": "flac"},
     "mp3": {"mp3": "mp3", "mp3float": "mp3"},
     "ogg": {"opus": "opus", "vorbis": "ogg"},
@@ -44,6 +52,40 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"OggS", "Ogg"),
     (4, b"ftyp", "M4A"),
 )
+
+
+@dataclass(frozen=True)
+class RawFormat:
+    """How FFmpeg must read a headerless file: demuxer name and sample rate (Asterisk's conventions)."""
+
+    format: str
+    sample_rate: int
+
+    def hint(self) -> dict[str, str | int]:
+        """The form kept in the call's ``meta.audio_format`` so the transcriber opens the file the same way."""
+        return {"format": self.format, "sample_rate": self.sample_rate}
+
+
+# Asterisk names its recording formats by file extension; these files carry no header at all, so the
+# extension is the only thing that says what they hold. sln<N> is signed 16-bit at N kHz.
+RAW_FORMATS: dict[str, RawFormat] = {
+    "gsm": RawFormat("gsm", 8000),
+    "ulaw": RawFormat("mulaw", 8000),
+    "ul": RawFormat("mulaw", 8000),
+    "alaw": RawFormat("alaw", 8000),
+    "al": RawFormat("alaw", 8000),
+    "g722": RawFormat("g722", 16000),
+    "sln": RawFormat("s16le", 8000),
+    "raw": RawFormat("s16le", 8000),
+    **{f"sln{k}": RawFormat("s16le", k * 1000) for k in (12, 16, 24, 32, 44, 48, 96, 192)},
+}
+
+
+def raw_format_for(name: str) -> tuple[str, RawFormat] | None:
+    """The headerless format a file name's extension stands for, with that extension (lower case)."""
+    ext = Path(name).suffix.lower().lstrip(".")
+    fmt = RAW_FORMATS.get(ext)
+    return (ext, fmt) if fmt else None
 
 
 class EmptyFile(InvalidInput):
@@ -81,8 +123,10 @@ class AudioInfo:
     sample_rate: int
     channels: int
     duration_s: float  # from the decoded samples, not from the header
-    ext: str  # extension of the object key: wav, flac, mp3, opus, ogg, m4a
+    ext: str  # extension of the object key: wav, flac, mp3, opus, ogg, m4a, or a raw one (ulaw, sln16, gsm…)
     size_bytes: int
+    raw: RawFormat | None = None  # a headerless file: how to open it again (kept in meta.audio_format)
+    salvaged: str | None = None  # why the header could not be trusted, when the audio was taken as present
 
 
 def probe(path: Path, *, max_duration_s: float, name: str | None = None) -> AudioInfo:
@@ -93,10 +137,17 @@ def probe(path: Path, *, max_duration_s: float, name: str | None = None) -> Audi
     if size == 0:
         raise EmptyFile(f"{label}: 0 bytes")
     head = _read_head(path)
+    raw = raw_format_for(label)
+    salvaged = None
     if head.startswith(b"RIFF"):
-        _check_wav_header(path, size, label)
+        salvaged = _check_wav_header(path, size, label)
+        raw = None  # a RIFF file named .sln is still a WAV: the header wins over the name
     try:
-        container = av.open(str(path), mode="r")
+        if raw is not None:
+            container = av.open(str(path), mode="r", format=raw[1].format,
+                                options={"sample_rate": str(raw[1].sample_rate)})
+        else:
+            container = av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:
         kind = _magic_kind(head)
         if kind:
@@ -105,11 +156,18 @@ def probe(path: Path, *, max_duration_s: float, name: str | None = None) -> Audi
             ) from None
         raise NotAudio(f"{label}: not a recognised audio container") from None
     with container:
-        return _probe_open(container, label, size, max_duration_s)
+        info = _probe_open(container, label, size, max_duration_s, trust_header=salvaged is None)
+    if raw is not None:
+        info = replace(info, ext=raw[0], raw=raw[1])
+    if salvaged is not None:
+        info = replace(info, salvaged=salvaged)
+        log.warning("probe: %s salvaged (%s): %.3f s of audio present", label, salvaged, info.duration_s)
+    return info
 
 
 def _probe_open(
-    container: av.container.InputContainer, label: str, size: int, max_duration_s: float
+    container: av.container.InputContainer, label: str, size: int, max_duration_s: float, *,
+    trust_header: bool = True,
 ) -> AudioInfo:
     fmt = container.format.name
     if not container.streams.audio:
@@ -121,7 +179,8 @@ def _probe_open(
     codec = stream.codec_context.name
     codecs = _ACCEPTED.get(fmt)
     if codecs is None:
-        raise UnsupportedAudio(f"{label}: container {fmt!r}; accepted: WAV, FLAC, MP3, Ogg/Opus, M4A")
+        raise UnsupportedAudio(f"{label}: container {fmt!r}; accepted: WAV, FLAC, MP3, Ogg/Opus, M4A, "
+                               "GSM, raw μ-law/A-law/signed-linear/G.722 by extension")
     if codec not in codecs:
         raise UnsupportedAudio(f"{label}: codec {codec!r} in {fmt!r} is not accepted")
     channels = stream.codec_context.channels
@@ -130,7 +189,7 @@ def _probe_open(
     rate = stream.codec_context.sample_rate
     if not rate or channels < 1:
         raise NotAudio(f"{label}: audio stream without a sample rate or channels")
-    stated = _stated_duration(container, stream)
+    stated = _stated_duration(container, stream) if trust_header else None
     if stated is not None and stated > max_duration_s:
         raise TooLong(f"{label}: {stated:.0f} s, at most {max_duration_s:.0f} s")
     duration = _decode_duration(container, stream, label, max_duration_s)
@@ -149,7 +208,7 @@ def _decode_duration(
     samples = 0
     limit = max_duration_s * stream.codec_context.sample_rate
     try:
-        for frame in container.decode(stream):
+        for frame in decode_tolerant(container, stream):
             samples += frame.samples
             if samples > limit:
                 raise TooLong(f"{label}: longer than {max_duration_s:.0f} s")
@@ -161,6 +220,23 @@ def _decode_duration(
     return samples / stream.codec_context.sample_rate
 
 
+def decode_tolerant(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame]:
+    """Decoded frames; a *last* packet too short to decode (the part-block a writer left when it
+    stopped mid-write, e.g. GSM's 65-byte WAV49 blocks) is dropped, any other error raised.
+    The transcriber does the same (transcribe.audio), so both count the same samples."""
+    packets = container.demux(stream)
+    pending = next(packets, None)
+    while pending is not None:
+        following = next(packets, None)
+        try:
+            yield from stream.decode(pending)
+        except av.error.FFmpegError:
+            if following is not None and following.size:
+                raise
+            log.info("probe: dropped a last part-packet of %s bytes", pending.size)
+        pending = following
+
+
 def _stated_duration(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
     """The duration the container claims, if it claims one."""
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
@@ -170,31 +246,32 @@ def _stated_duration(container: av.container.InputContainer, stream: av.AudioStr
     return None
 
 
-def _check_wav_header(path: Path, size: int, label: str) -> None:
-    """Refuse a WAV whose data chunk claims more bytes than the file has (FFmpeg quietly reads the rest).
+def _check_wav_header(path: Path, size: int, label: str) -> str | None:
+    """Find the WAV's data chunk; say why its size can't be trusted, or None when it can.
 
-    A header still saying 0 or 0xFFFFFFFF bytes comes from a writer that never finished (or wrote to a pipe):
-    such a file is refused too, since nobody can tell whether it is complete.
+    A PBX that crashes (or is killed) mid-call leaves a header still saying 0 or 0xFFFFFFFF bytes, or
+    a size from an earlier flush. The bytes after the header are the call's audio all the same: FFmpeg
+    reads every byte present, so such a file is *salvaged* (taken as it is, its length from decoding,
+    the call marked) rather than refused. Only a file that ends before its data chunk is refused:
+    there is no audio to take.
     """
     with path.open("rb") as fh:
         riff = fh.read(12)
         if len(riff) < 12 or riff[8:12] != b"WAVE":
-            return  # not a RIFF/WAVE file after all: FFmpeg decides
+            return None  # not a RIFF/WAVE file after all: FFmpeg decides
         pos = 12
         while pos + 8 <= size:
             fh.seek(pos)
             chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
             if chunk_id == b"data":
                 present = size - pos - 8
-                if chunk_size in (0, 0xFFFFFFFF) and present > 0:
-                    raise TruncatedAudio(
-                        f"{label}: WAV header was never finished (data size {chunk_size:#x})"
-                    )
+                if present <= 0:
+                    return None  # a header and no samples: ZeroDuration says so
+                if chunk_size in (0, 0xFFFFFFFF):
+                    return f"WAV header never finished (data size {chunk_size:#x}), {present} bytes present"
                 if chunk_size > present:
-                    raise TruncatedAudio(
-                        f"{label}: WAV header says {chunk_size} bytes of audio, file has {present}"
-                    )
-                return
+                    return f"WAV header says {chunk_size} bytes of audio, file has {present}"
+                return None
             pos += 8 + chunk_size + (chunk_size & 1)
     raise TruncatedAudio(f"{label}: WAV file ends before its data chunk")
 

@@ -20,6 +20,7 @@ spool folder must not make us read files elsewhere), and so is a name too long t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -33,7 +34,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from recorder.ingest import ingest_file
-from recorder.metadata import CallMeta, read_sidecar, safe_text, sidecar_for
+from recorder.layouts import fields_from_name, get_layout, read_agent_map
+from recorder.metadata import CallMeta, parse_meta, read_sidecar, safe_text, sidecar_for
 from storage.errors import CallqcError, Conflict, InvalidInput, ServiceUnavailable
 from storage.objectstore import ObjectStore
 from storage.settings import get_settings
@@ -81,12 +83,17 @@ class Watcher:
     """Looks at one spool folder; :meth:`poll` handles every finished file once."""
 
     def __init__(
-        self, spool: Path, *, store: ObjectStore | None = None, require_marker: bool = True
+        self, spool: Path, *, store: ObjectStore | None = None, require_marker: bool = True,
+        layout: str | None = None,
     ) -> None:
         self.spool = Path(spool).resolve()
         if not self.spool.is_dir():
             raise InvalidInput(f"{spool}: not a folder")
         self.require_marker = require_marker
+        settings = get_settings()
+        self.layout = get_layout(layout or settings.spool_layout)
+        self._agents = read_agent_map(settings.agent_map_csv)
+        self._timezone = settings.pbx_timezone
         self._store = store
         self._seen: dict[str, tuple[int, int]] = {}
         self._failures: dict[str, int] = {}  # file name -> unexpected failures in a row
@@ -135,11 +142,19 @@ class Watcher:
         return [p for _, p in sorted(ready)]
 
     def candidates(self) -> Iterator[Path]:
-        for path in self.spool.iterdir():
+        yield from self._candidates(self.spool)
+
+    def _candidates(self, folder: Path) -> Iterator[Path]:
+        for path in sorted(folder.iterdir()):
             if path.name.startswith(".") or path.suffix.lower() in _NOT_AUDIO:
                 continue
             if path.is_symlink() or _is_file(path):  # a link is yielded to be rejected, never followed
                 yield path
+            elif (self.layout.recursive and path.is_dir()
+                  and not (folder == self.spool and path.name in (DONE_DIR, REJECTED_DIR))):
+                # FreePBX and FreeSWITCH write into dated folders (YYYY/MM/DD); a linked folder is
+                # is_dir() but never entered: the spool must not lead elsewhere.
+                yield from self._candidates(path)
 
     def handle(self, path: Path) -> Result:
         """Ingest one file and move it (with its sidecar and marker) to done/ or rejected/."""
@@ -148,7 +163,7 @@ class Watcher:
         try:
             if path.is_symlink():
                 raise SymlinkRefused(shown)
-            meta = read_sidecar(side) if side else CallMeta()
+            meta = self._meta(path, read_sidecar(side) if side else CallMeta())
             result = ingest_file(path, meta, actor="watch", source=f"spool:{self.spool}", store=self.store)
         except (InvalidInput, Conflict) as exc:
             return self._reject(path, side, str(exc))
@@ -169,6 +184,17 @@ class Watcher:
             "new" if result.created else "already registered",
         )
         return Result(shown, Outcome.done, call_id=result.call_id)
+
+    def _meta(self, path: Path, given: CallMeta) -> CallMeta:
+        """What the layout reads from the file name, under what the sidecar says (the sidecar wins)."""
+        fields = fields_from_name(self.layout, path.name, timezone=self._timezone, agents=self._agents)
+        if not fields:
+            return given
+        pbx = fields.pop("pbx")
+        named = parse_meta(fields)
+        merged = {f.name: getattr(given, f.name) if getattr(given, f.name) is not None else getattr(named, f.name)
+                  for f in dataclasses.fields(CallMeta) if f.name != "meta"}
+        return CallMeta(**merged, meta={"pbx": pbx, **named.meta, **given.meta})
 
     def _reject(self, path: Path, side: Path | None, reason: str) -> Result:
         log.warning("watch: rejected %s: %s", safe_text(path.name), reason)

@@ -11,6 +11,7 @@ import storage.app_sessions  # noqa: F401  app_sessions, sign_in_failures
 import storage.archive.tables  # noqa: F401  archive runs, images, entries, holds
 import storage.call_metrics  # noqa: F401  call_metrics
 import storage.calls  # noqa: F401  calls
+import storage.cdr  # noqa: F401  cdr_records
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.models  # noqa: F401  audit_log

@@ -94,6 +94,26 @@ class Settings(BaseSettings):
     spool_max_attempts: int = Field(
         5, ge=1, description="Looks at which a spool file fails with a passing error before it is rejected."
     )
+    spool_layout: Literal["plain", "asterisk", "freepbx", "freeswitch"] = Field(
+        "plain", description="How the PBX names and places recordings in the spool folder (`recorder/layouts.yaml`): "
+        "`freepbx` reads `monitor/YYYY/MM/DD/in-<to>-<from>-<date>-<time>-<uniqueid>.wav` and looks in "
+        "sub-folders; `plain` takes the call ID from the file name only. `recorder watch --layout` overrides it.",
+    )
+    pbx_timezone: str = Field(
+        "UTC", description="Time zone of the PBX's clock: the dates and times in its file names and CDR "
+        "records are read in it (e.g. `Europe/Berlin`).",
+    )
+    agent_map_csv: Path | None = Field(
+        None, description="Agent table: a CSV of `extension,agent_id` rows mapping PBX extensions (from file "
+        "names and CDR channels) to agent IDs.",
+    )
+    cdr_csv: Path | None = Field(
+        None, description="The PBX's call records: Asterisk `cdr_csv` `Master.csv` (read by `callqc coverage`).",
+    )
+    coverage_alert_pct: float = Field(
+        99.5, ge=0, le=100, description="`callqc coverage` exits 1 when the recorded share of answered calls "
+        "is below this.",
+    )
 
     # --- live capture (SIPREC recording server, media streams) -------------------------------------
     siprec_host: str = Field("127.0.0.1", description="Address the SIPREC server listens on (SIP over UDP and TCP).")

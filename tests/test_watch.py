@@ -21,7 +21,7 @@ from storage.models import AuditEvent
 from storage.objectstore import sha256_of
 from storage.settings import get_settings, reset_settings
 from storage.stores import make_store
-from tests.audio_files import make_wav, truncate
+from tests.audio_files import make_wav
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_refused_files_go_to_rejected_with_a_reason_file(
     """Not audio, cut off, bad sidecar, other audio under a taken ID: each moved aside with its reason."""
     stable_after(monkeypatch, 0)
     (spool / "notes.wav").write_text("no audio here\n" * 30)
-    truncate(make_wav(spool.parent / "src.wav"), spool / "cut.wav")
+    (spool / "cut.wav").write_bytes(make_wav(spool.parent / "src.wav").read_bytes()[:30])  # cut in its header
     make_wav(spool / "bad.wav")
     (spool / "bad.json").write_text('{"direction": "sideways"}')
     make_wav(spool / "first.wav", seconds=1)
@@ -128,7 +128,7 @@ def test_refused_files_go_to_rejected_with_a_reason_file(
     rejected = spool / "rejected"
     reasons = {p.name.removesuffix(".reason.txt"): p.read_text() for p in rejected.glob("*.reason.txt")}
     assert reasons["notes.wav"] == "not an audio file: notes.wav: not a recognised audio container\n"
-    assert reasons["cut.wav"].startswith("truncated or damaged audio: cut.wav: WAV header says")
+    assert reasons["cut.wav"].startswith("truncated or damaged audio: cut.wav: WAV file ends before")
     assert reasons["bad.wav"].startswith("invalid metadata: bad.json: direction: 'sideways'")
     assert reasons["second.wav"].startswith("call ID already registered with different audio: same ")
     assert {"notes.wav", "cut.wav", "bad.wav", "bad.json", "second.wav", "second.json"} <= {

@@ -131,3 +131,5 @@ to_digits  # unused function (scoring/numerals.py: bench/zh_scoring.py's CER, te
 to_chinese  # unused function (scoring/numerals.py: tests; redaction's API)
 toneless_similarity  # unused function (scoring/phonetic.py: tests)
 sounds  # unused function (scoring/phonetic.py: tests)
+ring_s  # column of cdr_records (start -> answer), for the KPI handle-time work
+wrapup_s  # column of cdr_records (not in Asterisk CDR; queue_log has it)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import av.error
@@ -73,6 +73,20 @@ class DecodedAudio:
                                len(self.channels), window_s=window_s)
 
 
+# Headerless formats the recorder accepts (the call's ``meta.audio_format``): FFmpeg demuxer names.
+RAW_DEMUXERS = frozenset({"gsm", "mulaw", "alaw", "s16le", "g722"})
+
+
+def format_hint(hint: Mapping[str, Any] | None, name: str) -> tuple[str | None, dict[str, str]]:
+    """FFmpeg's format name and options for a headerless recording; (None, {}) to let FFmpeg detect."""
+    if not hint:
+        return None, {}
+    fmt, rate = hint.get("format"), hint.get("sample_rate")
+    if fmt not in RAW_DEMUXERS or not isinstance(rate, int) or not 1000 <= rate <= 192_000:
+        raise CorruptAudio(f"{name}: unknown audio_format {dict(hint)!r}")
+    return str(fmt), {"sample_rate": str(rate)}
+
+
 def to_float(samples: np.ndarray) -> np.ndarray:
     """int16 samples as float32 in [-1, 1], what Whisper expects."""
     return samples.astype(np.float32) / 32768.0
@@ -94,11 +108,14 @@ class AudioStream:
     raises :class:`CorruptAudio` from the iteration. Use as a context manager.
     """
 
-    def __init__(self, source: bytes | Path | BinaryIO, *, name: str = "audio") -> None:
+    def __init__(self, source: bytes | Path | BinaryIO, *, name: str = "audio",
+                 audio_format: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self.decoded = 0  # samples per channel decoded so far
+        fmt, options = format_hint(audio_format, name)
         try:
-            self._container = av.open(_open_source(source), mode="r", metadata_errors="ignore")
+            self._container = av.open(_open_source(source), mode="r", metadata_errors="ignore",
+                                      format=fmt, options=options)
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             raise CorruptAudio(f"{name}: {type(exc).__name__}: {exc}") from exc
         if not self._container.streams.audio:
@@ -130,10 +147,25 @@ class AudioStream:
         self.decoded += planes.shape[1]
         return planes
 
+    def _decoded(self) -> Iterator[av.AudioFrame]:
+        """Frames; a *last* packet too short to decode (a part-block the writer left when it stopped,
+        e.g. in GSM/WAV49) is dropped, as the recorder's probe drops it, so both count the same."""
+        packets = self._container.demux(self._stream)
+        pending = next(packets, None)
+        while pending is not None:
+            following = next(packets, None)
+            try:
+                yield from self._stream.decode(pending)
+            except av.error.FFmpegError:
+                if following is not None and following.size:
+                    raise
+                log.info("decode %s: dropped a last part-packet of %s bytes", self.name, pending.size)
+            pending = following
+
     def _frames(self) -> Iterator[np.ndarray]:
         resampler = av.AudioResampler(format="s16p", layout=self._layout, rate=SAMPLE_RATE)
         try:
-            for frame in self._container.decode(self._stream):
+            for frame in self._decoded():
                 for out in resampler.resample(frame):
                     yield self._counted(out.to_ndarray())
             for out in resampler.resample(None):
@@ -176,9 +208,10 @@ def cut_windows(frames: Iterable[np.ndarray], n_channels: int, *, window_s: floa
         yield AudioWindow(start, [buf[ch, :n].copy() for ch in range(n_channels)])
 
 
-def decode(source: bytes | Path | BinaryIO, *, name: str = "audio") -> DecodedAudio:
+def decode(source: bytes | Path | BinaryIO, *, name: str = "audio",
+           audio_format: Mapping[str, Any] | None = None) -> DecodedAudio:
     """The whole recording decoded to 16 kHz int16 per channel; :class:`CorruptAudio` if impossible."""
-    with AudioStream(source, name=name) as stream:
+    with AudioStream(source, name=name, audio_format=audio_format) as stream:
         parts = list(stream.windows())
         channels = [np.concatenate([w.channels[ch] for w in parts]) for ch in range(stream.n_channels)]
         return DecodedAudio(channels=channels, source_rate=stream.source_rate, codec=stream.codec)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -57,6 +58,7 @@ class _CallInfo:
     status: str
     started_at: datetime
     numbers: tuple[str | None, str | None] = (None, None)  # (callee, caller): language by number
+    audio_format: dict[str, Any] | None = None  # set for headerless recordings (raw μ-law, GSM, …)
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -64,8 +66,9 @@ def _load_call(call_id: str) -> _CallInfo:
         call = s.get(Call, call_id)
         if call is None:
             raise NotFound(f"call {call_id}")
+        hint = (call.meta or {}).get("audio_format")
         return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at,
-                         (call.callee, call.caller))
+                         (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None)
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -108,7 +111,8 @@ def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | N
 
 
 @contextmanager
-def _open_audio(key: str, call_id: str) -> Iterator[tuple[AudioStream, Path]]:
+def _open_audio(key: str, call_id: str,
+                audio_format: dict[str, Any] | None = None) -> Iterator[tuple[AudioStream, Path]]:
     """The call's audio, copied from the object store to a temporary file and decoded from there as it
     is transcribed, window by window (a long call never sits in memory whole); and the file's path,
     for the redacted copy."""
@@ -118,7 +122,7 @@ def _open_audio(key: str, call_id: str) -> Iterator[tuple[AudioStream, Path]]:
         for chunk in store.iter_chunks(bucket, key):
             tmp.write(chunk)
         tmp.flush()
-        with AudioStream(Path(tmp.name), name=call_id) as stream:
+        with AudioStream(Path(tmp.name), name=call_id, audio_format=audio_format) as stream:
             yield stream, Path(tmp.name)
 
 
@@ -132,14 +136,14 @@ def handle(ctx: JobContext) -> None:
         return
     transcriber = get_transcriber()  # a missing model fails (and retries) before the call is touched
     try:
-        with _open_audio(info.audio_key, call_id) as (audio, path):
+        with _open_audio(info.audio_key, call_id, info.audio_format) as (audio, path):
             transcript = transcriber.transcribe(
                 audio, channel_map=info.channel_map, language=language_for(info.queue, *info.numbers),
                 stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages)
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
             redacted = redact_transcript(transcript.segments)
-            audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits)
+            audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format)
     except (CorruptAudio, UndecodableAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc

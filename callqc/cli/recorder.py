@@ -25,11 +25,15 @@ def register(app: typer.Typer) -> None:
             help="Take only files with a .done marker (the default). --no-require-done also takes files "
             "whose size has not changed for CALLQC_SPOOL_STABLE_S: a writer pausing that long loses audio.",
         ),
+        layout: str | None = typer.Option(
+            None, "--layout", help="PBX layout: freepbx, asterisk, freeswitch or plain (default "
+            "CALLQC_SPOOL_LAYOUT); freepbx and freeswitch also look in dated sub-folders.",
+        ),
     ) -> None:
         """Ingest finished files, then move them to DIR/done or DIR/rejected (with a reason file)."""
         from recorder.watch import Outcome, Watcher
 
-        watcher = Watcher(spool, require_marker=require_done)
+        watcher = Watcher(spool, require_marker=require_done, layout=layout)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         retry = 0

@@ -18,16 +18,17 @@ import io
 import math
 import shutil
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import av.error
 import numpy as np
 
 from storage.errors import InvalidInput, ServiceUnavailable
+from transcribe.audio import format_hint
 
 with warnings.catch_warnings():
     # pydub 0.25.1 imports audioop (deprecated in 3.11, gone in 3.13) and warns when it looks for ffmpeg
@@ -55,12 +56,15 @@ class Cut:
     end: float
 
 
-def decode(source: bytes | Path | BinaryIO, *, name: str = "audio") -> AudioSegment:
-    """Any accepted recording as a pydub AudioSegment: 16-bit PCM at its own rate and channels."""
+def decode(source: bytes | Path | BinaryIO, *, name: str = "audio",
+           audio_format: Mapping[str, Any] | None = None) -> AudioSegment:
+    """Any accepted recording (headerless PBX formats by their ``audio_format``) as a pydub
+    AudioSegment: 16-bit PCM at its own rate and channels."""
     src: BinaryIO | str = io.BytesIO(source) if isinstance(source, bytes) else (
         str(source) if isinstance(source, Path) else source)
+    fmt, options = format_hint(audio_format, name)
     try:
-        with av.open(src, mode="r", metadata_errors="ignore") as container:
+        with av.open(src, mode="r", format=fmt, options=options, metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise UndecodableAudio(f"{name}: no audio stream")
             stream = container.streams.audio[0]

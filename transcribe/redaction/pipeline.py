@@ -16,10 +16,11 @@ import hashlib
 import io
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from storage import audit
 from storage.calls import Call
@@ -79,13 +80,13 @@ def redact_transcript(segments: Sequence[Segment]) -> Redacted:
     return Redacted(out, hits, changed)
 
 
-def store_audio_copy(call_id: str, started_at: datetime, audio_path: Path,
-                     spans: Sequence[Span | Hit]) -> AudioCopy | None:
+def store_audio_copy(call_id: str, started_at: datetime, audio_path: Path, spans: Sequence[Span | Hit],
+                     audio_format: Mapping[str, Any] | None = None) -> AudioCopy | None:
     """Write the redacted copy of the call's audio as its own object; None when there is nothing to cut."""
     if not spans:
         return None
     settings = get_settings()
-    audio = decode(audio_path, name=call_id)
+    audio = decode(audio_path, name=call_id, audio_format=audio_format)  # headerless PBX formats too
     red = redact(audio, [Cut(sp.channel, sp.start, sp.end) for sp in spans], margin_s=settings.redaction_margin_s,
                  mode=settings.redaction_audio, fade_ms=settings.redaction_fade_ms)
     buf = io.BytesIO()
