@@ -56,6 +56,7 @@ class AuditAction(StrEnum):
     legal_hold = "legal_hold"
     legal_release = "legal_release"
     sign_in = "sign_in"
+    media_denied = "media_denied"  # a play/download asked for and refused (token, role or owner)
 
 
 class AuditEvent(SQLModel, table=True):
