@@ -33,7 +33,8 @@ from storage.retrieval import InvalidRange, read_span
 from storage.settings import get_settings
 
 RATE = 8000
-LIVE_LAG_S = 0.3  # what the recorder's flush (≤ 0.2 s) and the jitter buffer need to have arrived
+LIVE_LAG_S = 0.3  # behind the newest journaled sample: the other speaker's packets of that moment arrive
+WALL_SLACK_S = 2.0  # never further behind the wall clock than this (silence while nothing is journaled)
 POLL_S = 0.1
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg", "opus": "audio/ogg",
@@ -67,25 +68,46 @@ def wav_header(channels: int) -> bytes:
 
 
 class LiveMix:
-    """Places tap chunks on a stereo timeline (agent left, customer right) and emits whole frames."""
+    """Places tap chunks on a stereo timeline (agent left, customer right) and emits whole frames.
 
-    def __init__(self, tap: Tap, start: int) -> None:
+    The timeline follows the journal: frames go out up to the newest sample journaled less
+    ``LIVE_LAG_S`` (room for the other speaker's packets to arrive), and never more than
+    ``WALL_SLACK_S`` behind the wall clock, so a silent or paused call (nothing journaled) still
+    plays on as silence instead of stalling the browser.
+    """
+
+    def __init__(self, tap: Tap, answered_unix: float) -> None:
         self.tap = tap
-        self.emitted = start  # next sample position to send
+        self.answered = answered_unix
+        self.newest = 0
         self.left: dict[int, int] = {}
         self.right: dict[int, int] = {}
+        self._take()
+        self.emitted = self._due()  # join where the call is now, not at its start
+        self.left.clear()
+        self.right.clear()
 
-    def pump(self, upto: int) -> bytes:
+    def _take(self) -> None:
         for chunk in self.tap.read():
             lane = self.right if chunk.role == "customer" else self.left
             for i, v in enumerate(chunk.samples):
-                p = chunk.position + i
-                if p >= self.emitted:  # late samples behind what was sent are dropped
-                    lane[p] = v
+                lane[chunk.position + i] = v
+            self.newest = max(self.newest, chunk.position + len(chunk.samples))
+
+    def _due(self) -> int:
+        wall = int((time.time() - self.answered - WALL_SLACK_S) * RATE)
+        return max(0, self.newest - int(LIVE_LAG_S * RATE), wall)
+
+    def pump(self, final: bool = False) -> bytes:
+        self._take()
+        upto = self.newest if final else self._due()
         out = bytearray()
         for p in range(self.emitted, upto):
             out += struct.pack("<hh", self.left.pop(p, 0), self.right.pop(p, 0))
         self.emitted = max(self.emitted, upto)
+        for lane in (self.left, self.right):  # late samples behind what was sent are dropped
+            for p in [p for p in lane if p < self.emitted]:
+                del lane[p]
         return bytes(out)
 
 
@@ -137,20 +159,19 @@ async def _live(grant: MediaGrant, call_id: str, source: str | None) -> Response
     except FileNotFoundError:
         return JSONResponse({"detail": f"call {call_id} is live on another host (no journal here)"}, status_code=409)
     answered = float(tap.index.get("answered_unix") or time.time())
-    joined = max(0, int((time.time() - answered - LIVE_LAG_S) * RATE))
-    mix = LiveMix(tap, joined)
+    mix = await run_in_threadpool(LiveMix, tap, answered)
+    joined = mix.emitted
     await run_in_threadpool(_audit, grant, call_id, source, {"live": True, "from_s": round(joined / RATE, 2)})
 
     async def body() -> AsyncIterator[bytes]:
         yield wav_header(2)
         try:
             while True:
-                upto = int((time.time() - answered - LIVE_LAG_S) * RATE)
-                chunk = await run_in_threadpool(mix.pump, upto)
+                live = tap.live
+                chunk = await run_in_threadpool(mix.pump, not live)
                 if chunk:
                     yield chunk
-                if not tap.live:
-                    yield await run_in_threadpool(mix.pump, mix.emitted)  # what was still journaled
+                if not live:
                     return
                 await asyncio.sleep(POLL_S)
         finally:
