@@ -12,6 +12,7 @@ import storage.call_metrics  # noqa: F401  call_metrics
 import storage.calls  # noqa: F401  calls
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
+import storage.live_picks  # noqa: F401  live_plans, live_picks
 import storage.models  # noqa: F401  audit_log
 import storage.pauses  # noqa: F401  call_pauses
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
