@@ -27,14 +27,17 @@ def _page(name: str, title_key: str, icon: str, *, default: bool = False) -> st.
 
 
 _BY_ROLE: dict[Role, list[str]] = {
-    Role.inspector: ["queue", "call", "search", "calibration"],
+    Role.inspector: ["queue", "live", "call", "search", "calibration"],
     Role.agent: ["scorecard", "call", "search"],
-    Role.supervisor: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration"],
+    Role.supervisor: ["dashboard", "queue", "live", "call", "search", "sampling", "disputes", "calibration"],
     Role.archivist: ["search", "call", "archive"],
-    Role.admin: ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
+    Role.admin: [
+        "dashboard", "queue", "live", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"
+    ],
 }
 _META = {
     "queue": ("page_queue", ":material/inbox:"),
+    "live": ("page_live", ":material/hearing:"),
     "call": ("page_call", ":material/call:"),
     "search": ("page_search", ":material/search:"),
     "scorecard": ("page_scorecard", ":material/grading:"),

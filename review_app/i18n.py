@@ -187,6 +187,16 @@ EN: dict[str, str] = {
     "reason_for": "{what} · {agent} · {period}",
     "week_of": "week of {day}",
     "all_actions": "all",
+    "page_live": "Live now",
+    "live_help": "Calls in progress that you may listen to.",
+    "live_none": "No call in progress.",
+    "live_plan": "Live sampling plan",
+    "live_no_plan": "No live sampling plan yet (a supervisor creates one).",
+    "give_me_live_call": "Give me a live call",
+    "live_picked": "Your live call: {call_id} (agent {agent})",
+    "live_reason": "Picked from {eligible} eligible of {live} live calls; pick {n} of {cap} today.",
+    "live_no_player": "Set CALLQC_API_PUBLIC_URL to listen in from the browser.",
+    "duration_so_far": "Duration so far (s)",
 }
 
 ZH: dict[str, str] = {
@@ -366,6 +376,16 @@ ZH: dict[str, str] = {
     "reason_for": "{what} · {agent} · {period}",
     "week_of": "{day} 起的一周",
     "all_actions": "全部",
+    "page_live": "实时通话",
+    "live_help": "您可监听的正在进行的通话。",
+    "live_none": "当前没有正在进行的通话。",
+    "live_plan": "同步抽听计划",
+    "live_no_plan": "尚无同步抽听计划（由主管创建）。",
+    "give_me_live_call": "给我一通实时通话",
+    "live_picked": "您的实时通话：{call_id}（坐席 {agent}）",
+    "live_reason": "从 {live} 通实时通话中符合条件的 {eligible} 通里抽取；今日第 {n} 通，上限 {cap} 通。",
+    "live_no_player": "设置 CALLQC_API_PUBLIC_URL 后即可在浏览器中监听。",
+    "duration_so_far": "已通话时长（秒）",
 }
 
 STRINGS = {"en": EN, "zh-CN": ZH}

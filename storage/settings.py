@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         None, description="Key (at least 32 characters) signing the short-lived media tokens of `/v1/media`; "
         "default: a random key kept in `<data_dir>/media_token.key` (mode 0600), created on first use.",
     )
+    api_public_url: str | None = Field(
+        None, description="Address browsers reach the recorder API at (e.g. `https://rec.example.com`); the "
+        "review app's Live now page plays `<it>/v1/media/<call>` from there. Unset: no live player.",
+    )
     media_token_ttl_s: int = Field(
         300, ge=10, le=86400, description="How long a media token minted by the review app stays valid, seconds.",
     )

@@ -23,11 +23,12 @@ from tests.review_world import DAY0, PASSWORD
 pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
-    "inspector": ["queue", "call", "search", "calibration"],
+    "inspector": ["queue", "live", "call", "search", "calibration"],
     "agent": ["scorecard", "call", "search"],
-    "supervisor": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration"],
+    "supervisor": ["dashboard", "queue", "live", "call", "search", "sampling", "disputes", "calibration"],
     "archivist": ["search", "call", "archive"],
-    "admin": ["dashboard", "queue", "call", "search", "sampling", "disputes", "calibration", "audit", "archive"],
+    "admin": ["dashboard", "queue", "live", "call", "search", "sampling", "disputes", "calibration", "audit",
+              "archive"],
 }
 
 

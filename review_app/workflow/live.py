@@ -170,3 +170,9 @@ def my_picks(session: Session, who: Principal, *, day: str | None = None) -> lis
     day = day or utcnow().date().isoformat()
     return list(session.exec(select(LivePick).where(LivePick.inspector == who.name, LivePick.day == day)
                              .order_by(col(LivePick.id))))
+
+
+def list_plans(session: Session, who: Principal) -> list[LivePlan]:
+    """Active live plans, for the inspectors who pick by them."""
+    require(who, Perm.review)
+    return list(session.exec(select(LivePlan).where(col(LivePlan.active).is_(True)).order_by(col(LivePlan.name))))
