@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -175,9 +176,11 @@ async def _live(grant: MediaGrant, call_id: str, source: str | None) -> Response
                     return
                 await asyncio.sleep(POLL_S)
         finally:
-            await run_in_threadpool(_audit, grant, call_id, source, {
-                "live": True, "from_s": round(joined / RATE, 2), "to_s": round(mix.emitted / RATE, 2),
-                "ended": not tap.live})
+            # a listener who leaves cancels this generator; the shield lets the closing row be written
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_audit, grant, call_id, source, {
+                    "live": True, "from_s": round(joined / RATE, 2), "to_s": round(mix.emitted / RATE, 2),
+                    "ended": not tap.live})
 
     return StreamingResponse(body(), media_type="audio/wav", headers={"Cache-Control": "no-store"})
 

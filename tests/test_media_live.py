@@ -93,3 +93,37 @@ def test_live_call_streams_to_a_listener_within_3_s_and_is_audited(api: Api, tmp
     lags = [(sent_n - (joined + heard)) / 8000 for heard, sent_n in marks[3:]]
     assert lags and max(lags) < 3.0, max(lags)  # behind what the caller had sent, in seconds of audio
     assert struct.unpack("<H", bytes(got[22:24]))[0] == 2
+
+
+def test_a_listener_who_leaves_mid_call_is_audited_with_where_they_stopped(api: Api, tmp_path: Path) -> None:  # noqa: F811
+    with session() as s:
+        add_user(s, INSPECTOR.name, role=INSPECTOR.role, password="pw-123456789")
+    customer = tone(tmp_path / "in.ul", 6, 700)
+    agent = tone(tmp_path / "out.ul", 6, 400)
+    with connect(api.url()) as ws:
+        ws.send(json.dumps(START))
+        ws.recv(10)
+        wait_call(CallStatus.in_progress)
+        speaker = threading.Thread(
+            target=send_media, args=(ws, {"inbound": customer, "outbound": agent}, range(300)), kwargs={"pace": True})
+        speaker.start()
+        time.sleep(0.5)
+        token = media_tokens.grant(INSPECTOR, "ws-call-1")
+        got = 0
+        with httpx.stream("GET", f"http://127.0.0.1:{api.port}/v1/media/ws-call-1", params={"token": token},
+                          timeout=15) as r:
+            for chunk in r.iter_bytes():
+                got += len(chunk)
+                if got > 44 + 4 * 8000 * 1.5:  # a second and a half heard, then the listener goes
+                    break
+        deadline = time.monotonic() + 5
+        live: list[dict] = []
+        while time.monotonic() < deadline and len(live) < 2:
+            time.sleep(0.2)
+            with session() as s:
+                live = [e.detail for e in s.exec(select(AuditEvent).where(AuditEvent.action == AuditAction.play))
+                        if e.detail.get("live")]
+        speaker.join()
+        ws.send(json.dumps({"event": "stop"}))
+    assert len(live) == 2 and live[1]["ended"] is False, live
+    assert 1.4 <= live[1]["to_s"] - live[1]["from_s"] < 4.0
