@@ -83,6 +83,7 @@ class LiveMix:
         self.newest = 0
         self.left: dict[int, int] = {}
         self.right: dict[int, int] = {}
+        tap.seek(int((time.time() - answered_unix - WALL_SLACK_S - LIVE_LAG_S - 1.0) * RATE))
         self._take()
         self.emitted = self._due()  # join where the call is now, not at its start
         self.left.clear()

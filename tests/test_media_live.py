@@ -16,8 +16,9 @@ import pytest
 from sqlmodel import col, select
 from websockets.sync.client import connect
 
-from recorder.media import parse_range, wav_header
-from recorder.siprec.rtp import decode
+from recorder.media import LIVE_LAG_S, LiveMix, parse_range, wav_header
+from recorder.siprec.journal import Journal, Tap
+from recorder.siprec.rtp import Placed, decode
 from storage import media_tokens
 from storage.calls import CallStatus
 from storage.db import session
@@ -127,3 +128,31 @@ def test_a_listener_who_leaves_mid_call_is_audited_with_where_they_stopped(api: 
         ws.send(json.dumps({"event": "stop"}))
     assert len(live) == 2 and live[1]["ended"] is False, live
     assert 1.4 <= live[1]["to_s"] - live[1]["from_s"] < 4.0
+
+
+def test_joining_a_long_call_late_starts_near_its_end_without_decoding_it_all(tmp_path: Path) -> None:
+    """Ten minutes journaled: the listener joins ~0.3 s behind the newest sample, having skipped the rest."""
+    answered = time.time() - 600
+    folder = tmp_path / "live" / "long-1"
+    streams = [{"index": 0, "label": "a", "role": "agent", "channel": 0},
+               {"index": 1, "label": "b", "role": "customer", "channel": 1}]
+    journal = Journal(folder, {"version": 1, "call_id": "long-1", "state": "live", "answered_unix": answered,
+                               "streams": streams}, 2)
+    packets = 600 * 50
+    for i in (0, 1):
+        journal.add(i, [Placed(k * 160, 0, bytes([0x7F - i]) * 160, answered + k * 0.02) for k in range(packets)])
+    journal.flush()
+    started = time.monotonic()
+    mix = LiveMix(Tap(tmp_path, "long-1"), answered)
+    took = time.monotonic() - started
+    newest = packets * 160
+    assert mix.newest == newest and newest - mix.emitted == int(LIVE_LAG_S * 8000)
+    assert len(mix.left) == len(mix.right) == 0  # nothing decoded before the join is kept
+    assert took < 5.0, took
+    journal.add(0, [Placed(newest, 0, b"\x00" * 160, time.time())])  # μ-law 0x00: a loud sample
+    journal.flush()
+    out = mix.pump(final=True)
+    frames = memoryview(out).cast("h")
+    assert len(out) == 4 * (int(LIVE_LAG_S * 8000) + 160)  # the held-back 0.3 s and the new packet
+    assert abs(frames[-2]) > 30000  # the new agent sample, on the left
+    journal.release(remove=True)
