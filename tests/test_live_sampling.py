@@ -126,5 +126,21 @@ def test_pick_is_recorded_with_plan_and_reason_and_caps_hold_in_the_database(db_
         rows = list(s.exec(select(LivePick)))
         assert [r.call_id for r in rows] == picked and len(set(picked)) == 2
         assert rows[0].reason["plan"] == "live-1" and rows[0].reason["eligible"] == 6
-        assert rows[1].reason["excluded"].get("already picked") == 1
+        assert rows[1].reason["taken"] == 1 and rows[1].reason["excluded"] == {"same agent as last time": 1}
+        assert rows[1].reason["eligible"] == 4 and rows[0].agent_id != rows[1].agent_id
         assert s.get(LivePlan, plan_id) is not None
+
+
+def test_a_call_given_under_another_plan_is_not_given_again(db_url: str) -> None:
+    with session() as s:
+        s.add_all([_live_call("L1", "a1"), _live_call("L2", "a2")])
+        first = create_plan(s, SUP, name="first", mode="share", seed=1).id
+        second = create_plan(s, SUP, name="second", mode="share", seed=1).id
+    assert first is not None and second is not None
+    with session() as s:
+        a = pick_live_call(s, INSP, first, now=NOW).call_id
+    with session() as s:
+        b = pick_live_call(s, Principal("insp2", Role.inspector), second, now=NOW).call_id
+        with pytest.raises(NoLiveCall):
+            pick_live_call(s, Principal("insp3", Role.inspector), second, now=NOW)
+    assert {a, b} == {"L1", "L2"}

@@ -154,9 +154,13 @@ def pick_live_call(session: Session, who: Principal, plan_id: int, *, now: datet
     for _ in range(RETRIES):
         history = [(p.inspector, p.agent_id, p.call_id) for p in session.exec(
             select(LivePick).where(LivePick.plan_id == plan_id, LivePick.day == day).order_by(col(LivePick.id)))]
-        choice = choose(plan, who.name, day, live_now(session, who, now=now), history)
+        live = live_now(session, who, now=now)
+        # a call is given once, whatever the plan (live_picks.call_id is unique)
+        taken = set(session.exec(select(LivePick.call_id).where(col(LivePick.call_id).in_([c.call_id for c in live]))))
+        choice = choose(plan, who.name, day, [c for c in live if c.call_id not in taken], history)
         pick = LivePick(plan_id=plan_id, inspector=who.name, call_id=choice.call.call_id,
-                        agent_id=choice.call.agent_id, day=day, reason=choice.reason, picked_at=now)
+                        agent_id=choice.call.agent_id, day=day, reason={**choice.reason, "taken": len(taken)},
+                        picked_at=now)
         try:
             with session.begin_nested():  # the unique call_id is the guard against a concurrent pick
                 session.add(pick)
