@@ -3,6 +3,8 @@ the same agent twice in a row, agents never see live calls, each pick recorded w
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -144,3 +146,32 @@ def test_a_call_given_under_another_plan_is_not_given_again(db_url: str) -> None
         with pytest.raises(NoLiveCall):
             pick_live_call(s, Principal("insp3", Role.inspector), second, now=NOW)
     assert {a, b} == {"L1", "L2"}
+
+
+def test_two_inspectors_asking_at_once_never_get_the_same_call(db_url: str) -> None:
+    """The second insert waits on the unique call ID, fails when the first commits, and the pick is
+    made again without that call: here none is left, so a clear NoLiveCall, never a database error."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("concurrent writers: the PostgreSQL run of this test covers it")
+    with session() as s:
+        s.add(_live_call("only", "a1"))
+        plan_id = create_plan(s, SUP, name="race", mode="share", seed=5).id
+    assert plan_id is not None
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with session() as s2:
+                outcome.append(pick_live_call(s2, Principal("insp2", Role.inspector), plan_id, now=NOW).call_id)
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test looks at
+            outcome.append(exc)
+
+    with session() as s1:
+        assert pick_live_call(s1, INSP, plan_id, now=NOW).call_id == "only"
+        other = threading.Thread(target=second)
+        other.start()
+        time.sleep(1.0)  # the second pick is now waiting on the first's uncommitted row
+    other.join(20)
+    assert len(outcome) == 1 and isinstance(outcome[0], NoLiveCall), outcome
+    with session() as s:
+        assert [p.inspector for p in s.exec(select(LivePick))] == ["insp"]
