@@ -92,3 +92,4 @@ live_calls  # the live tap's interface (docs/recorder.md), read by listeners and
 Tap  # the live tap's reader (docs/recorder.md)
 wav_data  # used by the live-capture tests to compare stored audio
 resumed_by  # column of call_pauses
+picked_at  # unused variable (storage/live_picks.py:54)

@@ -170,12 +170,6 @@ def pick_live_call(session: Session, who: Principal, plan_id: int, *, now: datet
     raise NoLiveCall("other inspectors took the eligible calls; ask again")
 
 
-def my_picks(session: Session, who: Principal, *, day: str | None = None) -> list[LivePick]:
-    day = day or utcnow().date().isoformat()
-    return list(session.exec(select(LivePick).where(LivePick.inspector == who.name, LivePick.day == day)
-                             .order_by(col(LivePick.id))))
-
-
 def list_plans(session: Session, who: Principal) -> list[LivePlan]:
     """Active live plans, for the inspectors who pick by them."""
     require(who, Perm.review)
