@@ -5,7 +5,8 @@ token: an ``<audio>`` element cannot send headers, so it comes in the query (or 
 A stored call is served with HTTP Range (``206`` and exactly the bytes asked for, read with one ranged
 GET from the hot object or the archive image), so seeking a 2-hour call does not download it. A call
 still ``in_progress`` is streamed live from the journal tap on this host as chunked 16-bit PCM WAV
-(left agent, right customer), ~0.3 s behind the wall clock. Every answer writes an audit row (play or
+(left agent, right customer; ``?channels=mixed`` for one channel of both), ~0.3 s behind the newest
+journaled audio. Every answer writes an audit row (play or
 download; live: from/to seconds of the call), every refusal a ``media_denied`` row: 401 without a
 token, 403 for a bad, expired or foreign one.
 """
@@ -77,8 +78,9 @@ class LiveMix:
     plays on as silence instead of stalling the browser.
     """
 
-    def __init__(self, tap: Tap, answered_unix: float) -> None:
+    def __init__(self, tap: Tap, answered_unix: float, *, mixed: bool = False) -> None:
         self.tap = tap
+        self.mixed = mixed  # one channel, both speakers summed, instead of agent left / customer right
         self.answered = answered_unix
         self.newest = 0
         self.left: dict[int, int] = {}
@@ -86,8 +88,7 @@ class LiveMix:
         tap.seek(int((time.time() - answered_unix - WALL_SLACK_S - LIVE_LAG_S - 1.0) * RATE))
         self._take()
         self.emitted = self._due()  # join where the call is now, not at its start
-        self.left.clear()
-        self.right.clear()
+        self._drop_sent()
 
     def _take(self) -> None:
         for chunk in self.tap.read():
@@ -105,12 +106,16 @@ class LiveMix:
         upto = self.newest if final else self._due()
         out = bytearray()
         for p in range(self.emitted, upto):
-            out += struct.pack("<hh", self.left.pop(p, 0), self.right.pop(p, 0))
+            a, b = self.left.pop(p, 0), self.right.pop(p, 0)
+            out += struct.pack("<h", max(-32768, min(32767, a + b))) if self.mixed else struct.pack("<hh", a, b)
         self.emitted = max(self.emitted, upto)
-        for lane in (self.left, self.right):  # late samples behind what was sent are dropped
+        self._drop_sent()
+        return bytes(out)
+
+    def _drop_sent(self) -> None:
+        for lane in (self.left, self.right):  # samples behind what was sent (late, or before the join)
             for p in [p for p in lane if p < self.emitted]:
                 del lane[p]
-        return bytes(out)
 
 
 def register_media_routes(app: FastAPI) -> None:
@@ -128,7 +133,7 @@ def register_media_routes(app: FastAPI) -> None:
         except TokenMissing as exc:
             return JSONResponse({"detail": str(exc)}, status_code=401)
         if call.status == CallStatus.in_progress:
-            return await _live(grant, cid, source)
+            return await _live(grant, cid, source, mixed=request.query_params.get("channels") == "mixed")
         return await run_in_threadpool(_stored, grant, cid, request.headers.get("range"), source)
 
 
@@ -154,19 +159,20 @@ def _stored(grant: MediaGrant, call_id: str, range_header: str | None, source: s
                              media_type=_TYPES.get(ext, "application/octet-stream"), headers=headers)
 
 
-async def _live(grant: MediaGrant, call_id: str, source: str | None) -> Response:
+async def _live(grant: MediaGrant, call_id: str, source: str | None, *, mixed: bool) -> Response:
     data_dir = Path(get_settings().data_dir)
     try:
         tap = Tap(data_dir, call_id)
     except FileNotFoundError:
         return JSONResponse({"detail": f"call {call_id} is live on another host (no journal here)"}, status_code=409)
     answered = float(tap.index.get("answered_unix") or time.time())
-    mix = await run_in_threadpool(LiveMix, tap, answered)
+    mix = await run_in_threadpool(lambda: LiveMix(tap, answered, mixed=mixed))
     joined = mix.emitted
-    await run_in_threadpool(_audit, grant, call_id, source, {"live": True, "from_s": round(joined / RATE, 2)})
+    await run_in_threadpool(_audit, grant, call_id, source, {"live": True, "from_s": round(joined / RATE, 2),
+                                                         "channels": "mixed" if mixed else "stereo"})
 
     async def body() -> AsyncIterator[bytes]:
-        yield wav_header(2)
+        yield wav_header(1 if mixed else 2)
         try:
             while True:
                 live = tap.live

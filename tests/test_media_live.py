@@ -147,7 +147,8 @@ def test_joining_a_long_call_late_starts_near_its_end_without_decoding_it_all(tm
     took = time.monotonic() - started
     newest = packets * 160
     assert mix.newest == newest and newest - mix.emitted == int(LIVE_LAG_S * 8000)
-    assert len(mix.left) == len(mix.right) == 0  # nothing decoded before the join is kept
+    # only the held-back 0.3 s is kept: nothing before the join
+    assert len(mix.left) == len(mix.right) == int(LIVE_LAG_S * 8000)
     assert took < 5.0, took
     journal.add(0, [Placed(newest, 0, b"\x00" * 160, time.time())])  # μ-law 0x00: a loud sample
     journal.flush()
@@ -155,4 +156,24 @@ def test_joining_a_long_call_late_starts_near_its_end_without_decoding_it_all(tm
     frames = memoryview(out).cast("h")
     assert len(out) == 4 * (int(LIVE_LAG_S * 8000) + 160)  # the held-back 0.3 s and the new packet
     assert abs(frames[-2]) > 30000  # the new agent sample, on the left
+    assert set(frames[0:-320:2]) == {decode(0, b"\x7f")[0]} and set(frames[1:-320:2]) == {decode(0, b"\x7e")[0]}
+    journal.release(remove=True)
+
+
+def test_mixed_listening_sums_both_speakers_into_one_channel(tmp_path: Path) -> None:
+    answered = time.time() - 5
+    streams = [{"index": 0, "label": "a", "role": "agent", "channel": 0},
+               {"index": 1, "label": "b", "role": "customer", "channel": 1}]
+    journal = Journal(tmp_path / "live" / "mix-1", {"version": 1, "call_id": "mix-1", "state": "live",
+                                                     "answered_unix": answered, "streams": streams}, 2)
+    journal.add(0, [Placed(k * 160, 0, bytes([0xF0]) * 160, answered + k * 0.02) for k in range(250)])
+    journal.add(1, [Placed(k * 160, 0, bytes([0xE0]) * 160, answered + k * 0.02) for k in range(250)])
+    journal.flush()
+    stereo = LiveMix(Tap(tmp_path, "mix-1"), answered)
+    mixed = LiveMix(Tap(tmp_path, "mix-1"), answered, mixed=True)
+    s, m = stereo.pump(final=True), mixed.pump(final=True)
+    a, b = decode(0, bytes([0xF0]))[0], decode(0, bytes([0xE0]))[0]
+    assert len(s) == 2 * len(m) > 0
+    assert set(memoryview(s).cast("h")[0::2]) == {a} and set(memoryview(s).cast("h")[1::2]) == {b}
+    assert set(memoryview(m).cast("h")) == {a + b}
     journal.release(remove=True)
