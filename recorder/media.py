@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from recorder.siprec.journal import Tap
+from recorder.siprec.journal import Tap, records, stream_file
 from storage import audit
 from storage.calls import CallStatus
 from storage.db import session
@@ -36,7 +36,7 @@ from storage.settings import get_settings
 
 RATE = 8000
 LIVE_LAG_S = 0.3  # behind the newest journaled sample: the other speaker's packets of that moment arrive
-WALL_SLACK_S = 2.0  # never further behind the wall clock than this (silence while nothing is journaled)
+STALL_S = 1.0  # nothing new journaled for this long: play on as silence at real time (pause, silence)
 POLL_S = 0.1
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg", "opus": "audio/ogg",
@@ -72,10 +72,11 @@ def wav_header(channels: int) -> bytes:
 class LiveMix:
     """Places tap chunks on a stereo timeline (agent left, customer right) and emits whole frames.
 
-    The timeline follows the journal: frames go out up to the newest sample journaled less
-    ``LIVE_LAG_S`` (room for the other speaker's packets to arrive), and never more than
-    ``WALL_SLACK_S`` behind the wall clock, so a silent or paused call (nothing journaled) still
-    plays on as silence instead of stalling the browser.
+    The timeline follows the journal, not the wall clock (a source's timestamps may run slower or
+    faster than this host's clock): frames go out up to the newest sample journaled less
+    ``LIVE_LAG_S`` (room for the other speaker's packets of that moment), and when nothing new has
+    been journaled for ``STALL_S`` (a PCI pause, a silent sender) silence goes out at real time so
+    the browser does not stall.
     """
 
     def __init__(self, tap: Tap, answered_unix: float, *, mixed: bool = False) -> None:
@@ -85,7 +86,8 @@ class LiveMix:
         self.newest = 0
         self.left: dict[int, int] = {}
         self.right: dict[int, int] = {}
-        tap.seek(int((time.time() - answered_unix - WALL_SLACK_S - LIVE_LAG_S - 1.0) * RATE))
+        self._data_at = time.monotonic()  # when newest last grew
+        tap.seek(journal_end(tap) - int((LIVE_LAG_S + 1.0) * RATE))
         self._take()
         self.emitted = self._due()  # join where the call is now, not at its start
         self._drop_sent()
@@ -95,11 +97,13 @@ class LiveMix:
             lane = self.right if chunk.role == "customer" else self.left
             for i, v in enumerate(chunk.samples):
                 lane[chunk.position + i] = v
-            self.newest = max(self.newest, chunk.position + len(chunk.samples))
+            if chunk.position + len(chunk.samples) > self.newest:
+                self.newest = chunk.position + len(chunk.samples)
+                self._data_at = time.monotonic()
 
     def _due(self) -> int:
-        wall = int((time.time() - self.answered - WALL_SLACK_S) * RATE)
-        return max(0, self.newest - int(LIVE_LAG_S * RATE), wall)
+        stalled = max(0.0, time.monotonic() - self._data_at - STALL_S)
+        return max(0, self.newest - int(LIVE_LAG_S * RATE) + int(stalled * RATE))
 
     def pump(self, final: bool = False) -> bytes:
         self._take()
@@ -116,6 +120,15 @@ class LiveMix:
         for lane in (self.left, self.right):  # samples behind what was sent (late, or before the join)
             for p in [p for p in lane if p < self.emitted]:
                 del lane[p]
+
+
+def journal_end(tap: Tap) -> int:
+    """The sample position where the journal ends now (headers only, nothing decoded)."""
+    end = 0
+    for s in tap.index["streams"]:
+        for _, rec in records(stream_file(tap.folder, s["index"])):
+            end = max(end, rec.position + len(rec.payload))  # G.711: one byte per sample
+    return end
 
 
 def register_media_routes(app: FastAPI) -> None:
