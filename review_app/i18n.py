@@ -1,393 +1,26 @@
-"""The review app's words in Simplified Chinese and English; the locale comes from settings.locale.
+"""The review app's words and formats in the configured locale (settings.locale: zh-CN or en).
 
 Terms follow the QC glossary in docs/review_app.md (质检员 inspector, 坐席 agent, 回炉 back to retraining,
 监听分值 ...).
+
+Every user-visible string goes through :func:`t`; the tables are review_app/strings_en.py and
+review_app/strings_zh.py. Values the domain stores in English (sampling reasons, evidence notes,
+error messages, audit actions) are turned into the locale here, and times are shown in the
+configured time zone (settings.timezone).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date, tzinfo
 
+from review_app import i18n_loop
+from review_app.strings_en import EN as _EN
+from review_app.strings_zh import ZH as _ZH
 from storage.settings import get_settings
 
-EN: dict[str, str] = {
-    "page_sign_in": "Sign in",
-    "page_queue": "My queue",
-    "page_call": "Call",
-    "page_search": "Find a call",
-    "page_scorecard": "Scorecard",
-    "page_sampling": "Sampling plans",
-    "page_disputes": "Disputes",
-    "page_calibration": "Calibration",
-    "page_dashboard": "Dashboard",
-    "page_audit": "Audit log",
-    "user_name": "User name",
-    "password": "Password",
-    "sign_in": "Sign in",
-    "sign_in_sso": "Sign in with SSO",
-    "sign_out": "Sign out",
-    "bad_credentials": "Wrong user name or password.",
-    "sign_in_first": "Please sign in.",
-    "signed_in_as": "Signed in as {name} ({role})",
-    "role_inspector": "QC inspector",
-    "role_agent": "agent",
-    "role_supervisor": "supervisor",
-    "role_archivist": "archivist",
-    "role_admin": "admin",
-    "call_id": "Call ID",
-    "call_id_prefix": "Call ID (or its beginning)",
-    "pick_a_call": "Enter or pick a call.",
-    "live_call": "Live call: the transcript refreshes as it grows.",
-    "assigned_because": "Sampled: {reason}",
-    "play": "Play",
-    "playing_from": "Playing from {at}",
-    "no_transcript": "No transcript yet.",
-    "seconds": "seconds",
-    "transcript": "Transcript",
-    "page": "Page",
-    "speaker_agent": "Agent",
-    "speaker_customer": "Customer",
-    "rubric": "Rubric",
-    "auto_score": "Auto score {score} ({rubric})",
-    "final_score": "Final score {score} by {by}",
-    "points": "points",
-    "auto_answer": "Auto answer:",
-    "final_answer": "Final answer:",
-    "your_answer": "Your answer",
-    "keep_auto": "keep auto answer",
-    "item_comment": "Comment on this item",
-    "your_review": "Your review",
-    "overall_comment": "Overall comment",
-    "verdict": "Verdict",
-    "verdict_pass": "pass",
-    "verdict_fail": "fail",
-    "verdict_retraining": "back to retraining",
-    "choose_verdict": "Choose a verdict before submitting the review.",
-    "submit_review": "Submit review",
-    "review_saved": "Review {id} saved, final score {score}.",
-    "review_line": "{at} · {by} · {verdict} · {score} · {comment}",
-    "answer_yes": "yes",
-    "answer_no": "no",
-    "answer_n/a": "n/a",
-    "answer_insufficient": "insufficient evidence",
-    "answer_none": "—",
-    "state": "State",
-    "state_open": "open",
-    "state_done": "done",
-    "queue_empty": "Nothing in your queue.",
-    "day": "Day",
-    "agent_id": "Agent",
-    "queue": "Queue",
-    "duration": "Duration (s)",
-    "reason": "Why sampled",
-    "open_call": "Open {call}",
-    "open": "Open",
-    "download": "Download",
-    "save_file": "Save {name}",
-    "no_calls_found": "No calls found.",
-    "score": "Score",
-    "no_reviews": "No reviews yet.",
-    "dispute_state": "Dispute: {state}",
-    "dispute_open": "waiting for a supervisor",
-    "dispute_upheld": "score upheld",
-    "dispute_changed": "score changed",
-    "your_comment": "Your comment (or reason for a dispute)",
-    "acknowledge": "Acknowledge",
-    "dispute": "Dispute",
-    "no_disputes": "No open disputes.",
-    "new_score": "New score",
-    "uphold": "Uphold score",
-    "change_score": "Change score",
-    "new_plan": "New sampling plan",
-    "plan_name": "Name",
-    "plan_mode": "Mode",
-    "mode_per_agent": "N per agent",
-    "mode_percent": "percentage",
-    "per_agent_count": "Calls per agent",
-    "period": "Period",
-    "per_day": "per day",
-    "per_week": "per week",
-    "percent": "Percent",
-    "minimum": "At least",
-    "inspectors": "Inspectors",
-    "inspector": "Inspector",
-    "daily_cap": "Daily cap per inspector",
-    "queues": "Queues (comma separated)",
-    "direction": "Direction",
-    "score_below": "Auto score below",
-    "zero_is_off": "0 = no limit",
-    "min_duration": "Min duration (s)",
-    "max_duration": "Max duration (s)",
-    "critical_fail": "Critical fail",
-    "insufficient_evidence": "Insufficient evidence",
-    "words_in_transcript": "Words in transcript (comma separated)",
-    "seed_optional": "Random seed (empty: new)",
-    "seed": "Seed",
-    "create_plan": "Create plan",
-    "plan_created": "Plan {name} created (seed {seed}).",
-    "plan": "Plan",
-    "from": "From",
-    "to": "To",
-    "run_plan": "Run plan",
-    "run_done": "Run {run}: {picked} calls assigned (seed {seed}).",
-    "margin_title": "Reviews needed per agent",
-    "margin_points": "Margin of error (± points)",
-    "confidence": "Confidence",
-    "new_calibration": "New calibration session",
-    "title": "Title",
-    "call_ids_lines": "Call IDs (one per line)",
-    "expert": "Expert (baseline)",
-    "create": "Create",
-    "calibration_created": "Calibration #{id} created.",
-    "no_calibrations": "No calibration sessions.",
-    "calibration": "Session",
-    "submit_calibration": "Submit answers",
-    "saved": "Saved.",
-    "deviation_title": "Deviation from {expert} per item",
-    "no_calibration_answers": "No answers to compare yet.",
-    "team": "Team",
-    "agent": "Agent",
-    "trend_by": "Trend by",
-    "monitoring_score": "Monitoring score",
-    "pass_rate": "Pass rate",
-    "critical_fail_rate": "Critical fails",
-    "avg_talk_time": "Avg talk time",
-    "fcr": "First-contact resolution",
-    "reviewed_calls": "Reviewed / calls",
-    "score_trend": "Score trend",
-    "inspector_workload": "Inspector workload",
-    "ai_agreement": "AI vs inspector agreement per item",
-    "actor": "Who",
-    "action": "Action",
-    "page_archive": "Archive health",
-    "archive_help": "Archive discs whose last fixity check failed: their copies cannot be trusted until re-made.",
-    "archive_all_ok": "Every archive disc passed its last fixity check.",
-    "archive_none": "No archive disc has been made yet: nothing to check.",
-    "archive_unchecked": "{n} archive disc(s) have had no fixity check yet.",
-    "archive_failed_count": "{n} archive disc(s) failed their last fixity check.",
-    "month": "Month",
-    "disc": "Disc",
-    "calls": "Calls",
-    "checked_at": "Checked at",
-    "fixity_error": "Error",
-    "object_key": "Object key",
-    "evidence": "evidence",
-    "at": "When",
-    "source": "From",
-    "detail": "Detail",
-    "scored_calls": "Scored calls",
-    "stdev": "Std. deviation",
-    "reviews_needed": "Reviews needed",
-    "not_enough_scores": "need 2+ scores",
-    "workload_open": "open",
-    "workload_reviews": "reviewed",
-    "count": "Calls",
-    "reason_unsure": "least sure (uncertainty {u})",
-    "reason_random": "random {n} of {m}",
-    "reason_for": "{what} · {agent} · {period}",
-    "week_of": "week of {day}",
-    "all_actions": "all",
-    "page_live": "Live now",
-    "live_help": "Calls in progress that you may listen to.",
-    "live_none": "No call in progress.",
-    "live_plan": "Live sampling plan",
-    "live_no_plan": "No live sampling plan yet (a supervisor creates one).",
-    "give_me_live_call": "Give me a live call",
-    "live_picked": "Your live call: {call_id} (agent {agent})",
-    "live_reason": "Picked from {eligible} eligible of {live} live calls; pick {n} of {cap} today.",
-    "live_no_player": "Set CALLQC_API_PUBLIC_URL to listen in from the browser.",
-    "duration_so_far": "Duration so far (s)",
-}
-
-ZH: dict[str, str] = {
-    "page_sign_in": "登录",
-    "page_queue": "我的质检任务",
-    "page_call": "通话",
-    "page_search": "按通话编号查找",
-    "page_scorecard": "质检成绩",
-    "page_sampling": "抽检计划",
-    "page_disputes": "申诉",
-    "page_calibration": "校准",
-    "page_dashboard": "质检看板",
-    "page_audit": "审计日志",
-    "user_name": "用户名",
-    "password": "密码",
-    "sign_in": "登录",
-    "sign_in_sso": "单点登录",
-    "sign_out": "退出",
-    "bad_credentials": "用户名或密码错误。",
-    "sign_in_first": "请先登录。",
-    "signed_in_as": "当前用户 {name}（{role}）",
-    "role_inspector": "质检员",
-    "role_agent": "坐席",
-    "role_supervisor": "班长/主管",
-    "role_archivist": "档案管理员",
-    "role_admin": "管理员",
-    "call_id": "通话编号",
-    "call_id_prefix": "通话编号（或其开头）",
-    "pick_a_call": "请输入或选择一个通话。",
-    "live_call": "通话进行中：转写内容随时更新。",
-    "assigned_because": "抽检原因：{reason}",
-    "play": "播放",
-    "playing_from": "从 {at} 开始播放",
-    "no_transcript": "暂无转写。",
-    "seconds": "秒",
-    "transcript": "转写文本",
-    "page": "页",
-    "speaker_agent": "坐席",
-    "speaker_customer": "客户",
-    "rubric": "质检标准",
-    "auto_score": "自动评分 {score}（{rubric}）",
-    "final_score": "最终得分 {score}（{by}）",
-    "points": "分",
-    "auto_answer": "自动判定：",
-    "final_answer": "最终判定：",
-    "your_answer": "你的判定",
-    "keep_auto": "沿用自动判定",
-    "item_comment": "本项评语",
-    "your_review": "你的质检结论",
-    "overall_comment": "总体评语",
-    "verdict": "结论",
-    "verdict_pass": "合格",
-    "verdict_fail": "不合格",
-    "verdict_retraining": "回炉培训",
-    "choose_verdict": "请先选择结论，再提交质检结果。",
-    "submit_review": "提交质检",
-    "review_saved": "质检 {id} 已保存，最终得分 {score}。",
-    "review_line": "{at} · {by} · {verdict} · {score} · {comment}",
-    "answer_yes": "是",
-    "answer_no": "否",
-    "answer_n/a": "不适用",
-    "answer_insufficient": "证据不足",
-    "answer_none": "—",
-    "state": "状态",
-    "state_open": "待处理",
-    "state_done": "已完成",
-    "queue_empty": "暂无质检任务。",
-    "day": "日期",
-    "agent_id": "坐席",
-    "queue": "队列",
-    "duration": "时长（秒）",
-    "reason": "抽检原因",
-    "open_call": "打开 {call}",
-    "open": "打开",
-    "download": "下载",
-    "save_file": "保存 {name}",
-    "no_calls_found": "未找到通话。",
-    "score": "得分",
-    "no_reviews": "暂无质检记录。",
-    "dispute_state": "申诉：{state}",
-    "dispute_open": "等待主管处理",
-    "dispute_upheld": "维持原分",
-    "dispute_changed": "已改分",
-    "your_comment": "你的意见（或申诉理由）",
-    "acknowledge": "确认",
-    "dispute": "申诉",
-    "no_disputes": "暂无待处理申诉。",
-    "new_score": "新得分",
-    "uphold": "维持原分",
-    "change_score": "修改得分",
-    "new_plan": "新建抽检计划",
-    "plan_name": "名称",
-    "plan_mode": "方式",
-    "mode_per_agent": "每坐席 N 通",
-    "mode_percent": "按比例",
-    "per_agent_count": "每坐席通话数",
-    "period": "周期",
-    "per_day": "每天",
-    "per_week": "每周",
-    "percent": "比例（%）",
-    "minimum": "至少",
-    "inspectors": "质检员",
-    "inspector": "质检员",
-    "daily_cap": "每位质检员每日上限",
-    "queues": "队列（逗号分隔）",
-    "direction": "呼叫方向",
-    "score_below": "自动评分低于",
-    "zero_is_off": "0 表示不限",
-    "min_duration": "最短时长（秒）",
-    "max_duration": "最长时长（秒）",
-    "critical_fail": "致命项不合格",
-    "insufficient_evidence": "证据不足",
-    "words_in_transcript": "转写中包含的词（逗号分隔）",
-    "seed_optional": "随机种子（留空自动生成）",
-    "seed": "随机种子",
-    "create_plan": "创建计划",
-    "plan_created": "计划 {name} 已创建（种子 {seed}）。",
-    "plan": "计划",
-    "from": "开始",
-    "to": "结束",
-    "run_plan": "执行抽检",
-    "run_done": "第 {run} 次抽检：已分配 {picked} 通（种子 {seed}）。",
-    "margin_title": "每坐席所需质检量",
-    "margin_points": "误差范围（± 分）",
-    "confidence": "置信度",
-    "new_calibration": "新建校准",
-    "title": "标题",
-    "call_ids_lines": "通话编号（每行一个）",
-    "expert": "专家（基准）",
-    "create": "创建",
-    "calibration_created": "校准 #{id} 已创建。",
-    "no_calibrations": "暂无校准。",
-    "calibration": "校准场次",
-    "submit_calibration": "提交判定",
-    "saved": "已保存。",
-    "deviation_title": "各项与 {expert} 的偏差",
-    "no_calibration_answers": "暂无可比较的判定。",
-    "team": "班组",
-    "agent": "坐席",
-    "trend_by": "趋势维度",
-    "monitoring_score": "监听分值",
-    "pass_rate": "合格率",
-    "critical_fail_rate": "致命项不合格率",
-    "avg_talk_time": "平均交谈时间",
-    "fcr": "一次性解决率",
-    "reviewed_calls": "已质检 / 通话数",
-    "score_trend": "得分趋势",
-    "inspector_workload": "质检员工作量",
-    "ai_agreement": "各项自动判定与人工一致率",
-    "actor": "操作人",
-    "action": "操作",
-    "page_archive": "归档健康",
-    "archive_help": "最近一次固定性校验失败的归档光盘：重新制作前其副本不可信。",
-    "archive_all_ok": "所有归档光盘最近一次固定性校验均通过。",
-    "archive_none": "尚未制作任何归档光盘，暂无可校验的内容。",
-    "archive_unchecked": "{n} 张归档光盘尚未进行固定性校验。",
-    "archive_failed_count": "{n} 张归档光盘最近一次固定性校验失败。",
-    "month": "月份",
-    "disc": "光盘",
-    "calls": "通话数",
-    "checked_at": "校验时间",
-    "fixity_error": "错误",
-    "object_key": "对象键",
-    "evidence": "证据",
-    "at": "时间",
-    "source": "来源",
-    "detail": "详情",
-    "scored_calls": "已评分通话",
-    "stdev": "标准差",
-    "reviews_needed": "所需质检数",
-    "not_enough_scores": "至少需 2 个得分",
-    "workload_open": "待处理",
-    "workload_reviews": "已质检",
-    "count": "通话数",
-    "reason_unsure": "AI 最不确定（不确定度 {u}）",
-    "reason_random": "随机抽取 {m} 通中的 {n} 通",
-    "reason_for": "{what} · {agent} · {period}",
-    "week_of": "{day} 起的一周",
-    "all_actions": "全部",
-    "page_live": "实时通话",
-    "live_help": "您可监听的正在进行的通话。",
-    "live_none": "当前没有正在进行的通话。",
-    "live_plan": "同步抽听计划",
-    "live_no_plan": "尚无同步抽听计划（由主管创建）。",
-    "give_me_live_call": "给我一通实时通话",
-    "live_picked": "您的实时通话：{call_id}（坐席 {agent}）",
-    "live_reason": "从 {live} 通实时通话中符合条件的 {eligible} 通里抽取；今日第 {n} 通，上限 {cap} 通。",
-    "live_no_player": "设置 CALLQC_API_PUBLIC_URL 后即可在浏览器中监听。",
-    "duration_so_far": "已通话时长（秒）",
-}
-
+EN: dict[str, str] = _EN | i18n_loop.EN
+ZH: dict[str, str] = _ZH | i18n_loop.ZH
 STRINGS = {"en": EN, "zh-CN": ZH}
 
 
@@ -418,3 +51,105 @@ def reason_label(reason: str) -> str:
 
 def answer_label(answer: str | None) -> str:
     return t(f"answer_{answer}" if answer else "answer_none")
+
+
+def action_label(action: str) -> str:
+    """An audit action (stored as its English value) in the configured locale."""
+    return t(f"action_{action}") if f"action_{action}" in EN else action
+
+
+def error_text(exc: BaseException) -> str:
+    """A one-line message for a domain error in the configured locale.
+
+    English shows the error's own message (``str(exc)``). Other locales choose the message by the
+    error's class (its own, else the nearest base with a catalogue entry), with its detail only
+    where the entry asks for it (an ID, a name, a number of seconds).
+    """
+    if get_settings().locale == "en":
+        return str(exc)
+    for cls in type(exc).__mro__:
+        key = f"err_{cls.__name__}"
+        if key in EN:
+            params = {"detail": str(exc), **{k: v for k, v in vars(exc).items() if not k.startswith("_")}}
+            return t(key, **params)
+    return str(exc)
+
+
+def _zone() -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(get_settings().timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(when: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time in the configured time zone; naive times are taken as UTC."""
+    from datetime import UTC, datetime
+
+    if not isinstance(when, datetime):
+        return "" if when is None else str(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(_zone()).strftime(fmt)
+
+
+def local_day(when: object) -> str:
+    return local_time(when, "%Y-%m-%d")
+
+
+def local_today() -> date:
+    from datetime import datetime
+
+    return datetime.now(_zone()).date()
+
+
+_NOTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^low ASR confidence$"), "ev_low_confidence"),
+    (re.compile(r"^matched (?P<phrase>.+) \((?P<pct>\d+%)\)$"), "ev_matched"),
+    (re.compile(r"^longest silence (?P<s>[\d.]+) s outside holds$"), "ev_silence_outside_holds"),
+    (re.compile(r"^longest silence (?P<s>[\d.]+) s$"), "ev_silence"),
+    (re.compile(r"^no silence between speech$"), "ev_no_silence"),
+    (re.compile(r"^longest overtalk (?P<s>[\d.]+) s, (?P<total>[\d.]+) s in all$"), "ev_overtalk"),
+    (re.compile(r"^no overtalk$"), "ev_no_overtalk"),
+    (re.compile(r"^(?P<n>\d+) wpm$"), "ev_wpm"),
+    (re.compile(r"^(?P<n>\d+) cpm$"), "ev_cpm"),
+    (re.compile(r"^agent talks (?P<pct>\d+%) of the time$"), "ev_talk_ratio"),
+    (re.compile(r"^hold$"), "ev_hold"),
+    (re.compile(r"^no hold$"), "ev_no_hold"),
+    (re.compile(r"^(?P<n>\d+) hold\(s\), longest (?P<s>\d+) s$"), "ev_holds"),
+    (re.compile(r"^mono recording: everyone's speech searched for the (?P<who>\w+)$"), "ev_mono"),
+    (re.compile(r"^most indicative turn \(p=(?P<p>[\d.]+)\)$"), "ev_indicative"),
+]
+
+
+def evidence_note(note: str) -> str:
+    """An evidence note written by scoring (English) in the configured locale; unknown notes as they are."""
+    for pattern, key in _NOTES:
+        m = pattern.match(note or "")
+        if m:
+            kw = dict(m.groupdict())
+            if "who" in kw:
+                kw["who"] = t(f"speaker_{kw['who']}") if kw["who"] in ("agent", "customer") else kw["who"]
+            return t(key, **kw)
+    return note
+
+
+# Vega's time and number format locale: axis labels and tooltips of the charts
+_ZH_TIME = {
+    "dateTime": "%x %A %X",
+    "date": "%Y/%-m/%-d",
+    "time": "%H:%M:%S",
+    "periods": ["上午", "下午"],
+    "days": ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"],
+    "shortDays": ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
+    "months": [f"{m}月" for m in ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二")],
+    "shortMonths": [f"{m}月" for m in range(1, 13)],
+}
+_ZH_NUMBER = {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["¥", ""]}
+
+
+def chart_locale() -> dict[str, object] | None:
+    """The chart locale for Altair's ``configure(locale=...)``, or None for English."""
+    return {"time": _ZH_TIME, "number": _ZH_NUMBER} if get_settings().locale == "zh-CN" else None

@@ -1,22 +1,36 @@
-"""The signed-in person and the database session, as the pages use them."""
+"""The signed-in person and the database session, as the pages use them.
+
+A sign-in is a server-side session (storage/app_sessions.py). The tab keeps its token in
+``st.session_state``; the browser keeps a twin token in an HttpOnly cookie (collected through
+review_app/server.py), so a reload or a deep link in a new tab finds the person again. Every run of
+the app resolves the token anew, re-reading the user row: a disabled user's session ends on their
+next click, a changed role changes the pages at once. Signing in or out clears everything the tab
+held for the previous person (prepared downloads, the open call, filters, widget values).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import streamlit as st
 from sqlmodel import Session
 
 from review_app.i18n import t
-from storage import db
+from storage import app_sessions, db
 from storage.audit import record
 from storage.models import AuditAction
-from storage.users import Principal, authenticate, principal_for_identity
+from storage.users import BadCredentials, Principal, authenticate, principal_for_identity
 
 log = logging.getLogger(__name__)
-_KEY = "principal"
+COOKIE = "callqc_session"
+_KEY = "principal"  # the principal as resolved by this run of the app
+_TOKEN = "_app_session"  # the tab's session token
+_HANDOFF = "_app_handoff"  # one-time code the browser trades for the HttpOnly cookie
+_PENDING = "_after_sign_in"  # {"page": name, "query": {...}}: where a deep link wanted to go
+_ENDED = "_session_ended"
 
 
 @contextmanager
@@ -27,13 +41,61 @@ def dbs() -> Iterator[Session]:
         yield s
 
 
+def client_address() -> str | None:
+    try:
+        return st.context.ip_address
+    except Exception:  # noqa: BLE001 - not every runtime (AppTest) knows the client
+        return None
+
+
 def source() -> str:
     """Where the request comes from, for the audit log."""
-    try:
-        ip = st.context.ip_address
-    except Exception:  # noqa: BLE001 - not every runtime (AppTest) knows the client
-        ip = None
+    ip = client_address()
     return f"app:{ip}" if ip else "app"
+
+
+def _cookie() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - AppTest has no HTTP request behind the session
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def reset_state(*, keep_pending: bool = True) -> None:
+    """Forget everything this tab holds: the token, widget values, prepared downloads, the open call."""
+    pending = st.session_state.get(_PENDING) if keep_pending else None
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    if pending:
+        st.session_state[_PENDING] = pending
+
+
+def restore() -> Principal | None:
+    """This run's principal: the tab's session (or the browser cookie's), resolved against the database."""
+    token = st.session_state.get(_TOKEN)
+    from_cookie = False
+    if not token:
+        token, from_cookie = _cookie(), True
+    if not token:
+        st.session_state.pop(_KEY, None)
+        return None
+    with dbs() as s:
+        got = app_sessions.resolve(s, token)
+        previous = st.session_state.get(_KEY)
+        if got is None and not from_cookie and isinstance(previous, Principal):
+            record(s, previous.name, AuditAction.session_ended, source=source())
+    if got is None:
+        if not from_cookie:  # a live session ended (user disabled, expired, signed out elsewhere)
+            reset_state()
+            st.session_state[_ENDED] = True
+        return None
+    if from_cookie:
+        reset_state()
+        st.session_state[_TOKEN] = token
+    st.session_state[_KEY] = got.principal
+    st.session_state["_app_session_id"] = got.session_id
+    return got.principal
 
 
 def current() -> Principal | None:
@@ -50,11 +112,55 @@ def principal() -> Principal:
     return who
 
 
-def sign_in(name: str, password: str) -> Principal:
-    with dbs() as s:
-        who = authenticate(s, name.strip(), password)
-        record(s, who.name, AuditAction.sign_in, source=source())
+def session_ended_notice() -> bool:
+    return bool(st.session_state.pop(_ENDED, False))
+
+
+def remember_deep_link(page: str | None, query: dict[str, Any]) -> None:
+    """While signed out: where the address asked to go, to open it after sign-in."""
+    if page or query:
+        st.session_state[_PENDING] = {"page": page, "query": {k: str(v) for k, v in query.items()}}
+
+
+def take_deep_link() -> dict[str, Any] | None:
+    return st.session_state.pop(_PENDING, None)
+
+
+def _audit_actor(name: str) -> str:
+    clean = "".join(c if c.isprintable() else "?" for c in name.strip())[:64]
+    return clean or "-"
+
+
+def _begin(who: Principal, token: str, handoff: str) -> None:
+    reset_state()
+    st.session_state[_TOKEN] = token
+    st.session_state[_HANDOFF] = handoff
     st.session_state[_KEY] = who
+
+
+def sign_in(name: str, password: str) -> Principal:
+    """Check the password (throttled per name and per address; failures audited) and start a session."""
+    name = _audit_actor(name) if name.strip() else ""  # a name with control characters matches nobody
+    keys = app_sessions.throttle_keys(name, client_address())
+    try:
+        with dbs() as s:
+            app_sessions.check_throttle(s, keys)
+    except app_sessions.SignInThrottled:
+        with dbs() as s:
+            record(s, _audit_actor(name), AuditAction.sign_in_failed, source=source(), detail={"why": "throttled"})
+        raise
+    try:
+        with dbs() as s:
+            who = authenticate(s, name.strip(), password)
+            app_sessions.clear_failures(s, keys[:1])
+            token, handoff = app_sessions.start(s, who.name, source=source())
+            record(s, who.name, AuditAction.sign_in, source=source())
+    except BadCredentials:
+        with dbs() as s:
+            app_sessions.note_failure(s, keys)
+            record(s, _audit_actor(name), AuditAction.sign_in_failed, source=source(), detail={"why": "credentials"})
+        raise
+    _begin(who, token, handoff)
     return who
 
 
@@ -73,12 +179,47 @@ def sign_in_oidc() -> Principal | None:
     email = str(st.user.get("email") or "")
     with dbs() as s:
         who = principal_for_identity(s, email)
+        token, handoff = app_sessions.start(s, who.name, source=source())
         record(s, who.name, AuditAction.sign_in, source=source(), detail={"via": "oidc"})
-    st.session_state[_KEY] = who
+    _begin(who, token, handoff)
     return who
 
 
 def sign_out() -> None:
-    st.session_state.pop(_KEY, None)
+    """End the session server-side (its cookie twin too) and forget everything the tab held."""
+    who = current()
+    with dbs() as s:
+        app_sessions.revoke(s, st.session_state.get(_TOKEN))
+        if who is not None:
+            record(s, who.name, AuditAction.sign_out, source=source())
+    reset_state(keep_pending=False)
     if st.user.get("is_logged_in"):
         st.logout()
+
+
+def cookie_handoff() -> None:
+    """Until the browser has collected its HttpOnly cookie, a hidden frame posts the one-time code.
+
+    The frame stays in place (same arguments, same position) across reruns so a rerun cannot cut
+    the request short; once the code is spent it is no longer drawn.
+    """
+    code = st.session_state.get(_HANDOFF)
+    sid = st.session_state.get("_app_session_id")
+    if not code:
+        return
+    if sid:
+        with dbs() as s:
+            pending = app_sessions.handoff_pending(s, sid)
+        if not pending:
+            st.session_state.pop(_HANDOFF, None)
+            return
+    import json
+
+    import streamlit.components.v1 as components
+
+    body = json.dumps(code)  # URL-safe base64 alphabet: nothing to escape, json quotes it
+    components.html(
+        "<script>fetch('/_callqc/session',{method:'POST',credentials:'same-origin',"
+        f"headers:{{'Content-Type':'text/plain'}},body:{body}}});</script>",
+        height=0,
+    )

@@ -1,12 +1,14 @@
-"""Presentation pieces shared by pages: the player, the speaker timeline, time labels."""
+"""Presentation pieces shared by pages: the player, downloads, the speaker timeline, charts, time labels."""
 
 from __future__ import annotations
+
+import base64
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import chart_locale, evidence_note, t
 from review_app.session import source
 from review_app.workflow.evalview import Evidence, Segment
 from storage.access import recording
@@ -41,11 +43,53 @@ _MIME = {
 }
 
 
+def embed_audio(data: bytes, mime: str, *, start_s: float = 0.0, nonce: int = 0) -> None:
+    """An <audio> element whose bytes are inside the page (a data: URI), starting at ``start_s``.
+
+    Streamlit's own ``st.audio`` puts the bytes behind ``/media/<hash>`` where anyone holding the
+    address can fetch them, unaudited, for as long as the session lives. Embedding them means the
+    only way to the audio is the audited retrieval that produced this page (review_app/server.py
+    refuses audio under /media outright). Until the authenticated streaming endpoint exists this
+    is how the app plays; very long calls make large pages.
+    """
+    import streamlit.components.v1 as components
+
+    b64 = base64.b64encode(data).decode("ascii")
+    components.html(
+        f"""<!-- play {nonce} -->
+<audio id="p" controls autoplay preload="auto" style="width:100%" src="data:{mime};base64,{b64}"></audio>
+<script>
+const a = document.getElementById("p");
+a.addEventListener("loadedmetadata", () => {{
+  a.currentTime = {float(start_s)!r};
+  a.play().catch(() => {{}});
+}}, {{once: true}});
+</script>""",
+        height=60,
+    )
+
+
+def embed_download(data: bytes, filename: str, label: str) -> None:
+    """A save link whose bytes are inside the page (no /media address), for a download already audited."""
+    import html
+
+    import streamlit.components.v1 as components
+
+    b64 = base64.b64encode(data).decode("ascii")
+    name = html.escape(filename, quote=True)
+    components.html(
+        f'<a id="dl" download="{name}" href="data:application/octet-stream;base64,{b64}" '
+        'style="font-family:sans-serif;font-size:15px">'
+        f"{html.escape(label)}</a>",
+        height=40,
+    )
+
+
 def player(who: Principal, call_id: str, *, audio_key: str = "") -> None:
     """The audio player; audio is fetched only when someone asks to play (each ask is audited)."""
     want = st.session_state.get(_PLAY)
     if not want or want.get("call") != call_id:
-        if st.button(t("play"), key="play_from_start", icon=":material/play_arrow:"):
+        if st.button(f"▶ {t('play')}", key="play_from_start"):
             request_play(call_id, 0.0)
             st.rerun()
         return
@@ -55,8 +99,14 @@ def player(who: Principal, call_id: str, *, audio_key: str = "") -> None:
             del st.session_state[k]  # one call's audio in memory at a time
         st.session_state[cache_key] = recording(who, call_id, source=source()).data
     fmt = _MIME.get(audio_key.rsplit(".", 1)[-1].lower(), "audio/wav")
-    st.audio(st.session_state[cache_key], format=fmt, start_time=int(want["start"]), autoplay=True)
+    embed_audio(st.session_state[cache_key], fmt, start_s=float(want["start"]), nonce=int(want["n"]))
     st.caption(t("playing_from", at=clock(want["start"])))
+
+
+def chart(spec: alt.Chart) -> None:
+    """An Altair chart in the page, its dates and numbers in the configured locale."""
+    loc = chart_locale()
+    st.altair_chart(spec.configure(locale=loc) if loc else spec, width="stretch")
 
 
 def day_x(title: str | None = None) -> alt.X:
@@ -90,7 +140,7 @@ def timeline(segments: list[Segment], evidence: list[Evidence], duration_s: floa
     ]
     # evidence gets a lane of its own: drawn over the speakers, whole-call evidence hid them
     rows += [
-        {"lane": t("evidence"), "start": e.start, "end": max(e.end, e.start + 0.5), "text": e.label[:80]}
+        {"lane": t("evidence"), "start": e.start, "end": max(e.end, e.start + 0.5), "text": evidence_text(e)[:80]}
         for e in evidence
     ]
     df = pd.DataFrame(rows)
@@ -105,7 +155,17 @@ def timeline(segments: list[Segment], evidence: list[Evidence], duration_s: floa
             y=alt.Y("lane:N", title=None, sort=lanes),
             color=alt.Color("lane:N", legend=None, scale=alt.Scale(domain=lanes, range=_colours(lanes))),
             opacity=alt.value(0.8),
-            tooltip=[alt.Tooltip("lane:N", title=" "), "start", "end", "text"],
+            tooltip=[
+                alt.Tooltip("lane:N", title=" "),
+                alt.Tooltip("start:Q", title=t("from")),
+                alt.Tooltip("end:Q", title=t("to")),
+                alt.Tooltip("text:N", title=" "),
+            ],
         )
     )
-    st.altair_chart(bars.properties(height=36 * len(lanes) + 40), width="stretch")
+    chart(bars.properties(height=36 * len(lanes) + 40))
+
+
+def evidence_text(e: Evidence) -> str:
+    """What an evidence link says: the quoted speech, else scoring's note in the locale."""
+    return e.quote or evidence_note(e.note or "")

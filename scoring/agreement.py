@@ -5,8 +5,9 @@ Over a rolling window (``settings.agreement_window_days``) each reviewed call co
 answer was *insufficient* (or absent) are counted apart: the machine did not answer, so they say
 nothing about its agreement. Cohen's κ = (p_o − p_e) / (1 − p_e); when p_e = 1 (both sides used a
 single answer throughout) κ is undefined and reported as None, which never allows auto-submit.
-An item may auto-submit only while κ ≥ ``settings.auto_submit_kappa`` over at least
-``settings.auto_submit_min_reviews`` reviewed calls.
+These figures are what the dashboard shows; whether an item's answer may stand without an inspector
+is decided per item definition, over the last ``auto_submit_min_reviews`` reviewed calls, in
+scoring/trust.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from scoring.rubric import Rubric
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, FinalSource
 from storage.models import utcnow
 from storage.settings import get_settings
@@ -100,9 +100,3 @@ def item_agreements(session: Session, *, now: datetime | None = None, days: int 
     pairs = reviewed_pairs(session, since=since, item_ids=item_ids)
     return [agreement_of(k, v, kappa_bar=s.auto_submit_kappa, min_reviews=s.auto_submit_min_reviews)
             for k, v in sorted(pairs.items())]
-
-
-def auto_submit_items(session: Session, rubric: Rubric) -> frozenset[str]:
-    """Items of ``rubric`` currently allowed to auto-submit (manual items never are)."""
-    ids = [it.id for _, it in rubric.items() if it.check.kind != "manual"]
-    return frozenset(a.item_id for a in item_agreements(session, item_ids=ids) if a.auto_submit)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from scoring.autoscore import AutoEvaluation
 from scoring.rubric import Answer, Item, Rubric, Section, Title, active_rubric, title_text
 from scoring.score import ScoreResult, score
+from scoring.trust import ItemTrust
 from scoring.versions import register_rubric, stored_rubric
 from storage.errors import NotFound
 from storage.evaluations import (
@@ -55,23 +56,30 @@ def _section_rows(score: ScoreResult) -> list[dict[str, Any]]:
 
 def store_auto_evaluation(
     session: Session, call_id: str, auto: AutoEvaluation, *, auto_submit: frozenset[str] = frozenset(),
+    trust: Mapping[str, ItemTrust] | None = None,
 ) -> Evaluation:
     """Store ``auto`` as the call's active automatic evaluation (older ones stay, inactive).
 
-    Items in ``auto_submit`` with a yes/no/n/a answer get that answer as their final answer.
+    Trusted items (``trust``, else the ids in ``auto_submit``) with a yes/no/n/a answer get that
+    answer as their final answer. The evaluation is *auto-submitted* (it counts like a review)
+    when every answered item is trusted and decisive, no critical item failed and no item lacked
+    evidence; unanswered (manual) items do not stop it.
     """
     register_rubric(session, auto.rubric)
     rubric = auto.rubric.rubric
+    if trust is not None:
+        auto_submit = frozenset(k for k, v in trust.items() if v.trusted)
     decisive = {Answer.yes, Answer.no, Answer.na}
     answered = [r for r in auto.items if r.answer is not None]
-    all_auto = bool(answered) and all(r.answer in decisive and r.item_id in auto_submit for r in answered) \
-        and len(answered) == len(auto.items)
     s = auto.score
+    all_auto = (bool(answered) and not s.critical_failed and not s.needs_review
+                and all(r.answer in decisive and r.item_id in auto_submit for r in answered))
     ev = _new_evaluation(
         session, call_id, rubric, kind=EvaluationKind.auto, evaluator="auto",
         total=None if s.total is None else round(s.total, 2), passed=s.passed,
         critical_score=None if s.critical_score is None else round(s.critical_score, 2),
         needs_review=s.needs_review, auto_submitted=all_auto, sections=_section_rows(s),
+        trust=None if trust is None else {k: v.to_json() for k, v in trust.items()},
     )
     assert ev.id is not None
     for sec, it in rubric.items():
@@ -192,7 +200,7 @@ def evaluation_json(
         "created_at": ev.created_at.isoformat(),
         "total": ev.total, "passed": ev.passed, "pass_mark": ev.pass_mark,
         "critical_score": ev.critical_score, "needs_review": ev.needs_review,
-        "auto_submitted": ev.auto_submitted, "active": ev.active, "comment": ev.comment,
+        "auto_submitted": ev.auto_submitted, "trust": ev.trust, "active": ev.active, "comment": ev.comment,
         "sections": [{**s, "title": _title(sec_titles.get(s["id"], s["id"]))} for s in ev.sections],
         "items": [
             {"id": r.item_id, "section": r.section_id, "kind": r.check_kind,

@@ -12,13 +12,14 @@ import logging
 
 from sqlmodel import Session
 
-from scoring.agreement import auto_submit_items
 from scoring.autoscore import evaluate
 from scoring.checks import Env
 from scoring.conversation import TranscriptNotReady, load_conversation
 from scoring.evaluations import store_auto_evaluation
 from scoring.learned import ModelPredictor
+from scoring.routing import route_evaluation
 from scoring.rubric import LoadedRubric, active_rubric
+from scoring.trust import trust_for
 from scoring.versions import stored_rubric
 from storage import calls
 from storage.call_metrics import save_metrics
@@ -28,6 +29,7 @@ from storage.errors import Conflict
 from storage.evaluations import Evaluation, auto_evaluation_for
 from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
+from storage.rubric_rules import rule_for
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,9 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
     s = get_settings()
     env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor())
     auto = evaluate(loaded, conv, env=env)
-    ev = store_auto_evaluation(session, call_id, auto, auto_submit=auto_submit_items(session, loaded.rubric))
+    ev = store_auto_evaluation(session, call_id, auto, trust=trust_for(session, loaded))
     save_metrics(session, auto.metrics.row(call_id))
+    route_evaluation(session, call, ev)
     if call.status == CallStatus.transcribed:
         _mark_scored(session, call_id)
     log.info("score: call %s rubric %s v%s total=%s needs_review=%s", call_id, rid, version, ev.total,
@@ -82,5 +85,14 @@ def handle(ctx: JobContext) -> None:
         rid, ver = ctx.payload.get("rubric_id"), ctx.payload.get("rubric_version")
         if rid and ver and not (isinstance(ver, int) or str(ver).isdigit()):
             raise CallNotScorable(f"{call_id}: job payload rubric_version {ver!r} is not a number")
-        loaded = stored_rubric(session, str(rid), int(ver)) if rid and ver else active_rubric()
+        loaded = stored_rubric(session, str(rid), int(ver)) if rid and ver else rubric_for_call(session, call_id)
         score_call(session, call_id, loaded)
+
+
+def rubric_for_call(session: Session, call_id: str) -> LoadedRubric:
+    """The rubric a selection rule (storage/rubric_rules.py) names for the call, else the active one."""
+    call = session.get(Call, call_id)
+    rule = rule_for(session, call) if call is not None else None
+    if rule is None:
+        return active_rubric()
+    return stored_rubric(session, rule.rubric_id, rule.rubric_version)

@@ -1,8 +1,10 @@
 """Who may see and do what: the access rules every page-facing domain function applies.
 
 Rules live here, not in the pages, so a hand-made URL or a call-ID search cannot get around them:
-an agent sees only calls whose ``agent_id`` is theirs (and evaluations and recordings of those
-calls); other roles see every call; download, audit and user administration are narrower.
+an agent sees only calls of their tenant whose ``agent_id`` is theirs (and evaluations and
+recordings of those calls: agent IDs are unique only within a tenant); inspectors, supervisors and
+archivists see the calls of their tenant, and of their team when their account names one; admins
+see every call; download, audit and user administration are narrower.
 An agent asking for a call that is not theirs gets the same Forbidden as for a call that does not
 exist, so call IDs cannot be probed.
 """
@@ -16,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from storage import audit
 from storage.archive.tables import ArchiveImagePublic
 from storage.archive.verify import failed_images
 from storage.calls import Call
@@ -23,7 +26,10 @@ from storage.db import session
 from storage.errors import Forbidden, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction, AuditEvent
-from storage.retrieval import Recording, open_recording
+from storage.redactions import with_originals
+from storage.retrieval import AudioVariant, Recording, open_recording
+from storage.settings import get_settings
+from storage.transcripts import transcript_json
 from storage.users import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 class Perm(StrEnum):
     view_all_calls = "view_all_calls"
     review = "review"  # score calls, override auto answers
+    route = "route"  # manage routing rules
     sample = "sample"  # sampling plans and runs
     calibrate = "calibrate"  # set up calibration sessions
     resolve_disputes = "resolve_disputes"
@@ -41,16 +48,18 @@ class Perm(StrEnum):
     users = "users"
     own_feedback = "own_feedback"  # acknowledge / dispute own evaluations
     archive_health = "archive_health"  # see archive images whose fixity check failed
+    pii = "pii"  # original (unredacted) text and audio, audited; given by the `pii_roles` setting
 
 
 _ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.agent: frozenset({Perm.own_feedback}),
     Role.inspector: frozenset({Perm.view_all_calls, Perm.review}),
     Role.supervisor: frozenset(
-        {Perm.view_all_calls, Perm.review, Perm.sample, Perm.calibrate, Perm.resolve_disputes, Perm.dashboard}
+        {Perm.view_all_calls, Perm.review, Perm.sample, Perm.calibrate, Perm.resolve_disputes, Perm.dashboard,
+         Perm.route}
     ),
     Role.archivist: frozenset({Perm.view_all_calls, Perm.download, Perm.archive_health}),
-    Role.admin: frozenset(Perm),
+    Role.admin: frozenset(Perm) - {Perm.pii},
 }
 
 
@@ -63,6 +72,8 @@ class NotPermitted(Forbidden):
 
 
 def can(who: Principal, perm: Perm) -> bool:
+    if perm == Perm.pii:
+        return str(who.role) in get_settings().pii_roles
     return perm in _ROLE_PERMS.get(Role(who.role), frozenset())
 
 
@@ -73,25 +84,47 @@ def require(who: Principal, perm: Perm) -> None:
 
 def calls_clause(who: Principal) -> Any:
     """A WHERE clause on ``calls`` limiting rows to what ``who`` may see."""
-    if can(who, Perm.view_all_calls):
+    if who.role == Role.admin:
         return sa.true()
+    in_tenant = col(Call.tenant) == who.tenant
+    if can(who, Perm.view_all_calls):
+        return in_tenant if who.team is None else sa.and_(in_tenant, col(Call.team) == who.team)
     if who.role == Role.agent and who.agent_id:
-        return col(Call.agent_id) == who.agent_id
+        return sa.and_(in_tenant, col(Call.agent_id) == who.agent_id)
     return sa.false()
+
+
+def may_see(who: Principal, call: Call) -> bool:
+    """``calls_clause`` for one loaded row."""
+    if who.role == Role.admin:
+        return True
+    if call.tenant != who.tenant:
+        return False
+    if can(who, Perm.view_all_calls):
+        return who.team is None or call.team == who.team
+    return who.role == Role.agent and bool(who.agent_id) and call.agent_id == who.agent_id
+
+
+def team_clause(who: Principal, tenant_col: Any, team_col: Any) -> Any:
+    """The same scope on another table's tenant and team columns (routing queue, sampling plans)."""
+    if who.role == Role.admin:
+        return sa.true()
+    if who.team is None:
+        return tenant_col == who.tenant
+    return sa.and_(tenant_col == who.tenant, team_col == who.team)
 
 
 def visible_call(session: Session, who: Principal, call_id: str) -> Call:
     """The call row if ``who`` may see it; CallNotVisible (agents) or NotFound otherwise."""
     cid = validate_call_id(call_id)
     call = session.get(Call, cid)
-    if can(who, Perm.view_all_calls):
-        if call is None:
-            raise NotFound(f"call {cid}")
+    if call is not None and may_see(who, call):
         return call
-    if call is None or who.role != Role.agent or not who.agent_id or call.agent_id != who.agent_id:
-        log.info("access: %s denied call %s", who.name, cid)
-        raise CallNotVisible(cid)
-    return call
+    if call is None and who.role == Role.admin:
+        raise NotFound(f"call {cid}")
+    # another tenant's or team's call looks exactly like a call that does not exist
+    log.info("access: %s denied call %s", who.name, cid)
+    raise CallNotVisible(cid)
 
 
 def search_calls(session: Session, who: Principal, text: str = "", *, limit: int = 50, offset: int = 0) -> list[Call]:
@@ -138,15 +171,38 @@ def listen_action(download: bool) -> AuditAction:
     return AuditAction.download if download else AuditAction.play
 
 
+def audio_variant(who: Principal) -> AudioVariant:
+    """The audio ``who`` gets: the original with ``pii``, else the redacted copy."""
+    return AudioVariant.original if can(who, Perm.pii) else AudioVariant.redacted
+
+
 def recording(who: Principal, call_id: str, *, source: str | None, download: bool = False) -> Recording:
-    """A call's original audio for the player (or a download), through the one retrieval path.
+    """A call's audio for the player (or a download), through the one retrieval path: the original
+    for people with ``pii``, the redacted copy for everyone else.
 
     The access check comes first; the retrieval path (hot or archived) checks the SHA-256 and
-    writes the audit row, play or download.
+    writes the audit row, play or download, naming which audio was given.
     """
 
     if download:
         require(who, Perm.download)
     with session() as s:
         cid = visible_call(s, who, call_id).call_id
-    return open_recording(cid, actor=who.name, source=source, action=listen_action(download))
+    return open_recording(cid, actor=who.name, source=source, action=listen_action(download),
+                          variant=audio_variant(who))
+
+
+def transcript(who: Principal, call_id: str, *, source: str | None, original: bool = False) -> dict[str, Any] | None:
+    """The call's transcript (transcript_json's shape) as ``who`` may read it: the redacted text; with
+    ``original=True`` the original text of each redacted segment, which needs ``pii`` and is audited."""
+    with session() as s:
+        cid = visible_call(s, who, call_id).call_id
+        doc = transcript_json(s, cid)
+        if not original or doc is None:
+            return doc
+        require(who, Perm.pii)
+        n = with_originals(s, doc)
+    with session(write=True) as s:
+        audit.record(s, who.name, AuditAction.view_original, call_id=cid, source=source,
+                     detail={"segments": n})
+    return doc

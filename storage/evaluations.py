@@ -81,7 +81,8 @@ class EvaluationBase(SQLModel):
     critical_score: float | None = None
     pass_mark: float = 80.0
     needs_review: bool = False
-    auto_submitted: bool = False  # every answered item could auto-submit: no human needed
+    # every answered item trusted, no critical fail, no insufficient evidence: it counts without a human
+    auto_submitted: bool = False
     active: bool = Field(default=True, index=True)  # the newest of its kind (and evaluator) for the call
     superseded_by: int | None = None
     sections: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -95,6 +96,9 @@ class Evaluation(EvaluationBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    # per item, the trust figures (κ, reviewed calls, definition hash) when the auto answers were
+    # stored: what an auto-submitted evaluation shows as its warrant (scoring/trust.py)
+    trust: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class EvaluationItem(SQLModel, table=True):

@@ -61,6 +61,11 @@ def recording_key(call_id: str, started_at: datetime, ext: str, *, attempt: str 
     return f"recordings/{started_at:%Y/%m/%d}/{cid}.{ext}"
 
 
+def redacted_key(call_id: str, started_at: datetime) -> str:
+    """Object key of a call's redacted audio copy: ``redacted/YYYY/MM/DD/<call-id>.wav``."""
+    return f"redacted/{started_at:%Y/%m/%d}/{validate_call_id(call_id)}.wav"
+
+
 _MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 

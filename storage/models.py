@@ -56,6 +56,14 @@ class AuditAction(StrEnum):
     legal_hold = "legal_hold"
     legal_release = "legal_release"
     sign_in = "sign_in"
+    sign_in_failed = "sign_in_failed"
+    sign_out = "sign_out"
+    session_ended = "session_ended"  # a live review-app session ended by the app (user disabled)
+    report = "report"  # a report (monthly quality audit) was built for download
+    redact = "redact"  # redaction (re-)run on a call
+    view_original = "view_original"  # original (unredacted) transcript shown to someone with `pii`
+    clip = "clip"  # a clip of the call's audio downloaded
+    export = "export"  # the call's audio exported as MP3/OGG/WAV
     media_denied = "media_denied"  # a play/download asked for and refused (token, role or owner)
 
 

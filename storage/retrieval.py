@@ -27,10 +27,11 @@ from storage import audit
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ImageState
 from storage.calls import Call
 from storage.db import session as db_session
-from storage.errors import CallqcError, InvalidInput, NotFound
+from storage.errors import CallqcError, Forbidden, InvalidInput, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction
 from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore
+from storage.redactions import CallRedaction
 from storage.settings import get_settings
 from storage.stores import get_store
 
@@ -45,6 +46,19 @@ class RecordingMissing(NotFound):
 class RecordingSource(StrEnum):
     hot = "hot"
     archive = "archive"
+
+
+class AudioVariant(StrEnum):
+    original = "original"  # the recording as ingested (people with the `pii` permission)
+    redacted = "redacted"  # personal data cut out (everyone else); the original when nothing was found
+
+
+class NotYetRedacted(Forbidden):
+    """recording not yet checked for personal data (run `callqc redact CALL`)"""
+
+
+class OriginalNotKept(NotFound):
+    """the original recording is not kept (archive holds the redacted copy only)"""
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,7 @@ class Recording:
     size: int
     source: RecordingSource
     data: bytes = b""  # empty when the recording was written to a file
+    variant: AudioVariant = AudioVariant.original
 
 
 def open_recording(
@@ -73,16 +88,17 @@ def open_recording(
     source: str | None,
     action: AuditAction = AuditAction.retrieve,
     store: ObjectStore | None = None,
+    variant: AudioVariant = AudioVariant.original,
 ) -> Recording:
-    """The call's original audio in memory, SHA-256 checked and audited."""
+    """The call's audio (original or redacted) in memory, SHA-256 checked and audited."""
 
     def consume(chunks: Iterable[bytes], expected: str) -> bytes:
         data = b"".join(chunks)
         _check(hashlib.sha256(data).hexdigest(), expected, call_id=call_id)
         return data
 
-    rec, data = _retrieve(call_id, consume, actor=actor, source=source, action=action, store=store)
-    return Recording(rec.call_id, rec.filename, rec.sha256, len(data), rec.source, data)
+    rec, data = _retrieve(call_id, consume, actor=actor, source=source, action=action, store=store, variant=variant)
+    return Recording(rec.call_id, rec.filename, rec.sha256, len(data), rec.source, data, rec.variant)
 
 
 def save_recording(
@@ -93,6 +109,7 @@ def save_recording(
     source: str | None,
     action: AuditAction = AuditAction.download,
     store: ObjectStore | None = None,
+    variant: AudioVariant = AudioVariant.original,
 ) -> Recording:
     """Stream the call's audio to ``dest``; the file appears only once its SHA-256 has matched."""
     dest = Path(dest)
@@ -113,12 +130,15 @@ def save_recording(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    rec, _ = _retrieve(call_id, consume, actor=actor, source=source, action=action, store=store)
+    rec, _ = _retrieve(call_id, consume, actor=actor, source=source, action=action, store=store, variant=variant)
     return rec
 
 
-def locate(session: Session, call_id: str) -> tuple[str, str, list[Location]]:
-    """(expected SHA-256, file name, places to read from in order of preference)."""
+def locate(
+    session: Session, call_id: str, variant: AudioVariant = AudioVariant.original
+) -> tuple[str, str, list[Location]]:
+    """(expected SHA-256, file name, places to read from in order of preference) of the call's
+    original audio or of its redacted copy (the original itself when redaction found nothing)."""
     cid = validate_call_id(call_id)
     settings = get_settings()
     call = session.get(Call, cid)
@@ -127,25 +147,36 @@ def locate(session: Session, call_id: str) -> tuple[str, str, list[Location]]:
         .join(ArchiveImage, col(ArchiveImage.id) == col(ArchiveEntry.image_id))
         .where(ArchiveEntry.call_id == cid)
     ).first()
+    if call is None and row is None:
+        raise RecordingMissing(f"no call {cid}")
+    archived: Location | None = None
+    if row is not None:
+        entry, image = row
+        if image.state in (ImageState.stored, ImageState.verified) and entry.offset is not None:
+            archived = Location(RecordingSource.archive, settings.bucket_archive, image.object_key, entry.offset,
+                                entry.length)
+    redaction = session.get(CallRedaction, cid)
+    if variant == AudioVariant.redacted:
+        if redaction is None or (redaction.audio_key is None and redaction.hits > 0):
+            raise NotYetRedacted(cid)  # never checked, or its redacted copy was never made
+        if redaction.audio_key is not None:
+            copies: list[Location] = []
+            if call is not None:
+                copies.append(Location(RecordingSource.hot, settings.bucket_recordings, redaction.audio_key, 0,
+                                       redaction.audio_size or 0))
+            if archived is not None and row is not None and row[0].audio == "redacted":
+                copies.append(archived)
+            return redaction.audio_sha256 or "", f"{cid}.redacted.wav", copies
+        # nothing was cut: the original is what everyone hears
     places: list[Location] = []
     if call is not None and call.hot_present:
         places.append(
             Location(RecordingSource.hot, settings.bucket_recordings, call.audio_key, 0, call.size_bytes)
         )
-    if row is not None:
-        entry, image = row
-        if image.state in (ImageState.stored, ImageState.verified) and entry.offset is not None:
-            places.append(
-                Location(
-                    RecordingSource.archive,
-                    settings.bucket_archive,
-                    image.object_key,
-                    entry.offset,
-                    entry.length,
-                )
-            )
-    if call is None and row is None:
-        raise RecordingMissing(f"no call {cid}")
+    if archived is not None and row is not None and row[0].audio in ("original", "clean"):
+        places.append(archived)
+    elif archived is not None and not places and variant == AudioVariant.original:
+        raise OriginalNotKept(cid)
     expected = call.sha256 if call is not None else row[0].sha256  # type: ignore[index]
     key = call.audio_key if call is not None else row[0].path  # type: ignore[index]
     ext = key.rpartition("/")[2].rpartition(".")[2] or "bin"
@@ -160,9 +191,10 @@ def _retrieve(
     source: str | None,
     action: AuditAction,
     store: ObjectStore | None,
+    variant: AudioVariant = AudioVariant.original,
 ) -> tuple[Recording, T]:
     with db_session() as s:
-        expected, filename, places = locate(s, call_id)
+        expected, filename, places = locate(s, call_id, variant)
     if not places:
         raise RecordingMissing(f"call {call_id} has no hot copy and no stored archive image")
     store = store or get_store()
@@ -190,10 +222,11 @@ def _retrieve(
                     "offset": place.offset,
                     "length": place.length,
                     "sha256": expected,
+                    "audio": str(variant),
                 },
             )
         log.info("retrieve: %s from %s for %s", call_id, place.source, actor)
-        return Recording(call_id, filename, expected, place.length, place.source), result
+        return Recording(call_id, filename, expected, place.length, place.source, variant=variant), result
     assert last is not None
     raise last
 

@@ -61,6 +61,8 @@ class Review(SQLModel, table=True):
     score: float | None = None  # final score at submission; a dispute may change it
     passed: bool | None = None
     assignment_id: int | None = Field(default=None, index=True)
+    # the review form's one-time token: a double-clicked Submit stores one review, not two
+    form_token: str | None = Field(default=None, max_length=64, unique=True, index=True)
     created_at: datetime = _ts(index=True)
 
 
@@ -79,6 +81,7 @@ class Dispute(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     review_id: int = Field(foreign_key="reviews.id", index=True)
+    item_id: str | None = Field(default=None, max_length=64)  # one rubric item; None: the whole evaluation
     opened_by: str = Field(max_length=64)
     reason: str
     state: DisputeState = Field(default=DisputeState.open, sa_type=sa.String(16), index=True)
@@ -148,6 +151,11 @@ class SamplingPlan(SQLModel, table=True):
     created_by: str = Field(max_length=64)
     active: bool = True
     created_at: datetime = _ts()
+    # whose calls the plan samples: its creator's tenant, and team when the creator is team-bound
+    tenant: str = Field(default="default", max_length=64, index=True)
+    team: str | None = Field(default=None, max_length=64)
+    # a cron expression (UTC): the plan runs by itself once per period (storage/schedules.py)
+    schedule: str | None = Field(default=None, max_length=100)
 
 
 class SamplingRun(SQLModel, table=True):

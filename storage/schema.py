@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+import storage.app_sessions  # noqa: F401  app_sessions, sign_in_failures
 import storage.archive.tables  # noqa: F401  archive runs, images, entries, holds
 import storage.call_metrics  # noqa: F401  call_metrics
 import storage.calls  # noqa: F401  calls
@@ -14,9 +15,14 @@ import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.live_picks  # noqa: F401  live_plans, live_picks
 import storage.models  # noqa: F401  audit_log
+import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
+import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
+import storage.routing  # noqa: F401  routing rules, routed calls
+import storage.rubric_rules  # noqa: F401  rubric_rules
 import storage.rubrics  # noqa: F401  rubrics
+import storage.schedules  # noqa: F401  sampling_claims
 import storage.transcripts  # noqa: F401  transcripts, segments
 import storage.users  # noqa: F401  users
 

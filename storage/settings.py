@@ -193,6 +193,30 @@ class Settings(BaseSettings):
     )
     asr_simplified_chinese: bool = Field(True, description="Convert Chinese output to Simplified (opencc).")
 
+    # --- redaction of personal data (docs/redaction.md) ------------------------------------------
+    redaction_enabled: bool = Field(
+        True, description="Find card, ID and phone numbers, bank accounts and e-mail addresses in each transcript "
+        "and store the text and a copy of the audio with them cut out.",
+    )
+    redaction_keep_original: bool = Field(
+        False, description="Also keep the original text of redacted segments (readable only with the `pii` "
+        "permission). Off: the original text is never stored.",
+    )
+    pii_roles: list[str] = Field(
+        default_factory=lambda: ["admin"], description='Roles with the `pii` permission: original text and audio, '
+        'audited. JSON: `["admin", "archivist"]`.',
+    )
+    redaction_rules_dir: Path | None = Field(
+        None, description="Folder of `<language>.yaml` files replacing the bundled cue words (file by file).",
+    )
+    redaction_margin_s: float = Field(
+        0.3, ge=0, le=5, description="Audio cut before and after each hit, seconds (word times are approximate).",
+    )
+    redaction_audio: Literal["tone", "silence"] = Field(
+        "tone", description="What replaces a hit in the redacted audio: a 1 kHz tone or silence.",
+    )
+    redaction_fade_ms: int = Field(20, ge=0, le=500, description="Fade in and out at each cut, milliseconds.")
+
     # --- scoring ----------------------------------------------------------------------------------
     rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")
     low_confidence_logprob: float = Field(
@@ -202,17 +226,74 @@ class Settings(BaseSettings):
     auto_submit_min_reviews: int = Field(25, ge=1, description="Reviewed calls an item needs to auto-submit.")
     agreement_window_days: int = Field(90, ge=1, description="Rolling window of the agreement statistics.")
     model_min_labels: int = Field(20, ge=2, description="Labels a learned item needs before it answers.")
+    fcr_days: float = Field(
+        7, gt=0, description="First-contact resolution: a call is resolved when the same customer number does not "
+        "call again within this many days.",
+    )
+    shift_gap_min: float = Field(
+        60, gt=0, description="Calls per hour: a gap longer than this between an agent's calls ends a shift "
+        "(breaks between shifts are not worked hours).",
+    )
 
     # --- review app -------------------------------------------------------------------------------
     locale: Literal["zh-CN", "en"] = Field("zh-CN", description="Language of the review app.")
     app_host: str = Field("127.0.0.1", description="Address the review app listens on.")
     app_port: int = Field(8501, description="Port of the review app.")
     dispute_window_days: int = Field(7, ge=0, description="Days an agent has to dispute an evaluation.")
+    timezone: str = Field(
+        "Asia/Shanghai", description="Time zone the review app shows times in (IANA name, e.g. `UTC`)."
+    )
+    app_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="A review-app sign-in lasts at most this long, hours."
+    )
+    app_session_idle_minutes: float = Field(
+        120.0, gt=0, description="A review-app sign-in unused for this long ends, minutes."
+    )
+    sign_in_max_failures: int = Field(
+        5, ge=1, description="Failed sign-ins per user name before it must wait (an address gets 4 times as many)."
+    )
+    sign_in_window_s: int = Field(900, ge=1, description="Failed sign-ins older than this are forgotten, seconds.")
+    sign_in_delay_s: int = Field(
+        30, ge=1, description="First wait after too many failed sign-ins; doubles with each further failure."
+    )
+    sign_in_delay_max_s: int = Field(900, ge=1, description="Longest wait after failed sign-ins, seconds.")
+    schedule_poll_s: float = Field(
+        30.0, gt=0, description="How often the scheduler (`callqc schedule loop`, part of `callqc up`) looks "
+        "for sampling plans whose period has ended.",
+    )
+    schedule_catch_up: int = Field(
+        100, ge=1, description="Most missed periods of one plan run after a restart (older ones are skipped, logged).",
+    )
+
+    # --- notifications ----------------------------------------------------------------------------
+    app_url: str = Field(
+        "http://127.0.0.1:8501", description="The review app's address as people reach it, for links in notifications.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        None, description="Key of the HMAC-SHA256 signature on webhook notifications (header X-Callqc-Signature); "
+        "webhooks are not sent without one.",
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications; none: no e-mail is sent.")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_starttls: bool = Field(True, description="Use STARTTLS on the SMTP connection.")
+    smtp_user: str | None = Field(None, description="SMTP user name (empty: no login).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("callqc@localhost", description="Sender address of e-mail notifications.")
+    notify_poll_s: float = Field(2.0, gt=0, description="How often the notification sender looks for due messages.")
+    notify_lease_s: float = Field(
+        120.0, gt=0, description="A message being sent is taken back after this long (the sender died).",
+    )
+    notify_backoff_s: float = Field(10.0, ge=0, description="First retry delay of a failed notification; doubles.")
+    notify_max_attempts: int = Field(8, ge=1, description="Attempts before a notification is marked dead.")
 
     # --- archive ----------------------------------------------------------------------------------
     archive_retention_days: int = Field(3650, ge=1, description="WORM retention of archive images, days.")
     archive_retention_by_tenant: dict[str, int] = Field(
         default_factory=dict, description='Retention per tenant, JSON: `{"gz-bank": 5475}`.'
+    )
+    archive_audio: Literal["original", "redacted", "both"] = Field(
+        "redacted", description="Audio written to archive discs: the redacted copy, the original, or both (the "
+        "manifest says which each file is). Originals go to the archive only when set so.",
     )
     archive_delete_hot: bool = Field(
         False, description="Delete hot copies once their archive image is verified."

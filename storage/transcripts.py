@@ -90,6 +90,22 @@ def replace_transcript(session: Session, transcript: TranscriptBase, segments: S
     return len(segments)
 
 
+def replace_segment_texts(session: Session, call_id: str, texts: dict[int, Segment]) -> int:
+    """Set the text and words of the call's segments by idx (redaction re-runs); rows changed."""
+    n = 0
+    for row in segments_of(session, call_id):
+        seg = texts.get(row.idx)
+        if seg is None:
+            continue
+        words = [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability} for w in seg.words]
+        if row.text != seg.text or row.words != words:
+            row.text, row.words = seg.text, words
+            session.add(row)
+            n += 1
+    session.flush()
+    return n
+
+
 def segments_of(session: Session, call_id: str) -> list[TranscriptSegment]:
     """The call's segment rows in conversation order."""
     return list(session.exec(select(TranscriptSegment).where(TranscriptSegment.call_id == call_id)

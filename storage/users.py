@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
+DEFAULT_TENANT = "default"  # the tenant of calls and users that name none (calls.tenant's default)
 
 
 class Role(StrEnum):
@@ -50,12 +51,16 @@ class UserBase(SQLModel):
     name: str = Field(max_length=64, sa_column_kwargs={"unique": True}, index=True)
     role: Role = Field(sa_type=sa.String(16), index=True)
     agent_id: str | None = Field(default=None, max_length=64, index=True)
+    # the team a user belongs to; for inspectors and supervisors also the team they see (None: all
+    # teams of their tenant). Teams belong to a tenant; an agent ID is unique only within one.
     team: str | None = Field(default=None, max_length=64)
+    tenant: str = Field(default=DEFAULT_TENANT, max_length=64, index=True)
     active: bool = True
 
 
 class User(UserBase, table=True):
     __tablename__ = "users"
+    __table_args__ = (sa.UniqueConstraint("tenant", "agent_id", name="uq_users_tenant_agent"),)
 
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=256)
@@ -74,10 +79,12 @@ class Principal:
     role: Role
     agent_id: str | None = None
     team: str | None = None
+    tenant: str = DEFAULT_TENANT
 
     @classmethod
     def of(cls, user: UserBase) -> Principal:
-        return cls(name=user.name, role=Role(user.role), agent_id=user.agent_id, team=user.team)
+        return cls(name=user.name, role=Role(user.role), agent_id=user.agent_id, team=user.team,
+                   tenant=user.tenant)
 
 
 def validate_name(name: str) -> str:
@@ -94,8 +101,9 @@ def add_user(
     password: str,
     agent_id: str | None = None,
     team: str | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> UserPublic:
-    """Create an active user (the caller commits)."""
+    """Create an active user (the caller commits); an agent ID may be used once per tenant."""
     validate_name(name)
     try:
         role = Role(role)
@@ -107,29 +115,50 @@ def add_user(
         raise InvalidInput("an agent account needs --agent-id (the agent ID its calls carry)")
     if session.exec(select(User).where(User.name == name)).first() is not None:
         raise UserExists(name)
-    user = User(name=name, role=role, agent_id=agent_id, team=team, password_hash=_hasher.hash(password))
+    if agent_id and session.exec(select(User).where(User.tenant == tenant, User.agent_id == agent_id)).first():
+        raise UserExists(f"agent ID {agent_id} already has an account in tenant {tenant}")
+    user = User(name=name, role=role, agent_id=agent_id, team=team, tenant=tenant,
+                password_hash=_hasher.hash(password))
     session.add(user)
     session.flush()
     log.info("add user: %s role=%s agent=%s", name, role, agent_id)
     return UserPublic.model_validate(user)
 
 
-def list_users(session: Session, *, role: Role | None = None) -> list[UserPublic]:
+def list_users(session: Session, *, role: Role | None = None, tenant: str | None = None) -> list[UserPublic]:
     q = select(User).order_by(User.name)
     if role is not None:
         q = q.where(User.role == role)
+    if tenant is not None:
+        q = q.where(User.tenant == tenant)
     return [UserPublic.model_validate(u) for u in session.exec(q)]
 
 
+_dummy: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash made with the current hasher's cost, to verify against when the user does not exist."""
+    key = id(_hasher)
+    if key not in _dummy:
+        _dummy[key] = _hasher.hash("not a password of anyone")
+    return _dummy[key]
+
+
 def authenticate(session: Session, name: str, password: str) -> Principal:
-    """The principal for a correct name and password of an active user, else BadCredentials."""
+    """The principal for a correct name and password of an active user, else BadCredentials.
+
+    An unknown or disabled user costs one argon2 verification like a wrong password does, so the
+    answer's timing does not tell which names exist.
+    """
     user = session.exec(select(User).where(User.name == name)).first()
-    if user is None or not user.active:
-        raise BadCredentials(name)
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
+        ok = user is not None and user.active
     except (VerificationError, InvalidHashError):
-        raise BadCredentials(name) from None
+        ok = False
+    if not ok or user is None:
+        raise BadCredentials(name)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         session.add(user)

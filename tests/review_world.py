@@ -17,6 +17,7 @@ from storage.call_metrics import save_metrics
 from storage.calls import Call, CallStatus, Direction
 from storage.db import session
 from storage.keys import recording_key
+from storage.redactions import replace_redaction
 from storage.segments import Segment
 from storage.settings import get_settings
 from storage.stores import make_store
@@ -71,6 +72,7 @@ def add_call(
     segments: list,
     team: str = "T1",
     queue: str = "support",
+    tenant: str = "default",
 ) -> None:
     """Register a call with stored audio, its transcript and its auto-evaluation."""
     import hashlib
@@ -84,6 +86,7 @@ def add_call(
         s.add(
             Call(
                 call_id=call_id,
+                tenant=tenant,
                 agent_id=agent_id,
                 team=team,
                 queue=queue,
@@ -103,6 +106,7 @@ def add_call(
         )
         s.flush()
         add_segments(s, call_id, segments)
+        replace_redaction(s, call_id, [], originals=None, audio=None)  # checked: nothing to cut
         auto = evaluate(active_rubric(), conv)
         store_auto_evaluation(s, call_id, auto)
         save_metrics(s, auto.metrics.row(call_id))
@@ -134,6 +138,15 @@ def build(*, calls_per_agent: int = 2) -> World:
             add_call(cid, agent, started_at=DAY0 + timedelta(hours=n), segments=segs)
             calls[cid] = agent
     return World(users, calls)
+
+
+def session_token(name: str) -> str:
+    """A live review-app session for ``name``, as signing in makes one (for tests that start signed in)."""
+    from storage.app_sessions import start
+
+    with session() as s:
+        token, _ = start(s, name, source="test")
+    return token
 
 
 def add_segments(s: Session, call_id: str, segments: Sequence[Segment]) -> None:

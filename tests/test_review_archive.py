@@ -9,6 +9,7 @@ from sqlmodel import col, select
 from streamlit.testing.v1 import AppTest
 
 from review_app.i18n import t
+from review_app.session import _TOKEN as TOKEN
 from storage.access import failed_archive_images, recording
 from storage.archive.run import run_month
 from storage.archive.tables import ArchiveImage
@@ -28,6 +29,17 @@ AGENT = Principal(name="agent-a1", role=Role.agent, agent_id="a1")
 OTHER_AGENT = Principal(name="agent-a2", role=Role.agent, agent_id="a2")
 ADMIN = Principal(name="boss", role=Role.admin)
 INSPECTOR = Principal(name="insp", role=Role.inspector)
+
+
+def _admin_token() -> str:
+    """A signed-in session of ADMIN (the app re-reads the user row on every run, so the row must exist)."""
+    from storage.users import User, add_user
+    from tests.review_world import PASSWORD, session_token
+
+    with session() as s:
+        if not s.exec(select(User).where(User.name == ADMIN.name)).first():
+            add_user(s, ADMIN.name, role=Role.admin, password=PASSWORD)
+    return session_token(ADMIN.name)
 
 
 def test_an_archived_call_plays_through_the_same_path_and_is_audited(
@@ -68,9 +80,9 @@ def test_admins_see_failed_archive_verifications(sqlite_db: str) -> None:
         with pytest.raises(Forbidden):
             failed_archive_images(s, INSPECTOR)
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["principal"] = ADMIN
+    at.session_state[TOKEN] = _admin_token()
     at.run()
-    at.switch_page("pages/archive.py").run()
+    at.switch_page("views/archive.py").run()
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == [t("archive_failed_count", n=1)]
     assert list(at.dataframe[0].value[t("object_key")]) == [first.object_key]
@@ -81,9 +93,9 @@ def test_archive_page_says_when_there_is_no_disc_or_an_unchecked_one(sqlite_db: 
 
     def page() -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60)
-        at.session_state["principal"] = ADMIN
+        at.session_state[TOKEN] = _admin_token()
         at.run()
-        at.switch_page("pages/archive.py").run()
+        at.switch_page("views/archive.py").run()
         assert not at.exception and not at.error, at.exception
         return at
 

@@ -40,3 +40,17 @@ def test_user_add_errors_are_one_line(sqlite_db: str) -> None:
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "agent-id" in r.stderr
     r = _callqc("user", "add", "bob", "--role", "wizard", "--password-stdin", stdin="s3cret-pass\n")
     assert r.returncode != 0 and r.stderr.strip().startswith("error: invalid input: role 'wizard'")
+
+
+def test_user_disable_ends_open_app_sessions(sqlite_db: str) -> None:
+    """Disabling a user revokes their review-app sessions in the database at once."""
+    from storage.app_sessions import resolve, start
+
+    added = _callqc("user", "add", "cid", "--role", "inspector", "--password-stdin", stdin="s3cret-pass\n")
+    assert added.returncode == 0, added.stderr
+    with session() as s:
+        token, _ = start(s, "cid")
+    r = _callqc("user", "disable", "cid")
+    assert r.returncode == 0 and "1 open session(s) ended" in r.stdout
+    with session() as s:
+        assert resolve(s, token) is None

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
+from review_app.session import _TOKEN as TOKEN
 from scoring.autoscore import evaluate
 from scoring.evaluations import store_auto_evaluation
 from scoring.rubric import active_rubric
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 BIG = "big-call-1h"
 BIG_SEGMENTS = 1230  # one hour of alternating turns, ~2.9 s each
-PAGE_LINES = 100  # review_app/pages/call.py shows the transcript this many lines at a time
+PAGE_LINES = 100  # review_app/views/call.py shows the transcript this many lines at a time
 # tables holding per-call rows, and the column a call page must filter them by
 PER_CALL = {
     "calls": "call_id",
@@ -114,11 +115,11 @@ def reads(statement: str, table: str) -> bool:
 
 def open_big_call(world: review_world.World) -> tuple[AppTest, list[tuple[str, object]]]:
     at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["principal"] = world.users["insp1"]
+    at.session_state[TOKEN] = review_world.session_token("insp1")
     at.query_params["call"] = BIG
     at.run()
     with statements() as seen:
-        at.switch_page("pages/call.py").run()
+        at.switch_page("views/call.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     return at, seen
@@ -150,7 +151,7 @@ def test_one_hour_call_page_shows_its_transcript_a_page_at_a_time(world: review_
     assert not at.exception, at.exception
     last = shown_lines(at, pages)
     assert len(last) == BIG_SEGMENTS - (pages - 1) * PAGE_LINES and not shown_lines(at, 1)
-    assert f"turn {BIG_SEGMENTS - 1}:" in "\n".join(str(m.value) for m in at.markdown)
+    assert f"turn {BIG_SEGMENTS - 1}\\:" in "\n".join(str(m.value) for m in at.markdown)  # escaped: text, not Markdown
 
 
 @pytest.mark.slow

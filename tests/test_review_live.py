@@ -42,7 +42,7 @@ def _open(world: review_world.World, user: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["principal"] = world.users[user]
     at.run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("views/live.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -69,7 +69,7 @@ def test_inspector_sees_live_calls_and_gets_one_with_a_player_token(world, monke
 def test_the_live_page_refuses_agents(world) -> None:  # type: ignore[no-untyped-def]
     """Opening the page's file directly as an agent lists nothing: the rules refuse (the navigation per
     role, which never offers it to agents, is tested in test_review_app.py)."""
-    at = AppTest.from_file(str(Path(APP).parent / "pages" / "live.py"), default_timeout=60)
+    at = AppTest.from_file(str(Path(APP).parent / "views" / "live.py"), default_timeout=60)
     at.session_state["principal"] = world.users["agent1"]
     at.run()
     assert not at.exception, at.exception

@@ -8,9 +8,10 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from sqlmodel import select
 
-from scoring.agreement import agreement_of, auto_submit_items, cohen_kappa, item_agreements
+from scoring.agreement import agreement_of, cohen_kappa, item_agreements
 from scoring.handler import score_call
 from scoring.rubric import parse_rubric
+from scoring.trust import trust_for
 from storage.db import session
 from storage.evaluations import EvaluationItem
 from storage.models import utcnow
@@ -67,7 +68,7 @@ def test_auto_submit_follows_reviewed_agreement(db_url, monkeypatch):
     with session() as s:
         stats = {a.item_id: a for a in item_agreements(s)}
         assert stats["greeting"].reviewed == 6 and stats["greeting"].kappa == pytest.approx(1.0)
-        assert auto_submit_items(s, rubric.rubric) == frozenset({"greeting"})
+        assert {k for k, v in trust_for(s, rubric).items() if v.trusted} == {"greeting"}
         # the window rolls: 91 days on, these reviews fall out of the default 90-day window
         assert item_agreements(s, now=utcnow() + timedelta(days=91)) == []
         store_call(s, "a-new", good_call())

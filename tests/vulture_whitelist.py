@@ -26,6 +26,15 @@ up_cmd  # unused function (callqc/cli/up.py:89)
 work_cmd  # unused function (callqc/cli/work.py:23)
 status_cmd  # unused function (callqc/cli/work.py:40)
 retry_cmd  # unused function (callqc/cli/work.py:84)
+redact_cmd  # unused function (callqc/cli/redact.py)
+redactions_cmd  # unused function (callqc/cli/redact.py)
+clip_cmd  # unused function (callqc/cli/redact.py)
+export_cmd  # unused function (callqc/cli/redact.py)
+mime  # AudioFile.mime: the review app's download button (transcribe/redaction/edits.py)
+languages  # Rules.languages: which language files were merged (transcribe/redaction/rules.py)
+clip_for  # the review app's clip download; tests use it (transcribe/redaction/edits.py)
+export_for  # the review app's export download; tests use it (transcribe/redaction/edits.py)
+words_to_digits  # the tests' reading of a whole text (transcribe/redaction/spoken_numbers.py)
 _callqc_error  # unused function (recorder/api.py:78)
 post_recording  # unused function (recorder/api.py:85)
 healthz  # unused function (recorder/api.py:114)
@@ -92,4 +101,30 @@ live_calls  # the live tap's interface (docs/recorder.md), read by listeners and
 Tap  # the live tap's reader (docs/recorder.md)
 wav_data  # used by the live-capture tests to compare stored audio
 resumed_by  # column of call_pauses
+# closing the loop (issue 16)
+set_cmd  # unused function (callqc/cli/notify.py, callqc/cli/schedule.py)
+monthly_cmd  # unused function (callqc/cli/report.py)
+run_once_cmd  # unused function (callqc/cli/schedule.py)
+loop_cmd  # unused function (callqc/cli/schedule.py)
+_.fill  # openpyxl cell style (review_app/report_files.py)
+_.font  # openpyxl cell style
+_.alignment  # openpyxl cell style
+_.number_format  # openpyxl cell format
+_.freeze_panes  # openpyxl sheet view
+evaluated  # Kpis field (scoring/kpi.py), read by name through review_app/kpi_labels.py
+score_human  # Kpis field
+score_auto  # Kpis field
+hold_share  # Kpis field
+holds_per_call  # Kpis field
+silence_share  # Kpis field
+overtalk_share  # Kpis field
+overtalks_per_call  # Kpis field
+aht_s  # Kpis field
+fcr_item_rate  # Kpis field
+complaint_share  # Kpis field
+done_by  # RoutedCall column (storage/routing.py)
+claimed_by  # SamplingClaim column (storage/schedules.py)
+claimed_at  # SamplingClaim column
+rubric_assign  # unused function (callqc/cli/scoring.py)
+rubric_rules  # unused function (callqc/cli/scoring.py)
 picked_at  # unused variable (storage/live_picks.py:54)

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -25,11 +26,14 @@ from storage.jobs import Job, JobContext, JobKind, JobState, PermanentError
 from storage.keys import validate_call_id
 from storage.objectstore import ObjectNotFound
 from storage.queue import enqueue
+from storage.redactions import AudioCopy, replace_redaction
 from storage.settings import get_settings
 from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
+from transcribe.redaction.audio import UndecodableAudio
+from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ class _CallInfo:
     channel_map: dict[str, int]
     queue: str | None
     status: str
+    started_at: datetime
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -57,7 +62,7 @@ def _load_call(call_id: str) -> _CallInfo:
         call = s.get(Call, call_id)
         if call is None:
             raise NotFound(f"call {call_id}")
-        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status))
+        return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at)
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -74,8 +79,12 @@ def _score_job_pending(s: Session, call_id: str) -> bool:
     return s.exec(stmt).first() is not None
 
 
-def store_result(call_id: str, transcript: Transcript) -> int:
-    """Replace the transcript, move the call to ``transcribed`` and queue scoring, in one transaction."""
+def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | None = None,
+                 audio_copy: AudioCopy | None = None) -> int:
+    """Replace the transcript (redacted, with what was redacted), move the call to ``transcribed``
+    and queue scoring, in one transaction."""
+    if redacted is None:
+        redacted = redact_transcript(transcript.segments)
     with session(write=True) as s:
         # The guarded UPDATE comes first: it locks the call row, so two workers racing on one call
         # (after a stall requeue) write their transcripts one after the other, never interleaved.
@@ -88,16 +97,18 @@ def store_result(call_id: str, transcript: Transcript) -> int:
             model_name=transcript.model.name, model_version=transcript.model.version,
             model_source=str(transcript.model.source), compute=transcript.compute.as_dict(),
             duration_s=round(transcript.duration_s, 3), mono=transcript.mono, word_count=transcript.words,
-        ), transcript.segments)
+        ), redacted.segments)
+        replace_redaction(s, call_id, redacted.spans, originals=redacted.originals(), audio=audio_copy)
         if not _score_job_pending(s, call_id):
             enqueue(s, JobKind.score, call_id=call_id)
     return n
 
 
 @contextmanager
-def _open_audio(key: str, call_id: str) -> Iterator[AudioStream]:
+def _open_audio(key: str, call_id: str) -> Iterator[tuple[AudioStream, Path]]:
     """The call's audio, copied from the object store to a temporary file and decoded from there as it
-    is transcribed, window by window (a long call never sits in memory whole)."""
+    is transcribed, window by window (a long call never sits in memory whole); and the file's path,
+    for the redacted copy."""
     store = get_store()
     bucket = get_settings().bucket_recordings
     with tempfile.NamedTemporaryFile(prefix="callqc-asr-", suffix=".audio") as tmp:
@@ -105,7 +116,7 @@ def _open_audio(key: str, call_id: str) -> Iterator[AudioStream]:
             tmp.write(chunk)
         tmp.flush()
         with AudioStream(Path(tmp.name), name=call_id) as stream:
-            yield stream
+            yield stream, Path(tmp.name)
 
 
 def handle(ctx: JobContext) -> None:
@@ -118,10 +129,14 @@ def handle(ctx: JobContext) -> None:
         return
     transcriber = get_transcriber()  # a missing model fails (and retries) before the call is touched
     try:
-        with _open_audio(info.audio_key, call_id) as audio:
+        with _open_audio(info.audio_key, call_id) as (audio, path):
             transcript = transcriber.transcribe(audio, channel_map=info.channel_map,
                                                 language=language_for(info.queue), stop=ctx.lease_lost)
-    except (CorruptAudio, ObjectNotFound) as exc:
+            # Personal data is cut out before anything is stored: the text here, the audio as a
+            # second object (docs/redaction.md)
+            redacted = redact_transcript(transcript.segments)
+            audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits)
+    except (CorruptAudio, UndecodableAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc
     except TranscriptionStopped as exc:
@@ -129,6 +144,6 @@ def handle(ctx: JobContext) -> None:
     if ctx.lease_lost.is_set():
         # Another worker owns the job now; it will store the same result, so store nothing here.
         raise LeaseGone(f"job {ctx.job_id} for call {call_id}")
-    n = store_result(call_id, transcript)
+    n = store_result(call_id, transcript, redacted=redacted, audio_copy=audio_copy)
     log.info("transcribe %s: %d segments, %d words, language %s, %.1f s audio (job %d, attempt %d)", call_id,
              n, transcript.words, transcript.language, transcript.duration_s, ctx.job_id, ctx.attempt)

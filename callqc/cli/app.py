@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         migrate()
         spec = importlib.util.find_spec("review_app")
         assert spec is not None and spec.submodule_search_locations  # part of this distribution
-        script = Path(next(iter(spec.submodule_search_locations))) / "app.py"
+        # server.py: the app behind security headers and the HttpOnly sign-in cookie route
+        script = Path(next(iter(spec.submodule_search_locations))) / "server.py"
         cmd = [
             sys.executable,
             "-m",
@@ -65,7 +66,9 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., help="User name (sign-in name)."),
         role: str = typer.Option(..., help="inspector, agent, supervisor, archivist or admin."),
         agent_id: str = typer.Option(None, "--agent-id", help="For agents: the agent ID their calls carry."),
-        team: str = typer.Option(None, help="Team, for dashboards."),
+        team: str = typer.Option(None, help="Team: an agent's team; for inspectors and supervisors the one "
+                                 "team they see (none: every team of the tenant)."),
+        tenant: str = typer.Option("default", help="Tenant the user belongs to (agent IDs are unique per tenant)."),
         password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
     ) -> None:
         """Add a user; prompts for the password (argon2-hashed, never stored in clear)."""
@@ -75,7 +78,7 @@ def register(app: typer.Typer) -> None:
         password = _read_password(password_stdin)
         migrate()
         with session() as s:
-            u = add_user(s, name, role=role, password=password, agent_id=agent_id, team=team)
+            u = add_user(s, name, role=role, password=password, agent_id=agent_id, team=team, tenant=tenant)
         typer.echo(f"added {u.name} ({u.role})")
 
     @user.command("list")
@@ -87,16 +90,18 @@ def register(app: typer.Typer) -> None:
         with session() as s:
             for u in list_users(s):
                 state = "" if u.active else " (disabled)"
-                typer.echo(f"{u.name}\t{u.role}\t{u.agent_id or '-'}\t{u.team or '-'}{state}")
+                typer.echo(f"{u.name}\t{u.role}\t{u.agent_id or '-'}\t{u.tenant}/{u.team or '*'}{state}")
 
     @user.command("disable")
     def user_disable(name: str) -> None:
-        """Stop a user from signing in (history stays)."""
+        """Stop a user from signing in and end their open review-app sessions (history stays)."""
+        from storage.app_sessions import revoke_user
         from storage.db import session
         from storage.users import set_active
 
         with session() as s:
             set_active(s, name, False)
-        typer.echo(f"disabled {name}")
+            ended = revoke_user(s, name)
+        typer.echo(f"disabled {name}" + (f" ({ended} open session(s) ended)" if ended else ""))
 
     app.add_typer(user, name="user")

@@ -51,6 +51,46 @@ def register(app: typer.Typer) -> None:
                            f"{title_text(it.title)}")
         typer.echo("ok")
 
+    @rubric_app.command("assign")
+    def rubric_assign(
+        file: Path = typer.Argument(..., help="Rubric YAML file (stored as its id + version)."),
+        queue: str = typer.Option(None, help="Calls of this queue."),
+        direction: str = typer.Option(None, help="Calls of this direction (inbound, outbound, internal)."),
+        campaign: str = typer.Option(None, help="Calls whose record names this campaign (meta.campaign)."),
+        tenant: str = typer.Option("default", help="Tenant of the calls."),
+    ) -> None:
+        """Score matching calls with this rubric from now on (the most specific rule wins)."""
+        import getpass
+
+        from scoring.rubric import load_rubric
+        from scoring.versions import register_rubric
+        from storage.db import migrate, session
+        from storage.errors import InvalidInput
+        from storage.rubric_rules import add_rule
+
+        if direction is not None and direction not in ("inbound", "outbound", "internal"):
+            raise InvalidInput(f"--direction {direction!r}: use inbound, outbound or internal")
+        loaded = load_rubric(file)
+        migrate()
+        with session(write=True) as s:
+            register_rubric(s, loaded)
+            rule = add_rule(s, rubric_id=loaded.rubric.id, rubric_version=loaded.rubric.version, tenant=tenant,
+                            queue=queue, direction=direction, campaign=campaign,
+                            created_by=f"cli:{getpass.getuser()}")
+        typer.echo(f"rule {rule.id}: {loaded.rubric.id} v{loaded.rubric.version} for tenant {tenant}"
+                   f" queue={queue or '*'} direction={direction or '*'} campaign={campaign or '*'}")
+
+    @rubric_app.command("rules")
+    def rubric_rules() -> None:
+        """List the rubric selection rules."""
+        from storage.db import session
+        from storage.rubric_rules import list_rules
+
+        with session() as s:
+            for r in list_rules(s):
+                typer.echo(f"{r.id}\t{r.tenant}\t{r.queue or '*'}\t{r.direction or '*'}\t{r.campaign or '*'}\t"
+                           f"{r.rubric_id} v{r.rubric_version}\t{'active' if r.active else 'off'}")
+
     @model_app.command("train")
     def model_train(
         item: str = typer.Argument(..., help="Item id of a `model` check in the rubric."),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from callqc.cli.redact import print_spans
 from review_app.workflow import callview as views
+from storage import audit
 from storage.db import session
+from storage.models import AuditAction
+from storage.redactions import redactions_json, with_originals
 from storage.segments import format_line
 
 
@@ -78,6 +83,17 @@ def _json(doc: object) -> str:
     return text
 
 
+def _print_redactions(red: dict | None) -> None:
+    console = Console()
+    if red is None:
+        console.print("\n[bold]redaction[/bold]: not checked yet (`callqc redact CALL`)")
+        return
+    console.print(f"\n[bold]redaction[/bold]: {red['hits']} span(s), audio: {red['audio']}"
+                  + (", original text kept" if red["original_text_kept"] else ""))
+    if red["spans"]:
+        print_spans(red["spans"])
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
@@ -85,16 +101,26 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the documented JSON shape."),
         limit: int = typer.Option(50, min=1, max=1000, help="How many calls to list."),
         status: str = typer.Option(None, help="List only calls with this status."),
+        original: bool = typer.Option(
+            False, "--original", help="The original text of redacted segments, if kept (audited)."
+        ),
     ) -> None:
-        """Show a call, its status, transcript and evaluation; without CALL_ID, list calls."""
-        with session() as s:
+        """Show a call, its status, transcript (redacted), what was redacted and its evaluation; without
+        CALL_ID, list calls."""
+        with session(write=original) as s:
             if call_id is not None:
                 doc = views.call_json(s, call_id)
+                doc["redactions"] = redactions_json(s, doc["call"]["call_id"])
+                if original and doc["transcript"] is not None:
+                    n = with_originals(s, doc["transcript"])
+                    audit.record(s, f"cli:{getpass.getuser()}", AuditAction.view_original,
+                                 call_id=doc["call"]["call_id"], source="cli", detail={"segments": n})
                 if as_json:
                     typer.echo(_json(doc))
                 else:
                     _print_call(doc)
                     _print_results(doc)
+                    _print_redactions(doc["redactions"])
                 return
             calls = views.list_calls(s, limit=limit, status=status)
             if as_json:

@@ -91,6 +91,8 @@ def register(app: typer.Typer) -> None:
         api: bool = typer.Option(True, help="Run the HTTP ingest API."),
         workers: bool = typer.Option(True, help="Run the pipeline workers."),
         review: bool = typer.Option(True, "--app/--no-app", help="Run the review app."),
+        scheduler: bool = typer.Option(True, help="Run scheduled sampling plans (`callqc schedule loop`) and the "
+                                       "notification sender (`callqc notify run`)."),
         spool: Path = typer.Option(None, help="Also watch this spool folder for PBX recordings."),
         siprec: bool = typer.Option(False, help="Run the SIPREC recording server (live capture)."),
         concurrency: int = typer.Option(None, min=1, help="Worker processes (default: settings)."),
@@ -105,7 +107,7 @@ def register(app: typer.Typer) -> None:
             from recorder.api import api_token
 
             api_token()  # a weak token: refused here in one line, before any part starts
-        if not (api or workers or review or siprec or spool is not None):
+        if not (api or workers or review or siprec or scheduler or spool is not None):
             raise NothingToRun("every part is switched off")
         if spool is not None and not spool.is_dir():
             raise InvalidInput(f"--spool {spool}: not a folder")
@@ -120,6 +122,9 @@ def register(app: typer.Typer) -> None:
             parts["siprec"] = _callqc("recorder", "siprec")
         if spool is not None:
             parts["spool-watch"] = _callqc("recorder", "watch", str(spool))
+        if scheduler:
+            parts["scheduler"] = _callqc("schedule", "loop")
+            parts["notifier"] = _callqc("notify", "run")
         if review:
             parts["review-app"] = _callqc("app", "--address", s.app_host)
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from review_app.workflow import evalview
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require, visible_call
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.reviews import CalibrationEntry, CalibrationSession
@@ -24,6 +25,26 @@ log = logging.getLogger(__name__)
 ANSWERS = ("yes", "no", "n/a")
 
 
+class CalibrationNeedsCallsAndInspectors(InvalidInput):
+    """a calibration needs at least one call and one inspector"""
+
+
+class NotInCalibration(Forbidden):
+    """you are not a participant of this calibration"""
+
+
+class CallNotInCalibration(InvalidInput):
+    """the call is not part of this calibration"""
+
+
+class NoCalibrationAnswers(InvalidInput):
+    """answer at least one item before submitting"""
+
+
+class BadCalibrationAnswer(InvalidInput):
+    """unknown item, or an answer other than yes, no or n/a"""
+
+
 @dataclass(frozen=True)
 class Deviation:
     inspector: str
@@ -31,6 +52,7 @@ class Deviation:
     compared: int  # calls both the inspector and the expert answered
     mismatches: int
     points_diff: float  # mean (inspector − expert) points on this item; + means more lenient
+    item_title: str = ""  # the item's title in the configured locale
 
     @property
     def agreement(self) -> float:
@@ -42,11 +64,11 @@ def create_session(
 ) -> CalibrationSession:
     require(who, Perm.calibrate)
     if not call_ids or not inspectors:
-        raise InvalidInput("a calibration needs at least one call and one inspector")
+        raise CalibrationNeedsCallsAndInspectors()
     for cid in call_ids:
         visible_call(session, who, cid)
     cs = CalibrationSession(
-        title=title.strip() or "calibration",
+        title=checked_text(title, field="title", limit=200, one_line=True) or "calibration",
         created_by=who.name,
         expert=expert,
         call_ids=list(dict.fromkeys(call_ids)),
@@ -82,19 +104,24 @@ def blind_items(session: Session, who: Principal, session_id: int, call_id: str)
     """(item id, title) to answer, without the auto answers."""
     cs = _session(session, session_id)
     if who.name not in cs.inspectors and who.name != cs.expert:
-        raise Forbidden(f"{who.name} is not in calibration {session_id}")
+        raise NotInCalibration(f"{who.name}, calibration {session_id}")
     if call_id not in cs.call_ids:
-        raise InvalidInput(f"call {call_id} is not part of calibration {session_id}")
+        raise CallNotInCalibration(f"call {call_id}, calibration {session_id}")
+    visible_call(session, who, call_id)
     return [(i.item_id, i.title) for i in evalview.rubric_items(session, call_id)]
 
 
 def submit(
-    session: Session, who: Principal, session_id: int, call_id: str, *, answers: dict[str, str]
+    session: Session, who: Principal, session_id: int, call_id: str, *, answers: dict[str, str | None]
 ) -> CalibrationEntry:
+    """Store a participant's blind answers; items left unanswered stay unanswered (no default)."""
     items = dict(blind_items(session, who, session_id, call_id))
-    bad = [k for k, v in answers.items() if k not in items or v not in ANSWERS]
+    given: dict[str, str] = {k: v for k, v in answers.items() if v is not None}
+    if not given:
+        raise NoCalibrationAnswers()
+    bad = [k for k, v in given.items() if k not in items or v not in ANSWERS]
     if bad:
-        raise InvalidInput(f"item {bad[0]!r}: unknown item or answer not yes, no or n/a")
+        raise BadCalibrationAnswer(f"item {bad[0]!r}")
     entry = session.exec(
         select(CalibrationEntry).where(
             CalibrationEntry.session_id == session_id,
@@ -103,16 +130,16 @@ def submit(
         )
     ).first()
     if entry is None:
-        entry = CalibrationEntry(session_id=session_id, call_id=call_id, inspector=who.name, answers=answers)
+        entry = CalibrationEntry(session_id=session_id, call_id=call_id, inspector=who.name, answers=given)
     else:
-        entry.answers = dict(answers)  # a participant may correct their own blind answers until closed
+        entry.answers = dict(given)  # a participant may correct their own blind answers until closed
     # also kept as a kind=calibration evaluation, which scorecards and score statistics never read
     ev = evalview.save_human(
         session,
         call_id,
         inspector=who.name,
         auto=evalview.latest_auto(session, call_id),
-        human=evalview.HumanAnswers(answers=dict(answers)),
+        human=evalview.HumanAnswers(answers=dict(given)),
         kind="calibration",
     )
     entry.evaluation_id = ev.id
@@ -128,9 +155,11 @@ def deviations(session: Session, who: Principal, session_id: int) -> list[Deviat
     entries = list(session.exec(select(CalibrationEntry).where(CalibrationEntry.session_id == session_id)))
     expert = {e.call_id: e.answers for e in entries if e.inspector == cs.expert}
     points: dict[str, float] = {}
+    titles: dict[str, str] = {}
     for cid in cs.call_ids:
         for i in evalview.rubric_items(session, cid):
             points.setdefault(i.item_id, i.points)
+            titles.setdefault(i.item_id, i.title)
     acc: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, 0, 0.0])
     for e in entries:
         if e.inspector == cs.expert or e.call_id not in expert:
@@ -144,7 +173,7 @@ def deviations(session: Session, who: Principal, session_id: int) -> list[Deviat
             a[1] += answer != base
             a[2] += _earned(answer, points.get(item, 0.0)) - _earned(base, points.get(item, 0.0))
     return [
-        Deviation(insp, item, n, mis, round(diff / n, 2))
+        Deviation(insp, item, n, mis, round(diff / n, 2), titles.get(item, item))
         for (insp, item), (n, mis, diff) in sorted(acc.items())
     ]
 

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
+from review_app.workflow.sampling import WindowEndsBeforeStart
 from scoring.agreement import item_agreements
-from storage.access import Perm, require
+from storage.access import Perm, calls_clause, require
 from storage.calls import Call
 from storage.errors import InvalidInput
 from storage.reviews import Assignment, AssignmentState, Review, Verdict
@@ -44,11 +45,11 @@ class Kpis:
 
 def _window(start: datetime, end: datetime) -> None:
     if end <= start:
-        raise InvalidInput("dashboard window ends before it starts")
+        raise WindowEndsBeforeStart("dashboard")
 
 
-def _calls_q(start: datetime, end: datetime, team: str | None, queue: str | None) -> Any:
-    q = select(Call).where(Call.started_at >= start, Call.started_at < end)
+def _calls_q(who: Principal, start: datetime, end: datetime, team: str | None, queue: str | None) -> Any:
+    q = select(Call).where(Call.started_at >= start, Call.started_at < end, calls_clause(who))
     if team:
         q = q.where(Call.team == team)
     if queue:
@@ -67,7 +68,7 @@ def kpis(
 ) -> Kpis:
     require(who, Perm.dashboard)
     _window(start, end)
-    calls = _calls_q(start, end, team, queue).subquery()
+    calls = _calls_q(who, start, end, team, queue).subquery()
     n_calls, talk = session.exec(select(func.count(), func.avg(calls.c.duration_s))).one()
     rq = select(Review).join(calls, calls.c.call_id == Review.call_id)
     reviews = list(session.exec(rq))
@@ -107,7 +108,7 @@ def score_trend(
     """Daily mean reviewed score per team, agent or queue, by the day of the call (as the KPIs)."""
     require(who, Perm.dashboard)
     _window(start, end)
-    calls = _calls_q(start, end, team, queue).subquery()
+    calls = _calls_q(who, start, end, team, queue).subquery()
     group = {"team": calls.c.team, "agent": calls.c.agent_id, "queue": calls.c.queue}.get(by)
     if group is None:
         raise InvalidInput(f"trend by {by!r}: use team, agent or queue")
@@ -129,14 +130,16 @@ def workload(session: Session, who: Principal, *, start: datetime, end: datetime
     done = dict(
         session.exec(
             select(Review.inspector, func.count())
-            .where(Review.created_at >= start, Review.created_at < end)
+            .join(Call, col(Call.call_id) == Review.call_id)
+            .where(Review.created_at >= start, Review.created_at < end, calls_clause(who))
             .group_by(Review.inspector)
         ).all()
     )
     open_ = dict(
         session.exec(
             select(Assignment.inspector, func.count())
-            .where(Assignment.state == AssignmentState.open)
+            .join(Call, col(Call.call_id) == Assignment.call_id)
+            .where(Assignment.state == AssignmentState.open, calls_clause(who))
             .group_by(Assignment.inspector)
         ).all()
     )
@@ -150,9 +153,11 @@ def agreement(session: Session, who: Principal, *, start: datetime, end: datetim
     require(who, Perm.dashboard)
     _window(start, end)
     days = max(1, round((end - start).total_seconds() / 86400))
+    titles = evalview.item_titles()
     return [
         {
             "item": a.item_id,
+            "title": titles.get(a.item_id, a.item_id),
             "reviewed": a.reviewed,
             "agreement": round(a.agree_pct, 1),
             "kappa": None if a.kappa is None else round(a.kappa, 2),

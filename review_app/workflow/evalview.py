@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -170,6 +171,12 @@ def rubric_items(session: Session, call_id: str) -> list[ItemView]:
     ]
 
 
+def item_titles() -> dict[str, str]:
+    """Item ID → title in the configured locale, from the active rubric."""
+    locale = get_settings().locale
+    return {it.id: title_text(it.title, locale) for _, it in active_rubric().rubric.items()}
+
+
 def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSummary]:
     out: dict[str, AutoSummary] = {}
     for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):
@@ -245,11 +252,14 @@ def final_answers(session: Session, call_ids: list[str], item_ids: tuple[str, ..
     return out
 
 
-def agent_scores(session: Session) -> dict[str, list[float]]:
-    """Per agent, the current score of each call (reviewed, else auto; never calibration)."""
+def agent_scores(session: Session, where: Any = None) -> dict[str, list[float]]:
+    """Per agent, the current score of each call (reviewed, else auto; never calibration) among the
+    calls matching ``where`` (the caller's access scope)."""
     totals = current_totals(session)
     agents = session.exec(
-        select(Call.call_id, Call.agent_id).where(col(Call.agent_id).is_not(None)).order_by(col(Call.call_id))
+        select(Call.call_id, Call.agent_id)
+        .where(col(Call.agent_id).is_not(None), sa.true() if where is None else where)
+        .order_by(col(Call.call_id))
     )
     out: dict[str, list[float]] = defaultdict(list)
     for call_id, agent in agents:

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from storage.access import Perm, require, visible_call
+from review_app.workflow import notify
+from review_app.workflow.item_disputes import resolve_item, review_item
+from review_app.workflow.text import checked_text
+from scoring.trust import trust_summary
+from storage.access import Perm, calls_clause, require, visible_call
 from storage.calls import Call
 from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.evaluations import Evaluation, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review
 from storage.settings import get_settings
@@ -35,27 +40,53 @@ class DisputeOpen(Conflict):
     """a dispute is already open for this review"""
 
 
+class DisputeNeedsReason(InvalidInput):
+    """say why you dispute the evaluation"""
+
+
+class ScoreOutOfRange(InvalidInput):
+    """a score must be between 0 and 100"""
+
+
+class NotYourReview(Forbidden):
+    """only the agent of the call can acknowledge or dispute its review"""
+
+
+class DisputeNotOpen(Conflict):
+    """the dispute is no longer open"""
+
+
+class AgentIdNeeded(InvalidInput):
+    """which agent? give an agent ID"""
+
+
+class OwnScorecardOnly(Forbidden):
+    """agents may only see their own scorecard"""
+
+
 @dataclass(frozen=True)
 class ScorecardRow:
     review_id: int
     call_id: str
-    at: str
+    at: datetime  # when the review was submitted (UTC)
     score: float | None
     verdict: str
     inspector: str
     comment: str
     acknowledged: bool
     dispute: str | None  # state of the latest dispute
+    source: str = "human"  # "auto": an auto-submitted evaluation (no review; trust figures in ``trust``)
+    trust: str = ""
 
 
 def _agent_of(who: Principal, agent_id: str | None) -> str:
     if who.role == Role.agent:
         if agent_id not in (None, who.agent_id) or not who.agent_id:
-            raise Forbidden(f"{who.name} may only see their own scorecard")
+            raise OwnScorecardOnly(who.name)
         return who.agent_id
     require(who, Perm.view_all_calls)
     if not agent_id:
-        raise InvalidInput("which agent? give an agent ID")
+        raise AgentIdNeeded()
     return agent_id
 
 
@@ -67,7 +98,7 @@ def scorecard(
     q = (
         select(Review)
         .join(Call, col(Call.call_id) == Review.call_id)
-        .where(Call.agent_id == agent)
+        .where(Call.agent_id == agent, calls_clause(who))
         .order_by(col(Review.created_at).desc())
         .limit(limit)
     )
@@ -79,11 +110,11 @@ def scorecard(
     disputes: dict[int, str] = {}
     for d in session.exec(select(Dispute).where(col(Dispute.review_id).in_(ids)).order_by(col(Dispute.id))):
         disputes[d.review_id] = str(d.state)
-    return [
+    rows = [
         ScorecardRow(
             r.id or 0,
             r.call_id,
-            f"{r.created_at:%Y-%m-%d}",
+            r.created_at,
             r.score,
             str(r.verdict),
             r.inspector,
@@ -93,14 +124,38 @@ def scorecard(
         )
         for r in reviews
     ]
+    rows += auto_rows(session, who, agent, limit=limit)
+    rows.sort(key=lambda r: r.at, reverse=True)
+    return rows[:limit]
+
+
+def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> list[ScorecardRow]:
+    """The agent's auto-submitted evaluations of calls no inspector reviewed: they count, marked auto."""
+    q = (
+        select(Evaluation)
+        .join(Call, col(Call.call_id) == Evaluation.call_id)
+        .where(Call.agent_id == agent, calls_clause(who), Evaluation.kind == EvaluationKind.auto,
+               col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True),
+               col(Evaluation.call_id).not_in(select(Review.call_id)))
+        .order_by(col(Evaluation.created_at).desc())
+        .limit(limit)
+    )
+    return [
+        ScorecardRow(0, ev.call_id, ev.created_at, ev.total,
+                     "pass" if ev.passed else "fail", "auto", "", False, None,
+                     source="auto", trust=trust_summary(ev.trust))
+        for ev in session.exec(q)
+    ]
 
 
 def trend(session: Session, who: Principal, agent_id: str | None = None) -> list[dict[str, Any]]:
     """Daily average score of the agent and of the agent's team (same days), for a chart."""
     agent = _agent_of(who, agent_id)
-    team = session.exec(select(Call.team).where(Call.agent_id == agent, col(Call.team).is_not(None))).first()
+    team = session.exec(select(Call.team).where(Call.agent_id == agent, calls_clause(who),
+                                                col(Call.team).is_not(None))).first()
     day = func.substr(sa.cast(Review.created_at, sa.String), 1, 10)
-    base = select(day, func.avg(Review.score)).join(Call, col(Call.call_id) == Review.call_id)
+    base = (select(day, func.avg(Review.score)).join(Call, col(Call.call_id) == Review.call_id)
+            .where(calls_clause(who) if who.role != Role.agent else Call.tenant == who.tenant))
     out = [
         {"day": d, "series": "agent", "score": round(float(v), 1)}
         for d, v in session.exec(base.where(Call.agent_id == agent).group_by(day).order_by(day))
@@ -121,36 +176,48 @@ def _own_review(session: Session, who: Principal, review_id: int) -> Review:
         raise NotFound(f"review {review_id}")
     visible_call(session, who, review.call_id)
     if who.role != Role.agent:
-        raise Forbidden("only the agent of the call can acknowledge or dispute its review")
+        raise NotYourReview()
     return review
 
 
 def acknowledge(session: Session, who: Principal, review_id: int, *, comment: str = "") -> Acknowledgement:
     require(who, Perm.own_feedback)
     _own_review(session, who, review_id)
-    ack = Acknowledgement(review_id=review_id, by_user=who.name, comment=comment.strip())
+    ack = Acknowledgement(review_id=review_id, by_user=who.name, comment=checked_text(comment, field="comment"))
     session.add(ack)
     session.flush()
     return ack
 
 
-def open_dispute(session: Session, who: Principal, review_id: int, *, reason: str) -> Dispute:
+def open_dispute(
+    session: Session, who: Principal, review_id: int, *, reason: str, item_id: str | None = None
+) -> Dispute:
+    """The agent disputes the review, or one item of it (``item_id``); one open dispute per review and item."""
     require(who, Perm.own_feedback)
     review = _own_review(session, who, review_id)
-    if not reason.strip():
-        raise InvalidInput("say why you dispute the evaluation")
+    reason = checked_text(reason, field="reason")
+    if not reason:
+        raise DisputeNeedsReason()
     window = get_settings().dispute_window_days
     if utcnow() - review.created_at > timedelta(days=window):
         raise DisputeWindowClosed(f"review {review_id} is older than {window} days")
+    if item_id is not None and review_item(session, review, item_id) is None:
+        raise InvalidInput(f"item {item_id!r} is not in the evaluation of review {review_id}")
+    same = col(Dispute.item_id).is_(None) if item_id is None else col(Dispute.item_id) == item_id
     if session.exec(
-        select(Dispute).where(Dispute.review_id == review_id, Dispute.state == DisputeState.open)
+        select(Dispute).where(Dispute.review_id == review_id, Dispute.state == DisputeState.open, same)
     ).first():
-        raise DisputeOpen(f"review {review_id}")
-    d = Dispute(review_id=review_id, opened_by=who.name, reason=reason.strip(), score_before=review.score)
+        raise DisputeOpen(f"review {review_id}" + (f" item {item_id}" if item_id else ""))
+    d = Dispute(review_id=review_id, item_id=item_id, opened_by=who.name, reason=reason.strip(),
+                score_before=review.score)
     session.add(d)
     session.flush()
     assert d.id is not None
-    session.add(DisputeEvent(dispute_id=d.id, actor=who.name, action="opened", comment=d.reason))
+    session.add(DisputeEvent(dispute_id=d.id, actor=who.name, action="opened", comment=d.reason,
+                             detail={"item": item_id} if item_id else {}))
+    call = session.get(Call, review.call_id)
+    if call is not None:
+        notify.new_dispute(session, call, d)
     log.info("dispute %s opened on review %s by %s", d.id, review_id, who.name)
     return d
 
@@ -161,7 +228,8 @@ def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list
     q = (
         select(Dispute, Review)
         .join(Review, col(Review.id) == Dispute.review_id)
-        .where(Dispute.state == DisputeState.open)
+        .join(Call, col(Call.call_id) == Review.call_id)
+        .where(Dispute.state == DisputeState.open, calls_clause(who))
         .order_by(col(Dispute.id))
         .limit(limit)
     )
@@ -169,12 +237,22 @@ def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list
 
 
 def resolve_dispute(
-    session: Session, who: Principal, dispute_id: int, *, new_score: float | None = None, comment: str = ""
+    session: Session,
+    who: Principal,
+    dispute_id: int,
+    *,
+    new_score: float | None = None,
+    new_answer: str | None = None,
+    comment: str = "",
 ) -> Dispute:
-    """Uphold (``new_score`` None) or change the score; one guarded update, then history."""
+    """Uphold (neither ``new_score`` nor ``new_answer``), change the score, or, for an item dispute,
+    change the item's answer (the review is re-scored); one guarded update, then history."""
     require(who, Perm.resolve_disputes)
     if new_score is not None and not 0 <= new_score <= 100:
-        raise InvalidInput(f"score {new_score}: must be between 0 and 100")
+        raise ScoreOutOfRange(str(new_score))
+    comment = checked_text(comment, field="comment")
+    if new_answer is not None:
+        return resolve_item(session, who, dispute_id, new_answer, comment)
     state = DisputeState.upheld if new_score is None else DisputeState.changed
     row = session.execute(
         sa.update(Dispute)
@@ -183,7 +261,7 @@ def resolve_dispute(
         .returning(col(Dispute.review_id), col(Dispute.score_before))
     ).first()
     if row is None:
-        raise Conflict(f"dispute {dispute_id} is not open")
+        raise DisputeNotOpen(str(dispute_id))
     review_id, before = row
     if new_score is not None:
         session.execute(sa.update(Review).where(col(Review.id) == review_id).values(score=new_score))

@@ -11,11 +11,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from review_app.workflow import evalview
+from review_app.workflow import evalview, notify, routing
 from review_app.workflow.callview import call_public
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
+from review_app.workflow.text import checked_text
 from storage.access import Perm, require, visible_call
 from storage.audit import record
 from storage.calls import Call
@@ -26,6 +28,35 @@ from storage.users import Principal, Role
 
 log = logging.getLogger(__name__)
 ANSWERS = ("yes", "no", "n/a")
+
+
+class CriticalItemFailed(InvalidInput):
+    """a critical item failed, so the verdict cannot be pass"""
+
+
+class BadVerdict(InvalidInput):
+    """verdict must be pass, fail or retraining"""
+
+
+class BadAnswer(InvalidInput):
+    """answer must be yes, no or n/a"""
+
+
+class UnknownItem(InvalidInput):
+    """item is not in the call's rubric"""
+
+
+class BadFormToken(InvalidInput):
+    """review form token is invalid: reload the page"""
+
+
+class FormAlreadyUsed(Conflict):
+    """this review form was already submitted for another call"""
+
+
+def critical_failures(items: list[ItemView], human: HumanAnswers) -> list[ItemView]:
+    """Critical items whose final answer (the inspector's, else the automatic one) is "no"."""
+    return [i for i in items if i.critical and (human.answers.get(i.item_id) or i.auto_answer) == "no"]
 
 
 @dataclass(frozen=True)
@@ -81,23 +112,69 @@ def submit_review(
     *,
     human: HumanAnswers,
     verdict: Verdict | str,
+    form_token: str | None = None,
 ) -> Review:
-    """Store the inspector's review: a human evaluation, the verdict, and the assignment closed."""
+    """Store the inspector's review: a human evaluation, the verdict, and the assignment closed.
+
+    ``form_token`` names one filled-in form: submitting the same form again (a double click, a
+    resent request) returns the review it already stored instead of storing a second one.
+    A pass verdict is refused while a critical item's final answer is "no".
+    """
     require(who, Perm.review)
     call = visible_call(session, who, call_id)
+    if form_token is not None and not (8 <= len(form_token) <= 64 and form_token.isascii()):
+        raise BadFormToken()
+    if form_token is not None and (done := _review_of_form(session, form_token)) is not None:
+        if done.call_id != call.call_id or done.inspector != who.name:
+            raise FormAlreadyUsed(call.call_id)
+        log.info("review form %s… submitted again: review %s kept", form_token[:6], done.id)
+        return done
     try:
         verdict = Verdict(verdict)
     except ValueError:
-        raise InvalidInput(f"verdict {verdict!r}: use pass, fail or retraining") from None
+        raise BadVerdict(repr(verdict)) from None
     bad = {k: v for k, v in human.answers.items() if v is not None and v not in ANSWERS}
     if bad:
         item, answer = next(iter(bad.items()))
-        raise InvalidInput(f"item {item}: answer {answer!r} is not yes, no or n/a")
+        raise BadAnswer(f"item {item}: {answer!r}")
     auto = evalview.latest_auto(session, call.call_id)
-    known = {i.item_id for i in evalview.rubric_items(session, call.call_id)}
-    unknown = set(human.answers) - known
+    items = evalview.rubric_items(session, call.call_id)
+    unknown = set(human.answers) - {i.item_id for i in items}
     if unknown:
-        raise InvalidInput(f"item {sorted(unknown)[0]!r} is not in the rubric of call {call.call_id}")
+        raise UnknownItem(f"{sorted(unknown)[0]!r}, call {call.call_id}")
+    human = HumanAnswers(
+        answers=dict(human.answers),
+        comments={k: checked_text(v, field=f"comment on {k}", limit=2000) for k, v in human.comments.items()},
+        comment=checked_text(human.comment, field="overall comment"),
+    )
+    failed = critical_failures(items, human)
+    if verdict == Verdict.passed and failed:
+        raise CriticalItemFailed(failed[0].title)
+    savepoint = session.begin_nested()
+    try:
+        review = _store(session, who, call, auto, human, verdict, failed, form_token)
+        savepoint.commit()
+    except IntegrityError:
+        # the same form stored by a concurrent request (the unique form token): keep that one
+        savepoint.rollback()
+        done = _review_of_form(session, form_token) if form_token else None
+        if done is None:
+            raise
+        return done
+    log.info("review %s of call %s by %s: %s score=%s", review.id, call.call_id, who.name, verdict, review.score)
+    return review
+
+
+def _store(
+    session: Session,
+    who: Principal,
+    call: Call,
+    auto: EvaluationView | None,
+    human: HumanAnswers,
+    verdict: Verdict,
+    failed: list[ItemView],
+    form_token: str | None,
+) -> Review:
     ev = evalview.save_human(session, call.call_id, inspector=who.name, auto=auto, human=human)
     assignment = _open_assignment(session, call.call_id, who.name)
     review = Review(
@@ -108,15 +185,21 @@ def submit_review(
         verdict=verdict,
         comment=human.comment.strip(),
         score=ev.score,
-        passed=ev.passed,
+        passed=False if failed else ev.passed,
         assignment_id=assignment.id if assignment else None,
+        form_token=form_token,
     )
     session.add(review)
-    session.flush()
+    session.flush()  # a concurrent submit of the same form fails here, on the unique form token
     if assignment is not None:
         _close_assignment(session, assignment.id, review.id)
-    log.info("review %s of call %s by %s: %s score=%s", review.id, call.call_id, who.name, verdict, ev.score)
+    routing.close_for_review(session, who, call.call_id, review.id)
+    notify.new_feedback(session, call, review)
     return review
+
+
+def _review_of_form(session: Session, form_token: str) -> Review | None:
+    return session.exec(select(Review).where(Review.form_token == form_token)).first()
 
 
 def _open_assignment(session: Session, call_id: str, inspector: str) -> Assignment | None:

@@ -22,16 +22,40 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
 
+import sqlalchemy as sa
+from croniter import croniter
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from review_app.workflow import evalview
-from storage.access import Perm, require
+from review_app.workflow import evalview, notify
+from review_app.workflow.text import checked_text
+from storage.access import Perm, calls_clause, require
 from storage.calls import Call
-from storage.errors import InvalidInput, NotFound
+from storage.errors import Conflict, InvalidInput, NotFound
 from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun
 from storage.users import Principal
 
 log = logging.getLogger(__name__)
+
+
+class PlanNameTaken(Conflict):
+    """a sampling plan with this name already exists"""
+
+
+class PlanNameEmpty(InvalidInput):
+    """the plan needs a name"""
+
+
+class PlanSettingsInvalid(InvalidInput):
+    """the plan's settings are not valid"""
+
+
+class PlanNeedsInspectors(InvalidInput):
+    """a plan needs at least one inspector and a daily cap of at least 1"""
+
+
+class WindowEndsBeforeStart(InvalidInput):
+    """the date window ends before it starts"""
 
 
 @dataclass
@@ -179,20 +203,28 @@ def create_plan(
     filters: dict[str, Any] | None = None,
     daily_cap: int = 50,
     seed: int | None = None,
+    schedule: str | None = None,
 ) -> SamplingPlan:
+    """A new plan over the calls of ``who``'s tenant (and team); ``schedule`` (cron, UTC) runs it by itself."""
     require(who, Perm.sample)
+    schedule = valid_schedule(schedule)
     mode = SamplingMode(mode)
-    Filters.of(filters)  # refuse unknown filters now, not at run time
+    f = Filters.of(filters)  # refuse unknown filters now, not at run time
+    for word in [*f.queues, *f.agents, *f.words]:
+        checked_text(word, field="filter", limit=200, one_line=True)
     if mode == SamplingMode.per_agent and count < 1:
-        raise InvalidInput("per-agent plan: count must be at least 1")
+        raise PlanSettingsInvalid("per-agent plan: count must be at least 1")
     if mode == SamplingMode.percent and not 0 < percent <= 100:
-        raise InvalidInput("percent plan: percent must be in (0, 100]")
+        raise PlanSettingsInvalid("percent plan: percent must be in (0, 100]")
     if period_days not in (1, 7):
-        raise InvalidInput("period must be 1 (day) or 7 (week)")
-    if not name.strip():
-        raise InvalidInput("plan name is empty")
+        raise PlanSettingsInvalid("period must be 1 (day) or 7 (week)")
+    name = checked_text(name, field="plan name", limit=100, one_line=True)
+    if not name:
+        raise PlanNameEmpty()
+    if session.exec(select(SamplingPlan.id).where(SamplingPlan.name == name.strip())).first() is not None:
+        raise PlanNameTaken(name.strip())
     if not inspectors or daily_cap < 1:
-        raise InvalidInput("a plan needs at least one inspector and a daily cap of at least 1")
+        raise PlanNeedsInspectors()
     plan = SamplingPlan(
         name=name.strip(),
         mode=mode,
@@ -205,22 +237,64 @@ def create_plan(
         daily_cap=daily_cap,
         seed=seed if seed is not None else secrets.randbelow(2**31),
         created_by=who.name,
+        tenant=who.tenant,
+        team=who.team,
+        schedule=schedule,
     )
+    savepoint = session.begin_nested()
+    try:
+        session.add(plan)
+        session.flush()
+        savepoint.commit()
+    except IntegrityError:  # the same name created at the same moment elsewhere
+        savepoint.rollback()
+        raise PlanNameTaken(plan.name) from None
+    return plan
+
+
+def valid_schedule(schedule: str | None) -> str | None:
+    """A cron expression (five fields, UTC), or None for a plan run by hand."""
+    if schedule is None or not schedule.strip():
+        return None
+    schedule = " ".join(schedule.split())
+    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        raise InvalidInput(f"schedule {schedule!r}: not a five-field cron expression (e.g. '0 2 * * *')")
+    return schedule
+
+
+def set_schedule(session: Session, who: Principal, plan_id: int, schedule: str | None) -> SamplingPlan:
+    """Give a plan a schedule (or take it away: None)."""
+    require(who, Perm.sample)
+    plan = session.get(SamplingPlan, plan_id)
+    if plan is None or not _mine(who, plan):
+        raise NotFound(f"sampling plan {plan_id}")
+    plan.schedule = valid_schedule(schedule)
     session.add(plan)
     session.flush()
     return plan
 
 
-def list_plans(session: Session) -> list[SamplingPlan]:
-    return list(session.exec(select(SamplingPlan).order_by(col(SamplingPlan.id).desc())))
+def _mine(who: Principal, plan: SamplingPlan) -> bool:
+    if who.role == "admin":
+        return True
+    return plan.tenant == who.tenant and (who.team is None or plan.team == who.team)
+
+
+def list_plans(session: Session, who: Principal | None = None) -> list[SamplingPlan]:
+    """Plans, newest first: those of ``who``'s tenant and team when given."""
+    plans = session.exec(select(SamplingPlan).order_by(col(SamplingPlan.id).desc()))
+    return [p for p in plans if who is None or _mine(who, p)]
 
 
 def candidates(
-    session: Session, plan: SamplingPlan, *, start: datetime, end: datetime, ignore_run: int | None = None
+    session: Session, plan: SamplingPlan, *, start: datetime, end: datetime, ignore_run: int | None = None,
+    scope: Any = None,
 ) -> list[Candidate]:
-    """Calls in [start, end) that match the plan's filters and are not already assigned (by another run)."""
+    """Calls in [start, end) that match the plan's filters and are not already assigned (by another run),
+    among those ``scope`` (a WHERE clause: the runner's access scope) allows."""
     f = Filters.of(plan.filters)
-    q = select(Call).where(Call.started_at >= start, Call.started_at < end, col(Call.agent_id).is_not(None))
+    q = select(Call).where(Call.started_at >= start, Call.started_at < end, col(Call.agent_id).is_not(None),
+                           sa.true() if scope is None else scope)
     if f.queues:
         q = q.where(col(Call.queue).in_(f.queues))
     if f.agents:
@@ -274,12 +348,12 @@ def run_plan(
     """Pick calls for one window, store the run (with its seed) and its assignments."""
     require(who, Perm.sample)
     plan = session.get(SamplingPlan, plan_id)
-    if plan is None:
+    if plan is None or not _mine(who, plan):
         raise NotFound(f"sampling plan {plan_id}")
     if end <= start:
-        raise InvalidInput("sampling window ends before it starts")
+        raise WindowEndsBeforeStart()
     run_seed = plan.seed if seed is None else seed
-    cands = candidates(session, plan, start=start, end=end)
+    cands = candidates(session, plan, start=start, end=end, scope=calls_clause(who))
     picks = select_calls(
         cands,
         mode=plan.mode,
@@ -320,6 +394,10 @@ def run_plan(
             )
         )
     session.flush()
+    counts: dict[str, int] = defaultdict(int)
+    for _, inspector, _ in placed:
+        counts[inspector] += 1
+    notify.new_assignments(session, run.id, dict(counts))
     log.info("sampling run %s of plan %s: %d of %d calls", run.id, plan_id, len(picks), len(cands))
     return run
 
@@ -332,7 +410,8 @@ def replay_run(session: Session, who: Principal, run_id: int) -> list[Pick]:
         raise NotFound(f"sampling run {run_id}")
     plan = session.get(SamplingPlan, run.plan_id)
     assert plan is not None
-    cands = candidates(session, plan, start=run.window_start, end=run.window_end, ignore_run=run_id)
+    cands = candidates(session, plan, start=run.window_start, end=run.window_end, ignore_run=run_id,
+                       scope=calls_clause(who))
     return select_calls(
         cands,
         mode=plan.mode,
@@ -354,7 +433,7 @@ def margin_table(
 ) -> list[dict[str, Any]]:
     """Per agent: scores so far, their spread, and reviews needed for ±margin at confidence."""
     require(who, Perm.sample)
-    by_agent = evalview.agent_scores(session)
+    by_agent = evalview.agent_scores(session, calls_clause(who))
     rows = []
     for agent, scores in sorted(by_agent.items()):
         rows.append(

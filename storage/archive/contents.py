@@ -5,7 +5,8 @@ Layout of every disc (Rock Ridge / Joliet names)::
     README.TXT                                  what this disc is, how to read it without callqc
     index.json                                  every call of the month's run and its disc number
     manifest.json                               every file on this disc: path, byte offset, length, SHA-256
-    calls/YYYY-MM-DD/<call-id>.<ext>            original audio, byte for byte
+    calls/YYYY-MM-DD/<call-id>.<ext>            original audio, byte for byte (archive_audio original/both)
+    calls/YYYY-MM-DD/<call-id>.redacted.wav     audio with personal data cut out (archive_audio redacted/both)
     calls/YYYY-MM-DD/<call-id>.metadata.json    the call's database row
     calls/YYYY-MM-DD/<call-id>.transcript.json  transcript, when the call has one
 """
@@ -15,13 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlmodel import Session
 
 from storage.calls import Call, CallPublic
 from storage.keys import validate_call_id
+from storage.redactions import CallRedaction
+from storage.settings import get_settings
 from storage.transcripts import transcript_json
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,35 @@ def audio_path(call: Call) -> str:
     return f"calls/{call.started_at:%Y-%m-%d}/{cid}.{ext}"
 
 
+@dataclass(frozen=True)
+class DiscAudio:
+    """One audio file of a call on a disc: the original, or the redacted copy."""
+
+    path: str
+    key: str  # object in the recordings bucket
+    size: int
+    sha256: str
+    audio: str  # "original", "redacted" or "clean" (the original; redaction found nothing to cut)
+
+
+def disc_audio(session: Session, call: Call) -> list[DiscAudio]:
+    """The call's audio files for a disc per the ``archive_audio`` setting, the one its archive entry
+    points at first. A call never checked for personal data (transcription off, or failed) can only
+    be archived as its original, and a warning says so."""
+    original = DiscAudio(audio_path(call), call.audio_key, call.size_bytes, call.sha256, "original")
+    red = session.get(CallRedaction, call.call_id)
+    if red is None or (red.hits and red.audio_key is None):
+        log.warning("archive: %s has no redacted audio (never checked, or its copy was never made); its "
+                    "original goes on the disc", call.call_id)
+        return [original]
+    if red.audio_key is None or red.audio_sha256 is None or red.audio_size is None:
+        return [replace(original, audio="clean")]
+    copy = DiscAudio(f"{audio_path(call).rpartition('.')[0]}.redacted.wav", red.audio_key, red.audio_size,
+                     red.audio_sha256, "redacted")
+    mode = get_settings().archive_audio
+    return {"original": [original], "redacted": [copy], "both": [original, copy]}[mode]
+
+
 def call_extras(session: Session, call: Call) -> list[ExtraFile]:
     """The call's metadata JSON, and its transcript JSON when one can be had."""
     base = audio_path(call).rpartition(".")[0]
@@ -62,16 +94,21 @@ def _json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True).encode()
 
 
-def index_entry(call: Call, *, disc: int) -> dict[str, Any]:
-    return {
+def index_entry(call: Call, *, disc: int, audio: list[DiscAudio] | None = None) -> dict[str, Any]:
+    first = (audio or [DiscAudio(audio_path(call), call.audio_key, call.size_bytes, call.sha256, "original")])[0]
+    row = {
         "call_id": call.call_id,
         "disc": disc,
-        "path": audio_path(call),
-        "length": call.size_bytes,
-        "sha256": call.sha256,
+        "path": first.path,
+        "length": first.size,
+        "sha256": first.sha256,
+        "audio": first.audio,
         "started_at": call.started_at.isoformat(),
         "tenant": call.tenant,
     }
+    if audio and len(audio) > 1:
+        row["also"] = [{"path": a.path, "length": a.size, "sha256": a.sha256, "audio": a.audio} for a in audio[1:]]
+    return row
 
 
 def index_bytes(month: str, *, seq: int, discs: int, entries: list[dict[str, Any]]) -> bytes:
@@ -105,7 +142,8 @@ def readme_bytes(month: str, *, seq: int, disc: int, discs: int) -> bytes:
         f"callqc archive, {month}, run {seq}: disc {disc} of {discs}\r\n"
         "\r\n"
         "This is a standard ISO 9660 disc (Joliet and Rock Ridge names); any computer can read it.\r\n"
-        "calls/<date>/<call-id>.<ext>              original recording, byte for byte\r\n"
+        "calls/<date>/<call-id>.<ext>              original recording, byte for byte (when archived)\r\n"
+        "calls/<date>/<call-id>.redacted.wav       recording with personal data replaced by a tone\r\n"
         "calls/<date>/<call-id>.metadata.json      the call's record\r\n"
         "calls/<date>/<call-id>.transcript.json    transcript, when there was one\r\n"
         "manifest.json   every file on this disc: path, byte offset in the image, length, SHA-256\r\n"

@@ -101,13 +101,15 @@ def plan_run(month: Month, *, media_bytes: int, actor: str) -> int | None:
                 assert image.id is not None
                 for item in disc:
                     call = by_id[item.call_id]
+                    first = contents.disc_audio(s, call)[0]
                     s.add(
                         ArchiveEntry(
                             call_id=call.call_id,
                             image_id=image.id,
-                            path=contents.audio_path(call),
-                            length=call.size_bytes,
-                            sha256=call.sha256,
+                            path=first.path,
+                            length=first.size,
+                            sha256=first.sha256,
+                            audio=first.audio,
                         )
                     )
             s.flush()
@@ -143,23 +145,19 @@ def estimate(s: Session, calls: list[Call], *, month: str, seq: int) -> tuple[li
     items, index_rows = [], []
     for call in calls:
         extras = contents.call_extras(s, call)
+        audio = contents.disc_audio(s, call)
         entries = [
-            _file_row(
-                contents.audio_path(call),
-                call.size_bytes,
-                sha256=call.sha256,
-                call_id=call.call_id,
-                offset=_PLACEHOLDER,
-            )
+            _file_row(a.path, a.size, sha256=a.sha256, call_id=call.call_id, offset=_PLACEHOLDER, audio=a.audio)
+            for a in audio
         ]
         entries += [
             _file_row(e.path, len(e.data), sha256=e.sha256, call_id=call.call_id, offset=_PLACEHOLDER) for e in extras
         ]
         share = sum(len(_one_line(r)) for r in entries)
-        sizes = [call.size_bytes, *(len(e.data) for e in extras)]
+        sizes = [*(a.size for a in audio), *(len(e.data) for e in extras)]
         items.append(PlanItem(call.call_id, footprint(sizes, manifest_bytes=share)))
         # the widest disc number any run can have, so the real index is never longer than estimated
-        index_rows.append(contents.index_entry(call, disc=99999))
+        index_rows.append(contents.index_entry(call, disc=99999, audio=audio))
     index_len = len(contents.index_bytes(month, seq=seq, discs=99999, entries=index_rows))
     readme_len = len(contents.readme_bytes(month, seq=seq, disc=99999, discs=99999))
     return items, fixed_bytes(index_bytes=index_len, readme_bytes=readme_len)
@@ -192,7 +190,7 @@ def master(image: ArchiveImage, run: ArchiveRun, *, store: ObjectStore, tmp: Pat
             run.month,
             seq=run.seq,
             discs=run.disc_count,
-            entries=[contents.index_entry(c, disc=d) for c, d in rows],
+            entries=[contents.index_entry(c, disc=d, audio=contents.disc_audio(s, c)) for c, d in rows],
         )
         readme = contents.readme_bytes(run.month, seq=run.seq, disc=image.disc, discs=image.disc_count)
         for meta in (
@@ -200,17 +198,16 @@ def master(image: ArchiveImage, run: ArchiveRun, *, store: ObjectStore, tmp: Pat
             contents.ExtraFile(contents.INDEX_PATH, index),
         ):
             files.append(DiscFile(meta.path, len(meta.data), bytes_source(meta.data), meta.sha256))
+        firsts: dict[str, str] = {}
+        kinds: dict[str, str] = {}
         for n, call in enumerate(calls):
-            path = contents.audio_path(call)
-            owners[path] = call.call_id
-            files.append(
-                DiscFile(
-                    path,
-                    call.size_bytes,
-                    _audio_source(store, settings.bucket_recordings, key=call.audio_key),
-                    call.sha256,
-                )
-            )
+            audio = contents.disc_audio(s, call)
+            firsts[call.call_id] = audio[0].path
+            for a in audio:
+                owners[a.path] = call.call_id
+                kinds[a.path] = a.audio
+                files.append(DiscFile(a.path, a.size, _audio_source(store, settings.bucket_recordings, key=a.key),
+                                      a.sha256))
             for extra in contents.call_extras(s, call):
                 # extras go through the disk so a 25 GB disc's transcripts never sit in memory together
                 spill = staging / f"{n}-{extra.path.rpartition('/')[2]}"
@@ -220,7 +217,8 @@ def master(image: ArchiveImage, run: ArchiveRun, *, store: ObjectStore, tmp: Pat
 
     def manifest(offsets: dict[str, int]) -> bytes:
         rows = [
-            _file_row(f.path, f.length, sha256=f.sha256 or "", call_id=owners.get(f.path), offset=offsets[f.path])
+            _file_row(f.path, f.length, sha256=f.sha256 or "", call_id=owners.get(f.path), offset=offsets[f.path],
+                      audio=kinds.get(f.path))
             for f in files
         ]
         return contents.manifest_bytes(run.month, seq=run.seq, disc=image.disc, discs=image.disc_count, files=rows)
@@ -249,7 +247,7 @@ def master(image: ArchiveImage, run: ArchiveRun, *, store: ObjectStore, tmp: Pat
             sha256=built.sha256,
         )
         for call in calls:
-            path = contents.audio_path(call)
+            path = firsts[call.call_id]
             s.execute(
                 sa.update(ArchiveEntry)
                 .where(col(ArchiveEntry.call_id) == call.call_id)
@@ -282,10 +280,14 @@ def _audio_source(store: ObjectStore, bucket: str, *, key: str) -> Callable[[], 
     return lambda: store.iter_chunks(bucket, key)
 
 
-def _file_row(path: str, length: int, *, sha256: str, call_id: str | None, offset: int) -> dict[str, object]:
+def _file_row(
+    path: str, length: int, *, sha256: str, call_id: str | None, offset: int, audio: str | None = None
+) -> dict[str, object]:
     row: dict[str, object] = {"path": path, "offset": offset, "length": length, "sha256": sha256}
     if call_id is not None:
         row["call_id"] = call_id
+    if audio is not None:
+        row["audio"] = audio  # which audio this file is: original, redacted, clean
     return row
 
 

@@ -88,6 +88,9 @@ class ArchiveEntry(SQLModel, table=True):
     offset: int | None = Field(default=None, sa_type=sa.BigInteger)
     length: int = Field(sa_type=sa.BigInteger)
     sha256: str = Field(max_length=64)
+    # which audio the entry's path holds: "original", "redacted" (the copy with personal data cut
+    # out) or "clean" (the original, in which redaction found nothing to cut); see archive_audio
+    audio: str = Field(default="original", max_length=16)
 
 
 class ArchiveHold(SQLModel, table=True):

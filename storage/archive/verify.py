@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from storage import audit
+from storage import audit, notifications
 from storage.archive.plan import Month
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ArchiveImagePublic, ImageState
 from storage.db import session as db_session
@@ -21,6 +21,7 @@ from storage.models import AuditAction, utcnow
 from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore, sha256_of
 from storage.settings import get_settings
 from storage.stores import get_store
+from storage.users import Role
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,12 @@ def _record(result: FixityResult, *, actor: str) -> None:
         image.fixity_error = (result.error or "")[:512] or None
         s.add(image)
         action = AuditAction.archive_verify if result.ok else AuditAction.archive_verify_failed
+        if not result.ok:
+            notifications.notify(
+                s, notifications.users_with_role(s, (Role.archivist,)), notifications.NotifyKind.archive_failure,
+                subject=f"callqc: archive image of {image.month} failed its fixity check",
+                payload={"image": result.object_key, "month": image.month, "error": (result.error or "")[:200]},
+                event=f"fixity{image.id}:{image.fixity_checked_at.isoformat()}")
         audit.record(
             s,
             actor,

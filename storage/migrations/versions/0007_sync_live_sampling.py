@@ -1,7 +1,7 @@
 """synchronous sampling: live plans and live picks
 
 Revision ID: 0007_sync_live_sampling
-Revises: 0006_live_pauses
+Revises: 0015_redact_tables
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from storage.models import UTCDateTime
 
 revision = '0007_sync_live_sampling'
-down_revision = '0006_live_pauses'
+down_revision = '0015_redact_tables'
 branch_labels = None
 depends_on = None
 

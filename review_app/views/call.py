@@ -1,0 +1,166 @@
+"""Call page: player, speaker timeline, transcript with click-to-seek, rubric with evidence, review form.
+
+The call comes from ``?call=ID`` or the session (set by the queue and search pages); access is
+decided by review_app.workflow.inspection.open_call, never here. A live call (``in_progress``) re-renders its
+transcript every few seconds, so live monitoring can open in this same page.
+"""
+
+import secrets
+
+import streamlit as st
+
+from review_app.i18n import answer_label, error_text, local_time, reason_label, t
+from review_app.safe import md
+from review_app.session import dbs, principal, source
+from review_app.widgets import clock, evidence_text, player, request_play, speaker_label, timeline
+from review_app.workflow.evalview import HumanAnswers, Segment
+from review_app.workflow.inspection import ANSWERS, open_call, segments_for, submit_review
+from storage.access import Perm, can
+from storage.errors import CallqcError
+from storage.reviews import Verdict
+
+PAGE_SIZE = 100
+LIVE_REFRESH_S = 3
+who = principal()
+call_id = st.query_params.get("call") or st.session_state.get("call_id")
+st.title(t("page_call"))
+typed = st.text_input(t("call_id"), value=call_id or "", key="call_page_id")
+if typed and typed != call_id:
+    call_id = typed
+if not call_id:
+    st.info(t("pick_a_call"))
+    st.stop()
+try:
+    with dbs() as s:
+        # one "view" audit row per call opened, not one per widget click (each click reruns the page)
+        first = st.session_state.get("viewed_call") != call_id
+        view = open_call(s, who, call_id, source=source(), audit_view=first)
+    st.session_state["viewed_call"] = call_id
+except CallqcError as exc:
+    st.error(md(error_text(exc)))
+    st.stop()
+st.session_state["call_id"] = call_id
+c = view.call
+st.subheader(md(f"{c['call_id']} · {c.get('agent_id') or '-'} · {c.get('queue') or '-'} · {clock(view.duration_s)}"))
+if view.in_progress:
+    st.caption(t("live_call"))
+if view.assignment is not None:
+    st.caption(t("assigned_because", reason=md(reason_label(view.assignment.reason))))
+
+player(who, c["call_id"], audio_key=c.get("audio_key", ""))
+evidence = [e for i in view.items for e in i.evidence]
+timeline(view.segments, evidence, view.duration_s)
+
+
+def _transcript(segments: list[Segment]) -> None:
+    pages = max(1, -(-len(segments) // PAGE_SIZE))
+    page = st.number_input(t("page"), 1, pages, pages if view.in_progress else 1, key="tx_page") if pages > 1 else 1
+    for n, seg in enumerate(segments[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]):
+        left, right = st.columns([1, 6])
+        if left.button(f"▶ {clock(seg.start)}", key=f"seek:{page}:{n}", type="tertiary"):
+            request_play(c["call_id"], seg.start)
+            st.rerun()
+        right.markdown(f"**{md(speaker_label(seg.speaker))}**: {md(seg.text)}")
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def _live_transcript() -> None:
+    with dbs() as s:
+        _transcript(segments_for(s, who, c["call_id"]))
+
+
+with st.expander(t("transcript"), expanded=view.in_progress):
+    if view.in_progress:
+        _live_transcript()
+    else:
+        _transcript(view.segments)
+
+
+def _new_form() -> None:
+    """Any edit makes a new form: submitting it again is a new review, not a repeat of the last one."""
+    st.session_state[f"form:{c['call_id']}"] = secrets.token_urlsafe(16)
+
+
+reviewer = can(who, Perm.review)
+counted = view.humans[0] if view.humans else None
+human_items = {i.item_id: i for i in counted.items} if counted else {}
+st.header(t("rubric"))
+if view.auto is not None:
+    st.caption(
+        t("auto_score", score=view.auto.score, rubric=md(f"{view.auto.rubric_id} v{view.auto.rubric_version}"))
+    )
+if counted is not None:
+    st.caption(t("final_score", score=counted.score, by=md(counted.by or "-")))
+choices = ["", *ANSWERS]
+for item in view.items:
+    with st.container(border=True):
+        flag = " ⚠" if item.critical else ""
+        st.markdown(f"**{md(item.title)}**{flag} · {item.points:g} {t('points')}")
+        done = human_items.get(item.item_id)
+        st.markdown(f"{t('auto_answer')} {answer_label(item.auto_answer)}")
+        if done is not None:
+            note = f" — {md(done.comment)}" if done.comment else ""
+            st.markdown(f"{t('final_answer')} {answer_label(done.final_answer)}{note}")
+        for k, ev in enumerate(item.evidence):
+            label = f"▶ {clock(ev.start)}–{clock(ev.end)} {md(evidence_text(ev)[:60])}"
+            if st.button(label, key=f"ev:{item.item_id}:{k}", type="tertiary"):
+                request_play(c["call_id"], ev.start)
+                st.rerun()
+        if reviewer:
+            a, b = st.columns([1, 3])
+            a.selectbox(
+                t("your_answer"),
+                choices,
+                key=f"ans:{c['call_id']}:{item.item_id}",
+                format_func=lambda v: t("keep_auto") if v == "" else answer_label(v),
+                on_change=_new_form,
+            )
+            b.text_input(t("item_comment"), key=f"cmt:{c['call_id']}:{item.item_id}", on_change=_new_form)
+
+if reviewer:
+    form_key = f"form:{c['call_id']}"
+    if form_key not in st.session_state:
+        _new_form()
+    st.header(t("your_review"))
+    overall = st.text_area(t("overall_comment"), key=f"overall:{c['call_id']}", on_change=_new_form)
+    verdict = st.radio(
+        t("verdict"),
+        [v.value for v in Verdict],
+        index=None,  # no default: a pass must be chosen, not fallen into
+        horizontal=True,
+        key=f"verdict:{c['call_id']}",
+        format_func=lambda v: t(f"verdict_{v}"),
+        on_change=_new_form,
+    )
+    submitted = st.button(t("submit_review"), type="primary", key="submit_review")
+    if submitted and verdict is None:
+        st.error(t("choose_verdict"))
+    elif submitted and verdict is not None:
+        human = HumanAnswers(
+            answers={i.item_id: st.session_state.get(f"ans:{c['call_id']}:{i.item_id}") or None for i in view.items},
+            comments={i.item_id: st.session_state.get(f"cmt:{c['call_id']}:{i.item_id}", "") for i in view.items},
+            comment=overall,
+        )
+        try:
+            with dbs() as s:
+                review = submit_review(
+                    s, who, c["call_id"], human=human, verdict=verdict, form_token=st.session_state[form_key]
+                )
+        except CallqcError as exc:
+            st.error(md(error_text(exc)))
+        else:
+            st.session_state["flash"] = t("review_saved", id=review.id, score=review.score)
+            st.rerun()  # show the stored final answers and the new review line
+    if flash := st.session_state.pop("flash", None):
+        st.success(flash)
+for r in view.reviews:
+    st.caption(
+        t(
+            "review_line",
+            at=local_time(r.created_at),
+            by=md(r.inspector),
+            verdict=t(f"verdict_{r.verdict}"),
+            score=r.score,
+            comment=md(r.comment),
+        )
+    )

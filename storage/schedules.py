@@ -1,0 +1,29 @@
+"""Claims of scheduled work: one row per plan and period, so a period runs exactly once.
+
+Several scheduler processes (``callqc up``'s scheduler on two hosts, a Kubernetes CronJob) may wake
+for the same period. Each tries to insert the claim row ``(plan_id, period_start)``; the unique
+constraint lets exactly one insert succeed, and the winner does the period's work in the same
+transaction, so a crash mid-run leaves no claim and the period is run again later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Column, Field, SQLModel
+
+from storage.models import UTCDateTime, utcnow
+
+
+class SamplingClaim(SQLModel, table=True):
+    __tablename__ = "sampling_claims"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "period_start", name="uq_sampling_claim_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="sampling_plans.id", index=True)
+    period_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    period_end: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    claimed_by: str = Field(max_length=128)  # host:pid of the scheduler that ran it
+    run_id: int | None = None
+    claimed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,179 @@
+"""Detection of personal data on word-timestamped transcripts, and cutting it out of the text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage.segments import Segment
+from tests.redaction_helpers import en, zh
+from transcribe.redaction.detect import card_prefix_ok, cn_id_ok, detect, luhn_ok
+from transcribe.redaction.rules import BadRules, Kind, load_rules
+from transcribe.redaction.transcript import redact_segments
+
+CARD = "4111111111111111"
+ID = "11010519491231002X"
+
+
+def kinds(segments: list[Segment]) -> list[tuple[str, str, int]]:
+    return [(str(h.kind), h.speaker, h.digits) for h in detect(segments, load_rules())]
+
+
+def texts(segments: list[Segment]) -> list[str]:
+    return [s.text for s in redact_segments(segments, detect(segments, load_rules()))]
+
+
+def test_checksums_accept_valid_numbers_and_reject_one_wrong_digit() -> None:
+    """Luhn for cards, ISO 7064 MOD 11-2 and a real birth date for resident ID numbers."""
+    assert luhn_ok(CARD) and not luhn_ok("4111111111111112")
+    assert card_prefix_ok(CARD) and card_prefix_ok("6222020200001234567") and not card_prefix_ok("9111111111111111")
+    assert cn_id_ok(ID) and not cn_id_ok("110105194912310021") and not cn_id_ok("110105194913310027")
+
+
+def test_a_card_read_digit_by_digit_across_two_segments_is_one_hit_with_its_word_times() -> None:
+    """Words of one speaker across segments join; the hit spans the first to the last digit word."""
+    segs = [en("agent", 0, "Can I have the long number on your card?"),
+            en("customer", 5, "four one one one, one one one one", channel=1),
+            en("customer", 9.5, "one one one one one one one one.", channel=1)]
+    [hit] = detect(segs, load_rules())
+    assert (hit.kind, hit.speaker, hit.channel, hit.digits, hit.rule) == (Kind.card, "customer", 1, 16, "luhn")
+    assert hit.start == 5 and hit.end == pytest.approx(9.5 + 7 * 0.5 + 0.4)
+    assert texts(segs)[1:] == ["[CARD:16]", "[CARD:16]"]
+
+
+def test_grouped_digits_double_and_triple_make_a_card() -> None:
+    """Whisper's digit groups, "double", "triple" and "oh" all read as digits."""
+    segs = [en("customer", 0, "it's 4111 1111 1111 1111 thanks")]
+    assert kinds(segs) == [("card", "customer", 16)]
+    segs = [en("customer", 0, "card is five five double five triple five five five five oh oh oh oh four four")]
+    # 5555555555550000 44 → no: not Luhn; said after the card cue, 16 digits, is a card by the cue
+    assert [k for k, *_ in kinds(segs)] == ["card"]
+
+
+def test_an_id_number_in_mandarin_words_with_x_is_found() -> None:
+    """一/幺/零 digit words and 叉 for the check character."""
+    said = ["身份证", "号码", "是", "幺幺零", "幺零五", "幺九四九", "幺二三幺", "零零二", "叉"]
+    segs = [zh("customer", 0, said)]
+    assert kinds(segs) == [("id", "customer", 18)]
+    assert texts(segs) == ["身份证号码是[ID:18]"]
+
+
+def test_mainland_mobile_landline_and_international_numbers_are_phones() -> None:
+    segs = [zh("customer", 0, ["手机", "一三八", "零零一三", "八零零零"]),
+            en("customer", 10, "the office is 0755 8765 4321"),
+            en("customer", 20, "or plus 44 20 7946 0958")]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("phone", 11), ("phone", 12), ("phone", 12)]
+    assert texts(segs)[2] == "or [PHONE:12]"
+
+
+def test_security_code_expiry_and_account_need_their_cue() -> None:
+    """Three or four digits are a security code only right after "security code"; bare they stay."""
+    segs = [en("agent", 0, "and the security code?"), en("customer", 3, "seven three seven", channel=1),
+            en("agent", 6, "expiry date?"), en("customer", 8, "oh five twenty seven", channel=1),
+            en("agent", 40, "what is your bank account number"),
+            en("customer", 44, "one two three four five six seven eight nine", channel=1),
+            en("customer", 80, "I have three kids and 4 dogs", channel=1)]
+    assert [k for k, *_ in kinds(segs)] == ["cvv", "expiry", "account"]
+
+
+def test_a_number_written_as_a_decimal_counts_only_after_a_cue() -> None:
+    """ "9.21" after "security code?" is a security code; "19.99" without a cue stays."""
+    segs = [en("agent", 0, "and the code on the back?"), en("customer", 3, "It is 9.21.", channel=1),
+            en("customer", 40, "it cost 19.99 in the shop", channel=1)]
+    assert kinds(segs) == [("cvv", "customer", 3)]
+    assert texts(segs)[1:] == ["It is [CVV].", "it cost 19.99 in the shop"]
+
+
+def test_one_misheard_word_inside_a_number_does_not_split_it() -> None:
+    """ "446 Miro 946…": the stray word stays in the text, the digits on both sides go."""
+    segs = [en("agent", 0, "your card number please"),
+            en("customer", 3, "446 Miro 9464 1342 5272", channel=1)]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("card", 15)]
+    assert texts(segs)[1] == "[CARD:15] Miro"
+
+
+def test_look_alike_numbers_are_left_alone() -> None:
+    """Order numbers, amounts and times keep their digits."""
+    segs = [en("customer", 0, "my order number is 2023 0815 7734 and I paid $1,250.00 at 3:45"),
+            zh("customer", 10, ["订单号", "是", "幺三八", "零零幺三", "八零零零"]),
+            en("customer", 30, "it was 19.99 and took 45 minutes")]
+    assert kinds(segs) == []
+    assert texts(segs) == [s.text for s in segs]
+
+
+def test_emails_written_and_spelled_out() -> None:
+    segs = [en("customer", 0, "email is john dot smith at example dot com or jane@x.org thanks")]
+    assert [k for k, *_ in kinds(segs)] == ["email", "email"]
+    assert texts(segs) == ["email is [EMAIL] or [EMAIL] thanks"]
+
+
+def test_a_greeting_in_the_same_segment_survives_redaction() -> None:
+    """Only the number's characters go: scoring still finds the greeting and the closing."""
+    segs = [en("agent", 0, "Good morning, thank you for calling. Your mobile 13800138000 is noted, goodbye")]
+    [text] = texts(segs)
+    assert text.startswith("Good morning, thank you for calling.") and text.endswith("is noted, goodbye")
+    assert "[PHONE:11]" in text and "138" not in text
+
+
+def test_another_speaker_never_joins_a_number_but_a_short_okay_does_not_end_it() -> None:
+    """Digits are joined per speaker: the agent's "okay, one one" neither completes nor ends the
+    customer's card; a question from the agent ends it."""
+    segs = [en("customer", 0, "four one one one one one one one", channel=1),
+            en("agent", 4.1, "okay one one", channel=0),
+            en("customer", 6, "one one one one one one one one", channel=1)]
+    hits = detect(segs, load_rules())
+    assert [(h.speaker, h.digits) for h in hits] == [("customer", 16)]
+    segs[1] = en("agent", 4.1, "and the expiry", channel=0)
+    assert detect(segs, load_rules()) == []
+
+
+def test_a_long_pause_ends_a_number() -> None:
+    segs = [en("customer", 0, "four one one one one one one one"),
+            en("customer", 30, "one one one one one one one one")]
+    assert kinds(segs) == []
+
+
+def test_a_segment_without_word_times_is_redacted_by_its_text() -> None:
+    seg = Segment(speaker="customer", start=0, end=5, text="我的手机是13800138000", channel=1)
+    assert texts([seg]) == ["我的手机是[PHONE:11]"]
+
+
+def test_rules_override_folder_replaces_a_language_file(tmp_path: Path) -> None:
+    """Cue words are data: a site file adds "member number" as an account cue."""
+    (tmp_path / "en.yaml").write_text("cues:\n  account: [member number]\n", encoding="utf-8")
+    rules = load_rules(tmp_path)
+    assert "member number" in rules.cues[Kind.account] and "bank account" not in rules.cues[Kind.account]
+    segs = [en("customer", 0, "member number one two three four five six seven eight")]
+    assert [h.kind for h in detect(segs, rules)] == [Kind.account]
+    (tmp_path / "zh.yaml").write_text("cues:\n  passport: [护照]\n", encoding="utf-8")
+    load_rules.cache_clear()
+    with pytest.raises(BadRules, match="unknown entity type 'passport'"):
+        load_rules(tmp_path)
+
+
+def test_a_chinese_cue_split_over_one_character_words_is_still_a_cue() -> None:
+    """Whisper may write 账号 as two words 账 / 号: the cue still counts, and 十/百 forms are read."""
+    segs = [zh("agent", 0, list("请告诉我您的银行账号"), channel=0),
+            zh("customer", 4, ["账", "号", "是", "五三八三", "零三七二", "五六一三"])]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("account", 12)]
+    assert texts(segs)[1] == "账号是[ACCOUNT:12]"
+
+
+def test_a_long_number_without_cue_is_redacted_but_an_order_number_is_not() -> None:
+    """14 digits that fail Luhn, their cue misheard: redacted; the same after "order number": kept."""
+    segs = [zh("customer", 0, ["大傲", "是", "六二五七六二七零九六七八零一", "谢谢"])]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("account", 14)]
+    segs = [zh("customer", 0, ["订单号", "是", "六二五七六二七零九六七八零一", "谢谢"])]
+    assert kinds(segs) == []
+
+
+def test_digit_homophones_count_only_inside_a_number() -> None:
+    """ "six to eight" after "security code" is 628; "I want to go for a walk" has no digits."""
+    segs = [en("agent", 0, "and the security code on the back?"), en("customer", 3, "It is six to eight.", channel=1),
+            en("customer", 30, "I want to go for a walk", channel=1)]
+    assert kinds(segs) == [("cvv", "customer", 3)]
+    segs = [en("customer", 0, "sure it is I've won for nine six five zero three eight seven one zero seven "
+                             "three nine seven")]
+    # what tiny.en wrote for "five one four nine …": 15 digits, the 5 lost, redacted as a long number
+    assert [(k, n) for k, _, n in kinds(segs)] == [("account", 15)]

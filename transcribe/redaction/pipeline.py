@@ -1,0 +1,148 @@
+"""Redacting one call: its transcript before it is stored, its audio as a second object, and
+re-running both later (`callqc redact`) after a rule change or for calls transcribed before.
+
+The transcribe job calls :func:`redact_transcript` and :func:`store_audio_copy` and stores their
+results with the transcript in one transaction. :func:`redact_call` does the same for a call that
+already has a transcript; it starts from the original text when it was kept (else from the stored,
+already redacted text, carrying the spans found before: placeholders hold no digits, so nothing is
+found twice) and from the original recording, and replaces the call's redaction rows as a whole:
+running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from storage import audit
+from storage.calls import Call
+from storage.db import session
+from storage.errors import Conflict, NotFound
+from storage.keys import redacted_key, validate_call_id
+from storage.models import AuditAction
+from storage.objectstore import ObjectNotFound
+from storage.redactions import (
+    AudioCopy,
+    Span,
+    original_words,
+    originals_of,
+    redaction_of,
+    replace_redaction,
+    spans_of,
+)
+from storage.segments import Segment
+from storage.settings import get_settings
+from storage.stores import get_store
+from storage.transcripts import Transcript, as_segment, replace_segment_texts, segments_of
+from transcribe.redaction.audio import Cut, decode, redact
+from transcribe.redaction.detect import Hit, detect
+from transcribe.redaction.rules import load_rules
+from transcribe.redaction.transcript import redact_segments
+
+log = logging.getLogger(__name__)
+
+
+class NoTranscript(Conflict):
+    """call has no transcript yet: it is redacted when it is transcribed"""
+
+
+@dataclass(frozen=True)
+class Redacted:
+    segments: list[Segment]  # the text everyone reads
+    hits: list[Hit]
+    changed: dict[int, Segment]  # segment idx → its original, for each segment that changed
+
+    @property
+    def spans(self) -> list[Span]:
+        return [Span(str(h.kind), h.speaker, h.channel, h.start, h.end, h.digits, h.rule) for h in self.hits]
+
+    def originals(self) -> dict[int, Segment] | None:
+        """What to keep of the original text, per the ``redaction_keep_original`` setting."""
+        return dict(self.changed) if get_settings().redaction_keep_original else None
+
+
+def redact_transcript(segments: Sequence[Segment]) -> Redacted:
+    """Find and cut personal data out of a conversation (nothing is cut when redaction is off)."""
+    settings = get_settings()
+    if not settings.redaction_enabled:
+        return Redacted(list(segments), [], {})
+    hits = detect(segments, load_rules(settings.redaction_rules_dir))
+    out = redact_segments(segments, hits)
+    changed = {i: seg for i, (seg, new) in enumerate(zip(segments, out, strict=True)) if seg is not new}
+    return Redacted(out, hits, changed)
+
+
+def store_audio_copy(call_id: str, started_at: datetime, audio_path: Path,
+                     spans: Sequence[Span | Hit]) -> AudioCopy | None:
+    """Write the redacted copy of the call's audio as its own object; None when there is nothing to cut."""
+    if not spans:
+        return None
+    settings = get_settings()
+    audio = decode(audio_path, name=call_id)
+    red = redact(audio, [Cut(sp.channel, sp.start, sp.end) for sp in spans], margin_s=settings.redaction_margin_s,
+                 mode=settings.redaction_audio, fade_ms=settings.redaction_fade_ms)
+    buf = io.BytesIO()
+    red.export(buf, format="wav")
+    data = buf.getvalue()
+    key = redacted_key(call_id, started_at)
+    sha = hashlib.sha256(data).hexdigest()
+    get_store().put_stream(settings.bucket_recordings, key, io.BytesIO(data), length=len(data), sha256=sha,
+                           content_type="audio/wav")
+    return AudioCopy(key, sha, len(data))
+
+
+def _source_segments(call_id: str) -> tuple[list[Segment], datetime, str, bool, list[Span]]:
+    with session() as s:
+        call = s.get(Call, call_id)
+        if call is None:
+            raise NotFound(f"call {call_id}")
+        if s.get(Transcript, call_id) is None:
+            raise NoTranscript(call_id)
+        originals = originals_of(s, call_id)
+        segs = []
+        for r in segments_of(s, call_id):
+            seg = as_segment(r)
+            if r.idx in originals:
+                o = originals[r.idx]
+                seg = replace(seg, text=o.text, words=original_words(o))
+            segs.append(seg)
+        head = redaction_of(s, call_id)
+        # Without the original text a redacted number cannot be found again: its span is carried over
+        carried = [] if head is None or head.original_kept else [
+            Span(r.kind, r.speaker, r.channel, r.start_s, r.end_s, r.digits, r.rule) for r in spans_of(s, call_id)]
+        return segs, call.started_at, call.audio_key, call.hot_present, carried
+
+
+def redact_call(call_id: str, *, actor: str) -> list[Span]:
+    """Re-run redaction of a stored call (see module docstring); audited. The call's spans."""
+    cid = validate_call_id(call_id)
+    segs, started_at, audio_key, hot, carried = _source_segments(cid)
+    result = redact_transcript(segs)
+    spans = sorted(set(carried) | set(result.spans), key=lambda sp: (sp.start, sp.speaker, sp.kind))
+    copy = None
+    if spans:
+        if not hot:
+            raise Conflict(f"{cid}: the original audio is archived only; retrieve it to the hot store first")
+        with tempfile.NamedTemporaryFile(prefix="callqc-redact-", suffix=".audio") as tmp:
+            for chunk in get_store().iter_chunks(get_settings().bucket_recordings, audio_key):
+                tmp.write(chunk)
+            tmp.flush()
+            copy = store_audio_copy(cid, started_at, Path(tmp.name), spans)
+    else:
+        # a rule change can leave nothing to cut: the old copy must not outlive its row
+        with contextlib.suppress(ObjectNotFound):
+            get_store().delete(get_settings().bucket_recordings, redacted_key(cid, started_at))
+    with session(write=True) as s:
+        replace_segment_texts(s, cid, {i: result.segments[i] for i in range(len(segs))})
+        replace_redaction(s, cid, spans, originals=result.originals(), audio=copy)
+        audit.record(s, actor, AuditAction.redact, call_id=cid, source="cli",
+                     detail={"hits": len(spans), "kinds": sorted({sp.kind for sp in spans})})
+    log.info("redact %s: %d hits (%d new)", cid, len(spans), len(result.hits))
+    return spans

@@ -1,0 +1,108 @@
+"""Redaction rules as data: cue words, look-alike cues, fillers and placeholders per language.
+
+The bundled files are ``transcribe/redaction/rules/<language>.yaml``; a folder named by the
+``redaction_rules_dir`` setting replaces any of them file by file (same name) or adds languages.
+Detection uses every language's cues at once: callers mix languages ("CVV" in a Mandarin call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from storage.errors import InvalidInput
+
+BUNDLED = Path(__file__).parent / "rules"
+
+
+class Kind(StrEnum):
+    card = "card"
+    cvv = "cvv"
+    expiry = "expiry"
+    id = "id"
+    phone = "phone"
+    account = "account"
+    email = "email"
+
+
+# Digit counts are kept where they help a reader (a 16-digit card, an 11-digit mobile) and say
+# nothing about the value.
+PLACEHOLDERS = {
+    Kind.card: "[CARD:{n}]", Kind.cvv: "[CVV]", Kind.expiry: "[EXPIRY]", Kind.id: "[ID:{n}]",
+    Kind.phone: "[PHONE:{n}]", Kind.account: "[ACCOUNT:{n}]", Kind.email: "[EMAIL]",
+}
+
+
+class BadRules(InvalidInput):
+    """redaction rules file is not valid"""
+
+
+@dataclass(frozen=True)
+class Rules:
+    cues: dict[Kind, tuple[str, ...]]
+    not_pii: tuple[str, ...]
+    fillers: frozenset[str]
+    email_at: frozenset[str]
+    email_dot: frozenset[str]
+    email_tlds: frozenset[str]
+    email_stop: frozenset[str]
+    languages: tuple[str, ...] = field(default=())
+
+
+def _strs(doc: dict, key: str, where: str) -> list[str]:
+    raw = doc.get(key) or []
+    if not isinstance(raw, list) or not all(isinstance(x, str | int) for x in raw):
+        raise BadRules(f"{where}: {key} must be a list of words")
+    return [str(x).lower() for x in raw]
+
+
+def _files(override: Path | None) -> list[Path]:
+    files = {p.name: p for p in sorted(BUNDLED.glob("*.yaml"))}
+    if override is not None:
+        if not override.is_dir():
+            raise BadRules(f"{override}: not a folder")
+        files.update({p.name: p for p in sorted(override.glob("*.yaml"))})
+    return [files[k] for k in sorted(files)]
+
+
+@lru_cache(maxsize=4)
+def load_rules(override: Path | None = None) -> Rules:
+    """The merged rules of every language file (bundled, then ``override`` file by file)."""
+    cues: dict[Kind, list[str]] = {k: [] for k in Kind}
+    not_pii: list[str] = []
+    fillers: set[str] = set()
+    at: set[str] = set()
+    dot: set[str] = set()
+    tlds: set[str] = set()
+    stop: set[str] = set()
+    langs = []
+    for path in _files(override):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise BadRules(f"{path}: {' '.join(str(exc).split())}") from exc
+        if not isinstance(doc, dict):
+            raise BadRules(f"{path}: expected a mapping")
+        langs.append(str(doc.get("language") or path.stem))
+        for name in doc.get("cues") or {}:
+            if name not in Kind.__members__:
+                raise BadRules(f"{path}: unknown entity type {name!r} (known: {', '.join(Kind)})")
+            cues[Kind(name)].extend(_strs(doc["cues"], name, str(path)))
+        not_pii.extend(_strs(doc, "not_pii", str(path)))
+        fillers.update(_strs(doc, "fillers", str(path)))
+        email = doc.get("email") or {}
+        at.update(_strs(email, "at", str(path)))
+        dot.update(_strs(email, "dot", str(path)))
+        tlds.update(_strs(email, "tlds", str(path)))
+        stop.update(_strs(email, "stop", str(path)))
+    # Longest cue first, so "card number" wins over "card" at the same place
+    return Rules(
+        cues={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in cues.items()},
+        not_pii=tuple(sorted(set(not_pii), key=len, reverse=True)), fillers=frozenset(fillers),
+        email_at=frozenset(at), email_dot=frozenset(dot), email_tlds=frozenset(tlds),
+        email_stop=frozenset(stop), languages=tuple(langs),
+    )
