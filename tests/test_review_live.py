@@ -12,6 +12,7 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from review_app.i18n import t
+from review_app.session import _TOKEN as TOKEN
 from review_app.workflow.live import create_plan
 from storage import media_tokens
 from storage.calls import Call, CallStatus
@@ -40,7 +41,7 @@ def world(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> review_world.World
 
 def _open(world: review_world.World, user: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["principal"] = world.users[user]
+    at.session_state[TOKEN] = review_world.session_token(user)
     at.run()
     at.switch_page("views/live.py").run()
     assert not at.exception, at.exception
