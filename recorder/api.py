@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
+from recorder.media import register_media_routes
 from recorder.mediastream import register_live_routes
 from recorder.metadata import InvalidMetadata, loads_json, parse_meta
 from storage.calls import Call, CallPublic
@@ -192,6 +193,7 @@ def create_app() -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     register_live_routes(app, authorized, token)  # WS /v1/stream, POST /v1/calls/{id}/pause|resume
+    register_media_routes(app)  # GET /v1/media/{id}: media token (not the API token), Range, live
 
     @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallPublic)
     def get_call(call_id: str) -> JSONResponse:

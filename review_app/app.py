@@ -38,16 +38,17 @@ def _page(name: str, title_key: str, *, default: bool = False) -> st.Page:
 
 
 _BY_ROLE: dict[Role, list[str]] = {
-    Role.inspector: ["queue", "routed", "call", "search", "calibration", "notifications"],
+    Role.inspector: ["queue", "live", "routed", "call", "search", "calibration", "notifications"],
     Role.agent: ["scorecard", "call", "search", "notifications"],
-    Role.supervisor: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling",
+    Role.supervisor: ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling",
                       "disputes", "calibration", "notifications"],
     Role.archivist: ["search", "call", "archive", "notifications"],
-    Role.admin: ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+    Role.admin: ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
                  "calibration", "audit", "archive", "notifications"],
 }
 _META = {  # page -> title key
     "queue": "page_queue",
+    "live": "page_live",
     "routed": "page_routed",
     "kpis": "page_kpis",
     "report": "page_report",

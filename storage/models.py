@@ -64,6 +64,7 @@ class AuditAction(StrEnum):
     view_original = "view_original"  # original (unredacted) transcript shown to someone with `pii`
     clip = "clip"  # a clip of the call's audio downloaded
     export = "export"  # the call's audio exported as MP3/OGG/WAV
+    media_denied = "media_denied"  # a play/download asked for and refused (token, role or owner)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,7 +27,7 @@ from storage import audit
 from storage.archive.tables import ArchiveEntry, ArchiveImage, ImageState
 from storage.calls import Call
 from storage.db import session as db_session
-from storage.errors import CallqcError, Forbidden, NotFound
+from storage.errors import CallqcError, Forbidden, InvalidInput, NotFound
 from storage.keys import validate_call_id
 from storage.models import AuditAction
 from storage.objectstore import ChecksumMismatch, ObjectNotFound, ObjectStore
@@ -233,3 +234,56 @@ def _retrieve(
 def _check(got: str, expected: str, *, call_id: str) -> None:
     if got != expected:
         raise ChecksumMismatch(f"call {call_id}: read {got}, recorded {expected}")
+
+
+
+@dataclass(frozen=True)
+class Span:
+    """Part of a recording, for HTTP Range answers: where it is read from and its bytes as they come."""
+
+    call_id: str
+    filename: str
+    size: int  # of the whole recording
+    start: int
+    length: int
+    source: RecordingSource
+    chunks: Iterator[bytes]
+
+
+class InvalidRange(InvalidInput):
+    """requested range not satisfiable"""
+
+    def __init__(self, message: str = "", *, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+def read_span(
+    call_id: str, wanted: Callable[[int], tuple[int, int]], *, store: ObjectStore | None = None
+) -> Span:
+    """The part ``wanted(size) → (start, length)`` of a call's audio, hot or archived, one ranged GET.
+
+    A part cannot be checked against the whole file's SHA-256 (the full read of open_recording does
+    that); the archive entry's offset and length keep an archived call's span inside its own bytes.
+    The caller audits. ``wanted`` raises InvalidRange for a range the size cannot satisfy.
+    """
+    with db_session() as s:
+        _expected, filename, places = locate(s, call_id)
+    if not places:
+        raise RecordingMissing(f"call {call_id} has no hot copy and no stored archive image")
+    store = store or get_store()
+    last: CallqcError | None = None
+    for place in places:
+        start, length = wanted(place.length)
+        if start < 0 or length <= 0 or start + length > place.length:
+            raise InvalidRange(f"bytes {start}+{length} of {place.length}", size=place.length)
+        chunks = store.iter_chunks(place.bucket, place.key, offset=place.offset + start, length=length)
+        try:
+            first = next(chunks, b"")  # a missing hot object shows here: fall back to the archive
+        except ObjectNotFound as exc:
+            log.warning("read_span: %s from %s failed: %s", call_id, place.source, exc)
+            last = exc
+            continue
+        return Span(call_id, filename, place.length, start, length, place.source, itertools.chain([first], chunks))
+    assert last is not None
+    raise last

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     api_body_timeout_s: float = Field(
         30.0, gt=0, description="Longest pause between two pieces of an upload's body, seconds (then 408)."
     )
+    media_token_key: SecretStr | None = Field(
+        None, description="Key (at least 32 characters) signing the short-lived media tokens of `/v1/media`; "
+        "default: a random key kept in `<data_dir>/media_token.key` (mode 0600), created on first use.",
+    )
+    api_public_url: str | None = Field(
+        None, description="Address browsers reach the recorder API at (e.g. `https://rec.example.com`); the "
+        "review app's Live now page plays `<it>/v1/media/<call>` from there. Unset: no live player.",
+    )
+    media_token_ttl_s: int = Field(
+        300, ge=10, le=86400, description="How long a media token minted by the review app stays valid, seconds.",
+    )
     api_max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head (request line and "
                                       "headers) the API reads, bytes.")
     api_max_connections: int = Field(

@@ -25,12 +25,12 @@ from tests.review_world import DAY0, PASSWORD
 pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
-    "inspector": ["queue", "routed", "call", "search", "calibration", "notifications"],
+    "inspector": ["queue", "live", "routed", "call", "search", "calibration", "notifications"],
     "agent": ["scorecard", "call", "search", "notifications"],
-    "supervisor": ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+    "supervisor": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
                    "calibration", "notifications"],
     "archivist": ["search", "call", "archive", "notifications"],
-    "admin": ["dashboard", "kpis", "report", "queue", "routed", "call", "search", "sampling", "disputes",
+    "admin": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
               "calibration", "audit", "archive", "notifications"],
 }
 

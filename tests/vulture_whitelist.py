@@ -133,3 +133,4 @@ toneless_similarity  # unused function (scoring/phonetic.py: tests)
 sounds  # unused function (scoring/phonetic.py: tests)
 ring_s  # column of cdr_records (start -> answer), for the KPI handle-time work
 wrapup_s  # column of cdr_records (not in Asterisk CDR; queue_log has it)
+picked_at  # unused variable (storage/live_picks.py:54)

@@ -1,0 +1,65 @@
+"""Inspector, supervisor: the calls in progress (Live now) and "give me a live call" by a live plan."""
+
+from urllib.parse import quote, urlencode
+
+import pandas as pd
+import streamlit as st
+
+from review_app.i18n import t
+from review_app.session import dbs, principal, source
+from review_app.workflow.live import list_plans, live_now, pick_live_call
+from storage import media_tokens
+from storage.errors import CallqcError
+from storage.settings import get_settings
+
+who = principal()
+st.title(t("page_live"))
+st.caption(t("live_help"))
+
+try:
+    with dbs() as s:
+        calls = live_now(s, who)
+        plans = [(p.id, p.name) for p in list_plans(s, who)]
+except CallqcError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if calls:
+    # a dataframe shows cells as text: metadata from a PBX is never rendered as Markdown or HTML
+    st.dataframe(pd.DataFrame([{
+        t("call_id"): c.call_id, t("agent"): c.agent_id or "", t("queue"): c.queue or "",
+        t("direction"): c.direction, t("duration_so_far"): round(c.duration_s),
+    } for c in calls]), hide_index=True)
+else:
+    st.info(t("live_none"))
+
+if not plans:
+    st.info(t("live_no_plan"))
+    st.stop()
+names = dict(plans)
+plan_id = st.selectbox(t("live_plan"), list(names), format_func=lambda i: names.get(i, ""), key="live_plan")
+if st.button(t("give_me_live_call"), key="give_me_live_call", type="primary") and plan_id is not None:
+    try:
+        with dbs() as s:
+            pick = pick_live_call(s, who, plan_id)
+            st.session_state["live_pick"] = (pick.call_id, pick.agent_id or "", dict(pick.reason))
+    except CallqcError as exc:
+        st.error(str(exc))
+
+picked = st.session_state.get("live_pick")
+if picked:
+    call_id, agent, reason = picked
+    st.success(t("live_picked", call_id=call_id, agent=agent))
+    st.caption(t("live_reason", eligible=reason.get("eligible"), live=reason.get("live"),
+                 n=reason.get("picks_today"), cap=reason.get("cap")))
+    base = get_settings().api_public_url
+    if base:
+        try:
+            token = media_tokens.grant(who, call_id, source=source())
+        except CallqcError as exc:
+            st.error(str(exc))
+        else:
+            st.audio(f"{base.rstrip('/')}/v1/media/{quote(call_id)}?{urlencode({'token': token})}",
+                     format="audio/wav")
+    else:
+        st.info(t("live_no_player"))
