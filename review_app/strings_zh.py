@@ -1,4 +1,4 @@
-"""The review app's words in Simplified Chinese; terms follow ../shared/glossary.md
+"""The review app's words in Simplified Chinese; terms follow the glossary in docs/review_app.md
 (质检员 inspector, 坐席 agent, 回炉 back to retraining, 监听分值 monitoring score ...)."""
 
 ZH: dict[str, str] = {
