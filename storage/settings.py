@@ -221,8 +221,9 @@ class Settings(BaseSettings):
     )
     asr_simplified_chinese: bool = Field(True, description="Convert Chinese output to Simplified (opencc).")
     asr_rubric_hotwords: bool = Field(
-        True, description="Prime decoding with the active rubric's phrases in the call's language "
-        "(docs/transcription.md, measured in docs/benchmarks.md).",
+        False, description="Prime decoding with the active rubric's phrases in the call's language. Off by "
+        "default: it raises Mandarin phrase recall but the model sometimes copies the primed phrases into calls "
+        "that lack them (measured in docs/benchmarks.md), which would pass a greeting that was never said.",
     )
     asr_hotwords: list[str] = Field(
         default_factory=list, description='Operator words to prime decoding with (product and place names), '
