@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from review_app.workflow import calibration, feedback, sampling
+from review_app.workflow import calibration, draw, feedback, sampling
 from review_app.workflow.evalview import HumanAnswers, agent_scores
 from review_app.workflow.inspection import open_call, submit_review
 from storage.access import CallNotVisible, recording, search_calls, visible_call
@@ -253,8 +253,8 @@ def test_sampling_filters_and_percent_minimum(world: review_world.World) -> None
 
 def test_reviews_needed_for_a_margin_of_error() -> None:
     """n = (z·σ/E)²: σ 10, ±5 points at 90 % → 11 reviews; no variance yet → unknown."""
-    assert sampling.reviews_needed([70.0, 80.0, 90.0], margin=5, confidence=0.9) == 11
-    assert sampling.reviews_needed([70.0], margin=5, confidence=0.9) is None
+    assert draw.reviews_needed([70.0, 80.0, 90.0], margin=5, confidence=0.9) == 11
+    assert draw.reviews_needed([70.0], margin=5, confidence=0.9) is None
 
 
 def test_dashboard_kpis_come_from_reviews(world: review_world.World) -> None:
