@@ -339,6 +339,18 @@ class Settings(BaseSettings):
     archive_delete_hot: bool = Field(
         False, description="Delete hot copies once their archive image is verified."
     )
+    hot_retention_days: int | None = Field(
+        None, ge=1, description="Days after a call started before `callqc dispose` deletes its hot audio and "
+        "transcript (only once a verified archive image holds it; never under legal hold or WORM retention). "
+        "Empty: kept until then only where a tenant or queue entry names a period.",
+    )
+    hot_retention_by_tenant: dict[str, int] = Field(
+        default_factory=dict, description='Hot retention per tenant, days, JSON: `{"gz-bank": 730}`. A call keeps '
+        "the longest of the periods that name it (default, tenant, queue).",
+    )
+    hot_retention_by_queue: dict[str, int] = Field(
+        default_factory=dict, description='Hot retention per queue, days, JSON: `{"complaints": 1095}`.'
+    )
 
     # --- tests --------------------------------------------------------------------------------
     require_services: bool = Field(
