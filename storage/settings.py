@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         "decoded and stored while another is transcribed.",
     )
     worker_poll_s: float = Field(1.0, gt=0, description="Idle worker poll interval, seconds.")
+    worker_drain_s: float = Field(
+        20.0, ge=0, description="On SIGTERM a worker stops claiming and lets its running jobs finish for up to "
+        "this long, then hands them back to the queue (claimable at once, the attempt not counted) and exits. "
+        "Keep it below the kill grace period (Kubernetes `terminationGracePeriodSeconds`, default 30).",
+    )
 
     # --- transcription ----------------------------------------------------------------------------
     asr_model: str = Field(
