@@ -90,7 +90,7 @@ def dispose_due(
     store = store or get_store()
     out: list[Outcome] = []
     for call in _due(now):
-        if limit is not None and len([o for o in out if o.verdict != Verdict.not_due]) >= limit:
+        if limit is not None and len(out) >= limit:
             break
         out.append(_dispose(call, actor=actor, dry_run=dry_run, now=now, store=store))
     return out
