@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         "decoded and stored while another is transcribed.",
     )
     worker_poll_s: float = Field(1.0, gt=0, description="Idle worker poll interval, seconds.")
+    worker_drain_s: float = Field(
+        20.0, ge=0, description="On SIGTERM a worker stops claiming and lets its running jobs finish for up to "
+        "this long, then hands them back to the queue (claimable at once, the attempt not counted) and exits. "
+        "Keep it below the kill grace period (Kubernetes `terminationGracePeriodSeconds`, default 30).",
+    )
 
     # --- transcription ----------------------------------------------------------------------------
     asr_model: str = Field(
@@ -338,6 +343,18 @@ class Settings(BaseSettings):
     )
     archive_delete_hot: bool = Field(
         False, description="Delete hot copies once their archive image is verified."
+    )
+    hot_retention_days: int | None = Field(
+        None, ge=1, description="Days after a call started before `callqc dispose` deletes its hot audio and "
+        "transcript (only once a verified archive image holds it; never under legal hold or WORM retention). "
+        "Empty: kept until then only where a tenant or queue entry names a period.",
+    )
+    hot_retention_by_tenant: dict[str, int] = Field(
+        default_factory=dict, description='Hot retention per tenant, days, JSON: `{"gz-bank": 730}`. A call keeps '
+        "the longest of the periods that name it (default, tenant, queue).",
+    )
+    hot_retention_by_queue: dict[str, int] = Field(
+        default_factory=dict, description='Hot retention per queue, days, JSON: `{"complaints": 1095}`.'
     )
 
     # --- tests --------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ TOOLS: dict[str, str] = {
     "sipp": "sip-tester",
     "baresip": "baresip",
     "openssl": "openssl",
+    "pg_dump": "postgresql-client",
+    "pg_restore": "postgresql-client",
 }
 DEPS_HINT = "`make deps` installs the system tools"
 
