@@ -177,6 +177,8 @@ class Generator:
         self.span = (plan.end - plan.start).total_seconds()
         self.month_counts: dict[str, int] = {}
         self.offsets: dict[int, int] = {}
+        # rows written now say so (updated_at), so the day rollup's next refresh sees them (storage/rollups.py)
+        self.written = _ts(datetime.now(UTC))
 
     @staticmethod
     def _month_start(d: datetime, delta: int) -> datetime:
@@ -204,7 +206,7 @@ class Generator:
         out.add("calls", cid, "default", agent, team, queue, "inbound" if inbound else "outbound",
                 customer if inbound else line, line if inbound else customer, _ts(started), _ts(ended), duration,
                 "pcm_s16le", 8000, 2, '{"agent":0,"customer":1}', "{}", recording_key(cid, started, "wav"), size,
-                sha, "scored", None, "t", archived_at, _ts(started), _ts(ended))
+                sha, "scored", None, "t", archived_at, _ts(started), self.written)
         scored_at = ended + timedelta(minutes=r.randrange(2, 30))
         self._transcript(cid, duration, r, out, scored_at)
         auto_id = ev_ids.pop()
@@ -273,7 +275,7 @@ class Generator:
         auto_submitted = kind == "auto" and not critical_no and r.random() < 0.4
         out.add("evaluations", ev_id, cid, self.rubric_id, self.rubric_version, kind, by, total,
                 "t" if passed else "f", None, self.pass_mark, "f" if kind == "human" else "t",
-                "t" if auto_submitted else "f", "t", None, "[]", None, _ts(at), _ts(at), None)
+                "t" if auto_submitted else "f", "t", None, "[]", None, _ts(at), self.written, None)
         return total
 
     def _archive(self, cid: str, started: datetime, size: int, sha: str, out: _Batch) -> None:
