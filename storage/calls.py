@@ -63,6 +63,12 @@ class CallBase(SQLModel):
 
 class Call(CallBase, table=True):
     __tablename__ = "calls"
+    __table_args__ = (
+        # a team's or an agent's calls of a period (dashboards, KPIs, scorecards, sampling)
+        sa.Index("ix_calls_tenant_team_started", "tenant", "team", "started_at"),
+        sa.Index("ix_calls_agent_started", "agent_id", "started_at"),
+        sa.Index("ix_calls_updated_at", "updated_at"),  # what the day rollup refreshes (storage/rollups.py)
+    )
 
     hot_present: bool = True  # False once the archive verified the call and the hot copy was deleted
     archived_at: datetime | None = ts_column()

@@ -91,7 +91,8 @@ class EvaluationBase(SQLModel):
 
 class Evaluation(EvaluationBase, table=True):
     __tablename__ = "evaluations"
-    __table_args__ = (sa.Index("ix_evaluations_call_kind_active", "call_id", "kind", "active"),)
+    __table_args__ = (sa.Index("ix_evaluations_call_kind_active", "call_id", "kind", "active"),
+                      sa.Index("ix_evaluations_updated_at", "updated_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts()

@@ -134,3 +134,11 @@ sounds  # unused function (scoring/phonetic.py: tests)
 ring_s  # column of cdr_records (start -> answer), for the KPI handle-time work
 wrapup_s  # column of cdr_records (not in Asterisk CDR; queue_log has it)
 picked_at  # unused variable (storage/live_picks.py:54)
+auto_scored  # DayStats column (storage/rollups.py), read by name in sums()
+auto_score_sum  # DayStats column
+auto_critical_fails  # DayStats column
+review_scored  # DayStats column
+review_score_sum  # DayStats column
+review_pass_known  # DayStats column
+review_passed  # DayStats column
+refreshed_at  # RollupState column (when the watermark last moved)

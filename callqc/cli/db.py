@@ -1,4 +1,4 @@
-"""`callqc db migrate`: bring the database schema to head."""
+"""`callqc db migrate`: bring the database schema to head; `callqc db rollup`: refresh the day rollup."""
 
 from __future__ import annotations
 
@@ -15,5 +15,16 @@ def register(app: typer.Typer) -> None:
 
         migrate()
         typer.echo("database at head")
+
+    @db.command("rollup")
+    def rollup_cmd() -> None:
+        """Refresh the per-day rollup (day_stats) for the days touched since the last refresh."""
+        from storage.db import session
+        from storage.rollups import refresh
+
+        with session(write=True) as s:
+            done = refresh(s)
+        typer.echo(f"rollup: {done.days} days recomputed ({done.rows} rows), "
+                   f"watermark {done.watermark:%Y-%m-%d %H:%M:%S}")
 
     app.add_typer(db, name="db")
