@@ -335,3 +335,15 @@ def test_dashboard_coverage_tile_counts_answered_cdr_calls_against_recordings(wo
     at.run()
     assert {m.label: m.value for m in at.metric}[t("coverage_recorded")] == "3 / 3 (100.0%)"
     assert not at.warning
+
+
+def test_call_page_shows_the_channel_check_and_warns_of_swapped_channels(world: review_world.World) -> None:
+    """The greeting on the agent channel: a caption saying ok; the same call with the sides swapped: a warning."""
+    from dataclasses import replace
+
+    at = _app(world, "insp1", "call", call="a1-call-0")
+    assert t("channel_check", verdict=t("channel_ok"), confidence="1.00") in _texts(at)
+    flipped = [replace(s, speaker="customer" if s.speaker == "agent" else "agent") for s in review_world.good_call()]
+    review_world.add_call("swapped-1", "A1", started_at=DAY0, segments=flipped)
+    at = _app(world, "insp1", "call", call="swapped-1")
+    assert [w.value for w in at.warning] == [t("channel_check", verdict=t("channel_swapped"), confidence="1.00")]
