@@ -35,6 +35,8 @@ TOOLS: dict[str, str] = {
     "sipp": "sip-tester",
     "baresip": "baresip",
     "openssl": "openssl",
+    "mariadbd": "mariadb-server",
+    "mariadb-install-db": "mariadb-server",
 }
 DEPS_HINT = "`make deps` installs the system tools"
 
