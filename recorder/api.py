@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from recorder.cdr_sources import register_cdr_routes
 from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
 from recorder.media import register_media_routes
 from recorder.mediastream import register_live_routes
@@ -201,6 +202,7 @@ def create_app() -> FastAPI:
 
     register_live_routes(app, authorized, token)  # WS /v1/stream, POST /v1/calls/{id}/pause|resume
     register_media_routes(app)  # GET /v1/media/{id}: media token (not the API token), Range, live
+    register_cdr_routes(app, token)  # POST /v1/cdr/freeswitch: mod_json_cdr records (basic auth or bearer)
 
     @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallPublic)
     def get_call(call_id: str) -> JSONResponse:

@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     cdr_csv: Path | None = Field(
         None, description="The PBX's call records: Asterisk `cdr_csv` `Master.csv` (read by `callqc coverage`).",
     )
+    cdr_dsn: SecretStr | None = Field(
+        None, description="FreePBX's CDR database, read by `callqc coverage --cdr-format freepbx-db`: an "
+        "SQLAlchemy URL to the `asteriskcdrdb` database, e.g. `mysql+pymysql://user:pass@pbx/asteriskcdrdb` "
+        "(needs `pip install 'callqc[mysql]'`). A secret: never printed.",
+    )
+    cdr_json_dir: Path | None = Field(
+        None, description="Folder where FreeSWITCH `mod_json_cdr` writes one JSON file per call (its `log-dir`); "
+        "read by `callqc coverage --cdr-format freeswitch-json`.",
+    )
     coverage_alert_pct: float = Field(
         99.5, ge=0, le=100, description="`callqc coverage` exits 1 when the recorded share of answered calls "
         "is below this.",

@@ -37,6 +37,8 @@ TOOLS: dict[str, str] = {
     "openssl": "openssl",
     "pg_dump": "postgresql-client",
     "pg_restore": "postgresql-client",
+    "mariadbd": "mariadb-server",
+    "mariadb-install-db": "mariadb-server",
 }
 DEPS_HINT = "`make deps` installs the system tools"
 

@@ -47,7 +47,11 @@ if view.in_progress:
 if view.assignment is not None:
     st.caption(t("assigned_because", reason=md(reason_label(view.assignment.reason))))
 
-player(who, c["call_id"], audio_key=c.get("audio_key", ""))
+if view.channel_check is not None:
+    cc = view.channel_check
+    shown = t("channel_check", verdict=t(f"channel_{cc['verdict']}"), confidence=f"{cc['confidence']:.2f}")
+    (st.warning if cc["verdict"] == "swapped" else st.caption)(shown)
+player(who, c["call_id"], audio_format=(c.get("meta") or {}).get("audio_format"))
 evidence = [e for i in view.items for e in i.evidence]
 timeline(view.segments, evidence, view.duration_s)
 

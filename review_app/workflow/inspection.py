@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from review_app.workflow import evalview, notify, routing
-from review_app.workflow.callview import call_public
+from review_app.workflow.callview import call_public, channel_check_json
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
 from storage.access import Perm, require, visible_call
@@ -69,6 +69,7 @@ class CallView:
     reviews: list[Review]
     assignment: Assignment | None
     in_progress: bool  # a live call (later: live capture) still growing; the page refreshes it
+    channel_check: dict[str, Any] | None = None  # scoring.channel_check's verdict on the channel map
 
     @property
     def duration_s(self) -> float:
@@ -97,6 +98,7 @@ def open_call(
         reviews=reviews,
         assignment=assignment,
         in_progress=call.ended_at is None and call.duration_s == 0,
+        channel_check=channel_check_json(session, call),
     )
 
 
