@@ -1,7 +1,7 @@
 """scale: the per-day rollup (day_stats, rollup_state) and indexes chosen with EXPLAIN at 100 k calls
 
-Revision ID: 0018_scaled_rollups
-Revises: 0017_sync_live_sampling
+Revision ID: 0019_scaled_rollups
+Revises: 0018_scaleo_disposal
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision = '0018_scaled_rollups'
-down_revision = '0017_sync_live_sampling'
+revision = '0019_scaled_rollups'
+down_revision = '0018_scaleo_disposal'
 branch_labels = None
 depends_on = None
 
