@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from recorder.siprec import live, media, rsmeta, sdp
+from recorder.siprec import codecs, live, media, rsmeta, sdp
 from recorder.siprec.media import BATCH, PortRange
 from recorder.siprec.rtp import StreamReceiver, align
 from recorder.siprec.session import Dialog, InviteOffer, read_invite, read_update, status_of
@@ -44,6 +44,7 @@ class SrsServer:
         self.s = settings or get_settings()
         self.media_ip = self.s.siprec_media_ip or self.s.siprec_host
         self.ports = PortRange(self.s.siprec_rtp_port_min, self.s.siprec_rtp_port_max)
+        self.codecs = codecs.configured(self.s.siprec_codecs)  # fails at start if FFmpeg lacks a decoder
         self.dialogs: dict[str, Dialog] = {}
         self.ended: dict[str, tuple[float, bytes | None]] = {}  # sip call-id -> (when, BYE answer)
         self.udp: socket.socket | None = None
@@ -199,7 +200,8 @@ class SrsServer:
         if msg.call_id in self.ended:
             return  # a stray retransmission of a finished call
         try:
-            offer = read_invite(msg, allow_plain=self.s.siprec_allow_plain, agent_pattern=self.s.siprec_agent_aor)
+            offer = read_invite(msg, allow_plain=self.s.siprec_allow_plain, agent_pattern=self.s.siprec_agent_aor,
+                                codecs=self.codecs)
         except (CallqcError, ValueError) as exc:
             code = status_of(exc)
             headers = [("Require", "siprec")] if code == 421 else []
@@ -261,14 +263,16 @@ class SrsServer:
             return
         d.origin, d.last_rtp = now.timestamp(), time.monotonic()
         d.answered_at = now
+        by_index = {spec.index: spec for spec in o.specs}
         for idx, sock in d.sockets.items():
-            d.receivers[idx] = StreamReceiver(d.origin, depth=self.s.siprec_jitter_packets)
+            d.receivers[idx] = StreamReceiver(d.origin, depth=self.s.siprec_jitter_packets,
+                                              codecs=codecs.from_names(by_index[idx].payload_types))
             assert self.loop is not None
             self.loop.add_reader(sock.fileno(), media.on_rtp, d, idx, sock)
         for idx, sock in d.rtcp.items():
             assert self.loop is not None
             self.loop.add_reader(sock.fileno(), media.on_rtcp, d, idx, sock)
-        body = sdp.answer(o.offer, self.media_ip, d.ports)
+        body = sdp.answer(o.offer, self.media_ip, d.ports, codecs=self.codecs)
         contact = f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>"
         d.final = response(msg, 200, to_tag=d.to_tag, body=body, headers=[
             ("Contact", contact), ("Allow", ALLOW), ("Require", "siprec") if o.siprec else ("Supported", "siprec"),
@@ -347,7 +351,7 @@ class SrsServer:
                 d.local_span = (start, None if inactive else d.position_at(at))
                 self._spawn(self._siprec_pause(d, inactive, at))
             ports = d.ports + [0] * max(0, len(offer.media) - len(d.ports))
-            body = sdp.answer(offer, self.media_ip, ports[: len(offer.media)])
+            body = sdp.answer(offer, self.media_ip, ports[: len(offer.media)], codecs=self.codecs)
         out = response(msg, 200, to_tag=d.to_tag, body=body, headers=[("Contact",
                        f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>")]).encode()
         reply(out)
