@@ -28,6 +28,7 @@ EN: dict[str, str] = {
     "call_id_prefix": "Call ID (or its beginning)",
     "pick_a_call": "Enter or pick a call.",
     "live_call": "Live call: the transcript refreshes as it grows.",
+    "recording_paused": "Recording paused {start}–{end} (PCI)",
     "assigned_because": "Sampled: {reason}",
     "play": "Play",
     "playing_from": "Playing from {at}",

@@ -29,6 +29,7 @@ ZH: dict[str, str] = {
     "call_id_prefix": "通话编号（或其开头）",
     "pick_a_call": "请输入或选择一个通话。",
     "live_call": "通话进行中：转写内容随时更新。",
+    "recording_paused": "录音已暂停 {start}–{end}（PCI）",
     "assigned_because": "抽检原因：{reason}",
     "play": "播放",
     "playing_from": "从 {at} 开始播放",

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
         description="Regular expression: a participant whose AOR matches is the agent; the stream it sends "
         "is the agent channel (default: `agent…` users and 3-6 digit extensions).",
     )
+    siprec_codecs: list[str] = Field(
+        default_factory=lambda: ["PCMU", "PCMA"],
+        description='Codecs the SIPREC server answers and records, JSON: `["PCMU", "PCMA", "G722", "opus"]`. '
+        "G.711 is decoded by table; G.722 and Opus by PyAV's FFmpeg (checked at start). A call with any "
+        "G.722 or Opus packet is stored as 16 kHz 16-bit PCM.",
+    )
     siprec_max_body_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest SIP body (SDP + metadata) accepted; larger gets 413."
     )

@@ -294,6 +294,26 @@ def test_a_call_in_progress_opens_in_the_call_page(world: review_world.World) ->
     assert t("live_call") in _texts(at) and "Thank you for calling Acme" in _texts(at)
 
 
+def test_call_page_shows_pci_pauses_as_text(world: review_world.World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PCI pause of the call is one line on its page (here in English), times from the start of the recording."""
+    from storage.calls import Call
+    from storage.settings import reset_settings
+
+    monkeypatch.setenv("CALLQC_LOCALE", "en")
+    reset_settings()
+    from storage.pauses import CallPause
+
+    with session() as s:
+        call = s.get(Call, "a1-call-1")
+        assert call is not None
+        s.add(CallPause(call_id="a1-call-1", started_at=call.started_at + timedelta(seconds=20.4),
+                        ended_at=call.started_at + timedelta(seconds=31.9), paused_by="desk-7"))
+    at = _app(world, "insp1", "call", call="a1-call-1")
+    assert "Recording paused 00:20–00:31 (PCI)" in _texts(at)
+    other = _app(world, "insp1", "call", call="a1-call-0")
+    assert "Recording paused" not in _texts(other)
+
+
 def test_oidc_identity_maps_to_a_local_account(world: review_world.World) -> None:
     """A provider-signed-in user gets the role of the local account named by their e-mail; strangers do not."""
     at = AppTest.from_file(APP, default_timeout=60)

@@ -44,6 +44,8 @@ c = view.call
 st.subheader(md(f"{c['call_id']} · {c.get('agent_id') or '-'} · {c.get('queue') or '-'} · {clock(view.duration_s)}"))
 if view.in_progress:
     st.caption(t("live_call"))
+for paused_from, paused_to in view.paused:  # PCI pauses: the recording holds silence there
+    st.caption(t("recording_paused", start=clock(paused_from), end=clock(paused_to)))
 if view.assignment is not None:
     st.caption(t("assigned_because", reason=md(reason_label(view.assignment.reason))))
 
