@@ -160,3 +160,22 @@ def test_dispose_command_dry_run_prints_each_call_and_a_total(world: dict[str, b
     lines = out.stdout.splitlines()
     assert sum(line.startswith("would-dispose") for line in lines) == 4
     assert lines[-1] == "dispose: would dispose 4 calls, kept 2 that are due but not safe"
+
+
+@pytest.mark.integration
+def test_disposal_on_s3_retrieves_from_the_locked_image_and_checks_clean(
+    s3_settings: object, world: dict[str, bytes]
+) -> None:
+    """On a real S3 server (Ceph RGW): a disposed call's objects are gone, its image (under COMPLIANCE
+    retention) serves it by ID with the same bytes, and `callqc check` is clean."""
+    may = _may(world)
+    store = make_store()
+    with session() as s:
+        key = s.get(Call, may[0]).audio_key  # type: ignore[union-attr]
+    # the recordings bucket has no Object Lock: asking for a hold there is "no hold", not an error
+    assert store.get_legal_hold(get_settings().bucket_recordings, key) is False
+    assert {o.call_id for o in dispose_due(actor="test") if o.verdict == Verdict.disposed} == set(may)
+    assert not [o.key for o in store.list(get_settings().bucket_recordings) if any(c in o.key for c in may)]
+    rec = open_recording(may[-1], actor="auditor", source="test")
+    assert rec.source == RecordingSource.archive and rec.data == world[may[-1]]
+    assert check(orphan_min_age_s=0).ok
