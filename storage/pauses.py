@@ -99,16 +99,18 @@ def of_calls(session: Session, call_ids: Sequence[str]) -> list[CallPause]:
 def in_recording(session: Session, call: Call) -> list[tuple[float, float]]:
     """The call's paused spans as [start, end) seconds from the start of its recording, merged.
 
-    The recording starts at ``call.started_at``; a pause still open runs to the end of the call. Spans
-    are clipped to the recording (``duration_s``, when known): these are the stretches that hold PCI
-    silence instead of the conversation, so metrics and transcription leave them out.
+    The recording starts at ``call.started_at``; a pause still open runs to the end of the call (to
+    now while the call is live). Spans are clipped to the recording (``duration_s``, when known):
+    these are the stretches that hold PCI silence instead of the conversation, so metrics and
+    transcription leave them out.
     """
-    end_of_call = call.duration_s if call.duration_s > 0 else float("inf")
+    live = call.duration_s <= 0
+    end_of_call = (utcnow() - call.started_at).total_seconds() if live else call.duration_s
     spans: list[tuple[float, float]] = []
     for p in of_calls(session, [call.call_id]):
         a = (p.started_at - call.started_at).total_seconds()
         b = (p.ended_at - call.started_at).total_seconds() if p.ended_at is not None else end_of_call
-        a, b = max(0.0, a), min(b, end_of_call)
+        a, b = max(0.0, a), b if live else min(b, end_of_call)
         if b > a:
             spans.append((round(a, 3), round(b, 3)))
     merged: list[tuple[float, float]] = []

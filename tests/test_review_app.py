@@ -312,6 +312,14 @@ def test_call_page_shows_pci_pauses_as_text(world: review_world.World, monkeypat
     assert "Recording paused 00:20–00:31 (PCI)" in _texts(at)
     other = _app(world, "insp1", "call", call="a1-call-0")
     assert "Recording paused" not in _texts(other)
+    with session() as s:  # a live call paused now: the line runs to the present
+        call = s.get(Call, "a1-call-0")
+        assert call is not None
+        call.ended_at, call.duration_s = None, 0.0
+        call.started_at = datetime.now(UTC) - timedelta(seconds=75)
+        s.add(CallPause(call_id="a1-call-0", started_at=call.started_at + timedelta(seconds=41), paused_by="ivr"))
+    live = _texts(_app(world, "insp1", "call", call="a1-call-0"))
+    assert re.search(r"Recording paused 00:41–01:1\d \(PCI\)", live), live
 
 
 def test_oidc_identity_maps_to_a_local_account(world: review_world.World) -> None:
