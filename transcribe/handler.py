@@ -34,7 +34,7 @@ from storage.transcripts import TranscriptBase, replace_transcript
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
 from transcribe.redaction.audio import UndecodableAudio
-from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
+from transcribe.redaction.pipeline import Redacted, pause_spans, redact_transcript, store_audio_copy
 from transcribe.vocabulary import decoding_hotwords
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class _CallInfo:
     started_at: datetime
     numbers: tuple[str | None, str | None] = (None, None)  # (callee, caller): language by number
     audio_format: dict[str, Any] | None = None  # set for headerless recordings (raw μ-law, GSM, …)
+    paused: tuple[tuple[float, float], ...] = ()  # PCI pauses of a live call, silenced in the redacted copy
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -68,7 +69,8 @@ def _load_call(call_id: str) -> _CallInfo:
             raise NotFound(f"call {call_id}")
         hint = (call.meta or {}).get("audio_format")
         return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at,
-                         (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None)
+                         (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None,
+                         tuple(pause_spans(s, call)))
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -143,7 +145,8 @@ def handle(ctx: JobContext) -> None:
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
             redacted = redact_transcript(transcript.segments)
-            audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format)
+            audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format,
+                                          paused=info.paused)
     except (CorruptAudio, UndecodableAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc
