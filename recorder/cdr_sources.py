@@ -121,14 +121,15 @@ def json_record(doc: Any, *, timezone: str, agents: dict[str, str], where: str) 
     var = {str(k): unquote(str(v)) for k, v in doc["variables"].items() if not isinstance(v, dict | list)}
     flow = doc.get("callflow")
     first = flow[0] if isinstance(flow, list) and flow else flow if isinstance(flow, dict) else {}
-    profile = first.get("caller_profile", {}) if isinstance(first, dict) else {}
-    uuid = var.get("uuid") or (profile.get("uuid") if isinstance(profile, dict) else None)
+    profile = first.get("caller_profile") if isinstance(first, dict) else None
+    profile = profile if isinstance(profile, dict) else {}
+    uuid = str(var.get("uuid") or profile.get("uuid") or "")
     start = _json_time(var, "start", tz, where)
     if start is None or not uuid:
         raise BadCdr(f"{where}: no start time or uuid")
     answer, end = _json_time(var, "answer", tz, where), _json_time(var, "end", tz, where)
-    caller = var.get("caller_id_number") or (profile or {}).get("caller_id_number") or None
-    callee = var.get("destination_number") or (profile or {}).get("destination_number") or None
+    caller = str(var.get("caller_id_number") or profile.get("caller_id_number") or "") or None
+    callee = str(var.get("destination_number") or profile.get("destination_number") or "") or None
     agent_name = (var.get("cc_agent") or "").split("@")[0]
     ext = next((n for n in (agent_name, callee, caller) if n and n in agents), None)
     billsec = var.get("billsec", "")
@@ -148,7 +149,10 @@ def _json_time(var: dict[str, str], name: str, tz: ZoneInfo, where: str) -> date
     # The epoch needs no time zone; FreeSWITCH writes "0" for a moment that never came.
     epoch = var.get(f"{name}_epoch", "")
     if epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), UTC) if int(epoch) else None
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC) if int(epoch) else None
+        except (OverflowError, OSError, ValueError):
+            raise BadCdr(f"{where}: bad {name}_epoch {epoch[:20]!r}") from None
     return cdr_time(var.get(f"{name}_stamp", ""), tz, where)
 
 

@@ -38,13 +38,13 @@ def _page(name: str, title_key: str, *, default: bool = False) -> st.Page:
 
 
 _BY_ROLE: dict[Role, list[str]] = {
-    Role.inspector: ["queue", "live", "routed", "call", "search", "calibration", "notifications"],
+    Role.inspector: ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications"],
     Role.agent: ["scorecard", "call", "search", "notifications"],
     Role.supervisor: ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling",
-                      "disputes", "calibration", "notifications"],
+                      "disputes", "calibration", "redactions", "notifications"],
     Role.archivist: ["search", "call", "archive", "notifications"],
     Role.admin: ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-                 "calibration", "audit", "archive", "notifications"],
+                 "calibration", "redactions", "audit", "archive", "notifications"],
 }
 _META = {  # page -> title key
     "queue": "page_queue",
@@ -62,6 +62,7 @@ _META = {  # page -> title key
     "dashboard": "page_dashboard",
     "audit": "page_audit",
     "archive": "page_archive",
+    "redactions": "page_redactions",
 }
 
 

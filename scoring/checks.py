@@ -1,4 +1,6 @@
-"""Rule checks: one function per check kind, each answering yes / no / n/a / insufficient with evidence.
+"""Rule checks: one function per check kind, each answering yes / no / n/a / insufficient with evidence
+(the text checks here; the timing checks in scoring/timing_checks.py; the result and environment
+types in scoring/check_base.py).
 
 Confidence rule (the issue's "insufficient evidence"): a decision rests on segments. A match found
 only in segments whose ``avg_logprob`` is below ``Env.low_logprob`` cannot decide; an absence
@@ -18,52 +20,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeGuard
+from dataclasses import replace
+from typing import Any, TypeGuard
 
 from scoring import evidence as ev
 from scoring.applicability import na_reason
+from scoring.check_base import CheckResult, Env, channel_problem
 from scoring.conversation import Conversation
 from scoring.matching import Match, find, stream
-from scoring.metrics import CallMetrics, gaps, union
+from scoring.metrics import CallMetrics
 from scoring.rubric import (
     Answer,
     ForbiddenCheck,
-    HoldCheck,
     Item,
-    MaxOvertalkCheck,
-    MaxSilenceCheck,
     ModelCheck,
     PhraseCheck,
     RegexCheck,
-    TalkRatioCheck,
-    TalkSpeedCheck,
     Windowed,
 )
-from scoring.variants import WordForms, expand, load_variants
+from scoring.timing_checks import hold, max_overtalk, max_silence, talk_ratio, talk_speed
+from scoring.variants import expand, load_variants
 from storage.evaluations import Evidence, EvidenceKind
 from storage.segments import Speaker
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    answer: Answer | None  # None: no automatic answer (manual items)
-    reason: str
-    evidence: tuple[Evidence, ...] = ()
-    confidence: float | None = None
-    model_version: str | None = None
-
-
-class Predictor(Protocol):
-    def __call__(self, check: ModelCheck, conv: Conversation) -> CheckResult: ...
-
-
-@dataclass(frozen=True)
-class Env:
-    low_logprob: float = -1.0
-    predictor: Predictor | None = None
-    variants: dict[str, WordForms] | None = None  # forbidden words' forms; None: the bundled file
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -74,23 +52,6 @@ def _window(check: Windowed, conv: Conversation) -> tuple[float, float]:
     if check.in_last_s is not None:
         lo = max(lo, conv.duration - check.in_last_s)
     return lo, hi
-
-
-def _channel_problem(conv: Conversation, speaker: str | None) -> str | None:
-    if speaker in (None, "any"):
-        return None if conv.segments else "no speech in the call"
-    if speaker not in conv.channels:
-        return f"no {speaker} channel (mono or unattributed recording)"
-    if not conv.of(speaker):
-        return f"the {speaker} channel holds no speech"
-    return None
-
-
-def _dead_channels(conv: Conversation) -> str | None:
-    dead = sorted(c for c in conv.channels if not conv.of(c))
-    if not conv.segments:
-        return "no speech in the call"
-    return f"no speech on the {', '.join(dead)} channel" if dead else None
 
 
 def _unsure(conv: Conversation, env: Env, speaker: str | None, lo: float, hi: float) -> list[Evidence]:
@@ -147,7 +108,7 @@ def _crosstalk(conv: Conversation, check: Windowed, found: dict[str, list[Match]
 
 # --- check kinds ------------------------------------------------------------------------------------
 def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
-    if problem := _channel_problem(conv, check.speaker):
+    if problem := channel_problem(conv, check.speaker):
         return CheckResult(Answer.insufficient, problem)
     lo, hi = _window(check, conv)
     phrases = check.any_ or check.all_ or []
@@ -185,7 +146,7 @@ def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, e
     """"no" on a certain hit; an uncertain one (heard only by sound, a known ASR confusion, low
     confidence, crosstalk) answers "insufficient": a missed insult is worse than a false alarm that
     an inspector clears."""
-    if problem := _channel_problem(conv, check.speaker):
+    if problem := channel_problem(conv, check.speaker):
         return CheckResult(Answer.insufficient, problem)
     lo, hi = _window(check, conv)
     certain, confusions = expand(check.any_, env.variants if env.variants is not None else load_variants())
@@ -234,7 +195,7 @@ def _forbidden_evidence(conv: Conversation, m: Match, word_of: dict[str, str],
 
 
 def regex(check: RegexCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
-    if problem := _channel_problem(conv, check.speaker):
+    if problem := channel_problem(conv, check.speaker):
         return CheckResult(Answer.insufficient, problem)
     lo, hi = _window(check, conv)
     rx = re.compile(check.pattern, re.IGNORECASE if check.ignore_case else 0)
@@ -251,107 +212,6 @@ def regex(check: RegexCheck, conv: Conversation, metrics: CallMetrics, env: Env)
         return CheckResult(Answer.insufficient, "low ASR confidence", tuple(unsure_segments))
     where = ev.searched(check.speaker, lo, hi)
     return CheckResult(Answer.no if present else Answer.yes, f"/{check.pattern}/ not found", (where,))
-
-
-def _whole(conv: Conversation, note: str) -> Evidence:
-    """The whole call as the span searched, for an answer decided by finding nothing to measure."""
-    return ev.searched(None, 0.0, conv.duration, note)
-
-
-def _quotes_in(conv: Conversation, a: float, b: float) -> tuple[Evidence, ...]:
-    return tuple(ev.of_segment(s, i) for i, s in enumerate(conv.segments) if s.start < b and s.end > a)
-
-
-def max_silence(check: MaxSilenceCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
-    if problem := _dead_channels(conv):
-        return CheckResult(Answer.insufficient, problem)
-    at, longest = metrics.longest_silence_at, metrics.longest_silence_s
-    pbx = _pbx_holds(conv)
-    if pbx:  # an announced hold is judged by the hold item, not counted again as dead air
-        speech = union((s.start, s.end) for s in conv.segments)
-        quiet = [g for g in gaps(speech) if not any(a < g[1] and g[0] < b for a, b in pbx)]
-        at = max(quiet, key=lambda g: g[1] - g[0], default=None)
-        longest = (at[1] - at[0]) if at else 0.0
-    note = f"longest silence {longest:.1f} s" + (" outside holds" if pbx else "")
-    evid = (ev.span(at[0], at[1], note),) if at else (_whole(conv, "no silence between speech"),)
-    ok = longest <= check.seconds
-    return CheckResult(Answer.yes if ok else Answer.no, f"{note} (limit {check.seconds:g} s)", evid)
-
-
-def max_overtalk(check: MaxOvertalkCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
-    if not conv.is_stereo:
-        return CheckResult(Answer.insufficient, "overtalk needs one channel per speaker")
-    if problem := _dead_channels(conv):
-        return CheckResult(Answer.insufficient, problem)
-    spans = metrics.overtalk_spans
-    longest = max(spans, key=lambda x: x[1] - x[0], default=None)
-    note = f"longest overtalk {metrics.longest_overtalk_s:.1f} s, {metrics.overtalk_s:.1f} s in all"
-    evid: tuple[Evidence, ...] = (_whole(conv, "no overtalk"),)
-    if longest:
-        evid = (ev.span(longest[0], longest[1], note), *_quotes_in(conv, *longest))
-    ok = metrics.longest_overtalk_s <= check.seconds and (
-        check.max_total_s is None or metrics.overtalk_s <= check.max_total_s)
-    return CheckResult(Answer.yes if ok else Answer.no, note, evid)
-
-
-def talk_speed(check: TalkSpeedCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
-    if problem := _channel_problem(conv, check.speaker):
-        return CheckResult(Answer.insufficient, problem)
-    rate = metrics.rate.get(check.speaker)
-    if rate is None or rate.per_minute is None or rate.speech_s < check.min_speech_s:
-        return CheckResult(Answer.insufficient, f"too little {check.speaker} speech to measure pace")
-    lo_b, hi_b = (check.min_cpm, check.max_cpm) if rate.unit == "cpm" else (check.min_wpm, check.max_wpm)
-    if lo_b is None and hi_b is None:
-        return CheckResult(Answer.na, f"N/A: no {rate.unit} range in the rubric for this language")
-    segs = conv.of(check.speaker)
-    note = f"{rate.per_minute:.0f} {rate.unit}"
-    evid = (ev.span(segs[0].start, segs[-1].end, note),)
-    ok = (lo_b is None or rate.per_minute >= lo_b) and (hi_b is None or rate.per_minute <= hi_b)
-    return CheckResult(Answer.yes if ok else Answer.no, f"{check.speaker} speaks at {note}", evid)
-
-
-def talk_ratio(check: TalkRatioCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
-    if not conv.is_stereo or metrics.talk_ratio is None:
-        return CheckResult(Answer.insufficient, "talk ratio needs agent and customer channels with speech")
-    r = metrics.talk_ratio
-    ok = (check.min is None or r >= check.min) and (check.max is None or r <= check.max)
-    note = f"agent talks {r:.0%} of the time"
-    return CheckResult(Answer.yes if ok else Answer.no, note, (ev.span(0.0, conv.duration, note),))
-
-
-def _pbx_holds(conv: Conversation) -> list[tuple[float, float]]:
-    """The PBX's hold events (``meta["holds"]``: [[start, end], ...]); malformed entries are skipped."""
-    given = conv.facts.meta.get("holds")
-    out: list[tuple[float, float]] = []
-    for pair in given if isinstance(given, list) else []:
-        try:
-            a, b = (float(x) for x in pair)
-        except (TypeError, ValueError):
-            continue  # metadata comes from the PBX: one bad entry must not fail the whole evaluation
-        if b > a:
-            out.append((a, b))
-    return out
-
-
-def holds(conv: Conversation, min_gap_s: float) -> list[tuple[float, float]]:
-    """Holds from the PBX's events (``meta["holds"]``: [[start, end], ...]) or else long silences."""
-    if isinstance(conv.facts.meta.get("holds"), list):
-        return _pbx_holds(conv)
-    speech = union((s.start, s.end) for s in conv.segments)
-    return [g for g in gaps(speech, conv.facts.paused) if g[1] - g[0] >= min_gap_s]
-
-
-def hold(check: HoldCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
-    if "holds" not in conv.facts.meta and (problem := _dead_channels(conv)):
-        return CheckResult(Answer.insufficient, problem)
-    found = holds(conv, check.min_gap_s)
-    longest = max(found, key=lambda x: x[1] - x[0], default=None)
-    longest_s = (longest[1] - longest[0]) if longest else 0.0
-    note = f"{len(found)} hold(s), longest {longest_s:.0f} s"
-    evid = tuple(ev.span(a, b, "hold") for a, b in found[:10]) or (_whole(conv, "no hold"),)
-    ok = (check.max_s is None or longest_s <= check.max_s) and (
-        check.max_count is None or len(found) <= check.max_count)
-    return CheckResult(Answer.yes if ok else Answer.no, note, evid)
 
 
 def model(check: ModelCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:

@@ -107,9 +107,18 @@ def in_recording(session: Session, call: Call) -> list[tuple[float, float]]:
     live = call.duration_s <= 0
     end_of_call = (utcnow() - call.started_at).total_seconds() if live else call.duration_s
     spans: list[tuple[float, float]] = []
-    for p in of_calls(session, [call.call_id]):
-        a = (p.started_at - call.started_at).total_seconds()
-        b = (p.ended_at - call.started_at).total_seconds() if p.ended_at is not None else end_of_call
+    # The recorder places a finished call's pauses in its file (``meta.live.pauses``), which is
+    # exact even when capture started after the call's clock time; rows are the fallback.
+    placed = (call.meta or {}).get("live")
+    placed = placed.get("pauses") if isinstance(placed, dict) else None
+    if isinstance(placed, list):
+        raw = [(float(p["start_s"]), end_of_call if p.get("end_s") is None else float(p["end_s"]))
+               for p in placed if isinstance(p, dict) and p.get("start_s") is not None]
+    else:
+        raw = [((p.started_at - call.started_at).total_seconds(),
+                (p.ended_at - call.started_at).total_seconds() if p.ended_at is not None else end_of_call)
+               for p in of_calls(session, [call.call_id])]
+    for a, b in raw:
         a, b = max(0.0, a), b if live else min(b, end_of_call)
         if b > a:
             spans.append((round(a, 3), round(b, 3)))

@@ -273,3 +273,18 @@ def test_decode_post_reads_each_encoding() -> None:
     assert decode_post(raw.encode(), "application/json") == doc
     assert decode_post(("cdr=" + quote(raw)).encode(), "application/x-www-form-urlencoded") == doc
     assert decode_post(("cdr=" + quote(base64.b64encode(raw.encode()).decode())).encode(), "") == doc
+
+
+def test_malformed_json_cdr_documents_are_one_line_refusals() -> None:
+    """Whatever a sender posts, the answer is a record or BadCdr, never another error."""
+    from recorder.cdr_sources import json_record
+
+    bad = [[], {"variables": []}, {"variables": {"uuid": "u"}}, {"variables": {"start_epoch": "1709630130"}},
+           {"variables": {"uuid": "u", "start_epoch": "9" * 30}}, {"variables": {"uuid": "u", "start_stamp": "x"}}]
+    for doc in bad:
+        with pytest.raises(BadCdr):
+            json_record(doc, timezone="UTC", agents={}, where="post")
+    odd = {"variables": {"uuid": "u", "start_epoch": "1709630130", "answer_epoch": "0", "billsec": "x"},
+           "callflow": "not a list"}
+    rec = json_record(odd, timezone="UTC", agents={}, where="post")
+    assert (rec.uniqueid, rec.disposition, rec.talk_s, rec.caller) == ("u", "NO ANSWER", None, None)

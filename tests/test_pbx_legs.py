@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import wave
 from pathlib import Path
@@ -77,6 +78,9 @@ def test_mixmonitor_legs_become_one_stereo_call_with_the_agent_left(
     _tone(spool / "1709630130.42-in.gsm", freq=500, seconds=1.5)
     _tone(spool / "1709630130.42-out.wav", freq=1200, seconds=1.5)
     (spool / "1709630130.42.json").write_text(json.dumps({"direction": direction, "agent_id": "anna"}))
+    # both closed at hangup; the last flush of one 0.4 s later (a guessed start that close is the same start)
+    for leg, closed in (("in.gsm", 1_709_630_200.0), ("out.wav", 1_709_630_200.4)):
+        os.utime(spool / f"1709630130.42-{leg}", (closed, closed))
     for leg in ("in.gsm", "out.wav"):
         (spool / f"1709630130.42-{leg}.done").touch()
     [result] = Watcher(spool, layout="asterisk").poll()
@@ -85,6 +89,7 @@ def test_mixmonitor_legs_become_one_stereo_call_with_the_agent_left(
     assert (row.channels, row.channel_map, row.agent_id, row.direction) == (2, {"agent": 0, "customer": 1},
                                                                            "anna", direction)
     assert abs(row.duration_s - 1.5) < 0.05
+    assert row.started_at.timestamp() == pytest.approx(1_709_630_200 - 1.5, abs=0.05)  # end minus length
     agent_freq, customer_freq = (1200, 500) if agent_leg == "out" else (500, 1200)
     assert _energy_at(pcm[0], rate, agent_freq) > 20 * _energy_at(pcm[0], rate, customer_freq)
     assert _energy_at(pcm[1], rate, customer_freq) > 20 * _energy_at(pcm[1], rate, agent_freq)

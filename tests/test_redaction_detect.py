@@ -8,7 +8,8 @@ import pytest
 
 from storage.segments import Segment
 from tests.redaction_helpers import en, zh
-from transcribe.redaction.detect import card_prefix_ok, cn_id_ok, detect, luhn_ok
+from transcribe.redaction.detect import detect
+from transcribe.redaction.number_rules import card_prefix_ok, cn_id_ok, luhn_ok
 from transcribe.redaction.rules import BadRules, Kind, load_rules
 from transcribe.redaction.transcript import redact_segments
 

@@ -25,13 +25,13 @@ from tests.review_world import DAY0, PASSWORD
 pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
-    "inspector": ["queue", "live", "routed", "call", "search", "calibration", "notifications"],
+    "inspector": ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications"],
     "agent": ["scorecard", "call", "search", "notifications"],
     "supervisor": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-                   "calibration", "notifications"],
+                   "calibration", "redactions", "notifications"],
     "archivist": ["search", "call", "archive", "notifications"],
     "admin": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-              "calibration", "audit", "archive", "notifications"],
+              "calibration", "redactions", "audit", "archive", "notifications"],
 }
 
 
@@ -375,3 +375,39 @@ def test_call_page_shows_the_channel_check_and_warns_of_swapped_channels(world: 
     review_world.add_call("swapped-1", "A1", started_at=DAY0, segments=flipped)
     at = _app(world, "insp1", "call", call="swapped-1")
     assert [w.value for w in at.warning] == [t("channel_check", verdict=t("channel_swapped"), confidence="1.00")]
+
+
+def test_redactions_page_and_daily_tile_show_marks_never_the_digits(world: review_world.World) -> None:
+    """Marks per day and kind, each with speaker, span and digit count; the original number, though
+    kept (redaction_keep_original), appears nowhere on the page or the dashboard."""
+    from storage.pauses import CallPause
+    from storage.redactions import Span, replace_redaction
+    from storage.segments import Segment as Seg
+
+    number = "4111111111111111"
+    with session() as s:
+        original = Seg(speaker="customer", start=5.0, end=9.0, text=f"my card is {number}", channel=1)
+        replace_redaction(s, "a1-call-0", [Span("card", "customer", 1, 5.5, 8.9, 16, "luhn"),
+                                           Span("cvv", "customer", 1, 12.0, 13.0, 3, "cue")],
+                          originals={1: original}, audio=None)
+        s.add(CallPause(call_id="a1-call-1", started_at=DAY0 + timedelta(hours=1, seconds=20),
+                        ended_at=DAY0 + timedelta(hours=1, seconds=30), paused_by="api"))
+    at = _app(world, "insp1", "redactions")
+    at.date_input(key="red_from").set_value(DAY0.date())
+    at.date_input(key="red_to").set_value(DAY0.date()).run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics[t("redactions_with_marks")], metrics[t("redactions_total")]) == ("2", "3")
+    frames = [d.value for d in at.dataframe]
+    marks = next(f for f in frames if t("redaction_digits") in f.columns)
+    assert marks[[t("call_id"), t("redaction_kind"), t("redaction_digits")]].values.tolist() == [
+        ["a1-call-0", t("kind_card"), 16], ["a1-call-0", t("kind_cvv"), 3]]
+    per_day = next(f for f in frames if t("kind_pause") in f.columns)
+    assert per_day.iloc[0][[t("kind_card"), t("kind_cvv"), t("kind_pause")]].tolist() == [1, 1, 1]
+    shown = _texts(at) + "".join(f.to_csv() for f in frames) + "".join(e.proto.spec for e in at.get("vega_lite_chart"))
+    assert number not in shown and "4111" not in shown
+    dash = _app(world, "sup", "dashboard")
+    dash.date_input(key="db_from").set_value(DAY0.date())
+    dash.date_input(key="db_to").set_value(DAY0.date()).run()
+    tiles = [c for c in _charts(dash) if c["encoding"].get("color", {}).get("title") == t("redaction_kind")]
+    assert len(tiles) == 1 and tiles[0]["encoding"]["x"]["field"] == "day"

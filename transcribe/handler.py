@@ -146,7 +146,8 @@ def handle(ctx: JobContext) -> None:
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
             redacted = redact_transcript(transcript.segments)
-            audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format)
+            audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format,
+                                          paused=info.paused)
     except (CorruptAudio, UndecodableAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc

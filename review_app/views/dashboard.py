@@ -16,6 +16,7 @@ from review_app.session import dbs, principal
 from review_app.widgets import chart, day_x
 from review_app.workflow.coverage import coverage_tile
 from review_app.workflow.dashboard import agreement, kpis, score_trend, workload
+from review_app.workflow.redactions import redaction_report
 from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
 from storage.settings import get_settings
@@ -37,6 +38,7 @@ try:
         load = workload(s, who, start=start, end=end)
         agree = agreement(s, who, start=start, end=end)
         cover = coverage_tile(s, who, start=start, end=end)
+        redacted = redaction_report(s, who, start=start, end=end)
 except CallqcError as exc:
     st.error(md(error_text(exc)))
     st.stop()
@@ -62,6 +64,12 @@ else:
             st.dataframe(pd.DataFrame([{t("uniqueid"): m["uniqueid"], t("started"): m["started"],
                                         t("queue"): m["queue"], t("agent"): m["agent"]} for m in cover.missing]),
                          hide_index=True, key="db_missing")
+if redacted.per_day:
+    st.subheader(t("redactions_per_day"))
+    rdf = pd.DataFrame(redacted.per_day)
+    rdf["kind"] = [t(f"kind_{k}") for k in rdf["kind"]]
+    chart(alt.Chart(rdf).mark_bar().encode(x=day_x(), y=alt.Y("n:Q", title=t("redactions_total")),
+                                           color=alt.Color("kind:N", title=t("redaction_kind"))))
 if trend:
     st.subheader(t("score_trend"))
     chart(

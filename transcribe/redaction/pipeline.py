@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storage import audit
+from storage import audit, pauses
 from storage.calls import Call
 from storage.db import session
 from storage.errors import Conflict, NotFound
@@ -81,14 +81,20 @@ def redact_transcript(segments: Sequence[Segment]) -> Redacted:
 
 
 def store_audio_copy(call_id: str, started_at: datetime, audio_path: Path, spans: Sequence[Span | Hit],
-                     audio_format: Mapping[str, Any] | None = None) -> AudioCopy | None:
-    """Write the redacted copy of the call's audio as its own object; None when there is nothing to cut."""
-    if not spans:
+                     audio_format: Mapping[str, Any] | None = None, *,
+                     paused: Sequence[tuple[float, float]] = ()) -> AudioCopy | None:
+    """Write the redacted copy of the call's audio as its own object: each hit covered on its channel
+    (tone or silence, the setting), each PCI pause silenced on every channel (what the recorder let
+    through before the pause reached it). None when there is nothing to cut."""
+    if not spans and not paused:
         return None
     settings = get_settings()
     audio = decode(audio_path, name=call_id, audio_format=audio_format)  # headerless PBX formats too
     red = redact(audio, [Cut(sp.channel, sp.start, sp.end) for sp in spans], margin_s=settings.redaction_margin_s,
                  mode=settings.redaction_audio, fade_ms=settings.redaction_fade_ms)
+    if paused:
+        red = redact(red, [Cut(None, a, b) for a, b in paused], margin_s=settings.redaction_margin_s,
+                     mode="silence", fade_ms=settings.redaction_fade_ms)
     buf = io.BytesIO()
     red.export(buf, format="wav")
     data = buf.getvalue()
@@ -99,7 +105,8 @@ def store_audio_copy(call_id: str, started_at: datetime, audio_path: Path, spans
     return AudioCopy(key, sha, len(data))
 
 
-def _source_segments(call_id: str) -> tuple[list[Segment], datetime, str, bool, list[Span]]:
+def _source_segments(call_id: str) -> tuple[list[Segment], datetime, str, bool, list[Span],
+                                            list[tuple[float, float]]]:
     with session() as s:
         call = s.get(Call, call_id)
         if call is None:
@@ -118,24 +125,24 @@ def _source_segments(call_id: str) -> tuple[list[Segment], datetime, str, bool, 
         # Without the original text a redacted number cannot be found again: its span is carried over
         carried = [] if head is None or head.original_kept else [
             Span(r.kind, r.speaker, r.channel, r.start_s, r.end_s, r.digits, r.rule) for r in spans_of(s, call_id)]
-        return segs, call.started_at, call.audio_key, call.hot_present, carried
+        return segs, call.started_at, call.audio_key, call.hot_present, carried, pauses.in_recording(s, call)
 
 
 def redact_call(call_id: str, *, actor: str) -> list[Span]:
     """Re-run redaction of a stored call (see module docstring); audited. The call's spans."""
     cid = validate_call_id(call_id)
-    segs, started_at, audio_key, hot, carried = _source_segments(cid)
+    segs, started_at, audio_key, hot, carried, paused = _source_segments(cid)
     result = redact_transcript(segs)
     spans = sorted(set(carried) | set(result.spans), key=lambda sp: (sp.start, sp.speaker, sp.kind))
     copy = None
-    if spans:
+    if spans or paused:
         if not hot:
             raise Conflict(f"{cid}: the original audio is archived only; retrieve it to the hot store first")
         with tempfile.NamedTemporaryFile(prefix="callqc-redact-", suffix=".audio") as tmp:
             for chunk in get_store().iter_chunks(get_settings().bucket_recordings, audio_key):
                 tmp.write(chunk)
             tmp.flush()
-            copy = store_audio_copy(cid, started_at, Path(tmp.name), spans)
+            copy = store_audio_copy(cid, started_at, Path(tmp.name), spans, paused=paused)
     else:
         # a rule change can leave nothing to cut: the old copy must not outlive its row
         with contextlib.suppress(ObjectNotFound):

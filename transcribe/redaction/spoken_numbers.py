@@ -121,7 +121,7 @@ def _en_word(lower: str) -> NumPiece | None:
 
 
 # Whisper writes "nine two one" as "9.21" and "one two three four" as "1,234" now and then: such
-# pieces are soft, digits only where a cue asks for a number (see detect.py)
+# pieces are soft, digits only where a cue asks for a number (see detect.py and runs.py)
 _SOFT = re.compile(r"\d+(?:[.,]\d+)+")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from storage.segments import Segment, Word
-from transcribe.redaction.detect import Hit
+from transcribe.redaction.hits import Hit
 from transcribe.redaction.rules import PLACEHOLDERS
 
 _LEFTOVER = re.compile(r"^[\s,.，。、;；:：\-–—/]*$")  # what is left of a word once its digits are cut

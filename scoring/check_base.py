@@ -1,0 +1,50 @@
+"""What every check returns and is given (:class:`CheckResult`, :class:`Env`), and the channel
+conditions under which a check about a speaker cannot run (see scoring/checks.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from scoring.conversation import Conversation
+from scoring.rubric import Answer, ModelCheck
+from scoring.variants import WordForms
+from storage.evaluations import Evidence
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    answer: Answer | None  # None: no automatic answer (manual items)
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+    confidence: float | None = None
+    model_version: str | None = None
+
+
+class Predictor(Protocol):
+    def __call__(self, check: ModelCheck, conv: Conversation) -> CheckResult: ...
+
+
+@dataclass(frozen=True)
+class Env:
+    low_logprob: float = -1.0
+    predictor: Predictor | None = None
+    variants: dict[str, WordForms] | None = None  # forbidden words' forms; None: the bundled file
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def channel_problem(conv: Conversation, speaker: str | None) -> str | None:
+    if speaker in (None, "any"):
+        return None if conv.segments else "no speech in the call"
+    if speaker not in conv.channels:
+        return f"no {speaker} channel (mono or unattributed recording)"
+    if not conv.of(speaker):
+        return f"the {speaker} channel holds no speech"
+    return None
+
+
+def dead_channels(conv: Conversation) -> str | None:
+    dead = sorted(c for c in conv.channels if not conv.of(c))
+    if not conv.segments:
+        return "no speech in the call"
+    return f"no speech on the {', '.join(dead)} channel" if dead else None
