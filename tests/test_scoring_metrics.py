@@ -53,7 +53,7 @@ def test_a_pci_pause_is_neither_silence_nor_non_talk_time():
 
 def test_a_pause_is_not_taken_for_a_hold():
     """Without PBX hold events, long silences count as holds; a PCI pause never does."""
-    from scoring.checks import holds
+    from scoring.timing_checks import holds
 
     segs = [seg("agent", 0, 10, "one moment"), seg("customer", 80, 85, "ok")]
     conv = call(segs, duration=90)
