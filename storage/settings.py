@@ -92,7 +92,8 @@ class Settings(BaseSettings):
     api_max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head (request line and "
                                       "headers) the API reads, bytes.")
     api_max_connections: int = Field(
-        500, ge=1, description="Open connections plus requests in progress the API takes; past it, 503."
+        500, ge=1, description="Open connections plus requests in progress the API takes; past it, 503 with "
+        "`Retry-After`.",
     )
     min_duration_s: float = Field(
         0.5, ge=0, description="Shortest recording accepted, seconds (shorter ones cannot be transcribed)."
