@@ -69,7 +69,8 @@ class Settings(BaseSettings):
         "start without one.",
     )
     api_docs: bool = Field(
-        False, description="Serve the API's `/docs` and `/openapi.json` (to clients with the token only)."
+        False, description="Serve the API's `/openapi.json` (to clients with the token only; there is no `/docs` "
+        "page, which would load Swagger UI from the internet).",
     )
     api_header_timeout_s: float = Field(
         10.0, gt=0, description="A client must send a request's headers within this many seconds, else the "
