@@ -284,7 +284,8 @@ class Settings(BaseSettings):
     app_port: int = Field(8501, description="Port of the review app.")
     dispute_window_days: int = Field(7, ge=0, description="Days an agent has to dispute an evaluation.")
     timezone: str = Field(
-        "Asia/Shanghai", description="Time zone the review app shows times in (IANA name, e.g. `UTC`)."
+        "Asia/Shanghai", description="Time zone the review app shows times in (IANA name, e.g. `UTC`) to users "
+        "who have not chosen their own (Profile page, `callqc user timezone`).",
     )
     app_session_hours: float = Field(
         12.0, gt=0, le=24 * 30, description="A review-app sign-in lasts at most this long, hours."
@@ -315,6 +316,11 @@ class Settings(BaseSettings):
     notify_webhook_secret: SecretStr | None = Field(
         None, description="Key of the HMAC-SHA256 signature on webhook notifications (header X-Callqc-Signature); "
         "webhooks are not sent without one.",
+    )
+    notify_webhook_allow: list[str] = Field(
+        default_factory=list, description="Networks (CIDR) webhooks may reach although they are private, loopback or "
+        "link-local, e.g. a receiver inside the company network. Default: none, only public addresses. "
+        'JSON: `["10.20.0.0/16"]`.',
     )
     smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications; none: no e-mail is sent.")
     smtp_port: int = Field(587, description="SMTP port.")

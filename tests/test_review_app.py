@@ -25,13 +25,13 @@ from tests.review_world import DAY0, PASSWORD
 pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
-    "inspector": ["queue", "live", "routed", "call", "search", "calibration", "notifications"],
-    "agent": ["scorecard", "call", "search", "notifications"],
+    "inspector": ["queue", "live", "routed", "call", "search", "calibration", "notifications", "profile"],
+    "agent": ["scorecard", "call", "search", "notifications", "profile"],
     "supervisor": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-                   "calibration", "notifications"],
-    "archivist": ["search", "call", "archive", "notifications"],
+                   "calibration", "notifications", "profile"],
+    "archivist": ["search", "call", "archive", "notifications", "profile"],
     "admin": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-              "calibration", "audit", "archive", "notifications"],
+              "calibration", "audit", "archive", "notifications", "profile"],
 }
 
 
