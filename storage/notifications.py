@@ -25,6 +25,7 @@ from storage.errors import InvalidInput
 from storage.models import UTCDateTime, utcnow
 from storage.settings import get_settings
 from storage.users import Principal, Role, User
+from storage.webhook_targets import resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,8 @@ def validate_address(channel: Channel | str, address: str) -> str:
     if Channel(channel) == Channel.email:
         if "@" not in address or " " in address or len(address) > 254:
             raise InvalidInput(f"e-mail address {address!r} is not valid")
-    elif not address.startswith(("https://", "http://")):
-        raise InvalidInput(f"webhook {address!r}: give an http(s) URL")
+    else:
+        resolve_target(address)  # http(s) to a public address (or an allowed network) only
     return address
 
 
