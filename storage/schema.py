@@ -23,7 +23,7 @@ import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.routing  # noqa: F401  routing rules, routed calls
 import storage.rubric_rules  # noqa: F401  rubric_rules
 import storage.rubrics  # noqa: F401  rubrics
-import storage.schedules  # noqa: F401  sampling_claims
+import storage.schedules  # noqa: F401  sampling_claims, report_claims, live_claims
 import storage.transcripts  # noqa: F401  transcripts, segments
 import storage.users  # noqa: F401  users
 

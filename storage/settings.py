@@ -305,6 +305,10 @@ class Settings(BaseSettings):
         30.0, gt=0, description="How often the scheduler (`callqc schedule loop`, part of `callqc up`) looks "
         "for sampling plans whose period has ended.",
     )
+    report_dir: Path | None = Field(
+        None, description="Folder the scheduler writes each month's quality audit report to "
+        "(`<tenant>/qc-report-YYYY-MM.xlsx` and `.csv`); default `<data_dir>/reports`.",
+    )
     schedule_catch_up: int = Field(
         100, ge=1, description="Most missed periods of one plan run after a restart (older ones are skipped, logged).",
     )
