@@ -7,6 +7,11 @@ Message-ID ``<callqc-notification-<id>@callqc>`` for the same reason. A message 
 after the receiver accepted it; a sender stopped with SIGTERM finishes the message in hand first.
 One killed between the receiver's acceptance and the mark would send that message again when its
 lease runs out: the delivery ID is what makes that repeat harmless.
+
+A webhook's address was checked when it was saved; it is checked again on every send
+(storage/webhook_targets.py) and the request goes to the very address checked, with the URL's host
+in ``Host`` (and as the TLS server name), so a name re-pointed to a private address since (DNS
+rebinding) is refused, not fetched.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import httpx
 from storage.db import session
 from storage.notifications import Channel, Notification, claim_next, mark_failed, mark_sent
 from storage.settings import get_settings
+from storage.webhook_targets import resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +53,14 @@ def send_webhook(n: Notification) -> None:
     s = get_settings()
     if s.notify_webhook_secret is None:
         raise NotConfigured("CALLQC_NOTIFY_WEBHOOK_SECRET is not set: webhooks are only sent signed")
+    target = resolve_target(n.address)
     body = body_of(n)
     ts = str(int(time.time()))
     headers = {"Content-Type": "application/json", "X-Callqc-Delivery": str(n.id), "X-Callqc-Timestamp": ts,
-               "X-Callqc-Signature": signature(s.notify_webhook_secret.get_secret_value(), ts, body)}
-    r = httpx.post(n.address, content=body, headers=headers, timeout=10.0, follow_redirects=False)
+               "X-Callqc-Signature": signature(s.notify_webhook_secret.get_secret_value(), ts, body),
+               "Host": target.host_header}
+    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
+        r = client.post(target.pinned_url, content=body, headers=headers, extensions={"sni_hostname": target.host})
     if r.status_code >= 300:
         raise RuntimeError(f"webhook answered {r.status_code}")
 

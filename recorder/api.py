@@ -12,9 +12,11 @@ and ``GET /livez`` (the liveness probe): 200 while the process answers, whatever
 Every answer other than a success is one line of JSON, ``{"detail": "..."}``: 400 bad input, 401/403
 token, 404, 408 body too slow, 409 conflict, 413 too large, 503 with ``Retry-After`` when the
 database is down or has no free connection (send again later), 500 only for a fault of ours (the
-traceback goes to the server's log, never to the client). ``/docs`` and ``/openapi.json`` are off
-unless ``api_docs`` is set, and then need the token too. Slow clients are cut off by the server
-settings in :mod:`recorder.server`.
+traceback goes to the server's log, never to the client). ``/openapi.json`` is off unless
+``api_docs`` is set, and then needs the token too. There is no ``/docs`` page: FastAPI's loads Swagger
+UI from a CDN (the API must not make browsers reach off-site), and a browser cannot send the bearer
+token a page behind the token needs; any OpenAPI viewer can open the downloaded document instead.
+Slow clients are cut off by the server settings in :mod:`recorder.server`.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -213,10 +214,6 @@ def create_app() -> FastAPI:
         @app.get("/openapi.json", dependencies=[Depends(authorized)], include_in_schema=False)
         def openapi() -> JSONResponse:
             return JSONResponse(app.openapi())
-
-        @app.get("/docs", dependencies=[Depends(authorized)], include_in_schema=False)
-        def docs() -> HTMLResponse:
-            return get_swagger_ui_html(openapi_url="/openapi.json", title="callqc recorder API")
 
     return app
 

@@ -6,7 +6,13 @@ server's connections. :class:`GuardedH11Protocol` closes a connection whose requ
 arrived within ``api_header_timeout_s`` (answering 408 first), on the first request and on every
 later one of a kept-alive connection. The head's size is capped by ``api_max_header_bytes`` (h11
 answers 431/400 past it), a body that stalls by ``api_body_timeout_s`` (see :mod:`recorder.api`),
-and open connections plus running requests by ``api_max_connections`` (503 past it).
+and open connections plus running requests by ``api_max_connections``.
+
+uvicorn's own ``limit_concurrency`` answers a bare ``503 Service Unavailable`` with no ``Retry-After``,
+so it is left off: :class:`GuardedH11Protocol` counts the server's open connections and running
+requests itself and, past ``api_max_connections``, answers the same one-line JSON 503 with
+``Retry-After`` as a busy database does, then closes the connection. Every overload answer thus
+tells the sender when to come back.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from recorder.api import RETRY_AFTER_S
 from storage.settings import get_settings
 
 
@@ -30,6 +37,13 @@ def _closing(status: str, detail: str) -> bytes:
 
 _TOO_LARGE_RESPONSE = _closing("431 Request Header Fields Too Large", "request headers too large")
 _TIMEOUT_RESPONSE = _closing("408 Request Timeout", "request headers too slow")
+_BUSY_BODY = json.dumps({"detail": "server busy; try again later"}).encode() + b"\n"
+_BUSY_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_BUSY_BODY)).encode()),
+    (b"retry-after", str(RETRY_AFTER_S).encode()),
+    (b"connection", b"close"),
+]
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -37,9 +51,12 @@ class GuardedH11Protocol(H11Protocol):
 
     header_timeout_s = 10.0
     max_head_bytes = 16 * 1024
+    max_connections = 500
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._inner_app = self.app
+        self.app = self._admit
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._head_tail = b""  # the last bytes seen, for an end-of-head marker split across reads
@@ -91,6 +108,17 @@ class GuardedH11Protocol(H11Protocol):
         self.logger.info("closing a connection whose request headers took over %s s", self.header_timeout_s)
         self._refuse(_TIMEOUT_RESPONSE)
 
+    async def _admit(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the request, or answer 503 with Retry-After when the server is past its limit.
+        This connection and this request's task are already in the shared sets."""
+        full = len(self.connections) > self.max_connections or len(self.tasks) > self.max_connections
+        if scope["type"] != "http" or not full:
+            await self._inner_app(scope, receive, send)
+            return
+        self.logger.warning("over %s connections or requests: 503", self.max_connections)
+        await send({"type": "http.response.start", "status": 503, "headers": _BUSY_HEADERS})
+        await send({"type": "http.response.body", "body": _BUSY_BODY, "more_body": False})
+
     def _refuse(self, response: bytes) -> None:
         self._disarm()
         self.transport.write(response)
@@ -103,12 +131,16 @@ def server_config(app: Any, *, host: str | None = None, port: int | None = None,
     protocol = type(
         "Guarded",
         (GuardedH11Protocol,),
-        {"header_timeout_s": s.api_header_timeout_s, "max_head_bytes": s.api_max_header_bytes},
+        {
+            "header_timeout_s": s.api_header_timeout_s,
+            "max_head_bytes": s.api_max_header_bytes,
+            "max_connections": s.api_max_connections,
+        },
     )
     options: dict[str, Any] = {
         "http": protocol,
         "h11_max_incomplete_event_size": s.api_max_header_bytes,
-        "limit_concurrency": s.api_max_connections,
+        "limit_concurrency": None,  # GuardedH11Protocol limits, answering with Retry-After
         "timeout_keep_alive": 5,
         "log_level": s.log_level.lower(),
         "server_header": False,

@@ -38,13 +38,13 @@ def _page(name: str, title_key: str, *, default: bool = False) -> st.Page:
 
 
 _BY_ROLE: dict[Role, list[str]] = {
-    Role.inspector: ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications"],
-    Role.agent: ["scorecard", "call", "search", "notifications"],
+    Role.inspector: ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications", "profile"],
+    Role.agent: ["scorecard", "call", "search", "notifications", "profile"],
     Role.supervisor: ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling",
-                      "disputes", "calibration", "redactions", "notifications"],
-    Role.archivist: ["search", "call", "archive", "notifications"],
+                      "disputes", "calibration", "redactions", "notifications", "profile"],
+    Role.archivist: ["search", "call", "archive", "notifications", "profile"],
     Role.admin: ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-                 "calibration", "redactions", "audit", "archive", "notifications"],
+                 "calibration", "redactions", "audit", "archive", "notifications", "profile"],
 }
 _META = {  # page -> title key
     "queue": "page_queue",
@@ -53,6 +53,7 @@ _META = {  # page -> title key
     "kpis": "page_kpis",
     "report": "page_report",
     "notifications": "page_notifications",
+    "profile": "page_profile",
     "call": "page_call",
     "search": "page_search",
     "scorecard": "page_scorecard",

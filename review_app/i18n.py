@@ -6,12 +6,14 @@ Terms follow the QC glossary in docs/review_app.md (质检员 inspector, 坐席 
 Every user-visible string goes through :func:`t`; the tables are review_app/strings_en.py and
 review_app/strings_zh.py. Values the domain stores in English (sampling reasons, evidence notes,
 error messages, audit actions) are turned into the locale here, and times are shown in the
-configured time zone (settings.timezone).
+signed-in user's time zone (their own, set on the Profile page or with `callqc user timezone`,
+else settings.timezone).
 """
 
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from datetime import date, tzinfo
 
 from review_app import i18n_loop
@@ -75,11 +77,26 @@ def error_text(exc: BaseException) -> str:
     return str(exc)
 
 
-def _zone() -> tzinfo:
+# the signed-in user's own zone for this run of the app (review_app.session.restore sets it on every
+# run: Streamlit runs each session's script in its own thread, so one user's zone never shows another)
+_user_zone: ContextVar[str | None] = ContextVar("callqc_user_zone", default=None)
+
+
+def use_zone(name: str | None) -> None:
+    """Show this run's times in ``name`` (None: the configured zone)."""
+    _user_zone.set(name)
+
+
+def zone_name() -> str:
+    """The zone times are shown in: the user's own, else the configured one."""
+    return _user_zone.get() or get_settings().timezone
+
+
+def zone() -> tzinfo:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
-        return ZoneInfo(get_settings().timezone)
+        return ZoneInfo(zone_name())
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
 
@@ -92,7 +109,7 @@ def local_time(when: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return "" if when is None else str(when)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(_zone()).strftime(fmt)
+    return when.astimezone(zone()).strftime(fmt)
 
 
 def local_day(when: object) -> str:
@@ -102,7 +119,7 @@ def local_day(when: object) -> str:
 def local_today() -> date:
     from datetime import datetime
 
-    return datetime.now(_zone()).date()
+    return datetime.now(zone()).date()
 
 
 _NOTES: list[tuple[re.Pattern[str], str]] = [

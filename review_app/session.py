@@ -18,7 +18,7 @@ from typing import Any
 import streamlit as st
 from sqlmodel import Session
 
-from review_app.i18n import t
+from review_app.i18n import t, use_zone
 from storage import app_sessions, db
 from storage.audit import record
 from storage.models import AuditAction
@@ -73,6 +73,7 @@ def reset_state(*, keep_pending: bool = True) -> None:
 
 def restore() -> Principal | None:
     """This run's principal: the tab's session (or the browser cookie's), resolved against the database."""
+    use_zone(None)  # until this run's user is known, times follow the app's setting
     token = st.session_state.get(_TOKEN)
     from_cookie = False
     if not token:
@@ -95,6 +96,7 @@ def restore() -> Principal | None:
         st.session_state[_TOKEN] = token
     st.session_state[_KEY] = got.principal
     st.session_state["_app_session_id"] = got.session_id
+    use_zone(got.principal.timezone)
     return got.principal
 
 
@@ -133,6 +135,7 @@ def _audit_actor(name: str) -> str:
 
 def _begin(who: Principal, token: str, handoff: str) -> None:
     reset_state()
+    use_zone(who.timezone)
     st.session_state[_TOKEN] = token
     st.session_state[_HANDOFF] = handoff
     st.session_state[_KEY] = who

@@ -3,8 +3,9 @@
 Rules live here, not in the pages, so a hand-made URL or a call-ID search cannot get around them:
 an agent sees only calls of their tenant whose ``agent_id`` is theirs (and evaluations and
 recordings of those calls: agent IDs are unique only within a tenant); inspectors, supervisors and
-archivists see the calls of their tenant, and of their team when their account names one; admins
-see every call; download, audit and user administration are narrower.
+archivists see the calls of their tenant, and of their teams when their account names some (a
+supervisor over several teams: ``team`` plus ``also_teams``); admins see every call; download,
+audit and user administration are narrower.
 An agent asking for a call that is not theirs gets the same Forbidden as for a call that does not
 exist, so call IDs cannot be probed.
 """
@@ -88,7 +89,8 @@ def calls_clause(who: Principal) -> Any:
         return sa.true()
     in_tenant = col(Call.tenant) == who.tenant
     if can(who, Perm.view_all_calls):
-        return in_tenant if who.team is None else sa.and_(in_tenant, col(Call.team) == who.team)
+        teams = who.teams
+        return in_tenant if teams is None else sa.and_(in_tenant, col(Call.team).in_(teams))
     if who.role == Role.agent and who.agent_id:
         return sa.and_(in_tenant, col(Call.agent_id) == who.agent_id)
     return sa.false()
@@ -101,7 +103,7 @@ def may_see(who: Principal, call: Call) -> bool:
     if call.tenant != who.tenant:
         return False
     if can(who, Perm.view_all_calls):
-        return who.team is None or call.team == who.team
+        return who.sees_team(call.team)
     return who.role == Role.agent and bool(who.agent_id) and call.agent_id == who.agent_id
 
 
@@ -109,9 +111,10 @@ def team_clause(who: Principal, tenant_col: Any, team_col: Any) -> Any:
     """The same scope on another table's tenant and team columns (routing queue, sampling plans)."""
     if who.role == Role.admin:
         return sa.true()
-    if who.team is None:
+    teams = who.teams
+    if teams is None:
         return tenant_col == who.tenant
-    return sa.and_(tenant_col == who.tenant, team_col == who.team)
+    return sa.and_(tenant_col == who.tenant, team_col.in_(teams))
 
 
 def visible_call(session: Session, who: Principal, call_id: str) -> Call:

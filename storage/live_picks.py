@@ -39,6 +39,9 @@ class LivePlan(SQLModel, table=True):
     created_by: str = Field(max_length=64)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # a cron expression (UTC): at each firing the scheduler picks a live call for each of ``inspectors``
+    schedule: str | None = Field(default=None, max_length=100)
+    inspectors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class LivePick(SQLModel, table=True):

@@ -24,7 +24,8 @@ from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 from storage.errors import InvalidInput
 from storage.models import UTCDateTime, utcnow
 from storage.settings import get_settings
-from storage.users import Role, User
+from storage.users import Principal, Role, User
+from storage.webhook_targets import resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,8 @@ def validate_address(channel: Channel | str, address: str) -> str:
     if Channel(channel) == Channel.email:
         if "@" not in address or " " in address or len(address) > 254:
             raise InvalidInput(f"e-mail address {address!r} is not valid")
-    elif not address.startswith(("https://", "http://")):
-        raise InvalidInput(f"webhook {address!r}: give an http(s) URL")
+    else:
+        resolve_target(address)  # http(s) to a public address (or an allowed network) only
     return address
 
 
@@ -142,14 +143,13 @@ def notify(session: Session, user_names: list[str], kind: NotifyKind, *, subject
 def users_with_role(session: Session, roles: tuple[Role, ...], *, tenant: str | None = None,
                     team: str | None = None, agent_id: str | None = None) -> list[str]:
     """Active users of ``roles`` in ``tenant`` who see ``team`` (team-less users see every team)."""
-    q = select(User.name).where(col(User.role).in_(roles), col(User.active).is_(True))
+    q = select(User).where(col(User.role).in_(roles), col(User.active).is_(True)).order_by(col(User.name))
     if tenant is not None:
         q = q.where(User.tenant == tenant)
-    if team is not None:
-        q = q.where(sa.or_(col(User.team).is_(None), col(User.team) == team))
     if agent_id is not None:
         q = q.where(User.agent_id == agent_id)
-    return list(session.exec(q))
+    # a user's further teams are a JSON list: compared here, the same on SQLite and PostgreSQL
+    return [u.name for u in session.exec(q) if team is None or Principal.of(u).sees_team(team)]
 
 
 # --- the sender's side ----------------------------------------------------------------------------

@@ -80,7 +80,10 @@ class Dispute(SQLModel, table=True):
     __tablename__ = "disputes"
 
     id: int | None = Field(default=None, primary_key=True)
-    review_id: int = Field(foreign_key="reviews.id", index=True)
+    # the disputed review; None while the dispute is about an auto-submitted evaluation no inspector
+    # has reviewed yet (``evaluation_id``), set when an inspector's review settles it
+    review_id: int | None = Field(default=None, foreign_key="reviews.id", index=True)
+    evaluation_id: int | None = Field(default=None, index=True)
     item_id: str | None = Field(default=None, max_length=64)  # one rubric item; None: the whole evaluation
     opened_by: str = Field(max_length=64)
     reason: str

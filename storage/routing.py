@@ -26,6 +26,7 @@ class RouteReason(StrEnum):
     score_below = "score_below"  # threshold: the score
     insufficient = "insufficient"  # an item the machine could not decide
     low_confidence = "low_confidence"  # threshold: the confidence a learned item's answer needs
+    disputed = "disputed"  # the agent disputes an auto-submitted evaluation (no rule: always routed)
 
 
 class RoutedState(StrEnum):
@@ -62,7 +63,7 @@ class RoutedCall(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     call_id: str = Field(foreign_key="calls.call_id", max_length=128, index=True)
     evaluation_id: int
-    rule_id: int = Field(foreign_key="routing_rules.id")
+    rule_id: int | None = Field(default=None, foreign_key="routing_rules.id")  # None: an agent's dispute
     tenant: str = Field(max_length=64)
     team: str | None = Field(default=None, max_length=64)
     reason: RouteReason = Field(sa_type=sa.String(16))

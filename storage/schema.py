@@ -24,7 +24,7 @@ import storage.rollups  # noqa: F401  day_stats, rollup_state
 import storage.routing  # noqa: F401  routing rules, routed calls
 import storage.rubric_rules  # noqa: F401  rubric_rules
 import storage.rubrics  # noqa: F401  rubrics
-import storage.schedules  # noqa: F401  sampling_claims
+import storage.schedules  # noqa: F401  sampling_claims, report_claims, live_claims
 import storage.transcripts  # noqa: F401  transcripts, segments
 import storage.users  # noqa: F401  users
 

@@ -69,7 +69,8 @@ class Settings(BaseSettings):
         "start without one.",
     )
     api_docs: bool = Field(
-        False, description="Serve the API's `/docs` and `/openapi.json` (to clients with the token only)."
+        False, description="Serve the API's `/openapi.json` (to clients with the token only; there is no `/docs` "
+        "page, which would load Swagger UI from the internet).",
     )
     api_header_timeout_s: float = Field(
         10.0, gt=0, description="A client must send a request's headers within this many seconds, else the "
@@ -92,7 +93,8 @@ class Settings(BaseSettings):
     api_max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head (request line and "
                                       "headers) the API reads, bytes.")
     api_max_connections: int = Field(
-        500, ge=1, description="Open connections plus requests in progress the API takes; past it, 503."
+        500, ge=1, description="Open connections plus requests in progress the API takes; past it, 503 with "
+        "`Retry-After`.",
     )
     min_duration_s: float = Field(
         0.5, ge=0, description="Shortest recording accepted, seconds (shorter ones cannot be transcribed)."
@@ -302,7 +304,8 @@ class Settings(BaseSettings):
     app_port: int = Field(8501, description="Port of the review app.")
     dispute_window_days: int = Field(7, ge=0, description="Days an agent has to dispute an evaluation.")
     timezone: str = Field(
-        "Asia/Shanghai", description="Time zone the review app shows times in (IANA name, e.g. `UTC`)."
+        "Asia/Shanghai", description="Time zone the review app shows times in (IANA name, e.g. `UTC`) to users "
+        "who have not chosen their own (Profile page, `callqc user timezone`).",
     )
     app_session_hours: float = Field(
         12.0, gt=0, le=24 * 30, description="A review-app sign-in lasts at most this long, hours."
@@ -322,6 +325,10 @@ class Settings(BaseSettings):
         30.0, gt=0, description="How often the scheduler (`callqc schedule loop`, part of `callqc up`) looks "
         "for sampling plans whose period has ended.",
     )
+    report_dir: Path | None = Field(
+        None, description="Folder the scheduler writes each month's quality audit report to "
+        "(`<tenant>/qc-report-YYYY-MM.xlsx` and `.csv`); default `<data_dir>/reports`.",
+    )
     schedule_catch_up: int = Field(
         100, ge=1, description="Most missed periods of one plan run after a restart (older ones are skipped, logged).",
     )
@@ -333,6 +340,11 @@ class Settings(BaseSettings):
     notify_webhook_secret: SecretStr | None = Field(
         None, description="Key of the HMAC-SHA256 signature on webhook notifications (header X-Callqc-Signature); "
         "webhooks are not sent without one.",
+    )
+    notify_webhook_allow: list[str] = Field(
+        default_factory=list, description="Networks (CIDR) webhooks may reach although they are private, loopback or "
+        "link-local, e.g. a receiver inside the company network. Default: none, only public addresses. "
+        'JSON: `["10.20.0.0/16"]`.',
     )
     smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications; none: no e-mail is sent.")
     smtp_port: int = Field(587, description="SMTP port.")

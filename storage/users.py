@@ -54,8 +54,13 @@ class UserBase(SQLModel):
     # the team a user belongs to; for inspectors and supervisors also the team they see (None: all
     # teams of their tenant). Teams belong to a tenant; an agent ID is unique only within one.
     team: str | None = Field(default=None, max_length=64)
+    # further teams of the same tenant an inspector or supervisor sees, besides ``team`` (a
+    # supervisor over several teams); ignored while ``team`` is None (they see every team already)
+    also_teams: list[str] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
     tenant: str = Field(default=DEFAULT_TENANT, max_length=64, index=True)
     active: bool = True
+    # IANA name the review app shows this user's times in; None: the app's `timezone` setting
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class User(UserBase, table=True):
@@ -80,11 +85,22 @@ class Principal:
     agent_id: str | None = None
     team: str | None = None
     tenant: str = DEFAULT_TENANT
+    timezone: str | None = None  # the user's own; None: the app's setting
+    also_teams: tuple[str, ...] = ()  # further teams seen besides ``team``
 
     @classmethod
     def of(cls, user: UserBase) -> Principal:
         return cls(name=user.name, role=Role(user.role), agent_id=user.agent_id, team=user.team,
-                   tenant=user.tenant)
+                   tenant=user.tenant, timezone=user.timezone, also_teams=tuple(user.also_teams or ()))
+
+    @property
+    def teams(self) -> tuple[str, ...] | None:
+        """The teams this principal sees within their tenant; None: all of them."""
+        return None if self.team is None else (self.team, *(t for t in self.also_teams if t != self.team))
+
+    def sees_team(self, team: str | None) -> bool:
+        """Whether a row of ``team`` (within the principal's tenant) is in this principal's teams."""
+        return self.teams is None or team in self.teams
 
 
 def validate_name(name: str) -> str:
@@ -174,6 +190,49 @@ def principal_for_identity(session: Session, name: str) -> Principal:
     if user is None or not user.active:
         raise BadCredentials(f"{name} has no active local account")
     return Principal.of(user)
+
+
+class UnknownTimeZone(InvalidInput):
+    """unknown time zone"""
+
+
+def validate_timezone(zone: str) -> str:
+    """An IANA time zone name the system knows (e.g. ``Europe/Berlin``), else UnknownTimeZone."""
+    from zoneinfo import available_timezones
+
+    if not isinstance(zone, str) or zone not in available_timezones():
+        raise UnknownTimeZone(f"{zone!r}: use an IANA name such as UTC, Asia/Shanghai or Europe/Berlin")
+    return zone
+
+
+def set_timezone(session: Session, name: str, zone: str | None) -> None:
+    """Set the time zone ``name`` sees times in; None goes back to the app's setting (caller commits)."""
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        raise UserNotFound(name)
+    user.timezone = None if zone is None else validate_timezone(zone)
+    session.add(user)
+    log.info("user %s: time zone %s", name, user.timezone or "(app setting)")
+
+
+def set_teams(session: Session, name: str, teams: list[str]) -> UserPublic:
+    """Set the teams ``name`` sees: the first is their own team, the rest further teams of the same
+    tenant (a supervisor over several teams); an empty list: every team of the tenant."""
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        raise UserNotFound(name)
+    for team in teams:
+        if not isinstance(team, str) or not _NAME.fullmatch(team):
+            raise InvalidInput(f"team {team!r}: 1-64 letters, digits, '.', '_', '@' or '-'")
+    if len(set(teams)) != len(teams):
+        raise InvalidInput("a team is named twice")
+    if user.role == Role.agent and len(teams) != 1:
+        raise InvalidInput("an agent belongs to exactly one team")
+    user.team, user.also_teams = (teams[0], teams[1:]) if teams else (None, [])
+    session.add(user)
+    session.flush()
+    log.info("user %s: teams %s", name, ",".join(teams) or f"(all of tenant {user.tenant})")
+    return UserPublic.model_validate(user)
 
 
 def set_active(session: Session, name: str, active: bool) -> None:

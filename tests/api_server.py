@@ -36,11 +36,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_api() -> Iterator[Running]:
+def running_api(**extra: object) -> Iterator[Running]:
     """Serve :func:`recorder.api.create_app` with :func:`recorder.server.server_config` on a free port.
-    The caller sets CALLQC_API_TOKEN=TOKEN (and any other settings) first."""
+    The caller sets CALLQC_API_TOKEN=TOKEN (and any other settings) first; ``extra`` overrides
+    uvicorn options (e.g. a longer keep-alive)."""
     port = free_port()
-    server = uvicorn.Server(server_config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    options = {"log_level": "warning", **extra}
+    server = uvicorn.Server(server_config(create_app(), host="127.0.0.1", port=port, **options))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

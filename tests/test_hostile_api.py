@@ -262,16 +262,29 @@ def test_read_routes_refusals(client: TestClient) -> None:
 
 
 def test_docs_served_only_when_set_and_only_with_the_token(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """api_docs=true: /openapi.json and /docs need the token like every other route."""
+    """api_docs=true: /openapi.json needs the token like every other route."""
     monkeypatch.setenv("CALLQC_API_TOKEN", TOKEN)
     monkeypatch.setenv("CALLQC_API_DOCS", "true")
     reset_settings()
     with TestClient(create_app()) as c:
         assert c.get("/openapi.json").status_code == 401
-        assert c.get("/docs").status_code == 401
         spec = c.get("/openapi.json", headers=AUTH)
         assert spec.status_code == 200 and "/v1/recordings" in spec.json()["paths"]
-        assert c.get("/docs", headers=AUTH).status_code == 200
+
+
+def test_docs_enabled_point_nowhere_off_site(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """api_docs=true serves no page that loads Swagger UI from a CDN: /docs, /redoc and the OAuth
+    redirect page do not exist, and the OpenAPI document names no address at all."""
+    monkeypatch.setenv("CALLQC_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CALLQC_API_DOCS", "true")
+    reset_settings()
+    with TestClient(create_app()) as c:
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            r = c.get(path, headers=AUTH)
+            assert r.status_code == 404, (path, r.text)
+            assert_one_line(r.json()["detail"])
+        spec = c.get("/openapi.json", headers=AUTH).text
+    assert "http://" not in spec and "https://" not in spec and "//cdn" not in spec
 
 
 @pytest.mark.parametrize("token", ["x", "short-token", "a" * 15])

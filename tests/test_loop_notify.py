@@ -88,7 +88,8 @@ def sinks(sqlite_db, monkeypatch):
     http = HttpSink(fail=2, delay=0.3)
     for k, v in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_STARTTLS": "false",
                  "NOTIFY_WEBHOOK_SECRET": SECRET, "NOTIFY_BACKOFF_S": "0.2", "NOTIFY_POLL_S": "0.1",
-                 "APP_URL": "https://qc.example"}.items():
+                 "APP_URL": "https://qc.example",
+                 "NOTIFY_WEBHOOK_ALLOW": '["127.0.0.1/32"]'}.items():  # the local sink is loopback
         monkeypatch.setenv(f"CALLQC_{k}", v)
     from storage.settings import reset_settings
 
@@ -185,6 +186,7 @@ def test_each_message_arrives_once_across_a_sender_restart_and_webhooks_verify(s
 
 def test_a_channel_that_keeps_failing_ends_dead_and_visible(sqlite_db, monkeypatch):
     monkeypatch.setenv("CALLQC_NOTIFY_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("CALLQC_NOTIFY_WEBHOOK_ALLOW", '["127.0.0.1/32"]')
     monkeypatch.setenv("CALLQC_NOTIFY_BACKOFF_S", "0")
     from callqc.notifier import run
     from storage.settings import reset_settings

@@ -25,13 +25,13 @@ from tests.review_world import DAY0, PASSWORD
 pytestmark = pytest.mark.app
 APP = str(Path(__file__).resolve().parent.parent / "review_app" / "app.py")
 PAGES = {
-    "inspector": ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications"],
-    "agent": ["scorecard", "call", "search", "notifications"],
+    "inspector": ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications", "profile"],
+    "agent": ["scorecard", "call", "search", "notifications", "profile"],
     "supervisor": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-                   "calibration", "redactions", "notifications"],
-    "archivist": ["search", "call", "archive", "notifications"],
+                   "calibration", "redactions", "notifications", "profile"],
+    "archivist": ["search", "call", "archive", "notifications", "profile"],
     "admin": ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling", "disputes",
-              "calibration", "redactions", "audit", "archive", "notifications"],
+              "calibration", "redactions", "audit", "archive", "notifications", "profile"],
 }
 
 

@@ -145,7 +145,7 @@ def test_dispute_reaches_a_supervisor_and_keeps_history(world: review_world.Worl
         d = feedback.open_dispute(s, agent1, rid, reason="I did greet")
     with session() as s:
         waiting = feedback.open_disputes(s, sup)
-        assert [(x.id, r.id) for x, r in waiting] == [(d.id, rid)]
+        assert [(x.dispute.id, x.review_id) for x in waiting] == [(d.id, rid)]
         with pytest.raises(Forbidden):
             feedback.open_disputes(s, agent1)
         feedback.resolve_dispute(s, sup, d.id, new_score=95.0, comment="greeting was there")

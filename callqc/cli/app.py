@@ -90,7 +90,8 @@ def register(app: typer.Typer) -> None:
         with session() as s:
             for u in list_users(s):
                 state = "" if u.active else " (disabled)"
-                typer.echo(f"{u.name}\t{u.role}\t{u.agent_id or '-'}\t{u.tenant}/{u.team or '*'}{state}")
+                teams = "+".join([u.team, *u.also_teams]) if u.team else "*"
+                typer.echo(f"{u.name}\t{u.role}\t{u.agent_id or '-'}\t{u.tenant}/{teams}{state}")
 
     @user.command("disable")
     def user_disable(name: str) -> None:
@@ -103,5 +104,34 @@ def register(app: typer.Typer) -> None:
             set_active(s, name, False)
             ended = revoke_user(s, name)
         typer.echo(f"disabled {name}" + (f" ({ended} open session(s) ended)" if ended else ""))
+
+    @user.command("teams")
+    def user_teams(
+        name: str = typer.Argument(..., help="User name."),
+        teams: list[str] = typer.Argument(None, help="Teams of the user's tenant: the first is their own, the "
+                                          "others further teams they see (a supervisor over several teams). "
+                                          "None: every team of the tenant."),
+    ) -> None:
+        """Set the teams an inspector or supervisor sees (an agent: their one team)."""
+        from storage.db import session
+        from storage.users import set_teams
+
+        with session() as s:
+            u = set_teams(s, name, list(teams or []))
+        typer.echo(f"{name}: teams {'+'.join([u.team, *u.also_teams]) if u.team else 'all of ' + u.tenant}")
+
+    @user.command("timezone")
+    def user_timezone(
+        name: str = typer.Argument(..., help="User name."),
+        zone: str = typer.Argument(..., help="IANA time zone (e.g. Europe/Berlin), or `default` for the "
+                                   "app's CALLQC_TIMEZONE."),
+    ) -> None:
+        """Set the time zone the review app shows a user's times in (the user can change it on Profile)."""
+        from storage.db import session
+        from storage.users import set_timezone
+
+        with session() as s:
+            set_timezone(s, name, None if zone == "default" else zone)
+        typer.echo(f"{name}: times in {zone}")
 
     app.add_typer(user, name="user")

@@ -28,13 +28,19 @@ def register(app: typer.Typer) -> None:
     def run_once_cmd(
         now: str = typer.Option(None, help="Pretend the time is this (ISO, UTC); for replays and tests."),
     ) -> None:
-        """Run every scheduled plan's periods that have ended and not run yet, then exit."""
-        from review_app.workflow.schedule import run_once
+        """Run every scheduled plan's periods that have ended and not run yet, last month's report and
+        the live plans firing now, then exit."""
+        from review_app.workflow.schedule import tick
         from storage.db import migrate
 
         migrate()
-        for r in run_once(now=_when(now)):
+        done = tick(now=_when(now))
+        for r in done.sampling:
             typer.echo(f"plan {r.plan_id}\t{r.period_start.isoformat()}\t{r.period_end.isoformat()}\trun {r.run_id}")
+        for m in done.reports:
+            typer.echo(f"report {m.month}\t{m.tenant}\t{m.path}")
+        for f in done.live:
+            typer.echo(f"live plan {f.plan_id}\t{f.fire_at.isoformat()}\t{len(f.picks)} pick(s)")
 
     @schedule.command("loop")
     def loop_cmd() -> None:
@@ -61,5 +67,21 @@ def register(app: typer.Typer) -> None:
         with session() as s:
             plan = set_schedule(s, Principal("cli", Role.admin), plan_id, cron or None)
         typer.echo(f"plan {plan.id}: schedule {plan.schedule or 'none'}")
+
+    @schedule.command("set-live")
+    def set_live_cmd(
+        plan_id: int = typer.Argument(..., help="Live plan ID."),
+        cron: str = typer.Argument(..., help="Five-field cron in UTC, e.g. '0 10,15 * * 1-5'; '' removes it."),
+        inspector: list[str] = typer.Option(None, "--inspector", help="Who gets a live call at each firing "
+                                            "(repeat the option)."),
+    ) -> None:
+        """Schedule a live plan: at each firing each inspector is given a live call to listen to."""
+        from review_app.workflow.live_schedule import set_live_schedule
+        from storage.db import session
+        from storage.users import Principal, Role
+
+        with session() as s:
+            plan = set_live_schedule(s, Principal("cli", Role.admin), plan_id, cron or None, list(inspector or []))
+        typer.echo(f"live plan {plan.id}: schedule {plan.schedule or 'none'} for {', '.join(plan.inspectors) or '-'}")
 
     app.add_typer(schedule, name="schedule")

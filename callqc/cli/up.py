@@ -91,8 +91,9 @@ def register(app: typer.Typer) -> None:
         api: bool = typer.Option(True, help="Run the HTTP ingest API."),
         workers: bool = typer.Option(True, help="Run the pipeline workers."),
         review: bool = typer.Option(True, "--app/--no-app", help="Run the review app."),
-        scheduler: bool = typer.Option(True, help="Run scheduled sampling plans (`callqc schedule loop`) and the "
-                                       "notification sender (`callqc notify run`)."),
+        scheduler: bool = typer.Option(True, help="Run scheduled sampling and live plans and the month-end "
+                                       "report (`callqc schedule loop`) and the notification sender "
+                                       "(`callqc notify run`)."),
         spool: Path = typer.Option(None, help="Also watch this spool folder for PBX recordings."),
         siprec: bool = typer.Option(False, help="Run the SIPREC recording server (live capture)."),
         concurrency: int = typer.Option(None, min=1, help="Worker processes (default: settings)."),

@@ -4,13 +4,13 @@ The window selects calls by the day they took place, for the KPIs and the trend 
 """
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from review_app.i18n import error_text, local_today, t
+from review_app.i18n import zone as user_zone
 from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.widgets import chart, day_x
@@ -19,12 +19,11 @@ from review_app.workflow.dashboard import agreement, kpis, score_trend, workload
 from review_app.workflow.redactions import redaction_report
 from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
-from storage.settings import get_settings
 
 who = principal()
 st.title(t("page_dashboard"))
 today = local_today()
-zone = ZoneInfo(get_settings().timezone)
+zone = user_zone()
 c1, c2, c3, c4 = st.columns(4)
 start = datetime.combine(c1.date_input(t("from"), today - timedelta(days=30), key="db_from"), time(), zone)
 end = datetime.combine(c2.date_input(t("to"), today, key="db_to") + timedelta(days=1), time(), zone)

@@ -18,9 +18,12 @@ except CallqcError as exc:
     st.stop()
 if not rows:
     st.info(t("no_disputes"))
-for d, r in rows:
+for r in rows:
+    d = r.dispute
     with st.container(border=True):
         st.markdown(f"**\\#{d.id}** · {md(r.call_id)} · {t('score')} {r.score} · {md(d.opened_by)}: {md(d.reason)}")
+        if r.auto:
+            st.caption(t("dispute_of_auto"))
         if d.item_id:
             st.text(t("disputed_item", item=d.item_id))
         if st.button(t("open_call", call=md(r.call_id)), key=f"d_open:{d.id}"):
@@ -34,7 +37,9 @@ for d, r in rows:
                 with dbs() as s:
                     resolve_dispute(s, who, d.id or 0, comment=note)
                 st.rerun()
-            if d.item_id:
+            if r.auto:
+                pass  # changing a machine score is a review of the call (the button above)
+            elif d.item_id:
                 answer = b.selectbox(t("new_answer"), ["yes", "no", "n/a"], key=f"d_answer:{d.id}")
                 if b.button(t("set_answer"), key=f"answer:{d.id}"):
                     with dbs() as s:

@@ -1,14 +1,15 @@
 """KPIs of the plan per agent, team or queue and period, each with its definition; score trends by
 call date and by evaluation date."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from review_app import kpi_labels
-from review_app.i18n import t
+from review_app.i18n import local_today, t
+from review_app.i18n import zone as user_zone
 from review_app.session import dbs, principal
 from review_app.widgets import day_x
 from review_app.workflow.kpis import GroupBy, Period, kpi_rows, score_trend
@@ -16,10 +17,10 @@ from storage.errors import CallqcError
 
 who = principal()
 st.title(t("page_kpis"))
-today = datetime.now(UTC).date()
+today, zone = local_today(), user_zone()
 c1, c2, c3, c4, c5 = st.columns(5)
-start = datetime.combine(c1.date_input(t("from"), today - timedelta(days=30), key="kpi_from"), time(), UTC)
-end = datetime.combine(c2.date_input(t("to"), today, key="kpi_to"), time(), UTC) + timedelta(days=1)
+start = datetime.combine(c1.date_input(t("from"), today - timedelta(days=30), key="kpi_from"), time(), zone)
+end = datetime.combine(c2.date_input(t("to"), today, key="kpi_to") + timedelta(days=1), time(), zone)
 by = c3.selectbox(t("kpi_group_by"), [g.value for g in GroupBy], format_func=lambda v: t(f"group_{v}"),
                   key="kpi_by")
 period = c4.selectbox(t("period"), [p.value for p in Period], index=2, format_func=lambda v: t(f"period_{v}"),

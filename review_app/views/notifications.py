@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import local_time, t
 from review_app.session import dbs, principal
 from review_app.workflow.notify import kinds_for, my_prefs, outbox_for_admin, set_my_pref
 from storage.access import Perm, can
@@ -39,5 +39,5 @@ if can(who, Perm.audit):
         st.dataframe(pd.DataFrame([{
             "id": n.id, t("state"): n.state, t("notify_attempts"): n.attempts, t("notify_kind"): t(f"notify_{n.kind}"),
             t("notify_channel"): n.channel, t("user_name"): n.user_name, t("notify_subject"): n.subject,
-            t("notify_error"): n.last_error or "", t("notify_sent_at"): n.sent_at,
+            t("notify_error"): n.last_error or "", t("notify_sent_at"): local_time(n.sent_at),
         } for n in rows]), hide_index=True)

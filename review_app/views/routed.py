@@ -4,7 +4,7 @@ supervisors also manage the rules here."""
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import t
+from review_app.i18n import local_time, t
 from review_app.session import dbs, principal
 from review_app.workflow.routing import QueueSort, add_rule, list_rules, set_rule_active, team_queue
 from storage.access import Perm, can
@@ -27,7 +27,7 @@ if not rows:
     st.info(t("routed_empty"))
 else:
     st.dataframe(pd.DataFrame([{
-        t("priority"): r.priority, t("due"): f"{r.due_at:%Y-%m-%d %H:%M}" + (" ⚠" if r.overdue else ""),
+        t("priority"): r.priority, t("due"): local_time(r.due_at) + (" ⚠" if r.overdue else ""),
         t("score"): r.score, t("reason"): t(f"route_{r.reason}"), t("detail"): r.detail,
         t("call_id"): r.call_id, t("agent_id"): r.agent_id, t("team"): r.team or "",
     } for r in rows]), hide_index=True)
@@ -47,7 +47,8 @@ if can(who, Perm.route):
             t("active"): rule.active,
         } for rule in rules]), hide_index=True)
     with st.form("routing_add"):
-        reason = st.selectbox(t("reason"), [r.value for r in RouteReason], format_func=lambda v: t(f"route_{v}"))
+        reason = st.selectbox(t("reason"), [r.value for r in RouteReason if r is not RouteReason.disputed],
+                              format_func=lambda v: t(f"route_{v}"))
         threshold = st.number_input(t("threshold"), value=None, key="routing_threshold")
         priority = st.number_input(t("priority"), min_value=1, max_value=9, value=3)
         due_hours = st.number_input(t("due_hours"), min_value=1.0, value=24.0)

@@ -1,18 +1,17 @@
 """Supervisor: sampling plans, runs (reproducible from their seed), and reviews needed per agent."""
 
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
 
 from review_app.i18n import error_text, local_today, reason_label, t
+from review_app.i18n import zone as user_zone
 from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.workflow.sampling import create_plan, list_plans, margin_table, run_assignments, run_plan
 from storage.errors import CallqcError
 from storage.reviews import SamplingMode
-from storage.settings import get_settings
 from storage.users import Role, list_users
 
 who = principal()
@@ -109,7 +108,7 @@ if plans:
         t("plan"), [p.id for p in plans], format_func=lambda i: next(p.name for p in plans if p.id == i)
     )
     today = local_today()
-    zone = ZoneInfo(get_settings().timezone) if get_settings().timezone else UTC
+    zone = user_zone()
     d_from, d_to = st.columns(2)
     start = d_from.date_input(t("from"), today - timedelta(days=1), key="run_from")
     end = d_to.date_input(t("to"), today, key="run_to")

@@ -8,6 +8,7 @@ from review_app.i18n import error_text, local_day, local_time, t
 from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.widgets import chart, day_x
+from review_app.workflow import auto_disputes
 from review_app.workflow.agent_summary import summary
 from review_app.workflow.evalview import item_titles
 from review_app.workflow.feedback import acknowledge, history, open_dispute, scorecard, trend
@@ -66,32 +67,37 @@ for r in rows:
             st.caption(t("auto_submitted_trust", trust=r.trust))
         if r.comment:
             st.text(r.comment)
-        if st.button(t("open_call", call=md(r.call_id)), key=f"sc_open:{r.review_id}:{r.call_id}"):
+        auto = r.source == "auto"
+        key = f"auto{r.evaluation_id}" if auto else str(r.review_id)
+        if st.button(t("open_call", call=md(r.call_id)), key=f"sc_open:{key}:{r.call_id}"):
             st.session_state["call_id"] = r.call_id
             st.switch_page("views/call.py")
         if r.dispute:
             st.caption(t("dispute_state", state=t("dispute_" + r.dispute)))
             with dbs() as s:
-                for e in history(s, who, r.review_id):
-                    st.caption(
-                        f"{md(local_time(e.at))} {md(e.actor)}: {t('dispute_event_' + e.action)} {md(e.comment)}"
-                    )
-        if who.role != Role.agent or r.source == "auto":
+                events = (auto_disputes.history(s, who, r.evaluation_id) if auto else history(s, who, r.review_id))
+            for e in events:
+                st.caption(f"{md(local_time(e.at))} {md(e.actor)}: {t('dispute_event_' + e.action)} {md(e.comment)}")
+        if who.role != Role.agent:
             continue
-        note = st.text_input(t("your_comment"), key=f"sc_note:{r.review_id}")
+        note = st.text_input(t("your_comment"), key=f"sc_note:{key}")
         with dbs() as s:
-            item_ids = disputable_items(s, who, r.review_id)
-        item = st.selectbox(t("dispute_item"), ["", *item_ids], key=f"sc_item:{r.review_id}",
+            item_ids = (auto_disputes.disputable_items(s, who, r.evaluation_id) if auto
+                        else disputable_items(s, who, r.review_id))
+        item = st.selectbox(t("dispute_item"), ["", *item_ids], key=f"sc_item:{key}",
                             format_func=lambda v: item_titles().get(v, v) if v else t("whole_evaluation"))
         a, b = st.columns(2)
         try:
-            if not r.acknowledged and a.button(t("acknowledge"), key=f"ack:{r.review_id}"):
+            if not auto and not r.acknowledged and a.button(t("acknowledge"), key=f"ack:{key}"):
                 with dbs() as s:
                     acknowledge(s, who, r.review_id, comment=note)
                 st.rerun()
-            if b.button(t("dispute"), key=f"dispute:{r.review_id}"):
+            if b.button(t("dispute"), key=f"dispute:{key}"):
                 with dbs() as s:
-                    open_dispute(s, who, r.review_id, reason=note, item_id=item or None)
+                    if auto:
+                        auto_disputes.open_dispute(s, who, r.evaluation_id, reason=note, item_id=item or None)
+                    else:
+                        open_dispute(s, who, r.review_id, reason=note, item_id=item or None)
                 st.rerun()
         except CallqcError as exc:
             st.error(md(error_text(exc)))

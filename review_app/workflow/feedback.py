@@ -16,13 +16,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from review_app.workflow import notify
+from review_app.workflow import auto_disputes, notify
+from review_app.workflow.dispute_errors import (
+    DisputeNeedsReason,
+    DisputeNotOpen,
+    DisputeOpen,
+    DisputeWindowClosed,
+    NotYourReview,
+)
 from review_app.workflow.item_disputes import resolve_item, review_item
 from review_app.workflow.text import checked_text
 from scoring.trust import trust_summary
 from storage.access import Perm, calls_clause, require, visible_call
 from storage.calls import Call
-from storage.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.evaluations import Evaluation, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review
@@ -32,28 +39,8 @@ from storage.users import Principal, Role
 log = logging.getLogger(__name__)
 
 
-class DisputeWindowClosed(Forbidden):
-    """the dispute window has closed"""
-
-
-class DisputeOpen(Conflict):
-    """a dispute is already open for this review"""
-
-
-class DisputeNeedsReason(InvalidInput):
-    """say why you dispute the evaluation"""
-
-
 class ScoreOutOfRange(InvalidInput):
     """a score must be between 0 and 100"""
-
-
-class NotYourReview(Forbidden):
-    """only the agent of the call can acknowledge or dispute its review"""
-
-
-class DisputeNotOpen(Conflict):
-    """the dispute is no longer open"""
 
 
 class AgentIdNeeded(InvalidInput):
@@ -77,6 +64,7 @@ class ScorecardRow:
     dispute: str | None  # state of the latest dispute
     source: str = "human"  # "auto": an auto-submitted evaluation (no review; trust figures in ``trust``)
     trust: str = ""
+    evaluation_id: int = 0  # for "auto" rows: the evaluation an agent may dispute
 
 
 def _agent_of(who: Principal, agent_id: str | None) -> str:
@@ -109,7 +97,7 @@ def scorecard(
     )
     disputes: dict[int, str] = {}
     for d in session.exec(select(Dispute).where(col(Dispute.review_id).in_(ids)).order_by(col(Dispute.id))):
-        disputes[d.review_id] = str(d.state)
+        disputes[d.review_id or 0] = str(d.state)
     rows = [
         ScorecardRow(
             r.id or 0,
@@ -140,11 +128,13 @@ def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> li
         .order_by(col(Evaluation.created_at).desc())
         .limit(limit)
     )
+    evaluations = list(session.exec(q))
+    states = auto_disputes.states(session, [ev.id or 0 for ev in evaluations])
     return [
         ScorecardRow(0, ev.call_id, ev.created_at, ev.total,
-                     "pass" if ev.passed else "fail", "auto", "", False, None,
-                     source="auto", trust=trust_summary(ev.trust))
-        for ev in session.exec(q)
+                     "pass" if ev.passed else "fail", "auto", "", False, states.get(ev.id or 0),
+                     source="auto", trust=trust_summary(ev.trust), evaluation_id=ev.id or 0)
+        for ev in evaluations
     ]
 
 
@@ -222,8 +212,20 @@ def open_dispute(
     return d
 
 
-def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list[tuple[Dispute, Review]]:
-    """Disputes waiting for a supervisor, oldest first."""
+@dataclass(frozen=True)
+class DisputeRow:
+    dispute: Dispute
+    call_id: str
+    score: float | None  # the score disputed
+    review_id: int | None  # None: an auto-submitted evaluation, settled by an inspector's review
+
+    @property
+    def auto(self) -> bool:
+        return self.review_id is None
+
+
+def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list[DisputeRow]:
+    """Disputes waiting for a supervisor (of reviews and of auto-submitted evaluations), oldest first."""
     require(who, Perm.resolve_disputes)
     q = (
         select(Dispute, Review)
@@ -233,7 +235,9 @@ def open_disputes(session: Session, who: Principal, *, limit: int = 100) -> list
         .order_by(col(Dispute.id))
         .limit(limit)
     )
-    return [(d, r) for d, r in session.exec(q)]
+    rows = [DisputeRow(d, r.call_id, r.score, r.id) for d, r in session.exec(q)]
+    rows += [DisputeRow(d, ev.call_id, ev.total, None) for d, ev in auto_disputes.open_ones(session, who, limit)]
+    return sorted(rows, key=lambda r: r.dispute.id or 0)[:limit]
 
 
 def resolve_dispute(
@@ -251,6 +255,10 @@ def resolve_dispute(
     if new_score is not None and not 0 <= new_score <= 100:
         raise ScoreOutOfRange(str(new_score))
     comment = checked_text(comment, field="comment")
+    disputed = session.get(Dispute, dispute_id)
+    if disputed is not None and disputed.review_id is None:
+        return auto_disputes.uphold(session, who, disputed, changing=new_score is not None or new_answer is not None,
+                                    comment=comment)
     if new_answer is not None:
         return resolve_item(session, who, dispute_id, new_answer, comment)
     state = DisputeState.upheld if new_score is None else DisputeState.changed
@@ -263,6 +271,7 @@ def resolve_dispute(
     if row is None:
         raise DisputeNotOpen(str(dispute_id))
     review_id, before = row
+    assert review_id is not None  # disputes without a review were handled above
     if new_score is not None:
         session.execute(sa.update(Review).where(col(Review.id) == review_id).values(score=new_score))
     session.add(

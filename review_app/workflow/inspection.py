@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from review_app.workflow import evalview, notify, routing
+from review_app.workflow import auto_disputes, evalview, notify, routing
 from review_app.workflow.callview import call_public, channel_check_json
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
@@ -199,6 +199,7 @@ def _store(
     if assignment is not None:
         _close_assignment(session, assignment.id, review.id)
     routing.close_for_review(session, who, call.call_id, review.id)
+    auto_disputes.settle_by_review(session, who, call.call_id, review)
     notify.new_feedback(session, call, review)
     return review
 

@@ -58,10 +58,10 @@ def add_rule(
 ) -> RoutingRule:
     """A new active rule for ``who``'s tenant (and team: a team-bound supervisor only for their team)."""
     require(who, Perm.route)
-    try:
-        reason = RouteReason(reason)
-    except ValueError:
-        raise InvalidInput(f"routing reason {reason!r}: use one of {', '.join(RouteReason)}") from None
+    rule_reasons = [r for r in RouteReason if r is not RouteReason.disputed]  # disputes route without a rule
+    if reason not in rule_reasons:
+        raise InvalidInput(f"routing reason {str(reason)!r}: use one of {', '.join(rule_reasons)}")
+    reason = RouteReason(reason)
     if not 1 <= priority <= 9:
         raise InvalidInput("priority must be 1 (most urgent) to 9")
     if not 0 < due_hours <= 24 * 90:
@@ -70,8 +70,8 @@ def add_rule(
         raise InvalidInput("score threshold must be between 0 and 100")
     if reason == RouteReason.low_confidence and threshold is not None and not 0.5 < threshold <= 1:
         raise InvalidInput("confidence threshold must be above 0.5 and at most 1")
-    if who.team is not None and team not in (None, who.team):
-        raise Forbidden(f"{who.name} manages routing for team {who.team} only")
+    if team is not None and not who.sees_team(team):
+        raise Forbidden(f"{who.name} manages routing for teams {', '.join(who.teams or ())} only")
     rule = RoutingRule(tenant=who.tenant, team=team or who.team, reason=reason, threshold=threshold,
                        priority=priority, due_hours=due_hours, created_by=who.name)
     session.add(rule)

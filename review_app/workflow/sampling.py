@@ -169,7 +169,7 @@ def set_schedule(session: Session, who: Principal, plan_id: int, schedule: str |
 def _mine(who: Principal, plan: SamplingPlan) -> bool:
     if who.role == "admin":
         return True
-    return plan.tenant == who.tenant and (who.team is None or plan.team == who.team)
+    return plan.tenant == who.tenant and who.sees_team(plan.team)
 
 
 def list_plans(session: Session, who: Principal | None = None) -> list[SamplingPlan]:

@@ -9,8 +9,11 @@ sampling run commit together, so a period whose run failed is tried again on the
 After a restart every period that ended since the last claimed one runs once (at most
 ``schedule_catch_up`` of them, the newest).
 
-:func:`run_once` is one tick (``callqc schedule run-once``, a Kubernetes CronJob);
-:func:`loop` ticks every ``schedule_poll_s`` (``callqc schedule loop``, started by ``callqc up``).
+:func:`run_once` runs the sampling plans; :func:`tick` is one tick of everything scheduled: those,
+the month-end report (review_app/workflow/month_end.py) and the scheduled live plans
+(review_app/workflow/live_schedule.py), each exactly once across processes by its own claim table.
+``callqc schedule run-once`` (a Kubernetes CronJob) is one tick; :func:`loop` ticks every
+``schedule_poll_s`` (``callqc schedule loop``, started by ``callqc up``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 from croniter import croniter
 from sqlmodel import col, func, select
 
+from review_app.workflow import live_schedule, month_end
 from review_app.workflow.sampling import run_plan
 from storage.db import session
 from storage.models import utcnow
@@ -121,11 +125,27 @@ def run_once(*, now: datetime | None = None) -> list[PeriodRun]:
     return done
 
 
+@dataclass(frozen=True)
+class Tick:
+    sampling: list[PeriodRun]
+    reports: list[month_end.MonthReport]
+    live: list[live_schedule.LiveFiring]
+
+
+def tick(*, now: datetime | None = None) -> Tick:
+    """One tick: sampling periods that ended, last month's reports, live plans firing now."""
+    now = now or utcnow()
+    return Tick(run_once(now=now), month_end.run(now, _claimer()), live_schedule.run(now, _claimer()))
+
+
 def loop(stop: threading.Event | None = None) -> None:
     """Tick every ``schedule_poll_s`` until ``stop`` is set."""
     stop = stop or threading.Event()
     interval = get_settings().schedule_poll_s
     log.info("scheduler: every %.0f s", interval)
     while not stop.is_set():
-        run_once()
+        try:
+            tick()
+        except Exception:  # noqa: BLE001 - e.g. the database away for a moment: the next tick tries again
+            log.exception("scheduler: tick failed")
         stop.wait(interval)
