@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeGuard
 
 from scoring import evidence as ev
 from scoring.applicability import na_reason
-from scoring.conversation import Conversation
+from scoring.conversation import Conversation, said_by
 from scoring.matching import Match, find, stream
 from scoring.metrics import CallMetrics, gaps, union
 from scoring.rubric import (
@@ -78,7 +78,7 @@ def _window(check: Windowed, conv: Conversation) -> tuple[float, float]:
 
 def _channel_problem(conv: Conversation, speaker: str | None) -> str | None:
     if speaker in (None, "any"):
-        return None if conv.segments else "no speech in the call"
+        return None if conv.of(None) else "no speech in the call"
     if speaker not in conv.channels:
         return f"no {speaker} channel (mono or unattributed recording)"
     if not conv.of(speaker):
@@ -88,7 +88,7 @@ def _channel_problem(conv: Conversation, speaker: str | None) -> str | None:
 
 def _dead_channels(conv: Conversation) -> str | None:
     dead = sorted(c for c in conv.channels if not conv.of(c))
-    if not conv.segments:
+    if not conv.of(None):
         return "no speech in the call"
     return f"no speech on the {', '.join(dead)} channel" if dead else None
 
@@ -97,8 +97,7 @@ def _unsure(conv: Conversation, env: Env, speaker: str | None, lo: float, hi: fl
     return [
         ev.of_segment(s, i, kind=EvidenceKind.unsure, note="low ASR confidence")
         for i, s in enumerate(conv.segments)
-        if (speaker in (None, "any") or s.speaker == speaker) and s.end >= lo and s.start <= hi
-        and s.avg_logprob < env.low_logprob
+        if said_by(s, speaker) and s.end >= lo and s.start <= hi and s.avg_logprob < env.low_logprob
     ]
 
 
@@ -239,7 +238,7 @@ def regex(check: RegexCheck, conv: Conversation, metrics: CallMetrics, env: Env)
     lo, hi = _window(check, conv)
     rx = re.compile(check.pattern, re.IGNORECASE if check.ignore_case else 0)
     segs = [(i, s) for i, s in enumerate(conv.segments)
-            if (check.speaker == "any" or s.speaker == check.speaker) and s.end >= lo and s.start <= hi]
+            if said_by(s, check.speaker) and s.end >= lo and s.start <= hi]
     hits = [(i, s) for i, s in segs if rx.search(s.text)]
     sure = [(i, s) for i, s in hits if s.avg_logprob >= env.low_logprob]
     present = check.expect == "present"

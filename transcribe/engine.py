@@ -34,6 +34,7 @@ from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
+from transcribe.prompts import PromptBook
 
 log = logging.getLogger(__name__)
 
@@ -233,13 +234,16 @@ class Transcriber:
 
     def transcribe(self, audio: Audio, *, channel_map: Mapping[str, int] | None = None,
                    language: str | None = None, stop: threading.Event | None = None,
-                   hotwords: Mapping[str, str] | None = None, languages: Sequence[str] = ()) -> Transcript:
+                   hotwords: Mapping[str, str] | None = None, languages: Sequence[str] = (),
+                   prompts: PromptBook | None = None) -> Transcript:
         """The whole call: language fixed or detected, every channel as its speaker, merged and cleaned.
 
         ``hotwords``: language → text to prime the decoder with (:mod:`transcribe.vocabulary`), used
         for the call's language. ``languages``: the languages detection chooses among (empty: any).
         ``stop`` (e.g. the job's lease-lost event) ends the work at the next window with
-        :class:`TranscriptionStopped`.
+        :class:`TranscriptionStopped`. ``prompts``: known recorded prompts; where one plays, the
+        channel gets its stored text as a ``system`` segment and Whisper never hears it
+        (:mod:`transcribe.prompts`).
         """
         prob = 1.0
         if not self.whisper.model.is_multilingual:
@@ -247,6 +251,7 @@ class Transcriber:
         detect = language is None
         speakers = speakers_by_channel(channel_map or {}, audio.n_channels)
         found: dict[int, list[Segment]] = {ch: [] for ch in speakers}
+        system: list[Segment] = []
         inflight: deque[list[tuple[int, Future[list[Segment]]]]] = deque()
 
         def collect() -> None:
@@ -257,6 +262,9 @@ class Transcriber:
             for window in audio.windows(window_s=self.compute.window_s):
                 if stop is not None and stop.is_set():
                     raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
+                if prompts:
+                    window, heard = prompts.cut(window, speakers)
+                    system.extend(heard)
                 if detect:
                     # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
                     agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
@@ -278,7 +286,7 @@ class Transcriber:
                     fut.cancel()
         return Transcript(language=language, language_probability=round(float(prob), 4), model=self.model,
                           compute=self.compute, duration_s=audio.duration_s, mono=audio.n_channels == 1,
-                          segments=merge(found.values()))
+                          segments=sorted(merge(found.values()) + system, key=lambda s: (s.start, s.channel, s.end)))
 
 
 _lock = threading.Lock()

@@ -33,6 +33,7 @@ from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
+from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
 from transcribe.vocabulary import decoding_hotwords
@@ -59,6 +60,7 @@ class _CallInfo:
     started_at: datetime
     numbers: tuple[str | None, str | None] = (None, None)  # (callee, caller): language by number
     audio_format: dict[str, Any] | None = None  # set for headerless recordings (raw μ-law, GSM, …)
+    prompts: PromptBook = PromptBook()  # known prompts (the process's cached book)
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -68,7 +70,8 @@ def _load_call(call_id: str) -> _CallInfo:
             raise NotFound(f"call {call_id}")
         hint = (call.meta or {}).get("audio_format")
         return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at,
-                         (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None)
+                         (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None,
+                         prompt_book(s))
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -139,7 +142,8 @@ def handle(ctx: JobContext) -> None:
         with _open_audio(info.audio_key, call_id, info.audio_format) as (audio, path):
             transcript = transcriber.transcribe(
                 audio, channel_map=info.channel_map, language=language_for(info.queue, *info.numbers),
-                stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages)
+                stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages,
+                prompts=info.prompts)
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
             redacted = redact_transcript(transcript.segments)
