@@ -28,23 +28,25 @@ from typing import Any
 
 from bench.transcribe import _loadavg, machine
 
-_spent: dict[str, list[float]] = defaultdict(list)
+_spent: dict[str, list[float]] = defaultdict(list)  # wall seconds
+_cpu: dict[str, list[float]] = defaultdict(list)  # CPU seconds of the calling thread
 _lock = threading.Lock()
 
 
-def _add(stage: str, seconds: float) -> None:
+def _add(stage: str, seconds: float, cpu: float = 0.0) -> None:
     with _lock:
         _spent[stage].append(seconds)
+        _cpu[stage].append(cpu)
 
 
 def _timed(stage: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             return func(*args, **kwargs)
         finally:
-            _add(stage, time.perf_counter() - t0)
+            _add(stage, time.perf_counter() - t0, time.thread_time() - c0)
     return wrapper
 
 
@@ -54,13 +56,13 @@ def _timed_iter(stage: str, func: Callable[..., Iterator[Any]]) -> Callable[...,
     def wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
         it = iter(func(*args, **kwargs))
         while True:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 item = next(it)
             except StopIteration:
-                _add(stage, time.perf_counter() - t0)
+                _add(stage, time.perf_counter() - t0, time.thread_time() - c0)
                 return
-            _add(stage, time.perf_counter() - t0)
+            _add(stage, time.perf_counter() - t0, time.thread_time() - c0)
             yield item
     return wrapper
 
@@ -95,11 +97,11 @@ def _instrument() -> None:
     run_one = worker.Worker.run_one
 
     def timed_run_one(self: Any, ctx: Any) -> None:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             run_one(self, ctx)
         finally:
-            _add(f"job {ctx.kind} (whole)", time.perf_counter() - t0)
+            _add(f"job {ctx.kind} (whole)", time.perf_counter() - t0, time.thread_time() - c0)
     worker.Worker.run_one = timed_run_one  # type: ignore[method-assign]
 
 
@@ -126,12 +128,16 @@ MODEL = "**model (engine − decode)**"
 OVERHEAD = "**overhead: jobs + claim/finish − model**"
 
 
-def _figures(calls: int) -> dict[str, float]:
+def _figures(calls: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(wall, CPU) milliseconds per call by stage. The worker thread's CPU leaves the model out by
+    itself (the model runs in the replica threads), so CPU overhead is the jobs' thread CPU."""
     per = {k: sum(v) / calls * 1000 for k, v in _spent.items()}
-    jobs = per.get("job transcribe (whole)", 0) + per.get("job score (whole)", 0)
-    per[MODEL] = per.get("transcribe: engine (model + decode)", 0) - per.get("transcribe: decode", 0)
-    per[OVERHEAD] = jobs + per.get("queue claim", 0) + per.get("queue finish", 0) - per[MODEL]
-    return per
+    cpu = {k: sum(v) / calls * 1000 for k, v in _cpu.items()}
+    for d, model in ((per, True), (cpu, False)):
+        jobs = d.get("job transcribe (whole)", 0) + d.get("job score (whole)", 0) + d.get("queue claim", 0)
+        d[MODEL] = (d.get("transcribe: engine (model + decode)", 0) - d.get("transcribe: decode", 0)) if model else 0
+        d[OVERHEAD] = jobs + d.get("queue finish", 0) - d[MODEL]
+    return per, cpu
 
 
 def _uncached(on: bool) -> None:
@@ -195,19 +201,23 @@ def main() -> None:
         _ingest(paths[:1], f"warm-{phase}")  # caches as this phase keeps them
         _drain()
         _spent.clear()
+        _cpu.clear()
         _ingest(paths[2:], f"bench-{phase}")
         n, wall = _drain()
         results[phase] = _figures(args.calls), n, wall
-    (before, _, _), (after, n, wall) = results["before"], results["after"]
+    ((before, before_cpu), _, _), ((after, after_cpu), n, wall) = results["before"], results["after"]
     print(f"# per-call overhead of a warm worker: {args.calls} calls of {args.seconds:.0f} s, model {args.model}, "
           f"{'PostgreSQL' if args.database_url else 'SQLite'}, {n} jobs in {wall:.1f} s (after); load {_loadavg()}")
     print(f"# {machine()}")
-    print("| stage | before: ms per call | after: ms per call |")
-    print("|---|---:|---:|")
+    print("| stage | wall before | wall after | worker-thread CPU before | worker-thread CPU after |")
+    print("|---|---:|---:|---:|---:|")
     for k in sorted(after):
-        print(f"| {k} | {before.get(k, 0.0):.1f} | {after[k]:.1f} |")
-    print(f"\noverhead {after[OVERHEAD]:.0f} ms per call after, {before[OVERHEAD]:.0f} ms before "
-          f"({before[OVERHEAD] / after[OVERHEAD]:.2f}× less); the model's own time {after[MODEL]:.0f} ms per call")
+        print(f"| {k} | {before.get(k, 0.0):.1f} | {after[k]:.1f} | {before_cpu.get(k, 0.0):.1f} | "
+              f"{after_cpu.get(k, 0.0):.1f} |")
+    print(f"\n(ms per call) overhead, wall: {after[OVERHEAD]:.0f} after, {before[OVERHEAD]:.0f} before; "
+          f"CPU: {after_cpu[OVERHEAD]:.0f} after, {before_cpu[OVERHEAD]:.0f} before "
+          f"({before_cpu[OVERHEAD] / max(after_cpu[OVERHEAD], 1e-9):.2f}× less); "
+          f"the model's own wall time {after[MODEL]:.0f}")
     sys.stdout.flush()
 
 

@@ -138,6 +138,10 @@ class Transcriber:
         self._pool = ThreadPoolExecutor(max_workers=max(1, compute.num_workers), thread_name_prefix=self.pool_name)
         log.info("load model %s (%s) %s", model.name, model.version, compute)
 
+    def close(self) -> None:
+        """Stop this model's thread pool (a process's cached Transcriber lives as long as the process)."""
+        self._pool.shutdown(wait=True)
+
     def _vad(self) -> Any:
         from faster_whisper.vad import VadOptions
 
