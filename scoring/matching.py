@@ -20,7 +20,6 @@ evidence shows the inspector why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from rapidfuzz.distance import Indel
 
@@ -137,25 +136,6 @@ def _chinese(target: list[str]) -> bool:
     return all(is_cjk(t[0]) or t.isdigit() for t in target)
 
 
-# A rubric's every phrase is searched in the same few streams of a call: what depends only on the
-# phrase or only on the stream is computed once (a warm worker spent ~40 ms a call on it; bench/overhead.py).
-@lru_cache(maxsize=4096)
-def _target(phrase: str) -> tuple[str, ...]:
-    return tuple(t for t, _ in digit_units(units(phrase)))
-
-
-@lru_cache(maxsize=64)
-def _heard_sound(texts: tuple[str, ...]) -> list[str | None]:
-    return phonetic.syllables(texts)
-
-
-@lru_cache(maxsize=64)
-def _glued(texts: tuple[str, ...]) -> list[str]:
-    """Units as join_units glues them: a space only between two Latin units."""
-    latin = [not is_cjk(t[0]) for t in texts]
-    return [(" " + t) if k and latin[k] and latin[k - 1] else t for k, t in enumerate(texts)]
-
-
 def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh",
          by_sound: bool = True, toneless_short: bool = False) -> list[Match]:
     """Non-overlapping matches of ``phrase`` in time order (best similarity at each place).
@@ -166,21 +146,23 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
     恭好) — for phrases an agent should say, where a tone error is the commonest ASR slip; never for
     forbidden words, where it would take 本单 "this order" for 笨蛋.
     """
-    target = list(_target(phrase))
+    target = [t for t, _ in digit_units(units(phrase))]
     if not target:
         return []
     want = join_units(target)
     short = len(want.replace(" ", "")) < EXACT_BELOW
     cutoff = 1.0 if short else fuzzy
     n = len(target)
-    texts = tuple(u.text for u in stream_units)
+    texts = [u.text for u in stream_units]
     by_sound = by_sound and _chinese(target) and lang in SOUND_ALIKE
     sound_cutoff = 1.0 if short else SOUND_ALIKE.get(lang, 1.0)
     sizes = sorted({max(1, n - 1), n, n + 1}) if min(cutoff, sound_cutoff if by_sound else 1.0) < 1.0 else [n]
     want_sound = phonetic.syllables(target) if by_sound else []
-    heard_sound = _heard_sound(texts) if by_sound else []
+    heard_sound = phonetic.syllables(texts) if by_sound else []
     bounds = {size: phonetic.lower_bounds(want_sound, heard_sound, size) for size in sizes} if by_sound else {}
-    glued = _glued(texts)
+    # join_units of a window, fast: a unit is preceded by a space only between two Latin units
+    latin = [not is_cjk(t[0]) for t in texts]
+    glued = [(" " + t) if k and latin[k] and latin[k - 1] else t for k, t in enumerate(texts)]
     candidates: list[tuple[float, int, int, float, float | None]] = []
     for k in range(len(texts)):
         for size in sizes:

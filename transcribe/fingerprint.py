@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy.signal import fftconvolve
 
 from transcribe.audio import SAMPLE_RATE
@@ -86,7 +87,7 @@ def fingerprint(samples: np.ndarray) -> Fingerprint:
     rows = []
     for lo in range(0, n, 4096):  # bounded scratch memory on long windows
         idx = np.arange(N_FFT)[None, :] + HOP * np.arange(lo, min(n, lo + 4096))[:, None]
-        power = np.abs(np.fft.rfft(x[idx] * _WINDOW, axis=1)) ** 2
+        power = np.abs(sp_fft.rfft(x[idx] * _WINDOW, axis=1)) ** 2
         rows.append(np.log(power @ _BANDS + FLOOR).astype(np.float32))
     return Fingerprint(np.concatenate(rows))
 
