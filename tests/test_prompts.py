@@ -138,6 +138,23 @@ def test_call_without_the_prompt_is_left_unchanged(calls: dict[str, Path]) -> No
         assert heard == [] and cut is window
 
 
+@pytest.mark.tools("sox")
+def test_prompt_mixed_into_both_channels_is_said_once_and_silenced_in_each(tmp_path: Path) -> None:
+    """A mono PBX mix copied to both channels: one ``system`` segment, no prompt audio left in either."""
+    p = _prompt_8k()
+    chans = np.zeros((len(p) + 2 * RATE, 2), dtype=np.int16)
+    chans[RATE : RATE + len(p), 0] = p
+    chans[RATE : RATE + len(p), 1] = p // 2
+    write_ulaw(chans, tmp_path / "both.wav")
+    book = PromptBook((KnownPrompt("queue-announce", PROMPT_TEXT, fingerprint(decode(PROMPT).channels[0])),))
+    window = next(decode(tmp_path / "both.wav").windows())
+    cut, heard = book.cut(window, {0: "agent", 1: "customer"})
+    assert [(s.speaker, s.text, s.channel) for s in heard] == [(SYSTEM_SPEAKER, PROMPT_TEXT, 0)]
+    assert abs(heard[0].start - 1.0) <= 0.1
+    for ch in cut.channels:
+        assert not np.any(ch[int(1.1 * 16000) : int(8.7 * 16000)])
+
+
 @pytest.mark.tools("espeak-ng", "sox")
 def test_someone_reading_the_prompt_text_is_not_the_prompt(tmp_path: Path) -> None:
     """The prompt's words said by another voice do not match its fingerprint; the recording does,

@@ -22,6 +22,8 @@ from storage.segments import SYSTEM_SPEAKER, Segment, Word
 from transcribe.audio import SAMPLE_RATE, AudioWindow
 from transcribe.fingerprint import Fingerprint, Hit, find, fingerprint
 
+SAME_PLAYING_S = 0.5  # the same prompt starting this close on two channels is one playing
+
 
 @dataclass(frozen=True)
 class KnownPrompt:
@@ -62,9 +64,11 @@ class PromptBook:
             for p, h in heard:
                 a, b = int(h.start_s * SAMPLE_RATE), int(h.end_s * SAMPLE_RATE)
                 samples[a:b] = 0
-                segments.append(system_segment(p.text, start=round(window.offset_s + h.start_s, 3),
-                                               end=round(window.offset_s + min(h.end_s, len(samples) / SAMPLE_RATE), 3),
-                                               channel=ch))
+                start = round(window.offset_s + h.start_s, 3)
+                if any(s.text == p.text.strip() and abs(s.start - start) < SAME_PLAYING_S for s in segments):
+                    continue  # one playing mixed into both channels: silenced in each, said once
+                end = round(window.offset_s + min(h.end_s, len(samples) / SAMPLE_RATE), 3)
+                segments.append(system_segment(p.text, start=start, end=end, channel=ch))
             channels.append(samples)
         if not segments:
             return window, []
