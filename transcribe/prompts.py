@@ -56,7 +56,8 @@ class PromptBook:
         """``window`` with every known prompt silenced, and a ``system`` segment for each one."""
         if not self.prompts:
             return window, []
-        channels, segments = [], []
+        channels: list[np.ndarray] = []
+        segments: list[Segment] = []
         for ch, samples in enumerate(window.channels):
             heard = self.heard(samples) if ch in speakers else []
             if heard:
