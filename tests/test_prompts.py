@@ -3,6 +3,9 @@ stored text as ``system`` speech (never sent to Whisper), and scoring never coun
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import wave
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +38,7 @@ from transcribe.prompt_files import PromptTooShort, register_file
 from transcribe.prompt_learning import learn_prompts
 from transcribe.prompts import KnownPrompt, PromptBook
 
+ROOT = Path(__file__).resolve().parents[1]
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
 PROMPT = SOUNDS / "queue-periodic-announce.wav"  # Asterisk's professional voice, 7.8 s
 PROMPT_TEXT = ("All representatives are currently busy assisting other callers. "
@@ -230,3 +234,20 @@ def test_prompt_heard_in_many_calls_is_learned_and_then_reused(sqlite_db: str, t
     system = [r for r in segs if r.speaker == SYSTEM_SPEAKER]
     assert system and all(r.channel == 1 and r.start_s < PROMPT_AT + 7.8 for r in system)
     assert {r.text for r in system} <= {c.text for c in learned}
+
+
+@pytest.mark.slow  # three `callqc` processes: ~35 s on a loaded 2-core machine
+def test_prompts_cli_adds_lists_and_refuses_in_one_line(sqlite_db: str, tmp_path: Path) -> None:
+    """`callqc prompts add` stores the file under its name, `list` shows it, a second copy of the same
+    audio is refused in one line with the conflict exit code."""
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "callqc", "prompts", *args], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    r = cli("add", str(PROMPT), "--text", PROMPT_TEXT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("prompt queue-periodic-announce: 7.8 s")
+    r = cli("add", str(PROMPT), "--text", "again", "--name", "copy")
+    assert r.returncode == 3 and r.stderr.strip().splitlines() == [
+        "error: a prompt with this name exists: copy: prompt 'queue-periodic-announce' has this name or this audio"]
+    r = cli("list")
+    assert r.stdout.splitlines() == [f"queue-periodic-announce\tregistered\t7.8 s\t{PROMPT_TEXT}"]
