@@ -38,7 +38,8 @@ def _page(name: str, title_key: str, *, default: bool = False) -> st.Page:
 
 
 _BY_ROLE: dict[Role, list[str]] = {
-    Role.inspector: ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications", "profile"],
+    Role.inspector: ["queue", "live", "routed", "call", "search", "calibration", "redactions", "notifications",
+                     "profile"],
     Role.agent: ["scorecard", "call", "search", "notifications", "profile"],
     Role.supervisor: ["dashboard", "kpis", "report", "queue", "live", "routed", "call", "search", "sampling",
                       "disputes", "calibration", "redactions", "notifications", "profile"],

@@ -35,7 +35,7 @@ class Env:
 
 def channel_problem(conv: Conversation, speaker: str | None) -> str | None:
     if speaker in (None, "any"):
-        return None if conv.segments else "no speech in the call"
+        return None if conv.of(None) else "no speech in the call"
     if speaker not in conv.channels:
         return f"no {speaker} channel (mono or unattributed recording)"
     if not conv.of(speaker):
@@ -45,6 +45,6 @@ def channel_problem(conv: Conversation, speaker: str | None) -> str | None:
 
 def dead_channels(conv: Conversation) -> str | None:
     dead = sorted(c for c in conv.channels if not conv.of(c))
-    if not conv.segments:
+    if not conv.of(None):
         return "no speech in the call"
     return f"no speech on the {', '.join(dead)} channel" if dead else None

@@ -26,7 +26,7 @@ from typing import Any, TypeGuard
 from scoring import evidence as ev
 from scoring.applicability import na_reason
 from scoring.check_base import CheckResult, Env, channel_problem
-from scoring.conversation import Conversation
+from scoring.conversation import Conversation, said_by
 from scoring.matching import Match, find, stream
 from scoring.metrics import CallMetrics
 from scoring.rubric import (
@@ -58,8 +58,7 @@ def _unsure(conv: Conversation, env: Env, speaker: str | None, lo: float, hi: fl
     return [
         ev.of_segment(s, i, kind=EvidenceKind.unsure, note="low ASR confidence")
         for i, s in enumerate(conv.segments)
-        if (speaker in (None, "any") or s.speaker == speaker) and s.end >= lo and s.start <= hi
-        and s.avg_logprob < env.low_logprob
+        if said_by(s, speaker) and s.end >= lo and s.start <= hi and s.avg_logprob < env.low_logprob
     ]
 
 
@@ -200,7 +199,7 @@ def regex(check: RegexCheck, conv: Conversation, metrics: CallMetrics, env: Env)
     lo, hi = _window(check, conv)
     rx = re.compile(check.pattern, re.IGNORECASE if check.ignore_case else 0)
     segs = [(i, s) for i, s in enumerate(conv.segments)
-            if (check.speaker == "any" or s.speaker == check.speaker) and s.end >= lo and s.start <= hi]
+            if said_by(s, check.speaker) and s.end >= lo and s.start <= hi]
     hits = [(i, s) for i, s in segs if rx.search(s.text)]
     sure = [(i, s) for i, s in hits if s.avg_logprob >= env.low_logprob]
     present = check.expect == "present"

@@ -56,17 +56,26 @@ class Conversation:
     def channels(self) -> frozenset[str]:
         if self.facts.channels:
             return self.facts.channels
-        return frozenset(s.speaker for s in self.segments)
+        return frozenset(s.speaker for s in self.segments if s.speaker != Speaker.system.value)
 
     def of(self, speaker: str | None) -> list[Segment]:
-        """Segments of ``speaker`` (None or ``any``: everyone's)."""
-        if speaker in (None, "any"):
-            return list(self.segments)
-        return [s for s in self.segments if s.speaker == speaker]
+        """Segments of ``speaker`` (None or ``any``: everyone's); never a known prompt's (``system``)."""
+        return [s for s in self.segments if said_by(s, speaker)]
 
     @property
     def is_stereo(self) -> bool:
         return {Speaker.agent.value, Speaker.customer.value} <= self.channels
+
+
+def said_by(segment: Segment, speaker: str | None) -> bool:
+    """Whether ``segment`` is speech of ``speaker`` (None or ``any``: of anyone).
+
+    A known prompt playing (speaker ``system``: an IVR greeting, "this call may be recorded") is
+    nobody's speech: it never answers a check for the agent or the customer, nor for "anyone".
+    """
+    if segment.speaker == Speaker.system.value:
+        return False
+    return speaker in (None, "any") or segment.speaker == speaker
 
 
 def is_cjk(ch: str) -> bool:

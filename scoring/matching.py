@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Indel
 
 from scoring import phonetic
-from scoring.conversation import Conversation, is_cjk, join_units, units
+from scoring.conversation import Conversation, is_cjk, join_units, said_by, units
 from scoring.numerals import number_spans
 from storage.segments import Segment
 
@@ -81,7 +81,7 @@ def stream(conv: Conversation, speaker: str | None, lo: float, hi: float) -> lis
     """Units of ``speaker`` that start inside [lo, hi], in time order."""
     out: list[Unit] = []
     for idx, seg in enumerate(conv.segments):
-        if speaker not in (None, "any") and seg.speaker != speaker:
+        if not said_by(seg, speaker):
             continue
         if seg.end < lo or seg.start > hi:
             continue

@@ -8,6 +8,7 @@ its version number.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -326,7 +327,23 @@ def load_rubric(path: Path | str | None = None) -> LoadedRubric:
 
 
 def active_rubric() -> LoadedRubric:
-    """The rubric new calls are scored with: ``settings.rubric_path`` or the bundled default."""
+    """The rubric new calls are scored with: ``settings.rubric_path`` or the bundled default.
+
+    The file is read for every call (an edit takes effect on the next call) but parsed again only
+    when its text changed: parsing and validating the default rubric took ~100 ms a call, the
+    largest part of a warm worker's per-call overhead (``python -m bench.overhead``).
+    """
     from storage.settings import get_settings
 
-    return load_rubric(get_settings().rubric_path)
+    path = get_settings().rubric_path
+    p = Path(path) if path is not None else DEFAULT_RUBRIC
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return load_rubric(path)  # the same one-line error as a first load
+    return _parsed(text, str(p))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str, source: str) -> LoadedRubric:
+    return parse_rubric(text, source)

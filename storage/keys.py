@@ -76,3 +76,10 @@ def model_key(name: str, version: int, ext: str = "joblib") -> str:
     if version < 1 or not _EXT.fullmatch(ext):
         raise InvalidInput(f"model version {version} / extension {ext!r} is not allowed")
     return f"models/{name}/v{version:06d}.{ext}"
+
+
+def prompt_key(name: str) -> str:
+    """Object key of a known prompt's audio (16 kHz WAV): ``prompts/<name>.wav``."""
+    if not _MODEL_NAME.fullmatch(name):
+        raise InvalidInput(f"prompt name {name!r}: use lower-case letters, digits, '-' and '_' (at most 64)")
+    return f"prompts/{name}.wav"

@@ -18,6 +18,7 @@ import storage.live_picks  # noqa: F401  live_plans, live_picks
 import storage.models  # noqa: F401  audit_log
 import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
+import storage.prompts  # noqa: F401  prompts
 import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.rollups  # noqa: F401  day_stats, rollup_state

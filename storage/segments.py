@@ -2,8 +2,10 @@
 layer), and the one text form of a conversation.
 
 The transcriber produces :class:`Segment` values, ``storage/transcripts.py`` stores and loads them,
-scoring judges them and the review app shows them. Speakers are ``agent``, ``customer`` or
-``unknown`` (a mono recording without attribution).
+scoring judges them and the review app shows them. Speakers are ``agent``, ``customer``,
+``unknown`` (a mono recording without attribution) or ``system``: a known recorded prompt (an IVR
+greeting, a queue announcement) heard in the call, its text reused from the prompt's record
+(transcribe/prompts.py). Nobody said ``system`` speech: scoring never counts it as anyone's.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ class Speaker(StrEnum):
     agent = "agent"
     customer = "customer"
     unknown = "unknown"
+    system = "system"  # a known prompt playing (not a person)
 
 
 UNKNOWN_SPEAKER = Speaker.unknown.value
+SYSTEM_SPEAKER = Speaker.system.value
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
+from transcribe.prompts import PromptBook
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ class Transcriber:
         self._pool = ThreadPoolExecutor(max_workers=max(1, compute.num_workers), thread_name_prefix=self.pool_name)
         log.info("load model %s (%s) %s", model.name, model.version, compute)
 
+    def close(self) -> None:
+        """Stop this model's thread pool (a process's cached Transcriber lives as long as the process)."""
+        self._pool.shutdown(wait=True)
+
     def _vad(self) -> Any:
         from faster_whisper.vad import VadOptions
 
@@ -234,7 +239,7 @@ class Transcriber:
     def transcribe(self, audio: Audio, *, channel_map: Mapping[str, int] | None = None,
                    language: str | None = None, stop: threading.Event | None = None,
                    hotwords: Mapping[str, str] | None = None, languages: Sequence[str] = (),
-                   paused: Sequence[tuple[float, float]] = ()) -> Transcript:
+                   paused: Sequence[tuple[float, float]] = (), prompts: PromptBook | None = None) -> Transcript:
         """The whole call: language fixed or detected, every channel as its speaker, merged and cleaned.
 
         ``hotwords``: language → text to prime the decoder with (:mod:`transcribe.vocabulary`), used
@@ -243,6 +248,9 @@ class Transcriber:
         :class:`TranscriptionStopped`. ``paused``: [start, end) seconds of PCI pauses; their samples
         are zeroed before anything reaches the model (VAD finds no speech in them, so Whisper never
         decodes them) and no segment or word is kept there (:func:`drop_paused`).
+        ``prompts``: known recorded prompts; where one plays, the
+        channel gets its stored text as a ``system`` segment and Whisper never hears it
+        (:mod:`transcribe.prompts`).
         """
         prob = 1.0
         if not self.whisper.model.is_multilingual:
@@ -250,6 +258,7 @@ class Transcriber:
         detect = language is None
         speakers = speakers_by_channel(channel_map or {}, audio.n_channels)
         found: dict[int, list[Segment]] = {ch: [] for ch in speakers}
+        system: list[Segment] = []
         inflight: deque[list[tuple[int, Future[list[Segment]]]]] = deque()
 
         def collect() -> None:
@@ -261,6 +270,9 @@ class Transcriber:
                 if stop is not None and stop.is_set():
                     raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
                 silence_paused(window, paused)
+                if prompts:
+                    window, heard = prompts.cut(window, speakers)
+                    system.extend(heard)
                 if detect:
                     # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
                     agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
@@ -282,7 +294,8 @@ class Transcriber:
                     fut.cancel()
         return Transcript(language=language, language_probability=round(float(prob), 4), model=self.model,
                           compute=self.compute, duration_s=audio.duration_s, mono=audio.n_channels == 1,
-                          segments=drop_paused(merge(found.values()), paused))
+                          segments=sorted(drop_paused(merge(found.values()), paused) + system,
+                                           key=lambda s: (s.start, s.channel, s.end)))
 
 
 def silence_paused(window: AudioWindow, paused: Sequence[tuple[float, float]]) -> None:

@@ -33,6 +33,7 @@ from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
+from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
 from transcribe.vocabulary import decoding_hotwords
@@ -60,6 +61,7 @@ class _CallInfo:
     numbers: tuple[str | None, str | None] = (None, None)  # (callee, caller): language by number
     audio_format: dict[str, Any] | None = None  # set for headerless recordings (raw μ-law, GSM, …)
     paused: tuple[tuple[float, float], ...] = ()  # PCI pauses, seconds of the recording: not transcribed
+    prompts: PromptBook = PromptBook()  # known prompts (the process's cached book)
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -70,7 +72,7 @@ def _load_call(call_id: str) -> _CallInfo:
         hint = (call.meta or {}).get("audio_format")
         return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at,
                          (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None,
-                         tuple(pauses.in_recording(s, call)))
+                         tuple(pauses.in_recording(s, call)), prompt_book(s))
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -142,7 +144,7 @@ def handle(ctx: JobContext) -> None:
             transcript = transcriber.transcribe(
                 audio, channel_map=info.channel_map, language=language_for(info.queue, *info.numbers),
                 stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages,
-                paused=info.paused)
+                paused=info.paused, prompts=info.prompts)
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
             redacted = redact_transcript(transcript.segments)

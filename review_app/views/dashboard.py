@@ -19,6 +19,7 @@ from review_app.workflow.dashboard import agreement, kpis, score_trend, workload
 from review_app.workflow.redactions import redaction_report
 from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
+from storage.settings import get_settings
 
 who = principal()
 st.title(t("page_dashboard"))

@@ -1,15 +1,15 @@
 """disputes of auto-submitted evaluations: a dispute names an evaluation when there is no review yet;
 a routed call may come from a dispute instead of a rule
 
-Revision ID: 0019_loopsec_auto_disputes
-Revises: 0018_loopsec_user_timezone
+Revision ID: 0021_loopsec_auto_disputes
+Revises: 0020_loopsec_user_timezone
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0019_loopsec_auto_disputes'
-down_revision = '0018_loopsec_user_timezone'
+revision = '0021_loopsec_auto_disputes'
+down_revision = '0020_loopsec_user_timezone'
 branch_labels = None
 depends_on = None
 

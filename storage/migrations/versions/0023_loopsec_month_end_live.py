@@ -1,7 +1,7 @@
 """scheduler: month-end report claims; scheduled live plans (schedule, inspectors) and their claims
 
-Revision ID: 0021_loopsec_month_end_live
-Revises: 0020_loopsec_user_teams
+Revision ID: 0023_loopsec_month_end_live
+Revises: 0022_loopsec_user_teams
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision = '0021_loopsec_month_end_live'
-down_revision = '0020_loopsec_user_teams'
+revision = '0023_loopsec_month_end_live'
+down_revision = '0022_loopsec_user_teams'
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """users: a supervisor or inspector may see several teams (``also_teams`` besides ``team``)
 
-Revision ID: 0020_loopsec_user_teams
-Revises: 0019_loopsec_auto_disputes
+Revision ID: 0022_loopsec_user_teams
+Revises: 0021_loopsec_auto_disputes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0020_loopsec_user_teams'
-down_revision = '0019_loopsec_auto_disputes'
+revision = '0022_loopsec_user_teams'
+down_revision = '0021_loopsec_auto_disputes'
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """users: a time zone of their own (none: the review app's CALLQC_TIMEZONE)
 
-Revision ID: 0018_loopsec_user_timezone
-Revises: 0017_sync_live_sampling
+Revision ID: 0020_loopsec_user_timezone
+Revises: 0019_scaled_rollups
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0018_loopsec_user_timezone'
-down_revision = '0017_sync_live_sampling'
+revision = '0020_loopsec_user_timezone'
+down_revision = '0019_scaled_rollups'
 branch_labels = None
 depends_on = None
 
