@@ -34,6 +34,7 @@ from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
+from transcribe.vad import KnownSpeech, Span, install, speech_spans, vad_options
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class ComputeSettings:
     vad_min_silence_ms: int = VAD_MIN_SILENCE_MS
     window_s: float = WINDOW_S
     fallback: bool = True  # re-decode failed chunks with temperature fallback (transcribe/fallback.py)
+    vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
 
     @classmethod
     def from_settings(cls) -> ComputeSettings:
@@ -132,23 +134,23 @@ class Transcriber:
             from opencc import OpenCC
 
             self._t2s = OpenCC("t2s")
+        install()  # the batched pipeline takes the speech this engine found (transcribe/vad.py)
         # One pool per loaded model, one thread per replica, shared by every call in this process.
         self.pool_name = f"asr{next(_pool_numbers)}"
         self._pool = ThreadPoolExecutor(max_workers=max(1, compute.num_workers), thread_name_prefix=self.pool_name)
         log.info("load model %s (%s) %s", model.name, model.version, compute)
 
-    def _vad(self) -> Any:
-        from faster_whisper.vad import VadOptions
-
-        return VadOptions(threshold=self.compute.vad_threshold,
-                          min_silence_duration_ms=self.compute.vad_min_silence_ms, max_speech_duration_s=30)
+    def speech(self, audio: np.ndarray) -> list[Span]:
+        """Speech spans of one channel of a window (float audio): found once, used by everything after."""
+        return speech_spans(audio, vad_options(self.compute.vad_threshold, self.compute.vad_min_silence_ms),
+                            gate=self.compute.vad_gate)
 
     def _detect_channel(self, samples: np.ndarray) -> dict[str, float]:
         """Seconds of speech per language (probability-weighted) in up to DETECT_CHUNKS stretches."""
-        from faster_whisper.vad import collect_chunks, get_speech_timestamps
+        from faster_whisper.vad import collect_chunks
 
         audio = to_float(samples)
-        speech = get_speech_timestamps(audio, self._vad())
+        speech = self.speech(audio)
         if not speech:
             return {}
         # Whisper's detector reads 30 s. A call often opens with a long IVR prompt or a greeting in
@@ -196,12 +198,11 @@ class Transcriber:
         from faster_whisper import BatchedInferencePipeline
 
         audio = to_float(samples)
+        known = KnownSpeech(self.speech(audio))
         # A pipeline per task: it keeps per-stream state (last word time) while it runs.
         segs, info = BatchedInferencePipeline(self.whisper).transcribe(
             audio, language=language, batch_size=self.compute.batch_size,
-            beam_size=self.compute.beam_size, vad_filter=True,
-            vad_parameters={"threshold": self.compute.vad_threshold,
-                            "min_silence_duration_ms": self.compute.vad_min_silence_ms},
+            beam_size=self.compute.beam_size, vad_filter=True, vad_parameters=known,
             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
         )
         decoded = list(segs)
