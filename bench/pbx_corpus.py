@@ -150,7 +150,7 @@ def ringback(cycles: int) -> np.ndarray:  # North American: 440+480 Hz, 2 s on, 
 
 
 def busy(cycles: int) -> np.ndarray:  # 480+620 Hz, 0.5 s on, 0.5 s off
-    return _cadence((480, 620), 0.5, 0.5, cycles)
+    return _cadence((480, 620), 0.5, 0.5, cycles)[: -int(0.5 * RATE)]
 
 
 def sit() -> np.ndarray:  # special information tone: three rising tones

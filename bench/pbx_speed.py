@@ -64,8 +64,13 @@ def run_bare(calls: list[dict], cfg: dict) -> dict:
     def one(job: tuple[int, int]) -> dict:
         i, ch = job
         audio = decode_audio(calls[i]["path"], split_stereo=True)[ch]
+        # Without VAD the batched pipeline needs its windows given: consecutive 30 s stretches.
+        dur = len(audio) / 16000
+        clips = None if cfg["vad"] else [{"start": t, "end": min(t + 30.0, dur)} for t in range(0, int(dur) + 1, 30)
+                                         if t < dur]
         segs, _ = BatchedInferencePipeline(model).transcribe(
-            audio, batch_size=cfg["batch"], beam_size=cfg["beam"], vad_filter=cfg["vad"], word_timestamps=True)
+            audio, batch_size=cfg["batch"], beam_size=cfg["beam"], vad_filter=cfg["vad"], word_timestamps=True,
+            clip_timestamps=clips)
         segs_list = list(segs)
         words = [(float(w.start), float(w.end)) for s in segs_list for w in (s.words or [])]
         return {"text": " ".join(s.text for s in segs_list), "words": words}
@@ -147,6 +152,8 @@ def _spawn(mode: str, calls: list[dict], work: Path, tag: str) -> dict:
     r = json.loads(out.strip().splitlines()[-1])
     call_s = sum(c["duration_s"] for c in calls)
     r.update(quality(calls, r.pop("hyps")), x=call_s / r["wall_s"], per_cpu=call_s / r["cpu_s"])
+    print(f"  {call_s / r['wall_s']:.1f}x wall, {r['per_cpu']:.1f} call-s per CPU-s, WER {r['wer']:.1f} %",
+          file=sys.stderr)
     return r
 
 
@@ -178,6 +185,7 @@ def main() -> None:
     ap.add_argument("--sweep-calls", type=int, default=3, help="Calls the sweep runs on (hold and speech mixed).")
     ap.add_argument("--no-sweep", action="store_true", help="Use the baseline given by --baseline instead.")
     ap.add_argument("--baseline", default='{"batch": 1, "beam": 5, "threads": 1, "replicas": 2, "vad": true}')
+    ap.add_argument("--sweep-only", action="store_true", help="Stop after the sweep.")
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--calls-file", help=argparse.SUPPRESS)
@@ -203,7 +211,7 @@ def main() -> None:
     else:
         holds = [c for c in calls if c["kind"] == "hold"]
         speech = [c for c in calls if c["kind"] != "hold"]
-        n_speech = max(1, args.sweep_calls // 3) if speech else 0
+        n_speech = args.sweep_calls // 3 if speech else 0  # one call: a hold call
         subset = holds[: args.sweep_calls - n_speech] + speech[:n_speech]
         sweep = []
         for cfg in SWEEP:
@@ -215,7 +223,12 @@ def main() -> None:
         lines += ["", f"Sweep on {len(subset)} calls ({sum(c['duration_s'] for c in subset) / 60:.1f} min):", "",
                   HEAD, *[_row(_label(c), r) for c, r in sorted(sweep, key=lambda cr: -cr[1]["x"])], "",
                   f"fastest: {_label(fastest[0])}; baseline (fastest within {WER_SLACK} WER points of the best "
-                  f"{best_wer:.1f} %): {_label(base)}"]
+                  f"{best_wer:.1f} %): {_label(base)}", f"baseline as JSON: {json.dumps(base)}"]
+        if args.sweep_only:
+            print("\n".join(lines))
+            if args.markdown:
+                args.markdown.write_text("\n".join(lines) + "\n")
+            return
     print(f"(b) {_label(base)} on all calls …", file=sys.stderr)
     b = _spawn(json.dumps(base), calls, work, tag + "b")
     print("(c) callqc end to end …", file=sys.stderr)

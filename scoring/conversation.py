@@ -29,6 +29,9 @@ class CallFacts:
     # Speakers that have a channel of their own ({"agent", "customer"} for stereo); empty = unknown,
     # in which case the speakers present in the segments are taken as the channels.
     channels: frozenset[str] = frozenset()
+    # Music on hold and tones the transcriber found ((start, end) seconds, any channel): time that
+    # is neither talk nor dead air (transcribe/nonspeech.py).
+    nonspeech: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,12 @@ class TranscriptNotReady(CallqcError):
 
 def load_conversation(session: Session, call: Call) -> Conversation:
     """The call's stored segments and facts as a :class:`Conversation` (TranscriptNotReady if none)."""
-    if session.get(Transcript, call.call_id) is None:
+    transcript = session.get(Transcript, call.call_id)
+    if transcript is None:
         raise TranscriptNotReady(call.call_id)
     segs = segments(session, call.call_id)
     channels = frozenset(call.channel_map or {}) or frozenset(s.speaker for s in segs)
+    other = tuple((float(x["start"]), float(x["end"])) for x in transcript.nonspeech or [])
     facts = CallFacts(direction=str(call.direction), queue=call.queue, duration_s=call.duration_s,
-                      meta=dict(call.meta or {}), channels=channels)
+                      meta=dict(call.meta or {}), channels=channels, nonspeech=other)
     return Conversation.build(segs, facts)

@@ -3,7 +3,9 @@
 Speech is the union of a speaker's segment intervals. Silence is time when nobody speaks; the
 *longest silence* is the longest gap between two stretches of speech (lead-in before the first
 word and the tail after the last are excluded: recordings often start with ringing and end after
-hang-up), while *non-talk time* is the whole call minus all speech. Overtalk is time when the agent
+hang-up), while *non-talk time* is the whole call minus all speech. Music on hold and tones the
+transcriber found (``CallFacts.nonspeech``) are neither talk nor silence: they are cut out of both,
+so a customer on hold is not dead air (``nonspeech_s`` says how long they lasted). Overtalk is time when the agent
 and the customer speak at once (needs one channel each). Talk speed is words a minute, except when
 a speaker's text is mostly Chinese: then characters a minute (Chinese has no word spaces; the
 usual conversational range is about 200-300 characters a minute).
@@ -53,6 +55,17 @@ def total(intervals: Iterable[Interval]) -> float:
     return sum(b - a for a, b in intervals)
 
 
+def minus(xs: list[Interval], cuts: list[Interval]) -> list[Interval]:
+    """Merged intervals ``xs`` with the merged ``cuts`` removed."""
+    out: list[Interval] = []
+    for a, b in xs:
+        pieces = [(a, b)]
+        for x, y in cuts:
+            pieces = [p for lo, hi in pieces for p in ((lo, min(hi, x)), (max(lo, y), hi)) if p[1] > p[0]]
+        out.extend(pieces)
+    return out
+
+
 def gaps(speech: list[Interval]) -> list[Interval]:
     """Silences between consecutive stretches of speech."""
     return [(speech[k][1], speech[k + 1][0]) for k in range(len(speech) - 1)]
@@ -92,6 +105,7 @@ class CallMetrics:
     overtalk_spans: list[Interval] = field(default_factory=list)
     rate: dict[str, SpeakerRate] = field(default_factory=dict)
     talk_ratio: float | None = None  # agent share of agent + customer talk, 0..1
+    nonspeech_s: float = 0.0  # music on hold and tones: neither talk nor silence
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -125,9 +139,10 @@ def _rounded(v: Any) -> Any:
 
 def compute(conv: Conversation) -> CallMetrics:
     """All metrics of ``conv``."""
-    by_speaker = {sp: union((s.start, s.end) for s in conv.of(sp)) for sp in sorted(conv.channels)}
-    speech = union((s.start, s.end) for s in conv.segments)
-    silences = gaps(speech)
+    other = union(conv.facts.nonspeech)
+    by_speaker = {sp: minus(union((s.start, s.end) for s in conv.of(sp)), other) for sp in sorted(conv.channels)}
+    speech = minus(union((s.start, s.end) for s in conv.segments), other)
+    silences = [p for g in gaps(speech) for p in minus([g], other)]
     longest = max(silences, key=lambda g: g[1] - g[0], default=None)
     agent, customer = Speaker.agent.value, Speaker.customer.value
     over = intersect(by_speaker.get(agent, []), by_speaker.get(customer, [])) if conv.is_stereo else []
@@ -137,7 +152,7 @@ def compute(conv: Conversation) -> CallMetrics:
         duration_s=conv.duration,
         talk_s=talk,
         speech_s=total(speech),
-        non_talk_s=max(0.0, conv.duration - total(speech)),
+        non_talk_s=max(0.0, conv.duration - total(speech) - total(other)),
         longest_silence_s=(longest[1] - longest[0]) if longest else 0.0,
         longest_silence_at=longest,
         overtalk_count=len(over),
@@ -146,4 +161,5 @@ def compute(conv: Conversation) -> CallMetrics:
         overtalk_spans=over,
         rate={sp: speaker_rate(conv, sp) for sp in by_speaker},
         talk_ratio=(talk.get(agent, 0.0) / both) if conv.is_stereo and both > 0 else None,
+        nonspeech_s=total(other),
     )

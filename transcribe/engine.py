@@ -34,6 +34,7 @@ from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
+from transcribe.nonspeech import NonSpeech, classify, merge_across_windows
 from transcribe.vad import KnownSpeech, Span, install, speech_spans, vad_options
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class ComputeSettings:
     window_s: float = WINDOW_S
     fallback: bool = True  # re-decode failed chunks with temperature fallback (transcribe/fallback.py)
     vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
+    nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
 
     @classmethod
     def from_settings(cls) -> ComputeSettings:
@@ -101,6 +103,7 @@ class Transcript:
     duration_s: float
     mono: bool  # one channel: every segment's speaker is "unknown"
     segments: list[Segment] = field(default_factory=list)
+    nonspeech: list[NonSpeech] = field(default_factory=list)  # music on hold and tones, every channel
 
     @property
     def words(self) -> int:
@@ -140,17 +143,24 @@ class Transcriber:
         self._pool = ThreadPoolExecutor(max_workers=max(1, compute.num_workers), thread_name_prefix=self.pool_name)
         log.info("load model %s (%s) %s", model.name, model.version, compute)
 
-    def speech(self, audio: np.ndarray) -> list[Span]:
-        """Speech spans of one channel of a window (float audio): found once, used by everything after."""
+    def speech(self, audio: np.ndarray, found: Sequence[NonSpeech] = (), *, offset_s: float = 0.0) -> list[Span]:
+        """Speech spans of one channel of a window (float audio), outside the ``found`` music and tones:
+        found once, used by everything after."""
+        skip = [(int((x.start - offset_s) * SAMPLE_RATE), int((x.end - offset_s) * SAMPLE_RATE)) for x in found]
         return speech_spans(audio, vad_options(self.compute.vad_threshold, self.compute.vad_min_silence_ms),
-                            gate=self.compute.vad_gate)
+                            gate=self.compute.vad_gate, skip=skip)
+
+    def listen(self, audio: np.ndarray, *, channel: int, offset_s: float) -> tuple[list[Span], list[NonSpeech]]:
+        """One channel of a window: its speech spans, and the music on hold and tones in it."""
+        found = classify(audio, channel=channel, offset_s=offset_s) if self.compute.nonspeech else []
+        return self.speech(audio, found, offset_s=offset_s), found
 
     def _detect_channel(self, samples: np.ndarray) -> dict[str, float]:
         """Seconds of speech per language (probability-weighted) in up to DETECT_CHUNKS stretches."""
         from faster_whisper.vad import collect_chunks
 
         audio = to_float(samples)
-        speech = self.speech(audio)
+        speech, _found = self.listen(audio, channel=0, offset_s=0.0)  # hold music votes for no language
         if not speech:
             return {}
         # Whisper's detector reads 30 s. A call often opens with a long IVR prompt or a greeting in
@@ -193,12 +203,17 @@ class Transcriber:
         return best, pool[best] / sum(pool.values())
 
     def transcribe_window(self, samples: np.ndarray, *, offset_s: float, speaker: str, channel: int,
-                          language: str | None, hotwords: str | None = None) -> list[Segment]:
-        """Segments of one channel (one speaker) of one window, times in seconds from the call's start."""
+                          language: str | None, hotwords: str | None = None
+                          ) -> tuple[list[Segment], list[NonSpeech]]:
+        """Segments of one channel (one speaker) of one window, times in seconds from the call's start;
+        and the music on hold and tones found there (never sent to Whisper)."""
         from faster_whisper import BatchedInferencePipeline
 
         audio = to_float(samples)
-        known = KnownSpeech(self.speech(audio))
+        spans, found = self.listen(audio, channel=channel, offset_s=offset_s)
+        if not spans:
+            return [], found
+        known = KnownSpeech(spans)
         # A pipeline per task: it keeps per-stream state (last word time) while it runs.
         segs, info = BatchedInferencePipeline(self.whisper).transcribe(
             audio, language=language, batch_size=self.compute.batch_size,
@@ -213,7 +228,7 @@ class Transcriber:
         out = [self._segment(s, offset=offset_s, speaker=speaker, channel=channel, language=language)
                for s in decoded]
         log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
-        return out
+        return out, found
 
     def _segment(self, s: Any, *, offset: float, speaker: str, channel: int, language: str | None) -> Segment:
         def t(x: float) -> float:
@@ -248,11 +263,14 @@ class Transcriber:
         detect = language is None
         speakers = speakers_by_channel(channel_map or {}, audio.n_channels)
         found: dict[int, list[Segment]] = {ch: [] for ch in speakers}
-        inflight: deque[list[tuple[int, Future[list[Segment]]]]] = deque()
+        heard: list[NonSpeech] = []
+        inflight: deque[list[tuple[int, Future[tuple[list[Segment], list[NonSpeech]]]]]] = deque()
 
         def collect() -> None:
             for ch, fut in inflight.popleft():
-                found[ch].extend(fut.result())
+                segs, other = fut.result()
+                found[ch].extend(segs)
+                heard.extend(other)
 
         try:
             for window in audio.windows(window_s=self.compute.window_s):
@@ -279,7 +297,7 @@ class Transcriber:
                     fut.cancel()
         return Transcript(language=language, language_probability=round(float(prob), 4), model=self.model,
                           compute=self.compute, duration_s=audio.duration_s, mono=audio.n_channels == 1,
-                          segments=merge(found.values()))
+                          segments=merge(found.values()), nonspeech=merge_across_windows(heard))
 
 
 _lock = threading.Lock()

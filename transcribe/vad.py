@@ -16,7 +16,7 @@ hold and tones from it before anything reaches Whisper.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,17 +77,29 @@ def vad_options(threshold: float, min_silence_ms: int, *, max_speech_s: float = 
     return VadOptions(threshold=threshold, min_silence_duration_ms=min_silence_ms, max_speech_duration_s=max_speech_s)
 
 
-def speech_spans(audio: np.ndarray, options: VadOptions, *, gate: bool = True) -> list[Span]:
-    """Silero's speech spans of float ``audio`` (16 kHz), run only where :func:`heard` finds sound."""
+def speech_spans(audio: np.ndarray, options: VadOptions, *, gate: bool = True,
+                 skip: Sequence[tuple[int, int]] = ()) -> list[Span]:
+    """Silero's speech spans of float ``audio`` (16 kHz), run only where :func:`heard` finds sound and
+    outside the ``skip`` sample ranges (music on hold and tones the classifier found)."""
     from faster_whisper.vad import get_speech_timestamps
 
     if not gate:
         return get_speech_timestamps(audio, options)
     spans: list[Span] = []
-    for a, b in heard(audio):
+    for a, b in _minus(heard(audio), sorted(skip)):
         for s in get_speech_timestamps(audio[a:b], options):
             spans.append({"start": s["start"] + a, "end": s["end"] + a})
     return spans
+
+
+def _minus(ranges: list[tuple[int, int]], cuts: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for a, b in ranges:
+        pieces = [(a, b)]
+        for x, y in cuts:
+            pieces = [p for lo, hi in pieces for p in ((lo, min(hi, x)), (max(lo, y), hi)) if p[1] - p[0] >= FRAME]
+        out.extend(pieces)
+    return out
 
 
 def seconds(spans: list[Span], offset_s: float = 0.0) -> list[tuple[float, float]]:
