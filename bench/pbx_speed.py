@@ -6,9 +6,10 @@ speech-only calls). Two steps, one run:
 1. **Sweep** bare faster-whisper (tiny.en int8, ``BatchedInferencePipeline``, word timestamps) over
    batch size 1/8 × beam 1/5 × threads-per-replica × replicas (1×2, 2×1) × VAD on/off, on a
    subset of the calls (``--sweep-calls``), each setting in its own process, model load and
-   decoding inside the clock. The baseline (b) is the fastest setting whose WER is within
-   ``WER_SLACK`` points of the sweep's best WER (a setting that buys speed with accuracy is not a
-   transcription setup anyone would deploy); the absolutely fastest is reported too.
+   decoding inside the clock. The baseline (b) is the setting with the lowest CPU cost whose WER
+   is within ``WER_SLACK`` points of the sweep's best WER (a setting that buys speed with accuracy
+   is not a transcription setup anyone would deploy; CPU cost, because on a shared machine the
+   wall-clock order swings with other load); the fastest by wall clock is reported too.
 2. **Compare** on every call: (b) as chosen, then (c) callqc end to end — every call ingested
    (probe, hash, object store, database row, job), then ``callqc work --burst --kinds
    transcribe,score`` until it exits (model load, transcription and scoring included) — as ratios.
@@ -219,11 +220,13 @@ def main() -> None:
             sweep.append((cfg, _spawn(json.dumps(cfg), subset, work, tag)))
         best_wer = min(r["wer"] for _c, r in sweep)
         fastest = max(sweep, key=lambda cr: cr[1]["x"])
-        base = max((cr for cr in sweep if cr[1]["wer"] <= best_wer + WER_SLACK), key=lambda cr: cr[1]["x"])[0]
+        # Chosen by CPU cost (call-seconds per CPU-second): on a shared machine wall-clock order swings
+        # with other load; with the cores to itself a setting's throughput follows its CPU cost.
+        base = max((cr for cr in sweep if cr[1]["wer"] <= best_wer + WER_SLACK), key=lambda cr: cr[1]["per_cpu"])[0]
         lines += ["", f"Sweep on {len(subset)} calls ({sum(c['duration_s'] for c in subset) / 60:.1f} min):", "",
                   HEAD, *[_row(_label(c), r) for c, r in sorted(sweep, key=lambda cr: -cr[1]["x"])], "",
-                  f"fastest: {_label(fastest[0])}; baseline (fastest within {WER_SLACK} WER points of the best "
-                  f"{best_wer:.1f} %): {_label(base)}", f"baseline as JSON: {json.dumps(base)}"]
+                  f"fastest (wall): {_label(fastest[0])}; baseline (cheapest in CPU within {WER_SLACK} WER points "
+                  f"of the best {best_wer:.1f} %): {_label(base)}", f"baseline as JSON: {json.dumps(base)}"]
         if args.sweep_only:
             print("\n".join(lines))
             if args.markdown:

@@ -62,30 +62,45 @@ def main() -> None:
     minutes = sum(len(a) for _c, _s, a in channels) / 16000 / 60
     speech_spans(channels[0][2][:16000], opts, gate=False)  # load the model outside the clock
     load_before = _loadavg()
-    cpu: dict[bool, float] = {}
-    found: dict[bool, list[list[tuple[float, float]]]] = {}
-    for gate in (False, True):
+    from transcribe.nonspeech import classify
+
+    def skip(audio, ch: int) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+        return [(int(x.start * 16000), int(x.end * 16000)) for x in classify(audio, channel=ch)]
+
+    modes = {"plain": {"gate": False}, "gated": {"gate": True}, "gated+nonspeech": {"gate": True, "classify": True}}
+    cpu: dict[str, float] = {}
+    found: dict[str, list[list[tuple[float, float]]]] = {}
+    for mode, how in modes.items():
         best = float("inf")
         for _ in range(args.repeat):
             c0 = time.process_time()
-            spans = [_union(seconds(speech_spans(a, opts, gate=gate))) for _c, _s, a in channels]
+            spans = []
+            for _c, sp, a in channels:
+                cut = skip(a, 0 if sp == "agent" else 1) if how.get("classify") else []
+                spans.append(_union(seconds(speech_spans(a, opts, gate=how["gate"], skip=cut))))
             best = min(best, time.process_time() - c0)
-        cpu[gate], found[gate] = best, spans
-    inter = sum(_overlap(p, g) for p, g in zip(found[False], found[True], strict=True))
-    union = sum(_total(p) + _total(g) for p, g in zip(found[False], found[True], strict=True)) - inter
+        cpu[mode], found[mode] = best, spans
+    def iou(mode: str) -> float:
+        inter = sum(_overlap(p, g) for p, g in zip(found["plain"], found[mode], strict=True))
+        union = sum(_total(p) + _total(g) for p, g in zip(found["plain"], found[mode], strict=True)) - inter
+        return 100 * inter / union
+
     truth = [_union([tuple(x) for x in c["speech"][sp]]) for c, sp, _a in channels]  # type: ignore[misc]
     spoken = sum(_total(t) for t in truth)
-    cover = {g: sum(_overlap(t, f) for t, f in zip(truth, found[g], strict=True)) / spoken for g in (False, True)}
+    cover = {g: sum(_overlap(t, f) for t, f in zip(truth, found[g], strict=True)) / spoken for g in modes}
+    holds = [_union([tuple(x) for x in c["hold"]]) if sp == "customer" else [] for c, sp, _a in channels]  # type: ignore[misc]
+    in_hold = {g: sum(_overlap(h, f) for h, f in zip(holds, found[g], strict=True)) for g in modes}
     print(f"machine: {machine()}\nload average before/after: {load_before} / {_loadavg()}\n"
           f"corpus: {len(calls)} calls, {minutes:.1f} channel-minutes, truth speech {spoken / 60:.1f} min "
           f"({100 * spoken / 60 / minutes:.0f} % of channel time)\n")
-    print("| VAD | CPU s per channel-minute | × real time | speech found | truth speech covered |\n"
-          "|---|---|---|---|---|")
-    for g in (False, True):
-        name = "gated (energy gate → Silero)" if g else "plain Silero (faster-whisper)"
-        print(f"| {name} | {cpu[g] / minutes:.3f} | {minutes * 60 / cpu[g]:.0f}× | "
-              f"{sum(_total(x) for x in found[g]) / 60:.1f} min | {100 * cover[g]:.1f} % |")
-    print(f"\ngated / plain CPU: {cpu[True] / cpu[False]:.2f}; agreement (IoU of speech): {100 * inter / union:.1f} %")
+    print("| voice detection | CPU s per channel-minute | × real time | vs plain | speech found | same as plain (IoU) "
+          "| truth speech covered | 'speech' inside hold music |\n|---|---|---|---|---|---|---|---|")
+    names = {"plain": "plain Silero (faster-whisper's)", "gated": "energy gate → Silero",
+             "gated+nonspeech": "classifier + energy gate → Silero (callqc)"}
+    for g in modes:
+        print(f"| {names[g]} | {cpu[g] / minutes:.3f} | {minutes * 60 / cpu[g]:.0f}× | {cpu[g] / cpu['plain']:.2f} | "
+              f"{sum(_total(x) for x in found[g]) / 60:.1f} min | {iou(g):.1f} % | {100 * cover[g]:.1f} % | "
+              f"{in_hold[g]:.0f} s |")
 
 
 if __name__ == "__main__":
