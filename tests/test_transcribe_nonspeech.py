@@ -122,3 +122,28 @@ def test_no_words_inside_hold_and_the_transcript_carries_it(hold_call: tuple[dic
     words = [w for s in transcript.segments for w in s.words]
     assert words
     assert [w for w in words if any(a <= (w.start + w.end) / 2 <= b for a, b in holds)] == []
+
+
+def test_hold_and_tones_are_stored_with_the_transcript_and_reach_scoring(db_url: str) -> None:
+    """store_result keeps the non-speech intervals; transcript_json shows them; scoring's facts carry them."""
+    from scoring.conversation import load_conversation
+    from storage.calls import Call
+    from storage.db import session
+    from storage.transcripts import transcript_json
+    from tests.redaction_helpers import SECONDS, add_recorded_call, conversation
+    from transcribe.engine import ComputeSettings, Transcript
+    from transcribe.handler import store_result
+    from transcribe.models import ModelSource, ResolvedModel
+
+    found = [NonSpeech(NonSpeechKind.tone, 1, 0.5, 8.0, "ringback"), NonSpeech(NonSpeechKind.hold, 1, 9.0, 12.0)]
+    model = ResolvedModel("test", "test", "0", ModelSource("package"), False)
+    add_recorded_call("ns1")
+    store_result("ns1", Transcript(language="en", language_probability=1.0, model=model, compute=ComputeSettings(),
+                                   duration_s=SECONDS, mono=False, segments=conversation(), nonspeech=found))
+    with session() as s:
+        doc = transcript_json(s, "ns1")
+        call = s.get(Call, "ns1")
+        assert call is not None
+        facts = load_conversation(s, call).facts
+    assert doc is not None and [NonSpeech.from_json(x) for x in doc["nonspeech"]] == found
+    assert facts.nonspeech == ((0.5, 8.0), (9.0, 12.0))
