@@ -7,8 +7,9 @@ Throughput comes from these (measured in docs/benchmarks.md):
   replica: the replicas never idle between calls or while one channel of a call waits for the
   other, and never run more streams than there are replicas (no oversubscription);
 - a call is decoded and transcribed window by window (:data:`~transcribe.audio.WINDOW_S`, two
-  windows in flight per call), each channel of a window one task through faster-whisper's
-  ``BatchedInferencePipeline`` (Silero VAD packs the speech into ≤30 s chunks), so memory stays
+  windows in flight per call), each channel of a window one task: listened to once (music on hold
+  and tones found by :mod:`transcribe.nonspeech`, speech by the gated VAD of :mod:`transcribe.vad`),
+  then its speech through faster-whisper's ``BatchedInferencePipeline`` (packed into ≤30 s chunks), so memory stays
   flat however long the call is and a long mono call still keeps two replicas busy;
 - ``asr_batch_size`` 1: with one-thread replicas on a CPU, batching chunks makes each one slower
   (``python -m bench.asr_batch``); chunks the decoder loops on are decoded again with temperature
