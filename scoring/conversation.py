@@ -33,6 +33,9 @@ class CallFacts:
     # PCI pauses of a live call: [start, end) seconds of the recording that hold silence written in
     # place of the conversation (storage/pauses.py). Not dead air: metrics leave them out.
     paused: tuple[tuple[float, float], ...] = ()
+    # Music on hold and tones the transcriber found ((start, end) seconds, any channel): time that
+    # is neither talk nor dead air (transcribe/nonspeech.py).
+    nonspeech: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,11 +136,13 @@ class TranscriptNotReady(CallqcError):
 
 def load_conversation(session: Session, call: Call) -> Conversation:
     """The call's stored segments and facts as a :class:`Conversation` (TranscriptNotReady if none)."""
-    if session.get(Transcript, call.call_id) is None:
+    transcript = session.get(Transcript, call.call_id)
+    if transcript is None:
         raise TranscriptNotReady(call.call_id)
     segs = segments(session, call.call_id)
     channels = frozenset(call.channel_map or {}) or frozenset(s.speaker for s in segs)
+    other = tuple((float(x["start"]), float(x["end"])) for x in transcript.nonspeech or [])
     facts = CallFacts(direction=str(call.direction), queue=call.queue, duration_s=call.duration_s,
-                      meta=dict(call.meta or {}), channels=channels,
+                      meta=dict(call.meta or {}), channels=channels, nonspeech=other,
                       paused=tuple(pauses.in_recording(session, call)))
     return Conversation.build(segs, facts)

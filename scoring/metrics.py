@@ -4,9 +4,10 @@ Speech is the union of a speaker's segment intervals. Silence is time when nobod
 *longest silence* is the longest gap between two stretches of speech (lead-in before the first
 word and the tail after the last are excluded: recordings often start with ringing and end after
 hang-up), while *non-talk time* is the whole call minus all speech. Paused spans (PCI pauses of a
-live call, ``CallFacts.paused``) are neither: their silence was written in place of the
-conversation, so they are cut out of every silence and out of non-talk time (``paused_s`` says how
-much). Overtalk is time when the agent
+live call, ``CallFacts.paused``) and music on hold and tones the transcriber found
+(``CallFacts.nonspeech``) are neither talk nor silence: a pause's silence was written in place of the
+conversation, and a customer on hold is not dead air, so both are cut out of every silence and out
+of non-talk time (``paused_s`` and ``nonspeech_s`` say how long they lasted). Overtalk is time when the agent
 and the customer speak at once (needs one channel each). Talk speed is words a minute, except when
 a speaker's text is mostly Chinese: then characters a minute (Chinese has no word spaces; the
 usual conversational range is about 200-300 characters a minute).
@@ -115,6 +116,7 @@ class CallMetrics:
     rate: dict[str, SpeakerRate] = field(default_factory=dict)
     talk_ratio: float | None = None  # agent share of agent + customer talk, 0..1
     paused_s: float = 0.0  # PCI-paused seconds: in the duration, in no silence
+    nonspeech_s: float = 0.0  # music on hold and tones: neither talk nor silence
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -148,10 +150,11 @@ def _rounded(v: Any) -> Any:
 
 def compute(conv: Conversation) -> CallMetrics:
     """All metrics of ``conv``."""
-    by_speaker = {sp: union((s.start, s.end) for s in conv.of(sp)) for sp in sorted(conv.channels)}
-    speech = union((s.start, s.end) for s in conv.segments)
+    other = union(conv.facts.nonspeech)  # hold music, tones: not talk
+    by_speaker = {sp: subtract(union((s.start, s.end) for s in conv.of(sp)), other) for sp in sorted(conv.channels)}
+    speech = subtract(union((s.start, s.end) for s in conv.segments), other)
     paused = union(conv.facts.paused)
-    silences = gaps(speech, paused)
+    silences = gaps(speech, [*paused, *other])
     longest = max(silences, key=lambda g: g[1] - g[0], default=None)
     agent, customer = Speaker.agent.value, Speaker.customer.value
     over = intersect(by_speaker.get(agent, []), by_speaker.get(customer, [])) if conv.is_stereo else []
@@ -161,7 +164,7 @@ def compute(conv: Conversation) -> CallMetrics:
         duration_s=conv.duration,
         talk_s=talk,
         speech_s=total(speech),
-        non_talk_s=max(0.0, conv.duration - total(union([*speech, *paused]))),
+        non_talk_s=max(0.0, conv.duration - total(union([*speech, *paused, *other]))),
         longest_silence_s=(longest[1] - longest[0]) if longest else 0.0,
         longest_silence_at=longest,
         overtalk_count=len(over),
@@ -171,4 +174,5 @@ def compute(conv: Conversation) -> CallMetrics:
         rate={sp: speaker_rate(conv, sp) for sp in by_speaker},
         talk_ratio=(talk.get(agent, 0.0) / both) if conv.is_stereo and both > 0 else None,
         paused_s=total(paused),
+        nonspeech_s=total(other),
     )

@@ -31,6 +31,10 @@ class TranscriptBase(SQLModel):
     duration_s: float = 0.0
     mono: bool = False  # mono recording: speakers are "unknown"
     word_count: int = 0
+    # Music on hold and tones the transcriber found, never transcribed: {"kind": "hold"|"tone",
+    # "channel", "start", "end", "label"} (transcribe/nonspeech.py); neither talk nor dead air.
+    nonspeech: list[dict[str, Any]] = Field(default_factory=list,
+                                            sa_column=Column(JSON, nullable=False, server_default="[]"))
 
 
 class Transcript(TranscriptBase, table=True):
@@ -138,6 +142,7 @@ def transcript_json(session: Session, call_id: str) -> dict[str, Any] | None:
         "duration_s": t.duration_s,
         "mono": t.mono,
         "word_count": t.word_count,
+        "nonspeech": list(t.nonspeech or []),
         "created_at": t.created_at.isoformat(),
         "segments": [
             {"idx": s.idx, "speaker": s.speaker, "channel": s.channel, "start": s.start_s, "end": s.end_s,

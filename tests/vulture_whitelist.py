@@ -143,3 +143,4 @@ review_pass_known  # DayStats column
 review_passed  # DayStats column
 refreshed_at  # RollupState column (when the watermark last moved)
 paused_s  # dataclass field read through asdict (scoring/metrics.py CallMetrics.to_json)
+nonspeech_s  # unused variable (scoring/metrics.py: a CallMetrics field, in to_json via asdict)

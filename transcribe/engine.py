@@ -7,8 +7,9 @@ Throughput comes from these (measured in docs/benchmarks.md):
   replica: the replicas never idle between calls or while one channel of a call waits for the
   other, and never run more streams than there are replicas (no oversubscription);
 - a call is decoded and transcribed window by window (:data:`~transcribe.audio.WINDOW_S`, two
-  windows in flight per call), each channel of a window one task through faster-whisper's
-  ``BatchedInferencePipeline`` (Silero VAD packs the speech into ≤30 s chunks), so memory stays
+  windows in flight per call), each channel of a window one task: listened to once (music on hold
+  and tones found by :mod:`transcribe.nonspeech`, speech by the gated VAD of :mod:`transcribe.vad`),
+  then its speech through faster-whisper's ``BatchedInferencePipeline`` (packed into ≤30 s chunks), so memory stays
   flat however long the call is and a long mono call still keeps two replicas busy;
 - ``asr_batch_size`` 1: with one-thread replicas on a CPU, batching chunks makes each one slower
   (``python -m bench.asr_batch``); chunks the decoder loops on are decoded again with temperature
@@ -23,7 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,7 +35,10 @@ from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.conversation import merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
+from transcribe.nonspeech import NonSpeech, classify, merge_across_windows
+from transcribe.paused import drop_paused, silence_paused
 from transcribe.prompts import PromptBook
+from transcribe.vad import KnownSpeech, Span, install, speech_spans, vad_options
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,8 @@ class ComputeSettings:
     vad_min_silence_ms: int = VAD_MIN_SILENCE_MS
     window_s: float = WINDOW_S
     fallback: bool = True  # re-decode failed chunks with temperature fallback (transcribe/fallback.py)
+    vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
+    nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
 
     @classmethod
     def from_settings(cls) -> ComputeSettings:
@@ -100,6 +106,7 @@ class Transcript:
     duration_s: float
     mono: bool  # one channel: every segment's speaker is "unknown"
     segments: list[Segment] = field(default_factory=list)
+    nonspeech: list[NonSpeech] = field(default_factory=list)  # music on hold and tones, every channel
 
     @property
     def words(self) -> int:
@@ -133,6 +140,7 @@ class Transcriber:
             from opencc import OpenCC
 
             self._t2s = OpenCC("t2s")
+        install()  # the batched pipeline takes the speech this engine found (transcribe/vad.py)
         # One pool per loaded model, one thread per replica, shared by every call in this process.
         self.pool_name = f"asr{next(_pool_numbers)}"
         self._pool = ThreadPoolExecutor(max_workers=max(1, compute.num_workers), thread_name_prefix=self.pool_name)
@@ -142,18 +150,24 @@ class Transcriber:
         """Stop this model's thread pool (a process's cached Transcriber lives as long as the process)."""
         self._pool.shutdown(wait=True)
 
-    def _vad(self) -> Any:
-        from faster_whisper.vad import VadOptions
+    def speech(self, audio: np.ndarray, found: Sequence[NonSpeech] = (), *, offset_s: float = 0.0) -> list[Span]:
+        """Speech spans of one channel of a window (float audio), outside the ``found`` music and tones:
+        found once, used by everything after."""
+        skip = [(int((x.start - offset_s) * SAMPLE_RATE), int((x.end - offset_s) * SAMPLE_RATE)) for x in found]
+        return speech_spans(audio, vad_options(self.compute.vad_threshold, self.compute.vad_min_silence_ms),
+                            gate=self.compute.vad_gate, skip=skip)
 
-        return VadOptions(threshold=self.compute.vad_threshold,
-                          min_silence_duration_ms=self.compute.vad_min_silence_ms, max_speech_duration_s=30)
+    def listen(self, audio: np.ndarray, *, channel: int, offset_s: float) -> tuple[list[Span], list[NonSpeech]]:
+        """One channel of a window: its speech spans, and the music on hold and tones in it."""
+        found = classify(audio, channel=channel, offset_s=offset_s) if self.compute.nonspeech else []
+        return self.speech(audio, found, offset_s=offset_s), found
 
     def _detect_channel(self, samples: np.ndarray) -> dict[str, float]:
         """Seconds of speech per language (probability-weighted) in up to DETECT_CHUNKS stretches."""
-        from faster_whisper.vad import collect_chunks, get_speech_timestamps
+        from faster_whisper.vad import collect_chunks
 
         audio = to_float(samples)
-        speech = get_speech_timestamps(audio, self._vad())
+        speech, _found = self.listen(audio, channel=0, offset_s=0.0)  # hold music votes for no language
         if not speech:
             return {}
         # Whisper's detector reads 30 s. A call often opens with a long IVR prompt or a greeting in
@@ -196,17 +210,21 @@ class Transcriber:
         return best, pool[best] / sum(pool.values())
 
     def transcribe_window(self, samples: np.ndarray, *, offset_s: float, speaker: str, channel: int,
-                          language: str | None, hotwords: str | None = None) -> list[Segment]:
-        """Segments of one channel (one speaker) of one window, times in seconds from the call's start."""
+                          language: str | None, hotwords: str | None = None
+                          ) -> tuple[list[Segment], list[NonSpeech]]:
+        """Segments of one channel (one speaker) of one window, times in seconds from the call's start;
+        and the music on hold and tones found there (never sent to Whisper)."""
         from faster_whisper import BatchedInferencePipeline
 
         audio = to_float(samples)
+        spans, found = self.listen(audio, channel=channel, offset_s=offset_s)
+        if not spans:
+            return [], found
+        known = KnownSpeech(spans)
         # A pipeline per task: it keeps per-stream state (last word time) while it runs.
         segs, info = BatchedInferencePipeline(self.whisper).transcribe(
             audio, language=language, batch_size=self.compute.batch_size,
-            beam_size=self.compute.beam_size, vad_filter=True,
-            vad_parameters={"threshold": self.compute.vad_threshold,
-                            "min_silence_duration_ms": self.compute.vad_min_silence_ms},
+            beam_size=self.compute.beam_size, vad_filter=True, vad_parameters=known,
             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
         )
         decoded = list(segs)
@@ -217,7 +235,7 @@ class Transcriber:
         out = [self._segment(s, offset=offset_s, speaker=speaker, channel=channel, language=language)
                for s in decoded]
         log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
-        return out
+        return out, found
 
     def _segment(self, s: Any, *, offset: float, speaker: str, channel: int, language: str | None) -> Segment:
         def t(x: float) -> float:
@@ -259,11 +277,14 @@ class Transcriber:
         speakers = speakers_by_channel(channel_map or {}, audio.n_channels)
         found: dict[int, list[Segment]] = {ch: [] for ch in speakers}
         system: list[Segment] = []
-        inflight: deque[list[tuple[int, Future[list[Segment]]]]] = deque()
+        heard: list[NonSpeech] = []
+        inflight: deque[list[tuple[int, Future[tuple[list[Segment], list[NonSpeech]]]]]] = deque()
 
         def collect() -> None:
             for ch, fut in inflight.popleft():
-                found[ch].extend(fut.result())
+                segs, other = fut.result()
+                found[ch].extend(segs)
+                heard.extend(other)
 
         try:
             for window in audio.windows(window_s=self.compute.window_s):
@@ -271,8 +292,8 @@ class Transcriber:
                     raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
                 silence_paused(window, paused)
                 if prompts:
-                    window, heard = prompts.cut(window, speakers)
-                    system.extend(heard)
+                    window, said = prompts.cut(window, speakers)
+                    system.extend(said)
                 if detect:
                     # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
                     agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
@@ -295,43 +316,8 @@ class Transcriber:
         return Transcript(language=language, language_probability=round(float(prob), 4), model=self.model,
                           compute=self.compute, duration_s=audio.duration_s, mono=audio.n_channels == 1,
                           segments=sorted(drop_paused(merge(found.values()), paused) + system,
-                                           key=lambda s: (s.start, s.channel, s.end)))
-
-
-def silence_paused(window: AudioWindow, paused: Sequence[tuple[float, float]]) -> None:
-    """Zero ``window``'s samples inside the paused spans (in place: windows are the engine's own copies)."""
-    for a, b in paused:
-        lo = max(0, round(a * SAMPLE_RATE) - window.start)
-        hi = min(window.samples, round(b * SAMPLE_RATE) - window.start)
-        if hi > lo:
-            for ch in window.channels:
-                ch[lo:hi] = 0
-
-
-def drop_paused(segments: list[Segment], paused: Sequence[tuple[float, float]]) -> list[Segment]:
-    """Segments without what lies in a paused span: words centred in one go; a segment left with no
-    words, or (without word times) centred in one, goes."""
-    if not paused:
-        return segments
-
-    def inside(a: float, b: float) -> bool:
-        mid = (a + b) / 2
-        return any(x <= mid < y for x, y in paused)
-
-    out: list[Segment] = []
-    for seg in segments:
-        if not seg.words:
-            if not inside(seg.start, seg.end):
-                out.append(seg)
-            continue
-        kept = [w for w in seg.words if not inside(w.start, w.end)]
-        if len(kept) == len(seg.words):
-            out.append(seg)
-        elif kept:
-            out.append(replace(seg, words=kept,
-                               text="".join(w.word for w in kept).strip(),
-                               start=kept[0].start, end=kept[-1].end))
-    return out
+                                           key=lambda s: (s.start, s.channel, s.end)),
+                          nonspeech=merge_across_windows(heard))
 
 
 _lock = threading.Lock()

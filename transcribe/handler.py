@@ -107,6 +107,7 @@ def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | N
             model_name=transcript.model.name, model_version=transcript.model.version,
             model_source=str(transcript.model.source), compute=transcript.compute.as_dict(),
             duration_s=round(transcript.duration_s, 3), mono=transcript.mono, word_count=transcript.words,
+            nonspeech=[x.as_json() for x in transcript.nonspeech],
         ), redacted.segments)
         replace_redaction(s, call_id, redacted.spans, originals=redacted.originals(), audio=audio_copy)
         if not _score_job_pending(s, call_id):
