@@ -29,9 +29,10 @@ from recorder.siprec.journal import Tap, records, stream_file
 from storage import audit
 from storage.calls import CallStatus
 from storage.db import session
+from storage.errors import CallqcError, Conflict, Forbidden, InvalidInput, NotFound
 from storage.keys import validate_call_id
 from storage.media_tokens import MediaGrant, TokenMissing, check
-from storage.retrieval import InvalidRange, read_span
+from storage.retrieval import AudioVariant, InvalidRange, read_span
 from storage.settings import get_settings
 
 RATE = 8000
@@ -39,6 +40,8 @@ LIVE_LAG_S = 0.3  # behind the newest journaled sample: the other speaker's pack
 STALL_S = 1.0  # nothing new journaled for this long: play on as silence at real time (pause, silence)
 POLL_S = 0.1
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_REFUSALS: tuple[tuple[type[CallqcError], int], ...] = (
+    (TokenMissing, 401), (Forbidden, 403), (InvalidInput, 400), (NotFound, 404), (Conflict, 409))
 _TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg", "opus": "audio/ogg",
           "m4a": "audio/mp4"}
 
@@ -138,30 +141,39 @@ def register_media_routes(app: FastAPI) -> None:
                                                416: {"description": "range not satisfiable"}})
     async def media(call_id: str, request: Request) -> Response:
         """A call's audio for the grant in ``token``: stored with Range, or live while in progress."""
-        source = request.client.host if request.client else None
-        token = request.query_params.get("token") or request.headers.get("x-media-token")
-        try:
-            cid = validate_call_id(call_id)
-            grant, call = await run_in_threadpool(check, token, cid, source=source)
-        except TokenMissing as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=401)
+        return await serve(call_id, request)
+
+
+async def serve(call_id: str, request: Request) -> Response:
+    """The media answer for one request; the review app's server mounts the same function, so a
+    browser gets audio from the app's own address too (one origin, one Content-Security-Policy)."""
+    source = request.client.host if request.client else None
+    token = request.query_params.get("token") or request.headers.get("x-media-token")
+    try:
+        cid = validate_call_id(call_id)
+        grant, call, variant = await run_in_threadpool(check, token, cid, source=source)
         if call.status == CallStatus.in_progress:
             return await _live(grant, cid, source, mixed=request.query_params.get("channels") == "mixed")
-        return await run_in_threadpool(_stored, grant, cid, request.headers.get("range"), source)
+        return await run_in_threadpool(_stored, grant, cid, request.headers.get("range"), source, variant)
+    except CallqcError as exc:
+        status = next((code for cls, code in _REFUSALS if isinstance(exc, cls)), 500)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-def _stored(grant: MediaGrant, call_id: str, range_header: str | None, source: str | None) -> Response:
+def _stored(grant: MediaGrant, call_id: str, range_header: str | None, source: str | None,
+            variant: AudioVariant) -> Response:
     ranged = range_header is not None
 
     def wanted(size: int) -> tuple[int, int]:
         return parse_range(range_header, size) or (0, size)
 
     try:
-        span = read_span(call_id, wanted)
+        span = read_span(call_id, wanted, variant=variant)
     except InvalidRange as exc:
         return JSONResponse({"detail": str(exc)}, status_code=416, headers={"Content-Range": f"bytes */{exc.size}"})
     start, length, size = span.start, span.length, span.size
-    _audit(grant, call_id, source, {"range": [start, start + length - 1], "size": size, "from": str(span.source)})
+    _audit(grant, call_id, source, {"range": [start, start + length - 1], "size": size, "from": str(span.source),
+                                          "audio": str(variant)})
     ext = span.filename.rpartition(".")[2].lower()
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(length), "Cache-Control": "no-store"}
     if grant.download:

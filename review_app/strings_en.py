@@ -30,6 +30,10 @@ EN: dict[str, str] = {
     "live_call": "Live call: the transcript refreshes as it grows.",
     "assigned_because": "Sampled: {reason}",
     "play": "Play",
+    "speed": "Speed",
+    "live_clock": "Live, call at",
+    "joined_at": "· you joined at",
+    "channel": "Channel",
     "playing_from": "Playing from {at}",
     "no_transcript": "No transcript yet.",
     "seconds": "seconds",
@@ -273,6 +277,6 @@ EN: dict[str, str] = {
     "give_me_live_call": "Give me a live call",
     "live_picked": "Your live call: {call_id} (agent {agent})",
     "live_reason": "Picked from {eligible} eligible of {live} live calls; pick {n} of {cap} today.",
-    "live_no_player": "Set CALLQC_API_PUBLIC_URL to listen in from the browser.",
+    "live_open_call": "Open the call page (live transcript, score while listening)",
     "duration_so_far": "Duration so far (s)",
 }

@@ -31,6 +31,10 @@ ZH: dict[str, str] = {
     "live_call": "通话进行中：转写内容随时更新。",
     "assigned_because": "抽检原因：{reason}",
     "play": "播放",
+    "speed": "倍速",
+    "live_clock": "实时，通话进行到",
+    "joined_at": "· 您加入于",
+    "channel": "声道",
     "playing_from": "从 {at} 开始播放",
     "no_transcript": "暂无转写。",
     "seconds": "秒",
@@ -274,6 +278,6 @@ ZH: dict[str, str] = {
     "give_me_live_call": "给我一通实时通话",
     "live_picked": "您的实时通话：{call_id}（坐席 {agent}）",
     "live_reason": "从 {live} 通实时通话中符合条件的 {eligible} 通里抽取；今日第 {n} 通，上限 {cap} 通。",
-    "live_no_player": "设置 CALLQC_API_PUBLIC_URL 后即可在浏览器中监听。",
+    "live_open_call": "打开通话页（实时转写，边听边评分）",
     "duration_so_far": "已通话时长（秒）",
 }

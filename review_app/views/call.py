@@ -6,6 +6,7 @@ transcript every few seconds, so live monitoring can open in this same page.
 """
 
 import secrets
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -17,6 +18,7 @@ from review_app.workflow.evalview import HumanAnswers, Segment
 from review_app.workflow.inspection import ANSWERS, open_call, segments_for, submit_review
 from storage.access import Perm, can
 from storage.errors import CallqcError
+from storage.models import utcnow
 from storage.reviews import Verdict
 
 PAGE_SIZE = 100
@@ -47,7 +49,14 @@ if view.in_progress:
 if view.assignment is not None:
     st.caption(t("assigned_because", reason=md(reason_label(view.assignment.reason))))
 
-player(who, c["call_id"], audio_key=c.get("audio_key", ""))
+def _so_far() -> float:
+    """Seconds since the live call started: where a listener joins (the stream starts at "now")."""
+    started = datetime.fromisoformat(str(c["started_at"]))
+    return max(0.0, (utcnow() - (started if started.tzinfo else started.replace(tzinfo=UTC))).total_seconds())
+
+
+player(who, c["call_id"], duration_s=view.duration_s, channel_map=c.get("channel_map") or {},
+       live_from_s=_so_far() if view.in_progress else None)
 evidence = [e for i in view.items for e in i.evidence]
 timeline(view.segments, evidence, view.duration_s)
 
