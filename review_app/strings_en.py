@@ -277,6 +277,8 @@ EN: dict[str, str] = {
     "give_me_live_call": "Give me a live call",
     "live_picked": "Your live call: {call_id} (agent {agent})",
     "live_reason": "Picked from {eligible} eligible of {live} live calls; pick {n} of {cap} today.",
+    "live_transcript": "Live transcript",
+    "live_transcript_none": "Nothing transcribed yet (speech appears a few seconds after it is said).",
     "live_open_call": "Open the call page (live transcript, score while listening)",
     "duration_so_far": "Duration so far (s)",
 }

@@ -278,6 +278,8 @@ ZH: dict[str, str] = {
     "give_me_live_call": "给我一通实时通话",
     "live_picked": "您的实时通话：{call_id}（坐席 {agent}）",
     "live_reason": "从 {live} 通实时通话中符合条件的 {eligible} 通里抽取；今日第 {n} 通，上限 {cap} 通。",
+    "live_transcript": "实时转写",
+    "live_transcript_none": "尚无转写（说话后几秒内出现）。",
     "live_open_call": "打开通话页（实时转写，边听边评分）",
     "duration_so_far": "已通话时长（秒）",
 }

@@ -14,8 +14,9 @@ from review_app.i18n import answer_label, error_text, local_time, reason_label, 
 from review_app.safe import md
 from review_app.session import dbs, principal, source
 from review_app.widgets import clock, evidence_text, player, request_play, speaker_label, timeline
+from review_app.workflow import live_transcript
 from review_app.workflow.evalview import HumanAnswers, Segment
-from review_app.workflow.inspection import ANSWERS, open_call, segments_for, submit_review
+from review_app.workflow.inspection import ANSWERS, open_call, segments_for, still_live, submit_review
 from storage.access import Perm, can
 from storage.errors import CallqcError
 from storage.models import utcnow
@@ -75,11 +76,16 @@ def _transcript(segments: list[Segment]) -> None:
 @st.fragment(run_every=LIVE_REFRESH_S)
 def _live_transcript() -> None:
     with dbs() as s:
-        _transcript(segments_for(s, who, c["call_id"]))
+        segments = segments_for(s, who, c["call_id"])
+        live = still_live(s, who, c["call_id"])
+    if not live:
+        st.rerun()  # the whole page again: now the recorded call's page
+    _transcript(segments)
 
 
 with st.expander(t("transcript"), expanded=view.in_progress):
     if view.in_progress:
+        live_transcript.follow(c["call_id"])
         _live_transcript()
     else:
         _transcript(view.segments)

@@ -4,11 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from review_app.i18n import t
+from review_app.safe import md
 from review_app.session import dbs, principal
-from review_app.widgets import player, request_play
+from review_app.widgets import clock, player, request_play, speaker_label
+from review_app.workflow import live_transcript
+from review_app.workflow.inspection import segments_for
 from review_app.workflow.live import list_plans, live_now, pick_live_call
 from storage.errors import CallqcError
 
+LAST_LINES = 30
 who = principal()
 st.title(t("page_live"))
 st.caption(t("live_help"))
@@ -53,6 +57,19 @@ if picked:
     if st.session_state.get("play", {}).get("call") != call_id:
         request_play(call_id)  # the pick is the ask to listen: the player starts at once
     player(who, call_id, live_from_s=now.duration_s if now else 0.0)
+    live_transcript.follow(call_id)
+
+    @st.fragment(run_every=3)
+    def _live_words() -> None:
+        with dbs() as s:
+            said = segments_for(s, who, call_id)
+        st.subheader(t("live_transcript"))
+        if not said:
+            st.caption(t("live_transcript_none"))
+        for seg in said[-LAST_LINES:]:
+            st.markdown(f"`{clock(seg.start)}` **{md(speaker_label(seg.speaker))}**: {md(seg.text)}")
+
+    _live_words()
     if st.button(t("live_open_call"), key="live_open_call"):
         st.session_state["call_id"] = call_id
         st.switch_page("views/call.py")

@@ -18,6 +18,7 @@ from review_app.workflow import evalview, notify, routing
 from review_app.workflow.callview import call_public
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
+from storage import live_segments
 from storage.access import Perm, require, visible_call
 from storage.audit import record
 from storage.calls import Call
@@ -90,7 +91,7 @@ def open_call(
     assignment = _open_assignment(session, call.call_id, who.name)
     return CallView(
         call=call_public(call),
-        segments=evalview.segments(session, call.call_id),
+        segments=segments_for(session, who, call.call_id),
         auto=evalview.latest_auto(session, call.call_id),
         humans=humans,
         items=evalview.rubric_items(session, call.call_id),
@@ -101,8 +102,19 @@ def open_call(
 
 
 def segments_for(session: Session, who: Principal, call_id: str) -> list[Segment]:
-    """The call's transcript so far (a live call's grows between calls), if ``who`` may see it."""
-    return evalview.segments(session, visible_call(session, who, call_id).call_id)
+    """The call's transcript, if ``who`` may see it: the full one once it exists, else the live
+    transcript so far (storage/live_segments.py; it grows while the call runs)."""
+    cid = visible_call(session, who, call_id).call_id
+    return evalview.segments(session, cid) or [
+        Segment(speaker=r.speaker, start=r.start_s, end=r.end_s, text=r.text, channel=r.channel)
+        for r in live_segments.for_call(session, cid)
+    ]
+
+
+def still_live(session: Session, who: Principal, call_id: str) -> bool:
+    """Whether the call is still in progress (the page turns into the recorded call's page when not)."""
+    call = visible_call(session, who, call_id)
+    return call.ended_at is None and call.duration_s == 0
 
 
 def submit_review(
