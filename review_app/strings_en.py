@@ -59,6 +59,13 @@ EN: dict[str, str] = {
     "choose_verdict": "Choose a verdict before submitting the review.",
     "submit_review": "Submit review",
     "review_saved": "Review {id} saved, final score {score}.",
+    "sync_help_live": "Live call: your answers are saved as you mark them, with the moment of the call. "
+    "Submit the review after the call ends.",
+    "sync_help_ended": "The call has ended: check the answers you marked while listening and submit the "
+    "synchronous review.",
+    "marked_at": "marked at {at} of the call",
+    "submit_sync_review": "Submit synchronous review",
+    "review_mode_sync": "synchronous (scored while listening)",
     "review_line": "{at} · {by} · {verdict} · {score} · {comment}",
     "answer_yes": "yes",
     "answer_no": "no",

@@ -134,3 +134,4 @@ sounds  # unused function (scoring/phonetic.py: tests)
 ring_s  # column of cdr_records (start -> answer), for the KPI handle-time work
 wrapup_s  # column of cdr_records (not in Asterisk CDR; queue_log has it)
 picked_at  # unused variable (storage/live_picks.py:54)
+heard_at  # column of live_segments: when a line was stored (bench/live_listen.py's transcript delay)

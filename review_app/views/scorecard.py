@@ -64,6 +64,8 @@ for r in rows:
         )
         if r.source == "auto":
             st.caption(t("auto_submitted_trust", trust=r.trust))
+        elif r.source == "sync":
+            st.caption(t("review_mode_sync"))
         if r.comment:
             st.text(r.comment)
         if st.button(t("open_call", call=md(r.call_id)), key=f"sc_open:{r.review_id}:{r.call_id}"):

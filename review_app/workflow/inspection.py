@@ -24,7 +24,7 @@ from storage.audit import record
 from storage.calls import Call
 from storage.errors import Conflict, InvalidInput
 from storage.models import AuditAction
-from storage.reviews import Assignment, AssignmentState, Review, Verdict
+from storage.reviews import Assignment, AssignmentState, Review, ReviewMode, Verdict
 from storage.users import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def submit_review(
     human: HumanAnswers,
     verdict: Verdict | str,
     form_token: str | None = None,
+    mode: ReviewMode = ReviewMode.async_,
 ) -> Review:
     """Store the inspector's review: a human evaluation, the verdict, and the assignment closed.
 
@@ -164,7 +165,7 @@ def submit_review(
         raise CriticalItemFailed(failed[0].title)
     savepoint = session.begin_nested()
     try:
-        review = _store(session, who, call, auto, human, verdict, failed, form_token)
+        review = _store(session, who, call, auto, human, verdict, failed, form_token, mode)
         savepoint.commit()
     except IntegrityError:
         # the same form stored by a concurrent request (the unique form token): keep that one
@@ -186,6 +187,7 @@ def _store(
     verdict: Verdict,
     failed: list[ItemView],
     form_token: str | None,
+    mode: ReviewMode,
 ) -> Review:
     ev = evalview.save_human(session, call.call_id, inspector=who.name, auto=auto, human=human)
     assignment = _open_assignment(session, call.call_id, who.name)
@@ -200,6 +202,7 @@ def _store(
         passed=False if failed else ev.passed,
         assignment_id=assignment.id if assignment else None,
         form_token=form_token,
+        mode=mode,
     )
     session.add(review)
     session.flush()  # a concurrent submit of the same form fails here, on the unique form token
