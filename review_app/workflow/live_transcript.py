@@ -12,7 +12,9 @@ the window is cut at its quietest moment near the end (so no word is cut in two)
 16 kHz and transcribed with the voice-activity filter; the segments are stored
 (storage/live_segments.py) with times in seconds of the call, the rest waits for the next window.
 A window with no sound above ``QUIET`` is not transcribed at all. When the call ends the remainder
-is transcribed. The full-quality transcript made after the call replaces this one on the pages.
+is transcribed. Following starts where the call is when someone opens it (what was said before is in
+the full transcript after the call): the live edge is never behind a backlog. The full-quality
+transcript made after the call replaces this one on the pages.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recorder.media import journal_end
 from recorder.siprec.journal import Tap, TapChunk
 from storage.db import session
 from storage.live_segments import LiveSegment, add
@@ -103,6 +106,8 @@ class LiveTranscriber:
     def __init__(self, tap: Tap, call_id: str, *, transcribe: Transcribe = model_transcribe) -> None:
         self.tap, self.call_id, self.transcribe = tap, call_id, transcribe
         self.buffers: dict[str, SpeakerBuffer] = {}
+        # from where the call is now: the live edge first, not a backlog of what was said before watching
+        tap.seek(journal_end(tap))
 
     def step(self, *, final: bool = False) -> list[LiveSegment]:
         for chunk in self.tap.read():
