@@ -19,6 +19,7 @@ from review_app.workflow.waveform import COLOURS, LANE_H, Envelope, svg
 from storage.settings import get_settings
 
 SPEEDS = (0.75, 1.0, 1.25, 1.5, 2.0)
+CATCH_UP_S = 1.5  # a live player this far behind what it has received jumps ahead to 0.3 s behind it
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def document(src: str, *, start_s: float, duration_s: float, labels: list[str], 
 <script>
 const SRC = {_js(src)}, START = {_js(float(start_s))}, DUR = {_js(float(duration_s))};
 const LIVE_FROM = {_js(live_from_s)}, LABELS = {_js(labels[:lanes])}, COLOURS = {_js(COLOURS)};
+const CATCH_UP_S = {_js(CATCH_UP_S)};
 const TEXT = {_js({"speed": text.speed, "live": text.live, "joined": text.joined})};
 const a = document.getElementById("p"), wave = document.getElementById("wave");
 const head = document.getElementById("head"), clock = document.getElementById("clock");
@@ -73,7 +75,11 @@ document.getElementById("speedl").textContent = TEXT.speed + " ";
 if (LIVE_FROM !== null) {{ document.getElementById("mark").textContent = TEXT.joined + " " + fmt(LIVE_FROM);
   wave.style.display = "none"; }}
 const tick = () => {{
-  if (LIVE_FROM !== null) {{ clock.textContent = TEXT.live + " " + fmt(LIVE_FROM + a.currentTime); return; }}
+  if (LIVE_FROM !== null) {{
+    // keep to the live edge: what the browser buffered before it started playing would stay as delay
+    const n = a.buffered.length, edge = n ? a.buffered.end(n - 1) : 0;
+    if (edge - a.currentTime > CATCH_UP_S) a.currentTime = edge - 0.3;
+    clock.textContent = TEXT.live + " " + fmt(LIVE_FROM + a.currentTime); return; }}
   const d = isFinite(a.duration) && a.duration > 0 ? a.duration : DUR;
   clock.textContent = fmt(a.currentTime) + " / " + fmt(d);
   head.style.left = (d > 0 ? Math.min(100, 100 * a.currentTime / d) : 0) + "%";

@@ -88,8 +88,9 @@ def player(who: Principal, call_id: str, *, duration_s: float = 0.0, channel_map
                 env = envelope(who, call_id)
             except CallqcError as exc:
                 log.warning("waveform of %s: %s", call_id, exc)  # the player still plays without it
-        st.session_state[grant_key] = (token, env)
-    token, env = st.session_state[grant_key]
+        st.session_state[grant_key] = (token, env, live_from_s)
+    # the document stays the same from rerun to rerun (a mark, a click), so the player is not reloaded
+    token, env, live_from_s = st.session_state[grant_key]
     by_channel = {ch: speaker_label(name) for name, ch in (channel_map or {}).items()}
     labels = [by_channel.get(ch, f"{t('channel')} {ch + 1}") for ch in range(len(env.peaks) if env else 0)]
     text = PlayerText(speed=t("speed"), live=t("live_clock"), joined=t("joined_at"))
