@@ -30,6 +30,7 @@ EN: dict[str, str] = {
     "live_call": "Live call: the transcript refreshes as it grows.",
     "assigned_because": "Sampled: {reason}",
     "play": "Play",
+    "mixed_channels": "Both speakers in both ears (mixed)",
     "speed": "Speed",
     "live_clock": "Live, call at",
     "joined_at": "· you joined at",

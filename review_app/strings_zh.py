@@ -31,6 +31,7 @@ ZH: dict[str, str] = {
     "live_call": "通话进行中：转写内容随时更新。",
     "assigned_because": "抽检原因：{reason}",
     "play": "播放",
+    "mixed_channels": "双方声音混合（两耳同声）",
     "speed": "倍速",
     "live_clock": "实时，通话进行到",
     "joined_at": "· 您加入于",

@@ -94,7 +94,9 @@ def player(who: Principal, call_id: str, *, duration_s: float = 0.0, channel_map
     by_channel = {ch: speaker_label(name) for name, ch in (channel_map or {}).items()}
     labels = [by_channel.get(ch, f"{t('channel')} {ch + 1}") for ch in range(len(env.peaks) if env else 0)]
     text = PlayerText(speed=t("speed"), live=t("live_clock"), joined=t("joined_at"))
-    doc = document(media_src(call_id, token), start_s=float(want["start"]),
+    # live: both speakers in one channel instead of agent left / customer right (a mono headset)
+    mixed = bool(st.toggle(t("mixed_channels"), key=f"mixed:{call_id}")) if live else False
+    doc = document(media_src(call_id, token, mixed=mixed), start_s=float(want["start"]),
                    duration_s=env.duration_s if env else duration_s, labels=labels, text=text, envelope=env,
                    live_from_s=live_from_s, nonce=int(want["n"]))
     components.html(doc, height=height(env, live=live))

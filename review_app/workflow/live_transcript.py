@@ -155,6 +155,9 @@ def follow(call_id: str, *, data_dir: Path | None = None) -> bool:
                 worker.run()
             except Exception:  # noqa: BLE001 - a failed live transcript must not take the app with it
                 log.exception("live transcript of %s stopped", call_id)
+            finally:
+                with _registry:
+                    _following.pop(call_id, None)
 
         thread = threading.Thread(target=run, name=f"live-transcript-{call_id}", daemon=True)
         _following[call_id] = thread
