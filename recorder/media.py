@@ -25,14 +25,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from recorder.playback import browser_mime, to_wav
 from recorder.siprec.codecs import from_names, ticks
 from recorder.siprec.journal import Tap, records, stream_file
 from storage import audit
-from storage.calls import CallStatus
+from storage.calls import Call, CallStatus
 from storage.db import session
+from storage.errors import CallqcError, Conflict, Forbidden, InvalidInput, NotFound
 from storage.keys import validate_call_id
 from storage.media_tokens import MediaGrant, TokenMissing, check
-from storage.retrieval import InvalidRange, read_span
+from storage.retrieval import AudioVariant, InvalidRange, read_span
 from storage.settings import get_settings
 
 RATE = 8000
@@ -40,6 +42,8 @@ LIVE_LAG_S = 0.3  # behind the newest journaled sample: the other speaker's pack
 STALL_S = 1.0  # nothing new journaled for this long: play on as silence at real time (pause, silence)
 POLL_S = 0.1
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_REFUSALS: tuple[tuple[type[CallqcError], int], ...] = (
+    (TokenMissing, 401), (Forbidden, 403), (InvalidInput, 400), (NotFound, 404), (Conflict, 409))
 _TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg", "opus": "audio/ogg",
           "m4a": "audio/mp4"}
 
@@ -144,30 +148,41 @@ def register_media_routes(app: FastAPI) -> None:
                                                416: {"description": "range not satisfiable"}})
     async def media(call_id: str, request: Request) -> Response:
         """A call's audio for the grant in ``token``: stored with Range, or live while in progress."""
-        source = request.client.host if request.client else None
-        token = request.query_params.get("token") or request.headers.get("x-media-token")
-        try:
-            cid = validate_call_id(call_id)
-            grant, call = await run_in_threadpool(check, token, cid, source=source)
-        except TokenMissing as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=401)
+        return await serve(call_id, request)
+
+
+async def serve(call_id: str, request: Request) -> Response:
+    """The media answer for one request; the review app's server mounts the same function, so a
+    browser gets audio from the app's own address too (one origin, one Content-Security-Policy)."""
+    source = request.client.host if request.client else None
+    token = request.query_params.get("token") or request.headers.get("x-media-token")
+    try:
+        cid = validate_call_id(call_id)
+        grant, call, variant = await run_in_threadpool(check, token, cid, source=source)
         if call.status == CallStatus.in_progress:
             return await _live(grant, cid, source, mixed=request.query_params.get("channels") == "mixed")
-        return await run_in_threadpool(_stored, grant, cid, request.headers.get("range"), source)
+        return await run_in_threadpool(_stored, grant, cid, request.headers.get("range"), source, variant)
+    except CallqcError as exc:
+        status = next((code for cls, code in _REFUSALS if isinstance(exc, cls)), 500)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-def _stored(grant: MediaGrant, call_id: str, range_header: str | None, source: str | None) -> Response:
+def _stored(grant: MediaGrant, call_id: str, range_header: str | None, source: str | None,
+            variant: AudioVariant) -> Response:
     ranged = range_header is not None
 
     def wanted(size: int) -> tuple[int, int]:
         return parse_range(range_header, size) or (0, size)
 
+    if not grant.download and (played := _transcoded(call_id, variant)) is not None:
+        return _ranged_bytes(grant, call_id, source, variant, range_header, played)
     try:
-        span = read_span(call_id, wanted)
+        span = read_span(call_id, wanted, variant=variant)
     except InvalidRange as exc:
         return JSONResponse({"detail": str(exc)}, status_code=416, headers={"Content-Range": f"bytes */{exc.size}"})
     start, length, size = span.start, span.length, span.size
-    _audit(grant, call_id, source, {"range": [start, start + length - 1], "size": size, "from": str(span.source)})
+    _audit(grant, call_id, source, {"range": [start, start + length - 1], "size": size, "from": str(span.source),
+                                          "audio": str(variant)})
     ext = span.filename.rpartition(".")[2].lower()
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(length), "Cache-Control": "no-store"}
     if grant.download:
@@ -176,6 +191,39 @@ def _stored(grant: MediaGrant, call_id: str, range_header: str | None, source: s
         headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
     return StreamingResponse(span.chunks, status_code=206 if ranged else 200,
                              media_type=_TYPES.get(ext, "application/octet-stream"), headers=headers)
+
+
+def _transcoded(call_id: str, variant: AudioVariant) -> bytes | None:
+    """The recording as PCM WAV when a browser cannot play it as stored (GSM, WAV49, headerless
+    PBX formats); None when it can. Looked at by its first bytes, so a playable call costs one small
+    ranged read; the others are read whole and decoded for each request (PBX files are small)."""
+    head = read_span(call_id, lambda size: (0, min(size, 4096)), variant=variant)
+    if browser_mime(b"".join(head.chunks)) is not None:
+        return None
+    whole = read_span(call_id, lambda size: (0, size), variant=variant)
+    hint = None
+    if variant == AudioVariant.original:  # the redacted copy is always a WAV the redactor wrote
+        with session() as s:
+            call = s.get(Call, call_id)
+            given = (call.meta or {}).get("audio_format") if call is not None else None
+            hint = given if isinstance(given, dict) else None
+    return to_wav(b"".join(whole.chunks), audio_format=hint, name=whole.filename)
+
+
+def _ranged_bytes(grant: MediaGrant, call_id: str, source: str | None, variant: AudioVariant,
+                  range_header: str | None, data: bytes) -> Response:
+    try:
+        wanted = parse_range(range_header, len(data))
+    except InvalidRange as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=416, headers={"Content-Range": f"bytes */{exc.size}"})
+    start, length = wanted or (0, len(data))
+    _audit(grant, call_id, source, {"range": [start, start + length - 1], "size": len(data), "audio": str(variant),
+                                    "transcoded": "wav"})
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{len(data)}"
+    return Response(data[start:start + length], status_code=206 if wanted is not None else 200,
+                    media_type="audio/wav", headers=headers)
 
 
 async def _live(grant: MediaGrant, call_id: str, source: str | None, *, mixed: bool) -> Response:

@@ -3,14 +3,18 @@
 ``streamlit run review_app/server.py`` (what ``callqc app`` runs) serves review_app/app.py with:
 
 - a Content-Security-Policy on every HTTP answer: scripts, styles, fonts, frames and connections
-  only from the app itself; images and audio also from ``data:``/``blob:`` (the player embeds its
-  bytes); nothing from any other host, so text that slipped through as Markdown or HTML still could
-  not load an outside image or send data anywhere. ``'unsafe-inline'`` stays for scripts and styles
+  only from the app itself; images also from ``data:``/``blob:``; audio from the app itself and from
+  ``CALLQC_API_PUBLIC_URL``'s origin when set (the media endpoint); nothing from any other host,
+  so text that slipped through as Markdown or HTML still could not load an outside image or send
+  data anywhere. ``'unsafe-inline'`` stays for scripts and styles
   because Streamlit's page and its component frames use inline code.
 - ``POST /_callqc/session``: the browser trades the one-time code a fresh sign-in gave the page for
   the HttpOnly session cookie (the page itself cannot set an HttpOnly cookie).
+- ``GET /v1/media/<call>?token=…``: the recorder API's media endpoint (recorder/media.py ``serve``),
+  mounted here too so the player can fetch audio from the app's own address (Range for stored calls,
+  a chunked stream for live ones recorded on this host); without a valid media token it answers 401/403.
 - ``/media/…`` refused for audio and video: recordings never go through Streamlit's unauthenticated
-  media store (the player embeds them, see review_app/widgets.py), so nothing may be served there.
+  media store (the player fetches them from the media endpoint), so nothing may be served there.
 
 Run review_app/app.py directly and the app still works, without these (no reload-proof sign-in).
 """
@@ -28,13 +32,27 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamlit import config
 
+if __package__ in (None, ""):  # `streamlit run` loads this file as a script: make storage importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _media_origin() -> str:
+    """``<scheme>://<host>[:port]`` of the public recorder API, or nothing when the app serves the audio."""
+    from urllib.parse import urlsplit
+
+    from storage.settings import get_settings
+
+    url = urlsplit(get_settings().api_public_url or "")
+    return f" {url.scheme}://{url.netloc}" if url.scheme in ("http", "https") and url.netloc else ""
+
+
 CSP = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self' 'unsafe-inline'",
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
-        "media-src 'self' data: blob:",
+        f"media-src 'self'{_media_origin()}",
         "font-src 'self' data:",
         "connect-src 'self'",
         "worker-src 'self' blob:",
@@ -78,6 +96,13 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+async def media(request: Request) -> Response:
+    """The media endpoint, same code as the recorder API's (imported on first use, not at start)."""
+    from recorder.media import serve
+
+    return await serve(request.path_params["call_id"], request)
+
+
 async def collect_session_cookie(request: Request) -> Response:
     """Trade a one-time sign-in code (the request body) for the HttpOnly session cookie."""
     from storage import app_sessions, db
@@ -105,9 +130,6 @@ async def collect_session_cookie(request: Request) -> Response:
     return resp
 
 
-if __package__ in (None, ""):  # `streamlit run` loads this file as a script: make storage importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 # what a browser is told: no developer menu or deploy button, no tracebacks (the console keeps them),
 # no usage statistics sent anywhere, no static folder served
 for option, value in {
@@ -120,6 +142,7 @@ for option, value in {
 
 app = st.App(
     str(Path(__file__).with_name("app.py")),
-    routes=[Route("/_callqc/session", collect_session_cookie, methods=["POST"])],
+    routes=[Route("/_callqc/session", collect_session_cookie, methods=["POST"]),
+            Route("/v1/media/{call_id}", media, methods=["GET"])],
     middleware=[Middleware(SecurityHeaders)],
 )

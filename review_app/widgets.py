@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+import logging
 
 import altair as alt
 import pandas as pd
 import streamlit as st
+import streamlit.components.v1 as components
 
 from review_app.i18n import chart_locale, error_text, evidence_note, t
+from review_app.player import PlayerText, document, height, media_src
 from review_app.safe import md
 from review_app.session import source
 from review_app.workflow.evalview import Evidence, Segment
-from review_app.workflow.playback import playable
-from storage.access import recording
+from review_app.workflow.waveform import envelope
+from storage import media_tokens
 from storage.errors import CallqcError
+from storage.settings import get_settings
 from storage.users import Principal
+
+log = logging.getLogger(__name__)
 
 _PLAY = "play"  # session_state: {"call": id, "start": s, "n": click counter}
 DAY_FORMAT = "%m-%d"  # numeric, so it reads the same in every locale
@@ -37,37 +42,9 @@ def request_play(call_id: str, start_s: float = 0.0) -> None:
     st.session_state[_PLAY] = {"call": call_id, "start": max(0.0, start_s), "n": prev.get("n", 0) + 1}
 
 
-def embed_audio(data: bytes, mime: str, *, start_s: float = 0.0, nonce: int = 0) -> None:
-    """An <audio> element whose bytes are inside the page (a data: URI), starting at ``start_s``.
-
-    Streamlit's own ``st.audio`` puts the bytes behind ``/media/<hash>`` where anyone holding the
-    address can fetch them, unaudited, for as long as the session lives. Embedding them means the
-    only way to the audio is the audited retrieval that produced this page (review_app/server.py
-    refuses audio under /media outright). Until the authenticated streaming endpoint exists this
-    is how the app plays; very long calls make large pages.
-    """
-    import streamlit.components.v1 as components
-
-    b64 = base64.b64encode(data).decode("ascii")
-    components.html(
-        f"""<!-- play {nonce} -->
-<audio id="p" controls autoplay preload="auto" style="width:100%" src="data:{mime};base64,{b64}"></audio>
-<script>
-const a = document.getElementById("p");
-a.addEventListener("loadedmetadata", () => {{
-  a.currentTime = {float(start_s)!r};
-  a.play().catch(() => {{}});
-}}, {{once: true}});
-</script>""",
-        height=60,
-    )
-
-
 def embed_download(data: bytes, filename: str, label: str) -> None:
     """A save link whose bytes are inside the page (no /media address), for a download already audited."""
     import html
-
-    import streamlit.components.v1 as components
 
     b64 = base64.b64encode(data).decode("ascii")
     name = html.escape(filename, quote=True)
@@ -79,28 +56,52 @@ def embed_download(data: bytes, filename: str, label: str) -> None:
     )
 
 
-def player(who: Principal, call_id: str, *, audio_format: dict[str, Any] | None = None) -> None:
-    """The audio player; audio is fetched only when someone asks to play (each ask is audited)."""
+def player(who: Principal, call_id: str, *, duration_s: float = 0.0, channel_map: dict[str, int] | None = None,
+           live_from_s: float | None = None) -> None:
+    """The audio player (review_app/player.py); nothing is granted until someone asks to play.
+
+    Each ask mints one media token for this user and call (audited as ``play``) and draws the
+    waveform of a stored call; the browser then fetches the audio itself from the media endpoint.
+    ``live_from_s`` set: the call is in progress and the player streams it live from that second.
+    """
     want = st.session_state.get(_PLAY)
     if not want or want.get("call") != call_id:
         if st.button(f"▶ {t('play')}", key="play_from_start"):
             request_play(call_id, 0.0)
             st.rerun()
         return
-    cache_key = f"audio:{call_id}:{want['n']}"
-    if cache_key not in st.session_state:
-        for k in [k for k in st.session_state if str(k).startswith("audio:")]:
-            del st.session_state[k]  # one call's audio in memory at a time
-        # GSM, WAV49 and headerless PBX formats are decoded to WAV here: browsers cannot play them
+    live = live_from_s is not None
+    grant_key = f"grant:{call_id}:{want['n']}:{live}"
+    if grant_key not in st.session_state:
+        for k in [k for k in st.session_state if str(k).startswith("grant:")]:
+            del st.session_state[k]  # one grant (and one waveform) held at a time
         try:
-            st.session_state[cache_key] = playable(recording(who, call_id, source=source()).data,
-                                                   audio_format=audio_format, name=call_id)
+            # the token must outlive the listening: seeking late in a long call asks again with it
+            ttl = get_settings().media_token_ttl_s + int(duration_s)
+            token = media_tokens.grant(who, call_id, source=source(), ttl_s=ttl)
         except CallqcError as exc:
             st.error(md(error_text(exc)))
             return
-    data, mime = st.session_state[cache_key]
-    embed_audio(data, mime, start_s=float(want["start"]), nonce=int(want["n"]))
-    st.caption(t("playing_from", at=clock(want["start"])))
+        env = None
+        if not live:
+            try:
+                env = envelope(who, call_id)
+            except CallqcError as exc:
+                log.warning("waveform of %s: %s", call_id, exc)  # the player still plays without it
+        st.session_state[grant_key] = (token, env, live_from_s)
+    # the document stays the same from rerun to rerun (a mark, a click), so the player is not reloaded
+    token, env, live_from_s = st.session_state[grant_key]
+    by_channel = {ch: speaker_label(name) for name, ch in (channel_map or {}).items()}
+    labels = [by_channel.get(ch, f"{t('channel')} {ch + 1}") for ch in range(len(env.peaks) if env else 0)]
+    text = PlayerText(speed=t("speed"), live=t("live_clock"), joined=t("joined_at"))
+    # live: both speakers in one channel instead of agent left / customer right (a mono headset)
+    mixed = bool(st.toggle(t("mixed_channels"), key=f"mixed:{call_id}")) if live else False
+    doc = document(media_src(call_id, token, mixed=mixed), start_s=float(want["start"]),
+                   duration_s=env.duration_s if env else duration_s, labels=labels, text=text, envelope=env,
+                   live_from_s=live_from_s, nonce=int(want["n"]))
+    components.html(doc, height=height(env, live=live))
+    if not live:
+        st.caption(t("playing_from", at=clock(want["start"])))
 
 
 def chart(spec: alt.Chart) -> None:

@@ -25,11 +25,12 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from storage import audit
-from storage.access import Perm, listen_action, require, visible_call
+from storage.access import Perm, audio_variant, listen_action, require, visible_call
 from storage.calls import Call
 from storage.db import session as db_session
 from storage.errors import CallqcError, Forbidden, InvalidInput
 from storage.models import AuditAction
+from storage.retrieval import AudioVariant
 from storage.settings import get_settings
 from storage.users import Principal, User
 
@@ -155,8 +156,9 @@ def principal(s: Session, name: str) -> Principal:
     return Principal.of(user)
 
 
-def check(token: str | None, call_id: str, *, source: str | None) -> tuple[MediaGrant, Call]:
-    """The grant and call row for a request to ``/v1/media/<call_id>``; every refusal audited, then raised."""
+def check(token: str | None, call_id: str, *, source: str | None) -> tuple[MediaGrant, Call, AudioVariant]:
+    """The grant, the call row and the audio the user may hear (the original with ``pii``, else the
+    redacted copy) for a request to ``/v1/media/<call_id>``; every refusal audited, then raised."""
     if not token:
         deny("anonymous", call_id, AuditAction.play, "no token", source)
         raise TokenMissing()
@@ -177,4 +179,4 @@ def check(token: str | None, call_id: str, *, source: str | None) -> tuple[Media
     except CallqcError as exc:
         deny(actor, call_id, wanted, f"{type(exc).__name__}: {exc}", source)
         raise
-    return g, call
+    return g, call, audio_variant(who)

@@ -259,16 +259,18 @@ class InvalidRange(InvalidInput):
 
 
 def read_span(
-    call_id: str, wanted: Callable[[int], tuple[int, int]], *, store: ObjectStore | None = None
+    call_id: str, wanted: Callable[[int], tuple[int, int]], *, store: ObjectStore | None = None,
+    variant: AudioVariant = AudioVariant.original,
 ) -> Span:
-    """The part ``wanted(size) → (start, length)`` of a call's audio, hot or archived, one ranged GET.
+    """The part ``wanted(size) → (start, length)`` of a call's audio (original or redacted copy, as
+    :func:`locate` finds it), hot or archived, one ranged GET.
 
     A part cannot be checked against the whole file's SHA-256 (the full read of open_recording does
     that); the archive entry's offset and length keep an archived call's span inside its own bytes.
     The caller audits. ``wanted`` raises InvalidRange for a range the size cannot satisfy.
     """
     with db_session() as s:
-        _expected, filename, places = locate(s, call_id)
+        _expected, filename, places = locate(s, call_id, variant)
     if not places:
         raise RecordingMissing(f"call {call_id} has no hot copy and no stored archive image")
     store = store or get_store()

@@ -32,6 +32,11 @@ class Verdict(StrEnum):
     retraining = "retraining"  # back to retraining (不达标业务代表回炉)
 
 
+class ReviewMode(StrEnum):
+    async_ = "async"  # scored from the recording, after the call
+    sync = "sync"  # scored while listening to the live call, submitted after it ended
+
+
 class DisputeState(StrEnum):
     open = "open"
     upheld = "upheld"  # the supervisor kept the score
@@ -63,6 +68,9 @@ class Review(SQLModel, table=True):
     assignment_id: int | None = Field(default=None, index=True)
     # the review form's one-time token: a double-clicked Submit stores one review, not two
     form_token: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    # sync: scored while listening to the live call (同步抽听), submitted after it ended; async: afterwards
+    mode: ReviewMode = Field(default=ReviewMode.async_, sa_type=sa.String(8),
+                             sa_column_kwargs={"server_default": "async"})
     created_at: datetime = _ts(index=True)
 
 

@@ -15,6 +15,7 @@ import storage.cdr  # noqa: F401  cdr_records
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.live_picks  # noqa: F401  live_plans, live_picks
+import storage.live_segments  # noqa: F401  live_segments
 import storage.models  # noqa: F401  audit_log
 import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
@@ -26,6 +27,7 @@ import storage.routing  # noqa: F401  routing rules, routed calls
 import storage.rubric_rules  # noqa: F401  rubric_rules
 import storage.rubrics  # noqa: F401  rubrics
 import storage.schedules  # noqa: F401  sampling_claims, report_claims, live_claims
+import storage.sync_drafts  # noqa: F401  sync_drafts
 import storage.transcripts  # noqa: F401  transcripts, segments
 import storage.users  # noqa: F401  users
 

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     )
     api_public_url: str | None = Field(
         None, description="Address browsers reach the recorder API at (e.g. `https://rec.example.com`); the "
-        "review app's Live now page plays `<it>/v1/media/<call>` from there. Unset: no live player.",
+        "review app's player fetches `<it>/v1/media/<call>` from there. Unset: from the review app's own server.",
     )
     media_token_ttl_s: int = Field(
         300, ge=10, le=86400, description="How long a media token minted by the review app stays valid, seconds.",
@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     )
     siprec_flush_s: float = Field(
         0.2, gt=0, le=1.0, description="How often live audio is written to the call journal (the tap's delay)."
+    )
+    live_transcript: bool = Field(
+        True, description="Transcribe a live call in short windows while someone has it open in the review app "
+        "(the app must run on the recorder host: it reads the live audio tap). Off: no live transcript.",
     )
     siprec_fsync_s: float = Field(
         1.0, gt=0, le=2.0, description="How often call journals are fsynced (what a machine crash can lose)."

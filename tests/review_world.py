@@ -165,3 +165,16 @@ def add_segments(s: Session, call_id: str, segments: Sequence[Segment]) -> None:
                 no_speech_prob=0.0,
             )
         )
+
+
+def player_sources(at) -> list[str]:  # type: ignore[no-untyped-def]
+    """The media addresses of the audio players on an AppTest page (review_app/player.py frames)."""
+    import json
+    import re
+
+    found = []
+    for e in at.get("iframe"):
+        m = re.search(r"const SRC = (\"[^\"]*\")", e.proto.srcdoc)
+        if m and "<audio" in e.proto.srcdoc:
+            found.append(json.loads(m.group(1)))
+    return found

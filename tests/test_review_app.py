@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlmodel import select
@@ -15,6 +16,7 @@ from review_app.i18n import EN, ZH, t
 from review_app.session import _TOKEN as TOKEN
 from review_app.widgets import DAY_FORMAT
 from review_app.workflow import sampling
+from storage import media_tokens
 from storage.db import session
 from storage.evaluations import EvaluationItem
 from storage.models import AuditEvent
@@ -54,9 +56,10 @@ def _app(world: review_world.World, user: str | None, page: str | None = None, *
     return at
 
 
-def _players(at: AppTest) -> list:
-    """The embedded audio players (an <audio> with its bytes in a data: URI, in a component frame)."""
-    return [e for e in at.get("iframe") if "<audio" in e.proto.srcdoc and "base64," in e.proto.srcdoc]
+def _players(at: AppTest) -> list[str]:
+    """The audio players' media addresses; no player ever carries audio bytes in the page."""
+    assert not [e for e in at.get("iframe") if "<audio" in e.proto.srcdoc and "base64," in e.proto.srcdoc]
+    return review_world.player_sources(at)
 
 
 def world_items() -> list:
@@ -134,8 +137,12 @@ def test_agent_cannot_open_another_agents_call(world: review_world.World) -> Non
 def test_inspector_submits_a_review_from_the_call_page(world: review_world.World) -> None:
     """Overriding one item and submitting stores auto, human and final answers and the verdict."""
     at = _app(world, "insp1", "call", call="a1-call-0")
-    at.button(key="ev:greeting:0").click().run()  # play from the evidence: audited
-    assert len(_players(at)) == 1
+    at.button(key="ev:greeting:0").click().run()  # play from the evidence: one media grant, audited
+    [src] = _players(at)
+    url = urlparse(src)
+    grant = media_tokens.unsign(parse_qs(url.query)["token"][0])
+    assert url.path == "/v1/media/a1-call-0" and (grant.user, grant.call_id, grant.download) == (
+        "insp1", "a1-call-0", False)
     at.selectbox(key="ans:a1-call-0:greeting").select("no")
     at.text_input(key="cmt:a1-call-0:greeting").input("no name given")
     at.radio(key="verdict:a1-call-0").set_value("retraining")

@@ -169,14 +169,18 @@ def test_inspector_reviews_a_sampled_call_in_chromium(chromium: Browser, monkeyp
     page.get_by_role("button", name=re.compile("Thank you for calling")).first.click()
     audio = page.frame_locator("iframe").locator("audio")
     expect(audio).to_have_count(1)
-    assert audio.get_attribute("src", timeout=30_000).startswith("data:audio/wav;base64,")
-    # it plays: the embedded bytes decode and the clock moves (or the half-second test call ends)
+    src = audio.get_attribute("src", timeout=30_000)
+    assert src.startswith("/v1/media/a1-call-0?token=")
+    # it plays: the fetched bytes decode and the clock moves (or the half-second test call ends)
     audio.evaluate("a => a.play()")
     page.wait_for_function(
         "() => { const f = document.querySelector('iframe'); const a = f && f.contentDocument.querySelector('audio');"
         " return a && a.duration > 0 && (a.currentTime > 0 || a.ended); }",
         timeout=30_000,
     )
+    page.frame_locator("iframe").locator("#wave").click(position={"x": 5, "y": 5})  # click-to-seek
+    assert page.request.get(f"{chromium.url}/v1/media/a1-call-0").status == 401
+    assert page.request.get(f"{chromium.url}{src[:-4]}AAAA").status == 403
     page.get_by_role("button", name="Submit review").click()
     expect(page.get_by_text("Choose a verdict before submitting the review.")).to_be_visible()
     page.get_by_text("pass", exact=True).click()
@@ -190,7 +194,11 @@ def test_inspector_reviews_a_sampled_call_in_chromium(chromium: Browser, monkeyp
         plays = s.exec(select(AuditEvent).where(AuditEvent.action == "play")).all()
     assert [(r.call_id, r.inspector, r.verdict) for r in reviews] == [("a1-call-0", "insp1", "pass")]
     assert assignment.state == AssignmentState.done and assignment.review_id == reviews[0].id
-    assert [(p.actor, p.call_id) for p in plays] == [("insp1", "a1-call-0")]
+    granted = [p for p in plays if p.detail.get("stage") == "granted"]
+    served = [p for p in plays if "range" in p.detail]
+    assert [(p.actor, p.call_id) for p in granted] == [("insp1", "a1-call-0")]
+    assert served and {(p.actor, p.detail["grant"]) for p in served} == {("insp1", granted[0].detail["grant"])}
+    assert [u for u in chromium.requests if urlparse(u).path == "/v1/media/a1-call-0"]
     assert not [u for u in chromium.requests if urlparse(u).path.startswith("/media/")]
     assert chromium.offsite() == []
 

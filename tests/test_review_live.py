@@ -1,5 +1,6 @@
 """The Live now page (AppTest): inspectors see calls in progress and get one by a live plan, with a
-player URL carrying a media token; agents have no such page; PBX text is shown as text."""
+player whose URL carries a media token (on the public API when set, else on the app itself); agents
+have no such page; PBX text is shown as text."""
 
 from __future__ import annotations
 
@@ -61,10 +62,24 @@ def test_inspector_sees_live_calls_and_gets_one_with_a_player_token(world, monke
         pick = s.exec(select(LivePick)).one()
     assert pick.inspector == "insp1" and pick.reason["plan"] == "live plan"
     assert pick.call_id in at.success[0].value
-    url = urlparse(at.get("audio")[0].proto.url)
+    [src] = review_world.player_sources(at)
+    url = urlparse(src)
     assert url.netloc == "rec.example.test" and url.path == f"/v1/media/{pick.call_id}"
     grant = media_tokens.unsign(parse_qs(url.query)["token"][0])
     assert (grant.user, grant.call_id, grant.download) == ("insp1", pick.call_id, False)
+
+
+def test_without_a_public_api_the_player_uses_the_apps_own_media_route_stereo_or_mixed(world) -> None:  # type: ignore[no-untyped-def]
+    at = _open(world, "insp1")
+    at.button(key="give_me_live_call").click().run()
+    assert not at.exception, at.exception
+    [src] = review_world.player_sources(at)
+    url = urlparse(src)
+    assert url.netloc == "" and url.path.startswith("/v1/media/live-") and parse_qs(url.query)["token"]
+    assert "channels" not in parse_qs(url.query)  # stereo: agent left, customer right
+    at.toggle(key=f"mixed:{url.path.rsplit('/', 1)[1]}").set_value(True).run()
+    [mixed] = review_world.player_sources(at)
+    assert parse_qs(urlparse(mixed).query)["channels"] == ["mixed"]
 
 
 def test_the_live_page_refuses_agents(world) -> None:  # type: ignore[no-untyped-def]

@@ -144,3 +144,4 @@ review_passed  # DayStats column
 refreshed_at  # RollupState column (when the watermark last moved)
 paused_s  # dataclass field read through asdict (scoring/metrics.py CallMetrics.to_json)
 nonspeech_s  # unused variable (scoring/metrics.py: a CallMetrics field, in to_json via asdict)
+heard_at  # column of live_segments: when a line was stored (bench/live_listen.py's transcript delay)

@@ -6,6 +6,7 @@ transcript every few seconds, so live monitoring can open in this same page.
 """
 
 import secrets
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -13,11 +14,13 @@ from review_app.i18n import answer_label, error_text, local_time, reason_label, 
 from review_app.safe import md
 from review_app.session import dbs, principal, source
 from review_app.widgets import clock, evidence_text, player, request_play, speaker_label, timeline
+from review_app.workflow import live_transcript, sync_review
 from review_app.workflow.evalview import HumanAnswers, Segment
-from review_app.workflow.inspection import ANSWERS, open_call, segments_for, submit_review
+from review_app.workflow.inspection import ANSWERS, open_call, segments_for, still_live, submit_review
 from storage.access import Perm, can
 from storage.errors import CallqcError
-from storage.reviews import Verdict
+from storage.models import utcnow
+from storage.reviews import ReviewMode, Verdict
 
 PAGE_SIZE = 100
 LIVE_REFRESH_S = 3
@@ -53,7 +56,14 @@ if view.channel_check is not None:
     cc = view.channel_check
     shown = t("channel_check", verdict=t(f"channel_{cc['verdict']}"), confidence=f"{cc['confidence']:.2f}")
     (st.warning if cc["verdict"] == "swapped" else st.caption)(shown)
-player(who, c["call_id"], audio_format=(c.get("meta") or {}).get("audio_format"))
+def _so_far() -> float:
+    """Seconds since the live call started: where a listener joins (the stream starts at "now")."""
+    started = datetime.fromisoformat(str(c["started_at"]))
+    return max(0.0, (utcnow() - (started if started.tzinfo else started.replace(tzinfo=UTC))).total_seconds())
+
+
+player(who, c["call_id"], duration_s=view.duration_s, channel_map=c.get("channel_map") or {},
+       live_from_s=_so_far() if view.in_progress else None)
 evidence = [e for i in view.items for e in i.evidence]
 timeline(view.segments, evidence, view.duration_s)
 
@@ -72,11 +82,16 @@ def _transcript(segments: list[Segment]) -> None:
 @st.fragment(run_every=LIVE_REFRESH_S)
 def _live_transcript() -> None:
     with dbs() as s:
-        _transcript(segments_for(s, who, c["call_id"]))
+        segments = segments_for(s, who, c["call_id"])
+        live = still_live(s, who, c["call_id"])
+    if not live:
+        st.rerun()  # the whole page again: now the recorded call's page
+    _transcript(segments)
 
 
 with st.expander(t("transcript"), expanded=view.in_progress):
     if view.in_progress:
+        live_transcript.follow(c["call_id"])
         _live_transcript()
     else:
         _transcript(view.segments)
@@ -87,7 +102,28 @@ def _new_form() -> None:
     st.session_state[f"form:{c['call_id']}"] = secrets.token_urlsafe(16)
 
 
+def _marked(item_id: str) -> None:
+    """While listening: every answer or comment change is saved at once, with the call's second."""
+    _new_form()
+    answer = st.session_state.get(f"ans:{c['call_id']}:{item_id}") or None
+    comment = st.session_state.get(f"cmt:{c['call_id']}:{item_id}", "")
+    try:
+        with dbs() as s:
+            sync_review.mark(s, who, c["call_id"], item_id, answer, comment=comment)
+    except CallqcError as exc:
+        st.session_state["sync_error"] = error_text(exc)
+
+
 reviewer = can(who, Perm.review)
+draft = None
+if reviewer:
+    with dbs() as s:
+        draft = sync_review.draft_of(s, who, c["call_id"])
+sync = reviewer and (view.in_progress or (draft is not None and draft.review_id is None))
+if sync:
+    st.info(t("sync_help_live") if view.in_progress else t("sync_help_ended"))
+    if err := st.session_state.pop("sync_error", None):
+        st.error(md(err))
 counted = view.humans[0] if view.humans else None
 human_items = {i.item_id: i for i in counted.items} if counted else {}
 st.header(t("rubric"))
@@ -114,14 +150,20 @@ for item in view.items:
                 st.rerun()
         if reviewer:
             a, b = st.columns([1, 3])
+            change = (_marked, (item.item_id,)) if view.in_progress else (_new_form, ())
             a.selectbox(
                 t("your_answer"),
                 choices,
                 key=f"ans:{c['call_id']}:{item.item_id}",
                 format_func=lambda v: t("keep_auto") if v == "" else answer_label(v),
-                on_change=_new_form,
+                on_change=change[0],
+                args=change[1],
             )
-            b.text_input(t("item_comment"), key=f"cmt:{c['call_id']}:{item.item_id}", on_change=_new_form)
+            b.text_input(t("item_comment"), key=f"cmt:{c['call_id']}:{item.item_id}", on_change=change[0],
+                         args=change[1])
+            marked = (draft.marks if draft is not None else {}).get(item.item_id)
+            if marked is not None:
+                st.caption(t("marked_at", at=clock(float(marked.get("at_s") or 0))))
 
 if reviewer:
     form_key = f"form:{c['call_id']}"
@@ -138,7 +180,8 @@ if reviewer:
         format_func=lambda v: t(f"verdict_{v}"),
         on_change=_new_form,
     )
-    submitted = st.button(t("submit_review"), type="primary", key="submit_review")
+    submitted = st.button(t("submit_sync_review") if sync else t("submit_review"), type="primary",
+                          key="submit_review", disabled=view.in_progress)
     if submitted and verdict is None:
         st.error(t("choose_verdict"))
     elif submitted and verdict is not None:
@@ -149,7 +192,8 @@ if reviewer:
         )
         try:
             with dbs() as s:
-                review = submit_review(
+                submit = sync_review.submit_sync if sync else submit_review
+                review = submit(
                     s, who, c["call_id"], human=human, verdict=verdict, form_token=st.session_state[form_key]
                 )
         except CallqcError as exc:
@@ -169,4 +213,5 @@ for r in view.reviews:
             score=r.score,
             comment=md(r.comment),
         )
+        + (f" · {t('review_mode_sync')}" if r.mode == ReviewMode.sync else "")
     )

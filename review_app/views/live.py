@@ -1,17 +1,18 @@
 """Inspector, supervisor: the calls in progress (Live now) and "give me a live call" by a live plan."""
 
-from urllib.parse import quote, urlencode
-
 import pandas as pd
 import streamlit as st
 
 from review_app.i18n import t
-from review_app.session import dbs, principal, source
+from review_app.safe import md
+from review_app.session import dbs, principal
+from review_app.widgets import clock, player, request_play, speaker_label
+from review_app.workflow import live_transcript
+from review_app.workflow.inspection import segments_for
 from review_app.workflow.live import list_plans, live_now, pick_live_call
-from storage import media_tokens
 from storage.errors import CallqcError
-from storage.settings import get_settings
 
+LAST_LINES = 30
 who = principal()
 st.title(t("page_live"))
 st.caption(t("live_help"))
@@ -52,14 +53,23 @@ if picked:
     st.success(t("live_picked", call_id=call_id, agent=agent))
     st.caption(t("live_reason", eligible=reason.get("eligible"), live=reason.get("live"),
                  n=reason.get("picks_today"), cap=reason.get("cap")))
-    base = get_settings().api_public_url
-    if base:
-        try:
-            token = media_tokens.grant(who, call_id, source=source())
-        except CallqcError as exc:
-            st.error(str(exc))
-        else:
-            st.audio(f"{base.rstrip('/')}/v1/media/{quote(call_id)}?{urlencode({'token': token})}",
-                     format="audio/wav")
-    else:
-        st.info(t("live_no_player"))
+    now = next((c for c in calls if c.call_id == call_id), None)
+    if st.session_state.get("play", {}).get("call") != call_id:
+        request_play(call_id)  # the pick is the ask to listen: the player starts at once
+    player(who, call_id, live_from_s=now.duration_s if now else 0.0)
+    live_transcript.follow(call_id)
+
+    @st.fragment(run_every=3)
+    def _live_words() -> None:
+        with dbs() as s:
+            said = segments_for(s, who, call_id)
+        st.subheader(t("live_transcript"))
+        if not said:
+            st.caption(t("live_transcript_none"))
+        for seg in said[-LAST_LINES:]:
+            st.markdown(f"`{clock(seg.start)}` **{md(speaker_label(seg.speaker))}**: {md(seg.text)}")
+
+    _live_words()
+    if st.button(t("live_open_call"), key="live_open_call"):
+        st.session_state["call_id"] = call_id
+        st.switch_page("views/call.py")

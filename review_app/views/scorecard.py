@@ -65,6 +65,8 @@ for r in rows:
         )
         if r.source == "auto":
             st.caption(t("auto_submitted_trust", trust=r.trust))
+        elif r.source == "sync":
+            st.caption(t("review_mode_sync"))
         if r.comment:
             st.text(r.comment)
         auto = r.source == "auto"

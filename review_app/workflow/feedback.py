@@ -32,7 +32,7 @@ from storage.calls import Call
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.evaluations import Evaluation, EvaluationKind
 from storage.models import utcnow
-from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review
+from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review, ReviewMode
 from storage.settings import get_settings
 from storage.users import Principal, Role
 
@@ -62,7 +62,9 @@ class ScorecardRow:
     comment: str
     acknowledged: bool
     dispute: str | None  # state of the latest dispute
-    source: str = "human"  # "auto": an auto-submitted evaluation (no review; trust figures in ``trust``)
+    # "auto": an auto-submitted evaluation (no review; trust figures in ``trust``); "sync": a review
+    # scored while listening to the live call
+    source: str = "human"
     trust: str = ""
     evaluation_id: int = 0  # for "auto" rows: the evaluation an agent may dispute
 
@@ -109,6 +111,7 @@ def scorecard(
             r.comment,
             r.id in acked,
             disputes.get(r.id or 0),
+            source="sync" if r.mode == ReviewMode.sync else "human",
         )
         for r in reviews
     ]

@@ -18,13 +18,13 @@ from review_app.workflow import auto_disputes, evalview, notify, routing
 from review_app.workflow.callview import call_public, channel_check_json
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
-from storage import pauses
+from storage import live_segments, pauses
 from storage.access import Perm, require, visible_call
 from storage.audit import record
 from storage.calls import Call
 from storage.errors import Conflict, InvalidInput
 from storage.models import AuditAction
-from storage.reviews import Assignment, AssignmentState, Review, Verdict
+from storage.reviews import Assignment, AssignmentState, Review, ReviewMode, Verdict
 from storage.users import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def open_call(
     assignment = _open_assignment(session, call.call_id, who.name)
     return CallView(
         call=call_public(call),
-        segments=evalview.segments(session, call.call_id),
+        segments=segments_for(session, who, call.call_id),
         auto=evalview.latest_auto(session, call.call_id),
         humans=humans,
         items=evalview.rubric_items(session, call.call_id),
@@ -106,8 +106,19 @@ def open_call(
 
 
 def segments_for(session: Session, who: Principal, call_id: str) -> list[Segment]:
-    """The call's transcript so far (a live call's grows between calls), if ``who`` may see it."""
-    return evalview.segments(session, visible_call(session, who, call_id).call_id)
+    """The call's transcript, if ``who`` may see it: the full one once it exists, else the live
+    transcript so far (storage/live_segments.py; it grows while the call runs)."""
+    cid = visible_call(session, who, call_id).call_id
+    return evalview.segments(session, cid) or [
+        Segment(speaker=r.speaker, start=r.start_s, end=r.end_s, text=r.text, channel=r.channel)
+        for r in live_segments.for_call(session, cid)
+    ]
+
+
+def still_live(session: Session, who: Principal, call_id: str) -> bool:
+    """Whether the call is still in progress (the page turns into the recorded call's page when not)."""
+    call = visible_call(session, who, call_id)
+    return call.ended_at is None and call.duration_s == 0
 
 
 def submit_review(
@@ -118,6 +129,7 @@ def submit_review(
     human: HumanAnswers,
     verdict: Verdict | str,
     form_token: str | None = None,
+    mode: ReviewMode = ReviewMode.async_,
 ) -> Review:
     """Store the inspector's review: a human evaluation, the verdict, and the assignment closed.
 
@@ -157,7 +169,7 @@ def submit_review(
         raise CriticalItemFailed(failed[0].title)
     savepoint = session.begin_nested()
     try:
-        review = _store(session, who, call, auto, human, verdict, failed, form_token)
+        review = _store(session, who, call, auto, human, verdict, failed, form_token, mode)
         savepoint.commit()
     except IntegrityError:
         # the same form stored by a concurrent request (the unique form token): keep that one
@@ -179,6 +191,7 @@ def _store(
     verdict: Verdict,
     failed: list[ItemView],
     form_token: str | None,
+    mode: ReviewMode,
 ) -> Review:
     ev = evalview.save_human(session, call.call_id, inspector=who.name, auto=auto, human=human)
     assignment = _open_assignment(session, call.call_id, who.name)
@@ -193,6 +206,7 @@ def _store(
         passed=False if failed else ev.passed,
         assignment_id=assignment.id if assignment else None,
         form_token=form_token,
+        mode=mode,
     )
     session.add(review)
     session.flush()  # a concurrent submit of the same form fails here, on the unique form token
