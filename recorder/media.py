@@ -41,6 +41,7 @@ RATE = 8000
 LIVE_LAG_S = 0.3  # behind the newest journaled sample: the other speaker's packets of that moment arrive
 STALL_S = 1.0  # nothing new journaled for this long: play on as silence at real time (pause, silence)
 POLL_S = 0.1
+_UNPLAYABLE = frozenset({"gsm", "g722", "ulaw", "alaw", "ul", "al", "sln", "sln16", "raw"})
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _REFUSALS: tuple[tuple[type[CallqcError], int], ...] = (
     (TokenMissing, 401), (Forbidden, 403), (InvalidInput, 400), (NotFound, 404), (Conflict, 409))
@@ -198,15 +199,19 @@ def _transcoded(call_id: str, variant: AudioVariant) -> bytes | None:
     PBX formats); None when it can. Looked at by its first bytes, so a playable call costs one small
     ranged read; the others are read whole and decoded for each request (PBX files are small)."""
     head = read_span(call_id, lambda size: (0, min(size, 4096)), variant=variant)
-    if browser_mime(b"".join(head.chunks)) is not None:
+    first = b"".join(head.chunks)
+    if browser_mime(first) is not None:
         return None
-    whole = read_span(call_id, lambda size: (0, size), variant=variant)
     hint = None
     if variant == AudioVariant.original:  # the redacted copy is always a WAV the redactor wrote
         with session() as s:
             call = s.get(Call, call_id)
             given = (call.meta or {}).get("audio_format") if call is not None else None
             hint = given if isinstance(given, dict) else None
+    ext = head.filename.rpartition(".")[2].lower()
+    if hint is None and not first.startswith(b"RIFF") and ext not in _UNPLAYABLE:
+        return None  # not a format known to need it: served as stored
+    whole = read_span(call_id, lambda size: (0, size), variant=variant)
     return to_wav(b"".join(whole.chunks), audio_format=hint, name=whole.filename)
 
 

@@ -60,7 +60,8 @@ def test_the_media_endpoint_serves_a_gsm_recording_as_wav_with_range(sqlite_db: 
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A call stored as raw GSM reaches the browser's player as PCM WAV, seekable by Range; a
     download still gets the bytes as stored."""
-    monkeypatch.setenv("CALLQC_PII_ROLES", '["inspector"]')
+    monkeypatch.setenv("CALLQC_PII_ROLES", '["inspector", "admin"]')
+    monkeypatch.setenv("CALLQC_API_TOKEN", "media-api-t0ken-0123456789")
     reset_settings()
     review_world.fast_hashing(monkeypatch)
     review_world.build(calls_per_agent=1)
@@ -78,7 +79,7 @@ def test_the_media_endpoint_serves_a_gsm_recording_as_wav_with_range(sqlite_db: 
         part = client.get("/v1/media/a1-call-0", params={"token": media_tokens.grant(inspector, "a1-call-0")},
                           headers={"Range": "bytes=100-199"})
         saved = client.get("/v1/media/a1-call-0",
-                           params={"token": media_tokens.grant(Principal("adm", Role.admin), "a1-call-0",
+                           params={"token": media_tokens.grant(Principal("admin", Role.admin), "a1-call-0",
                                                                download=True)})
     assert whole.status_code == 200 and whole.headers["content-type"] == "audio/wav"
     assert abs(_wav_seconds(whole.content) - 1.5) < 0.05
