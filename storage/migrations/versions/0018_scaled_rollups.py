@@ -46,9 +46,12 @@ def upgrade() -> None:
     op.create_index('ix_calls_agent_started', 'calls', ['agent_id', 'started_at'], unique=False)
     op.create_index('ix_calls_updated_at', 'calls', ['updated_at'], unique=False)
     op.create_index('ix_evaluations_updated_at', 'evaluations', ['updated_at'], unique=False)
+    op.create_index('ix_calls_call_id_pattern', 'calls', ['call_id'], unique=False,
+                    postgresql_ops={'call_id': 'varchar_pattern_ops'})
 
 
 def downgrade() -> None:
+    op.drop_index('ix_calls_call_id_pattern', table_name='calls')
     op.drop_index('ix_evaluations_updated_at', table_name='evaluations')
     op.drop_index('ix_calls_updated_at', table_name='calls')
     op.drop_index('ix_calls_agent_started', table_name='calls')
