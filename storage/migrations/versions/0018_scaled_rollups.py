@@ -48,9 +48,12 @@ def upgrade() -> None:
     op.create_index('ix_evaluations_updated_at', 'evaluations', ['updated_at'], unique=False)
     op.create_index('ix_calls_call_id_pattern', 'calls', ['call_id'], unique=False,
                     postgresql_ops={'call_id': 'varchar_pattern_ops'})
+    op.create_index('ix_evaluation_items_human', 'evaluation_items', ['evaluation_id'], unique=False,
+                    postgresql_where=sa.text("final_source = 'human'"), sqlite_where=sa.text("final_source = 'human'"))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_evaluation_items_human', table_name='evaluation_items')
     op.drop_index('ix_calls_call_id_pattern', table_name='calls')
     op.drop_index('ix_evaluations_updated_at', table_name='evaluations')
     op.drop_index('ix_calls_updated_at', table_name='calls')
