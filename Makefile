@@ -62,7 +62,7 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  radosgw ceph-mon ceph-osd ceph-common espeak-ng sox libsox-fmt-all ffmpeg xorriso chromium \
-	  fonts-wqy-microhei sip-tester baresip openssl
+	  fonts-wqy-microhei sip-tester baresip openssl postgresql-client mariadb-server
 
 bench: install
 	$(BIN)/python bench/transcribe.py

@@ -49,11 +49,10 @@ def run_slots(n: int, handlers: Mapping[str, Any], *, burst: bool, stop: threadi
     from storage.settings import get_settings
 
     budget = JobBudget(max_jobs)
+    drain_s = get_settings().worker_drain_s
     # Built here, one after another: each Worker touches the process's cached engine and settings.
     workers = [Worker(_worker_id(n, k), handlers, burst=burst, stop=stop, alive=alive, budget=budget)
                for k in range(get_settings().worker_slots)]
-    if len(workers) == 1:
-        return workers[0].run()
     crashed: list[BaseException] = []
 
     def slot(w: Worker) -> None:
@@ -69,9 +68,19 @@ def run_slots(n: int, handlers: Mapping[str, Any], *, burst: bool, stop: threadi
                for k, w in enumerate(workers)]
     for t in threads:
         t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.5)  # short joins: the main thread must stay free to run signal handlers
+    deadline: float | None = None
+    while alive_threads := [t for t in threads if t.is_alive()]:
+        alive_threads[0].join(0.5)  # short joins: the main thread must stay free to run signal handlers
+        if not stop.is_set():
+            continue
+        # Draining: no new claims; running jobs get drain_s to finish, then go back to the queue so
+        # another worker takes them at once instead of after the stall timeout.
+        deadline = time.monotonic() + drain_s if deadline is None else deadline
+        if time.monotonic() >= deadline and any(t.is_alive() for t in threads):
+            log.warning("work: still running after %ss of draining: handing the jobs back", drain_s)
+            for w in workers:
+                w.hand_back()
+            break
     if crashed:
         raise crashed[0]
     return sum(w.processed for w in workers)

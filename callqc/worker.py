@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from storage.db import get_engine
 from storage.errors import CallqcError, InvalidInput
 from storage.jobs import JobContext, PermanentError
-from storage.queue import LeaseLost, claim, fail, finish, has_work, heartbeat, requeue_stalled
+from storage.queue import LeaseLost, claim, fail, finish, hand_back, has_work, heartbeat, requeue_stalled
 from storage.settings import get_settings
 from storage.wakeup import JobWaiter
 
@@ -147,6 +147,7 @@ class Worker:
         self.requeue_every_s = min(s.job_stall_s / 2, 30.0)
         self._last_requeue = float("-inf")
         self.processed = 0
+        self.current: JobContext | None = None  # the job this slot is running, read by the drain
 
     def _maybe_requeue_stalled(self) -> None:
 
@@ -189,6 +190,27 @@ class Worker:
     def run_one(self, ctx: JobContext) -> None:
         """Run one claimed job's handler under a heartbeat and record how it ended."""
 
+        self.current = ctx
+        try:
+            self._run_one(ctx)
+        finally:
+            self.current = None
+
+    def hand_back(self) -> None:
+        """Give the running job back to the queue (a drain ran out of time); its outcome is then not
+        recorded, and ``ctx.lease_lost`` tells the handler it may stop."""
+        ctx = self.current
+        if ctx is None:
+            return
+        ctx.lease_lost.set()
+        try:
+            hand_back(self.engine, ctx.job_id, self.worker_id)
+        except LeaseLost:
+            log.info("work: job %s was no longer %s's to hand back", ctx.job_id, self.worker_id)
+        except sa.exc.DBAPIError as exc:  # stall recovery requeues it instead
+            log.error("work: job %s not handed back (%s)", ctx.job_id, _error_line(exc.orig or exc))
+
+    def _run_one(self, ctx: JobContext) -> None:
         beat = _Heartbeat(self.engine, ctx, self.heartbeat_s)
         beat.start()
         error: str | None = None

@@ -6,7 +6,8 @@ The body is parsed as it arrives and the audio part is written straight to a tem
 recording is never held whole in memory and an upload past ``max_upload_bytes`` is cut off with 413.
 Ingest is idempotent by call ID: same ID and same SHA-256 → 200 with the existing record, same ID with
 other audio → 409, new → 201. Every route needs ``Authorization: Bearer <api_token>``, except
-``GET /healthz`` (the readiness probe of deploy/k8s/callqc.yaml): 200 while the database answers, else 503.
+``GET /healthz`` (the readiness probe of deploy/k8s/callqc.yaml): 200 while the database answers, else 503,
+and ``GET /livez`` (the liveness probe): 200 while the process answers, whatever the database does.
 
 Every answer other than a success is one line of JSON, ``{"detail": "..."}``: 400 bad input, 401/403
 token, 404, 408 body too slow, 409 conflict, 413 too large, 503 with ``Retry-After`` when the
@@ -36,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from recorder.cdr_sources import register_cdr_routes
 from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
 from recorder.media import register_media_routes
 from recorder.mediastream import register_live_routes
@@ -192,8 +194,15 @@ def create_app() -> FastAPI:
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    @app.get("/livez")
+    def livez() -> JSONResponse:
+        """Liveness: 200 while this process answers requests. It does not ask the database: a database
+        outage must make the pods unready, not get them all restarted."""
+        return JSONResponse({"status": "alive"})
+
     register_live_routes(app, authorized, token)  # WS /v1/stream, POST /v1/calls/{id}/pause|resume
     register_media_routes(app)  # GET /v1/media/{id}: media token (not the API token), Range, live
+    register_cdr_routes(app, token)  # POST /v1/cdr/freeswitch: mod_json_cdr records (basic auth or bearer)
 
     @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallPublic)
     def get_call(call_id: str) -> JSONResponse:

@@ -55,7 +55,7 @@ class BadCdr(InvalidInput):
 def read_master_csv(path: Path, *, timezone: str = "UTC", agents: dict[str, str] | None = None
                     ) -> list[CdrRecord]:
     """The records of an Asterisk ``Master.csv``; a line that is not a CDR names its line number."""
-    tz = _zone(timezone)
+    tz = pbx_zone(timezone)
     out = []
     try:
         with Path(path).open(newline="", encoding="utf-8", errors="replace") as fh:
@@ -77,7 +77,7 @@ def read_freeswitch_csv(path: Path, *, timezone: str = "UTC", agents: dict[str, 
                         ) -> list[CdrRecord]:
     """The records of a FreeSWITCH ``mod_cdr_csv`` file written with the ``example`` template. A call
     counts as answered when it has an ``answer_stamp`` (``hangup_cause`` alone does not say)."""
-    tz = _zone(timezone)
+    tz = pbx_zone(timezone)
     agents = agents or {}
     out = []
     try:
@@ -90,10 +90,10 @@ def read_freeswitch_csv(path: Path, *, timezone: str = "UTC", agents: dict[str, 
                                  f"{len(FREESWITCH_CSV_COLUMNS)}")
                 raw = dict(zip(FREESWITCH_CSV_COLUMNS, row, strict=True))
                 where = f"{path}: line {n}"
-                start = _time(raw["start_stamp"], tz, where)
+                start = cdr_time(raw["start_stamp"], tz, where)
                 if start is None or not raw["uuid"]:
                     raise BadCdr(f"{where}: no start_stamp or uuid")
-                answer, end = _time(raw["answer_stamp"], tz, where), _time(raw["end_stamp"], tz, where)
+                answer, end = cdr_time(raw["answer_stamp"], tz, where), cdr_time(raw["end_stamp"], tz, where)
                 caller, callee = raw["caller_id_number"][:64] or None, raw["destination_number"][:64] or None
                 ext = next((n for n in (callee, caller) if n and n in agents), None)
                 out.append(CdrRecord(
@@ -111,11 +111,11 @@ def read_freeswitch_csv(path: Path, *, timezone: str = "UTC", agents: dict[str, 
 
 
 def _record(raw: dict[str, str], tz: ZoneInfo, agents: dict[str, str], where: str) -> CdrRecord:
-    start = _time(raw["start"], tz, where)
+    start = cdr_time(raw["start"], tz, where)
     if start is None or not raw["uniqueid"]:
         raise BadCdr(f"{where}: no start time or uniqueid")
-    answer, end = _time(raw["answer"], tz, where), _time(raw["end"], tz, where)
-    ext = _extension(raw.get("dstchannel", ""), agents) or _extension(raw.get("channel", ""), agents)
+    answer, end = cdr_time(raw["answer"], tz, where), cdr_time(raw["end"], tz, where)
+    ext = channel_extension(raw.get("dstchannel", ""), agents) or channel_extension(raw.get("channel", ""), agents)
     queue = raw["lastdata"].split(",")[0] or None if raw["lastapp"] == "Queue" else None
     key = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
     return CdrRecord(
@@ -128,7 +128,7 @@ def _record(raw: dict[str, str], tz: ZoneInfo, agents: dict[str, str], where: st
     )
 
 
-def _extension(channel: str, agents: dict[str, str]) -> str | None:
+def channel_extension(channel: str, agents: dict[str, str]) -> str | None:
     m = _CHANNEL_EXT.match(channel)
     if m is None:
         return None
@@ -137,7 +137,7 @@ def _extension(channel: str, agents: dict[str, str]) -> str | None:
     return ext if not agents or ext in agents else None
 
 
-def _time(text: str, tz: ZoneInfo, where: str) -> datetime | None:
+def cdr_time(text: str, tz: ZoneInfo, where: str) -> datetime | None:
     if not text:
         return None
     try:
@@ -146,7 +146,7 @@ def _time(text: str, tz: ZoneInfo, where: str) -> datetime | None:
         raise BadCdr(f"{where}: bad time {text!r}") from None
 
 
-def _zone(name: str) -> ZoneInfo:
+def pbx_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -190,7 +190,7 @@ class Coverage:
 
 def coverage(session: Session, day: date, *, timezone: str) -> Coverage:
     """Match the day's records to recordings (again: late files count) and count answered calls."""
-    tz = _zone(timezone)
+    tz = pbx_zone(timezone)
     start = datetime(day.year, day.month, day.day, tzinfo=tz)
     end = start + timedelta(days=1)
     records = cdr.in_window(session, start, end)

@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from recorder.siprec.codecs import from_names, ticks
 from recorder.siprec.journal import Tap, records, stream_file
 from storage import audit
 from storage.calls import CallStatus
@@ -95,10 +96,13 @@ class LiveMix:
     def _take(self) -> None:
         for chunk in self.tap.read():
             lane = self.right if chunk.role == "customer" else self.left
-            for i, v in enumerate(chunk.samples):
+            samples = chunk.samples
+            if chunk.rate == 2 * RATE:  # G.722/Opus: the live stream is 8 kHz, pairs averaged (a crude low-pass)
+                samples = [(a + b) // 2 for a, b in zip(samples[0::2], samples[1::2], strict=False)]
+            for i, v in enumerate(samples):
                 lane[chunk.position + i] = v
-            if chunk.position + len(chunk.samples) > self.newest:
-                self.newest = chunk.position + len(chunk.samples)
+            if chunk.position + len(samples) > self.newest:
+                self.newest = chunk.position + len(samples)
                 self._data_at = time.monotonic()
 
     def _due(self) -> int:
@@ -126,8 +130,10 @@ def journal_end(tap: Tap) -> int:
     """The sample position where the journal ends now (headers only, nothing decoded)."""
     end = 0
     for s in tap.index["streams"]:
+        known = from_names(s.get("payload_types"))
         for _, rec in records(stream_file(tap.folder, s["index"])):
-            end = max(end, rec.position + len(rec.payload))  # G.711: one byte per sample
+            codec = known.get(rec.pt)
+            end = max(end, rec.position + (ticks(codec, rec.payload) if codec is not None else 0))
     return end
 
 

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from recorder.ingest import ingest_file
-from recorder.layouts import fields_from_name, get_layout, read_agent_map
+from recorder.ingest import ingest_file, spool_file
+from recorder.layouts import BadLayout, fields_from_name, get_layout, read_agent_map
+from recorder.legs import Piece, Role, join, split_name
 from recorder.metadata import CallMeta, parse_meta, read_sidecar, safe_text, sidecar_for
 from storage.errors import CallqcError, Conflict, InvalidInput, ServiceUnavailable
 from storage.objectstore import ObjectStore
@@ -97,6 +98,7 @@ class Watcher:
         self._store = store
         self._seen: dict[str, tuple[int, int]] = {}
         self._failures: dict[str, int] = {}  # file name -> unexpected failures in a row
+        self._looked_at: list[Path] = []  # every candidate of the last look, finished or not
         for sub in (DONE_DIR, REJECTED_DIR):
             (self.spool / sub).mkdir(exist_ok=True)
 
@@ -107,18 +109,42 @@ class Watcher:
         return self._store
 
     def poll(self) -> list[Result]:
-        """Ingest every finished file now in the folder, oldest first."""
+        """Ingest every finished file now in the folder, oldest first; the files of one call written
+        as legs or parts (see :mod:`recorder.legs`) together, once all of them are finished."""
+        ready = self.finished()
+        groups: dict[str, list[Path]] = {}
+        for path in ready:
+            groups.setdefault(self._group_key(path), []).append(path)
+        taken = set(ready)
+        waiting = {self._group_key(p) for p in self._looked_at if p not in taken}
         results = []
-        for path in self.finished():
-            results.append(self.handle(path))
+        for key, paths in groups.items():
+            if key in waiting:
+                continue  # a leg or part of this call is still being written
+            single = len(paths) == 1 and split_name(paths[0].name)[1] is Role.both
+            results.append(self.handle(paths[0]) if single else self.handle_joined(sorted(paths)))
         return results
+
+    def _group_key(self, path: Path) -> str:
+        """What ties the files of one call together: the call ID its name gives, without a leg suffix."""
+        stripped, role = split_name(path.name)
+        if path.is_symlink():
+            return f"file:{path}"
+        try:
+            fields = fields_from_name(self.layout, stripped, timezone=self._timezone)
+        except BadLayout:
+            fields = {}
+        if fields:
+            return f"id:{fields['call_id']}"
+        return f"leg:{path.parent / Path(stripped).stem}" if role is not Role.both else f"file:{path}"
 
     def finished(self) -> list[Path]:
         stable_s = get_settings().spool_stable_s
         now = time.time()
         seen: dict[str, tuple[int, int]] = {}
         ready: list[tuple[int, Path]] = []
-        for path in self.candidates():
+        self._looked_at = list(self.candidates())
+        for path in self._looked_at:
             if path.is_symlink():
                 ready.append((0, path))  # rejected at once by handle()
                 continue
@@ -163,7 +189,7 @@ class Watcher:
         try:
             if path.is_symlink():
                 raise SymlinkRefused(shown)
-            meta = self._meta(path, read_sidecar(side) if side else CallMeta())
+            meta = self._meta(path.name, read_sidecar(side) if side else CallMeta())
             result = ingest_file(path, meta, actor="watch", source=f"spool:{self.spool}", store=self.store)
         except (InvalidInput, Conflict) as exc:
             return self._reject(path, side, str(exc))
@@ -185,9 +211,60 @@ class Watcher:
         )
         return Result(shown, Outcome.done, call_id=result.call_id)
 
-    def _meta(self, path: Path, given: CallMeta) -> CallMeta:
+    def handle_joined(self, paths: list[Path]) -> Result:
+        """Join the legs/parts of one call into one recording, ingest it, move every file."""
+        stripped = split_name(paths[0].name)[0]
+        shown = safe_text(stripped)
+        sides = [sidecar_for(p) for p in paths]
+        try:
+            if any(p.is_symlink() for p in paths):
+                raise SymlinkRefused(shown)
+            common = sidecar_for(paths[0].with_name(stripped))
+            metas = [self._meta(split_name(p.name)[0], read_sidecar(s) if s else CallMeta())
+                     for p, s in zip(paths, sides, strict=True)]
+            # The earliest part says most about the call (queue, caller); later parts fill its gaps.
+            def when(i: int) -> tuple[bool, float, str]:
+                at = metas[i].started_at
+                return (at is None, at.timestamp() if at else 0.0, paths[i].name)
+
+            order = sorted(range(len(paths)), key=when)
+            meta = metas[order[-1]]
+            for i in reversed(order[:-1]):
+                meta = meta.merged(metas[i])
+            if common is not None:
+                meta = meta.merged(read_sidecar(common))
+            pieces = [Piece(p, split_name(p.name)[1], m.started_at) for p, m in zip(paths, metas, strict=True)]
+            with spool_file() as tmp:
+                joined = join(pieces, tmp, direction=meta.direction)
+                meta = dataclasses.replace(
+                    meta, call_id=meta.call_id or Path(stripped).stem, channel_map=joined.channel_map,
+                    started_at=joined.started_at, ended_at=None, meta={**meta.meta, "legs": joined.legs})
+                result = ingest_file(tmp, meta, name=stripped, actor="watch", source=f"spool:{self.spool}",
+                                     store=self.store)
+        except (InvalidInput, Conflict) as exc:
+            for p, s in zip(paths, sides, strict=True):
+                self._reject(p, s, str(exc))
+            self._move_common(paths[0].with_name(stripped), REJECTED_DIR)
+            return Result(shown, Outcome.rejected, reason=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a passing failure: all files stay for the next look
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            log.warning("watch: %s left for a retry: %s", shown, reason)
+            return Result(shown, Outcome.retry, reason=reason)
+        for p, s in zip(paths, sides, strict=True):
+            self._move(p, s, DONE_DIR)
+        self._move_common(paths[0].with_name(stripped), DONE_DIR)
+        log.info("watch: %s (%s files) -> %s", shown, len(paths), result.call_id)
+        return Result(shown, Outcome.done, call_id=result.call_id)
+
+    def _move_common(self, named: Path, folder: str) -> None:
+        """The sidecar of the whole call (``<call>.json`` beside its legs) follows them."""
+        common = sidecar_for(named)
+        if common is not None and not named.exists():
+            self._move(common, None, folder)
+
+    def _meta(self, name: str, given: CallMeta) -> CallMeta:
         """What the layout reads from the file name, under what the sidecar says (the sidecar wins)."""
-        fields = fields_from_name(self.layout, path.name, timezone=self._timezone, agents=self._agents)
+        fields = fields_from_name(self.layout, name, timezone=self._timezone, agents=self._agents)
         if not fields:
             return given
         pbx = fields.pop("pbx")

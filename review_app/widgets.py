@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from review_app.i18n import chart_locale, evidence_note, t
+from review_app.i18n import chart_locale, error_text, evidence_note, t
+from review_app.safe import md
 from review_app.session import source
 from review_app.workflow.evalview import Evidence, Segment
+from review_app.workflow.playback import playable
 from storage.access import recording
+from storage.errors import CallqcError
 from storage.users import Principal
 
 _PLAY = "play"  # session_state: {"call": id, "start": s, "n": click counter}
@@ -31,16 +35,6 @@ def request_play(call_id: str, start_s: float = 0.0) -> None:
     """Ask the player to (re)load at ``start_s``: one retrieval, one audit row per request."""
     prev = st.session_state.get(_PLAY) or {}
     st.session_state[_PLAY] = {"call": call_id, "start": max(0.0, start_s), "n": prev.get("n", 0) + 1}
-
-
-_MIME = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "opus": "audio/ogg",
-    "m4a": "audio/mp4",
-}
 
 
 def embed_audio(data: bytes, mime: str, *, start_s: float = 0.0, nonce: int = 0) -> None:
@@ -85,7 +79,7 @@ def embed_download(data: bytes, filename: str, label: str) -> None:
     )
 
 
-def player(who: Principal, call_id: str, *, audio_key: str = "") -> None:
+def player(who: Principal, call_id: str, *, audio_format: dict[str, Any] | None = None) -> None:
     """The audio player; audio is fetched only when someone asks to play (each ask is audited)."""
     want = st.session_state.get(_PLAY)
     if not want or want.get("call") != call_id:
@@ -97,9 +91,15 @@ def player(who: Principal, call_id: str, *, audio_key: str = "") -> None:
     if cache_key not in st.session_state:
         for k in [k for k in st.session_state if str(k).startswith("audio:")]:
             del st.session_state[k]  # one call's audio in memory at a time
-        st.session_state[cache_key] = recording(who, call_id, source=source()).data
-    fmt = _MIME.get(audio_key.rsplit(".", 1)[-1].lower(), "audio/wav")
-    embed_audio(st.session_state[cache_key], fmt, start_s=float(want["start"]), nonce=int(want["n"]))
+        # GSM, WAV49 and headerless PBX formats are decoded to WAV here: browsers cannot play them
+        try:
+            st.session_state[cache_key] = playable(recording(who, call_id, source=source()).data,
+                                                   audio_format=audio_format, name=call_id)
+        except CallqcError as exc:
+            st.error(md(error_text(exc)))
+            return
+    data, mime = st.session_state[cache_key]
+    embed_audio(data, mime, start_s=float(want["start"]), nonce=int(want["n"]))
     st.caption(t("playing_from", at=clock(want["start"])))
 
 

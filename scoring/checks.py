@@ -338,7 +338,7 @@ def holds(conv: Conversation, min_gap_s: float) -> list[tuple[float, float]]:
     if isinstance(conv.facts.meta.get("holds"), list):
         return _pbx_holds(conv)
     speech = union((s.start, s.end) for s in conv.segments)
-    return [g for g in gaps(speech) if g[1] - g[0] >= min_gap_s]
+    return [g for g in gaps(speech, conv.facts.paused) if g[1] - g[0] >= min_gap_s]
 
 
 def hold(check: HoldCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from storage import pauses
 from storage.calls import Call
 from storage.errors import CallqcError
 from storage.segments import Segment, Speaker
@@ -29,6 +30,9 @@ class CallFacts:
     # Speakers that have a channel of their own ({"agent", "customer"} for stereo); empty = unknown,
     # in which case the speakers present in the segments are taken as the channels.
     channels: frozenset[str] = frozenset()
+    # PCI pauses of a live call: [start, end) seconds of the recording that hold silence written in
+    # place of the conversation (storage/pauses.py). Not dead air: metrics leave them out.
+    paused: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,5 +129,6 @@ def load_conversation(session: Session, call: Call) -> Conversation:
     segs = segments(session, call.call_id)
     channels = frozenset(call.channel_map or {}) or frozenset(s.speaker for s in segs)
     facts = CallFacts(direction=str(call.direction), queue=call.queue, duration_s=call.duration_s,
-                      meta=dict(call.meta or {}), channels=channels)
+                      meta=dict(call.meta or {}), channels=channels,
+                      paused=tuple(pauses.in_recording(session, call)))
     return Conversation.build(segs, facts)

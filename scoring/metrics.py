@@ -3,7 +3,10 @@
 Speech is the union of a speaker's segment intervals. Silence is time when nobody speaks; the
 *longest silence* is the longest gap between two stretches of speech (lead-in before the first
 word and the tail after the last are excluded: recordings often start with ringing and end after
-hang-up), while *non-talk time* is the whole call minus all speech. Overtalk is time when the agent
+hang-up), while *non-talk time* is the whole call minus all speech. Paused spans (PCI pauses of a
+live call, ``CallFacts.paused``) are neither: their silence was written in place of the
+conversation, so they are cut out of every silence and out of non-talk time (``paused_s`` says how
+much). Overtalk is time when the agent
 and the customer speak at once (needs one channel each). Talk speed is words a minute, except when
 a speaker's text is mostly Chinese: then characters a minute (Chinese has no word spaces; the
 usual conversational range is about 200-300 characters a minute).
@@ -53,9 +56,28 @@ def total(intervals: Iterable[Interval]) -> float:
     return sum(b - a for a, b in intervals)
 
 
-def gaps(speech: list[Interval]) -> list[Interval]:
-    """Silences between consecutive stretches of speech."""
-    return [(speech[k][1], speech[k + 1][0]) for k in range(len(speech) - 1)]
+def gaps(speech: list[Interval], paused: Iterable[Interval] = ()) -> list[Interval]:
+    """Silences between consecutive stretches of speech, less the ``paused`` spans (a silence a pause
+    interrupts becomes the pieces before and after it)."""
+    between = [(speech[k][1], speech[k + 1][0]) for k in range(len(speech) - 1)]
+    return subtract(between, union(paused))
+
+
+def subtract(xs: list[Interval], ys: list[Interval]) -> list[Interval]:
+    """The parts of ``xs`` outside the merged intervals ``ys``."""
+    out: list[Interval] = []
+    for a, b in xs:
+        for c, d in ys:
+            if d <= a or c >= b:
+                continue
+            if c > a:
+                out.append((a, c))
+            a = max(a, d)
+            if a >= b:
+                break
+        if b > a:
+            out.append((a, b))
+    return out
 
 
 @dataclass(frozen=True)
@@ -92,6 +114,7 @@ class CallMetrics:
     overtalk_spans: list[Interval] = field(default_factory=list)
     rate: dict[str, SpeakerRate] = field(default_factory=dict)
     talk_ratio: float | None = None  # agent share of agent + customer talk, 0..1
+    paused_s: float = 0.0  # PCI-paused seconds: in the duration, in no silence
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -127,7 +150,8 @@ def compute(conv: Conversation) -> CallMetrics:
     """All metrics of ``conv``."""
     by_speaker = {sp: union((s.start, s.end) for s in conv.of(sp)) for sp in sorted(conv.channels)}
     speech = union((s.start, s.end) for s in conv.segments)
-    silences = gaps(speech)
+    paused = union(conv.facts.paused)
+    silences = gaps(speech, paused)
     longest = max(silences, key=lambda g: g[1] - g[0], default=None)
     agent, customer = Speaker.agent.value, Speaker.customer.value
     over = intersect(by_speaker.get(agent, []), by_speaker.get(customer, [])) if conv.is_stereo else []
@@ -137,7 +161,7 @@ def compute(conv: Conversation) -> CallMetrics:
         duration_s=conv.duration,
         talk_s=talk,
         speech_s=total(speech),
-        non_talk_s=max(0.0, conv.duration - total(speech)),
+        non_talk_s=max(0.0, conv.duration - total(union([*speech, *paused]))),
         longest_silence_s=(longest[1] - longest[0]) if longest else 0.0,
         longest_silence_at=longest,
         overtalk_count=len(over),
@@ -146,4 +170,5 @@ def compute(conv: Conversation) -> CallMetrics:
         overtalk_spans=over,
         rate={sp: speaker_rate(conv, sp) for sp in by_speaker},
         talk_ratio=(talk.get(agent, 0.0) / both) if conv.is_stereo and both > 0 else None,
+        paused_s=total(paused),
     )

@@ -74,6 +74,8 @@ class Call(CallBase, table=True):
 
     hot_present: bool = True  # False once the archive verified the call and the hot copy was deleted
     archived_at: datetime | None = ts_column()
+    # set by retention disposal (storage/disposal.py): hot audio and transcript deleted, archive copy kept
+    disposed_at: datetime | None = ts_column()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -65,6 +65,7 @@ class AuditAction(StrEnum):
     clip = "clip"  # a clip of the call's audio downloaded
     export = "export"  # the call's audio exported as MP3/OGG/WAV
     media_denied = "media_denied"  # a play/download asked for and refused (token, role or owner)
+    dispose = "dispose"  # retention disposal deleted a call's hot audio and transcript
 
 
 class AuditEvent(SQLModel, table=True):

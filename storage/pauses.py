@@ -94,3 +94,27 @@ def of_calls(session: Session, call_ids: Sequence[str]) -> list[CallPause]:
     return list(session.exec(
         sa.select(CallPause).where(col(CallPause.call_id).in_(list(call_ids))).order_by(col(CallPause.started_at))
     ).scalars())  # type: ignore[call-overload]
+
+
+def in_recording(session: Session, call: Call) -> list[tuple[float, float]]:
+    """The call's paused spans as [start, end) seconds from the start of its recording, merged.
+
+    The recording starts at ``call.started_at``; a pause still open runs to the end of the call. Spans
+    are clipped to the recording (``duration_s``, when known): these are the stretches that hold PCI
+    silence instead of the conversation, so metrics and transcription leave them out.
+    """
+    end_of_call = call.duration_s if call.duration_s > 0 else float("inf")
+    spans: list[tuple[float, float]] = []
+    for p in of_calls(session, [call.call_id]):
+        a = (p.started_at - call.started_at).total_seconds()
+        b = (p.ended_at - call.started_at).total_seconds() if p.ended_at is not None else end_of_call
+        a, b = max(0.0, a), min(b, end_of_call)
+        if b > a:
+            spans.append((round(a, 3), round(b, 3)))
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged

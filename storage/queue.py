@@ -33,7 +33,7 @@ from storage.errors import Conflict
 from storage.jobs import Job, JobKind, JobState
 from storage.models import UTCDateTime, utcnow
 from storage.settings import get_settings
-from storage.wakeup import announce
+from storage.wakeup import CHANNEL, announce
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,25 @@ def finish(engine: Engine, job_id: int, worker_id: str) -> None:
         if conn.execute(stmt).first() is None:
             raise LeaseLost(f"job {job_id} for {worker_id}")
     log.info("finish: job %s done by %s", job_id, worker_id)
+
+
+def hand_back(engine: Engine, job_id: int, worker_id: str) -> None:
+    """Return a running job to the queue at once, its attempt not counted (a draining worker ran out of
+    time; the job did nothing wrong). :class:`LeaseLost` if ``worker_id`` no longer holds it."""
+    now = utcnow()
+    stmt = (
+        sa.update(jobs)
+        .where(_held(job_id, worker_id))
+        .values(state=JobState.queued.value, attempts=jobs.c.attempts - 1, run_after=now, heartbeat_at=now,
+                last_error=f"handed back by {worker_id} (stopping)")
+        .returning(jobs.c.id)
+    )
+    with _write_tx(engine) as conn:
+        if conn.execute(stmt).first() is None:
+            raise LeaseLost(f"job {job_id} for {worker_id}")
+        if conn.dialect.name == "postgresql":  # wake an idle worker elsewhere to take it now
+            conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    log.warning("hand_back: job %s handed back by %s", job_id, worker_id)
 
 
 def backoff_s(attempts: int) -> float:

@@ -161,7 +161,7 @@ def locate(
             raise NotYetRedacted(cid)  # never checked, or its redacted copy was never made
         if redaction.audio_key is not None:
             copies: list[Location] = []
-            if call is not None:
+            if call is not None and call.disposed_at is None:
                 copies.append(Location(RecordingSource.hot, settings.bucket_recordings, redaction.audio_key, 0,
                                        redaction.audio_size or 0))
             if archived is not None and row is not None and row[0].audio == "redacted":

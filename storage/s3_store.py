@@ -343,9 +343,18 @@ class S3Store:
 
     def get_legal_hold(self, bucket: str, key: str, *, version_id: str | None = None) -> bool:
         client = self.client
-        held = self._call("get_legal_hold", f"{bucket}/{key}",
-                          lambda: client.is_object_legal_hold_enabled(bucket, key, version_id=version_id),
-                          ok_codes=frozenset(_NO_LOCK_CODES))
+
+        def ask() -> bool:
+            try:
+                return bool(client.is_object_legal_hold_enabled(bucket, key, version_id=version_id))
+            except S3Error as exc:
+                # A bucket without Object Lock holds nothing: radosgw answers "bucket object lock not
+                # configured", AWS "Bucket is missing Object Lock Configuration", both as InvalidRequest.
+                if exc.code == "InvalidRequest" and "object lock" in (exc.message or "").lower():
+                    return False
+                raise
+
+        held = self._call("get_legal_hold", f"{bucket}/{key}", ask, ok_codes=frozenset(_NO_LOCK_CODES))
         return bool(held)
 
 

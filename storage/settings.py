@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     cdr_csv: Path | None = Field(
         None, description="The PBX's call records: Asterisk `cdr_csv` `Master.csv` (read by `callqc coverage`).",
     )
+    cdr_dsn: SecretStr | None = Field(
+        None, description="FreePBX's CDR database, read by `callqc coverage --cdr-format freepbx-db`: an "
+        "SQLAlchemy URL to the `asteriskcdrdb` database, e.g. `mysql+pymysql://user:pass@pbx/asteriskcdrdb` "
+        "(needs `pip install 'callqc[mysql]'`). A secret: never printed.",
+    )
+    cdr_json_dir: Path | None = Field(
+        None, description="Folder where FreeSWITCH `mod_json_cdr` writes one JSON file per call (its `log-dir`); "
+        "read by `callqc coverage --cdr-format freeswitch-json`.",
+    )
     coverage_alert_pct: float = Field(
         99.5, ge=0, le=100, description="`callqc coverage` exits 1 when the recorded share of answered calls "
         "is below this.",
@@ -150,6 +159,12 @@ class Settings(BaseSettings):
         r"^sips?:(agent[\w.-]*|\d{3,6})@",
         description="Regular expression: a participant whose AOR matches is the agent; the stream it sends "
         "is the agent channel (default: `agent…` users and 3-6 digit extensions).",
+    )
+    siprec_codecs: list[str] = Field(
+        default_factory=lambda: ["PCMU", "PCMA"],
+        description='Codecs the SIPREC server answers and records, JSON: `["PCMU", "PCMA", "G722", "opus"]`. '
+        "G.711 is decoded by table; G.722 and Opus by PyAV's FFmpeg (checked at start). A call with any "
+        "G.722 or Opus packet is stored as 16 kHz 16-bit PCM.",
     )
     siprec_max_body_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest SIP body (SDP + metadata) accepted; larger gets 413."
@@ -187,6 +202,11 @@ class Settings(BaseSettings):
         "decoded and stored while another is transcribed.",
     )
     worker_poll_s: float = Field(1.0, gt=0, description="Idle worker poll interval, seconds.")
+    worker_drain_s: float = Field(
+        20.0, ge=0, description="On SIGTERM a worker stops claiming and lets its running jobs finish for up to "
+        "this long, then hands them back to the queue (claimable at once, the attempt not counted) and exits. "
+        "Keep it below the kill grace period (Kubernetes `terminationGracePeriodSeconds`, default 30).",
+    )
 
     # --- transcription ----------------------------------------------------------------------------
     asr_model: str = Field(
@@ -338,6 +358,18 @@ class Settings(BaseSettings):
     )
     archive_delete_hot: bool = Field(
         False, description="Delete hot copies once their archive image is verified."
+    )
+    hot_retention_days: int | None = Field(
+        None, ge=1, description="Days after a call started before `callqc dispose` deletes its hot audio and "
+        "transcript (only once a verified archive image holds it; never under legal hold or WORM retention). "
+        "Empty: kept until then only where a tenant or queue entry names a period.",
+    )
+    hot_retention_by_tenant: dict[str, int] = Field(
+        default_factory=dict, description='Hot retention per tenant, days, JSON: `{"gz-bank": 730}`. A call keeps '
+        "the longest of the periods that name it (default, tenant, queue).",
+    )
+    hot_retention_by_queue: dict[str, int] = Field(
+        default_factory=dict, description='Hot retention per queue, days, JSON: `{"complaints": 1095}`.'
     )
 
     # --- tests --------------------------------------------------------------------------------

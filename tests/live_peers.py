@@ -14,6 +14,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from tests.services import missing_service, require_tool
 
@@ -161,27 +164,28 @@ def _metadata(agent_label: str) -> str:
 </recording>"""
 
 
-def _sdp(direction: str = "sendonly") -> str:
+def _sdp(direction: str = "sendonly", g722: bool = False) -> str:
+    pts, wide = ("9 0 8 101", "a=rtpmap:9 G722/8000\n") if g722 else ("0 8 101", "")
     return f"""v=0
 o=src 2890844526 2890844526 IN IP[media_ip_type] [media_ip]
 s=SIPREC
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 0 8 101
-a=rtpmap:0 PCMU/8000
+m=audio [media_port] RTP/AVP {pts}
+{wide}a=rtpmap:0 PCMU/8000
 a=rtpmap:8 PCMA/8000
 a=rtpmap:101 telephone-event/8000
 a=label:1
 a={direction}
-m=audio [media_port+2] RTP/AVP 0 8 101
-a=rtpmap:0 PCMU/8000
+m=audio [media_port+2] RTP/AVP {pts}
+{wide}a=rtpmap:0 PCMU/8000
 a=rtpmap:8 PCMA/8000
 a=rtpmap:101 telephone-event/8000
 a=label:2
 a={direction}"""
 
 
-def _invite(agent_label: str, cseq: int, direction: str, in_dialog: bool) -> str:
+def _invite(agent_label: str, cseq: int, direction: str, in_dialog: bool, g722: bool = False) -> str:
     to_tag = "[peer_tag_param]" if in_dialog else ""
     return f"""
       INVITE sip:srs@[remote_ip]:[remote_port] SIP/2.0
@@ -202,7 +206,7 @@ def _invite(agent_label: str, cseq: int, direction: str, in_dialog: bool) -> str
       --SIPREC-BOUNDARY-7866
       Content-Type: application/sdp
 
-{_sdp(direction)}
+{_sdp(direction, g722)}
 
       --SIPREC-BOUNDARY-7866
       Content-Type: application/rs-metadata+xml
@@ -214,10 +218,11 @@ def _invite(agent_label: str, cseq: int, direction: str, in_dialog: bool) -> str
 
 
 def siprec_scenario(pcap: Path, pause_ms: int, *, agent_label: str = "1",
-                    inactive: tuple[int, int] | None = None) -> str:
-    """A SIPREC client: INVITE (2 streams + metadata), ACK, play ``pcap``, [re-INVITE a=inactive at
-    ``inactive[0]`` ms, back to sendonly ``inactive[1]`` ms later], BYE after ``pause_ms``."""
-    steps = [f"""<send retrans="500"><![CDATA[{_invite(agent_label, 1, "sendonly", False)}]]></send>
+                    inactive: tuple[int, int] | None = None, g722: bool = False) -> str:
+    """A SIPREC client: INVITE (2 streams + metadata; G.722 offered first with ``g722``), ACK, play
+    ``pcap``, [re-INVITE a=inactive at ``inactive[0]`` ms, back to sendonly ``inactive[1]`` ms later],
+    BYE after ``pause_ms``."""
+    steps = [f"""<send retrans="500"><![CDATA[{_invite(agent_label, 1, "sendonly", False, g722)}]]></send>
   <recv response="100" optional="true"/>
   <recv response="200" rtd="true"/>
   <send><![CDATA[
@@ -269,6 +274,37 @@ def siprec_scenario(pcap: Path, pause_ms: int, *, agent_label: str = "1",
   {body}
 </scenario>
 """
+
+
+def encode(codec: str, pcm: np.ndarray, rate: int, frame: int) -> list[bytes]:
+    """``pcm`` (int16 mono at ``rate``) encoded by FFmpeg through PyAV (``g722``, ``libopus``), one
+    packet per ``frame`` samples: what a real sender would put in its RTP payloads."""
+    import av
+
+    ctx: Any = av.CodecContext.create(codec, "w")
+    ctx.sample_rate, ctx.layout, ctx.format = rate, "mono", "s16"
+    if codec == "libopus":
+        ctx.bit_rate = 32000
+    ctx.open()
+    out: list[bytes] = []
+    for i in range(0, len(pcm) - frame + 1, frame):
+        f = av.AudioFrame.from_ndarray(pcm[i:i + frame].reshape(1, -1), format="s16", layout="mono")
+        f.sample_rate, f.pts = rate, i
+        out += [bytes(p) for p in ctx.encode(f)]
+    out += [bytes(p) for p in ctx.encode(None)]
+    return out
+
+
+def sine(freq: float, seconds: float, rate: int, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * freq * t) * level * 32767).astype(np.int16)
+
+
+def peak_hz(samples: np.ndarray, rate: int) -> float:
+    """The strongest frequency of ``samples``."""
+    x = samples.astype(np.float64) * np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(x))
+    return float(np.argmax(spectrum) * rate / len(samples))
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:

@@ -83,3 +83,23 @@ def mark_around_sleep(ctx: JobContext) -> None:
     _mark(ctx, "start")
     time.sleep(float(ctx.payload["sleep_s"]))
     _mark(ctx, "done")
+
+
+def hang_until_handed_back(ctx: JobContext) -> None:
+    """The job's first run marks ``started`` and runs until its lease is taken away (a draining worker
+    handed it back); any later run marks ``done`` at once."""
+    m = marks
+    with get_engine().connect() as conn:
+        seen = conn.execute(sa.select(sa.func.count()).where(m.c.job_id == ctx.job_id)).scalar_one()
+    if seen:
+        _mark(ctx, "done")
+        return
+    _mark(ctx, "started")
+    ctx.lease_lost.wait(timeout=120)
+
+
+def start_then_sleep(ctx: JobContext) -> None:
+    """Marks ``started``, sleeps ``payload['sleep_s']``, marks ``done``: a job a drain lets finish."""
+    _mark(ctx, "started")
+    time.sleep(float(ctx.payload["sleep_s"]))
+    _mark(ctx, "done")

@@ -35,6 +35,10 @@ TOOLS: dict[str, str] = {
     "sipp": "sip-tester",
     "baresip": "baresip",
     "openssl": "openssl",
+    "pg_dump": "postgresql-client",
+    "pg_restore": "postgresql-client",
+    "mariadbd": "mariadb-server",
+    "mariadb-install-db": "mariadb-server",
 }
 DEPS_HINT = "`make deps` installs the system tools"
 

@@ -155,7 +155,10 @@ def test_healthz_is_503_when_the_database_is_down(data_dir: Path, monkeypatch: p
     dbmod.reset_engines()
     with TestClient(create_app()) as c:
         r = c.get("/healthz")
+        live = c.get("/livez")
     assert (r.status_code, r.json()) == (503, {"status": "database unavailable"})
+    # liveness does not follow the database: an outage must not restart every recorder pod
+    assert (live.status_code, live.json()) == (200, {"status": "alive"})
 
 
 def test_upload_leftovers_of_a_killed_api_are_swept_at_start(

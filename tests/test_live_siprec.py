@@ -426,10 +426,14 @@ def test_invite_retransmission_gets_the_same_answer_and_the_200_repeats_until_ac
     assert call.channels == 1 and live["stats"]["1"]["packets"] == 0 and live["silent_streams"] == ["1"]
 
 
-def _baresip(tmp: Path, target_port: int, wav: Path) -> subprocess.CompletedProcess[bytes]:
+def _baresip(tmp: Path, target_port: int, wav: Path, *, cafile: Path | None = None
+             ) -> subprocess.CompletedProcess[bytes]:
+    """baresip calls the recorder once (over TLS, trusting ``cafile``, when one is given)."""
     baresip = need_tool("baresip")
     conf = tmp / "baresip"
     conf.mkdir()
+    tls = f"sip_cafile {cafile}\n" if cafile is not None else ""
+    target = f"sip:srs@127.0.0.1:{target_port}" + (";transport=tls" if cafile is not None else "")
     sip_port = free_port()
     rtp = free_port() // 2 * 2
     (conf / "config").write_text(f"""poll_method epoll
@@ -442,7 +446,7 @@ rtp_ports {rtp}-{rtp + 20}
 jitter_buffer_delay 5-10
 net_interface 127.0.0.1
 dns_server 127.0.0.1:53
-module_path /usr/lib/baresip/modules
+{tls}module_path /usr/lib/baresip/modules
 module g711.so
 module aufile.so
 module aubridge.so
@@ -450,7 +454,7 @@ module_app account.so
 module_app menu.so
 """)
     (conf / "accounts").write_text(f"<sip:customer@127.0.0.1:{sip_port}>;regint=0;audio_codecs=PCMU,PCMA\n")
-    return subprocess.run([baresip, "-4", "-f", str(conf), "-t", "12", "-e", f"/dial sip:srs@127.0.0.1:{target_port}"],
+    return subprocess.run([baresip, "-4", "-f", str(conf), "-t", "12", "-e", f"/dial {target}"],
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
 
 
@@ -667,3 +671,31 @@ def test_sip_over_tls_records_a_call_when_a_certificate_is_configured(srs: Srs) 
         assert t.recv(65535).startswith(b"SIP/2.0 200")
     call = wait_call(CallStatus.recorded)
     assert call.meta["peer"].startswith("tls:") and call.agent_id == "agent1001"
+
+
+@pytest.mark.slow
+def test_baresip_over_tls_is_recorded_by_the_tls_listener(srs: Srs) -> None:
+    """A real SIP stack (baresip, libre's TLS) calls the TLS port with a self-signed certificate it was
+    told to trust: the call is answered there and recorded (plain call allowed: baresip is not a
+    SIPREC client; the installed SIPp has no TLS)."""
+    openssl = need_tool("openssl")
+    cert, key = srs.tmp / "srs.crt", srs.tmp / "srs.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    tls_port = free_port()
+    srs.restart_with(siprec_tls_cert=str(cert), siprec_tls_key=str(key), siprec_tls_port=str(tls_port),
+                     siprec_allow_plain="true")
+    wav = srs.tmp / "phone.wav"
+    subprocess.run([need_tool("sox"), "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", str(wav), "synth",
+                    "3", "sine", "500", "vol", "0.5"], check=True)
+    out = _baresip(srs.tmp, tls_port, wav, cafile=cert)
+    said = (out.stdout + out.stderr).decode(errors="replace")
+    if "SIP/TLS transport failed" in said or "tls_alloc() failed" in said:
+        missing_service(f"this baresip build has no TLS: {said[-400:]}")
+    call = wait_call(CallStatus.recorded, 30)
+    assert call.meta["peer"].startswith("tls:127.0.0.1:")
+    assert call.channels == 1 and call.caller == "customer"
+    (stats,) = call.meta["live"]["stats"].values()
+    assert stats["packets"] > 100 and stats["lost"] == 0
+    assert 2.0 < call.duration_s < 4.5

@@ -294,6 +294,26 @@ def test_a_call_in_progress_opens_in_the_call_page(world: review_world.World) ->
     assert t("live_call") in _texts(at) and "Thank you for calling Acme" in _texts(at)
 
 
+def test_call_page_shows_pci_pauses_as_text(world: review_world.World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PCI pause of the call is one line on its page (here in English), times from the start of the recording."""
+    from storage.calls import Call
+    from storage.settings import reset_settings
+
+    monkeypatch.setenv("CALLQC_LOCALE", "en")
+    reset_settings()
+    from storage.pauses import CallPause
+
+    with session() as s:
+        call = s.get(Call, "a1-call-1")
+        assert call is not None
+        s.add(CallPause(call_id="a1-call-1", started_at=call.started_at + timedelta(seconds=20.4),
+                        ended_at=call.started_at + timedelta(seconds=31.9), paused_by="desk-7"))
+    at = _app(world, "insp1", "call", call="a1-call-1")
+    assert "Recording paused 00:20–00:31 (PCI)" in _texts(at)
+    other = _app(world, "insp1", "call", call="a1-call-0")
+    assert "Recording paused" not in _texts(other)
+
+
 def test_oidc_identity_maps_to_a_local_account(world: review_world.World) -> None:
     """A provider-signed-in user gets the role of the local account named by their e-mail; strangers do not."""
     at = AppTest.from_file(APP, default_timeout=60)
@@ -304,3 +324,46 @@ def test_oidc_identity_maps_to_a_local_account(world: review_world.World) -> Non
     at.user = {"is_logged_in": True, "email": "stranger@example.com"}
     at.run()
     assert "principal" not in at.session_state and t("err_BadCredentials") in _texts(at)
+
+
+def test_dashboard_coverage_tile_counts_answered_cdr_calls_against_recordings(world: review_world.World) -> None:
+    """Answered records of the PBX per day and queue against the recordings; under the alert level a
+    warning and the missing call listed; a late recording closes the gap."""
+    from storage.cdr import CdrRecord
+
+    def record(uid: str, disposition: str = "ANSWERED", minute: int = 0) -> CdrRecord:
+        return CdrRecord(record_key=uid + disposition, source="asterisk_csv", uniqueid=uid,
+                         started_at=DAY0 + timedelta(minutes=minute), disposition=disposition, queue="support",
+                         extension="2001", raw={})
+
+    with session() as s:
+        s.add_all([record("a1-call-0"), record("a1-call-1", minute=1), record("1709630130.9", minute=2),
+                   record("1709630131.1", "NO ANSWER", minute=3)])
+    at = _app(world, "sup", "dashboard")
+    at.date_input(key="db_from").set_value(DAY0.date())
+    at.date_input(key="db_to").set_value(DAY0.date()).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[t("coverage_recorded")] == "2 / 3 (66.67%)"
+    assert any(t("coverage_alert", pct=66.67, limit=99.5) == w.value for w in at.warning)
+    frames = [d.value for d in at.dataframe]
+    table = next(f for f in frames if t("expected") in f.columns)
+    assert table.to_dict("records") == [{t("day"): DAY0.date().isoformat(), t("queue"): "support",
+                                         t("expected"): 3, t("recorded"): 2, "%": 66.67}]
+    assert [list(f[t("uniqueid")]) for f in frames if t("uniqueid") in f.columns] == [["1709630130.9"]]
+    # the late file arrives under the PBX's uniqueid
+    review_world.add_call("1709630130.9", "A1", started_at=DAY0, segments=review_world.good_call())
+    at.run()
+    assert {m.label: m.value for m in at.metric}[t("coverage_recorded")] == "3 / 3 (100.0%)"
+    assert not at.warning
+
+
+def test_call_page_shows_the_channel_check_and_warns_of_swapped_channels(world: review_world.World) -> None:
+    """The greeting on the agent channel: a caption saying ok; the same call with the sides swapped: a warning."""
+    from dataclasses import replace
+
+    at = _app(world, "insp1", "call", call="a1-call-0")
+    assert t("channel_check", verdict=t("channel_ok"), confidence="1.00") in _texts(at)
+    flipped = [replace(s, speaker="customer" if s.speaker == "agent" else "agent") for s in review_world.good_call()]
+    review_world.add_call("swapped-1", "A1", started_at=DAY0, segments=flipped)
+    at = _app(world, "insp1", "call", call="swapped-1")
+    assert [w.value for w in at.warning] == [t("channel_check", verdict=t("channel_swapped"), confidence="1.00")]

@@ -16,7 +16,9 @@ from review_app.session import _TOKEN as TOKEN
 from review_app.workflow import calibration, feedback, inspection, sampling
 from review_app.workflow.evalview import HumanAnswers
 from storage.access import recording
+from storage.calls import Call
 from storage.db import session
+from storage.pauses import CallPause
 from storage.settings import get_settings
 from storage.transcripts import TranscriptSegment
 from tests import review_world
@@ -63,6 +65,10 @@ def busy_world(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> review_world.
         )
         calibration.submit(s, users["insp2"], cs.id or 0, "a1-call-0", answers={"greeting": "yes"})
         calibration.submit(s, users["insp1"], cs.id or 0, "a1-call-0", answers={"greeting": "no"})
+        call = s.get(Call, "a1-call-0")
+        assert call is not None
+        s.add(CallPause(call_id="a1-call-0", started_at=call.started_at + timedelta(seconds=20.4),
+                        ended_at=call.started_at + timedelta(seconds=31.9), paused_by="desk-7"))
     recording(users["insp1"], "a1-call-0", source="test")
     return world
 
@@ -144,6 +150,17 @@ def test_every_page_in_zh_cn_shows_no_english_or_raw_ids(busy_world: review_worl
             if found:
                 leaks[f"{user}/{page}"] = sorted(set(found))
     assert leaks == {}, json.dumps(leaks, ensure_ascii=False, indent=1)
+
+
+def test_call_page_shows_the_pci_pause_in_chinese(busy_world: review_world.World) -> None:
+    """The pause line of the call page reads in Chinese."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[TOKEN] = review_world.session_token("insp1")
+    at.query_params["call"] = "a1-call-0"
+    at.run()
+    at.switch_page("views/call.py").run()
+    assert not at.exception
+    assert "录音已暂停 00:20–00:31（PCI）" in "\n".join(_strings(at))
 
 
 def test_charts_carry_the_chinese_time_locale(busy_world: review_world.World) -> None:

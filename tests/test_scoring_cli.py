@@ -81,3 +81,5 @@ def test_show_json_has_segments_metrics_and_the_evaluation_with_evidence(sqlite_
     assert set(greeting["evidence"][0]) == {"kind", "start", "end", "speaker", "quote", "segment", "note"}
     played = doc["transcript"]["segments"][greeting["evidence"][0]["segment"]]
     assert played["idx"] == greeting["evidence"][0]["segment"] and played["speaker"] == "agent"
+    assert doc["call"]["channels"] == 2  # the channel check's verdict: the greeting is on the agent side
+    assert doc["channel_check"]["verdict"] == "ok" and doc["channel_check"]["reasons"]

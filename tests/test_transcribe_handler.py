@@ -214,3 +214,43 @@ def test_callqc_show_prints_the_conversation_by_speaker_with_times(sqlite_db: st
     assert {speaker for _s, _e, speaker, _t in turns} == {"agent", "customer"}
     assert [start for start, *_ in turns] == sorted(start for start, *_ in turns)
     assert "internet" in " ".join(t for *_x, sp, t in turns if sp == "customer").lower()
+
+
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
+def test_paused_span_is_never_transcribed_and_not_dead_air(sqlite_db: str, tiny_en: None, tmp_path: Path) -> None:
+    """Speech inside a PCI pause (here audible on purpose: the recorder would have written silence) gives
+    no segment and no word; the speech around it is transcribed; scoring's metrics leave the pause out."""
+    from datetime import timedelta
+
+    from scoring.conversation import load_conversation
+    from scoring.metrics import compute
+    from storage.pauses import CallPause
+
+    path = tmp_path / "paused.wav"
+    placed = synth_call([Line("agent", 0.5, "Thank you for calling, how can I help you today?"),
+                         Line("customer", 5.0, "My card number is four five five six seven seven."),
+                         Line("agent", 11.0, "Thank you, the payment went through, goodbye.")], path)
+    middle = placed[1]
+    job_id = register("c-pci", path)
+    started = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+    with session() as s:
+        call = s.get(Call, "c-pci")
+        assert call is not None
+        call.duration_s = placed[-1].end_s + 1.0
+        s.add(CallPause(call_id="c-pci", started_at=started + timedelta(seconds=middle.start_s - 0.3),
+                        ended_at=started + timedelta(seconds=middle.end_s + 0.3), paused_by="desk-7"))
+    handle(ctx(job_id, "c-pci"))
+    with session() as s:
+        data = transcript_json(s, "c-pci")
+        call = s.get(Call, "c-pci")
+        assert call is not None
+        metrics = compute(load_conversation(s, call))
+    assert data is not None
+    a, b = middle.start_s - 0.3, middle.end_s + 0.3
+    for seg in data["segments"]:
+        assert not (a < (seg["start"] + seg["end"]) / 2 < b), seg
+        assert all(not (a <= w["start"] and w["end"] <= b) for w in seg["words"]), seg
+    assert {seg["speaker"] for seg in data["segments"]} == {"agent"}  # the customer only spoke in the pause
+    assert "four" not in " ".join(seg["text"].lower() for seg in data["segments"])
+    assert metrics.paused_s == pytest.approx(b - a, abs=0.01)
+    assert metrics.longest_silence_s < b - a

@@ -142,3 +142,4 @@ review_score_sum  # DayStats column
 review_pass_known  # DayStats column
 review_passed  # DayStats column
 refreshed_at  # RollupState column (when the watermark last moved)
+paused_s  # dataclass field read through asdict (scoring/metrics.py CallMetrics.to_json)

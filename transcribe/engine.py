@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -233,13 +233,16 @@ class Transcriber:
 
     def transcribe(self, audio: Audio, *, channel_map: Mapping[str, int] | None = None,
                    language: str | None = None, stop: threading.Event | None = None,
-                   hotwords: Mapping[str, str] | None = None, languages: Sequence[str] = ()) -> Transcript:
+                   hotwords: Mapping[str, str] | None = None, languages: Sequence[str] = (),
+                   paused: Sequence[tuple[float, float]] = ()) -> Transcript:
         """The whole call: language fixed or detected, every channel as its speaker, merged and cleaned.
 
         ``hotwords``: language → text to prime the decoder with (:mod:`transcribe.vocabulary`), used
         for the call's language. ``languages``: the languages detection chooses among (empty: any).
         ``stop`` (e.g. the job's lease-lost event) ends the work at the next window with
-        :class:`TranscriptionStopped`.
+        :class:`TranscriptionStopped`. ``paused``: [start, end) seconds of PCI pauses; their samples
+        are zeroed before anything reaches the model (VAD finds no speech in them, so Whisper never
+        decodes them) and no segment or word is kept there (:func:`drop_paused`).
         """
         prob = 1.0
         if not self.whisper.model.is_multilingual:
@@ -257,6 +260,7 @@ class Transcriber:
             for window in audio.windows(window_s=self.compute.window_s):
                 if stop is not None and stop.is_set():
                     raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
+                silence_paused(window, paused)
                 if detect:
                     # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
                     agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
@@ -278,7 +282,43 @@ class Transcriber:
                     fut.cancel()
         return Transcript(language=language, language_probability=round(float(prob), 4), model=self.model,
                           compute=self.compute, duration_s=audio.duration_s, mono=audio.n_channels == 1,
-                          segments=merge(found.values()))
+                          segments=drop_paused(merge(found.values()), paused))
+
+
+def silence_paused(window: AudioWindow, paused: Sequence[tuple[float, float]]) -> None:
+    """Zero ``window``'s samples inside the paused spans (in place: windows are the engine's own copies)."""
+    for a, b in paused:
+        lo = max(0, round(a * SAMPLE_RATE) - window.start)
+        hi = min(window.samples, round(b * SAMPLE_RATE) - window.start)
+        if hi > lo:
+            for ch in window.channels:
+                ch[lo:hi] = 0
+
+
+def drop_paused(segments: list[Segment], paused: Sequence[tuple[float, float]]) -> list[Segment]:
+    """Segments without what lies in a paused span: words centred in one go; a segment left with no
+    words, or (without word times) centred in one, goes."""
+    if not paused:
+        return segments
+
+    def inside(a: float, b: float) -> bool:
+        mid = (a + b) / 2
+        return any(x <= mid < y for x, y in paused)
+
+    out: list[Segment] = []
+    for seg in segments:
+        if not seg.words:
+            if not inside(seg.start, seg.end):
+                out.append(seg)
+            continue
+        kept = [w for w in seg.words if not inside(w.start, w.end)]
+        if len(kept) == len(seg.words):
+            out.append(seg)
+        elif kept:
+            out.append(replace(seg, words=kept,
+                               text="".join(w.word for w in kept).strip(),
+                               start=kept[0].start, end=kept[-1].end))
+    return out
 
 
 _lock = threading.Lock()

@@ -13,10 +13,11 @@ the few chunks that need it:
   in place of Whisper's compression ratio, which also flags confident repetitive speech;
 - a failed chunk is found again from the pipeline's own VAD result (the chunk's ``seek`` is its
   offset in the packed speech), its audio re-assembled from those speech spans, and decoded with
-  ``WhisperModel.transcribe`` (one window, temperatures 0.2 … 1.0: 0 already failed;
-  one sample per temperature, which recovered the benchmark's failed chunks at a third of the CPU
-  of Whisper's five). Sampling makes a re-decoded chunk differ slightly from run to run;
-  the rest of the call is deterministic;
+  ``WhisperModel.transcribe``: first alone at temperature 0 (deterministic; in a batch the
+  padding and the other chunks can be what set off the loop), and only if that fails too at
+  temperatures 0.2 … 1.0, one sample per temperature (which recovered the benchmark's failed
+  chunks at a third of the CPU of Whisper's five). Only a sampled re-decode differs from run to
+  run; the rest of the call is deterministic;
 - the new segments' times are mapped back through the same speech spans, so they land where the
   words were said.
 
@@ -87,13 +88,20 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
     from faster_whisper.transcribe import restore_speech_timestamps
 
     chunk = np.concatenate([audio[s["start"] : s["end"]] for s in spans])
+    common = {"language": language, "beam_size": beam_size, "condition_on_previous_text": False,
+              # One 30 s window, one segment, like the batched output (which is then cut at pauses):
+              # no second encoder pass to decode from the last timestamp on.
+              "without_timestamps": True, "word_timestamps": word_timestamps, "vad_filter": False,
+              "hotwords": hotwords}
+    # First the chunk alone, at temperature 0: deterministic, and the batch's company (padding,
+    # other chunks) is sometimes what sent the decoder into its loop. Sampling only when this fails too.
+    plain, _info = whisper.transcribe(chunk, temperature=0.0, **common)
+    first = list(plain)
+    if first and not any(failed(s) for s in first):
+        return list(restore_speech_timestamps(first, spans, SAMPLE_RATE))
     segs, _info = whisper.transcribe(
-        chunk, language=language, beam_size=beam_size, best_of=BEST_OF, temperature=list(TEMPERATURES),
-        compression_ratio_threshold=MAX_COMPRESSION_RATIO, log_prob_threshold=LOW_LOGPROB,
-        no_speech_threshold=NO_SPEECH_PROB, condition_on_previous_text=False,
-        # One 30 s window, one segment, like the batched output (which is then cut at pauses): no
-        # second encoder pass to decode from the last timestamp on.
-        without_timestamps=True, word_timestamps=word_timestamps, vad_filter=False, hotwords=hotwords,
+        chunk, best_of=BEST_OF, temperature=list(TEMPERATURES), compression_ratio_threshold=MAX_COMPRESSION_RATIO,
+        log_prob_threshold=LOW_LOGPROB, no_speech_threshold=NO_SPEECH_PROB, **common,
     )
     return list(restore_speech_timestamps(segs, spans, SAMPLE_RATE))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage import calls
+from storage import calls, pauses
 from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.errors import Conflict, NotFound
@@ -59,6 +59,7 @@ class _CallInfo:
     started_at: datetime
     numbers: tuple[str | None, str | None] = (None, None)  # (callee, caller): language by number
     audio_format: dict[str, Any] | None = None  # set for headerless recordings (raw μ-law, GSM, …)
+    paused: tuple[tuple[float, float], ...] = ()  # PCI pauses, seconds of the recording: not transcribed
 
 
 def _load_call(call_id: str) -> _CallInfo:
@@ -68,7 +69,8 @@ def _load_call(call_id: str) -> _CallInfo:
             raise NotFound(f"call {call_id}")
         hint = (call.meta or {}).get("audio_format")
         return _CallInfo(call.audio_key, dict(call.channel_map or {}), call.queue, str(call.status), call.started_at,
-                         (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None)
+                         (call.callee, call.caller), dict(hint) if isinstance(hint, dict) else None,
+                         tuple(pauses.in_recording(s, call)))
 
 
 def _mark_failed(call_id: str, reason: str) -> None:
@@ -139,7 +141,8 @@ def handle(ctx: JobContext) -> None:
         with _open_audio(info.audio_key, call_id, info.audio_format) as (audio, path):
             transcript = transcriber.transcribe(
                 audio, channel_map=info.channel_map, language=language_for(info.queue, *info.numbers),
-                stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages)
+                stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages,
+                paused=info.paused)
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
             redacted = redact_transcript(transcript.segments)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recorder.siprec.rtp import G711, Placed, decode
+from recorder.siprec.codecs import WIDE_RATE, StreamDecoder, from_names, ticks
+from recorder.siprec.rtp import RATE, Placed, decode
 
 log = logging.getLogger(__name__)
 RECORD = struct.Struct("<qdBBH")
@@ -200,7 +201,8 @@ def live_calls(data_dir: Path) -> list[dict[str, Any]]:
 class TapChunk:
     role: str  # "agent", "customer", "unknown"
     position: int  # first sample, counted from the call's answer time at 8 kHz
-    samples: list[int]  # 16-bit linear
+    samples: list[int]  # 16-bit linear, at ``rate``
+    rate: int = RATE  # 8000 for G.711, 16000 for G.722 and Opus
 
 
 class Tap:
@@ -217,6 +219,8 @@ class Tap:
             raise FileNotFoundError(f"no live call {call_id}")
         self.index = index
         self._offsets = {s["index"]: 0 for s in index["streams"]}
+        self._codecs = {s["index"]: from_names(s.get("payload_types")) for s in index["streams"]}
+        self._decoders = {s["index"]: StreamDecoder() for s in index["streams"]}
 
     @property
     def live(self) -> bool:
@@ -230,8 +234,10 @@ class Tap:
         """
         for s in self.index["streams"]:
             i = s["index"]
+            known = self._codecs[i]
             for end, rec in records(stream_file(self.folder, i), self._offsets[i]):
-                if rec.position + len(rec.payload) > position:  # G.711: one byte per sample
+                codec = known.get(rec.pt)
+                if codec is not None and rec.position + ticks(codec, rec.payload) > position:
                     break
                 self._offsets[i] = end
 
@@ -239,8 +245,15 @@ class Tap:
         out = []
         for s in self.index["streams"]:
             i = s["index"]
+            known = self._codecs[i]
             for end, rec in records(stream_file(self.folder, i), self._offsets[i]):
                 self._offsets[i] = end
-                if rec.pt in G711:
-                    out.append(TapChunk(s["role"], rec.position, list(decode(rec.pt, rec.payload))))
+                codec = known.get(rec.pt)
+                if codec is None:
+                    continue
+                if codec.wideband:
+                    pcm = self._decoders[i].decode(codec, rec.payload, rec.position)
+                    out.append(TapChunk(s["role"], rec.position, pcm.tolist(), WIDE_RATE))
+                else:
+                    out.append(TapChunk(s["role"], rec.position, list(decode(codec.static_pt or 0, rec.payload))))
         return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from recorder.ingest import _store_verified, spool_file
 from recorder.metadata import CallMeta
 from recorder.probe import probe
+from recorder.siprec.codecs import from_names, ticks
 from recorder.siprec.journal import Journal, last_write, live_root, read_index, records, stream_file
 from recorder.siprec.recording import build_wav
 from recorder.siprec.rtp import RATE
@@ -48,6 +49,8 @@ class StreamSpec:
     role: str  # agent, customer, unknown
     channel: int | None  # channel of the stored file; None = not recorded
     mline: int = 0  # the SDP m-line it answers (SIPREC)
+    # payload type -> codec name recorded (recorder/siprec/codecs.py); empty = G.711 static types
+    payload_types: dict[str, str] = field(default_factory=dict)
 
 
 def new_call_id(source: str, key: str, at: datetime) -> str:
@@ -234,8 +237,10 @@ def recover(data_dir: Path) -> tuple[int, int]:
 def _gap(folder: Path, index: dict[str, Any]) -> dict[str, Any]:
     end = 0
     for s in index["streams"]:
+        known = from_names(s.get("payload_types"))
         for _, rec in records(stream_file(folder, s["index"])):
-            end = max(end, rec.position + len(rec.payload))
+            codec = known.get(rec.pt)
+            end = max(end, rec.position + (ticks(codec, rec.payload) if codec is not None else 0))
     now = time.time()
     return {
         "gap_start_s": round(end / RATE, 3),

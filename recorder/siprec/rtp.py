@@ -1,4 +1,5 @@
-"""RTP packets, G.711 decoding, per-stream loss statistics (RFC 3550 A.3) and a small jitter buffer.
+"""RTP packets, G.711 decoding, per-stream loss statistics (RFC 3550 A.3) and a small jitter buffer
+(other codecs: recorder/siprec/codecs.py).
 
 Audio is placed by RTP timestamp, never by arrival order: a lost packet leaves silence of its own
 length, so durations stay right and kept samples stay bit-exact. Streams are told apart by the local
@@ -11,7 +12,10 @@ from __future__ import annotations
 import heapq
 import struct
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from recorder.siprec.codecs import G711_MAP, Codec, ticks
 
 RATE = 8000
 PCMU = 0
@@ -196,9 +200,10 @@ class StreamReceiver:
     have come, or :meth:`drain` at the end.
     """
 
-    def __init__(self, origin: float, *, depth: int = 4) -> None:
+    def __init__(self, origin: float, *, depth: int = 4, codecs: Mapping[int, Codec] | None = None) -> None:
         self.origin = origin
         self.depth = depth
+        self.codecs = dict(codecs or G711_MAP)  # payload type -> codec recorded (others are counted only)
         self.stats = StreamStats()
         self._seq: SeqStats | None = None
         self._ssrc: int | None = None
@@ -212,12 +217,14 @@ class StreamReceiver:
         self.first: tuple[int, int, int] | None = None  # first SSRC, its timestamp base, its position base
         self.sender_report: tuple[float, int] | None = None  # first SR of the first SSRC: (NTP s, RTP ts)
         self._banked = (0, 0, 0, 0, 0)  # counts of SSRCs this stream had before the current one
+        self.clock = RATE
 
     def push(self, pkt: RtpPacket, arrival: float) -> None:
         if pkt.ssrc != self._ssrc:
             self._new_ssrc(pkt, arrival)
         assert self._seq is not None
-        if pkt.pt not in G711:
+        codec = self.codecs.get(pkt.pt)
+        if codec is None:
             # Telephone-events and comfort noise share the stream's sequence numbers: count them
             # (or they would show as losses), but a repeated event end is redundancy, not a duplicate.
             duplicates = self._seq.duplicates
@@ -243,14 +250,16 @@ class StreamReceiver:
             ext_ts = self._ts_cycles + pkt.ts
         else:
             ext_ts = self._ts_cycles + pkt.ts - (1 << 32) if pkt.ts > self._last_ts else self._ts_cycles + pkt.ts
-        position = self._pos_base + ext_ts - self._ts_base
+        # Opus counts 48 kHz ticks; the timeline counts 8 kHz samples (recorder/siprec/codecs.py)
+        position = self._pos_base + (ext_ts - self._ts_base) * RATE // codec.clock
         if position < 0:
             self._sync_stats()
             return
-        name = G711[pkt.pt]
-        if name not in self.stats.codecs:
-            self.stats.codecs.append(name)
-        self._end = max(self._end, position + len(pkt.payload))
+        if codec.name not in self.stats.codecs:
+            self.stats.codecs.append(codec.name)
+        if self.first is not None and pkt.ssrc == self.first[0]:
+            self.clock = codec.clock  # the RTP clock its sender reports count in
+        self._end = max(self._end, position + ticks(codec, pkt.payload))
         heapq.heappush(self._heap, Placed(position, pkt.pt, pkt.payload, arrival))
         self._sync_stats()
 
@@ -330,7 +339,7 @@ def align(receivers: dict[int, StreamReceiver]) -> dict[int, int] | None:
         ntp, sr_ts = r.sender_report
         _, ts_base, pos_base = r.first
         delta = ((sr_ts - ts_base + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-        starts[idx] = (ntp - delta / RATE, pos_base)
+        starts[idx] = (ntp - delta / r.clock, pos_base)
     if len(starts) < 2:
         return None
     ref = min(starts, key=lambda i: starts[i][1])

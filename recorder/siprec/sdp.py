@@ -2,7 +2,8 @@
 
 A SIPREC offer has one ``m=audio`` per recorded stream, ``a=sendonly`` and ``a=label:N``. The answer
 takes every stream (m-line i on local port P + 2i), answers ``a=recvonly`` (``a=inactive`` stays
-inactive) with the offered G.711 payload types and telephone-event, and is plain ``application/sdp``.
+inactive) with the offered payload types of the configured codecs (``siprec_codecs``: G.711, and
+G.722/Opus when enabled) and telephone-event, and is plain ``application/sdp``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from recorder.siprec.rtp import G711
+from recorder.siprec.codecs import PCMA, PCMU, Codec, from_rtpmap
 from storage.errors import InvalidInput
 
 _BOUNDARY = re.compile(r'boundary\s*=\s*"?([^";]+)"?', re.I)
-_STATIC = {0: "PCMU/8000", 8: "PCMA/8000"}
+_STATIC = {0: "PCMU/8000", 8: "PCMA/8000", 9: "G722/8000"}
+G711 = (PCMU, PCMA)
 
 
 class BadSdp(InvalidInput):
@@ -35,12 +37,13 @@ class MediaOffer:
     direction: str = "sendonly"
     kind: str = "audio"
 
-    @property
-    def g711(self) -> list[int]:
+    def accepted(self, codecs: tuple[Codec, ...] | list[Codec] = G711) -> list[int]:
+        """The offered payload types of ``codecs``, in the offer's order of preference."""
+        names = {c.name for c in codecs}
         out = []
         for pt in self.payload_types:
-            name = self.rtpmap.get(pt, _STATIC.get(pt, "")).upper()
-            if name.startswith("PCMU/8000") or name.startswith("PCMA/8000"):
+            codec = from_rtpmap(self.rtpmap.get(pt, _STATIC.get(pt, "")))
+            if codec is not None and codec.name in names:
                 out.append(pt)
         return out
 
@@ -142,14 +145,16 @@ def parse_offer(body: bytes) -> Offer:
     return Offer(address, media)
 
 
-def check_codecs(offer: Offer) -> None:
+def check_codecs(offer: Offer, codecs: tuple[Codec, ...] | list[Codec] = G711) -> None:
     for i, m in enumerate(offer.media):
-        if m.kind == "audio" and m.port != 0 and not m.g711:
+        if m.kind == "audio" and m.port != 0 and not m.accepted(codecs):
             names = ", ".join(m.rtpmap.get(pt, str(pt)) for pt in m.payload_types) or "none"
-            raise NoCodec(f"m-line {i + 1} offers {names}; this recorder takes PCMU and PCMA")
+            takes = ", ".join(c.name for c in codecs)
+            raise NoCodec(f"m-line {i + 1} offers {names}; this recorder takes {takes}")
 
 
-def answer(offer: Offer, address: str, ports: list[int], session_id: int | None = None) -> bytes:
+def answer(offer: Offer, address: str, ports: list[int], session_id: int | None = None,
+           codecs: tuple[Codec, ...] | list[Codec] = G711) -> bytes:
     """The SDP answer: m-line i on ``ports[i]`` (0 for refused lines), receive-only."""
     sid = session_id or int(time.time())
     lines = ["v=0", f"o=callqc-srs {sid} {sid} IN IP4 {address}", "s=callqc SIPREC", f"c=IN IP4 {address}", "t=0 0"]
@@ -157,11 +162,10 @@ def answer(offer: Offer, address: str, ports: list[int], session_id: int | None 
         if m.kind != "audio" or port == 0:
             lines.append(f"m={m.kind} 0 RTP/AVP {m.payload_types[0] if m.payload_types else 0}")
             continue
-        pts = m.g711 + ([m.telephone_event] if m.telephone_event is not None else [])
+        pts = m.accepted(codecs) + ([m.telephone_event] if m.telephone_event is not None else [])
         lines.append(f"m=audio {port} RTP/AVP {' '.join(map(str, pts))}")
         for pt in pts:
-            name = m.rtpmap.get(pt) or _STATIC.get(pt) or G711.get(pt, "")
-            lines.append(f"a=rtpmap:{pt} {name}")
+            lines.append(f"a=rtpmap:{pt} {m.rtpmap.get(pt) or _STATIC.get(pt, '')}")
         if m.label:
             lines.append(f"a=label:{m.label}")
         lines.append("a=inactive" if m.direction in ("inactive", "recvonly") else "a=recvonly")

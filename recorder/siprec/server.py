@@ -1,32 +1,29 @@
-"""The SIPREC recording server: SIP over UDP and TCP, one RTP socket per recorded stream, asyncio.
+"""The SIPREC recording server: the SIP methods and the life of each recording session, asyncio.
 
-Sockets are read in batches (up to :data:`BATCH` datagrams per readiness): with a thousand RTP
-sockets a one-datagram-per-wakeup loop starves the single SIP socket. RTP sockets are drained before
-they are closed at BYE (``close()`` discards queued datagrams). Blocking work (database, journal
-fsync, WAV building, upload) runs in threads; the loop only moves packets.
+The sockets that carry SIP are :mod:`recorder.siprec.transport`'s, the RTP sockets
+:mod:`recorder.siprec.media`'s (read in batches, drained before they are closed at BYE), the timers
+:mod:`recorder.siprec.upkeep`'s. Blocking work (database, journal fsync, WAV building, upload) runs
+in threads; the loop only moves packets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import secrets
-import socket
-import ssl
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from recorder.siprec import live, media, rsmeta, sdp
-from recorder.siprec.media import BATCH, PortRange
+from recorder.siprec import codecs, live, media, rsmeta, sdp, upkeep
+from recorder.siprec.media import PortRange
 from recorder.siprec.rtp import StreamReceiver, align
 from recorder.siprec.session import Dialog, InviteOffer, read_invite, read_update, status_of
-from recorder.siprec.sipmsg import BadMessage, SipMessage, StreamFramer, response
-from recorder.siprec.sipmsg import parse as parse_sip
+from recorder.siprec.sipmsg import SipMessage, response
+from recorder.siprec.transport import Reply, SipListeners
 from storage import pauses
 from storage.db import session
 from storage.errors import CallqcError
@@ -34,9 +31,8 @@ from storage.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-T1, T2, TIMER_H = 0.5, 4.0, 32.0
+T1, T2 = 0.5, 4.0  # RFC 3261 timers: the 200's retransmissions over UDP start at T1, double up to T2
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
-Reply = Callable[[bytes], None]
 
 
 class SrsServer:
@@ -44,11 +40,10 @@ class SrsServer:
         self.s = settings or get_settings()
         self.media_ip = self.s.siprec_media_ip or self.s.siprec_host
         self.ports = PortRange(self.s.siprec_rtp_port_min, self.s.siprec_rtp_port_max)
+        self.codecs = codecs.configured(self.s.siprec_codecs)  # fails at start if FFmpeg lacks a decoder
         self.dialogs: dict[str, Dialog] = {}
         self.ended: dict[str, tuple[float, bytes | None]] = {}  # sip call-id -> (when, BYE answer)
-        self.udp: socket.socket | None = None
-        self.tcp: asyncio.Server | None = None
-        self.tls: asyncio.Server | None = None
+        self.listeners = SipListeners(self.s, self._dispatch)
         self.tasks: list[asyncio.Task[None]] = []
         self.finishing: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -64,123 +59,32 @@ class SrsServer:
         done, pending = await asyncio.to_thread(live.recover, self.s.data_dir)
         if done or pending:
             log.warning("siprec: recovered %d journal(s) at start, %d still pending upload", done, pending)
-        host, port = self.s.siprec_host, self.s.siprec_port
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        self.udp.bind((host, port))
-        self.udp.setblocking(False)
-        self.loop.add_reader(self.udp.fileno(), self._on_sip_udp)
-        self.tcp = await asyncio.start_server(self._on_tcp, host, port, reuse_address=True)
-        transports = "UDP, TCP"
-        if self.s.siprec_tls_cert is not None:
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(self.s.siprec_tls_cert, self.s.siprec_tls_key)
-            self.tls = await asyncio.start_server(self._on_tcp, host, self.s.siprec_tls_port, ssl=ctx,
-                                                  reuse_address=True)
-            transports += f", TLS on {self.s.siprec_tls_port}"
-        self.tasks = [asyncio.create_task(self._tick()), asyncio.create_task(self._slow_tick())]
-        log.warning("siprec: listening on %s:%d (%s), RTP %d-%d", host, port, transports,
+        transports = await self.listeners.start()
+        self.tasks = [asyncio.create_task(upkeep.flush_loop(self)), asyncio.create_task(upkeep.poll_loop(self))]
+        log.warning("siprec: listening on %s:%d (%s), RTP %d-%d", self.s.siprec_host, self.s.siprec_port, transports,
                     self.s.siprec_rtp_port_min, self.s.siprec_rtp_port_max)
 
     async def stop(self) -> None:
         """End every live call as if hung up (journals finalised), then close the listeners."""
         for d in list(self.dialogs.values()):
             if d.state in ("answering", "confirmed"):
-                self._end(d, "recorder_stopped")
+                self.end(d, "recorder_stopped")
         if self.finishing:
             await asyncio.gather(*self.finishing, return_exceptions=True)
         self.finaliser.shutdown(wait=True)
         for t in self.tasks:
             t.cancel()
-        if self.udp is not None and self.loop is not None:
-            self.loop.remove_reader(self.udp.fileno())
-            self.udp.close()
-        for server in (self.tcp, self.tls):
-            if server is not None:
-                server.close()
-                with contextlib.suppress(Exception):
-                    await server.wait_closed()
-
-    # --- SIP transports ---------------------------------------------------------------------------
-    def _on_sip_udp(self) -> None:
-        assert self.udp is not None
-        sock = self.udp
-        for _ in range(BATCH):
-            try:
-                data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # ICMP errors surface here on Linux
-                log.debug("siprec: udp: %s", exc)
-                continue
-            if data.strip() == b"":
-                continue  # keep-alive
-            self._on_message(data, _udp_reply(sock, addr), f"udp:{addr[0]}:{addr[1]}", True)
-
-    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        kind = "tls" if writer.get_extra_info("sslcontext") is not None else "tcp"
-        label = f"{kind}:{peer[0]}:{peer[1]}" if peer else kind
-        framer = StreamFramer(max_body=self.s.siprec_max_body_bytes)
-
-        def reply(out: bytes) -> None:
-            if not writer.is_closing():
-                writer.write(out)
-
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                try:
-                    frames = framer.feed(data)
-                except BadMessage as exc:
-                    head = bytes(framer.buf).split(b"\r\n\r\n")[0] + b"\r\n\r\n"
-                    self._refuse(head, exc, reply, label)
-                    break  # the stream can't be framed any more
-                for frame in frames:
-                    self._on_message(frame, reply, label, False)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    def _refuse(self, head: bytes, exc: BadMessage, reply: Reply, label: str) -> None:
-        try:
-            msg = parse_sip(head, max_body=1 << 30)
-        except BadMessage as inner:
-            msg = inner.partial  # type: ignore[assignment]
-        self._bad(msg, exc, reply, label)
-
-    def _bad(self, msg: SipMessage | None, exc: Exception, reply: Reply, label: str) -> None:
-        code = status_of(exc)
-        log.warning("siprec: %s: %s %s: %s", label, "refused" if msg is not None else "dropped", code, exc)
-        if msg is not None and msg.method not in (None, "ACK") and all(
-            msg.get(h) for h in ("Via", "From", "To", "Call-ID", "CSeq")
-        ):
-            reply(response(msg, code, to_tag=secrets.token_hex(6)).encode())
-
-    def _on_message(self, data: bytes, reply: Reply, label: str, udp: bool) -> None:
-        try:
-            msg = parse_sip(data, max_body=self.s.siprec_max_body_bytes)
-        except BadMessage as exc:
-            self._bad(exc.partial, exc, reply, label)
-            return
-        if msg.method is None:
-            return  # a response: we send no requests but BYE-less endings, nothing to match
-        try:
-            handler = self.methods.get(msg.method)
-            if handler is None:
-                reply(response(msg, 405, to_tag=secrets.token_hex(6), headers=[("Allow", ALLOW)]).encode())
-                return
-            handler(msg, reply, label, udp)
-        except (CallqcError, ValueError) as exc:
-            self._bad(msg, exc, reply, label)
-        except Exception:
-            log.exception("siprec: %s: %s failed", label, msg.method)
-            self._bad(msg, RuntimeError("internal error"), reply, label)
+        await self.listeners.stop()
 
     # --- methods ----------------------------------------------------------------------------------
+    def _dispatch(self, msg: SipMessage, reply: Reply, label: str, udp: bool) -> None:
+        assert msg.method is not None
+        handler = self.methods.get(msg.method)
+        if handler is None:
+            reply(response(msg, 405, to_tag=secrets.token_hex(6), headers=[("Allow", ALLOW)]).encode())
+            return
+        handler(msg, reply, label, udp)
+
     def _sip_options(self, msg: SipMessage, reply: Reply, label: str, udp: bool) -> None:
         reply(response(msg, 200, to_tag=secrets.token_hex(6), headers=[
             ("Allow", ALLOW), ("Accept", "application/sdp, application/rs-metadata+xml, multipart/mixed"),
@@ -199,7 +103,8 @@ class SrsServer:
         if msg.call_id in self.ended:
             return  # a stray retransmission of a finished call
         try:
-            offer = read_invite(msg, allow_plain=self.s.siprec_allow_plain, agent_pattern=self.s.siprec_agent_aor)
+            offer = read_invite(msg, allow_plain=self.s.siprec_allow_plain, agent_pattern=self.s.siprec_agent_aor,
+                                codecs=self.codecs)
         except (CallqcError, ValueError) as exc:
             code = status_of(exc)
             headers = [("Require", "siprec")] if code == 421 else []
@@ -261,14 +166,16 @@ class SrsServer:
             return
         d.origin, d.last_rtp = now.timestamp(), time.monotonic()
         d.answered_at = now
+        by_index = {spec.index: spec for spec in o.specs}
         for idx, sock in d.sockets.items():
-            d.receivers[idx] = StreamReceiver(d.origin, depth=self.s.siprec_jitter_packets)
+            d.receivers[idx] = StreamReceiver(d.origin, depth=self.s.siprec_jitter_packets,
+                                              codecs=codecs.from_names(by_index[idx].payload_types))
             assert self.loop is not None
             self.loop.add_reader(sock.fileno(), media.on_rtp, d, idx, sock)
         for idx, sock in d.rtcp.items():
             assert self.loop is not None
             self.loop.add_reader(sock.fileno(), media.on_rtcp, d, idx, sock)
-        body = sdp.answer(o.offer, self.media_ip, d.ports)
+        body = sdp.answer(o.offer, self.media_ip, d.ports, codecs=self.codecs)
         contact = f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>"
         d.final = response(msg, 200, to_tag=d.to_tag, body=body, headers=[
             ("Contact", contact), ("Allow", ALLOW), ("Require", "siprec") if o.siprec else ("Supported", "siprec"),
@@ -282,8 +189,8 @@ class SrsServer:
         def fire() -> None:
             if d.acked or d.state not in ("confirmed",) or d.final is None:
                 return
-            if spent + interval >= TIMER_H:
-                log.warning("siprec: %s: no ACK for the 200 after %.0f s", d.call_id, TIMER_H)
+            if spent + interval >= upkeep.TIMER_H:
+                log.warning("siprec: %s: no ACK for the 200 after %.0f s", d.call_id, upkeep.TIMER_H)
                 return
             d.reply(d.final)
             self._retransmit(d, min(2 * interval, T2), spent + interval)
@@ -308,7 +215,7 @@ class SrsServer:
         d.acked = True
         if d.retrans is not None:
             d.retrans.cancel()
-        self._end(d, "bye")
+        self.end(d, "bye")
 
     def _sip_cancel(self, msg: SipMessage, reply: Reply, label: str, udp: bool) -> None:
         d = self.dialogs.get(msg.call_id)
@@ -347,7 +254,7 @@ class SrsServer:
                 d.local_span = (start, None if inactive else d.position_at(at))
                 self._spawn(self._siprec_pause(d, inactive, at))
             ports = d.ports + [0] * max(0, len(offer.media) - len(d.ports))
-            body = sdp.answer(offer, self.media_ip, ports[: len(offer.media)])
+            body = sdp.answer(offer, self.media_ip, ports[: len(offer.media)], codecs=self.codecs)
         out = response(msg, 200, to_tag=d.to_tag, body=body, headers=[("Contact",
                        f"<sip:srs@{self.media_ip}:{self.s.siprec_port}>")]).encode()
         reply(out)
@@ -371,7 +278,7 @@ class SrsServer:
         media.close(d, self.loop, drain=drain)
         self.ports.give_back([p for p in d.ports if p])
 
-    def _end(self, d: Dialog, reason: str) -> None:
+    def end(self, d: Dialog, reason: str) -> None:
         if d.state in ("ending", "ended"):
             return
         if d.state == "answering":
@@ -415,74 +322,6 @@ class SrsServer:
         self.finishing.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("siprec: background step failed: %s", task.exception())
-
-    # --- timers -----------------------------------------------------------------------------------
-    async def _tick(self) -> None:
-        """Journal flushes (the tap's delay), fsyncs, RTP timeouts; a failing round never stops the next."""
-        last_sync = time.monotonic()
-        while True:
-            await asyncio.sleep(self.s.siprec_flush_s)
-            try:
-                last_sync = await self._tick_once(last_sync)
-            except Exception:
-                log.exception("siprec: timer round failed")
-
-    async def _tick_once(self, last_sync: float) -> float:
-        now = time.monotonic()
-        live_dialogs = [d for d in self.dialogs.values() if d.journal is not None and d.state == "confirmed"]
-        for d in live_dialogs:
-            assert d.journal is not None
-            for idx, r in d.receivers.items():
-                stale = r.ready(time.time())  # a stream that went quiet: don't hold its last packets back
-                if stale:
-                    d.journal.add(idx, d.keep(stale))
-            d.journal.flush()
-        journals = [d.journal for d in live_dialogs if d.journal is not None]
-        if now - last_sync >= self.s.siprec_fsync_s:
-            last_sync = now
-            await asyncio.to_thread(_fsync_all, journals)
-        for d in list(self.dialogs.values()):
-            # An inactive (paused) SIPREC call sends no RTP on purpose: no timeout for it.
-            if d.state == "confirmed" and not d.inactive and now - d.last_rtp > self.s.siprec_rtp_timeout_s:
-                log.warning("siprec: %s: no RTP for %.0f s, ending the call", d.call_id, now - d.last_rtp)
-                self._end(d, "rtp_timeout")
-        cutoff = now - TIMER_H
-        for key in [k for k, (t, _) in self.ended.items() if t < cutoff]:
-            del self.ended[key]
-        return last_sync
-
-    async def _slow_tick(self) -> None:
-        """API pauses of live calls (polled), and the retry of journals left behind."""
-        last_retry = time.monotonic()
-        while True:
-            await asyncio.sleep(0.25)
-            live_ids = {d.call_id: d for d in self.dialogs.values() if d.state == "confirmed"}
-            if live_ids:
-                try:
-                    spans = await asyncio.to_thread(live.pause_spans, list(live_ids))
-                except Exception as exc:  # noqa: BLE001 - the database may be away; keep recording
-                    log.warning("siprec: pause poll failed: %s", exc)
-                else:
-                    for cid, d in live_ids.items():
-                        d.spans = [(d.position_at(a), None if b is None else d.position_at(b))
-                                   for a, b in spans.get(cid, [])]
-            if time.monotonic() - last_retry >= self.s.siprec_retry_s:
-                last_retry = time.monotonic()
-                done, pending = await asyncio.to_thread(live.recover, self.s.data_dir)
-                if done or pending:
-                    log.warning("siprec: retried journals: %d stored, %d still pending", done, pending)
-
-
-def _udp_reply(sock: socket.socket, addr: tuple[str, int]) -> Reply:
-    def reply(out: bytes) -> None:
-        sock.sendto(out, addr)
-
-    return reply
-
-
-def _fsync_all(journals: list[live.Journal]) -> None:
-    for j in journals:
-        j.fsync()
 
 
 async def serve(settings: Settings | None = None, *, stop: asyncio.Event | None = None) -> None:

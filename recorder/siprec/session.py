@@ -18,6 +18,7 @@ from typing import Any
 
 from recorder.metadata import CallMeta, InvalidMetadata, parse_meta
 from recorder.siprec import rsmeta, sdp
+from recorder.siprec.codecs import Codec, payload_map, to_names
 from recorder.siprec.journal import Journal
 from recorder.siprec.live import StreamSpec
 from recorder.siprec.rtp import RATE, Placed, StreamReceiver
@@ -64,7 +65,8 @@ class InviteOffer:
     extra: dict[str, Any]
 
 
-def read_invite(msg: SipMessage, *, allow_plain: bool, agent_pattern: str) -> InviteOffer:
+def read_invite(msg: SipMessage, *, allow_plain: bool, agent_pattern: str,
+                codecs: list[Codec] | tuple[Codec, ...] = sdp.G711) -> InviteOffer:
     required = msg.tokens("Require")
     unknown = required - {"siprec"}
     if unknown:
@@ -74,17 +76,18 @@ def read_invite(msg: SipMessage, *, allow_plain: bool, agent_pattern: str) -> In
         raise ExtensionRequired()
     sdp_body, rs = _bodies(msg)
     offer = sdp.parse_offer(sdp_body)
-    sdp.check_codecs(offer)
+    sdp.check_codecs(offer, codecs)
     audio = [i for i, m in enumerate(offer.media) if m.kind == "audio" and m.port != 0][:MAX_RECORDED if siprec else 1]
     if not audio:
         raise sdp.NoCodec("no audio stream offered")
     labels = [offer.media[i].label for i in audio]
+    pts = [to_names(payload_map(offer.media[i].payload_types, offer.media[i].rtpmap, codecs)) for i in audio]
     raw: dict[str, Any] = {}
     extra: dict[str, Any] = {"sip_call_id": msg.call_id[:200], "subject": (msg.get("Subject") or "")[:200]}
     if siprec and len(audio) == 2:
         roles = rsmeta.roles(rs, labels, agent_pattern)
         role_of = {roles.agent: ("agent", 0), roles.customer: ("customer", 1)}
-        specs = [StreamSpec(k, labels[k], *role_of[k], mline=audio[k]) for k in range(2)]
+        specs = [StreamSpec(k, labels[k], *role_of[k], mline=audio[k], payload_types=pts[k]) for k in range(2)]
         channel_map = {"agent": 0, "customer": 1}
         if roles.agent_aor:
             raw["agent_id"] = rsmeta.user_part(roles.agent_aor)
@@ -93,7 +96,7 @@ def read_invite(msg: SipMessage, *, allow_plain: bool, agent_pattern: str) -> In
         if not roles.by_metadata:
             extra["speaker_map"] = FALLBACK  # m-line order, not metadata, decided the roles
     else:
-        specs = [StreamSpec(0, labels[0], "unknown", 0, mline=audio[0])]
+        specs = [StreamSpec(0, labels[0], "unknown", 0, mline=audio[0], payload_types=pts[0])]
         channel_map = {"unknown": 0}
         extra["speaker_map"] = FALLBACK
         raw["caller"] = rsmeta.user_part(_uri(msg.get("From") or ""))

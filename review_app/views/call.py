@@ -44,10 +44,16 @@ c = view.call
 st.subheader(md(f"{c['call_id']} · {c.get('agent_id') or '-'} · {c.get('queue') or '-'} · {clock(view.duration_s)}"))
 if view.in_progress:
     st.caption(t("live_call"))
+for paused_from, paused_to in view.paused:  # PCI pauses: the recording holds silence there
+    st.caption(t("recording_paused", start=clock(paused_from), end=clock(paused_to)))
 if view.assignment is not None:
     st.caption(t("assigned_because", reason=md(reason_label(view.assignment.reason))))
 
-player(who, c["call_id"], audio_key=c.get("audio_key", ""))
+if view.channel_check is not None:
+    cc = view.channel_check
+    shown = t("channel_check", verdict=t(f"channel_{cc['verdict']}"), confidence=f"{cc['confidence']:.2f}")
+    (st.warning if cc["verdict"] == "swapped" else st.caption)(shown)
+player(who, c["call_id"], audio_format=(c.get("meta") or {}).get("audio_format"))
 evidence = [e for i in view.items for e in i.evidence]
 timeline(view.segments, evidence, view.duration_s)
 

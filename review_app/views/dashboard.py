@@ -14,6 +14,7 @@ from review_app.i18n import error_text, local_today, t
 from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.widgets import chart, day_x
+from review_app.workflow.coverage import coverage_tile
 from review_app.workflow.dashboard import agreement, kpis, score_trend, workload
 from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
@@ -35,6 +36,7 @@ try:
         trend = score_trend(s, who, start=start, end=end, by=by, team=team)
         load = workload(s, who, start=start, end=end)
         agree = agreement(s, who, start=start, end=end)
+        cover = coverage_tile(s, who, start=start, end=end)
 except CallqcError as exc:
     st.error(md(error_text(exc)))
     st.stop()
@@ -45,6 +47,21 @@ cols[2].metric(t("critical_fail_rate"), "-" if k.critical_fail_rate is None else
 cols[3].metric(t("avg_talk_time"), "-" if k.avg_talk_s is None else t("n_seconds", n=f"{k.avg_talk_s:.0f}"))
 cols[4].metric(t("fcr"), "-" if k.fcr_rate is None else f"{k.fcr_rate}%")
 cols[5].metric(t("reviewed_calls"), f"{k.reviewed} / {k.calls}")
+st.subheader(t("coverage_title"))
+if cover.pct is None:
+    st.caption(t("coverage_none"))
+else:
+    st.metric(t("coverage_recorded"), f"{cover.recorded} / {cover.expected} ({cover.pct}%)")
+    if cover.alert:
+        st.warning(t("coverage_alert", pct=cover.pct, limit=get_settings().coverage_alert_pct))
+    st.dataframe(pd.DataFrame([{t("day"): r["day"], t("queue"): r["queue"], t("expected"): r["expected"],
+                                t("recorded"): r["recorded"], "%": r["pct"]} for r in cover.rows]),
+                 hide_index=True, key="db_coverage")
+    if cover.missing:
+        with st.expander(t("coverage_missing", n=cover.expected - cover.recorded)):
+            st.dataframe(pd.DataFrame([{t("uniqueid"): m["uniqueid"], t("started"): m["started"],
+                                        t("queue"): m["queue"], t("agent"): m["agent"]} for m in cover.missing]),
+                         hide_index=True, key="db_missing")
 if trend:
     st.subheader(t("score_trend"))
     chart(

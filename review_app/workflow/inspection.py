@@ -8,16 +8,17 @@ plus the verdict and overall comment, and closes the inspector's assignment for 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from review_app.workflow import evalview, notify, routing
-from review_app.workflow.callview import call_public
+from review_app.workflow.callview import call_public, channel_check_json
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
+from storage import pauses
 from storage.access import Perm, require, visible_call
 from storage.audit import record
 from storage.calls import Call
@@ -69,6 +70,8 @@ class CallView:
     reviews: list[Review]
     assignment: Assignment | None
     in_progress: bool  # a live call (later: live capture) still growing; the page refreshes it
+    channel_check: dict[str, Any] | None = None  # scoring.channel_check's verdict on the channel map
+    paused: list[tuple[float, float]] = field(default_factory=list)  # PCI pauses, seconds of the recording
 
     @property
     def duration_s(self) -> float:
@@ -97,6 +100,8 @@ def open_call(
         reviews=reviews,
         assignment=assignment,
         in_progress=call.ended_at is None and call.duration_s == 0,
+        channel_check=channel_check_json(session, call),
+        paused=pauses.in_recording(session, call),
     )
 
 

@@ -1,7 +1,7 @@
 """scale: the per-day rollup (day_stats, rollup_state) and indexes chosen with EXPLAIN at 100 k calls
 
-Revision ID: 0018_scaled_rollups
-Revises: 0017_sync_live_sampling
+Revision ID: 0019_scaled_rollups
+Revises: 0018_scaleo_disposal
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision = '0018_scaled_rollups'
-down_revision = '0017_sync_live_sampling'
+revision = '0019_scaled_rollups'
+down_revision = '0018_scaleo_disposal'
 branch_labels = None
 depends_on = None
 
@@ -46,15 +46,9 @@ def upgrade() -> None:
     op.create_index('ix_calls_agent_started', 'calls', ['agent_id', 'started_at'], unique=False)
     op.create_index('ix_calls_updated_at', 'calls', ['updated_at'], unique=False)
     op.create_index('ix_evaluations_updated_at', 'evaluations', ['updated_at'], unique=False)
-    op.create_index('ix_calls_call_id_pattern', 'calls', ['call_id'], unique=False,
-                    postgresql_ops={'call_id': 'varchar_pattern_ops'})
-    op.create_index('ix_evaluation_items_human', 'evaluation_items', ['evaluation_id'], unique=False,
-                    postgresql_where=sa.text("final_source = 'human'"), sqlite_where=sa.text("final_source = 'human'"))
 
 
 def downgrade() -> None:
-    op.drop_index('ix_evaluation_items_human', table_name='evaluation_items')
-    op.drop_index('ix_calls_call_id_pattern', table_name='calls')
     op.drop_index('ix_evaluations_updated_at', table_name='evaluations')
     op.drop_index('ix_calls_updated_at', table_name='calls')
     op.drop_index('ix_calls_agent_started', table_name='calls')
