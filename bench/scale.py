@@ -169,7 +169,7 @@ def main() -> None:
     month = args.month or f"{first + (last - first) / 2:%Y-%m}"
     print(f"database: {counts}; month {month}")
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    for what in ("rollup refresh (first: every day)", "rollup refresh (nothing new)"):
+    for what in ("rollup refresh (days touched since the last one)", "rollup refresh again (nothing new)"):
         t0 = time.perf_counter()
         with dbmod.session(engine, write=True) as s:
             done = rollups.refresh(s)

@@ -14,7 +14,8 @@ populations with different seeds sit side by side.
 
 Rows go in batches of ``batch`` calls, each batch one transaction with all its rows, so the
 database never holds a call without its children. Evaluation IDs are taken from the table's own
-sequence, so normal inserts keep working afterwards.
+sequence, so normal inserts keep working afterwards. The rows carry past timestamps (a call's
+``updated_at`` is its end), so the day rollup is told to recompute every day at its next refresh.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from scoring.rubric import LoadedRubric, active_rubric
 from scoring.versions import register_rubric
+from storage import rollups
 from storage.db import session as db_session
 from storage.errors import Conflict, InvalidInput
 from storage.keys import recording_key
@@ -177,8 +179,6 @@ class Generator:
         self.span = (plan.end - plan.start).total_seconds()
         self.month_counts: dict[str, int] = {}
         self.offsets: dict[int, int] = {}
-        # rows written now say so (updated_at), so the day rollup's next refresh sees them (storage/rollups.py)
-        self.written = _ts(datetime.now(UTC))
 
     @staticmethod
     def _month_start(d: datetime, delta: int) -> datetime:
@@ -206,7 +206,7 @@ class Generator:
         out.add("calls", cid, "default", agent, team, queue, "inbound" if inbound else "outbound",
                 customer if inbound else line, line if inbound else customer, _ts(started), _ts(ended), duration,
                 "pcm_s16le", 8000, 2, '{"agent":0,"customer":1}', "{}", recording_key(cid, started, "wav"), size,
-                sha, "scored", None, "t", archived_at, _ts(started), self.written)
+                sha, "scored", None, "t", archived_at, _ts(started), _ts(ended))
         scored_at = ended + timedelta(minutes=r.randrange(2, 30))
         self._transcript(cid, duration, r, out, scored_at)
         auto_id = ev_ids.pop()
@@ -275,7 +275,7 @@ class Generator:
         auto_submitted = kind == "auto" and not critical_no and r.random() < 0.4
         out.add("evaluations", ev_id, cid, self.rubric_id, self.rubric_version, kind, by, total,
                 "t" if passed else "f", None, self.pass_mark, "f" if kind == "human" else "t",
-                "t" if auto_submitted else "f", "t", None, "[]", None, _ts(at), self.written, None)
+                "t" if auto_submitted else "f", "t", None, "[]", None, _ts(at), _ts(at), None)
         return total
 
     def _archive(self, cid: str, started: datetime, size: int, sha: str, out: _Batch) -> None:
@@ -378,6 +378,8 @@ def populate(engine: Engine, plan: Plan, *, progress: Callable[[Populated], None
                 progress(result)
         _finish_archive(conn, plan)
         conn.commit()
+        with db_session(engine) as s:
+            rollups.recompute_all(s)  # the rows carry past timestamps, which a refresh would not look back to
     except BaseException:
         raw.driver_connection.rollback()  # type: ignore[union-attr]
         raise

@@ -68,6 +68,8 @@ class Call(CallBase, table=True):
         sa.Index("ix_calls_tenant_team_started", "tenant", "team", "started_at"),
         sa.Index("ix_calls_agent_started", "agent_id", "started_at"),
         sa.Index("ix_calls_updated_at", "updated_at"),  # what the day rollup refreshes (storage/rollups.py)
+        # search by call-ID prefix (LIKE 'x%'): PostgreSQL uses a btree for it only with pattern ops
+        sa.Index("ix_calls_call_id_pattern", "call_id", postgresql_ops={"call_id": "varchar_pattern_ops"}),
     )
 
     hot_present: bool = True  # False once the archive verified the call and the hot copy was deleted

@@ -104,7 +104,12 @@ class Evaluation(EvaluationBase, table=True):
 
 class EvaluationItem(SQLModel, table=True):
     __tablename__ = "evaluation_items"
-    __table_args__ = (sa.UniqueConstraint("evaluation_id", "item_id", name="uq_evaluation_items_item"),)
+    __table_args__ = (
+        sa.UniqueConstraint("evaluation_id", "item_id", name="uq_evaluation_items_item"),
+        # the inspectors' answers (a few in a hundred rows), which agreement and κ read for a window
+        sa.Index("ix_evaluation_items_human", "evaluation_id", postgresql_where=sa.text("final_source = 'human'"),
+                 sqlite_where=sa.text("final_source = 'human'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     evaluation_id: int = Field(foreign_key="evaluations.id", index=True)

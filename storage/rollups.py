@@ -188,6 +188,12 @@ def refresh(session: Session, *, now: datetime | None = None) -> Refreshed:
     return Refreshed(len(days), n, upto)
 
 
+def recompute_all(session: Session) -> None:
+    """Make the next refresh recompute every day: after rows were written with past timestamps
+    (``callqc dev populate``, an import), which the watermark would not look back to."""
+    session.execute(sa.update(RollupState).where(col(RollupState.name) == NAME).values(watermark=None))
+
+
 def sums(session: Session, where: list[Any], by: Any = None) -> dict[Any, dict[str, float]]:
     """Column sums of the rows matching ``where``, per value of ``by`` (a DayStats column) or as one."""
     cols = ("calls", "talk_s", "autos", "auto_scored", "auto_score_sum", "auto_critical_fails", "reviews",

@@ -57,20 +57,22 @@ def _scores(session: Session, who: Principal, where: list, start: datetime, end:
     calls = [c for (c,) in session.execute(select(Call.call_id).where(
         *where, calls_clause(who), Call.started_at >= start, Call.started_at < end))]
     reviews, autos = counted_evaluations(session, calls)
-    scores, ev_ids = [], []
+    counted: list[tuple[int, float]] = []
     for cid in calls:
         r, a = reviews.get(cid), autos.get(cid)
         ev_id = r.evaluation_id if r else (a.id if a else None)
         score = r.score if r else (a.total if a else None)
-        if ev_id is None or score is None:
-            continue
-        if rubric is not None:
-            ev = session.get(Evaluation, ev_id)
-            if ev is None or ev.rubric_id != rubric:
-                continue
-        scores.append(float(score))
-        ev_ids.append(ev_id)
-    return scores, ev_ids
+        if ev_id is not None and score is not None:
+            counted.append((ev_id, float(score)))
+    if rubric is not None:
+        # one query per 500 evaluations, not one per call: a team's month is thousands of calls
+        ids = [ev_id for ev_id, _ in counted]
+        rubric_of: dict[int | None, str] = {}
+        for i in range(0, len(ids), 500):
+            q = select(Evaluation.id, Evaluation.rubric_id).where(col(Evaluation.id).in_(ids[i:i + 500]))
+            rubric_of.update((eid, rid) for eid, rid in session.exec(q))
+        counted = [(ev_id, score) for ev_id, score in counted if rubric_of.get(ev_id) == rubric]
+    return [score for _, score in counted], [ev_id for ev_id, _ in counted]
 
 
 def _mean(xs: list[float]) -> float | None:
