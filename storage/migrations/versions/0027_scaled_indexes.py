@@ -1,14 +1,14 @@
 """scale: call-ID prefix search and the inspectors' answers, indexes chosen with EXPLAIN at 100 k calls
 
-Revision ID: 0020_scaled_indexes
-Revises: 0019_scaled_rollups
+Revision ID: 0027_scaled_indexes
+Revises: 0026_sync2_live_review
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0020_scaled_indexes'
-down_revision = '0019_scaled_rollups'
+revision = '0027_scaled_indexes'
+down_revision = '0026_sync2_live_review'
 branch_labels = None
 depends_on = None
 
