@@ -13,6 +13,8 @@
 - ``GET /v1/media/<call>?token=…``: the recorder API's media endpoint (recorder/media.py ``serve``),
   mounted here too so the player can fetch audio from the app's own address (Range for stored calls,
   a chunked stream for live ones recorded on this host); without a valid media token it answers 401/403.
+- ``GET/POST /signin``: the sign-in form as plain HTML (review_app/signin_page.py), which paints at
+  once; a browser opening the root without a session cookie is sent there first.
 - ``/media/…`` refused for audio and video: recordings never go through Streamlit's unauthenticated
   media store (the player fetches them from the media endpoint), so nothing may be served there.
 
@@ -34,6 +36,8 @@ from streamlit import config
 
 if __package__ in (None, ""):  # `streamlit run` loads this file as a script: make storage importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from review_app import signin_page  # noqa: E402  (needs the path above)
 
 
 def _media_origin() -> str:
@@ -143,6 +147,6 @@ for option, value in {
 app = st.App(
     str(Path(__file__).with_name("app.py")),
     routes=[Route("/_callqc/session", collect_session_cookie, methods=["POST"]),
-            Route("/v1/media/{call_id}", media, methods=["GET"])],
-    middleware=[Middleware(SecurityHeaders)],
+            Route("/v1/media/{call_id}", media, methods=["GET"]), *signin_page.ROUTES],
+    middleware=[Middleware(SecurityHeaders), Middleware(signin_page.SignInFirst)],
 )

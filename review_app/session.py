@@ -19,10 +19,11 @@ import streamlit as st
 from sqlmodel import Session
 
 from review_app.i18n import t, use_zone
+from review_app.workflow.signin import password_sign_in
 from storage import app_sessions, db
 from storage.audit import record
 from storage.models import AuditAction
-from storage.users import BadCredentials, Principal, authenticate, principal_for_identity
+from storage.users import Principal, principal_for_identity
 
 log = logging.getLogger(__name__)
 COOKIE = "callqc_session"
@@ -128,11 +129,6 @@ def take_deep_link() -> dict[str, Any] | None:
     return st.session_state.pop(_PENDING, None)
 
 
-def _audit_actor(name: str) -> str:
-    clean = "".join(c if c.isprintable() else "?" for c in name.strip())[:64]
-    return clean or "-"
-
-
 def _begin(who: Principal, token: str, handoff: str) -> None:
     reset_state()
     use_zone(who.timezone)
@@ -143,26 +139,7 @@ def _begin(who: Principal, token: str, handoff: str) -> None:
 
 def sign_in(name: str, password: str) -> Principal:
     """Check the password (throttled per name and per address; failures audited) and start a session."""
-    name = _audit_actor(name) if name.strip() else ""  # a name with control characters matches nobody
-    keys = app_sessions.throttle_keys(name, client_address())
-    try:
-        with dbs() as s:
-            app_sessions.check_throttle(s, keys)
-    except app_sessions.SignInThrottled:
-        with dbs() as s:
-            record(s, _audit_actor(name), AuditAction.sign_in_failed, source=source(), detail={"why": "throttled"})
-        raise
-    try:
-        with dbs() as s:
-            who = authenticate(s, name.strip(), password)
-            app_sessions.clear_failures(s, keys[:1])
-            token, handoff = app_sessions.start(s, who.name, source=source())
-            record(s, who.name, AuditAction.sign_in, source=source())
-    except BadCredentials:
-        with dbs() as s:
-            app_sessions.note_failure(s, keys)
-            record(s, _audit_actor(name), AuditAction.sign_in_failed, source=source(), detail={"why": "credentials"})
-        raise
+    who, token, handoff = password_sign_in(name, password, address=client_address(), source=source())
     _begin(who, token, handoff)
     return who
 
