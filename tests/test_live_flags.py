@@ -82,6 +82,15 @@ def test_raised_voice_is_well_above_the_speakers_own_median_for_a_second(
     assert f.raised == raised
 
 
+@pytest.mark.parametrize(("history_s", "raised"), [(300.0, ("agent",)), (2.0, ())])
+def test_the_running_median_looks_back_only_history_seconds(history_s: float, raised: tuple[str, ...]) -> None:
+    """Loud for 6 s after 10 quiet: with 2 s of history the loud frames become the baseline within a
+    second, so a 3 s rule never fires; with 5 minutes it does."""
+    agent = np.concatenate([tone(10, 1000), tone(6, 4000)])
+    f = judge(agent, quiet(16), Rules(history_s=history_s, raised_s=3.0))
+    assert f.raised == raised
+
+
 def test_flags_are_the_same_however_the_audio_arrives() -> None:
     agent = np.concatenate([tone(8, 1000), tone(2, 5000), quiet(11), tone(3, 1000)])
     customer = np.concatenate([quiet(7.5), tone(3, 2000), quiet(13.5)])

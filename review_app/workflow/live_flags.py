@@ -29,6 +29,7 @@ before the call ends and is ignored.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections import deque
@@ -53,7 +54,7 @@ RATE = 8000
 FRAME_S = 0.1
 FRAME = int(FRAME_S * RATE)
 GRACE_S = 0.5
-LOOKBACK_S = 300.0
+LOOKBACK_S = 60.0
 BOTH = ("agent", "customer")
 
 
@@ -95,19 +96,23 @@ class AudioFlags:
 class _Speaker:
     base: int = 0  # frame index of samples[0]
     samples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
-    history: deque[float] = field(default_factory=deque)  # dB of earlier speech frames
+    history: deque[float] = field(default_factory=deque)  # dB of earlier speech frames, oldest first
+    ranked: list[float] = field(default_factory=list)  # the same, sorted: the median at a glance
     raised_run: int = 0
 
-    def put(self, position: int, data: np.ndarray) -> None:
-        at = position - self.base * FRAME
-        if at + len(data) <= 0:
-            return  # already judged: a late packet
-        if at < 0:
-            data, at = data[-at:], 0
-        end = at + len(data)
+    def put(self, chunks: list[tuple[int, np.ndarray]]) -> None:
+        """Place (position, samples) chunks; the buffer grows once per batch, not once per packet."""
+        first = self.base * FRAME
+        end = max((p + len(d) - first for p, d in chunks), default=0)
         if end > len(self.samples):
             self.samples = np.concatenate([self.samples, np.zeros(end - len(self.samples), dtype=np.int16)])
-        self.samples[at:end] = data
+        for position, data in chunks:
+            at = position - first
+            if at + len(data) <= 0:
+                continue  # already judged: a late packet
+            if at < 0:
+                data, at = data[-at:], 0
+            self.samples[at:at + len(data)] = data
 
     @property
     def end_frame(self) -> int:
@@ -124,6 +129,11 @@ class _Speaker:
         return 20 * np.log10(np.maximum(rms, 1.0) / 32768.0)
 
 
+def _median(ranked: list[float]) -> float:
+    n = len(ranked)
+    return ranked[n // 2] if n % 2 else (ranked[n // 2 - 1] + ranked[n // 2]) / 2
+
+
 class AudioTracker:
     """Silence, overtalk and raised voice of one call, judged frame by frame as audio arrives."""
 
@@ -136,11 +146,14 @@ class AudioTracker:
         self.raised: set[str] = set()
 
     def feed(self, chunks: Iterable[TapChunk], *, final: bool = False) -> AudioFlags:
+        by_role: dict[str, list[tuple[int, np.ndarray]]] = {}
         for c in chunks:
             data = np.asarray(c.samples, dtype=np.int16)
             if c.rate != RATE:  # wideband: loudness needs no more than every n-th sample
                 data = data[:: max(1, c.rate // RATE)]
-            self.speakers.setdefault(c.role, _Speaker(base=self.next)).put(c.position, data)
+            by_role.setdefault(c.role, []).append((c.position, data))
+        for role, placed in by_role.items():
+            self.speakers.setdefault(role, _Speaker(base=self.next)).put(placed)
         ends = [s.end_frame for s in self.speakers.values()]
         # a speaker sending nothing (silence suppressed) must not hold the other back: judge up to
         # the furthest audio less a grace for the other's packets still on their way
@@ -150,9 +163,10 @@ class AudioTracker:
             self.next = upto
         return self.flags()
 
-    def _judge(self, db: dict[str, np.ndarray], n: int) -> None:
+    def _judge(self, frames: dict[str, np.ndarray], n: int) -> None:
         r = self.rules
-        speaking = {role: d >= r.speech_db for role, d in db.items()}
+        db = {role: d.tolist() for role, d in frames.items()}  # plain floats: this loop is per frame
+        speaking = {role: [v >= r.speech_db for v in d] for role, d in db.items()}
         both = all(role in speaking for role in BOTH)
         need = math.ceil(r.baseline_s / FRAME_S - 1e-9)
         raised_frames = math.ceil(r.raised_s / FRAME_S - 1e-9)
@@ -170,17 +184,18 @@ class AudioTracker:
                 self.overtalk_run = 0
             for role, d in db.items():
                 sp = self.speakers[role]
-                level = float(d[k])
+                level = d[k]
                 # the median of speech frames is at least speech_db: quieter frames cannot be raised
-                loud = (level >= r.speech_db + r.raised_db and len(sp.history) >= need
-                        and level >= float(np.median(np.fromiter(sp.history, float))) + r.raised_db)
+                loud = (level >= r.speech_db + r.raised_db and len(sp.ranked) >= need
+                        and level >= _median(sp.ranked) + r.raised_db)
                 sp.raised_run = sp.raised_run + 1 if loud else 0
                 if sp.raised_run >= raised_frames:
                     self.raised.add(role)
                 if speaking[role][k]:
                     sp.history.append(level)
+                    bisect.insort(sp.ranked, level)
                     if len(sp.history) > keep:
-                        sp.history.popleft()
+                        del sp.ranked[bisect.bisect_left(sp.ranked, sp.history.popleft())]
 
     def flags(self) -> AudioFlags:
         r = self.rules
