@@ -5,7 +5,7 @@ agent and the customer take turns in 3 s tone "sentences" at two loudness levels
 every rule has work. Then, CPU time (this process), per call:
 
 - **first sight**: :func:`review_app.workflow.live_flags.audio_flags` on a call it has not seen
-  (the tracker starts 5 minutes before the live edge and judges them), against the baseline of a
+  (the tracker starts LOOKBACK_S, 1 minute, before the live edge and judges it), against the baseline of a
   plain tap that seeks to the same place and decodes the same records (``Tap.read``): the ratio is
   what judging adds to decoding;
 - **refresh**: 5 s more audio written to every call, then ``audio_flags`` again (what each 5 s
@@ -23,6 +23,7 @@ import math
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -59,9 +60,9 @@ def _write(journals: list[Journal], audio: list[bytes], first: int, last: int) -
         j.flush()
 
 
-def _cpu(fn: object) -> float:
+def _cpu(fn: Callable[[], object]) -> float:
     start = time.process_time()
-    fn()  # type: ignore[operator]
+    fn()
     return time.process_time() - start
 
 
