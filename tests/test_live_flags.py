@@ -12,6 +12,7 @@ import pytest
 
 from recorder.siprec.journal import Journal, TapChunk
 from recorder.siprec.rtp import Placed
+from review_app.workflow import live_flags
 from review_app.workflow.live_flags import AudioFlags, AudioTracker, Rules, audio_flags, live_forbidden, rules_for
 from scoring.rubric import load_rubric
 from scoring.variants import load_variants
@@ -138,7 +139,7 @@ def write_silence(journal: Journal, first: int, last: int) -> None:
     journal.flush()
 
 
-def test_a_live_journal_is_followed_through_the_tap_until_the_call_ends(data_dir: Path) -> None:
+def test_a_live_journal_is_followed_through_the_tap_until_the_call_ends_then_forgotten(data_dir: Path) -> None:
     journal = _journal(data_dir, "live-j")
     try:
         write_silence(journal, 0, 300)  # 6 s
@@ -148,5 +149,8 @@ def test_a_live_journal_is_followed_through_the_tap_until_the_call_ends(data_dir
         journal.update(state="ended")
         flags = audio_flags(data_dir, ["live-j"], Rules())
         assert flags["live-j"].long_silence and flags["live-j"].longest_silence_s == pytest.approx(12.0)
+        assert audio_flags(data_dir, ["live-j"], Rules()) == flags  # ended: the last flags, kept
+        audio_flags(data_dir, [], Rules())  # no longer listed: its tracker goes
+        assert data_dir / "live" / "live-j" not in live_flags._followed
     finally:
         journal.release(remove=True)

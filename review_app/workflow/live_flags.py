@@ -18,7 +18,7 @@ Each call has one :class:`AudioTracker` per app process, fed incrementally (only
 decoded); it starts ``LOOKBACK_S`` before the live edge when the page first asks, so a long call is
 never decoded from its start and "so far" means since then. Frames are judged up to ``GRACE_S``
 behind the furthest audio of either speaker (a packet later than that is dropped; missing audio is
-silence). Trackers of ended calls are dropped.
+silence). A tracker is dropped once its call has ended and is no longer listed.
 
 Forbidden words: the active rubric's ``forbidden`` checks matched in the call's stored live
 transcript (storage/live_segments.py) with scoring's matcher (scoring.matching.find) on the words
@@ -214,6 +214,17 @@ class _Followed:
         start = max(0, edge - int(LOOKBACK_S * RATE)) // FRAME
         tap.seek(start * FRAME)
         self.tracker = AudioTracker(rules, start)
+        self.ended: AudioFlags | None = None  # the last flags once the journal says the call ended
+
+    def flags(self) -> AudioFlags:
+        with self.lock:
+            if self.ended is None:
+                live = self.tap.live
+                got = self.tracker.feed(self.tap.read(), final=not live)
+                if not live:
+                    self.ended = got
+                return got
+            return self.ended
 
 
 _followed: dict[Path, _Followed] = {}  # by journal folder
@@ -221,11 +232,15 @@ _registry = threading.Lock()
 
 
 def audio_flags(data_dir: Path, call_ids: Sequence[str], rules: Rules) -> dict[str, AudioFlags]:
-    """Audio flags of the calls whose journal is on this host (others are left out); trackers of
-    calls that have ended are dropped."""
+    """Audio flags of the calls whose journal is on this host (others are left out).
+
+    A call that ended keeps its last flags (no more reading) while it is still listed in progress;
+    trackers of ended calls no longer listed are dropped.
+    """
+    root = live_root(data_dir)
+    wanted = {root / cid: cid for cid in call_ids}
     out: dict[str, AudioFlags] = {}
-    for call_id in call_ids:
-        key = live_root(data_dir) / call_id
+    for key, call_id in wanted.items():
         with _registry:
             followed = _followed.get(key)
             if followed is None or followed.tracker.rules != rules:
@@ -233,12 +248,11 @@ def audio_flags(data_dir: Path, call_ids: Sequence[str], rules: Rules) -> dict[s
                     followed = _followed[key] = _Followed(Tap(data_dir, call_id), rules)
                 except FileNotFoundError:
                     continue
-        with followed.lock:
-            live = followed.tap.live
-            out[call_id] = followed.tracker.feed(followed.tap.read(), final=not live)
-        if not live:
-            with _registry:
-                _followed.pop(key, None)
+        out[call_id] = followed.flags()
+    with _registry:
+        for key in [k for k, f in _followed.items() if k.parent == root and k not in wanted
+                    and (f.ended is not None or not f.tap.live)]:
+            del _followed[key]
     return out
 
 
