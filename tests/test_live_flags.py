@@ -123,6 +123,11 @@ def test_a_forbidden_word_in_the_live_transcript_raises_the_flag(sqlite_db: str)
         heard = live_forbidden(s, ["c1", "c2", "c3"], load_rubric().rubric, load_variants())
     # the default rubric forbids words to the agent: the customer's "shut up" is not the agent's
     assert heard == {"c1": ["stupid"], "c2": []}
+    with session(write=True) as s:
+        add(s, [LiveSegment(call_id="c2", speaker="agent", channel=0, start_s=5, end_s=6, text="Not my problem.")])
+    with session() as s:  # a new line is matched (the words of unchanged calls are reused)
+        again = live_forbidden(s, ["c1", "c2"], load_rubric().rubric, load_variants())
+    assert again == {"c1": ["stupid"], "c2": ["not my problem"]}
 
 
 def _journal(data_dir: Path, call_id: str) -> Journal:

@@ -273,15 +273,38 @@ def forbidden_heard(segments: Sequence[LiveSegment], rubric: Rubric, variants: d
     return heard
 
 
+_heard: dict[str, tuple[tuple[object, ...], list[str]]] = {}  # call → (what was matched, its words)
+_heard_lock = threading.Lock()
+
+
 def live_forbidden(session: Session, call_ids: Sequence[str], rubric: Rubric,
                    variants: dict[str, WordForms]) -> dict[str, list[str]]:
-    """Forbidden words heard so far per call, from the live transcript stored for it."""
+    """Forbidden words heard so far per call, from the live transcript stored for it.
+
+    A call's lines are matched again only when they changed (lines added) or the rules did: the
+    page asks every few seconds and most refreshes bring no new line.
+    """
     by_call: dict[str, list[LiveSegment]] = {}
     if call_ids:
         for seg in session.exec(select(LiveSegment).where(col(LiveSegment.call_id).in_(list(call_ids)))
                                 .order_by(col(LiveSegment.start_s), col(LiveSegment.id))):
             by_call.setdefault(seg.call_id, []).append(seg)
-    return {cid: forbidden_heard(segs, rubric, variants) for cid, segs in by_call.items()}
+    rules_key = (rubric.model_dump_json(), repr(sorted(variants.items())))
+    out: dict[str, list[str]] = {}
+    for cid, segs in by_call.items():
+        seen = (len(segs), hash(tuple((s.speaker, s.start_s, s.text) for s in segs)), rules_key)
+        with _heard_lock:
+            cached = _heard.get(cid)
+        if cached is not None and cached[0] == seen:
+            out[cid] = cached[1]
+            continue
+        out[cid] = forbidden_heard(segs, rubric, variants)
+        with _heard_lock:
+            _heard[cid] = (seen, out[cid])
+    with _heard_lock:
+        for cid in [c for c in _heard if c not in by_call]:
+            del _heard[cid]
+    return out
 
 
 @dataclass(frozen=True)
