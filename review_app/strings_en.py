@@ -327,4 +327,10 @@ EN: dict[str, str] = {
     "live_transcript_none": "Nothing transcribed yet (speech appears a few seconds after it is said).",
     "live_open_call": "Open the call page (live transcript, score while listening)",
     "duration_so_far": "Duration so far (s)",
+    "live_flags": "Flags so far",
+    "live_flag_silence": "long silence {s} s",
+    "live_flag_silent_now": "silent for {s} s now",
+    "live_flag_overtalk": "overtalk {s} s",
+    "live_flag_raised": "raised voice: {who}",
+    "live_flag_forbidden": "forbidden words: {words}",
 }

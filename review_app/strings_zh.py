@@ -326,4 +326,10 @@ ZH: dict[str, str] = {
     "live_transcript_none": "尚无转写（说话后几秒内出现）。",
     "live_open_call": "打开通话页（实时转写，边听边评分）",
     "duration_so_far": "已通话时长（秒）",
+    "live_flags": "当前标记",
+    "live_flag_silence": "长时间静音 {s} 秒",
+    "live_flag_silent_now": "已静音 {s} 秒",
+    "live_flag_overtalk": "抢话 {s} 秒",
+    "live_flag_raised": "音量升高：{who}",
+    "live_flag_forbidden": "禁用语：{words}",
 }

@@ -12,6 +12,8 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from recorder.siprec.journal import Journal
+from recorder.siprec.rtp import Placed
 from review_app.i18n import t
 from review_app.session import _TOKEN as TOKEN
 from review_app.workflow.live import create_plan
@@ -19,6 +21,7 @@ from storage import media_tokens
 from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.live_picks import LivePick
+from storage.live_segments import LiveSegment, add
 from storage.models import utcnow
 from storage.settings import reset_settings
 from tests import review_world
@@ -80,6 +83,28 @@ def test_without_a_public_api_the_player_uses_the_apps_own_media_route_stereo_or
     at.toggle(key=f"mixed:{url.path.rsplit('/', 1)[1]}").set_value(True).run()
     [mixed] = review_world.player_sources(at)
     assert parse_qs(urlparse(mixed).query)["channels"] == ["mixed"]
+
+
+def test_live_flags_show_a_long_silence_from_the_tap_and_a_forbidden_word_from_the_live_transcript(
+        world, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    streams = [{"index": 0, "label": "a", "role": "agent", "channel": 0},
+               {"index": 1, "label": "b", "role": "customer", "channel": 1}]
+    journal = Journal(data_dir / "live" / "live-1", {"version": 1, "call_id": "live-1", "state": "live",
+                                                     "answered_unix": 0, "streams": streams}, 2)
+    try:
+        for stream in (0, 1):  # 12.2 s of μ-law silence on both sides
+            journal.add(stream, [Placed(k * 160, 0, b"\xff" * 160, 0.0) for k in range(610)])
+        journal.flush()
+        with session(write=True) as s:
+            add(s, [LiveSegment(call_id="live-2", speaker="agent", channel=0, start_s=2, end_s=4,
+                                text="That is a stupid question.")])
+        at = _open(world, "insp1")
+    finally:
+        journal.release(remove=True)
+    table = at.dataframe[0].value
+    flags = dict(zip(table[t("call_id")], table[t("live_flags")], strict=True))
+    assert flags["live-1"] == t("live_flag_silent_now", s=12)  # 11.7 s judged: the last 0.5 s waits for late packets
+    assert flags["live-2"] == t("live_flag_forbidden", words="stupid")
 
 
 def test_the_live_page_refuses_agents(world) -> None:  # type: ignore[no-untyped-def]

@@ -10,12 +10,33 @@ from review_app.widgets import clock, player, request_play, speaker_label
 from review_app.workflow import live_transcript
 from review_app.workflow.inspection import segments_for
 from review_app.workflow.live import list_plans, live_now, pick_live_call
+from review_app.workflow.live_flags import LiveFlags, live_flags
 from storage.errors import CallqcError
 
 LAST_LINES = 30
+FLAGS_EVERY_S = 5
 who = principal()
 st.title(t("page_live"))
 st.caption(t("live_help"))
+
+
+def _flag_text(f: LiveFlags | None) -> str:
+    """The call's flags as one plain-text cell (badges separated by " · ")."""
+    if f is None:
+        return ""
+    out = []
+    if f.audio is not None and f.audio.silent_now:
+        out.append(t("live_flag_silent_now", s=round(f.audio.silence_now_s)))
+    elif f.audio is not None and f.audio.long_silence:
+        out.append(t("live_flag_silence", s=round(f.audio.longest_silence_s)))
+    if f.audio is not None and f.audio.overtalk:
+        out.append(t("live_flag_overtalk", s=round(f.audio.longest_overtalk_s, 1)))
+    if f.audio is not None and f.audio.raised:
+        out.append(t("live_flag_raised", who=", ".join(speaker_label(r) for r in f.audio.raised)))
+    if f.forbidden:
+        out.append(t("live_flag_forbidden", words=", ".join(f.forbidden)))
+    return " · ".join(out)
+
 
 try:
     with dbs() as s:
@@ -25,14 +46,28 @@ except CallqcError as exc:
     st.error(str(exc))
     st.stop()
 
-if calls:
+
+@st.fragment(run_every=FLAGS_EVERY_S)
+def _live_table() -> None:
+    try:
+        with dbs() as s:
+            now_calls = live_now(s, who)  # only the calls this user may see get flags computed
+            flags = live_flags(s, [c.call_id for c in now_calls])
+    except CallqcError as exc:
+        st.error(str(exc))
+        return
+    if not now_calls:
+        st.info(t("live_none"))
+        return
     # a dataframe shows cells as text: metadata from a PBX is never rendered as Markdown or HTML
     st.dataframe(pd.DataFrame([{
         t("call_id"): c.call_id, t("agent"): c.agent_id or "", t("queue"): c.queue or "",
         t("direction"): c.direction, t("duration_so_far"): round(c.duration_s),
-    } for c in calls]), hide_index=True)
-else:
-    st.info(t("live_none"))
+        t("live_flags"): _flag_text(flags.get(c.call_id)),
+    } for c in now_calls]), hide_index=True)
+
+
+_live_table()
 
 if not plans:
     st.info(t("live_no_plan"))
