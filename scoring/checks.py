@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeGuard
 
 from scoring import evidence as ev
+from scoring import prompt_echo
 from scoring.applicability import na_reason
 from scoring.conversation import Conversation
 from scoring.matching import Match, find, stream
@@ -63,6 +64,7 @@ class Env:
     low_logprob: float = -1.0
     predictor: Predictor | None = None
     variants: dict[str, WordForms] | None = None  # forbidden words' forms; None: the bundled file
+    prompt_echo: bool = True  # a phrase that looks copied from the hotword prompt is unsure (prompt_echo.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,11 +155,13 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
     phrases = check.any_ or check.all_ or []
     found = _matches(conv, check, phrases, check.fuzzy)
     echoed = _crosstalk(conv, check, found, check.fuzzy)
-    sure = {p: [m for m in ms if _confident(conv, env, m) and (p, m.first) not in echoed]
+    copied = {(p, m.first) for p, ms in found.items() for m in ms if env.prompt_echo and prompt_echo.echoed(conv, m)}
+    sure = {p: [m for m in ms if _confident(conv, env, m) and (p, m.first) not in echoed | copied]
             for p, ms in found.items()}
     unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
     where = ev.searched(check.speaker, lo, hi)
-    doubt = "crosstalk: also heard on the other channel" if echoed else "low ASR confidence"
+    doubt = ("crosstalk: also heard on the other channel" if echoed
+             else "maybe copied from the decoder's hotword prompt" if copied else "low ASR confidence")
     if check.any_ is not None:
         # a closing looked for at the end is best shown by its last occurrence, anything else by its first
         latest = check.in_last_s is not None and check.within_s is None
