@@ -12,7 +12,9 @@ sometimes writes the prompt itself into a call that lacks the phrases: "您好�
   mumbled, 工号 at 0.04, which the separator test spares when it stands outside a list).
 
 A phrase check treats such a match as uncertain: without another, sure match it answers
-``insufficient`` and an inspector listens, rather than passing a phrase nobody said.
+``insufficient`` and an inspector listens, rather than passing a phrase nobody said. It catches
+only hesitant copies. A decoder that falls into the prompt often repeats it with confidence,
+and on the 34-call set the rule removed 1 of 8 false positives, so priming stays off by default.
 """
 
 from __future__ import annotations
