@@ -50,7 +50,9 @@ RUBRIC = ROOT / "scoring" / "rubrics" / "zh.yaml"
 # Optional (--modes): hotwords-forbidden (forbidden words primed too) and hotwords-fullwidth ("，"
 # between phrases); each costs another transcription of the whole set.
 MODES = ("plain", "hotwords")
-ALL_MODES = (*MODES, "hotwords-forbidden", "hotwords-fullwidth")
+# hotwords-unprimed: chunks that copy the prompt re-decoded without hotwords (transcribe/fallback.py);
+# "hotwords" runs without that re-decode, so the two compare the catch on the same calls.
+ALL_MODES = (*MODES, "hotwords-unprimed", "hotwords-forbidden", "hotwords-fullwidth")
 SWEEP: tuple[float | None, ...] = (0.8, 0.85, 0.9, None)  # None: characters only
 # prompt-echo catch (scoring.prompt_echo): mean word probability under which a phrase beside "、" is a copy
 ECHO_SWEEP: tuple[float | None, ...] = (None, 0.05, 0.1, 0.2, 0.3)  # None: no catch
@@ -78,10 +80,11 @@ def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
     cache = out / f"transcripts-{mode}.json"
     if cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))
-    tr = Transcriber(resolve_model("base"), ComputeSettings())
+    tr = Transcriber(resolve_model("base"), ComputeSettings(unprime=mode == "hotwords-unprimed"))
     hotwords = {
         "plain": None,
         "hotwords": hotwords_of(rubric_phrases(RUBRIC)),
+        "hotwords-unprimed": hotwords_of(rubric_phrases(RUBRIC)),
         "hotwords-fullwidth": hotwords_of(rubric_phrases(RUBRIC), separator={**SEPARATOR, "zh": "，"}),
         "hotwords-forbidden": hotwords_of(rubric_phrases(RUBRIC, ("phrase", "forbidden"))),
     }[mode]
