@@ -115,7 +115,7 @@ def _scored_items() -> LoadedRubric:
 
 
 def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None,
-          echo: float | None = prompt_echo.LOW_PROBABILITY) -> dict[str, Any]:
+          echo: float | None = None) -> dict[str, Any]:
     """Answers vs labels per item, with the sound-alike threshold ``sound`` (None: characters only) and
     the prompt-echo catch at mean word probability ``echo`` (None: no catch)."""
     loaded = _scored_items()
@@ -268,7 +268,7 @@ def report(calls: list[dict], results: dict[str, Any], detection: list[dict] | N
     for lp in ECHO_SWEEP:
         cells = [f"{pct(s['agree'], s['n'])} / {pct(s['review'], s['n'])} / {pct(*s['recall'])} / {pct(*s['fp'])}"
                  for s in (results[m]["echo"][str(lp)] for m in modes)]
-        lines.append(f"| {lp}{' (default)' if lp == prompt_echo.LOW_PROBABILITY else ''} | " + " | ".join(cells) + " |")
+        lines.append(f"| {lp}{' (callqc: off)' if lp is None else ''} | " + " | ".join(cells) + " |")
     lines += ["", "| decoding | CER raw | CER, numbers normalised |", "|---|---|---|"]
     for mode in modes:
         lines.append(f"| {mode} | {results[mode]['cer_raw']:.1f}% | {results[mode]['cer_num']:.1f}% |")

@@ -14,7 +14,9 @@ sometimes writes the prompt itself into a call that lacks the phrases: "您好�
 A phrase check treats such a match as uncertain: without another, sure match it answers
 ``insufficient`` and an inspector listens, rather than passing a phrase nobody said. It catches
 only hesitant copies. A decoder that falls into the prompt often repeats it with confidence,
-and on the 34-call set the rule removed 1 of 8 false positives, so priming stays off by default.
+and on the 34-call set the rule removed 1 of 8 false positives. Transcription catches confident
+copies itself: a chunk with a run of prompt phrases is decoded again without hotwords
+(``transcribe.fallback.repair``).
 """
 
 from __future__ import annotations
