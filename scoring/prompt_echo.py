@@ -11,7 +11,8 @@ sometimes writes the prompt itself into a call that lacks the phrases: "您好�
   (the copied 还有其他问题吗 had 0.07; a real phrase was as low only when it was short and
   mumbled, 工号 at 0.04, which the separator test spares when it stands outside a list).
 
-A phrase check treats such a match as uncertain: without another, sure match it answers
+With ``Env.prompt_echo`` on (off in callqc: measured, it only cost recall once transcription
+re-decodes the copies), a phrase check treats such a match as uncertain: without another, sure match it answers
 ``insufficient`` and an inspector listens, rather than passing a phrase nobody said. It catches
 only hesitant copies. A decoder that falls into the prompt often repeats it with confidence,
 and on the 34-call set the rule removed 1 of 8 false positives. Transcription catches confident
