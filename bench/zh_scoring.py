@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from bench.zh_calls import ITEMS, PHRASE_ITEMS, build
-from scoring import matching
+from scoring import matching, prompt_echo
 from scoring.autoscore import evaluate
 from scoring.checks import Env
 from scoring.conversation import CallFacts, Conversation
@@ -50,8 +50,12 @@ RUBRIC = ROOT / "scoring" / "rubrics" / "zh.yaml"
 # Optional (--modes): hotwords-forbidden (forbidden words primed too) and hotwords-fullwidth ("，"
 # between phrases); each costs another transcription of the whole set.
 MODES = ("plain", "hotwords")
-ALL_MODES = (*MODES, "hotwords-forbidden", "hotwords-fullwidth")
+# hotwords-unprimed: chunks that copy the prompt re-decoded without hotwords (transcribe/fallback.py);
+# "hotwords" runs without that re-decode, so the two compare the catch on the same calls.
+ALL_MODES = (*MODES, "hotwords-unprimed", "hotwords-forbidden", "hotwords-fullwidth")
 SWEEP: tuple[float | None, ...] = (0.8, 0.85, 0.9, None)  # None: characters only
+# prompt-echo catch (scoring.prompt_echo): mean word probability under which a phrase beside "、" is a copy
+ECHO_SWEEP: tuple[float | None, ...] = (None, 0.05, 0.1, 0.2, 0.3)  # None: no catch
 
 
 def _seg_json(s: Segment) -> dict[str, Any]:
@@ -76,10 +80,11 @@ def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
     cache = out / f"transcripts-{mode}.json"
     if cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))
-    tr = Transcriber(resolve_model("base"), ComputeSettings())
+    tr = Transcriber(resolve_model("base"), ComputeSettings(unprime=mode == "hotwords-unprimed"))
     hotwords = {
         "plain": None,
         "hotwords": hotwords_of(rubric_phrases(RUBRIC)),
+        "hotwords-unprimed": hotwords_of(rubric_phrases(RUBRIC)),
         "hotwords-fullwidth": hotwords_of(rubric_phrases(RUBRIC), separator={**SEPARATOR, "zh": "，"}),
         "hotwords-forbidden": hotwords_of(rubric_phrases(RUBRIC, ("phrase", "forbidden"))),
     }[mode]
@@ -109,14 +114,17 @@ def _scored_items() -> LoadedRubric:
     return parse_rubric(yaml.safe_dump(data, allow_unicode=True), str(RUBRIC))
 
 
-def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None) -> dict[str, Any]:
-    """Answers vs labels per item, with the sound-alike threshold ``sound`` (None: characters only)."""
+def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None,
+          echo: float | None = None) -> dict[str, Any]:
+    """Answers vs labels per item, with the sound-alike threshold ``sound`` (None: characters only) and
+    the prompt-echo catch at mean word probability ``echo`` (None: no catch)."""
     loaded = _scored_items()
     saved = dict(matching.SOUND_ALIKE)
     matching.SOUND_ALIKE.clear()
     if sound is not None:
         matching.SOUND_ALIKE["zh"] = sound
-    env = Env(low_logprob=-1.0, variants=load_variants())
+    saved_echo, prompt_echo.LOW_PROBABILITY = prompt_echo.LOW_PROBABILITY, echo or 0.0
+    env = Env(low_logprob=-1.0, variants=load_variants(), prompt_echo=echo is not None)
     rows: list[dict[str, Any]] = []
     try:
         for c in calls:
@@ -129,6 +137,7 @@ def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None
     finally:
         matching.SOUND_ALIKE.clear()
         matching.SOUND_ALIKE.update(saved)
+        prompt_echo.LOW_PROBABILITY = saved_echo
     return summarise(rows)
 
 
@@ -251,6 +260,15 @@ def report(calls: list[dict], results: dict[str, Any], detection: list[dict] | N
         cells = [f"{pct(s['agree'], s['n'])} / {pct(*s['recall'])} / {pct(*s['fp'])}"
                  for s in (results[m]["sweep"][str(th)] for m in modes)]
         lines.append(f"| {th} | " + " | ".join(cells) + " |")
+    lines += ["", "Prompt-echo catch (`scoring.prompt_echo`, characters + pinyin; None = no catch): a phrase beside "
+              "\"、\" whose words' mean probability is under the threshold is unsure (sent to review):", "",
+              "| threshold | " + " | ".join(f"{m}: agreement / review / recall / false positives"
+                                          for m in modes) + " |",
+              "|---|" + "---|" * len(modes)]
+    for lp in ECHO_SWEEP:
+        cells = [f"{pct(s['agree'], s['n'])} / {pct(s['review'], s['n'])} / {pct(*s['recall'])} / {pct(*s['fp'])}"
+                 for s in (results[m]["echo"][str(lp)] for m in modes)]
+        lines.append(f"| {lp}{' (callqc: off)' if lp is None else ''} | " + " | ".join(cells) + " |")
     lines += ["", "| decoding | CER raw | CER, numbers normalised |", "|---|---|---|"]
     for mode in modes:
         lines.append(f"| {mode} | {results[mode]['cer_raw']:.1f}% | {results[mode]['cer_num']:.1f}% |")
@@ -284,8 +302,9 @@ def main() -> None:
     for mode in args.modes:
         tr = transcribe_all(calls, args.out, mode)
         sweep = {str(th): score(calls, tr, sound=th) for th in SWEEP}
+        echo = {str(lp): score(calls, tr, sound=matching.SOUND_ALIKE["zh"], echo=lp) for lp in ECHO_SWEEP}
         results[mode] = {"transcripts": tr, "chars": sweep["None"], "sound": sweep[str(matching.SOUND_ALIKE["zh"])],
-                         "sweep": sweep,
+                         "sweep": sweep, "echo": echo,
                          "cer_raw": cer(calls, tr, numerals=False), "cer_num": cer(calls, tr, numerals=True)}
     detection = None
     if args.detect:
@@ -295,6 +314,7 @@ def main() -> None:
     (args.out / "rows.json").write_text(json.dumps({m: results[m]["sound"]["rows"] for m in args.modes},
                                                    ensure_ascii=False, indent=1), encoding="utf-8")
     text = report(calls, results, detection, "python -m bench.zh_scoring" + (" --detect" if args.detect else "")
+                  + (f" --calls {args.calls}" if args.calls != ap.get_default("calls") else "")
                   + ("" if args.modes == list(MODES) else " --modes " + " ".join(args.modes)))
     print(text)
     if args.markdown:

@@ -30,6 +30,7 @@ class Env:
     low_logprob: float = -1.0
     predictor: Predictor | None = None
     variants: dict[str, WordForms] | None = None  # forbidden words' forms; None: the bundled file
+    prompt_echo: bool = False  # doubt phrases that look copied from the hotword prompt (prompt_echo.py; measured, off)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

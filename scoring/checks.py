@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any, TypeGuard
 
 from scoring import evidence as ev
+from scoring import prompt_echo
 from scoring.applicability import na_reason
 from scoring.check_base import CheckResult, Env, channel_problem
 from scoring.conversation import Conversation, said_by
@@ -113,11 +114,13 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
     phrases = check.any_ or check.all_ or []
     found = _matches(conv, check, phrases, check.fuzzy)
     echoed = _crosstalk(conv, check, found, check.fuzzy)
-    sure = {p: [m for m in ms if _confident(conv, env, m) and (p, m.first) not in echoed]
+    copied = {(p, m.first) for p, ms in found.items() for m in ms if env.prompt_echo and prompt_echo.echoed(conv, m)}
+    sure = {p: [m for m in ms if _confident(conv, env, m) and (p, m.first) not in echoed | copied]
             for p, ms in found.items()}
     unsure_segments = _unsure(conv, env, check.speaker, lo, hi)
     where = ev.searched(check.speaker, lo, hi)
-    doubt = "crosstalk: also heard on the other channel" if echoed else "low ASR confidence"
+    doubt = ("crosstalk: also heard on the other channel" if echoed
+             else "maybe copied from the decoder's hotword prompt" if copied else "low ASR confidence")
     if check.any_ is not None:
         # a closing looked for at the end is best shown by its last occurrence, anything else by its first
         latest = check.in_last_s is not None and check.within_s is None

@@ -249,7 +249,8 @@ class Settings(BaseSettings):
     asr_rubric_hotwords: bool = Field(
         False, description="Prime decoding with the active rubric's phrases in the call's language. Off by "
         "default: it raises Mandarin phrase recall but the model sometimes copies the primed phrases into calls "
-        "that lack them (measured in docs/benchmarks.md), which would pass a greeting that was never said.",
+        "that lack them (measured in docs/benchmarks.md), which would pass a greeting that was never said. "
+        "A chunk that copies the prompt is decoded again without it (transcribe/fallback.py).",
     )
     asr_hotwords: list[str] = Field(
         default_factory=list, description='Operator words to prime decoding with (product and place names), '

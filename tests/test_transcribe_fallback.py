@@ -112,3 +112,20 @@ def test_repair_replaces_only_failed_chunks(batched, tiny: Transcriber) -> None:
     head = fixed[: len(fixed) - (len(segs) - 1)]
     assert head and "no. no. no." not in " ".join(s.text for s in head).lower()
     assert len(" ".join(s.text for s in head).split()) >= 10
+
+
+@pytest.mark.tools("espeak-ng", "sox")
+def test_a_chunk_that_copies_the_hotword_prompt_is_decoded_again_without_it(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """A chunk whose text is the prompt's phrases in a row is replaced by a decode of its audio; the
+    others pass untouched; with ``unprime=False`` the copy stays."""
+    audio, _placed, segs, speech = batched
+    prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
+    kw = {"language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
+    copied = [*segs]
+    copied[0] = _seg("Quality inspection, rubric aware, hotword prompt.")
+    copied[0].seek = segs[0].seek
+    assert repair(tiny.whisper, audio, copied, speech, **kw, unprime=False) == copied
+    fixed = repair(tiny.whisper, audio, copied, speech, **kw)
+    assert fixed[-(len(segs) - 1):] == segs[1:]
+    head = " ".join(s.text for s in fixed[: len(fixed) - (len(segs) - 1)]).lower()
+    assert "rubric aware" not in head and len(head.split()) >= 10

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from storage.settings import reset_settings
-from transcribe.vocabulary import DEFAULT_RUBRIC, MAX_CHARS, build, decoding_hotwords, rubric_phrases
+from transcribe.vocabulary import (
+    DEFAULT_RUBRIC,
+    MAX_CHARS,
+    build,
+    decoding_hotwords,
+    echoes,
+    prompt_run,
+    rubric_phrases,
+)
 
 ZH_RUBRIC = Path(__file__).resolve().parents[1] / "scoring" / "rubrics" / "zh.yaml"
 
@@ -77,3 +85,24 @@ def test_language_comes_from_the_queue_then_the_number_then_the_setting(monkeypa
     assert language_for(None, "4008123456") == "en"              # the longest prefix wins
     assert language_for(None, None, "+8613800138000") == "zh"    # then the caller's country code
     assert language_for(None, "12345") is None                   # nothing fits: detect
+
+
+ZH_PROMPT = "很高兴为您服务、工号、还有什么可以帮您、感谢您的来电、您好、号话务员、还有其他问题吗、欢迎致电"
+
+
+@pytest.mark.parametrize(("text", "run"), [
+    ("您好、欢迎致电、号话务员、还有其他问题吗,感谢您的来电、号话务员", 6),  # the decoder fell into its prompt
+    ("为您服务、工号、还有其他问题吗、感谢来电", 2),  # 为您服务, 感谢来电: not whole phrases of it
+    ("您好、很高兴为您服务,我是七五号客服,请问有什么可以帮您", 2),          # a real greeting: two in a row
+    ("感谢您的来电、再见", 1),
+    ("", 0),
+])
+def test_prompt_run_counts_whole_prompt_phrases_in_a_row(text: str, run: int) -> None:
+    assert prompt_run(text, ZH_PROMPT) == run
+
+
+def test_a_copy_of_the_prompt_echoes_and_a_real_greeting_does_not() -> None:
+    assert echoes("您好、欢迎致电、号话务员、还有其他问题吗、", ZH_PROMPT)
+    assert not echoes("您好、很高兴为您服务,请问有什么可以帮您", ZH_PROMPT)
+    assert not echoes("您好、欢迎致电、号话务员、还有其他问题吗、", None)  # not primed: nothing to copy
+    assert echoes("Thank you for calling. Acme Broadband, goodbye", "Acme Broadband, thank you for calling, goodbye")

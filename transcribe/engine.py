@@ -84,6 +84,7 @@ class ComputeSettings:
     fallback: bool = True  # re-decode failed chunks with temperature fallback (transcribe/fallback.py)
     vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
     nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
+    unprime: bool = True  # re-decode without hotwords a chunk that copies the hotword prompt (fallback.py)
 
     @classmethod
     def from_settings(cls) -> ComputeSettings:
@@ -228,10 +229,11 @@ class Transcriber:
             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
         )
         decoded = list(segs)
-        if self.compute.fallback:
+        if self.compute.fallback or (hotwords and self.compute.unprime):
             decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
                              language=language, beam_size=self.compute.beam_size,
-                             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None)
+                             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
+                             fallback=self.compute.fallback, unprime=self.compute.unprime)
         out = [self._segment(s, offset=offset_s, speaker=speaker, channel=channel, language=language)
                for s in decoded]
         log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))

@@ -34,6 +34,7 @@ import numpy as np
 from storage.segments import Word
 from transcribe.audio import SAMPLE_RATE
 from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats
+from transcribe.vocabulary import echoes
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +108,29 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
 
 
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
-           beam_size: int, word_timestamps: bool, hotwords: str | None = None) -> list[Any]:
-    """``segments`` with every failed chunk replaced by its re-decoded segments (order kept)."""
-    bad = [failed(s) for s in segments]
+           beam_size: int, word_timestamps: bool, hotwords: str | None = None, fallback: bool = True,
+           unprime: bool = True) -> list[Any]:
+    """``segments`` with every failed chunk replaced by its re-decoded segments (order kept).
+
+    A chunk that copies the hotword prompt (:func:`transcribe.vocabulary.echoes`) is re-decoded
+    without hotwords: the decoder fell into its prompt there, and only an unprimed decode says what
+    was spoken. ``fallback=False``: only those; ``unprime=False``: only the failed ones.
+    """
+    copied = [unprime and echoes(s.text, hotwords) for s in segments]
+    bad = [c or (fallback and failed(s)) for s, c in zip(segments, copied, strict=True)]
     if not any(bad):
         return segments
     chunks = chunk_spans(speech, frames_per_second=whisper.frames_per_second)
     out: list[Any] = []
-    for seg, is_bad in zip(segments, bad, strict=True):
+    for seg, is_bad, is_copy in zip(segments, bad, copied, strict=True):
         spans = chunks.get(int(seg.seek)) if is_bad else None
         if spans is None:  # no chunk to go back to: keep it for the filters to judge
             out.append(seg)
             continue
         again = redecode(whisper, audio, spans, language=language, beam_size=beam_size,
-                         word_timestamps=word_timestamps, hotwords=hotwords)
-        log.info("fallback: chunk at %.1f s of its window re-decoded (ratio %.2f, logprob %.2f): %d segment(s)",
-                 spans[0]["start"] / SAMPLE_RATE, seg.compression_ratio, seg.avg_logprob, len(again))
+                         word_timestamps=word_timestamps, hotwords=None if is_copy else hotwords)
+        log.info("fallback: chunk at %.1f s of its window re-decoded%s (ratio %.2f, logprob %.2f): %d segment(s)",
+                 spans[0]["start"] / SAMPLE_RATE, " without hotwords (prompt copied)" if is_copy else "",
+                 seg.compression_ratio, seg.avg_logprob, len(again))
         out.extend(again)
     return out

@@ -20,6 +20,7 @@ phrase recall with and without, and false positives on calls that lack the phras
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -103,6 +104,32 @@ def build(phrase_lists: Iterable[Iterable[str]], words: Iterable[str] = (),
         if group:
             out[lang] = sep.join(group)
     return out
+
+
+# A run of this many prompt phrases in a row is the decoder copying its prompt, not speech: a real
+# greeting says two at most ("您好、很高兴为您服务"); the copies on the Mandarin evaluation set ran
+# 3 to 30 ("您好、欢迎致电、号话务员、还有其他问题吗,…", docs/benchmarks.md "Prompt-echo catch").
+ECHO_RUN = 3
+_PUNCT = re.compile(r"[、,，。？?！!；;：:.]+")
+
+
+def prompt_run(text: str, hotwords: str) -> int:
+    """The longest run of consecutive pieces of ``text`` (cut at punctuation) that are whole phrases of
+    the ``hotwords`` prompt."""
+    phrases = {p.strip().casefold() for p in _PUNCT.split(hotwords) if p.strip()}
+    best = run = 0
+    for raw in _PUNCT.split(text):
+        piece = raw.strip().casefold()
+        if not piece:
+            continue
+        run = run + 1 if piece in phrases else 0
+        best = max(best, run)
+    return best
+
+
+def echoes(text: str, hotwords: str | None) -> bool:
+    """Whether decoded ``text`` copies the ``hotwords`` prompt (:data:`ECHO_RUN` phrases in a row)."""
+    return bool(hotwords) and prompt_run(text, hotwords or "") >= ECHO_RUN
 
 
 def decoding_hotwords() -> Mapping[str, str]:
