@@ -55,6 +55,15 @@ def _scored() -> int:
         return s.exec(select(func.count()).select_from(Call).where(Call.status == CallStatus.scored)).one()
 
 
+def _settled() -> bool:
+    """Every call scored and no job left queued or running (a worker killed after scoring a call but
+    before marking its job done leaves that job running until the stall timeout hands it on)."""
+    with get_engine().connect() as conn:
+        open_jobs = conn.execute(sa.select(func.count()).select_from(queue.jobs)
+                                 .where(queue.jobs.c.state.in_(["queued", "running"]))).scalar_one()
+    return open_jobs == 0 and _scored() == CALLS
+
+
 def _running_pids() -> set[int]:
     """Process IDs of workers holding a running job (worker IDs are host:pid:process.slot)."""
     with get_engine().connect() as conn:
@@ -83,7 +92,7 @@ def test_four_workers_one_killed_twice_score_every_call_exactly_once(
             victim = sorted(_running_pids() & set(_children(proc.pid)))[0]
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
-        _wait("every call scored", lambda: _scored() == CALLS, proc)
+        _wait("every call scored and every job done", _settled, proc)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
     finally:
