@@ -56,6 +56,7 @@ def test_show_original_needs_the_kept_text_and_is_audited(sqlite_db: str) -> Non
     assert ("view_original", "") in _audits()
 
 
+@pytest.mark.tools("ffmpeg")  # the MP3 export goes through pydub, which runs ffmpeg
 def test_clip_and_export_give_the_redacted_copy_unless_original_is_asked_for(sqlite_db: str, tmp_path: Path) -> None:
     add_transcribed_call("cli-3")
     assert _callqc("redact", "cli-3").returncode == 0

@@ -42,6 +42,7 @@ def _longest_common_run(a: str, b: str) -> int:
     return max((n for i in range(len(a)) for n in range(1, len(a) - i + 1) if a[i:i + n] in b), default=0)
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
 def test_the_transcribe_job_stores_redacted_text_and_a_copy_that_no_longer_says_the_numbers(
     sqlite_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -52,6 +52,7 @@ def scored(transcriber, lines: list[Line], path: Path, *, primed: bool = True):
 # (docs/benchmarks.md, "Mandarin scoring").
 
 
+@pytest.mark.tools("espeak-ng", "sox")  # the calls are spoken by espeak-ng, written with sox
 def test_mandarin_is_detected_after_a_long_english_ivr_prompt(transcriber, tmp_path):
     """35 s of English announcements on the customer channel, then the Mandarin call: the agent's
     channel decides (zh), whereas all channels' speech together would say en (more English seconds)."""
