@@ -6,16 +6,11 @@ after BYE, when the page has turned into the recorded call's page. Screenshots i
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
 from sqlmodel import select
 
@@ -28,7 +23,7 @@ from storage.sync_drafts import SyncDraft
 from tests import review_world
 from tests.live_peers import Stream, build_pcap, need_sipp, siprec_scenario, speech
 from tests.test_live_siprec import Srs, srs, wait_call  # noqa: F401  (srs: the recorder fixture)
-from tests.test_review_browser import APP, Browser, _free_port, sign_in
+from tests.test_review_browser import APP, Browser, running_app, sign_in
 
 pytestmark = [pytest.mark.app, pytest.mark.slow, pytest.mark.integration,
               pytest.mark.tools("chromium", "sipp", "espeak-ng", "sox")]
@@ -39,37 +34,9 @@ LINE = "Thank you for calling the help desk. My name is Anna. How can I help you
 @pytest.fixture
 def live_app(srs: Srs, sqlite_db: str, tmp_path: Path) -> Iterator[str]:  # noqa: F811
     """The review app (review_app/server.py) on the recorder's host: same data folder and database."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLQC_")}
-    env.update(CALLQC_DATA_DIR=str(srs.data_dir), CALLQC_DATABASE_URL=sqlite_db, CALLQC_LOCALE="en",
-               CALLQC_ASR_MODEL="tiny.en", PYTHONPATH=str(Path(APP).parents[1]))
-    log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not become healthy")
+    with running_app(srs.data_dir, sqlite_db, tmp_path, CALLQC_ASR_MODEL="tiny.en",
+                     PYTHONPATH=str(Path(APP).parents[1])) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _audio_clock(page) -> float:  # type: ignore[no-untyped-def]

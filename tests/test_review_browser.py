@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -44,28 +46,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def app_url(sqlite_db: str, data_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+@contextmanager
+def running_app(data_dir: Path, db_url: str, tmp_path: Path, **extra_env: str) -> Iterator[str]:
+    """review_app/server.py under `streamlit run` on a free port until the block ends; its address."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLQC_")}
-    env.update(CALLQC_DATA_DIR=str(data_dir), CALLQC_DATABASE_URL=sqlite_db, CALLQC_LOCALE="en")
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    env.update(CALLQC_DATA_DIR=str(data_dir), CALLQC_DATABASE_URL=db_url, CALLQC_LOCALE="en", **extra_env)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -90,6 +79,12 @@ def app_url(sqlite_db: str, data_dir: Path, tmp_path: Path):  # type: ignore[no-
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def app_url(sqlite_db: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
+    with running_app(data_dir, sqlite_db, tmp_path) as url:
+        yield url
 
 
 class Browser:
