@@ -9,7 +9,8 @@ a line whose noise is louder than that, no pause is found and windows end at :da
 Quiet before speech is dropped (but :data:`LEAD_S`), so silence costs no transcription.
 
 The model is its own: :func:`live_transcriber` loads ``live_asr_model`` (small: ``tiny.en`` by
-default) with greedy decoding and no word timings, which the live lines do not show. Its replicas
+default); :func:`transcribe_live` decodes a window with a short encoder context, greedily, without
+timestamps (about a quarter of the full transcription's work per window). Its replicas
 (``asr_num_workers``) let that many windows be transcribed at once; the caller runs one thread per
 replica (callqc/live_transcriber.py). The audio comes from the recorder's live tap; this package
 does not read it (recorder and transcribe meet only through storage): anything with ``position``,
@@ -20,12 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from storage.segments import Segment
-from transcribe.audio import quietest_cut
+from transcribe.audio import SAMPLE_RATE, quietest_cut, to_float
 from transcribe.engine import ComputeSettings, Transcriber
 from transcribe.models import resolve_model
 
@@ -135,13 +136,19 @@ def upsample(samples: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(2 * n) / 2, np.arange(n), samples.astype(np.float32)).astype(np.int16)
 
 
+CONTEXT_S = 10.0  # the encoder hears this much (the window, then silence), not Whisper's usual 30 s
+TOKENS_PER_S = 8  # a window's text is at most this many tokens per second of speech (+ MIN_TOKENS)
+MIN_TOKENS = 12
+REPETITION_PENALTY = 1.1  # a short context makes a small model loop on a phrase more often
+NO_SPEECH = 0.6  # Whisper's own rule: no speech when this likely and the text is unlikely (< LOGPROB)
+LOGPROB = -1.0
+
 _cache: dict[tuple[str, ComputeSettings], Transcriber] = {}
 _lock = threading.Lock()
 
 
 def live_transcriber() -> Transcriber:
-    """This process's live model (``live_asr_model``), loaded on first use: greedy, no word timings,
-    no temperature fallback (deterministic, and the live lines are replaced after the call anyway)."""
+    """This process's live model (``live_asr_model``), loaded on first use, ``asr_num_workers`` replicas."""
     from storage.settings import get_settings
 
     s = get_settings()
@@ -156,9 +163,58 @@ def live_transcriber() -> Transcriber:
         return _cache[key]
 
 
+def _language(t: Transcriber, encoded: Any) -> str:
+    from storage.settings import get_settings
+
+    s = get_settings()
+    if not t.whisper.model.is_multilingual:
+        return "en"
+    if s.asr_language:
+        return s.asr_language
+    ranked = t.whisper.model.detect_language(encoded)[0]
+    allowed = [(tok.strip("<|>"), p) for tok, p in ranked if not s.asr_languages or tok.strip("<|>") in s.asr_languages]
+    return max(allowed, key=lambda x: x[1])[0] if allowed else ranked[0][0].strip("<|>")
+
+
 def transcribe_live(samples: np.ndarray, offset_s: float, speaker: str, channel: int) -> list[Segment]:
-    """One window of one speaker (8 kHz int16) → its lines, times in seconds of the call. Safe to
-    call from several threads at once: each call runs on one of the model's replicas."""
-    segs, _held = live_transcriber().transcribe_window(upsample(samples), offset_s=offset_s, speaker=speaker,
-                                                       channel=channel, language=None)
-    return [s for s in segs if s.text.strip()]
+    """One window of one speaker (8 kHz int16) → its line (none when nobody spoke), times in seconds of
+    the call. Safe to call from several threads at once: each call runs on one of the model's replicas.
+
+    Cheaper than the full transcription (transcribe/engine.py), for short windows: music on hold and
+    tones are found and kept from the model the same way, speech by the same voice-activity filter,
+    but the encoder hears :data:`CONTEXT_S` instead of 30 s (about a quarter of the work for a
+    3 s window: the encoder is most of it), decoding is greedy without timestamps, and the line spans
+    the window's speech (no word timings: the live page shows lines, not words).
+    """
+    import ctranslate2
+    from faster_whisper.tokenizer import Tokenizer
+
+    t = live_transcriber()
+    audio = to_float(upsample(samples))
+    spans, _found = t.listen(audio, channel=channel, offset_s=0.0)
+    if not spans:
+        return []
+    first, last = spans[0]["start"], spans[-1]["end"]
+    speech = audio[first:last]
+    features = t.whisper.feature_extractor(speech)[:, : int(CONTEXT_S * 100)]
+    padded = np.zeros((features.shape[0], int(CONTEXT_S * 100)), dtype=np.float32)
+    padded[:, : features.shape[1]] = features
+    encoded = t.whisper.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+    language = _language(t, encoded)
+    tokenizer = Tokenizer(t.whisper.hf_tokenizer, t.whisper.model.is_multilingual, task="transcribe",
+                          language=language)
+    seconds = (last - first) / SAMPLE_RATE
+    result = t.whisper.model.generate(
+        encoded, [[*tokenizer.sot_sequence, tokenizer.no_timestamps]], beam_size=1,
+        max_length=MIN_TOKENS + int(TOKENS_PER_S * seconds), repetition_penalty=REPETITION_PENALTY,
+        suppress_blank=True, return_scores=True, return_no_speech_prob=True)[0]
+    ids = [x for x in result.sequences_ids[0] if x < tokenizer.eot]
+    logprob = result.scores[0]
+    if not ids or (result.no_speech_prob > NO_SPEECH and logprob < LOGPROB):
+        return []
+    text = t.output_text(tokenizer.decode(ids), language).strip()
+    if not text:
+        return []
+    return [Segment(speaker=speaker, channel=channel, start=round(offset_s + first / SAMPLE_RATE, 3),
+                    end=round(offset_s + last / SAMPLE_RATE, 3), text=text, words=[],
+                    avg_logprob=round(float(logprob), 4), no_speech_prob=round(float(result.no_speech_prob), 4))]
