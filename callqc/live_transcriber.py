@@ -7,11 +7,13 @@ someone opened in the review app (storage/live_watches.py), or every live call o
 before is in the full transcript after the call) to the call's end.
 
 How: every :data:`POLL_S` each followed call's new audio is read and cut into windows per speaker,
-ended at pauses (transcribe/live.py); each window goes to a pool of ``asr_num_workers`` threads, one
-per replica of the live model, so windows of different calls (and of both speakers) are transcribed
-at the same time instead of taking turns. Each window's lines are stored in one transaction when its
-transcription ends. A window is taken from its speaker's buffer once, so no line is stored twice; a
-window whose transcription fails is logged and lost (the full transcript after the call has it).
+ended at pauses (transcribe/live.py), and the windows join one waiting line. ``asr_num_workers``
+threads, one per replica of the live model, each take a share of what waits (all of it split
+between the free threads, at most :data:`MAX_BATCH` each) and transcribe it as one batched call, so
+windows of different calls (and of both speakers) are transcribed together and at the same time
+instead of taking turns. A batch's lines are stored in one transaction when it ends. A window is
+taken from its speaker's buffer once and from the waiting line once, so no line is stored twice; a
+batch whose transcription fails is logged and lost (the full transcript after the call has it).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +35,15 @@ from storage.live_segments import LiveSegment, add
 from storage.live_watches import watched_live
 from storage.segments import Segment
 from storage.settings import get_settings
-from transcribe.live import RATE, SpeakerBuffer, transcribe_live
+from transcribe.live import RATE, Said, SpeakerBuffer, transcribe_live
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2  # the recorder writes the journal every siprec_flush_s (0.2 s)
 CALLS_S = 1.0  # how often the calls to follow are looked up
 CHANNEL = {"agent": 0, "customer": 1}
 
-Transcribe = Callable[[np.ndarray, float, str, int], list[Segment]]
+Transcribe = Callable[[Sequence[Said]], list[list[Segment]]]
+MAX_BATCH = 8  # windows in one batched call of the model
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,23 @@ class Window:
     start: int  # first sample, since the call was answered
 
     @property
-    def channel(self) -> int:
-        return CHANNEL.get(self.speaker, 2)
+    def said(self) -> Said:
+        return Said(self.samples, self.start / RATE, self.speaker, CHANNEL.get(self.speaker, 2))
+
+
+def transcribe_and_store(windows: Sequence[Window], transcribe: Transcribe = transcribe_live) -> list[LiveSegment]:
+    """Transcribe windows (of any calls) in one batch and store their lines in one transaction; the
+    lines stored."""
+    if not windows:
+        return []
+    lines = transcribe([w.said for w in windows])
+    rows = [LiveSegment(call_id=w.call_id, speaker=seg.speaker, channel=w.said.channel, start_s=seg.start,
+                        end_s=seg.end, text=seg.text) for w, segs in zip(windows, lines, strict=True) for seg in segs]
+    if not rows:
+        return []
+    with session(write=True) as s:
+        add(s, rows)
+    return [r for r in rows if r.id is not None]  # not those of a call whose full transcript is stored
 
 
 class LiveTranscriber:
@@ -77,19 +95,8 @@ class LiveTranscriber:
                 out.append(Window(self.call_id, role, got[0], got[1]))
         return out
 
-    def store(self, window: Window) -> list[LiveSegment]:
-        """Transcribe one window and store its lines (one transaction); the lines stored."""
-        segs = self.transcribe(window.samples, window.start / RATE, window.speaker, window.channel)
-        rows = [LiveSegment(call_id=window.call_id, speaker=s.speaker, channel=window.channel, start_s=s.start,
-                            end_s=s.end, text=s.text) for s in segs]
-        if not rows:
-            return []
-        with session(write=True) as s:
-            stored = add(s, rows)
-        return rows if stored else []
-
     def step(self, *, final: bool = False) -> list[LiveSegment]:
-        return [row for w in self.windows(final=final) for row in self.store(w)]
+        return transcribe_and_store(self.windows(final=final), self.transcribe)
 
     def run(self) -> None:
         while self.tap.live:
@@ -99,7 +106,8 @@ class LiveTranscriber:
 
 
 class LiveWorker:
-    """Follows the calls to transcribe on this host and transcribes their windows on a pool of threads."""
+    """Follows the calls to transcribe on this host; ``threads`` threads (one per model replica) take the
+    windows waiting, a share each, and transcribe each share as one batch."""
 
     def __init__(self, data_dir: Path, *, transcribe: Transcribe = transcribe_live,
                  every_call: bool | None = None, threads: int | None = None) -> None:
@@ -109,7 +117,9 @@ class LiveWorker:
         self.threads = threads or s.asr_num_workers
         self.following: dict[str, LiveTranscriber] = {}
         self.done: set[str] = set()  # followed to their end: not followed again
-        self.pending: set[Future[list[LiveSegment]]] = set()
+        self.waiting: deque[Window] = deque()
+        self.busy = 0
+        self.ready = threading.Condition()
 
     def wanted(self) -> list[str]:
         """The calls to follow now: live on this host, and watched (or all of them)."""
@@ -131,40 +141,63 @@ class LiveWorker:
                 continue  # ended and stored a moment ago
             log.info("live transcript: following %s", cid)
 
-    def _store(self, follower: LiveTranscriber, window: Window) -> list[LiveSegment]:
-        try:
-            return follower.store(window)
-        except Exception:  # noqa: BLE001 - one lost window must not stop the other calls' transcripts
-            log.exception("live transcript of %s: window at %.1f s lost", window.call_id, window.start / RATE)
-            return []
-
-    def poll(self, pool: ThreadPoolExecutor) -> None:
-        """One pass: every followed call's ready windows to the pool; ended calls finished and let go."""
+    def poll(self) -> None:
+        """One pass: every followed call's ready windows to the waiting line; ended calls let go."""
         for cid, follower in list(self.following.items()):
             ended = not follower.tap.live
-            for w in follower.windows(final=ended):
-                self.pending.add(pool.submit(self._store, follower, w))
+            ready = follower.windows(final=ended)
+            if ready:
+                with self.ready:
+                    self.waiting.extend(ready)
+                    self.ready.notify_all()
             if ended:
                 del self.following[cid]
                 self.done.add(cid)
                 log.info("live transcript: %s ended", cid)
-        self.pending = {f for f in self.pending if not f.done()}
 
     @property
     def idle(self) -> bool:
         """No window waiting for or in transcription."""
-        return all(f.done() for f in self.pending)
+        with self.ready:
+            return not self.waiting and not self.busy
+
+    def _transcribe(self, stop: threading.Event) -> None:
+        """One thread: a share of the waiting windows as one batch, until stopped with none waiting."""
+        while True:
+            with self.ready:
+                while not self.waiting and not stop.is_set():
+                    self.ready.wait(1.0)
+                if not self.waiting:
+                    return
+                share = -(-len(self.waiting) // max(1, self.threads - self.busy))
+                batch = [self.waiting.popleft() for _ in range(min(MAX_BATCH, share))]
+                self.busy += 1
+            try:
+                transcribe_and_store(batch, self.transcribe)
+            except Exception:  # noqa: BLE001 - lost lines must not stop the other calls' transcripts
+                log.exception("live transcript: %d windows lost (%s)", len(batch),
+                              ", ".join(sorted({w.call_id for w in batch})))
+            finally:
+                with self.ready:
+                    self.busy -= 1
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop``: follow, cut, transcribe; then finish the windows already taken."""
-        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="live") as pool:
-            looked = 0.0
-            while not stop.is_set():
-                try:
-                    if (now := time.monotonic()) - looked >= CALLS_S:
-                        looked = now
-                        self.refresh()
-                    self.poll(pool)
-                except Exception:  # noqa: BLE001 - a database blip: try again on the next pass
-                    log.exception("live transcript: pass failed")
-                stop.wait(POLL_S)
+        threads = [threading.Thread(target=self._transcribe, args=(stop,), name=f"live-{k}", daemon=True)
+                   for k in range(self.threads)]
+        for t in threads:
+            t.start()
+        looked = 0.0
+        while not stop.is_set():
+            try:
+                if (now := time.monotonic()) - looked >= CALLS_S:
+                    looked = now
+                    self.refresh()
+                self.poll()
+            except Exception:  # noqa: BLE001 - a database blip: try again on the next pass
+                log.exception("live transcript: pass failed")
+            stop.wait(POLL_S)
+        with self.ready:
+            self.ready.notify_all()
+        for t in threads:
+            t.join()

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from storage.users import Principal, Role
 from tests.live_peers import speech
 from tests.test_transcribe_handler import ctx, register
 from transcribe.handler import handle
-from transcribe.live import FRAME, PAUSE_S, RATE, WINDOW_S, SpeakerBuffer, transcribe_live
+from transcribe.live import FRAME, PAUSE_S, RATE, WINDOW_S, Said, SpeakerBuffer, transcribe_live
 
 SILENT = 0xFF  # μ-law zero
 LATER_S = 30.0  # the second watched call's audio sits this far into its call (tells the calls apart)
@@ -153,8 +153,9 @@ def test_two_watched_calls_are_transcribed_at_the_same_time_each_line_once(
     spoken = [(0.0, len(said[0]) / RATE), ((len(said[0]) + len(gap)) / RATE,
                                            (len(said[0]) + len(gap) + len(said[1])) / RATE)]
     calls = ["watch-a", "watch-b"]
-    # Each call's first window waits here for the other call's: with transcriptions taking turns
-    # the first would wait alone, the barrier would break, and that window's line would be lost.
+    # The first windows of the two calls are transcribed in one batch, or each waits for the other's
+    # at this barrier: if transcriptions took turns a window would wait alone, the barrier would
+    # break and its line would be lost.
     both = threading.Barrier(2, timeout=120)
     first: set[str] = set()
     returned: dict[str, list[Segment]] = {c: [] for c in calls}
@@ -162,21 +163,22 @@ def test_two_watched_calls_are_transcribed_at_the_same_time_each_line_once(
     failures: list[BaseException] = []
     guard = threading.Lock()
 
-    def transcribe(samples: np.ndarray, offset_s: float, speaker: str, channel: int) -> list[Segment]:
-        call = calls[0] if offset_s < LATER_S else calls[1]
+    def transcribe(windows: Sequence[Said]) -> list[list[Segment]]:
+        which = [calls[0] if w.offset_s < LATER_S else calls[1] for w in windows]
         with guard:
-            wait = call not in first
-            first.add(call)
+            new = set(which) - first
+            first.update(new)
         try:
-            if wait:
+            if len(new) == 1:
                 both.wait()
-            out = transcribe_live(samples, offset_s, speaker, channel)
+            out = transcribe_live(windows)
         except BaseException as exc:
             failures.append(exc)
             raise
         with guard:
-            returned[call] += out
-            taken[call].append((speaker, offset_s, offset_s + len(samples) / RATE))
+            for call, w, segs in zip(which, windows, out, strict=True):
+                returned[call] += segs
+                taken[call].append((w.speaker, w.offset_s, w.offset_s + len(w.samples) / RATE))
         return out
 
     for c in calls:

@@ -9,10 +9,10 @@ a line whose noise is louder than that, no pause is found and windows end at :da
 Quiet before speech is dropped (but :data:`LEAD_S`), so silence costs no transcription.
 
 The model is its own: :func:`live_transcriber` loads ``live_asr_model`` (small: ``tiny.en`` by
-default); :func:`transcribe_live` decodes a window with a short encoder context, greedily, without
-timestamps (about a quarter of the full transcription's work per window). Its replicas
-(``asr_num_workers``) let that many windows be transcribed at once; the caller runs one thread per
-replica (callqc/live_transcriber.py). The audio comes from the recorder's live tap; this package
+default); :func:`transcribe_live` decodes the windows ready at once as one batch, with a short
+encoder context, greedily, without timestamps (a quarter to a sixth of the full transcription's work
+per window). Its replicas (``asr_num_workers``) let that many batches run at once; the caller runs
+one thread per replica (callqc/live_transcriber.py). The audio comes from the recorder's live tap; this package
 does not read it (recorder and transcribe meet only through storage): anything with ``position``,
 ``samples`` and ``rate`` is a chunk.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -163,58 +164,81 @@ def live_transcriber() -> Transcriber:
         return _cache[key]
 
 
-def _language(t: Transcriber, encoded: Any) -> str:
+def _languages(t: Transcriber, encoded: Any, n: int) -> list[str]:
     from storage.settings import get_settings
 
     s = get_settings()
     if not t.whisper.model.is_multilingual:
-        return "en"
+        return ["en"] * n
     if s.asr_language:
-        return s.asr_language
-    ranked = t.whisper.model.detect_language(encoded)[0]
-    allowed = [(tok.strip("<|>"), p) for tok, p in ranked if not s.asr_languages or tok.strip("<|>") in s.asr_languages]
-    return max(allowed, key=lambda x: x[1])[0] if allowed else ranked[0][0].strip("<|>")
+        return [s.asr_language] * n
+    out = []
+    for ranked in t.whisper.model.detect_language(encoded):
+        codes = [(tok.strip("<|>"), p) for tok, p in ranked]
+        allowed = [c for c in codes if not s.asr_languages or c[0] in s.asr_languages] or codes
+        out.append(max(allowed, key=lambda c: c[1])[0])
+    return out
 
 
-def transcribe_live(samples: np.ndarray, offset_s: float, speaker: str, channel: int) -> list[Segment]:
-    """One window of one speaker (8 kHz int16) → its line (none when nobody spoke), times in seconds of
-    the call. Safe to call from several threads at once: each call runs on one of the model's replicas.
+@dataclasses.dataclass(frozen=True)
+class Said:
+    """One window to transcribe: one speaker's samples (8 kHz int16) from ``offset_s`` of the call."""
+
+    samples: np.ndarray
+    offset_s: float
+    speaker: str
+    channel: int
+
+
+def transcribe_live(windows: Sequence[Said]) -> list[list[Segment]]:
+    """Each window's line (none when nobody spoke), times in seconds of the call, in one batched call
+    of the model. Safe from several threads at once: each batch runs on one of the model's replicas.
 
     Cheaper than the full transcription (transcribe/engine.py), for short windows: music on hold and
     tones are found and kept from the model the same way, speech by the same voice-activity filter,
     but the encoder hears :data:`CONTEXT_S` instead of 30 s (about a quarter of the work for a
-    3 s window: the encoder is most of it), decoding is greedy without timestamps, and the line spans
-    the window's speech (no word timings: the live page shows lines, not words).
+    3 s window: the encoder is most of it), the windows ready at once (of any calls) are encoded and
+    decoded as one batch (a third less work each, measured with 4), decoding is greedy without
+    timestamps, and the line spans the window's speech (no word timings: the live page shows lines).
     """
     import ctranslate2
     from faster_whisper.tokenizer import Tokenizer
 
     t = live_transcriber()
-    audio = to_float(upsample(samples))
-    spans, _found = t.listen(audio, channel=channel, offset_s=0.0)
-    if not spans:
-        return []
-    first, last = spans[0]["start"], spans[-1]["end"]
-    speech = audio[first:last]
-    features = t.whisper.feature_extractor(speech)[:, : int(CONTEXT_S * 100)]
-    padded = np.zeros((features.shape[0], int(CONTEXT_S * 100)), dtype=np.float32)
-    padded[:, : features.shape[1]] = features
-    encoded = t.whisper.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
-    language = _language(t, encoded)
-    tokenizer = Tokenizer(t.whisper.hf_tokenizer, t.whisper.model.is_multilingual, task="transcribe",
-                          language=language)
-    seconds = (last - first) / SAMPLE_RATE
-    result = t.whisper.model.generate(
-        encoded, [[*tokenizer.sot_sequence, tokenizer.no_timestamps]], beam_size=1,
-        max_length=MIN_TOKENS + int(TOKENS_PER_S * seconds), repetition_penalty=REPETITION_PENALTY,
-        suppress_blank=True, return_scores=True, return_no_speech_prob=True)[0]
-    ids = [x for x in result.sequences_ids[0] if x < tokenizer.eot]
-    logprob = result.scores[0]
-    if not ids or (result.no_speech_prob > NO_SPEECH and logprob < LOGPROB):
-        return []
-    text = t.output_text(tokenizer.decode(ids), language).strip()
-    if not text:
-        return []
-    return [Segment(speaker=speaker, channel=channel, start=round(offset_s + first / SAMPLE_RATE, 3),
-                    end=round(offset_s + last / SAMPLE_RATE, 3), text=text, words=[],
-                    avg_logprob=round(float(logprob), 4), no_speech_prob=round(float(result.no_speech_prob), 4))]
+    frames = int(CONTEXT_S * 100)
+    heard: list[tuple[int, float, float]] = []  # (window, first, last second of speech in it)
+    features = []
+    for k, w in enumerate(windows):
+        audio = to_float(upsample(w.samples))
+        spans, _found = t.listen(audio, channel=w.channel, offset_s=0.0)
+        if not spans:
+            continue
+        first, last = spans[0]["start"], spans[-1]["end"]
+        mel = t.whisper.feature_extractor(audio[first:last])[:, :frames]
+        padded = np.zeros((mel.shape[0], frames), dtype=np.float32)
+        padded[:, : mel.shape[1]] = mel
+        features.append(padded)
+        heard.append((k, first / SAMPLE_RATE, last / SAMPLE_RATE))
+    out: list[list[Segment]] = [[] for _ in windows]
+    if not heard:
+        return out
+    encoded = t.whisper.model.encode(ctranslate2.StorageView.from_array(np.stack(features)), to_cpu=False)
+    languages = _languages(t, encoded, len(heard))
+    tokenizers = [Tokenizer(t.whisper.hf_tokenizer, t.whisper.model.is_multilingual, task="transcribe",
+                            language=lang) for lang in languages]
+    longest = max(last - first for _k, first, last in heard)
+    results = t.whisper.model.generate(
+        encoded, [[*tok.sot_sequence, tok.no_timestamps] for tok in tokenizers], beam_size=1,
+        max_length=MIN_TOKENS + int(TOKENS_PER_S * longest), repetition_penalty=REPETITION_PENALTY,
+        suppress_blank=True, return_scores=True, return_no_speech_prob=True)
+    for (k, first, last), tok, lang, r in zip(heard, tokenizers, languages, results, strict=True):
+        ids = [x for x in r.sequences_ids[0] if x < tok.eot][: MIN_TOKENS + int(TOKENS_PER_S * (last - first))]
+        if not ids or (r.no_speech_prob > NO_SPEECH and r.scores[0] < LOGPROB):
+            continue
+        text = t.output_text(tok.decode(ids), lang).strip()
+        w = windows[k]
+        if text:
+            out[k] = [Segment(speaker=w.speaker, channel=w.channel, start=round(w.offset_s + first, 3),
+                              end=round(w.offset_s + last, 3), text=text, avg_logprob=round(float(r.scores[0]), 4),
+                              no_speech_prob=round(float(r.no_speech_prob), 4))]
+    return out
