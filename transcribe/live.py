@@ -226,19 +226,19 @@ def transcribe_live(windows: Sequence[Said]) -> list[list[Segment]]:
     languages = _languages(t, encoded, len(heard))
     tokenizers = [Tokenizer(t.whisper.hf_tokenizer, t.whisper.model.is_multilingual, task="transcribe",
                             language=lang) for lang in languages]
-    longest = max(last - first for _k, first, last in heard)
+    longest = max(hi - lo for _k, lo, hi in heard)
     results = t.whisper.model.generate(
         encoded, [[*tok.sot_sequence, tok.no_timestamps] for tok in tokenizers], beam_size=1,
         max_length=MIN_TOKENS + int(TOKENS_PER_S * longest), repetition_penalty=REPETITION_PENALTY,
         suppress_blank=True, return_scores=True, return_no_speech_prob=True)
-    for (k, first, last), tok, lang, r in zip(heard, tokenizers, languages, results, strict=True):
-        ids = [x for x in r.sequences_ids[0] if x < tok.eot][: MIN_TOKENS + int(TOKENS_PER_S * (last - first))]
+    for (k, lo, hi), tok, lang, r in zip(heard, tokenizers, languages, results, strict=True):
+        ids = [x for x in r.sequences_ids[0] if x < tok.eot][: MIN_TOKENS + int(TOKENS_PER_S * (hi - lo))]
         if not ids or (r.no_speech_prob > NO_SPEECH and r.scores[0] < LOGPROB):
             continue
         text = t.output_text(tok.decode(ids), lang).strip()
         w = windows[k]
         if text:
-            out[k] = [Segment(speaker=w.speaker, channel=w.channel, start=round(w.offset_s + first, 3),
-                              end=round(w.offset_s + last, 3), text=text, avg_logprob=round(float(r.scores[0]), 4),
+            out[k] = [Segment(speaker=w.speaker, channel=w.channel, start=round(w.offset_s + lo, 3),
+                              end=round(w.offset_s + hi, 3), text=text, avg_logprob=round(float(r.scores[0]), 4),
                               no_speech_prob=round(float(r.no_speech_prob), 4))]
     return out
