@@ -1,21 +1,26 @@
 """Listening-in benchmark (not a test): N live calls journaled in real time, L listeners streaming
-``GET /v1/media/{id}`` from the recorder API, and the live transcript of the listened calls.
+``GET /v1/media/{id}`` from the recorder API, and the live transcript of the listened calls made by
+the live transcriber (``callqc live-transcribe``, its own process, as ``callqc up`` runs it).
 
 The calls are written to journals (recorder/siprec/journal.py) by this process in real time, 0.2 s
 at a time (the recorder's flush), as the SIPREC server would: the agent side is silence with a 0.25 s
 1 kHz tone burst every 5 s, the customer side a synthetic sentence (espeak-ng) every 8 s. The API
-runs as its own process (uvicorn, `recorder.api.create_app`). Each listener is an HTTP client
-reading the chunked WAV; it notes when each burst's first loud sample arrives.
+runs as its own process (uvicorn, `recorder.api.create_app`), and so does the live transcriber.
+Each listener is an HTTP client reading the chunked WAV; it notes when each burst's first loud sample
+arrives. Each listened call is marked watched the way the review app does it
+(storage/live_watches.py), which is what makes the transcriber follow it.
 
-Reports, per phase (baseline: 1 listener and 1 transcribed call; then L listeners and L transcribed
-calls, the same N calls journaled all along):
+Reports, per phase (baseline: 1 listener and 1 watched call; then L listeners and L other watched
+calls). N + 1 calls are journaled: the baseline's call ends with its phase (the transcriber lets it
+go), so N calls are live during the second phase.
 
 - **audio delay**: arrival of a burst at the listener minus the moment it was "said" (the call's
   answer time plus the burst's position): median, p95, max;
 - **transcript delay**: when a live transcript line was stored minus the end of its speech in the
   call: median, p95, max;
-- **CPU**: the API process (cores = CPU seconds / wall seconds) and this process (journal writer and
-  live transcriber), and the ratio of the L-listener phase to the baseline.
+- **CPU**: the API process, the live transcriber and this process (journal writer), as cores = CPU
+  seconds / wall seconds; the transcriber's per watched call; the ratios of the L-listener phase to
+  the baseline.
 
 ``python -m bench.live_listen [--calls 50] [--listeners 5] [--seconds 60] [--model tiny.en] [--json out.json]``
 """
@@ -75,6 +80,12 @@ class Writer:
         self.speech = speech
         self.written = 0  # samples per stream so far
         self.stop = threading.Event()
+        self.ended: set[int] = set()
+
+    def end_call(self, k: int) -> None:
+        """The k-th call hangs up: its journal says ended and gets no more audio."""
+        self.ended.add(k)
+        self.journals[k].update(state="ended")
 
     def agent(self, pos: int) -> bytes:
         k = pos % int(BURST_EVERY_S * RATE)
@@ -93,7 +104,9 @@ class Writer:
                 now = time.time()
                 a = [Placed(p, 0, self.agent(p), now) for p in range(self.written, due, PACKET)]
                 c = [Placed(p, 0, self.customer(p), now) for p in range(self.written, due, PACKET)]
-                for j in self.journals:
+                for k, j in enumerate(self.journals):
+                    if k in self.ended:
+                        continue
                     j.add(0, a)
                     j.add(1, c)
                     j.flush()
@@ -102,8 +115,9 @@ class Writer:
 
     def end(self) -> None:
         self.stop.set()
-        for j in self.journals:
-            j.update(state="ended")
+        for k, j in enumerate(self.journals):
+            if k not in self.ended:
+                j.update(state="ended")
             j.release(remove=False)
 
 
@@ -162,40 +176,43 @@ def main() -> None:
     os.environ.update(CALLQC_DATA_DIR=str(data), CALLQC_DATABASE_URL=f"sqlite:///{data / 'callqc.db'}",
                       CALLQC_API_TOKEN="bench-token-0123456789abcdef", CALLQC_ASR_MODEL=args.model,
                       CALLQC_MEDIA_TOKEN_TTL_S="3600")
-    from recorder.siprec.journal import Tap
-    from review_app.workflow.live_transcript import LiveTranscriber
+    os.environ.update(CALLQC_LIVE_ASR_MODEL=args.model, CALLQC_LIVE_TRANSCRIPT_ALL="false")
     from storage import db, media_tokens
     from storage.calls import Call, CallStatus
     from storage.live_segments import for_call
+    from storage.live_watches import watch
     from storage.models import utcnow
     from storage.users import Principal, Role, add_user
     from tests.live_peers import speech
-    from transcribe.engine import get_transcriber
 
     data.mkdir(parents=True)
     db.migrate()
-    ids = [f"bench-{k:03d}" for k in range(args.calls)]
+    ids = [f"bench-{k:03d}" for k in range(args.calls + 1)]
     with db.session() as s:
         add_user(s, "insp", role=Role.inspector, password="pw-123456789")
         for cid in ids:
             s.add(Call(call_id=cid, agent_id=f"A{cid[-2:]}", started_at=utcnow(), codec="pcm_mulaw", sample_rate=8000,
                        channels=2, audio_key=f"live/{cid}", size_bytes=0, sha256="0" * 64,
                        status=CallStatus.in_progress))
-    get_transcriber()  # load the model before the clock starts
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    live = subprocess.Popen([sys.executable, "-m", "callqc", "live-transcribe", "--watched"], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    assert live.stdout is not None
+    print(live.stdout.readline().strip(), flush=True)  # printed once the model is loaded
     said = speech(work / "said.ul", "Thank you for calling. How can I help you today?")
     writer = Writer(data, ids, said[: int((SPEECH_EVERY_S - 1) * RATE)])
     threading.Thread(target=writer.run, daemon=True).start()
     port = 18000 + os.getpid() % 1000
     api = subprocess.Popen([sys.executable, "-c", "import uvicorn; from recorder.api import create_app; "
                             f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning')"],
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+                           env=env)
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
             break
         except httpx.HTTPError:
             time.sleep(0.1)
-    server, me = psutil.Process(api.pid), psutil.Process()
+    server, me, tx = psutil.Process(api.pid), psutil.Process(), psutil.Process(live.pid)
     who = Principal("insp", Role.inspector)
     results = {}
     used: set[str] = set()
@@ -212,15 +229,16 @@ def main() -> None:
                 url = f"http://127.0.0.1:{port}/v1/media/{cid}"
                 threads.append(threading.Thread(target=listen, args=(url, media_tokens.grant(who, cid), raw[cid],
                                                                       stop), daemon=True))
-                follower = LiveTranscriber(Tap(data, cid), cid)
-                threads.append(threading.Thread(target=_follow, args=(follower, stop), daemon=True))
-            c0s, c0m, t0 = server.cpu_times(), me.cpu_times(), time.time()
+            c0s, c0m, c0t, t0 = server.cpu_times(), me.cpu_times(), tx.cpu_times(), time.time()
+            with db.session(write=True) as s:
+                for cid in calls:
+                    watch(s, cid)  # what opening the call in the review app does
             for th in threads:
                 th.start()
             time.sleep(args.seconds)
             stop.set()
             wall = time.time() - t0
-            c1s, c1m = server.cpu_times(), me.cpu_times()
+            c1s, c1m, c1t = server.cpu_times(), me.cpu_times(), tx.cpu_times()
             audio = [d for cid in calls for d in burst_delays(raw[cid], started[cid], writer.answered)]
             with db.session() as s:
                 lines = [seg for cid in calls for seg in for_call(s, cid)]
@@ -228,19 +246,26 @@ def main() -> None:
                           if seg.heard_at.timestamp() >= t0]
             cpu_s = (c1s.user + c1s.system) - (c0s.user + c0s.system)
             cpu_m = (c1m.user + c1m.system) - (c0m.user + c0m.system)
+            cpu_t = (c1t.user + c1t.system) - (c0t.user + c0t.system)
             results[phase] = {"listeners": n, "audio_delay_s": percentiles(audio),
                               "transcript_delay_s": percentiles(transcript),
-                              "api_cores": round(cpu_s / wall, 3),
-                              "writer_and_transcriber_cores": round(cpu_m / wall, 3)}
+                              "api_cores": round(cpu_s / wall, 3), "writer_cores": round(cpu_m / wall, 3),
+                              "transcriber_cores": round(cpu_t / wall, 3),
+                              "transcriber_cores_per_call": round(cpu_t / wall / n, 3),
+                              "load_1min": round(os.getloadavg()[0], 1)}
             print(phase, json.dumps(results[phase]), flush=True)
             for th in threads:
                 th.join(timeout=10)
+            for cid in calls:
+                writer.end_call(ids.index(cid))
     finally:
         writer.end()
-        api.terminate()
-        api.wait(20)
+        for proc in (api, live):
+            proc.terminate()
+            proc.wait(20)
     base, many = results["baseline"], results["listeners"]
     results["ratio_api_cpu"] = round(many["api_cores"] / max(base["api_cores"], 1e-3), 2)
+    results["ratio_transcriber_cpu"] = round(many["transcriber_cores"] / max(base["transcriber_cores"], 1e-3), 2)
     results["calls"] = args.calls
     results["model"] = args.model
     results["machine"] = (f"{platform.node()} {platform.machine()}, {psutil.cpu_count()} cores, "
@@ -248,12 +273,6 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-
-
-def _follow(follower, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    while not stop.is_set():
-        follower.step()
-        time.sleep(0.25)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,9 @@ def grant(who: Principal, call_id: str, *, download: bool = False, source: str |
     try:
         if download:
             require(who, Perm.download)
-        with db_session() as s:
+        # write=True: it reads, then writes; on SQLite a deferred transaction cannot take the write lock
+        # once another process (the live transcriber storing lines) committed meanwhile: "database is locked"
+        with db_session(write=True) as s:
             cid = visible_call(s, who, call_id).call_id
             g = MediaGrant(who.name, cid, download, int(time.time()) + (ttl_s or get_settings().media_token_ttl_s),
                            secrets.token_hex(8))

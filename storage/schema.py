@@ -16,6 +16,7 @@ import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.jobs  # noqa: F401  jobs
 import storage.live_picks  # noqa: F401  live_plans, live_picks
 import storage.live_segments  # noqa: F401  live_segments
+import storage.live_watches  # noqa: F401  live_watches
 import storage.models  # noqa: F401  audit_log
 import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses

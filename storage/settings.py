@@ -178,8 +178,16 @@ class Settings(BaseSettings):
         0.2, gt=0, le=1.0, description="How often live audio is written to the call journal (the tap's delay)."
     )
     live_transcript: bool = Field(
-        True, description="Transcribe a live call in short windows while someone has it open in the review app "
-        "(the app must run on the recorder host: it reads the live audio tap). Off: no live transcript.",
+        True, description="Transcribe live calls in short windows cut at pauses (`callqc live-transcribe`, started "
+        "by `callqc up`; it runs on the recorder host: it reads the live audio tap). Off: no live transcript.",
+    )
+    live_transcript_all: bool = Field(
+        False, description="Transcribe every live call on this host, not only the ones someone has opened in the "
+        "review app (then the live flags hear forbidden words on every call; cost per call: docs/benchmarks.md).",
+    )
+    live_asr_model: str = Field(
+        "tiny.en", description="Whisper model of the live transcript (greedy, `asr_num_workers` windows at once). "
+        "Small keeps lines a few seconds behind the speech; `base` for other languages than English.",
     )
     siprec_fsync_s: float = Field(
         1.0, gt=0, le=2.0, description="How often call journals are fsynced (what a machine crash can lose)."

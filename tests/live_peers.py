@@ -48,7 +48,9 @@ def speech(path: Path, text: str, encoding: str = "mu-law") -> bytes:
     espeak, sox = need_tool("espeak-ng"), need_tool("sox")
     wav = path.with_suffix(".src.wav")
     subprocess.run([espeak, "-w", str(wav), text], check=True)
-    subprocess.run([sox, str(wav), "-r", "8000", "-c", "1", "-e", encoding, "-t", "raw", str(path)], check=True)
+    # -D: no dither, so the same text gives the same bytes (real-model assertions stay deterministic)
+    subprocess.run([sox, "-D", str(wav), "-r", "8000", "-c", "1", "-e", encoding, "-t", "raw", str(path)],
+                   check=True)
     return path.read_bytes()
 
 

@@ -112,6 +112,7 @@ def test_up_runs_api_and_workers_and_sigterm_stops_every_process(sqlite_db: str,
         parts = psutil.Process(up.pid).children(recursive=True)
         commands = [" ".join(p.cmdline()) for p in parts]
         assert any("callqc recorder api" in c for c in commands), commands
+        assert any("callqc live-transcribe" in c for c in commands), commands  # live calls come in by the API
         # `work --concurrency 2`: the supervising process and its two forked workers.
         assert sum("callqc work" in c for c in commands) == 3, commands
 

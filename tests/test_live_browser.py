@@ -6,7 +6,10 @@ after BYE, when the page has turned into the recorded call's page. Screenshots i
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -33,10 +36,20 @@ LINE = "Thank you for calling the help desk. My name is Anna. How can I help you
 
 @pytest.fixture
 def live_app(srs: Srs, sqlite_db: str, tmp_path: Path) -> Iterator[str]:  # noqa: F811
-    """The review app (review_app/server.py) on the recorder's host: same data folder and database."""
-    with running_app(srs.data_dir, sqlite_db, tmp_path, CALLQC_ASR_MODEL="tiny.en",
-                     PYTHONPATH=str(Path(APP).parents[1])) as url:
-        yield url
+    """The review app (review_app/server.py) and the live transcriber (`callqc live-transcribe`, as
+    `callqc up` starts it) on the recorder's host: same data folder and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLQC_")}
+    env.update(CALLQC_DATA_DIR=str(srs.data_dir), CALLQC_DATABASE_URL=sqlite_db, CALLQC_LIVE_ASR_MODEL="tiny.en",
+               PYTHONPATH=str(Path(APP).parents[1]))
+    with (tmp_path / "live-transcriber.log").open("wb") as log:
+        live = subprocess.Popen([sys.executable, "-m", "callqc", "live-transcribe"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        with running_app(srs.data_dir, sqlite_db, tmp_path, PYTHONPATH=str(Path(APP).parents[1])) as url:
+            yield url
+    finally:
+        live.terminate()
+        live.wait(30)
 
 
 def _audio_clock(page) -> float:  # type: ignore[no-untyped-def]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from callqc.live_transcriber import LiveTranscriber
 from recorder.siprec.journal import Journal, Tap, TapChunk
 from recorder.siprec.rtp import Placed
 from review_app.workflow.inspection import segments_for
-from review_app.workflow.live_transcript import WINDOW_S, LiveTranscriber, SpeakerBuffer
 from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.live_segments import LiveSegment, for_call
@@ -22,6 +22,7 @@ from storage.settings import reset_settings
 from storage.transcripts import TranscriptSegment
 from storage.users import Principal, Role
 from tests.live_peers import speech
+from transcribe.live import WINDOW_S, SpeakerBuffer
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools("espeak-ng", "sox")]
 WORDS = {"thank", "thanks", "calling", "help", "desk", "name", "anna", "today"}

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage import calls, pauses
+from storage import calls, live_segments, pauses
 from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.errors import Conflict, NotFound
@@ -110,6 +110,7 @@ def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | N
             nonspeech=[x.as_json() for x in transcript.nonspeech],
         ), redacted.segments)
         replace_redaction(s, call_id, redacted.spans, originals=redacted.originals(), audio=audio_copy)
+        live_segments.drop(s, call_id)  # the full transcript replaces the live one (never redacted)
         if not _score_job_pending(s, call_id):
             enqueue(s, JobKind.score, call_id=call_id)
     return n

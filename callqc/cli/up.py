@@ -1,4 +1,5 @@
-"""`callqc up`: the recorder API, the workers, the spool watcher, the SIPREC server and the review app, together.
+"""`callqc up`: the recorder API, the workers, the spool watcher, the SIPREC server, the live transcriber and
+the review app, together.
 
 Each part runs as its own `callqc` subprocess (exactly what an operator would start separately);
 `up` supervises them: when one exits, the others are stopped and `up` exits non-zero.
@@ -96,6 +97,8 @@ def register(app: typer.Typer) -> None:
                                        "(`callqc notify run`)."),
         spool: Path = typer.Option(None, help="Also watch this spool folder for PBX recordings."),
         siprec: bool = typer.Option(False, help="Run the SIPREC recording server (live capture)."),
+        live: bool = typer.Option(True, help="Run the live transcriber (`callqc live-transcribe`) for the live "
+                                  "calls of this host (with the API or --siprec; off with CALLQC_LIVE_TRANSCRIPT)."),
         concurrency: int = typer.Option(None, min=1, help="Worker processes (default: settings)."),
         kinds: str = typer.Option(None, help="Job kinds the workers take, e.g. transcribe,score "
                                   "(default: every kind with a handler)."),
@@ -121,6 +124,8 @@ def register(app: typer.Typer) -> None:
             parts["workers"] = work + (["--kinds", kinds] if kinds else [])
         if siprec:
             parts["siprec"] = _callqc("recorder", "siprec")
+        if live and s.live_transcript and (api or siprec):  # live calls come in through one of them
+            parts["live-transcriber"] = _callqc("live-transcribe")
         if spool is not None:
             parts["spool-watch"] = _callqc("recorder", "watch", str(spool))
         if scheduler:
