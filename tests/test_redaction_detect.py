@@ -224,3 +224,14 @@ def test_an_order_number_or_a_few_digits_after_a_card_cue_are_not_redacted() -> 
     assert kinds(segs) == []
     segs = [en("customer", 0, "I called 3 times, 2 weeks ago, 4 5 6 7 is my room. Thank you", channel=1)]
     assert kinds(segs) == []
+
+
+def test_a_time_or_an_amount_after_a_cue_is_not_a_half_heard_number() -> None:
+    """"What time did you call (电话)?" "8:40 pm" in one-character words, and an amount after "card":
+    their unit words (点, 分, dollars, cents) say they are quantities."""
+    segs = [zh("agent", 0, ["您", "是", "几", "点", "打", "的", "电", "话"], channel=0),
+            zh("customer", 4, ["我", "是", "下", "午", "八", "点", "四", "十", "分"])]
+    assert kinds(segs) == []
+    segs = [en("agent", 0, "Which charge on your card?"),
+            en("customer", 3, "It was 40 dollars and 25 cents I think", channel=1)]
+    assert kinds(segs) == []

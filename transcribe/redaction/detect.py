@@ -165,6 +165,13 @@ def _emails(speaker_words: list[TimedWord], rules: Rules, speaker: str, channel:
     return hits
 
 
+def _unit(w: TimedWord, rules: Rules) -> bool:
+    """Is the word a unit of time, money or count ("dollars", "点四十分")?"""
+    t = norm(w.word.word)
+    return t in rules.units or (bool(t) and not t.isascii() and any(t.startswith(u) for u in rules.units
+                                                                       if not u.isascii()))
+
+
 def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: list[TimedWord], cues: Cues,
               rules: Rules, speaker: str, channel: int | None) -> list[Hit]:
     """Numbers the ASR only half wrote: after a cue for a number ("card number", "my number is"),
@@ -184,6 +191,9 @@ def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: l
             return
         t0, t1 = group[0].digits[0].start, group[-1].digits[-1].end
         words = [w for w in mine if w.word.start >= t0 - 0.01 and w.word.end <= t1 + 0.01]
+        after = next((w for w in mine if w.word.start >= t1 - 0.01 and w not in words), None)
+        if any(_unit(w, rules) for w in [*words, *([after] if after else [])]):
+            return  # "八点四十分", "40 dollars and 25 cents": a time or an amount
         end = t1
         for w in mine:  # to the end of the speaker's continuous speech
             if w.word.start < t1 + 0.01:
