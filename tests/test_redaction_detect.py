@@ -235,3 +235,8 @@ def test_a_time_or_an_amount_after_a_cue_is_not_a_half_heard_number() -> None:
     segs = [en("agent", 0, "Which charge on your card?"),
             en("customer", 3, "It was 40 dollars and 25 cents I think", channel=1)]
     assert kinds(segs) == []
+    segs = [en("agent", 0, "When did you call the card line?"),
+            en("customer", 3, "At 9 45 p.m. I think", channel=1)]
+    assert kinds(segs) == []
+    segs[1] = en("customer", 3, "At 9 45 I think, I am 6 7", channel=1)  # "I am" is no unit: 5 digits
+    assert [(k, n) for k, _, n in kinds(segs)] == [("card", 5)]

@@ -168,8 +168,11 @@ def _emails(speaker_words: list[TimedWord], rules: Rules, speaker: str, channel:
 def _unit(w: TimedWord, rules: Rules) -> bool:
     """Is the word a unit of time, money or count ("dollars", "点四十分")?"""
     t = norm(w.word.word)
-    return t in rules.units or (bool(t) and not t.isascii() and any(t.startswith(u) for u in rules.units
-                                                                       if not u.isascii()))
+    if not t:
+        return False
+    if t.isascii():
+        return t in {norm(u) for u in rules.units}
+    return any(t.startswith(u) for u in rules.units if not u.isascii())
 
 
 def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: list[TimedWord], cues: Cues,
