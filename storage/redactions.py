@@ -47,7 +47,7 @@ class Redaction(SQLModel, table=True):
     start_s: float
     end_s: float
     digits: int = 0
-    rule: str = Field(max_length=16)  # which test found it: luhn, check-digit, pattern, cue, written, spoken
+    rule: str = Field(max_length=16)  # which test: luhn, check-digit, pattern, cue, long, partial, written, spoken
 
 
 class CallRedaction(SQLModel, table=True):

@@ -178,3 +178,65 @@ def test_digit_homophones_count_only_inside_a_number() -> None:
                              "three nine seven")]
     # what tiny.en wrote for "five one four nine …": 15 digits, the 5 lost, redacted as a long number
     assert [(k, n) for k, _, n in kinds(segs)] == [("account", 15)]
+
+
+def test_a_phone_number_broken_by_misheard_words_after_its_cue_is_redacted_to_the_end_of_the_answer() -> None:
+    """What tiny.en wrote for "seven five oh, five four three, seven four oh eight": no run is long
+    enough alone; after "contact number" the runs together are, and the hit runs from the first digit
+    to the end of the customer's answer (the audio cut covers what the ASR did not write)."""
+    segs = [en("agent", 0, "Can I get a contact number?"),
+            en("customer", 3, "My number is seven time row.", channel=1),
+            en("customer", 6.5, "Time for three, seven, four, zero, eight. Thank you.", channel=1)]
+    [hit] = detect(segs, load_rules())
+    assert (hit.kind, hit.rule, hit.channel) == (Kind.phone, "partial", 1)
+    assert hit.start == 4.5  # "seven"
+    assert hit.end == segs[2].words[-1].end  # "you."
+    assert texts(segs)[1:] == ["My number is [PHONE:6]", "[PHONE:6] Thank you."]
+
+
+def test_a_card_with_two_misheard_words_inside_is_redacted_without_its_checksum() -> None:
+    """"four nine eight six nine four six I made five nine nine two four" after a card cue."""
+    segs = [en("agent", 0, "Can I have the long number on your card please?"),
+            en("customer", 5, "sure it is four nine eight six nine four six I made five nine nine two four and you",
+               channel=1)]
+    assert [(k, n) for k, _, n in kinds(segs)] == [("card", 12)]
+    assert texts(segs)[1] == "sure it is [CARD:12] and you"
+
+
+def test_a_card_read_with_for_and_oh_is_redacted() -> None:
+    """Visa's 4000 0000 0000 0002 as the ASR writes it: "for" for four, "oh" for zero."""
+    segs = [en("agent", 0, "And the card number?"),
+            en("customer", 3, "for oh oh oh, oh oh oh oh, oh oh oh oh, oh oh oh two.", channel=1)]
+    hits = detect(segs, load_rules())
+    assert [(h.kind, h.rule, h.digits) for h in hits] == [(Kind.card, "luhn", 16)]
+    assert texts(segs)[1] == "[CARD:16]"
+
+
+def test_an_order_number_or_a_few_digits_after_a_card_cue_are_not_redacted() -> None:
+    """A half-heard number needs a cue for personal data and four digits: an order number, two digits
+    after "card" and four digits with no cue at all stay."""
+    segs = [en("agent", 0, "What is the order number?"),
+            en("customer", 3, "The order number is seven nine six five double three nine four row. Thank you",
+               channel=1)]
+    assert kinds(segs) == []
+    segs = [en("agent", 0, "Your card was declined?"),
+            en("customer", 3, "Yes, 2 times, I tried for 3 days. Can you help?", channel=1)]
+    assert kinds(segs) == []
+    segs = [en("customer", 0, "I called 3 times, 2 weeks ago, 4 5 6 7 is my room. Thank you", channel=1)]
+    assert kinds(segs) == []
+
+
+def test_a_time_or_an_amount_after_a_cue_is_not_a_half_heard_number() -> None:
+    """"What time did you call (电话)?" "8:40 pm" in one-character words, and an amount after "card":
+    their unit words (点, 分, dollars, cents) say they are quantities."""
+    segs = [zh("agent", 0, ["您", "是", "几", "点", "打", "的", "电", "话"], channel=0),
+            zh("customer", 4, ["我", "是", "下", "午", "八", "点", "四", "十", "分"])]
+    assert kinds(segs) == []
+    segs = [en("agent", 0, "Which charge on your card?"),
+            en("customer", 3, "It was 40 dollars and 25 cents I think", channel=1)]
+    assert kinds(segs) == []
+    segs = [en("agent", 0, "When did you call the card line?"),
+            en("customer", 3, "At 9 45 p.m. I think", channel=1)]
+    assert kinds(segs) == []
+    segs[1] = en("customer", 3, "At 9 45 I think, I am 6 7", channel=1)  # "I am" is no unit: 5 digits
+    assert [(k, n) for k, _, n in kinds(segs)] == [("card", 5)]

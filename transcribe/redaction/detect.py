@@ -20,12 +20,19 @@ from transcribe.redaction.cues import Cues
 from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.number_rules import card_prefix_ok, cn_id_ok, luhn_ok, month_ok, phone_matches
 from transcribe.redaction.rules import Kind, Rules
-from transcribe.redaction.runs import Run, TimedWord, find_runs, norm, words_of
+from transcribe.redaction.runs import MAX_GAP_S, Run, TimedWord, find_runs, interrupted, norm, words_of
 
 __all__ = ["Hit", "WordRef", "detect"]
 
 SHORT_CUE_WINDOW_S = 12.0  # security codes and expiry dates are asked for right before they are said
 LONG_RUN = 12  # digits: a run this long is redacted even without a cue (see _match_run)
+# Digits a half-written number has after its cue (see _partials), fewest and most: a card, ID, phone
+# or account number is long, so four digits after its cue are more likely its remains than a harmless
+# number; a security code or expiry date is short, so more than six digits are something else
+PARTIAL_DIGITS = {Kind.card: (4, 34), Kind.id: (4, 34), Kind.phone: (4, 34), Kind.account: (4, 34),
+                  Kind.cvv: (2, 6), Kind.expiry: (2, 6)}
+PARTIAL_PAUSE_S = 1.5  # continuous speech: words no further apart than this
+PARTIAL_TAIL_S = 6.0  # at most this long after the last digit written
 
 
 def _hit(kind: Kind, run: Run, lo: int, hi: int, rule: str, speaker: str, channel: int | None) -> Hit:
@@ -158,6 +165,69 @@ def _emails(speaker_words: list[TimedWord], rules: Rules, speaker: str, channel:
     return hits
 
 
+def _unit(w: TimedWord, rules: Rules) -> bool:
+    """Is the word a unit of time, money or count ("dollars", "点四十分")?"""
+    t = norm(w.word.word)
+    if not t:
+        return False
+    if t.isascii():
+        return t in {norm(u) for u in rules.units}
+    return any(t.startswith(u) for u in rules.units if not u.isascii())
+
+
+def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: list[TimedWord], cues: Cues,
+              rules: Rules, speaker: str, channel: int | None) -> list[Hit]:
+    """Numbers the ASR only half wrote: after a cue for a number ("card number", "my number is"),
+    runs of digits that matched nothing, broken by misheard words ("seven time row. Time for three
+    seven four zero eight"), with as many digits between them as :data:`PARTIAL_DIGITS` asks. The hit runs from
+    the first digit to the end of the speaker's continuous speech (the digits the ASR did not write
+    are said there too); the text loses the words from the first digit to the last."""
+    out: list[Hit] = []
+    group: list[Run] = []
+    kind: Kind | None = None
+
+    def flush() -> None:
+        if not group or kind is None:
+            return
+        n = sum(1 for r in group for d in r.digits if d.piece > 0)
+        if not PARTIAL_DIGITS[kind][0] <= n <= PARTIAL_DIGITS[kind][1]:
+            return
+        t0, t1 = group[0].digits[0].start, group[-1].digits[-1].end
+        words = [w for w in mine if w.word.start >= t0 - 0.01 and w.word.end <= t1 + 0.01]
+        after = next((w for w in mine if w.word.start >= t1 - 0.01 and w not in words), None)
+        if any(_unit(w, rules) for w in [*words, *([after] if after else [])]):
+            return  # "八点四十分", "40 dollars and 25 cents": a time or an amount
+        end = t1
+        for w in mine:  # to the end of the speaker's continuous speech
+            if w.word.start < t1 + 0.01:
+                continue
+            if w.word.start - end > PARTIAL_PAUSE_S or w.word.start - t1 > PARTIAL_TAIL_S or \
+                    interrupted(others, end, w.word.start, rules):
+                break
+            end = max(end, w.word.end)
+        refs = tuple(WordRef(w.seg, w.idx, len(w.word.word) - len(w.word.word.lstrip()), len(w.word.word.rstrip()))
+                     for w in words)
+        out.append(Hit(kind, speaker, channel, t0, end, n, "partial", refs))
+
+    for run in runs:
+        start = run.digits[0].start
+        if any(h.start <= run.digits[-1].end and start <= h.end for h in hits) or run.soft_only:
+            flush()
+            group, kind = [], None
+            continue
+        cue = cues.before(start)
+        this = Kind(cue) if cue in PARTIAL_DIGITS else None
+        if group and (this != kind or start - group[-1].digits[-1].end > MAX_GAP_S
+                      or interrupted(others, group[-1].digits[-1].end, start, rules)):
+            flush()
+            group = []
+        kind = this
+        if this is not None:
+            group.append(run)
+    flush()
+    return out
+
+
 def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
     """Every personal-data hit in the conversation, in time order."""
     all_words = words_of(segments)
@@ -171,7 +241,11 @@ def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
         channel = None if ch < 0 else ch
         others = [w for w in all_words if (segments[w.seg].speaker, segments[w.seg].channel) !=
                   (speaker, channel)]
-        for run in find_runs(mine, rules, others):
-            hits.extend(_match_run(run, cues, speaker, channel))
+        runs = find_runs(mine, rules, others)
+        mine_hits: list[Hit] = []
+        for run in runs:
+            mine_hits.extend(_match_run(run, cues, speaker, channel))
+        hits.extend(mine_hits)
+        hits.extend(_partials(runs, mine_hits, mine, others, cues, rules, speaker, channel))
         hits.extend(_emails(mine, rules, speaker, channel))
     return sorted(hits, key=lambda h: (h.start, h.speaker))

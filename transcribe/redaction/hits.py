@@ -25,5 +25,5 @@ class Hit:
     start: float
     end: float
     digits: int  # how many digits (0 for e-mail)
-    rule: str  # which test matched: "luhn", "check-digit", "pattern", "cue", "written", "spoken"
+    rule: str  # which test matched: "luhn", "check-digit", "pattern", "cue", "long", "partial", "written", "spoken"
     refs: tuple[WordRef, ...]

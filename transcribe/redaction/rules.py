@@ -50,6 +50,7 @@ class Rules:
     email_dot: frozenset[str]
     email_tlds: frozenset[str]
     email_stop: frozenset[str]
+    units: frozenset[str] = field(default=frozenset())  # words after a number that make it a quantity
     languages: tuple[str, ...] = field(default=())
 
 
@@ -79,6 +80,7 @@ def load_rules(override: Path | None = None) -> Rules:
     dot: set[str] = set()
     tlds: set[str] = set()
     stop: set[str] = set()
+    units: set[str] = set()
     langs = []
     for path in _files(override):
         try:
@@ -94,6 +96,7 @@ def load_rules(override: Path | None = None) -> Rules:
             cues[Kind(name)].extend(_strs(doc["cues"], name, str(path)))
         not_pii.extend(_strs(doc, "not_pii", str(path)))
         fillers.update(_strs(doc, "fillers", str(path)))
+        units.update(_strs(doc, "units", str(path)))
         email = doc.get("email") or {}
         at.update(_strs(email, "at", str(path)))
         dot.update(_strs(email, "dot", str(path)))
@@ -104,5 +107,5 @@ def load_rules(override: Path | None = None) -> Rules:
         cues={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in cues.items()},
         not_pii=tuple(sorted(set(not_pii), key=len, reverse=True)), fillers=frozenset(fillers),
         email_at=frozenset(at), email_dot=frozenset(dot), email_tlds=frozenset(tlds),
-        email_stop=frozenset(stop), languages=tuple(langs),
+        email_stop=frozenset(stop), units=frozenset(units), languages=tuple(langs),
     )
