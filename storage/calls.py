@@ -76,6 +76,9 @@ class Call(CallBase, table=True):
     archived_at: datetime | None = ts_column()
     # set by retention disposal (storage/disposal.py): hot audio and transcript deleted, archive copy kept
     disposed_at: datetime | None = ts_column()
+    # times the channel map was flipped (scoring/channel_map.py): the flip's guard, so two flips of one
+    # view never cancel each other out
+    channel_flips: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -31,12 +31,14 @@ from storage.redactions import AudioCopy, replace_redaction
 from storage.settings import get_settings
 from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
+from storage.voices import save_channel_voices
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
 from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
 from transcribe.vocabulary import decoding_hotwords
+from transcribe.voiceprint import VoicePrint, call_prints
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +92,9 @@ def _score_job_pending(s: Session, call_id: str) -> bool:
 
 
 def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | None = None,
-                 audio_copy: AudioCopy | None = None) -> int:
-    """Replace the transcript (redacted, with what was redacted), move the call to ``transcribed``
-    and queue scoring, in one transaction."""
+                 audio_copy: AudioCopy | None = None, prints: dict[int, VoicePrint] | None = None) -> int:
+    """Replace the transcript (redacted, with what was redacted) and the channels' voice prints, move
+    the call to ``transcribed`` and queue scoring, in one transaction."""
     if redacted is None:
         redacted = redact_transcript(transcript.segments)
     with session(write=True) as s:
@@ -110,6 +112,7 @@ def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | N
             nonspeech=[x.as_json() for x in transcript.nonspeech],
         ), redacted.segments)
         replace_redaction(s, call_id, redacted.spans, originals=redacted.originals(), audio=audio_copy)
+        save_channel_voices(s, call_id, {ch: p.as_json() for ch, p in (prints or {}).items()})
         if not _score_job_pending(s, call_id):
             enqueue(s, JobKind.score, call_id=call_id)
     return n
@@ -129,6 +132,16 @@ def _open_audio(key: str, call_id: str,
         tmp.flush()
         with AudioStream(Path(tmp.name), name=call_id, audio_format=audio_format) as stream:
             yield stream, Path(tmp.name)
+
+
+def _prints(path: Path, call_id: str, info: _CallInfo, transcript: Transcript) -> dict[int, VoicePrint]:
+    """Voice prints of the agent and customer channels (the channel check's voice evidence), from the
+    original audio over each channel's segments; none for a call without both roles."""
+    cmap = info.channel_map
+    if "agent" not in cmap or "customer" not in cmap:
+        return {}
+    with AudioStream(path, name=call_id, audio_format=info.audio_format) as again:
+        return call_prints(again.windows(), transcript.segments, [cmap["agent"], cmap["customer"]])
 
 
 def handle(ctx: JobContext) -> None:
@@ -151,6 +164,7 @@ def handle(ctx: JobContext) -> None:
             redacted = redact_transcript(transcript.segments)
             audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format,
                                           paused=info.paused)
+            prints = _prints(path, call_id, info, transcript)
     except (CorruptAudio, UndecodableAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc
@@ -159,6 +173,6 @@ def handle(ctx: JobContext) -> None:
     if ctx.lease_lost.is_set():
         # Another worker owns the job now; it will store the same result, so store nothing here.
         raise LeaseGone(f"job {ctx.job_id} for call {call_id}")
-    n = store_result(call_id, transcript, redacted=redacted, audio_copy=audio_copy)
+    n = store_result(call_id, transcript, redacted=redacted, audio_copy=audio_copy, prints=prints)
     log.info("transcribe %s: %d segments, %d words, language %s, %.1f s audio (job %d, attempt %d)", call_id,
              n, transcript.words, transcript.language, transcript.duration_s, ctx.job_id, ctx.attempt)
