@@ -7,7 +7,8 @@ a confident verdict from the transcript alone enrols the agent's voice print. :f
 is the inspector's flip: the map flipped, and a scored call scored again under the same rubric.
 
 Idempotent: a call that already has an automatic evaluation under the rubric version asked for is
-left as it is (a job run twice changes nothing). The call moves ``transcribed → scored`` with one
+left as it is (a job run twice changes nothing), unless its transcript is newer than that evaluation
+(the call was transcribed again because a late leg joined it: recorder/late_legs.py). The call moves ``transcribed → scored`` with one
 guarded UPDATE in the same transaction as the evaluation; if another worker got there first the
 UPDATE matches no row and the whole transaction is rolled back.
 """
@@ -39,6 +40,7 @@ from storage.evaluations import Evaluation, auto_evaluation_for
 from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
 from storage.rubric_rules import rule_for
+from storage.transcripts import Transcript
 from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,9 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
         raise CallNotScorable(f"{call_id}: call failed earlier ({call.last_error})")
     rid, version = loaded.key
     existing = auto_evaluation_for(session, call_id, rid, version)
+    transcript = session.get(Transcript, call_id)
+    if existing is not None and transcript is not None and existing.created_at < transcript.created_at:
+        again = True  # transcribed again since (new audio: a late leg joined): the old score is stale
     if existing is not None and not again:
         if call.status == CallStatus.transcribed:
             _mark_scored(session, call_id)

@@ -49,6 +49,10 @@ class CallNotTranscribable(Conflict):
     """call cannot be transcribed in its current state"""
 
 
+class AudioReplaced(Conflict):
+    """the call's audio was replaced while it was transcribed (a late leg joined); result not stored"""
+
+
 class LeaseGone(Conflict):
     """job lease lost while transcribing; result not stored"""
 
@@ -92,9 +96,11 @@ def _score_job_pending(s: Session, call_id: str) -> bool:
 
 
 def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | None = None,
-                 audio_copy: AudioCopy | None = None, prints: dict[int, VoicePrint] | None = None) -> int:
+                 audio_copy: AudioCopy | None = None, prints: dict[int, VoicePrint] | None = None,
+                 audio_key: str | None = None) -> int:
     """Replace the transcript (redacted, with what was redacted) and the channels' voice prints, move
-    the call to ``transcribed`` and queue scoring, in one transaction."""
+    the call to ``transcribed`` and queue scoring, in one transaction; ``audio_key``: the audio that
+    was transcribed, which must still be the call's (a late leg may have replaced it meanwhile)."""
     if redacted is None:
         redacted = redact_transcript(transcript.segments)
     with session(write=True) as s:
@@ -104,6 +110,8 @@ def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | N
             calls.move(s, call_id, CallStatus.transcribed, last_error=None)
         except calls.CallMoved as exc:
             raise CallNotTranscribable(f"{call_id} is no longer recorded or transcribed") from exc
+        if audio_key is not None and s.exec(select(Call.audio_key).where(Call.call_id == call_id)).one() != audio_key:
+            raise AudioReplaced(call_id)  # rolls the move back; the job queued with the new audio transcribes it
         n = replace_transcript(s, TranscriptBase(
             call_id=call_id, language=transcript.language, language_probability=transcript.language_probability,
             model_name=transcript.model.name, model_version=transcript.model.version,
@@ -173,6 +181,11 @@ def handle(ctx: JobContext) -> None:
     if ctx.lease_lost.is_set():
         # Another worker owns the job now; it will store the same result, so store nothing here.
         raise LeaseGone(f"job {ctx.job_id} for call {call_id}")
-    n = store_result(call_id, transcript, redacted=redacted, audio_copy=audio_copy, prints=prints)
+    try:
+        n = store_result(call_id, transcript, redacted=redacted, audio_copy=audio_copy, prints=prints,
+                         audio_key=info.audio_key)
+    except AudioReplaced:
+        log.info("transcribe %s: audio replaced meanwhile (a late leg); the newer job transcribes it", call_id)
+        return
     log.info("transcribe %s: %d segments, %d words, language %s, %.1f s audio (job %d, attempt %d)", call_id,
              n, transcript.words, transcript.language, transcript.duration_s, ctx.job_id, ctx.attempt)
