@@ -14,9 +14,10 @@ agent item be scored on what the customer said. The check weighs evidence from t
   SIPREC recording's metadata gave its streams (:func:`siprec_evidence`).
 
 The sum decides: at least ``DECIDE`` for the map → ``ok``, at most −``DECIDE`` → ``swapped``, else
-``unsure``. Confidence grows with the sum's size: 1 − exp(−|sum| / ``DECIDE``), so a bare decision is
-0.63 and 0.9 needs a sum of 4.6 (on the benchmark no verdict at or above 0.9 was wrong). Only two-channel calls with an agent and a customer
-channel get a verdict. Measured by ``python -m bench.channel_check`` (docs/benchmarks.md).
+``unsure``. Confidence grows with the sum's size: 1 − exp(−|sum| / ``DECIDE``), so a bare decision
+is 0.63 and 0.9 needs a sum of 4.6 (on the benchmark no verdict at or above 0.9 was wrong). Only
+two-channel calls with an agent and a customer channel get a verdict. Measured by ``python -m
+bench.channel_check`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations

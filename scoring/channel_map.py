@@ -103,21 +103,22 @@ def flip_map(session: Session, call_id: str, *, actor: str, reason: str, seen_fl
     ).first()
     if row is None:
         raise FlipRaced(f"{call_id}: expected {seen} earlier flip(s) and status transcribed or scored")
-    relabelled = session.execute(
+    res = session.execute(
         sa.update(TranscriptSegment)
         .where(col(TranscriptSegment.call_id) == call_id,
                col(TranscriptSegment.channel).in_([after["agent"], after["customer"]]),
                col(TranscriptSegment.speaker).in_([Speaker.agent.value, Speaker.customer.value]))
         .values(speaker=sa.case((col(TranscriptSegment.channel) == after["agent"], Speaker.agent.value),
                                 else_=Speaker.customer.value))
-    ).rowcount
+    )
+    relabelled = int(getattr(res, "rowcount", 0) or 0)
     detail: dict[str, Any] = {"before": before, "after": after, "reason": reason[:500], "flips": seen + 1}
     if verdict is not None:
         detail["check"] = {"verdict": str(verdict.verdict), "confidence": verdict.confidence, "score": verdict.score}
     audit.record(session, actor, AuditAction.channel_flip, call_id=call_id, detail=detail)
     session.flush()
     session.expire(call)
-    return Flip(call_id, before, after, int(relabelled or 0), seen + 1)
+    return Flip(call_id, before, after, relabelled, seen + 1)
 
 
 def confirm(session: Session, call: Call, *, source: str, agent_channel: int | None = None) -> bool:

@@ -8,9 +8,9 @@ is the inspector's flip: the map flipped, and a scored call scored again under t
 
 Idempotent: a call that already has an automatic evaluation under the rubric version asked for is
 left as it is (a job run twice changes nothing), unless its transcript is newer than that evaluation
-(the call was transcribed again because a late leg joined it: recorder/late_legs.py). The call moves ``transcribed → scored`` with one
-guarded UPDATE in the same transaction as the evaluation; if another worker got there first the
-UPDATE matches no row and the whole transaction is rolled back.
+(the call was transcribed again because a late leg joined it: recorder/late_legs.py). The call moves
+``transcribed → scored`` with one guarded UPDATE in the same transaction as the evaluation; if
+another worker got there first the UPDATE matches no row and the whole transaction is rolled back.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from storage.evaluations import Evaluation, auto_evaluation_for
 from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
 from storage.rubric_rules import rule_for
-from storage.transcripts import Transcript
 from storage.settings import get_settings
+from storage.transcripts import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ def check_channels(session: Session, call_id: str) -> Flip | None:
     flipped = None
     if s.channel_auto_flip:
         verdict = call_check(session, call)
-        if verdict is not None and verdict.verdict is Verdict.swapped and verdict.confidence >= s.channel_flip_confidence:
+        sure = verdict is not None and verdict.confidence >= s.channel_flip_confidence
+        if verdict is not None and sure and verdict.verdict is Verdict.swapped:
             flipped = flip_map(session, call_id, actor="auto", reason="channel check: swapped", verdict=verdict)
             log.info("score: call %s channel map flipped (%s, confidence %s)", call_id, verdict.score,
                      verdict.confidence)

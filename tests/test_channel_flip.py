@@ -74,7 +74,7 @@ def test_an_inspector_flip_reattributes_speech_and_scores_the_call_again(sqlite_
     answer, evidence = _greeting(evs[-1].id or 0)
     assert answer == "yes" and evidence and all(e["speaker"] == "agent" for e in evidence)
     assert (audit.actor, audit.call_id) == ("insp1", "sw-1")
-    assert audit.detail["before"] == {"agent": 0, "customer": 1} and audit.detail["after"] == {"agent": 1, "customer": 0}
+    assert (audit.detail["before"], audit.detail["after"]) == ({"agent": 0, "customer": 1}, {"agent": 1, "customer": 0})
     assert audit.detail["reason"] == "agent audible on the right"
     assert after is not None and after.verdict is Verdict.ok
 

@@ -120,7 +120,8 @@ class Printer:
         return VoicePrint(tuple(float(v) for v in np.concatenate([mean, std])), round(self.frames * HOP_S, 2))
 
 
-def voice_print(samples: np.ndarray, rate: int, spans: Iterable[tuple[float, float]] | None = None) -> VoicePrint | None:
+def voice_print(samples: np.ndarray, rate: int,
+                spans: Iterable[tuple[float, float]] | None = None) -> VoicePrint | None:
     """The print of one channel (``samples``: int16 or float, mono) over ``spans`` (seconds where the
     channel speaks; None: the frames within 20 dB of the channel's loudest); None with too little speech."""
     printer = Printer(rate)
