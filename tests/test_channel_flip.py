@@ -190,3 +190,27 @@ def test_the_score_job_flips_a_confidently_swapped_recording_before_scoring_it(
     assert answer == "yes" and evidence and all(e["speaker"] == "agent" for e in evidence)
     assert audit.actor == "auto" and audit.detail["check"]["verdict"] == "swapped"
     assert audit.detail["check"]["confidence"] >= get_settings().channel_flip_confidence
+
+
+def test_flip_channels_on_the_command_line_rescores_a_scored_call(sqlite_db: str) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from callqc.cli import scoring as scoring_cli
+    from storage.errors import NotFound
+
+    _swapped("sw-cli", status="transcribed")
+    with session() as s:
+        score_call(s, "sw-cli", load_rubric())
+    app = typer.Typer()
+    scoring_cli.register(app)
+    res = CliRunner().invoke(app, ["flip-channels", "sw-cli", "--reason", "legs wired the other way"])
+    assert res.exit_code == 0, res.output
+    assert "{'agent': 0, 'customer': 1} -> {'agent': 1, 'customer': 0}" in res.output and "scored again" in res.output
+    with session() as s:
+        audit = s.exec(select(AuditEvent).where(AuditEvent.action == "channel_flip")).one()
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == "sw-cli", col(Evaluation.active).is_(True))).one()
+    assert audit.actor.startswith("cli:") and audit.detail["reason"] == "legs wired the other way"
+    assert _greeting(ev.id or 0)[0] == "yes"
+    missing = CliRunner().invoke(app, ["flip-channels", "no-such-call", "--reason", "x"])
+    assert isinstance(missing.exception, NotFound)  # the console script prints it as one line
