@@ -63,7 +63,8 @@ if view.channel_check is not None:
     cc = view.channel_check
     shown = t("channel_check", verdict=t(f"channel_{cc['verdict']}"), confidence=f"{cc['confidence']:.2f}")
     (st.warning if cc["verdict"] == "swapped" else st.caption)(shown)
-    if can(who, Perm.review) and c["status"] in ("transcribed", "scored") and st.button(t("flip_channels"), key="flip_channels"):
+    flippable = can(who, Perm.review) and c["status"] in ("transcribed", "scored")
+    if flippable and st.button(t("flip_channels"), key="flip_channels"):
         try:
             with dbs() as s:
                 flip_channels(s, who, c["call_id"], seen_flips=cc["flips"], reason="flipped on the call page")
