@@ -136,6 +136,15 @@ def confirm(session: Session, call: Call, *, source: str, agent_channel: int | N
     return True
 
 
+def confirm_reviewed(session: Session, call: Call) -> bool:
+    """A reviewed call's map is taken as right, unless the check says it is swapped (the reviewer may
+    not have noticed; the flip, not the review, confirms such a call)."""
+    result = call_check(session, call)
+    if result is not None and result.verdict is Verdict.swapped:
+        return False
+    return confirm(session, call, source="review")
+
+
 def confirm_from_transcript(session: Session, call: Call) -> bool:
     """A confident verdict from the transcript alone confirms which channel is the agent's (the voice
     evidence is left out: a profile must not confirm itself)."""

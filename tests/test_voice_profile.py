@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scoring.channel_check import Verdict
-from scoring.channel_map import call_check, confirm, confirm_from_transcript
+from scoring.channel_map import call_check, confirm, confirm_from_transcript, confirm_reviewed
 from scoring.voice_profile import MIN_CALLS
 from storage.calls import Call
 from storage.db import session
@@ -41,7 +41,8 @@ def _espeak(text: str, voice: str) -> np.ndarray:
     return speak(text, voice=voice, speed=160).astype(np.float64)
 
 
-def _store(call_id: str, agent: str, *, prompts: list[str], said: str, voice: str, swapped: bool) -> None:
+def _store(call_id: str, agent: str, *, prompts: list[str], said: str, voice: str, swapped: bool,
+           agent_text: str = "okay") -> None:
     """A call of the agent's prompts and the customer's line, neutral words only (no cue phrase),
     with the sides swapped when ``swapped``; the map always says agent=0."""
     a = np.concatenate([_prompt(p) for p in prompts])
@@ -52,7 +53,8 @@ def _store(call_id: str, agent: str, *, prompts: list[str], said: str, voice: st
     audio[agent_ch, : len(a)] = a
     audio[cust_ch, len(a) + gap :] = c
     spans = {agent_ch: (0.0, len(a) / RATE), cust_ch: ((len(a) + gap) / RATE, audio.shape[1] / RATE)}
-    segs = [Segment(speaker="customer" if ch == 1 else "agent", start=a0, end=b0, text="okay", channel=ch)
+    segs = [Segment(speaker="customer" if ch == 1 else "agent", start=a0, end=b0,
+                    text=agent_text if ch == agent_ch else "okay", channel=ch)
             for ch, (a0, b0) in sorted(spans.items(), key=lambda kv: kv[1])]
     prints = {ch: voice_print(audio[ch], RATE, [spans[ch]]) for ch in (0, 1)}
     with session() as s:
@@ -125,3 +127,20 @@ def test_a_print_made_window_by_window_is_the_whole_channels_print(tmp_path: Pat
     assert whole is not None and other is not None and set(windowed) == {0}
     assert distance(windowed[0].vector, whole.vector) < 0.1 * distance(other.vector, whole.vector)
     assert abs(windowed[0].speech_s - whole.speech_s) <= 0.1 * whole.speech_s
+
+
+def test_a_review_confirms_the_map_unless_the_check_says_swapped(sqlite_db: str) -> None:
+    """The reviewer may not have noticed a swap: such a call's "agent" voice stays out of the profile."""
+    from sqlmodel import select
+
+    _store("r-ok", "anna", prompts=["queue-thankyou"], said="It is about the parcel.", voice="en-us", swapped=False)
+    _store("r-sw", "anna", prompts=["im-sorry"], said="It is about the parcel.", voice="en-us", swapped=True,
+           agent_text="Thank you for calling, how can I help you? Let me check, one moment please.")
+    with session() as s:
+        ok, sw = s.get(Call, "r-ok"), s.get(Call, "r-sw")
+        assert ok is not None and sw is not None
+        assert confirm_reviewed(s, ok) and not confirm_reviewed(s, sw)
+        assert [(v.call_id, v.channel, v.source) for v in s.exec(select(AgentVoice))] == [("r-ok", 0, "review")]
+        # a confident swapped verdict from the transcript enrols the channel that really is the agent's
+        assert confirm_from_transcript(s, sw)
+        assert s.exec(select(AgentVoice).where(AgentVoice.call_id == "r-sw")).one().channel == 1

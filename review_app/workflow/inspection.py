@@ -19,7 +19,7 @@ from review_app.workflow import auto_disputes, evalview, notify, routing
 from review_app.workflow.callview import call_public, channel_check_json
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
-from scoring.channel_map import confirm
+from scoring.channel_map import confirm_reviewed
 from scoring.handler import flip_channels as flip_call_channels
 from storage import live_segments, pauses
 from storage.access import Perm, require, visible_call
@@ -218,7 +218,7 @@ def _store(
     routing.close_for_review(session, who, call.call_id, review.id)
     auto_disputes.settle_by_review(session, who, call.call_id, review)
     notify.new_feedback(session, call, review)
-    confirm(session, call, source="review")  # a reviewed call's map is taken as right: its agent's voice
+    confirm_reviewed(session, call)
     return review
 
 
