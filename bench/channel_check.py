@@ -10,10 +10,18 @@ agent usually speaks first), one outbound (the customer usually answers "hello?"
 calls of each the other side speaks first); half have the channels swapped
 (agent right), the map handed to the check is always agent=left. Light white noise on both sides.
 
-Compared in the same run against a baseline that needs no transcript: "whoever makes sound first is
-the agent on an inbound call, the customer on an outbound one" (audio energy only; always decides).
+Agents: three voices made from the one real voice (the prompts as recorded, and pitch-shifted by sox
+−400 and +300 cents: different formants, the same words); customers: espeak-ng en-us, en-gb,
+en-gb-scotland and female variants. Voice profiles (scoring/voice_profile.py): first ``--enrol``
+calls per agent are "reviewed" (their truth enrols the agent's print, they are not counted), then the
+``--calls`` checked calls each pick an agent at random; a checked call whose transcript-only verdict
+has confidence ≥ ``ENROL_CONFIDENCE`` enrols too, as it would in production.
 
-``python -m bench.channel_check [--calls 60] [--seed 17] [--model tiny.en] [--json FILE]``
+Compared in the same run: the transcript-only check, the check with the voice profile, and a baseline
+that needs no transcript: "whoever makes sound first is the agent on an inbound call, the customer on
+an outbound one" (audio energy only; always decides).
+
+``python -m bench.channel_check [--calls 60] [--seed 17] [--enrol 3] [--model tiny.en] [--json FILE]``
 """
 
 from __future__ import annotations
@@ -33,8 +41,11 @@ from typing import Any
 import numpy as np
 
 from scoring.channel_check import Verdict, check
-from transcribe.audio import AudioStream
+from scoring.voice_profile import ENROL_CONFIDENCE, profile_of, voice_evidence
+from storage.segments import Segment
+from transcribe.audio import SAMPLE_RATE, AudioStream, decode
 from transcribe.engine import get_transcriber
+from transcribe.voiceprint import VoicePrint, voice_print
 
 RATE = 8000
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
@@ -47,6 +58,8 @@ CUSTOMER_CUE = ["Hi, I have a problem with my bill.", "I would like to change my
 CUSTOMER_PLAIN = ["Yes.", "Okay, thanks.", "It is about the delivery from last week.", "Sure, go ahead.",
                   "No, that is all.", "Right, I see.", "Fine, bye."]
 CHANNELS = {"agent": 0, "customer": 1}
+AGENTS = {"allison": 0, "allison-low": -400, "allison-high": 300}  # sox pitch shift, cents
+CUSTOMER_VOICES = ["en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en-gb+f2"]
 
 
 def _read(path: Path) -> np.ndarray:
@@ -68,11 +81,21 @@ def _espeak(text: str, voice: str, speed: int, tmp: Path) -> np.ndarray:
     return _read(out)
 
 
-def make_call(rng: random.Random, tmp: Path) -> tuple[np.ndarray, dict[str, Any]]:
+def _prompt(name: str, cents: int, tmp: Path) -> np.ndarray:
+    if not cents:
+        return _read(SOUNDS / f"{name}.wav")
+    out = tmp / f"{name}{cents:+d}.wav"
+    if not out.exists():
+        subprocess.run(["sox", str(SOUNDS / f"{name}.wav"), str(out), "pitch", str(cents)], check=True,
+                       capture_output=True)
+    return _read(out)
+
+
+def make_call(rng: random.Random, tmp: Path, agent_name: str = "allison") -> tuple[np.ndarray, dict[str, Any]]:
     inbound = rng.random() < 0.75
     swapped = rng.random() < 0.5
-    voice, speed = rng.choice(["en-us", "en-gb"]), rng.choice([140, 160, 180])
-    agent = [_read(SOUNDS / f"{p}.wav") for p in rng.sample(AGENT_PROMPTS, 3)]
+    voice, speed = rng.choice(CUSTOMER_VOICES), rng.choice([140, 160, 180])
+    agent = [_prompt(p, AGENTS[agent_name], tmp) for p in rng.sample(AGENT_PROMPTS, 3)]
     cust_lines = rng.sample(CUSTOMER_PLAIN, 2)
     if rng.random() < 0.6:
         cust_lines.insert(rng.randrange(3), rng.choice(CUSTOMER_CUE))
@@ -97,7 +120,7 @@ def make_call(rng: random.Random, tmp: Path) -> tuple[np.ndarray, dict[str, Any]
     for ch, at, pcm in placed:
         audio[at : at + len(pcm), (1 - ch) if swapped else ch] += pcm
     audio += np.random.default_rng(rng.randrange(1 << 30)).normal(0, 60, audio.shape).astype(np.float32)
-    return audio, {"inbound": inbound, "swapped": swapped, "customer_first": customer_first,
+    return audio, {"agent": agent_name, "inbound": inbound, "swapped": swapped, "customer_first": customer_first,
                    "customer_cue": any(t in CUSTOMER_CUE for t in cust_lines)}
 
 
@@ -120,30 +143,62 @@ def baseline(audio: np.ndarray, inbound: bool) -> Verdict:
     return Verdict.ok if agent_ch == 0 else Verdict.swapped
 
 
-def run(n: int, seed: int, model: str, out: Path | None) -> dict[str, Any]:
+def channel_prints(path: Path, segs: list[Segment]) -> dict[int, VoicePrint | None]:
+    """The voice print of each channel over its transcript's segments (as the transcription job does)."""
+    audio = decode(path)
+    return {ch: voice_print(audio.channels[ch], SAMPLE_RATE, [(s.start, s.end) for s in segs if s.channel == ch])
+            for ch in (0, 1)}
+
+
+def run(n: int, seed: int, model: str, out: Path | None, enrol: int = 3) -> dict[str, Any]:
     rng = random.Random(seed)
     transcriber = get_transcriber(model)
     rows = []
+    enrolled: dict[str, list[VoicePrint]] = {a: [] for a in AGENTS}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        for i in range(n):
-            audio, label = make_call(rng, tmp)
+
+        def one(i: int, agent: str) -> tuple[np.ndarray, dict[str, Any], list[Segment], dict[int, VoicePrint | None]]:
+            audio, label = make_call(rng, tmp, agent)
             path = tmp / f"call{i}.wav"
             _write(path, audio)
             with AudioStream(path, name=f"call{i}") as stream:
                 segs = transcriber.transcribe(stream, channel_map=CHANNELS, language="en").segments
-            result = check(segs, CHANNELS, "inbound" if label["inbound"] else "outbound")
-            assert result is not None
+            return audio, label, segs, channel_prints(path, segs)
+
+        for i, agent in enumerate(a for a in AGENTS for _ in range(enrol)):  # reviewed calls: truth known
+            _, label, _, prints = one(-1 - i, agent)
+            p = prints[1 if label["swapped"] else 0]
+            if p is not None:
+                enrolled[agent].append(p)
+        for i in range(n):
+            audio, label, segs, prints = one(i, rng.choice(list(AGENTS)))
+            direction = "inbound" if label["inbound"] else "outbound"
+            text_only = check(segs, CHANNELS, direction)
+            profile = profile_of(label["agent"], enrolled[label["agent"]])
+            voice = voice_evidence(profile, prints[0], prints[1])
+            result = check(segs, CHANNELS, direction, evidence=[voice] if voice else [])
+            assert result is not None and text_only is not None
+            if text_only.verdict is not Verdict.unsure and text_only.confidence >= ENROL_CONFIDENCE:
+                p = prints[0 if text_only.verdict is Verdict.ok else 1]
+                if p is not None:
+                    enrolled[label["agent"]].append(p)
             truth = Verdict.swapped if label["swapped"] else Verdict.ok
             rows.append({**label, "verdict": str(result.verdict), "confidence": result.confidence,
                          "score": result.score, "reasons": result.reasons, "truth": str(truth),
+                         "text_verdict": str(text_only.verdict), "text_score": text_only.score,
+                         "voice_value": voice.value if voice else None,
+                         "prints": {ch: p.as_json() if p else None for ch, p in prints.items()},
+                         "profile": list(profile.mean) if profile else None,
                          "baseline": str(baseline(audio, label["inbound"])),
                          "text": {ch: " ".join(s.text for s in segs if s.channel == ch) for ch in (0, 1)}})
-            print(f"call{i}: truth {truth} check {result.verdict} ({result.score:+g}) baseline {rows[-1]['baseline']}"
-                  f" | {rows[-1]['text'][0][:60]!r}", flush=True)
-    doc = {"calls": rows, "wall_s": round(time.time() - t0, 1), "model": model, "seed": seed,
-           "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}"}
+            print(f"call{i} ({label['agent']}): truth {truth} check {result.verdict} ({result.score:+g}; text"
+                  f" {text_only.score:+g}, voice {rows[-1]['voice_value']}) baseline {rows[-1]['baseline']}",
+                  flush=True)
+    doc = {"calls": rows, "wall_s": round(time.time() - t0, 1), "model": model, "seed": seed, "enrol": enrol,
+           "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+           "load_avg": os.getloadavg()}
     doc["summary"] = summary(rows)
     if out:
         out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
@@ -158,17 +213,20 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "accuracy_decided_pct": round(100 * right / len(decided), 1) if decided else None,
                 "unsure_pct": round(100 * (len(rows) - len(decided)) / len(rows), 1),
                 "right_of_all_pct": round(100 * right / len(rows), 1)}
-    return {"check": figures("verdict"), "baseline": figures("baseline")}
+    confident = [r for r in rows if r["verdict"] != "unsure" and r["confidence"] >= 0.9]
+    return {"check": figures("verdict"), "transcript_only": figures("text_verdict"), "baseline": figures("baseline"),
+            "confidence_0.9": {"calls": len(confident), "right": sum(r["verdict"] == r["truth"] for r in confident)}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=60)
     ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--enrol", type=int, default=3, help="reviewed calls per agent before the checked calls")
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    doc = run(args.calls, args.seed, args.model, args.json)
+    doc = run(args.calls, args.seed, args.model, args.json, args.enrol)
     print(json.dumps({**doc["summary"], "wall_s": doc["wall_s"], "machine": doc["machine"]}, indent=1))
 
 

@@ -178,7 +178,9 @@ def _resample(a: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def _write_wav(out: Path, mix: np.ndarray, rate: int) -> None:
-    pcm = (np.clip(mix, -1.0, 1.0) * 32767).round().astype("<i2").T.tobytes()
+    # × 32768, PyAV's own scale: a 16-bit recording joined again (a late leg, recorder/late_legs.py)
+    # comes back sample for sample
+    pcm = np.clip((mix * 32768).round(), -32768, 32767).astype("<i2").T.tobytes()
     with wave.open(str(out), "wb") as w:
         w.setnchannels(mix.shape[0])
         w.setsampwidth(2)

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from recorder.ingest import ingest_file, spool_file
+from recorder.ingest import CallExists, ingest_file, spool_file
+from recorder.late_legs import join_late
 from recorder.layouts import BadLayout, fields_from_name, get_layout, read_agent_map
 from recorder.legs import Piece, Role, join, split_name
 from recorder.metadata import CallMeta, parse_meta, read_sidecar, safe_text, sidecar_for
@@ -239,8 +240,15 @@ class Watcher:
                 meta = dataclasses.replace(
                     meta, call_id=meta.call_id or Path(stripped).stem, channel_map=joined.channel_map,
                     started_at=joined.started_at, ended_at=None, meta={**meta.meta, "legs": joined.legs})
-                result = ingest_file(tmp, meta, name=stripped, actor="watch", source=f"spool:{self.spool}",
-                                     store=self.store)
+                try:
+                    result = ingest_file(tmp, meta, name=stripped, actor="watch", source=f"spool:{self.spool}",
+                                         store=self.store)
+                except CallExists:
+                    if any(p.role is Role.both for p in pieces):
+                        raise
+                    # the other leg came first and is registered: this one joins it (recorder/late_legs.py)
+                    result = join_late(meta.call_id or Path(stripped).stem, pieces, actor="watch",
+                                       source=f"spool:{self.spool}", store=self.store)
         except (InvalidInput, Conflict) as exc:
             for p, s in zip(paths, sides, strict=True):
                 self._reject(p, s, str(exc))

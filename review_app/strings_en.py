@@ -165,6 +165,7 @@ EN: dict[str, str] = {
     "recorded": "Recorded",
     "started": "Started",
     "uniqueid": "PBX call ID",
+    "flip_channels": "Swap agent and customer channels",
     "channel_check": "Channel check: {verdict} (confidence {confidence})",
     "channel_ok": "agent and customer channels as mapped",
     "channel_swapped": "agent and customer channels look swapped; agent items may have been scored on the customer",

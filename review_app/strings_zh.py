@@ -164,6 +164,7 @@ ZH: dict[str, str] = {
     "recorded": "已录音",
     "started": "开始时间",
     "uniqueid": "PBX 通话号",
+    "flip_channels": "交换坐席与客户声道",
     "channel_check": "声道检查：{verdict}（置信度 {confidence}）",
     "channel_ok": "坐席与客户声道与配置一致",
     "channel_swapped": "坐席与客户声道疑似接反，坐席项可能按客户的话评分",

@@ -8,11 +8,16 @@ agent item be scored on what the customer said. The check weighs evidence from t
   each phrase on the side it belongs to counts its weight *for* the map as it is, on the other side
   *against* it;
 - **who speaks first**: on an inbound call the agent answers, on an outbound call the customer does
-  (counts 1; nothing when the direction is unknown).
+  (counts 1; nothing when the direction is unknown);
+- **other evidence** handed in as :class:`Evidence`: the agent's voice profile
+  (scoring/voice_profile.py: which channel sounds like the agent's confirmed calls) and the roles a
+  SIPREC recording's metadata gave its streams (:func:`siprec_evidence`).
 
 The sum decides: at least ``DECIDE`` for the map → ``ok``, at most −``DECIDE`` → ``swapped``, else
-``unsure``. Confidence grows with the sum's size. Only two-channel calls with an agent and a customer
-channel get a verdict. Measured by ``python -m bench.channel_check`` (docs/benchmarks.md).
+``unsure``. Confidence grows with the sum's size: 1 − exp(−|sum| / ``DECIDE``), so a bare decision
+is 0.63 and 0.9 needs a sum of 4.6 (on the benchmark no verdict at or above 0.9 was wrong). Only
+two-channel calls with an agent and a customer channel get a verdict. Measured by ``python -m
+bench.channel_check`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from storage.segments import Segment
 CUES_FILE = Path(__file__).with_name("channel_cues.yaml")
 DECIDE = 2.0  # evidence needed for a verdict
 FIRST_SPEAKER_WEIGHT = 1.0
+# A SIPREC recorder names each stream's participant (RFC 7866 metadata); the map was built from that,
+# so it is strong but not final evidence (a misconfigured SRC labels the wrong leg).
+SIPREC_WEIGHT = 3.0
 
 
 class Verdict(StrEnum):
@@ -62,6 +70,24 @@ class ChannelCheck:
         return out
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Evidence from outside the transcript: ``value`` > 0 for the map as it is, < 0 against it."""
+
+    value: float
+    reason: str
+
+
+def siprec_evidence(meta: dict[str, Any] | None) -> Evidence | None:
+    """A SIPREC call whose map the recording metadata decided (recorder/siprec: ``meta.rs_metadata``
+    present, ``meta.speaker_map`` not ``"fallback"``, i.e. a participant matched the agent pattern)."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("rs_metadata"), dict):
+        return None
+    if meta.get("speaker_map") == "fallback":
+        return None
+    return Evidence(SIPREC_WEIGHT, f"SIPREC metadata names the agent's stream ({SIPREC_WEIGHT:+g})")
+
+
 @cache
 def load_cues(path: Path = CUES_FILE) -> tuple[Cue, ...]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -81,7 +107,7 @@ def _norm(text: str) -> str:
 
 
 def check(segments: Sequence[Segment], channel_map: dict[str, int] | None, direction: str | None,
-          cues: Sequence[Cue] | None = None) -> ChannelCheck | None:
+          cues: Sequence[Cue] | None = None, evidence: Sequence[Evidence] = ()) -> ChannelCheck | None:
     """The verdict on ``channel_map`` from the call's transcript; None for calls it does not apply to."""
     cmap = channel_map or {}
     if "agent" not in cmap or "customer" not in cmap:
@@ -106,6 +132,9 @@ def check(segments: Sequence[Segment], channel_map: dict[str, int] | None, direc
         score += value
         who = "agent" if first.channel == agent_ch else "customer"
         reasons.append(f"the {who} channel speaks first on an {direction} call ({value:+g})")
+    for ev in evidence:
+        score += ev.value
+        reasons.append(ev.reason)
     if score >= DECIDE:
         verdict = Verdict.ok
     elif score <= -DECIDE:

@@ -1,9 +1,16 @@
 """The scoring job: score a transcribed call against the active rubric, store it, mark the call scored.
 
+Before scoring, the channel check (scoring/channel_map.py) looks at a two-channel call: with
+``channel_auto_flip`` on, a ``swapped`` verdict of at least ``channel_flip_confidence`` flips the map
+first (audited, actor ``auto``), so the call is scored with speech attributed to the right speaker;
+a confident verdict from the transcript alone enrols the agent's voice print. :func:`flip_channels`
+is the inspector's flip: the map flipped, and a scored call scored again under the same rubric.
+
 Idempotent: a call that already has an automatic evaluation under the rubric version asked for is
-left as it is (a job run twice changes nothing). The call moves ``transcribed → scored`` with one
-guarded UPDATE in the same transaction as the evaluation; if another worker got there first the
-UPDATE matches no row and the whole transaction is rolled back.
+left as it is (a job run twice changes nothing), unless its transcript is newer than that evaluation
+(the call was transcribed again because a late leg joined it: recorder/late_legs.py). The call moves
+``transcribed → scored`` with one guarded UPDATE in the same transaction as the evaluation; if
+another worker got there first the UPDATE matches no row and the whole transaction is rolled back.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import logging
 from sqlmodel import Session
 
 from scoring.autoscore import evaluate
+from scoring.channel_check import Verdict
+from scoring.channel_map import Flip, call_check, confirm, confirm_from_transcript, flip_map
 from scoring.checks import Env
 from scoring.conversation import TranscriptNotReady, load_conversation
 from scoring.evaluations import store_auto_evaluation
@@ -32,6 +41,7 @@ from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
 from storage.rubric_rules import rule_for
 from storage.settings import get_settings
+from storage.transcripts import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +57,10 @@ def _mark_scored(session: Session, call_id: str) -> None:
         raise Conflict(f"call {call_id} is no longer 'transcribed'; another worker scored it") from exc
 
 
-def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env | None = None) -> Evaluation:
-    """Score one call under ``loaded`` (or return its existing evaluation under that version)."""
+def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env | None = None,
+               again: bool = False) -> Evaluation:
+    """Score one call under ``loaded`` (or return its existing evaluation under that version, unless
+    ``again``: the transcript changed, e.g. its speakers after a channel flip)."""
 
     call = session.get(Call, call_id)
     if call is None:
@@ -59,7 +71,10 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
         raise CallNotScorable(f"{call_id}: call failed earlier ({call.last_error})")
     rid, version = loaded.key
     existing = auto_evaluation_for(session, call_id, rid, version)
-    if existing is not None:
+    transcript = session.get(Transcript, call_id)
+    if existing is not None and transcript is not None and existing.created_at < transcript.created_at:
+        again = True  # transcribed again since (new audio: a late leg joined): the old score is stale
+    if existing is not None and not again:
         if call.status == CallStatus.transcribed:
             _mark_scored(session, call_id)
         log.info("score: call %s already scored with %s v%s (evaluation %s)", call_id, rid, version,
@@ -87,7 +102,43 @@ def handle(ctx: JobContext) -> None:
         if rid and ver and not (isinstance(ver, int) or str(ver).isdigit()):
             raise CallNotScorable(f"{call_id}: job payload rubric_version {ver!r} is not a number")
         loaded = stored_rubric(session, str(rid), int(ver)) if rid and ver else rubric_for_call(session, call_id)
+        check_channels(session, call_id)
         score_call(session, call_id, loaded)
+
+
+def check_channels(session: Session, call_id: str) -> Flip | None:
+    """Before the first scoring: flip a confidently swapped map when ``channel_auto_flip`` is on; enrol
+    the agent's voice when the transcript alone is sure which channel is the agent's."""
+    call = session.get(Call, call_id)
+    if call is None or call.status != CallStatus.transcribed:
+        return None
+    s = get_settings()
+    flipped = None
+    if s.channel_auto_flip:
+        verdict = call_check(session, call)
+        sure = verdict is not None and verdict.confidence >= s.channel_flip_confidence
+        if verdict is not None and sure and verdict.verdict is Verdict.swapped:
+            flipped = flip_map(session, call_id, actor="auto", reason="channel check: swapped", verdict=verdict)
+            log.info("score: call %s channel map flipped (%s, confidence %s)", call_id, verdict.score,
+                     verdict.confidence)
+            call = session.get(Call, call_id)
+            assert call is not None
+    confirm_from_transcript(session, call)
+    return flipped
+
+
+def flip_channels(session: Session, call_id: str, *, actor: str, reason: str,
+                  seen_flips: int | None = None) -> tuple[Flip, Evaluation | None]:
+    """An inspector's flip: the map and the segments' speakers swapped, the agent's voice enrolled from
+    the corrected map, and a scored call scored again (its rubric; earlier evaluations stay, inactive).
+    A call still ``transcribed`` is scored by its pending job."""
+    flip = flip_map(session, call_id, actor=actor, reason=reason, seen_flips=seen_flips)
+    call = session.get(Call, call_id)
+    assert call is not None
+    confirm(session, call, source="inspector")
+    if call.status != CallStatus.scored:
+        return flip, None
+    return flip, score_call(session, call_id, rubric_for_call(session, call_id), again=True)
 
 
 def rubric_for_call(session: Session, call_id: str) -> LoadedRubric:

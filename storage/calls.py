@@ -76,6 +76,9 @@ class Call(CallBase, table=True):
     archived_at: datetime | None = ts_column()
     # set by retention disposal (storage/disposal.py): hot audio and transcript deleted, archive copy kept
     disposed_at: datetime | None = ts_column()
+    # times the channel map was flipped (scoring/channel_map.py): the flip's guard, so two flips of one
+    # view never cancel each other out
+    channel_flips: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -119,3 +122,21 @@ def move(session: Session, call_id: str, to: CallStatus, **values: Any) -> None:
     ).first()
     if row is None:
         raise CallMoved(f"{call_id} -> {to}: only from {', '.join(sources)}")
+
+
+def replace_audio(session: Session, call_id: str, *, seen_sha256: str, **values: Any) -> bool:
+    """New audio for a registered call (a late leg joined, recorder/late_legs.py): one guarded
+    statement, ``UPDATE calls SET <values>, status='recorded' WHERE call_id=:id AND sha256=:seen AND
+    archived_at IS NULL AND status IN ('recorded','transcribed','scored') RETURNING``. The call goes
+    back to ``recorded`` to be transcribed and scored again; this is the only way back, and not a
+    :data:`MOVES` edge (a live finish or a job must never move a scored call back). False when no row
+    matched: the audio changed meanwhile (the caller looks again) or the call may no longer change."""
+    row = session.execute(
+        sa.update(Call).where(col(Call.call_id) == call_id, col(Call.sha256) == seen_sha256,
+                              col(Call.archived_at).is_(None),
+                              col(Call.status).in_([CallStatus.recorded.value, CallStatus.transcribed.value,
+                                                    CallStatus.scored.value]))
+        .values(status=CallStatus.recorded.value, last_error=None, updated_at=utcnow(), **values)
+        .returning(col(Call.call_id))
+    ).first()
+    return row is not None

@@ -11,8 +11,8 @@ reads the archive copy. A call is disposed only when all of these hold, checked 
 3. it has no legal hold (``archive hold``) and its hot objects carry none;
 4. none of its hot objects is inside WORM retention.
 
-The database change (``disposed_at`` set, ``hot_present`` cleared, transcript rows deleted, one audit
-row) is one transaction with a guarded UPDATE; the objects are deleted after it commits, so a crash
+The database change (``disposed_at`` set, ``hot_present`` cleared, transcript rows and voice prints
+deleted, one audit row) is one transaction with a guarded UPDATE; the objects are deleted after it commits, so a crash
 in between leaves objects no row names (`callqc check` lists them as orphans), never a row that
 points at nothing.
 """
@@ -42,6 +42,7 @@ from storage.retrieval import RecordingMissing
 from storage.settings import Settings, get_settings
 from storage.stores import get_store
 from storage.transcripts import Transcript, TranscriptSegment
+from storage.voices import delete_call_voices
 
 log = logging.getLogger(__name__)
 _BATCH = 500
@@ -209,6 +210,7 @@ def _dispose(call: Call, *, actor: str, dry_run: bool, now: datetime, store: Obj
             raise NotDisposable(f"{cid}: changed underneath (disposed or un-archived meanwhile)")
         for table in (TranscriptSegment, TranscriptOriginal, Transcript):
             s.execute(sa.delete(table).where(col(table.call_id) == cid))
+        delete_call_voices(s, cid)
         audit.record(s, actor, AuditAction.dispose, call_id=cid, source="retention",
                      detail={"objects": keys, "retention_days": days, "started_at": call.started_at.isoformat()})
     bucket = get_settings().bucket_recordings

@@ -66,6 +66,8 @@ class AuditAction(StrEnum):
     export = "export"  # the call's audio exported as MP3/OGG/WAV
     media_denied = "media_denied"  # a play/download asked for and refused (token, role or owner)
     dispose = "dispose"  # retention disposal deleted a call's hot audio and transcript
+    channel_flip = "channel_flip"  # a call's agent/customer channel map flipped (by hand or by the check)
+    leg_join = "leg_join"  # a late leg of a split recording joined to its call (recorder/late_legs.py)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -31,5 +31,6 @@ import storage.schedules  # noqa: F401  sampling_claims, report_claims, live_cla
 import storage.sync_drafts  # noqa: F401  sync_drafts
 import storage.transcripts  # noqa: F401  transcripts, segments
 import storage.users  # noqa: F401  users
+import storage.voices  # noqa: F401  channel_voices, agent_voices
 
 metadata = SQLModel.metadata

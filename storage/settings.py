@@ -298,6 +298,14 @@ class Settings(BaseSettings):
     low_confidence_logprob: float = Field(
         -1.0, description="Segments below this average log-probability are too uncertain to decide an item."
     )
+    channel_auto_flip: bool = Field(
+        False, description="A two-channel call the channel check finds `swapped` with at least "
+        "`channel_flip_confidence` gets its agent/customer map flipped before scoring (audited; speakers "
+        "re-attributed). Off: the verdict is only shown (docs/scoring.md, \"Channel check\").",
+    )
+    channel_flip_confidence: float = Field(
+        0.95, ge=0.5, le=1, description="Confidence a `swapped` verdict needs for `channel_auto_flip` to act on it.",
+    )
     auto_submit_kappa: float = Field(0.8, ge=0, le=1, description="κ an item needs to auto-submit.")
     auto_submit_min_reviews: int = Field(25, ge=1, description="Reviewed calls an item needs to auto-submit.")
     agreement_window_days: int = Field(90, ge=1, description="Rolling window of the agreement statistics.")

@@ -17,10 +17,12 @@ from review_app.session import _TOKEN as TOKEN
 from review_app.widgets import DAY_FORMAT
 from review_app.workflow import sampling
 from storage import media_tokens
+from storage.calls import Call
 from storage.db import session
 from storage.evaluations import EvaluationItem
 from storage.models import AuditEvent
 from storage.reviews import Assignment, Dispute, Review
+from storage.transcripts import Transcript
 from tests import review_world
 from tests.review_world import DAY0, PASSWORD
 
@@ -380,8 +382,21 @@ def test_call_page_shows_the_channel_check_and_warns_of_swapped_channels(world: 
     assert t("channel_check", verdict=t("channel_ok"), confidence="1.00") in _texts(at)
     flipped = [replace(s, speaker="customer" if s.speaker == "agent" else "agent") for s in review_world.good_call()]
     review_world.add_call("swapped-1", "A1", started_at=DAY0, segments=flipped)
+    with session() as s:  # the transcript's head row, as the transcription job writes it (rescoring reads it)
+        s.add(Transcript(call_id="swapped-1", language="en", model_name="test", model_version="0", model_source="test"))
     at = _app(world, "insp1", "call", call="swapped-1")
     assert [w.value for w in at.warning] == [t("channel_check", verdict=t("channel_swapped"), confidence="1.00")]
+    # the inspector swaps the channels: the map flips, the speakers follow, the warning goes
+    at.button(key="flip_channels").click().run()
+    assert not at.exception, at.exception
+    assert not at.warning, [w.value for w in at.warning] + [e.value for e in at.error]
+    assert t("channel_check", verdict=t("channel_ok"), confidence="1.00") in _texts(at)
+    with session() as s:
+        call = s.get(Call, "swapped-1")
+        assert call is not None and (call.channel_map, call.channel_flips) == ({"agent": 1, "customer": 0}, 1)
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "channel_flip")).one().actor == "insp1"
+    agent_at = _app(world, "agent1", "call", call="swapped-1")  # an agent sees the verdict, not the button
+    assert not [b for b in agent_at.button if b.key == "flip_channels"]
 
 
 def test_redactions_page_and_daily_tile_show_marks_never_the_digits(world: review_world.World) -> None:

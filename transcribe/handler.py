@@ -31,12 +31,14 @@ from storage.redactions import AudioCopy, replace_redaction
 from storage.settings import get_settings
 from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
+from storage.voices import save_channel_voices
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
 from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
 from transcribe.vocabulary import decoding_hotwords
+from transcribe.voiceprint import VoicePrint, call_prints
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ _TRANSCRIBABLE = {s.value for s in calls.sources_of(CallStatus.transcribed)}
 
 class CallNotTranscribable(Conflict):
     """call cannot be transcribed in its current state"""
+
+
+class AudioReplaced(Conflict):
+    """the call's audio was replaced while it was transcribed (a late leg joined); result not stored"""
 
 
 class LeaseGone(Conflict):
@@ -90,9 +96,11 @@ def _score_job_pending(s: Session, call_id: str) -> bool:
 
 
 def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | None = None,
-                 audio_copy: AudioCopy | None = None) -> int:
-    """Replace the transcript (redacted, with what was redacted), move the call to ``transcribed``
-    and queue scoring, in one transaction."""
+                 audio_copy: AudioCopy | None = None, prints: dict[int, VoicePrint] | None = None,
+                 audio_key: str | None = None) -> int:
+    """Replace the transcript (redacted, with what was redacted) and the channels' voice prints, move
+    the call to ``transcribed`` and queue scoring, in one transaction; ``audio_key``: the audio that
+    was transcribed, which must still be the call's (a late leg may have replaced it meanwhile)."""
     if redacted is None:
         redacted = redact_transcript(transcript.segments)
     with session(write=True) as s:
@@ -102,6 +110,8 @@ def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | N
             calls.move(s, call_id, CallStatus.transcribed, last_error=None)
         except calls.CallMoved as exc:
             raise CallNotTranscribable(f"{call_id} is no longer recorded or transcribed") from exc
+        if audio_key is not None and s.exec(select(Call.audio_key).where(Call.call_id == call_id)).one() != audio_key:
+            raise AudioReplaced(call_id)  # rolls the move back; the job queued with the new audio transcribes it
         n = replace_transcript(s, TranscriptBase(
             call_id=call_id, language=transcript.language, language_probability=transcript.language_probability,
             model_name=transcript.model.name, model_version=transcript.model.version,
@@ -111,6 +121,7 @@ def store_result(call_id: str, transcript: Transcript, *, redacted: Redacted | N
         ), redacted.segments)
         replace_redaction(s, call_id, redacted.spans, originals=redacted.originals(), audio=audio_copy)
         live_segments.drop(s, call_id)  # the full transcript replaces the live one (never redacted)
+        save_channel_voices(s, call_id, {ch: p.as_json() for ch, p in (prints or {}).items()})
         if not _score_job_pending(s, call_id):
             enqueue(s, JobKind.score, call_id=call_id)
     return n
@@ -130,6 +141,16 @@ def _open_audio(key: str, call_id: str,
         tmp.flush()
         with AudioStream(Path(tmp.name), name=call_id, audio_format=audio_format) as stream:
             yield stream, Path(tmp.name)
+
+
+def _prints(path: Path, call_id: str, info: _CallInfo, transcript: Transcript) -> dict[int, VoicePrint]:
+    """Voice prints of the agent and customer channels (the channel check's voice evidence), from the
+    original audio over each channel's segments; none for a call without both roles."""
+    cmap = info.channel_map
+    if "agent" not in cmap or "customer" not in cmap:
+        return {}
+    with AudioStream(path, name=call_id, audio_format=info.audio_format) as again:
+        return call_prints(again.windows(), transcript.segments, [cmap["agent"], cmap["customer"]])
 
 
 def handle(ctx: JobContext) -> None:
@@ -152,6 +173,7 @@ def handle(ctx: JobContext) -> None:
             redacted = redact_transcript(transcript.segments)
             audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format,
                                           paused=info.paused)
+            prints = _prints(path, call_id, info, transcript)
     except (CorruptAudio, UndecodableAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc
@@ -160,6 +182,11 @@ def handle(ctx: JobContext) -> None:
     if ctx.lease_lost.is_set():
         # Another worker owns the job now; it will store the same result, so store nothing here.
         raise LeaseGone(f"job {ctx.job_id} for call {call_id}")
-    n = store_result(call_id, transcript, redacted=redacted, audio_copy=audio_copy)
+    try:
+        n = store_result(call_id, transcript, redacted=redacted, audio_copy=audio_copy, prints=prints,
+                         audio_key=info.audio_key)
+    except AudioReplaced:
+        log.info("transcribe %s: audio replaced meanwhile (a late leg); the newer job transcribes it", call_id)
+        return
     log.info("transcribe %s: %d segments, %d words, language %s, %.1f s audio (job %d, attempt %d)", call_id,
              n, transcript.words, transcript.language, transcript.duration_s, ctx.job_id, ctx.attempt)

@@ -1,4 +1,5 @@
-"""`callqc model train`, `callqc agreement`, `callqc rescore`, `callqc rubric check`: the QA domain."""
+"""`callqc model train`, `callqc agreement`, `callqc rescore`, `callqc flip-channels`, `callqc rubric check`:
+the QA domain."""
 
 from __future__ import annotations
 
@@ -166,6 +167,24 @@ def register(app: typer.Typer) -> None:
                 skipped += 1
         r = loaded.rubric
         typer.echo(f"rescored {done} call(s) with {r.id} version {r.version}; {skipped} without transcript")
+
+    @app.command("flip-channels")
+    def flip_channels(
+        call_id: str = typer.Argument(..., help="The call whose agent and customer channels are swapped."),
+        reason: str = typer.Option(..., help="Why (kept in the audit log)."),
+    ) -> None:
+        """Swap a two-channel call's agent and customer channels: speakers re-attributed, a scored call
+        scored again, audited under cli:<os user> (docs/scoring.md, "Channel check")."""
+        import getpass
+
+        from scoring.handler import flip_channels as flip
+        from storage.db import session
+
+        with session(write=True) as s:
+            done, ev = flip(s, call_id, actor=f"cli:{getpass.getuser()}", reason=reason.strip()[:500])
+        rescored = f"; scored again: {ev.total}" if ev is not None else ""
+        typer.echo(f"{done.call_id}: channel map {done.before} -> {done.after}, {done.relabelled} segment(s) "
+                   f"re-attributed{rescored}")
 
     app.add_typer(rubric_app, name="rubric")
     app.add_typer(model_app, name="model")

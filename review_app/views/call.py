@@ -16,7 +16,14 @@ from review_app.session import dbs, principal, source
 from review_app.widgets import clock, evidence_text, player, request_play, speaker_label, timeline
 from review_app.workflow import live_transcript, sync_review
 from review_app.workflow.evalview import HumanAnswers, Segment
-from review_app.workflow.inspection import ANSWERS, open_call, segments_for, still_live, submit_review
+from review_app.workflow.inspection import (
+    ANSWERS,
+    flip_channels,
+    open_call,
+    segments_for,
+    still_live,
+    submit_review,
+)
 from storage.access import Perm, can
 from storage.errors import CallqcError
 from storage.models import utcnow
@@ -56,6 +63,15 @@ if view.channel_check is not None:
     cc = view.channel_check
     shown = t("channel_check", verdict=t(f"channel_{cc['verdict']}"), confidence=f"{cc['confidence']:.2f}")
     (st.warning if cc["verdict"] == "swapped" else st.caption)(shown)
+    flippable = can(who, Perm.review) and c["status"] in ("transcribed", "scored")
+    if flippable and st.button(t("flip_channels"), key="flip_channels"):
+        try:
+            with dbs() as s:
+                flip_channels(s, who, c["call_id"], seen_flips=cc["flips"], reason="flipped on the call page")
+        except CallqcError as exc:
+            st.error(md(error_text(exc)))
+        else:
+            st.rerun()
 def _so_far() -> float:
     """Seconds since the live call started: where a listener joins (the stream starts at "now")."""
     started = datetime.fromisoformat(str(c["started_at"]))

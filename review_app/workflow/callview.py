@@ -9,7 +9,7 @@ Shape (``schema`` bumps when a field changes meaning; fields are only ever added
      "transcript": null | {...}   # storage.transcripts.transcript_json, see docs/transcription.md
      "metrics": null | {...}      # storage.call_metrics.metrics_json, see docs/scoring.md
      "evaluation": null | {...},  # storage.evaluations.evaluation_json, see docs/scoring.md
-     "channel_check": null | {verdict, confidence, score, reasons}}  # scoring.channel_check, docs/scoring.md
+     "channel_check": null | {verdict, confidence, score, reasons, flips}}  # scoring.channel_map, docs/scoring.md
 
 ``null`` means that step has not happened yet (the call's ``status`` says how far it got).
 """
@@ -20,13 +20,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from scoring.channel_check import check as check_channels
+from scoring.channel_map import call_check
 from scoring.evaluations import evaluation_json
 from storage.call_metrics import metrics_json
 from storage.calls import Call, CallPublic
 from storage.errors import NotFound
 from storage.keys import validate_call_id
-from storage.transcripts import segments, transcript_json
+from storage.transcripts import transcript_json
 
 SCHEMA_VERSION = 1
 
@@ -60,15 +60,10 @@ def call_json(session: Session, call_id: str) -> dict[str, Any]:
 
 
 def channel_check_json(session: Session, call: Call) -> dict[str, Any] | None:
-    """The channel check's verdict on a transcribed two-channel call (worked out when asked: it reads
-    only the transcript, and a rule change then applies to old calls too)."""
-    if call.channels != 2:
-        return None
-    segs = segments(session, call.call_id)
-    if not segs:
-        return None
-    result = check_channels(segs, call.channel_map, call.direction)
-    return result.as_dict() if result else None
+    """The channel check's verdict on a transcribed two-channel call (worked out when asked, so a rule
+    change or a grown voice profile applies to old calls too); ``flips``: how often its map was flipped."""
+    result = call_check(session, call)
+    return {**result.as_dict(), "flips": call.channel_flips} if result else None
 
 
 def list_calls(session: Session, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Call]:

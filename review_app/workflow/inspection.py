@@ -2,7 +2,8 @@
 
 Everything goes through the access rules first (storage/access.py). A review stores a human
 evaluation next to the auto-evaluation (auto, human and final answers kept apart, see evalview)
-plus the verdict and overall comment, and closes the inspector's assignment for that call.
+plus the verdict and overall comment, and closes the inspector's assignment for that call. An
+inspector may also flip a swapped channel map (:func:`flip_channels`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from review_app.workflow import auto_disputes, evalview, notify, routing
 from review_app.workflow.callview import call_public, channel_check_json
 from review_app.workflow.evalview import EvaluationView, HumanAnswers, ItemView, Segment
 from review_app.workflow.text import checked_text
+from scoring.channel_map import confirm_reviewed
+from scoring.handler import flip_channels as flip_call_channels
 from storage import live_segments, pauses
 from storage.access import Perm, require, visible_call
 from storage.audit import record
@@ -215,7 +218,19 @@ def _store(
     routing.close_for_review(session, who, call.call_id, review.id)
     auto_disputes.settle_by_review(session, who, call.call_id, review)
     notify.new_feedback(session, call, review)
+    confirm_reviewed(session, call)
     return review
+
+
+def flip_channels(session: Session, who: Principal, call_id: str, *, seen_flips: int, reason: str) -> int:
+    """The inspector swaps agent and customer on a two-channel call (scoring/handler.py flip_channels:
+    guarded on ``seen_flips``, audited, speakers re-attributed, a scored call scored again); the
+    call's flip count now."""
+    require(who, Perm.review)
+    call = visible_call(session, who, call_id)
+    flip, _ = flip_call_channels(session, call.call_id, actor=who.name, seen_flips=seen_flips,
+                                 reason=checked_text(reason, field="reason", limit=500) or "flipped by hand")
+    return flip.flips
 
 
 def _review_of_form(session: Session, form_token: str) -> Review | None:
