@@ -88,8 +88,9 @@ def _fill_call_started_at(session: sa.orm.Session, _context: Any, _instances: An
     if not rows:
         return
     ids = {r.call_id for r in rows}
-    starts = dict(session.connection().execute(sa.select(col(Call.call_id), col(Call.started_at))
-                                               .where(col(Call.call_id).in_(ids))).tuples())
+    found = session.connection().execute(sa.select(col(Call.call_id), col(Call.started_at))
+                                         .where(col(Call.call_id).in_(ids)))
+    starts = {cid: started for cid, started in found}
     for r in rows:
         r.call_started_at = starts.get(r.call_id)
 
