@@ -147,12 +147,12 @@ def test_migration_keeps_every_row_puts_it_in_its_month_and_round_trips(empty_pg
         parent_indexes = set(conn.execute(sa.text(
             "SELECT indexname FROM pg_indexes WHERE tablename IN ('segments', 'transcripts', 'audit_log')")).scalars())
         assert parent_indexes == indexes_before
-        with pytest.raises(sa.exc.IntegrityError):  # the unique key still holds one row per call and idx
-            with conn.begin_nested():
-                conn.execute(sa.text("INSERT INTO segments (call_id, idx, speaker, channel, start_s, end_s, text, "
-                                     "words, avg_logprob, no_speech_prob, call_started_at) SELECT call_id, idx, "
-                                     "speaker, channel, start_s, end_s, text, words, avg_logprob, no_speech_prob, "
-                                     "call_started_at FROM segments WHERE call_id = 'old-1' AND idx = 0"))
+        # the unique key still holds one row per call and idx
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(sa.text("INSERT INTO segments (call_id, idx, speaker, channel, start_s, end_s, text, "
+                                 "words, avg_logprob, no_speech_prob, call_started_at) SELECT call_id, idx, "
+                                 "speaker, channel, start_s, end_s, text, words, avg_logprob, no_speech_prob, "
+                                 "call_started_at FROM segments WHERE call_id = 'old-1' AND idx = 0"))
     with session() as s:
         assert [seg.text for seg in segments(s, "old-2")] == [f"line {i} of old-2" for i in range(3)]
 
