@@ -145,3 +145,4 @@ refreshed_at  # RollupState column (when the watermark last moved)
 paused_s  # dataclass field read through asdict (scoring/metrics.py CallMetrics.to_json)
 nonspeech_s  # unused variable (scoring/metrics.py: a CallMetrics field, in to_json via asdict)
 heard_at  # column of live_segments: when a line was stored (bench/live_listen.py's transcript delay)
+is_partition  # storage/partitions.py: used by storage/migrations/env.py (not scanned) and tests/test_schema.py
