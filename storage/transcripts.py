@@ -87,10 +87,13 @@ def _fill_call_started_at(session: sa.orm.Session, _context: Any, _instances: An
     rows = [o for o in session.new if isinstance(o, Transcript | TranscriptSegment) and o.call_started_at is None]
     if not rows:
         return
-    ids = {r.call_id for r in rows}
-    found = session.connection().execute(sa.select(col(Call.call_id), col(Call.started_at))
-                                         .where(col(Call.call_id).in_(ids)))
-    starts = {cid: started for cid, started in found}
+    # a call added in the same flush is not in the table yet
+    starts = {o.call_id: o.started_at for o in session.new if isinstance(o, Call)}
+    ids = {r.call_id for r in rows} - set(starts)
+    if ids:
+        found = session.connection().execute(sa.select(col(Call.call_id), col(Call.started_at))
+                                             .where(col(Call.call_id).in_(ids)))
+        starts.update((cid, started) for cid, started in found)
     for r in rows:
         r.call_started_at = starts.get(r.call_id)
 

@@ -195,17 +195,22 @@ def test_rows_written_by_the_application_land_in_their_months_partition(pg: str)
     now = datetime.now(UTC)
     this, far = Month.of(now), Month(2018, 2)
     with session() as s:
-        s.add(_call("now-1", now - timedelta(seconds=5)))
+        s.add(_call("now-1", this.start + timedelta(minutes=5)))
         s.add(_call("far-1", far.start + timedelta(days=3)))
         audit.record(s, "test", AuditAction.view, call_id="now-1")
     _transcribe("now-1")
     _transcribe("far-1")
+    with session() as s:  # a call and its rows added together: the start comes from the pending call
+        s.add(_call("now-2", this.start + timedelta(minutes=9)))
+        s.add(TranscriptSegment(call_id="now-2", idx=0, speaker="agent", channel=0, start_s=0, end_s=1, text="yo",
+                                avg_logprob=-0.1, no_speech_prob=0.0))
     engine = dbmod.get_engine()
     with engine.connect() as conn:
         assert _where(conn, "segments", "call_id", "now-1") == {partition_name("segments", this)}
         assert _where(conn, "transcripts", "call_id", "now-1") == {partition_name("transcripts", this)}
         assert _where(conn, "audit_log", "call_id", "now-1") == {partition_name("audit_log", this)}
         assert _where(conn, "segments", "call_id", "far-1") == {"segments_default"}
+        assert _where(conn, "segments", "call_id", "now-2") == {partition_name("segments", this)}
     with engine.begin() as conn:
         made = partitions.ensure_months(conn, far, far)
     assert made == [partition_name(t, far) for t in partitions.KEYS]
