@@ -34,10 +34,11 @@ from sqlalchemy.engine import Engine
 
 from scoring.rubric import LoadedRubric, active_rubric
 from scoring.versions import register_rubric
-from storage import rollups
+from storage import partitions, rollups
 from storage.db import session as db_session
 from storage.errors import Conflict, InvalidInput
 from storage.keys import recording_key
+from storage.partitions import Month
 
 SEGMENTS = 20
 PER_DISC = 4000  # calls per archive image (a 25 GB disc of 6 MB calls)
@@ -346,6 +347,8 @@ def populate(engine: Engine, plan: Plan, *, progress: Callable[[Populated], None
     rubric = active_rubric()
     with db_session(engine) as s:
         register_rubric(s, rubric)
+    with engine.begin() as c:  # the populated months' partitions, so no row waits in a default partition
+        partitions.ensure_months(c, Month.of(plan.start), Month.of(plan.end).plus(-1))
     result, t0 = Populated(), time.monotonic()
     raw = engine.raw_connection()
     try:
