@@ -347,8 +347,8 @@ def populate(engine: Engine, plan: Plan, *, progress: Callable[[Populated], None
     rubric = active_rubric()
     with db_session(engine) as s:
         register_rubric(s, rubric)
-    with engine.begin() as c:  # the populated months' partitions, so no row waits in a default partition
-        partitions.ensure_months(c, Month.of(plan.start), Month.of(plan.end).plus(-1))
+    with engine.begin() as c:  # the populated months' partitions (and the next: late audit rows), none in default
+        partitions.ensure_months(c, Month.of(plan.start), Month.of(plan.end))
     result, t0 = Populated(), time.monotonic()
     raw = engine.raw_connection()
     try:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlmodel import col, func, select
 
+from callqc.populate import Plan, populate
 from callqc.worker import Worker
 from storage import audit, partitions
 from storage import db as dbmod
@@ -335,3 +336,20 @@ def test_a_month_with_a_call_not_yet_due_keeps_its_partition(
     assert _tables("segments_y2024m05") == {"segments_y2024m05"}
     with session() as s:
         assert [seg.text for seg in segments(s, may[0])] == ["hello", "hi"]
+
+
+def test_populate_puts_each_months_rows_in_that_months_partition(pg: str) -> None:
+    """`callqc dev populate` over past months makes their partitions first: nothing waits in a default one."""
+    populate(dbmod.get_engine(), Plan(calls=30, seed=5, months=2, end_month="2025-02", batch=10))
+    with dbmod.get_engine().connect() as conn:
+        for table, column in (("segments", "call_started_at"), ("transcripts", "call_started_at"),
+                              ("audit_log", "at")):
+            where = {name: n for name, n in conn.execute(sa.text(
+                f"SELECT tableoid::regclass::text, count(*) FROM {table} GROUP BY 1"))}
+            # the next month holds only late audit rows (a review days after the call)
+            assert {f"{table}_y2025m01", f"{table}_y2025m02"} <= set(where) <= {
+                f"{table}_y2025m01", f"{table}_y2025m02", f"{table}_y2025m03"}, table
+            wrong = conn.execute(sa.text(
+                f"SELECT count(*) FROM {table} WHERE tableoid::regclass::text <> "
+                f"'{table}_y' || to_char({column} AT TIME ZONE 'UTC', 'YYYY\"m\"MM')")).scalar()
+            assert wrong == 0, table
