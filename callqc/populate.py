@@ -383,6 +383,8 @@ def populate(engine: Engine, plan: Plan, *, progress: Callable[[Populated], None
                 progress(result)
         _finish_archive(conn, plan)
         conn.commit()
+        with engine.begin() as c:
+            partitions.analyze(c)
         with db_session(engine) as s:
             rollups.recompute_all(s)  # the rows carry past timestamps, which a refresh would not look back to
     except BaseException:

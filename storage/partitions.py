@@ -135,8 +135,10 @@ def create_month(conn: sa.Connection, table: str, month: Month) -> bool:
     conn.execute(sa.text(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING STORAGE)'))
     default = f"{table}_default"
     if conn.execute(sa.text("SELECT to_regclass(:n)"), {"n": default}).scalar() is not None:
-        conn.execute(sa.text(f'WITH moved AS (DELETE FROM "{default}" WHERE {key} >= :a AND {key} < :b '
-                             f'RETURNING *) INSERT INTO "{name}" SELECT * FROM moved'), bounds)
+        moved = conn.execute(sa.text(f'WITH moved AS (DELETE FROM "{default}" WHERE {key} >= :a AND {key} < :b '
+                                     f'RETURNING *) INSERT INTO "{name}" SELECT * FROM moved'), bounds).rowcount
+        if moved:  # without statistics the planner misjudges it (a full sort instead of a merge by index)
+            conn.execute(sa.text(f'ANALYZE "{name}"'))
     conn.execute(sa.text(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" {bounds_sql(month)}'))
     log.info("partitions: %s made for %s", name, month)
     return True
@@ -183,6 +185,14 @@ def drop_month(conn: sa.Connection, table: str, month: Month) -> bool:
     conn.execute(sa.text(f'DROP TABLE "{name}"'))
     log.info("partitions: %s dropped", name)
     return True
+
+
+def analyze(conn: sa.Connection) -> None:
+    """Statistics of the partitioned tables as wholes: autovacuum analyzes each partition but never a
+    parent, so run after a bulk load (populate does)."""
+    if is_postgres(conn):
+        for table in KEYS:
+            conn.execute(sa.text(f'ANALYZE "{table}"'))
 
 
 def has_month(conn: sa.Connection, table: str, month: Month) -> bool:
