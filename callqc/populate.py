@@ -34,10 +34,11 @@ from sqlalchemy.engine import Engine
 
 from scoring.rubric import LoadedRubric, active_rubric
 from scoring.versions import register_rubric
-from storage import rollups
+from storage import partitions, rollups
 from storage.db import session as db_session
 from storage.errors import Conflict, InvalidInput
 from storage.keys import recording_key
+from storage.partitions import Month
 
 SEGMENTS = 20
 PER_DISC = 4000  # calls per archive image (a 25 GB disc of 6 MB calls)
@@ -147,8 +148,9 @@ COLUMNS = {
              "codec, sample_rate, channels, channel_map, meta, audio_key, size_bytes, sha256, status, last_error, "
              "hot_present, archived_at, created_at, updated_at",
     "transcripts": "call_id, language, language_probability, model_name, model_version, model_source, compute, "
-                   "duration_s, mono, word_count, created_at",
-    "segments": "call_id, idx, speaker, channel, start_s, end_s, text, words, avg_logprob, no_speech_prob",
+                   "duration_s, mono, word_count, created_at, call_started_at",
+    "segments": "call_id, idx, speaker, channel, start_s, end_s, text, words, avg_logprob, no_speech_prob, "
+                "call_started_at",
     "call_metrics": "call_id, duration_s, agent_talk_s, customer_talk_s, non_talk_s, longest_silence_s, "
                     "overtalk_count, overtalk_s, agent_rate, customer_rate, talk_ratio, metrics, updated_at",
     "evaluations": "id, call_id, rubric_id, rubric_version, kind, evaluator, total, passed, critical_score, "
@@ -208,7 +210,7 @@ class Generator:
                 "pcm_s16le", 8000, 2, '{"agent":0,"customer":1}', "{}", recording_key(cid, started, "wav"), size,
                 sha, "scored", None, "t", archived_at, _ts(started), _ts(ended))
         scored_at = ended + timedelta(minutes=r.randrange(2, 30))
-        self._transcript(cid, duration, r, out, scored_at)
+        self._transcript(cid, started, duration, r, out, scored_at)
         auto_id = ev_ids.pop()
         self._evaluation(auto_id, cid, "auto", "auto", r, out, scored_at)
         out.add("audit_log", _ts(started), "cli:recorder", "ingest", cid, "cli", "{}")
@@ -233,7 +235,8 @@ class Generator:
             result.archived += 1
         result.calls += 1
 
-    def _transcript(self, cid: str, duration: float, r: random.Random, out: _Batch, at: datetime) -> None:
+    def _transcript(self, cid: str, started: datetime, duration: float, r: random.Random, out: _Batch,
+                    at: datetime) -> None:
         step = duration / SEGMENTS
         talk = {"agent": 0.0, "customer": 0.0}
         for k in range(SEGMENTS):
@@ -244,11 +247,11 @@ class Generator:
             end = round(start + step * r.uniform(0.5, 0.8), 2)
             talk[speaker] += end - start
             out.add("segments", cid, k, speaker, 0 if speaker == "agent" else 1, start, end, text, "[]",
-                    round(r.uniform(-0.6, -0.1), 3), round(r.uniform(0, 0.1), 3))
+                    round(r.uniform(-0.6, -0.1), 3), round(r.uniform(0, 0.1), 3), _ts(started))
         non_talk = round(max(0.0, duration - talk["agent"] - talk["customer"]), 2)
         ratio = round(talk["agent"] / max(0.1, talk["agent"] + talk["customer"]), 3)
         out.add("transcripts", cid, "en", 0.98, "tiny.en", "populate", "bundled", "{}", duration, "f",
-                SEGMENTS * 9, _ts(at))
+                SEGMENTS * 9, _ts(at), _ts(started))
         overtalk = r.randrange(4)
         out.add("call_metrics", cid, duration, round(talk["agent"], 2), round(talk["customer"], 2), non_talk,
                 round(r.uniform(2, 15), 2), overtalk, round(overtalk * 0.8, 2), round(r.uniform(2, 4), 2),
@@ -344,6 +347,8 @@ def populate(engine: Engine, plan: Plan, *, progress: Callable[[Populated], None
     rubric = active_rubric()
     with db_session(engine) as s:
         register_rubric(s, rubric)
+    with engine.begin() as c:  # the populated months' partitions (and the next: late audit rows), none in default
+        partitions.ensure_months(c, Month.of(plan.start), Month.of(plan.end))
     result, t0 = Populated(), time.monotonic()
     raw = engine.raw_connection()
     try:
@@ -378,6 +383,8 @@ def populate(engine: Engine, plan: Plan, *, progress: Callable[[Populated], None
                 progress(result)
         _finish_archive(conn, plan)
         conn.commit()
+        with engine.begin() as c:
+            partitions.analyze(c)
         with db_session(engine) as s:
             rollups.recompute_all(s)  # the rows carry past timestamps, which a refresh would not look back to
     except BaseException:

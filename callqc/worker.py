@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 
+from storage import partitions
 from storage.db import get_engine
 from storage.errors import CallqcError, InvalidInput
 from storage.jobs import JobContext, PermanentError
@@ -30,6 +31,7 @@ class HandlerBroken(CallqcError):
 Handler = Callable[[JobContext], None]
 
 log = logging.getLogger(__name__)
+PARTITION_UPKEEP_S = 3600.0  # how often a worker makes sure the coming months' partitions exist (PostgreSQL)
 
 
 def load_handler(spec: str) -> Handler | None:
@@ -146,6 +148,7 @@ class Worker:
         self.poll_s, self.heartbeat_s = s.worker_poll_s, s.job_heartbeat_s
         self.requeue_every_s = min(s.job_stall_s / 2, 30.0)
         self._last_requeue = float("-inf")
+        self._last_partitions = float("-inf")
         self.processed = 0
         self.current: JobContext | None = None  # the job this slot is running, read by the drain
 
@@ -155,6 +158,12 @@ class Worker:
             return
         self._last_requeue = time.monotonic()
         requeue_stalled(self.engine)
+        if time.monotonic() - self._last_partitions >= PARTITION_UPKEEP_S:
+            self._last_partitions = time.monotonic()
+            try:  # a busy table (lock timeout) is tried again at the next upkeep
+                partitions.upkeep(self.engine, ahead=get_settings().partition_months_ahead)
+            except sa.exc.OperationalError as exc:
+                log.warning("work: partition upkeep put off (%s)", _error_line(exc.orig or exc))
 
     def run(self) -> int:
         """Work until stopped, the job budget is spent, or (burst) nothing is due or running; jobs processed."""

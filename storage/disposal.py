@@ -15,21 +15,29 @@ The database change (``disposed_at`` set, ``hot_present`` cleared, transcript ro
 deleted, one audit row) is one transaction with a guarded UPDATE; the objects are deleted after it commits, so a crash
 in between leaves objects no row names (`callqc check` lists them as orphans), never a row that
 points at nothing.
+
+Due calls are taken month by month. On PostgreSQL, when every call of a month not yet disposed is
+past its period, the month's calls are all checked first; if none is refused, one transaction
+disposes all of them (guarded UPDATE, which again refuses a call put under hold meanwhile), checks
+that no call of the month is left undisposed, and detaches and drops the month's ``segments`` and
+``transcripts`` partitions instead of deleting their rows one call at a time. Any refusal, any
+change underneath, or a partition too busy to drop: the month falls back to the per-call deletes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import groupby
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from storage import audit
+from storage import audit, partitions
 from storage.archive.tables import ArchiveEntry, ArchiveHold, ArchiveImage, ImageState
 from storage.calls import Call
 from storage.db import session as db_session
@@ -37,6 +45,7 @@ from storage.errors import Conflict
 from storage.keys import validate_call_id
 from storage.models import AuditAction, utcnow
 from storage.objectstore import ObjectNotFound, ObjectStore, RetentionLocked
+from storage.partitions import Month
 from storage.redactions import CallRedaction, TranscriptOriginal
 from storage.retrieval import RecordingMissing
 from storage.settings import Settings, get_settings
@@ -74,10 +83,13 @@ class Outcome:
 
 def retention_days(call: Call, settings: Settings | None = None) -> int | None:
     """Days the call's hot copy is kept: the longest of the settings that name it (None: kept for good)."""
-    s = settings or get_settings()
-    found = [s.hot_retention_days, s.hot_retention_by_tenant.get(call.tenant)]
-    if call.queue is not None:
-        found.append(s.hot_retention_by_queue.get(call.queue))
+    return _days(call.tenant, call.queue, settings or get_settings())
+
+
+def _days(tenant: str, queue: str | None, s: Settings) -> int | None:
+    found = [s.hot_retention_days, s.hot_retention_by_tenant.get(tenant)]
+    if queue is not None:
+        found.append(s.hot_retention_by_queue.get(queue))
     days = [d for d in found if d is not None]
     return max(days) if days else None
 
@@ -90,10 +102,15 @@ def dispose_due(
     now = now or utcnow()
     store = store or get_store()
     out: list[Outcome] = []
-    for call in _due(now):
-        if limit is not None and len(out) >= limit:
-            break
-        out.append(_dispose(call, actor=actor, dry_run=dry_run, now=now, store=store))
+    whole_months = not dry_run and limit is None
+    for month, calls in groupby(_due(now), key=lambda c: Month.of(c.started_at)):
+        if whole_months and _whole_month_due(month, now):
+            out.extend(_dispose_month(month, calls, actor=actor, now=now, store=store))
+            continue
+        for call in calls:
+            if limit is not None and len(out) >= limit:
+                return out
+            out.append(_dispose(call, actor=actor, dry_run=dry_run, now=now, store=store))
     return out
 
 
@@ -199,6 +216,25 @@ def _dispose(call: Call, *, actor: str, dry_run: bool, now: datetime, store: Obj
     days = retention_days(call)
     if dry_run:
         return Outcome(cid, Verdict.would_dispose, f"started {call.started_at:%Y-%m-%d}, kept {days} days")
+    return _commit(_Due(cid, call.started_at, keys, days), actor=actor, now=now, store=store)
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A call checked and found safe to dispose, with the hot objects to delete."""
+
+    call_id: str
+    started_at: datetime
+    keys: list[str]
+    days: int | None
+
+    def outcome(self, extra: str = "") -> Outcome:
+        return Outcome(self.call_id, Verdict.disposed, f"started {self.started_at:%Y-%m-%d}, kept {self.days} days"
+                       + extra)
+
+
+def _commit(due: _Due, *, actor: str, now: datetime, store: ObjectStore) -> Outcome:
+    cid = due.call_id
     with db_session(write=True) as s:
         done = s.execute(
             sa.update(Call)
@@ -211,13 +247,115 @@ def _dispose(call: Call, *, actor: str, dry_run: bool, now: datetime, store: Obj
         for table in (TranscriptSegment, TranscriptOriginal, Transcript):
             s.execute(sa.delete(table).where(col(table.call_id) == cid))
         delete_call_voices(s, cid)
-        audit.record(s, actor, AuditAction.dispose, call_id=cid, source="retention",
-                     detail={"objects": keys, "retention_days": days, "started_at": call.started_at.isoformat()})
+        _audit(s, due, actor)
+    _delete_objects(due, store)
+    log.info("dispose: %s disposed by %s", cid, actor)
+    return due.outcome()
+
+
+def _audit(s: Session, due: _Due, actor: str, **extra: str) -> None:
+    audit.record(s, actor, AuditAction.dispose, call_id=due.call_id, source="retention",
+                 detail={"objects": due.keys, "retention_days": due.days, "started_at": due.started_at.isoformat(),
+                         **extra})
+
+
+def _delete_objects(due: _Due, store: ObjectStore) -> None:
     bucket = get_settings().bucket_recordings
-    for key in keys:
+    for key in due.keys:
         try:
             store.delete(bucket, key)
         except RetentionLocked as exc:  # locked after the check: the object stays, `callqc check` lists it
-            log.warning("dispose: %s: %s", cid, exc)
-    log.info("dispose: %s disposed by %s", cid, actor)
-    return Outcome(cid, Verdict.disposed, f"started {call.started_at:%Y-%m-%d}, kept {days} days")
+            log.warning("dispose: %s: %s", due.call_id, exc)
+
+
+# --- month by month (PostgreSQL partitions) -------------------------------------------------------
+
+
+class _MonthChanged(Conflict):
+    """the month changed while it was being disposed"""
+
+
+def _whole_month_due(month: Month, now: datetime) -> bool:
+    """True when the month has a partition to drop and every call of it not yet disposed is past its period."""
+    s = get_settings()
+    with db_session() as ses:
+        conn = ses.connection()
+        if not any(partitions.has_month(conn, t, month) for t in partitions.DISPOSABLE):
+            return False
+        groups = ses.execute(
+            sa.select(col(Call.tenant), col(Call.queue), sa.func.max(col(Call.started_at)))
+            .where(col(Call.started_at) >= month.start, col(Call.started_at) < month.end,
+                   col(Call.disposed_at).is_(None))
+            .group_by(col(Call.tenant), col(Call.queue))).all()
+    for tenant, queue, last in groups:
+        days = _days(tenant, queue, s)
+        if days is None or last > now - timedelta(days=days):
+            return False
+    return True
+
+
+def _dispose_month(month: Month, calls: Iterable[Call], *, actor: str, now: datetime,
+                   store: ObjectStore) -> list[Outcome]:
+    """Check every due call of the month; all safe: dispose them together and drop the month's
+    partitions; otherwise dispose the safe ones call by call."""
+    out: list[Outcome] = []
+    safe: list[_Due] = []
+    for call in calls:
+        with db_session() as s:
+            refused = _refusal(s, call, store, now)
+            keys = _hot_keys(s, call)
+        if refused is not None:
+            log.info("dispose: keeping %s", refused.line())
+            out.append(refused)
+        else:
+            safe.append(_Due(call.call_id, call.started_at, keys, retention_days(call)))
+    if not out and safe:
+        try:
+            dropped = _commit_month(month, safe, actor=actor, now=now)
+        except (_MonthChanged, sa.exc.OperationalError) as exc:
+            log.warning("dispose: month %s disposed call by call (%s)", month, exc)
+        else:
+            for due in safe:
+                _delete_objects(due, store)
+            log.info("dispose: month %s disposed by %s, partitions %s dropped", month, actor, ", ".join(dropped))
+            return [due.outcome(", month partition dropped") for due in safe]
+    for due in safe:
+        try:
+            out.append(_commit(due, actor=actor, now=now, store=store))
+        except NotDisposable as exc:
+            out.append(Outcome(due.call_id, Verdict.not_archived, str(exc)))
+    return out
+
+
+def _commit_month(month: Month, safe: list[_Due], *, actor: str, now: datetime) -> list[str]:
+    """One transaction: every safe call disposed, none left in the month, its partitions dropped."""
+    ids = [d.call_id for d in safe]
+    held = sa.select(col(ArchiveHold.call_id)).where(col(ArchiveHold.call_id) == col(Call.call_id))
+    with db_session(write=True) as s:
+        done = 0
+        for i in range(0, len(ids), _BATCH):
+            done += len(s.execute(
+                sa.update(Call)
+                .where(col(Call.call_id).in_(ids[i:i + _BATCH]), col(Call.disposed_at).is_(None),
+                       col(Call.archived_at).is_not(None), ~sa.exists(held))
+                .values(disposed_at=now, hot_present=False, updated_at=now)
+                .returning(col(Call.call_id))).all())
+        if done != len(ids):
+            raise _MonthChanged(f"{len(ids) - done} of {len(ids)} calls changed underneath")
+        left = s.execute(sa.select(sa.func.count()).select_from(Call).where(
+            col(Call.started_at) >= month.start, col(Call.started_at) < month.end,
+            col(Call.disposed_at).is_(None))).scalar_one()
+        if left:
+            raise _MonthChanged(f"{left} calls of {month} are not disposed")
+        for i in range(0, len(ids), _BATCH):
+            s.execute(sa.delete(TranscriptOriginal).where(col(TranscriptOriginal.call_id).in_(ids[i:i + _BATCH])))
+        conn = s.connection()
+        dropped = [partitions.partition_name(t, month) for t in partitions.DISPOSABLE
+                   if partitions.drop_month(conn, t, month)]
+        for table in (TranscriptSegment, Transcript):  # rows of the month that sat in the default partition
+            s.execute(sa.delete(table).where(col(table.call_started_at) >= month.start,
+                                             col(table.call_started_at) < month.end))
+        for due in safe:
+            delete_call_voices(s, due.call_id)
+            _audit(s, due, actor, partition=str(month))
+    return dropped

@@ -404,6 +404,10 @@ class Settings(BaseSettings):
     hot_retention_by_queue: dict[str, int] = Field(
         default_factory=dict, description='Hot retention per queue, days, JSON: `{"complaints": 1095}`.'
     )
+    partition_months_ahead: int = Field(
+        3, ge=1, le=24, description="PostgreSQL: months ahead whose partitions (segments, transcripts, audit log) "
+        "the workers create, so a new month's rows never land in the default partition.",
+    )
 
     # --- tests --------------------------------------------------------------------------------
     require_services: bool = Field(

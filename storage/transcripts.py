@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 
+from storage.calls import Call
 from storage.models import UTCDateTime, utcnow
 from storage.segments import Segment, format_lines, words_from_json
 
@@ -37,10 +38,17 @@ class TranscriptBase(SQLModel):
                                             sa_column=Column(JSON, nullable=False, server_default="[]"))
 
 
+def started_at_column() -> Any:
+    """The call's ``started_at``, copied onto its transcript rows: the month partition key on PostgreSQL
+    (storage/partitions.py). Left empty, it is filled from the call when the row is flushed."""
+    return Field(default=None, sa_column=Column("call_started_at", UTCDateTime(), nullable=False))
+
+
 class Transcript(TranscriptBase, table=True):
     __tablename__ = "transcripts"
 
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    call_started_at: datetime | None = started_at_column()
 
 
 class TranscriptPublic(TranscriptBase):
@@ -63,12 +71,31 @@ class TranscriptSegmentBase(SQLModel):
 class TranscriptSegment(TranscriptSegmentBase, table=True):
     __tablename__ = "segments"
     __table_args__ = (
-        sa.UniqueConstraint("call_id", "idx", name="uq_segments_call_idx"),
+        # the partition key is part of every unique key of a partitioned table; a call has one start
+        sa.UniqueConstraint("call_id", "idx", "call_started_at", name="uq_segments_call_idx"),
         sa.Index("ix_segments_text_trgm", "text", postgresql_using="gin",
                  postgresql_ops={"text": "gin_trgm_ops"}),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    call_started_at: datetime | None = started_at_column()
+
+
+@sa.event.listens_for(sa.orm.Session, "before_flush")
+def _fill_call_started_at(session: sa.orm.Session, _context: Any, _instances: Any) -> None:
+    """New transcript and segment rows get their call's start (one query per flush)."""
+    rows = [o for o in session.new if isinstance(o, Transcript | TranscriptSegment) and o.call_started_at is None]
+    if not rows:
+        return
+    # a call added in the same flush is not in the table yet
+    starts = {o.call_id: o.started_at for o in session.new if isinstance(o, Call)}
+    ids = {r.call_id for r in rows} - set(starts)
+    if ids:
+        found = session.connection().execute(sa.select(col(Call.call_id), col(Call.started_at))
+                                             .where(col(Call.call_id).in_(ids)))
+        starts.update((cid, started) for cid, started in found)
+    for r in rows:
+        r.call_started_at = starts.get(r.call_id)
 
 
 class TranscriptSegmentPublic(TranscriptSegmentBase):
@@ -111,9 +138,17 @@ def replace_segment_texts(session: Session, call_id: str, texts: dict[int, Segme
 
 
 def segments_of(session: Session, call_id: str) -> list[TranscriptSegment]:
-    """The call's segment rows in conversation order."""
-    return list(session.exec(select(TranscriptSegment).where(TranscriptSegment.call_id == call_id)
-                             .order_by(col(TranscriptSegment.idx))))
+    """The call's segment rows in conversation order.
+
+    On PostgreSQL joined to the call on its start as well, so only that month's partition is read
+    (run-time partition pruning) instead of every month's index being probed."""
+    seg = TranscriptSegment
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.exec(select(seg).where(seg.call_id == call_id).order_by(col(seg.idx))))
+    return list(session.exec(
+        select(seg).join(Call, sa.and_(col(Call.call_id) == col(seg.call_id),
+                                       col(Call.started_at) == col(seg.call_started_at)))
+        .where(col(Call.call_id) == call_id).order_by(col(seg.idx))))
 
 
 def as_segment(row: TranscriptSegment) -> Segment:

@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from storage import db as dbmod
+from storage.partitions import is_partition
 from storage.schema import metadata
 
 
@@ -14,7 +15,9 @@ def test_migrations_match_the_models(db_url: str) -> None:
     """After `migrate`, autogenerate finds no difference between database and models."""
     engine = dbmod.get_engine()
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        # a month's partition is the database's own table under its parent, which the models declare
+        opts = {"include_name": lambda name, kind, _parent: not (kind == "table" and is_partition(name or ""))}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata)
     assert diff == []
 
 

@@ -146,3 +146,4 @@ paused_s  # dataclass field read through asdict (scoring/metrics.py CallMetrics.
 nonspeech_s  # unused variable (scoring/metrics.py: a CallMetrics field, in to_json via asdict)
 heard_at  # column of live_segments: when a line was stored (bench/live_listen.py's transcript delay)
 voice_print  # transcribe/voiceprint.py: one channel's print in one go (bench/channel_check.py and the tests; the job uses call_prints)
+is_partition  # storage/partitions.py: used by storage/migrations/env.py (not scanned) and tests/test_schema.py

@@ -1,4 +1,5 @@
-"""`callqc db migrate`: bring the database schema to head; `callqc db rollup`: refresh the day rollup."""
+"""`callqc db migrate`: bring the database schema to head; `callqc db rollup`: refresh the day rollup;
+`callqc db partitions`: list (or create) the month partitions on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,5 +27,28 @@ def register(app: typer.Typer) -> None:
             done = refresh(s)
         typer.echo(f"rollup: {done.days} days recomputed ({done.rows} rows), "
                    f"watermark {done.watermark:%Y-%m-%d %H:%M:%S}")
+
+    @db.command("partitions")
+    def partitions_cmd(
+        create: bool = typer.Option(False, "--create", help="Create this month's and the coming months' "
+                                    "partitions where missing (the workers also do this hourly)."),
+        ahead: int | None = typer.Option(None, "--ahead", min=0, max=120,
+                                         help="Months ahead to create (default: setting partition_months_ahead)."),
+    ) -> None:
+        """List the month partitions of segments, transcripts and the audit log (PostgreSQL)."""
+        from storage import partitions
+        from storage.db import get_engine
+        from storage.settings import get_settings
+
+        engine = get_engine()
+        if engine.dialect.name != "postgresql":
+            typer.echo("partitions: none on SQLite (tables are not partitioned there)")
+            return
+        if create:
+            made = partitions.upkeep(engine, ahead=get_settings().partition_months_ahead if ahead is None else ahead)
+            typer.echo(f"partitions: created {len(made)}" + (f": {', '.join(made)}" if made else ""))
+        with engine.connect() as conn:
+            for p in partitions.partitions(conn):
+                typer.echo(p.line())
 
     app.add_typer(db, name="db")
