@@ -11,8 +11,8 @@ indexes the table has when this runs, so other migrations may add theirs before 
 partition for every month that has rows, for this month and the next three, and a default
 partition; every row is copied. Downgrade rebuilds plain tables the same way.
 
-Revision ID: 0028_partition_months
-Revises: 0027_scaled_indexes
+Revision ID: 0030_partition_months
+Revises: 0029_pbxcc_channel_voices
 """
 
 import re
@@ -24,8 +24,8 @@ from alembic import op
 from storage.models import UTCDateTime
 from storage.partitions import KEYS, Month, bounds_sql, partition_name
 
-revision = '0028_partition_months'
-down_revision = '0027_scaled_indexes'
+revision = '0030_partition_months'
+down_revision = '0029_pbxcc_channel_voices'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """channel check: voice prints per call channel, agents' confirmed prints, and the map's flip counter
 
-Revision ID: 0028_pbxcc_channel_voices
-Revises: 0027_scaled_indexes
+Revision ID: 0029_pbxcc_channel_voices
+Revises: 0028_livetx_live_watches
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from storage.models import UTCDateTime
 
-revision = '0028_pbxcc_channel_voices'
-down_revision = '0027_scaled_indexes'
+revision = '0029_pbxcc_channel_voices'
+down_revision = '0028_livetx_live_watches'
 branch_labels = None
 depends_on = None
 
