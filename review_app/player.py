@@ -121,7 +121,8 @@ def seek_document(call_id: str, at_s: float | None, k: int) -> str:
 const CALL = {_js(call_id)}, AT = {_js(None if at_s is None else float(at_s))}, K = {_js(int(k))};
 if (AT !== null) {{
   for (const f of window.parent.document.querySelectorAll("iframe")) {{
-    try {{ const w = f.contentWindow; if (w && typeof w.callqcSeek === "function" && w.callqcSeek(CALL, AT, K)) break; }}
+    try {{ const w = f.contentWindow;
+      if (w && typeof w.callqcSeek === "function" && w.callqcSeek(CALL, AT, K)) break; }}
     catch (e) {{ /* a frame of another origin: not the player */ }}
   }}
 }}
