@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from sqlmodel import select
 
 from recorder import levels

@@ -334,6 +334,6 @@ def test_a_transcript_line_seeks_the_player_in_place(chromium: Browser, monkeypa
               if urlparse(u).path == "/v1/media/long-1"}
     assert tokens == {parse_qs(urlparse(src).query)["token"][0]}
     with session() as s:
-        granted = [e for e in s.exec(select(AuditEvent).where(AuditEvent.action == "play", AuditEvent.call_id == "long-1"))
-                   if e.detail.get("stage") == "granted"]
+        plays = s.exec(select(AuditEvent).where(AuditEvent.action == "play", AuditEvent.call_id == "long-1")).all()
+    granted = [e for e in plays if e.detail.get("stage") == "granted"]
     assert len(granted) == 1
