@@ -90,7 +90,7 @@ def run(calls: int, minutes: float) -> dict[str, object]:
     with session():
         pass  # the schema, before anything is timed
     for cid in ids:
-        levels.follow(data, cid, start_thread=False)
+        levels.follow(data, cid)
     _write(journals, audio, 0, packets)
     levels.write_once()  # the call so far: the rows the page will find on first sight
 

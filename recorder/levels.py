@@ -10,17 +10,18 @@ recorder's host.
 frames that are due: up to ``GRACE_S`` behind the furthest audio of either speaker (a packet later than
 that is dropped; missing audio is silence), all of them once the call has ended. :func:`follow`
 registers a call when its journal opens (recorder/siprec/live.py ``open_call``, both the SIPREC and the
-media-stream paths); a thread of this process then reads every followed journal each ``PASS_S``
-through its own tap (after the journal write, off the packet path), writes one row per call and pass
-in one transaction, and, once the journal is no longer live, writes what is left and deletes the
-call's rows (the call has ended). Rows the database refused stay in memory and go with the next pass.
+media-stream paths) and the recording server starts :func:`ensure_writing`: a task of its event loop
+that, each ``PASS_S``, has a worker thread read every followed journal through its own tap (after the
+journal write, off the packet path) and write one row per call and pass in one transaction; once a
+journal is no longer live it writes what is left and deletes the call's rows (the call has ended).
+Rows the database refused stay in memory and go with the next pass.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from storage import live_levels
 from storage.db import session
 from storage.errors import CallqcError
 from storage.live_levels import DB_SCALE, FRAME_S, LiveLevel
+from storage.settings import get_settings
 
 log = logging.getLogger(__name__)
 RATE = 8000
@@ -113,8 +115,8 @@ def row(call_id: str, start: int, levels: dict[str, np.ndarray]) -> LiveLevel | 
 
 
 class _Followed:
-    def __init__(self, tap: Tap, call_id: str) -> None:
-        self.tap, self.call_id = tap, call_id
+    def __init__(self, tap: Tap, call_id: str, database: str) -> None:
+        self.tap, self.call_id, self.database = tap, call_id, database
         self.framer = Framer()
         self.pending: list[LiveLevel] = []
         self.ended = False
@@ -123,23 +125,20 @@ class _Followed:
 _followed: dict[str, _Followed] = {}
 _lock = threading.Lock()
 _pass = threading.Lock()  # one pass at a time: a tap is read by one thread
-_thread: threading.Thread | None = None
+_task: asyncio.Task[None] | None = None
 
 
-def follow(data_dir: Path, call_id: str, *, start_thread: bool = True) -> None:
+def follow(data_dir: Path, call_id: str) -> None:
     """Write this call's levels while its journal (on this host, held by this process) is live."""
-    global _thread
     with _lock:
-        if call_id in _followed:
+        known = _followed.get(call_id)
+        if known is not None and known.tap.folder == Tap.folder_of(data_dir, call_id):
             return
         try:
-            _followed[call_id] = _Followed(Tap(data_dir, call_id), call_id)
-        except FileNotFoundError:
-            log.warning("levels: no journal for %s", call_id)
+            _followed[call_id] = _Followed(Tap(data_dir, call_id), call_id, get_settings().resolved_database_url)
+        except (FileNotFoundError, CallqcError) as exc:  # never in the way of recording
+            log.warning("levels: %s not followed: %s", call_id, str(exc).splitlines()[0][:200])
             return
-        if start_thread and (_thread is None or not _thread.is_alive()):
-            _thread = threading.Thread(target=_loop, name="live-levels", daemon=True)
-            _thread.start()
 
 
 def write_once() -> int:
@@ -150,7 +149,10 @@ def write_once() -> int:
 
 
 def _write_pass() -> int:
+    database = get_settings().resolved_database_url
     with _lock:
+        for gone in [f for f in _followed.values() if f.database != database]:
+            del _followed[gone.call_id]  # followed under another database (only tests switch them)
         calls = list(_followed.values())
     for f in calls:
         if f.ended:
@@ -160,32 +162,46 @@ def _write_pass() -> int:
         if (r := row(f.call_id, start, levels)) is not None:
             f.pending.append(r)
         f.ended = not live
-    rows = [r for f in calls for r in f.pending]
-    done = [f for f in calls if f.ended]
+    mine = [f for f in calls if f.pending or f.ended]
+    if not mine:
+        return 0  # nothing new: no transaction
+    rows = [r for f in mine for r in f.pending]
     try:
         with session(write=True) as s:
             live_levels.add(s, rows)
-            for f in done:
-                live_levels.drop(s, f.call_id)
+            for f in mine:
+                if f.ended:
+                    live_levels.drop(s, f.call_id)
     except (SQLAlchemyError, CallqcError) as exc:
         log.warning("levels: %d row(s) not written, kept for the next pass: %s", len(rows),
                     str(exc).splitlines()[0][:200])
         return 0
-    for f in calls:
+    for f in mine:
         f.pending = []
     with _lock:
-        for f in done:
-            _followed.pop(f.call_id, None)
+        for f in mine:
+            if f.ended:
+                _followed.pop(f.call_id, None)
     return len(rows)
 
 
-def _loop() -> None:
+def ensure_writing() -> None:
+    """Run the passes in this event loop (the recording server's) while any call is followed; called
+    by the servers after they open a call. The task ends when no call is left and starts again with
+    the next one, so nothing writes outside a server's life."""
+    global _task
+    loop = asyncio.get_running_loop()
+    if _task is None or _task.done() or _task.get_loop() is not loop:
+        _task = loop.create_task(_passes())
+
+
+async def _passes() -> None:
     while True:
-        time.sleep(PASS_S)
+        await asyncio.sleep(PASS_S)
         with _lock:
             if not _followed:
-                continue
+                return
         try:
-            write_once()
-        except Exception:  # noqa: BLE001 - the thread must outlive one bad pass (a journal cut short)
+            await asyncio.to_thread(write_once)
+        except Exception:  # noqa: BLE001 - the passes must outlive one bad pass (a journal cut short)
             log.exception("levels: pass failed")

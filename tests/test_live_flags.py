@@ -154,7 +154,7 @@ def test_the_recorder_writes_levels_the_flags_read_anywhere_until_the_call_ends(
     rows alone (the journal folder is gone before they are read); the rows go when the call ends, the
     last flags stay while the call is listed, and the tracker goes once it is not."""
     journal = _journal(data_dir, "live-j")
-    levels.follow(data_dir, "live-j", start_thread=False)
+    levels.follow(data_dir, "live-j")
     write_silence(journal, 0, 300)  # 6 s
     assert levels.write_once() == 1
     with session() as s:

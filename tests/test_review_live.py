@@ -96,7 +96,7 @@ def test_live_flags_show_a_long_silence_from_stored_levels_and_a_forbidden_word_
         for stream in (0, 1):  # 12.2 s of μ-law silence on both sides
             journal.add(stream, [Placed(k * 160, 0, b"\xff" * 160, 0.0) for k in range(610)])
         journal.flush()
-        levels.follow(data_dir, "live-1", start_thread=False)
+        levels.follow(data_dir, "live-1")
         levels.write_once()  # what the recording process does each second: the levels into the database
         with session(write=True) as s:
             add(s, [LiveSegment(call_id="live-2", speaker="agent", channel=0, start_s=2, end_s=4,
