@@ -4,13 +4,17 @@ N two-stream calls are journaled (recorder/siprec/journal.py) with ``--minutes``
 agent and the customer take turns in 3 s tone "sentences" at two loudness levels with pauses, so
 every rule has work. Then, CPU time (this process), per call:
 
-- **first sight**: :func:`review_app.workflow.live_flags.audio_flags` on a call it has not seen
-  (the tracker starts LOOKBACK_S, 1 minute, before the live edge and judges it), against the baseline of a
-  plain tap that seeks to the same place and decodes the same records (``Tap.read``): the ratio is
-  what judging adds to decoding;
-- **refresh**: 5 s more audio written to every call, then ``audio_flags`` again (what each 5 s
-  refresh of the page costs), against decoding those 5 s with a plain tap;
+- **recorder, levels**: what the recording process adds to write each call's loudness rows
+  (recorder/levels.py): reading the tap, framing and one database transaction per pass, for 5 s of
+  new audio per call, against decoding those 5 s with a plain tap (``Tap.read``): the ratio is what
+  framing and writing add to decoding;
+- **app, first sight**: :func:`review_app.workflow.live_flags.audio_flags` on calls it has not seen
+  (it reads the rows of the last LOOKBACK_S, 1 minute, and judges them);
+- **app, refresh**: 5 s more levels written for every call, then ``audio_flags`` again (what each 5 s
+  refresh of the page costs);
 - **forbidden words**: the default rubric's forbidden checks over a live transcript of 100 lines.
+
+The database is a SQLite file in a temporary folder.
 
 ``python -m bench.live_flags [--calls 20] [--minutes 6] [--json out.json]``
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import tempfile
 import time
@@ -29,13 +34,16 @@ from pathlib import Path
 import psutil
 
 from bench.live_listen import mulaw
+from recorder import levels
 from recorder.media import journal_end
 from recorder.siprec.journal import Journal, Tap
 from recorder.siprec.rtp import Placed
-from review_app.workflow.live_flags import LOOKBACK_S, Rules, audio_flags, forbidden_heard
+from review_app.workflow.live_flags import Rules, audio_flags, forbidden_heard
 from scoring.rubric import load_rubric
 from scoring.variants import load_variants
+from storage.db import session
 from storage.live_segments import LiveSegment
+from storage.settings import reset_settings
 
 RATE = 8000
 PACKET = 160
@@ -68,6 +76,8 @@ def _cpu(fn: Callable[[], object]) -> float:
 
 def run(calls: int, minutes: float) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="live-flags-"))
+    os.environ.update(CALLQC_DATA_DIR=str(data), CALLQC_DATABASE_URL=f"sqlite:///{data / 'callqc.db'}")
+    reset_settings()
     streams = [{"index": 0, "label": "a", "role": "agent", "channel": 0},
                {"index": 1, "label": "c", "role": "customer", "channel": 1}]
     ids = [f"bench-{i}" for i in range(calls)]
@@ -75,40 +85,43 @@ def run(calls: int, minutes: float) -> dict[str, object]:
                                               "answered_unix": time.time(), "streams": streams}, 2) for cid in ids]
     audio = [_signal(60, 0), _signal(60, 1)]
     packets = int(minutes * 60 * RATE / PACKET)
-    _write(journals, audio, 0, packets)
+    more = int(5 * RATE / PACKET)
     rules = Rules()
+    with session():
+        pass  # the schema, before anything is timed
+    for cid in ids:
+        levels.follow(data, cid)
+    _write(journals, audio, 0, packets)
+    levels.write_once()  # the call so far: the rows the page will find on first sight
 
-    def decode_only() -> None:
-        for cid in ids:
-            tap = Tap(data, cid)
-            tap.seek(max(0, journal_end(tap) - int(LOOKBACK_S * RATE)))
-            tap.read()
-
-    base_first = _cpu(decode_only)
-    first = _cpu(lambda: audio_flags(data, ids, rules))
+    with session() as s:
+        first = _cpu(lambda: audio_flags(s, ids, rules))
     taps = [Tap(data, cid) for cid in ids]
     for tap in taps:
         tap.seek(journal_end(tap))
-    more = int(5 * RATE / PACKET)
     _write(journals, audio, packets, packets + more)
-    base_refresh = _cpu(lambda: [tap.read() for tap in taps])
-    refresh = _cpu(lambda: audio_flags(data, ids, rules))
-    flags = audio_flags(data, ids, rules)[ids[0]]
+    base_write = _cpu(lambda: [tap.read() for tap in taps])
+    written = _cpu(levels.write_once)
+    with session() as s:
+        refresh = _cpu(lambda: audio_flags(s, ids, rules))
+        flags = audio_flags(s, ids, rules)[ids[0]]
     rubric, variants = load_rubric().rubric, load_variants()
     lines = [LiveSegment(call_id="x", speaker="agent" if i % 2 else "customer", channel=i % 2, start_s=i * 3,
                          end_s=i * 3 + 2.5, text="thank you for waiting, I will check the delivery date for you")
              for i in range(100)]
     words = _cpu(lambda: forbidden_heard(lines, rubric, variants))
     for j in journals:
+        j.update(state="ended")
+    levels.write_once()  # ended: the followers finish, their rows go
+    for j in journals:
         j.release(remove=True)
     return {
         "calls": calls, "minutes": minutes,
-        "first_sight_ms_per_call": round(1000 * first / calls, 2),
-        "first_sight_decode_only_ms_per_call": round(1000 * base_first / calls, 2),
-        "first_sight_ratio": round(first / base_first, 2) if base_first else None,
-        "refresh_5s_ms_per_call": round(1000 * refresh / calls, 2),
-        "refresh_5s_decode_only_ms_per_call": round(1000 * base_refresh / calls, 2),
-        "refresh_ratio": round(refresh / base_refresh, 2) if base_refresh else None,
+        "recorder_levels_5s_ms_per_call": round(1000 * written / calls, 2),
+        "recorder_decode_only_5s_ms_per_call": round(1000 * base_write / calls, 2),
+        "recorder_ratio": round(written / base_write, 2) if base_write else None,
+        "app_first_sight_ms_per_call": round(1000 * first / calls, 2),
+        "app_refresh_5s_ms_per_call": round(1000 * refresh / calls, 2),
         "forbidden_100_lines_ms": round(1000 * words, 2),
         "sample_flags": {"longest_silence_s": flags.longest_silence_s, "longest_overtalk_s": flags.longest_overtalk_s,
                          "raised": list(flags.raised)},

@@ -34,6 +34,7 @@ from fastapi import Depends, FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from recorder import levels
 from recorder.metadata import parse_meta
 from recorder.siprec import live
 from recorder.siprec.journal import Journal
@@ -198,6 +199,7 @@ class _StreamCall:
             live.open_call, call_id, source="stream", meta=meta, streams=specs, channel_map=channel_map,
             extra=extra, answered_at=now,
         )
+        levels.ensure_writing()  # the live flags' loudness rows (recorder/levels.py)
         await self.ws.send_text(json.dumps({"event": "started", "call_id": call_id}))
 
     async def _media(self, media: dict[str, Any]) -> None:

@@ -7,6 +7,11 @@ the same endpoint (review_app/server.py). The token is minted per user, call and
 (storage/media_tokens.py, audited); stored calls are read with HTTP Range, so seeking fetches only
 the part played. A live call plays the endpoint's chunked stream, with a running call clock and a
 marker of when the listener joined.
+
+Transcript lines and evidence links seek the player in place (:func:`seek_document`): a second,
+invisible component frame calls the player frame's ``callqcSeek`` (both frames are this app's
+own origin), so the audio element keeps its address and token and only its ``currentTime`` moves —
+no reload, no new grant, no new audit row beyond the ranged reads the seek itself makes.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ def _js(value: object) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def document(src: str, *, start_s: float, duration_s: float, labels: list[str], text: PlayerText,
+def document(src: str, *, call_id: str = "", start_s: float, duration_s: float, labels: list[str], text: PlayerText,
          envelope: Envelope | None = None, live_from_s: float | None = None, nonce: int = 0) -> str:
     """The component's document. ``live_from_s`` set: a live stream joined at that second of the call."""
     live = live_from_s is not None
@@ -62,7 +67,7 @@ def document(src: str, *, start_s: float, duration_s: float, labels: list[str], 
 <script>
 const SRC = {_js(src)}, START = {_js(float(start_s))}, DUR = {_js(float(duration_s))};
 const LIVE_FROM = {_js(live_from_s)}, LABELS = {_js(labels[:lanes])}, COLOURS = {_js(COLOURS)};
-const CATCH_UP_S = {_js(CATCH_UP_S)};
+const CATCH_UP_S = {_js(CATCH_UP_S)}, CALL = {_js(call_id)};
 const TEXT = {_js({"speed": text.speed, "live": text.live, "joined": text.joined})};
 const a = document.getElementById("p"), wave = document.getElementById("wave");
 const head = document.getElementById("head"), clock = document.getElementById("clock");
@@ -91,8 +96,36 @@ wave.addEventListener("click", e => {{ const r = wave.getBoundingClientRect();
   const d = isFinite(a.duration) && a.duration > 0 ? a.duration : DUR;
   a.currentTime = Math.max(0, Math.min(1, (e.clientX - r.left) / r.width)) * d; a.play().catch(() => {{}}); tick(); }});
 document.getElementById("speed").addEventListener("change", e => {{ a.playbackRate = Number(e.target.value); }});
+// the seek channel (seek_document): move in place; each seek once (a re-drawn frame repeats its number)
+let seekSeen = 0;
+window.callqcSeek = (call, at, k) => {{
+  if (call !== CALL || LIVE_FROM !== null) return false;
+  if (k <= seekSeen) return true;
+  seekSeen = k;
+  const go = () => {{ a.currentTime = at; a.play().catch(() => {{}}); tick(); }};
+  if (a.readyState >= 1) go(); else a.addEventListener("loadedmetadata", go, {{once: true}});
+  return true; }};
 a.src = SRC;
 tick();
+</script>"""
+
+
+def seek_document(call_id: str, at_s: float | None, k: int) -> str:
+    """An invisible frame that seeks this call's player to ``at_s`` (seek number ``k``); None: nothing.
+
+    It looks for the player among its parent page's frames and calls its ``callqcSeek``; the player
+    applies each seek number once, so this frame drawn again (a rerun that moves it) does not jump back.
+    """
+    return f"""<!-- seek {k} -->
+<script>
+const CALL = {_js(call_id)}, AT = {_js(None if at_s is None else float(at_s))}, K = {_js(int(k))};
+if (AT !== null) {{
+  for (const f of window.parent.document.querySelectorAll("iframe")) {{
+    try {{ const w = f.contentWindow;
+      if (w && typeof w.callqcSeek === "function" && w.callqcSeek(CALL, AT, K)) break; }}
+    catch (e) {{ /* a frame of another origin: not the player */ }}
+  }}
+}}
 </script>"""
 
 

@@ -68,6 +68,7 @@ EN: dict[str, str] = {
     "marked_at": "marked at {at} of the call",
     "submit_sync_review": "Submit synchronous review",
     "review_mode_sync": "synchronous (scored while listening)",
+    "sync_auto_score": "automatic score {score}",
     "review_line": "{at} · {by} · {verdict} · {score} · {comment}",
     "answer_yes": "yes",
     "answer_no": "no",

@@ -67,6 +67,7 @@ ZH: dict[str, str] = {
     "marked_at": "标记于通话 {at}",
     "submit_sync_review": "提交同步评审",
     "review_mode_sync": "同步（边听边评）",
+    "sync_auto_score": "自动评分 {score}",
     "review_line": "{at} · {by} · {verdict} · {score} · {comment}",
     "answer_yes": "是",
     "answer_no": "否",

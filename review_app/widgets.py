@@ -11,7 +11,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from review_app.i18n import chart_locale, error_text, evidence_note, t
-from review_app.player import PlayerText, document, height, media_src
+from review_app.player import PlayerText, document, height, media_src, seek_document
 from review_app.safe import md
 from review_app.session import source
 from review_app.workflow.evalview import Evidence, Segment
@@ -24,6 +24,7 @@ from storage.users import Principal
 log = logging.getLogger(__name__)
 
 _PLAY = "play"  # session_state: {"call": id, "start": s, "n": click counter}
+_SEEK = "seek"  # session_state: {"call": id, "at": s, "k": seek counter} for the player already loaded
 DAY_FORMAT = "%m-%d"  # numeric, so it reads the same in every locale
 
 
@@ -40,6 +41,18 @@ def request_play(call_id: str, start_s: float = 0.0) -> None:
     """Ask the player to (re)load at ``start_s``: one retrieval, one audit row per request."""
     prev = st.session_state.get(_PLAY) or {}
     st.session_state[_PLAY] = {"call": call_id, "start": max(0.0, start_s), "n": prev.get("n", 0) + 1}
+    st.session_state.pop(_SEEK, None)  # a new player: earlier seeks were for the old one
+
+
+def seek(call_id: str, start_s: float) -> None:
+    """A transcript line or evidence link: move this call's recorded player to ``start_s`` in place (no
+    reload, no new grant); the first ask, or a live call (a stream cannot seek), loads the player there."""
+    want = st.session_state.get(_PLAY) or {}
+    if want.get("call") != call_id or f"grant:{call_id}:{want.get('n')}:False" not in st.session_state:
+        request_play(call_id, start_s)
+        return
+    prev = st.session_state.get(_SEEK) or {}
+    st.session_state[_SEEK] = {"call": call_id, "at": max(0.0, start_s), "k": prev.get("k", 0) + 1}
 
 
 def embed_download(data: bytes, filename: str, label: str) -> None:
@@ -96,12 +109,20 @@ def player(who: Principal, call_id: str, *, duration_s: float = 0.0, channel_map
     text = PlayerText(speed=t("speed"), live=t("live_clock"), joined=t("joined_at"))
     # live: both speakers in one channel instead of agent left / customer right (a mono headset)
     mixed = bool(st.toggle(t("mixed_channels"), key=f"mixed:{call_id}")) if live else False
-    doc = document(media_src(call_id, token, mixed=mixed), start_s=float(want["start"]),
+    doc = document(media_src(call_id, token, mixed=mixed), call_id=call_id, start_s=float(want["start"]),
                    duration_s=env.duration_s if env else duration_s, labels=labels, text=text, envelope=env,
                    live_from_s=live_from_s, nonce=int(want["n"]))
     components.html(doc, height=height(env, live=live))
     if not live:
-        st.caption(t("playing_from", at=clock(want["start"])))
+        # the seek channel: a slot always here (so nothing on the page moves when it fills, and an open
+        # transcript stays open), a frame in it from the first seek on, unchanged until the next seek
+        slot = st.empty()
+        moved = st.session_state.get(_SEEK) or {}
+        moved = moved if moved.get("call") == call_id else {}
+        if moved:
+            with slot:
+                components.html(seek_document(call_id, moved["at"], int(moved["k"])), height=0)
+        st.caption(t("playing_from", at=clock(moved.get("at", want["start"]))))
 
 
 def chart(spec: alt.Chart) -> None:

@@ -73,11 +73,12 @@ def add_call(
     team: str = "T1",
     queue: str = "support",
     tenant: str = "default",
+    audio_s: float = 0.5,
 ) -> None:
-    """Register a call with stored audio, its transcript and its auto-evaluation."""
+    """Register a call with stored audio (``audio_s`` long), its transcript and its auto-evaluation."""
     import hashlib
 
-    data = wav_bytes(0.5)
+    data = wav_bytes(audio_s)
     key = recording_key(call_id, started_at, "wav")
     store = make_store()
     store.put_stream(get_settings().bucket_recordings, key, io.BytesIO(data), length=len(data))

@@ -1,6 +1,6 @@
 """Live flags: long silence, overtalk and raised voice judged frame by frame from synthetic tap audio
 (the same however the audio arrives), forbidden words found by scoring's matcher in the stored live
-transcript, and a real journal followed through the tap."""
+transcript, and a real journal framed by the recorder into stored levels the flags are judged from."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlmodel import select
 
+from recorder import levels
 from recorder.siprec.journal import Journal, TapChunk
 from recorder.siprec.rtp import Placed
 from review_app.workflow import live_flags
 from review_app.workflow.live_flags import AudioFlags, AudioTracker, Rules, audio_flags, live_forbidden, rules_for
 from scoring.rubric import load_rubric
 from scoring.variants import load_variants
+from storage import live_levels
 from storage.db import session
+from storage.live_levels import LiveLevel
 from storage.live_segments import LiveSegment, add
 
 RATE = 8000
@@ -144,18 +148,60 @@ def write_silence(journal: Journal, first: int, last: int) -> None:
     journal.flush()
 
 
-def test_a_live_journal_is_followed_through_the_tap_until_the_call_ends_then_forgotten(data_dir: Path) -> None:
+def test_the_recorder_writes_levels_the_flags_read_anywhere_until_the_call_ends(
+        sqlite_db: str, data_dir: Path) -> None:
+    """The recording process frames its journal into live_levels rows; the flags are judged from the
+    rows alone (the journal folder is gone before they are read); the rows go when the call ends, the
+    last flags stay while the call is listed, and the tracker goes once it is not."""
     journal = _journal(data_dir, "live-j")
+    levels.follow(data_dir, "live-j")
+    write_silence(journal, 0, 300)  # 6 s
+    assert levels.write_once() == 1
+    with session() as s:
+        first = audio_flags(s, ["live-j", "not-here"], Rules())
+    assert set(first) == {"live-j"}  # no levels for the other call: left out
+    assert not first["live-j"].long_silence and first["live-j"].silence_now_s == pytest.approx(5.5)  # grace
+    write_silence(journal, 300, 600)  # 12 s
+    levels.write_once()
+    with session() as s:
+        rows = list(s.exec(select(LiveLevel).where(LiveLevel.call_id == "live-j").order_by(LiveLevel.start_frame)))
+    assert [(r.start_frame, r.frames) for r in rows] == [(0, 55), (55, 60)]
+    assert set(rows[0].levels) == {"agent", "customer"} and max(rows[0].levels["agent"]) < -400  # μ-law silence
+    moved = data_dir / "elsewhere"
+    (data_dir / "live").rename(moved)  # the app reads no journal: only the rows
     try:
-        write_silence(journal, 0, 300)  # 6 s
-        first = audio_flags(data_dir, ["live-j", "not-here"], Rules())["live-j"]
-        assert not first.long_silence and first.silence_now_s == pytest.approx(5.5)  # the grace not yet judged
-        write_silence(journal, 300, 600)  # 12 s
-        journal.update(state="ended")
-        flags = audio_flags(data_dir, ["live-j"], Rules())
-        assert flags["live-j"].long_silence and flags["live-j"].longest_silence_s == pytest.approx(12.0)
-        assert audio_flags(data_dir, ["live-j"], Rules()) == flags  # ended: the last flags, kept
-        audio_flags(data_dir, [], Rules())  # no longer listed: its tracker goes
-        assert data_dir / "live" / "live-j" not in live_flags._followed
+        with session() as s:
+            flags = audio_flags(s, ["live-j"], Rules())["live-j"]
+        assert flags.long_silence and flags.longest_silence_s == pytest.approx(11.5)
     finally:
-        journal.release(remove=True)
+        moved.rename(data_dir / "live")
+    journal.update(state="ended")
+    levels.write_once()  # the call has ended: its rows go
+    with session() as s:
+        assert s.exec(select(LiveLevel)).all() == []
+        assert audio_flags(s, ["live-j"], Rules())["live-j"] == flags  # still listed: the last flags, kept
+        audio_flags(s, [], Rules())  # no longer listed: its tracker goes
+    assert "live-j" not in live_flags._tracked and "live-j" not in levels._followed
+    journal.release(remove=True)
+
+
+def test_stored_levels_give_the_flags_the_audio_gives(sqlite_db: str) -> None:
+    """Silence, overtalk and a raised voice framed by the recorder, stored as rows of a second each
+    (rounded to a tenth of a dB) and judged from the rows: the same flags as judging the audio itself."""
+    agent = np.concatenate([tone(6, 1500), tone(3, 1500), tone(1.5, 9000), quiet(12)])
+    customer = np.concatenate([quiet(6), tone(3, 1500), quiet(13.5)])
+    direct = AudioTracker(Rules()).feed(packets("agent", agent) + packets("customer", customer), final=True)
+    framer = levels.Framer()
+    # as a journal gives them: both speakers' packets of each moment together
+    chunks = sorted(packets("agent", agent) + packets("customer", customer), key=lambda c: c.position)
+    stored = []
+    for k in range(0, len(chunks), 100):  # about a second of packets per pass
+        start, frames = framer.feed(chunks[k:k + 100], final=k + 100 >= len(chunks))
+        if (row := levels.row("c-rows", start, frames)) is not None:
+            stored.append(row)
+    with session(write=True) as s:
+        live_levels.add(s, stored)
+    with session() as s:
+        from_rows = audio_flags(s, ["c-rows"], Rules())["c-rows"]
+    assert direct.overtalk and direct.raised == ("agent",) and direct.long_silence
+    assert from_rows == direct

@@ -1,6 +1,7 @@
 """The media-stream input (WebSocket on the recorder API) with a real client (websockets): a two-track
 call is stored byte-exact with its metadata; the token is required; bad events are refused; a
-killed API's call is finalised from its journal when the API comes back."""
+killed API's call is finalised from its journal when the API comes back; the recording API writes the
+live loudness rows the live flags are judged from."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from recorder.siprec.recording import wav_data
+from review_app.workflow.live_flags import Rules, audio_flags
 from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.jobs import Job
+from storage.live_levels import LiveLevel
 from storage.settings import get_settings
 from storage.stores import get_store
 from tests.live_peers import free_port, tone
@@ -171,3 +174,37 @@ def test_killed_api_stream_is_finalised_from_its_journal_on_restart(api: Api, tm
     assert call.meta["live"]["capture_interrupted"]["gap_start_s"] == pytest.approx(3.0, abs=0.05)
     _, (left, right) = stored(call, tmp_path)
     assert left == agent[: 150 * 160] and right == customer[: 150 * 160]
+
+
+def _levels(call_id: str) -> list[LiveLevel]:
+    with session() as s:
+        return list(s.exec(select(LiveLevel).where(LiveLevel.call_id == call_id).order_by(LiveLevel.start_frame)))
+
+
+def test_the_recording_api_writes_live_levels_the_flags_are_judged_from(api: Api, tmp_path: Path) -> None:
+    """While a streamed call runs, the API process recording it writes each speaker's loudness to the
+    database; this process, reading no journal, judges the overtalk of both tracks' 4 s tone from the
+    rows; once the call is stored the rows are gone."""
+    customer = tone(tmp_path / "in.ul", 4, 700)
+    agent = tone(tmp_path / "out.ul", 4, 400)
+    with connect(api.url(None), additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+        ws.send(json.dumps(START))
+        assert json.loads(ws.recv(10))["event"] == "started"
+        send_media(ws, {"inbound": customer, "outbound": agent}, range(200))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(r.frames for r in _levels("ws-call-1")) < 35:
+            time.sleep(0.2)
+        rows = _levels("ws-call-1")
+        with session() as s:
+            flags = audio_flags(s, ["ws-call-1"], Rules())["ws-call-1"]
+        ws.send(json.dumps({"event": "stop", "stop": {"callSid": "CA456"}}))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(10)
+    assert rows and rows[0].start_frame == 0 and set(rows[0].levels) == {"agent", "customer"}
+    assert all(b.start_frame == a.end_frame for a, b in zip(rows, rows[1:], strict=False))  # consecutive
+    assert flags.overtalk and flags.longest_overtalk_s >= Rules().overtalk_s and not flags.long_silence
+    wait_call(CallStatus.recorded)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _levels("ws-call-1"):
+        time.sleep(0.2)
+    assert _levels("ws-call-1") == []

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -294,3 +294,46 @@ def test_hostile_transcript_shows_as_text_and_loads_nothing(chromium: Browser, m
     assert page.locator("a[href*='127.0.0.1:9'], a[href^='javascript']").count() == 0
     assert not [u for u in chromium.requests if "127.0.0.1:9/" in u]
     assert chromium.offsite() == []
+
+
+_PLAYER = ("() => [...document.querySelectorAll('iframe')].map(f => { try { return f.contentDocument"
+           ".querySelector('audio'); } catch (e) { return null; } }).find(a => a)")
+
+
+def test_a_transcript_line_seeks_the_player_in_place(chromium: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Play a 20 s call, pause it at the start, click the transcript line at 00:08: the same audio
+    element (its frame not reloaded, its address and token unchanged) is now at 8 s; no second grant
+    and no request with another token."""
+    from tests.scoring_calls import seg
+
+    review_world.fast_hashing(monkeypatch)
+    review_world.build(calls_per_agent=1)
+    review_world.add_call("long-1", "A1", started_at=DAY0, audio_s=20.0, segments=[
+        seg("agent", 0.5, 3.0, "Thank you for calling."), seg("customer", 8.0, 11.0, "My card was charged twice."),
+        seg("agent", 14.0, 17.0, "Let me check that for you.")])
+    page = chromium.page()
+    page.goto(f"{chromium.url}/call?call=long-1")
+    sign_in(page, "insp1")
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(f"() => {{ const a = ({_PLAYER})(); return a && a.duration > 19; }}", timeout=60_000)
+    src = page.evaluate(f"() => {{ const a = ({_PLAYER})(); a.pause(); a.currentTime = 0;"
+                        " a.ownerDocument.defaultView.__notReloaded = true; return a.src; }")
+    assert "/v1/media/long-1?token=" in src
+    page.get_by_text("Transcript").click()
+    page.get_by_role("button", name="▶ 00:08").click()
+    page.wait_for_function(f"() => {{ const a = ({_PLAYER})(); return a && a.currentTime >= 8; }}", timeout=60_000)
+    after = page.evaluate(f"() => {{ const a = ({_PLAYER})();"
+                          " return [a.src, a.ownerDocument.defaultView.__notReloaded === true, a.currentTime]; }")
+    chromium.shot(page, "seeked")
+    assert after[0] == src and after[1] is True, after
+    assert 8 <= after[2] < 20  # played on from 8 s, not from the start and not another file
+    page.get_by_role("button", name="▶ 00:14").click()  # a second seek, the same player again
+    page.wait_for_function(f"() => {{ const a = ({_PLAYER})(); return a && a.currentTime >= 14; }}", timeout=60_000)
+    assert page.evaluate(f"() => ({_PLAYER})().src") == src
+    tokens = {parse_qs(urlparse(u).query).get("token", [""])[0] for u in chromium.requests
+              if urlparse(u).path == "/v1/media/long-1"}
+    assert tokens == {parse_qs(urlparse(src).query)["token"][0]}
+    with session() as s:
+        plays = s.exec(select(AuditEvent).where(AuditEvent.action == "play", AuditEvent.call_id == "long-1")).all()
+    granted = [e for e in plays if e.detail.get("stage") == "granted"]
+    assert len(granted) == 1

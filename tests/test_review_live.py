@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from recorder import levels
 from recorder.siprec.journal import Journal
 from recorder.siprec.rtp import Placed
 from review_app.i18n import t
@@ -85,7 +86,7 @@ def test_without_a_public_api_the_player_uses_the_apps_own_media_route_stereo_or
     assert parse_qs(urlparse(mixed).query)["channels"] == ["mixed"]
 
 
-def test_live_flags_show_a_long_silence_from_the_tap_and_a_forbidden_word_from_the_live_transcript(
+def test_live_flags_show_a_long_silence_from_stored_levels_and_a_forbidden_word_from_the_live_transcript(
         world, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     streams = [{"index": 0, "label": "a", "role": "agent", "channel": 0},
                {"index": 1, "label": "b", "role": "customer", "channel": 1}]
@@ -95,12 +96,15 @@ def test_live_flags_show_a_long_silence_from_the_tap_and_a_forbidden_word_from_t
         for stream in (0, 1):  # 12.2 s of μ-law silence on both sides
             journal.add(stream, [Placed(k * 160, 0, b"\xff" * 160, 0.0) for k in range(610)])
         journal.flush()
+        levels.follow(data_dir, "live-1")
+        levels.write_once()  # what the recording process does each second: the levels into the database
         with session(write=True) as s:
             add(s, [LiveSegment(call_id="live-2", speaker="agent", channel=0, start_s=2, end_s=4,
                                 text="That is a stupid question.")])
-        at = _open(world, "insp1")
     finally:
-        journal.release(remove=True)
+        journal.release(remove=True)  # the page reads no journal: the flags come from the stored levels
+    at = _open(world, "insp1")
+    levels.write_once()  # the journal is gone: the recorder's follower ends
     table = at.dataframe[0].value
     flags = dict(zip(table[t("call_id")], table[t("live_flags")], strict=True))
     assert flags["live-1"] == t("live_flag_silent_now", s=12)  # 11.7 s judged: the last 0.5 s waits for late packets

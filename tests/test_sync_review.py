@@ -128,3 +128,41 @@ def test_the_call_page_saves_marks_while_live_and_submits_sync_after_the_end(wor
         review = s.exec(select(Review)).one()
     assert review.mode == ReviewMode.sync and review.call_id == "live-1" and review.verdict == "fail"
     assert any(t("review_mode_sync") in c.value for c in at.caption)
+
+
+def test_the_agent_sees_the_sync_review_and_the_auto_score_that_came_after_it(world: review_world.World) -> None:
+    """The sync review's marks keep their seconds after submission; the auto-score stored after the
+    call sits next to it on the agent's own scorecard (page too), the review's score still the one counted."""
+    from scoring.autoscore import evaluate
+    from scoring.evaluations import store_auto_evaluation
+    from scoring.rubric import active_rubric
+    from storage.evaluations import current_totals
+    from tests.scoring_calls import call as conversation
+    from tests.scoring_calls import good_call
+
+    insp = world.users["insp1"]
+    with session() as s:
+        mark(s, insp, "live-1", "greeting", "no", now=STARTED + timedelta(seconds=33))
+    _end()
+    with session() as s:
+        review = submit_sync(s, insp, "live-1", human=_human(), verdict="fail", form_token="form-cccc-3")
+    with session() as s:
+        assert [(r.source, r.auto_score) for r in scorecard(s, world.users["agent1"]) if r.call_id == "live-1"] == [
+            ("sync", None)]  # the auto-score has not arrived yet
+        stored = store_auto_evaluation(s, "live-1", evaluate(active_rubric(), conversation(good_call())))
+        auto_total = stored.total
+    with session() as s:
+        rows = [r for r in scorecard(s, world.users["agent1"]) if r.call_id == "live-1"]
+        draft = s.exec(select(SyncDraft)).one()
+        counted = current_totals(s, ["live-1"])["live-1"]
+    assert [(r.source, r.review_id, r.auto_score) for r in rows] == [("sync", review.id, auto_total)]
+    assert draft.review_id == review.id and draft.marks["greeting"]["at_s"] == 33.0
+    assert counted == review.score and counted != auto_total
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[TOKEN] = review_world.session_token("agent1")
+    at.run()
+    at.switch_page("views/scorecard.py").run()
+    assert not at.exception, at.exception
+    shown = [c.value for c in at.caption]
+    want = t("review_mode_sync") + " · " + t("sync_auto_score", score=round(auto_total or 0, 1))
+    assert want in shown, shown

@@ -213,7 +213,7 @@ class Tap:
     """
 
     def __init__(self, data_dir: Path, call_id: str) -> None:
-        self.folder = live_root(data_dir) / call_id
+        self.folder = self.folder_of(data_dir, call_id)
         index = read_index(self.folder)
         if index is None:
             raise FileNotFoundError(f"no live call {call_id}")
@@ -221,6 +221,10 @@ class Tap:
         self._offsets = {s["index"]: 0 for s in index["streams"]}
         self._codecs = {s["index"]: from_names(s.get("payload_types")) for s in index["streams"]}
         self._decoders = {s["index"]: StreamDecoder() for s in index["streams"]}
+
+    @staticmethod
+    def folder_of(data_dir: Path, call_id: str) -> Path:
+        return live_root(data_dir) / call_id
 
     @property
     def live(self) -> bool:

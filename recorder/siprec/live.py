@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from recorder import levels
 from recorder.ingest import _store_verified, spool_file
 from recorder.metadata import CallMeta
 from recorder.probe import probe
@@ -28,7 +29,7 @@ from recorder.siprec.codecs import from_names, ticks
 from recorder.siprec.journal import Journal, last_write, live_root, read_index, records, stream_file
 from recorder.siprec.recording import build_wav
 from recorder.siprec.rtp import RATE
-from storage import audit, calls, pauses, queue
+from storage import audit, calls, live_levels, pauses, queue
 from storage.calls import Call, CallStatus, Direction
 from storage.db import session
 from storage.errors import CallqcError
@@ -80,6 +81,7 @@ def open_call(
     except Exception as exc:  # noqa: BLE001 - the journal keeps the call; finalise inserts the row later
         log.error("live: %s: could not register in_progress (%s); recording to the journal anyway",
                   call_id, _one_line(exc))
+    levels.follow(Path(get_settings().data_dir), call_id)  # loudness rows for the live flags, anywhere
     log.info("live: %s answered (%s, %d stream(s))", call_id, source, len(streams))
     return journal
 
@@ -170,6 +172,7 @@ def _finalise(folder: Path, index: dict[str, Any], interrupted: dict[str, Any] |
         else:
             calls.move(s, call_id, CallStatus.recorded, **values)
         job_id = queue.enqueue(s, JobKind.transcribe, call_id=call_id)
+        live_levels.drop(s, call_id)  # recorded now: the live flags' loudness rows are done with (a crash left some)
         audit.record(s, index["source"], AuditAction.ingest, call_id=call_id, source=index["extra"].get("peer"),
                      detail={"live": True, "sha256": sha, "size": size, "key": key,
                              "end_reason": live["end_reason"]})

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from recorder import levels
 from recorder.siprec import codecs, live, media, rsmeta, sdp, upkeep
 from recorder.siprec.media import PortRange
 from recorder.siprec.rtp import StreamReceiver, align
@@ -157,6 +158,7 @@ class SrsServer:
             live.open_call, d.call_id, source="siprec", meta=o.meta, streams=o.specs, channel_map=o.channel_map,
             extra=o.extra, answered_at=now,
         )
+        levels.ensure_writing()  # the live flags' loudness rows (recorder/levels.py)
         if d.cancelled:
             d.final = response(msg, 487, to_tag=d.to_tag).encode()
             d.reply(d.final)

@@ -13,7 +13,7 @@ import streamlit as st
 from review_app.i18n import answer_label, error_text, local_time, reason_label, t
 from review_app.safe import md
 from review_app.session import dbs, principal, source
-from review_app.widgets import clock, evidence_text, player, request_play, speaker_label, timeline
+from review_app.widgets import clock, evidence_text, player, seek, speaker_label, timeline
 from review_app.workflow import live_transcript, sync_review
 from review_app.workflow.evalview import HumanAnswers, Segment
 from review_app.workflow.inspection import (
@@ -90,7 +90,7 @@ def _transcript(segments: list[Segment]) -> None:
     for n, seg in enumerate(segments[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]):
         left, right = st.columns([1, 6])
         if left.button(f"▶ {clock(seg.start)}", key=f"seek:{page}:{n}", type="tertiary"):
-            request_play(c["call_id"], seg.start)
+            seek(c["call_id"], seg.start)
             st.rerun()
         right.markdown(f"**{md(speaker_label(seg.speaker))}**: {md(seg.text)}")
 
@@ -162,7 +162,7 @@ for item in view.items:
         for k, ev in enumerate(item.evidence):
             label = f"▶ {clock(ev.start)}–{clock(ev.end)} {md(evidence_text(ev)[:60])}"
             if st.button(label, key=f"ev:{item.item_id}:{k}", type="tertiary"):
-                request_play(c["call_id"], ev.start)
+                seek(c["call_id"], ev.start)
                 st.rerun()
         if reviewer:
             a, b = st.columns([1, 3])

@@ -66,7 +66,8 @@ for r in rows:
         if r.source == "auto":
             st.caption(t("auto_submitted_trust", trust=r.trust))
         elif r.source == "sync":
-            st.caption(t("review_mode_sync"))
+            st.caption(t("review_mode_sync") + ("" if r.auto_score is None else
+                                                " · " + t("sync_auto_score", score=round(r.auto_score, 1))))
         if r.comment:
             st.text(r.comment)
         auto = r.source == "auto"

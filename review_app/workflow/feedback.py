@@ -8,6 +8,7 @@ ever appended to. Calibration scores live in their own tables and never reach a 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +68,7 @@ class ScorecardRow:
     source: str = "human"
     trust: str = ""
     evaluation_id: int = 0  # for "auto" rows: the evaluation an agent may dispute
+    auto_score: float | None = None  # for "sync" rows: the call's auto-score, once it has arrived
 
 
 def _agent_of(who: Principal, agent_id: str | None) -> str:
@@ -115,9 +117,21 @@ def scorecard(
         )
         for r in reviews
     ]
+    autos = sync_auto_scores(session, [r.call_id for r in rows if r.source == "sync"])
+    rows = [dataclasses.replace(r, auto_score=autos.get(r.call_id)) if r.source == "sync" else r for r in rows]
     rows += auto_rows(session, who, agent, limit=limit)
     rows.sort(key=lambda r: r.at, reverse=True)
     return rows[:limit]
+
+
+def sync_auto_scores(session: Session, call_ids: list[str]) -> dict[str, float]:
+    """The active auto-score of calls reviewed while listening: it arrives after the call and is
+    shown next to the synchronous review (the review's score is the one that counts)."""
+    if not call_ids:
+        return {}
+    q = select(Evaluation.call_id, Evaluation.total).where(
+        col(Evaluation.call_id).in_(call_ids), Evaluation.kind == EvaluationKind.auto, col(Evaluation.active).is_(True))
+    return {cid: float(total) for cid, total in session.exec(q) if total is not None}
 
 
 def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> list[ScorecardRow]:

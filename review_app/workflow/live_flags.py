@@ -1,9 +1,10 @@
 """Live flags: what the Live now page marks on a call in progress — long silence, overtalk, raised
 voice, forbidden words heard so far.
 
-Audio flags come from the call's live audio tap (recorder/siprec/journal.py), cut into frames of
-``FRAME_S`` per speaker; a frame's loudness is its RMS in dBFS and it is speech when at least
-:attr:`Rules.speech_db`. The rules (:class:`Rules`):
+Audio flags come from each speaker's loudness per frame of ``FRAME_S`` (100 ms), which the process
+recording the call writes to the database as it records (recorder/levels.py, storage/live_levels.py),
+so they are judged wherever the review app runs; a frame's loudness is its RMS in dBFS and it is
+speech when at least :attr:`Rules.speech_db`. The rules (:class:`Rules`):
 
 - **silence**: a run of frames where neither speaker speaks; flagged once a run reaches
   ``long_silence_s`` (the active rubric's ``max_silence`` seconds when it has one, else 10 s);
@@ -14,11 +15,13 @@ Audio flags come from the call's live audio tap (recorder/siprec/journal.py), cu
   speaker's own earlier speech frames (the last ``history_s``), for ``raised_s`` (1 s) in a row; only
   once the speaker has ``baseline_s`` (5 s) of speech, so the first words set the baseline.
 
-Each call has one :class:`AudioTracker` per app process, fed incrementally (only new tap records are
-decoded); it starts ``LOOKBACK_S`` before the live edge when the page first asks, so a long call is
-never decoded from its start and "so far" means since then. Frames are judged up to ``GRACE_S``
-behind the furthest audio of either speaker (a packet later than that is dropped; missing audio is
-silence). A tracker is dropped once its call has ended and is no longer listed.
+Each call has one :class:`AudioTracker` per app process, fed incrementally (only rows written since
+the last refresh are read); it starts ``LOOKBACK_S`` before the newest frame when the page first asks,
+so a long call is never judged from its start and "so far" means since then. The recorder frames up
+to ``GRACE_S`` behind the furthest audio of either speaker (a packet later than that is dropped;
+missing audio is silence). A tracker is dropped once its call is no longer listed; the rows go when
+the call has ended, so an ended call still listed keeps its last flags. :meth:`AudioTracker.feed`
+judges tap chunks directly (the same framing, recorder.levels.Framer), for tests and the benchmark.
 
 Forbidden words: the active rubric's ``forbidden`` checks matched in the call's stored live
 transcript (storage/live_segments.py) with scoring's matcher (scoring.matching.find) on the words
@@ -35,25 +38,21 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from sqlmodel import Session, col, select
 
-from recorder.media import journal_end
-from recorder.siprec.journal import Tap, TapChunk, live_root
+from recorder.levels import FRAME_S, Framer
+from recorder.siprec.journal import TapChunk
 from scoring.conversation import Conversation
 from scoring.matching import find, stream
 from scoring.rubric import ForbiddenCheck, MaxOvertalkCheck, MaxSilenceCheck, Rubric, active_rubric
 from scoring.variants import WordForms, active_variants, expand
+from storage import live_levels
+from storage.live_levels import DB_SCALE
 from storage.live_segments import LiveSegment
 from storage.segments import Segment
-from storage.settings import get_settings
 
-RATE = 8000
-FRAME_S = 0.1
-FRAME = int(FRAME_S * RATE)
-GRACE_S = 0.5
 LOOKBACK_S = 60.0
 BOTH = ("agent", "customer")
 
@@ -93,40 +92,12 @@ class AudioFlags:
 
 
 @dataclass
-class _Speaker:
-    base: int = 0  # frame index of samples[0]
-    samples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+class _Voice:
+    """What judging remembers of one speaker: their earlier speech levels and the loud run."""
+
     history: deque[float] = field(default_factory=deque)  # dB of earlier speech frames, oldest first
     ranked: list[float] = field(default_factory=list)  # the same, sorted: the median at a glance
     raised_run: int = 0
-
-    def put(self, chunks: list[tuple[int, np.ndarray]]) -> None:
-        """Place (position, samples) chunks; the buffer grows once per batch, not once per packet."""
-        first = self.base * FRAME
-        end = max((p + len(d) - first for p, d in chunks), default=0)
-        if end > len(self.samples):
-            self.samples = np.concatenate([self.samples, np.zeros(end - len(self.samples), dtype=np.int16)])
-        for position, data in chunks:
-            at = position - first
-            if at + len(data) <= 0:
-                continue  # already judged: a late packet
-            if at < 0:
-                data, at = data[-at:], 0
-            self.samples[at:at + len(data)] = data
-
-    @property
-    def end_frame(self) -> int:
-        return self.base + len(self.samples) // FRAME
-
-    def frames(self, upto: int) -> np.ndarray:
-        """dBFS of frames base..upto-1 (missing audio is silence); they leave the buffer."""
-        n = max(0, upto - self.base)
-        block = np.zeros(n * FRAME, dtype=np.float64)
-        have = min(len(self.samples), n * FRAME)
-        block[:have] = self.samples[:have]
-        self.samples, self.base = self.samples[have:], upto
-        rms = np.sqrt((block.reshape(n, FRAME) ** 2).mean(axis=1)) if n else np.zeros(0)
-        return 20 * np.log10(np.maximum(rms, 1.0) / 32768.0)
 
 
 def _median(ranked: list[float]) -> float:
@@ -135,32 +106,33 @@ def _median(ranked: list[float]) -> float:
 
 
 class AudioTracker:
-    """Silence, overtalk and raised voice of one call, judged frame by frame as audio arrives."""
+    """Silence, overtalk and raised voice of one call, judged frame by frame as levels arrive."""
 
     def __init__(self, rules: Rules, start_frame: int = 0) -> None:
         self.rules = rules
-        self.speakers: dict[str, _Speaker] = {}
+        self.voices: dict[str, _Voice] = {}
+        self.framer = Framer(start_frame)  # for tap chunks (feed); stored levels skip it
         self.next = start_frame
         self.silence_run = self.longest_silence = 0
         self.overtalk_run = self.longest_overtalk = 0
         self.raised: set[str] = set()
 
     def feed(self, chunks: Iterable[TapChunk], *, final: bool = False) -> AudioFlags:
-        by_role: dict[str, list[tuple[int, np.ndarray]]] = {}
-        for c in chunks:
-            data = np.asarray(c.samples, dtype=np.int16)
-            if c.rate != RATE:  # wideband: loudness needs no more than every n-th sample
-                data = data[:: max(1, c.rate // RATE)]
-            by_role.setdefault(c.role, []).append((c.position, data))
-        for role, placed in by_role.items():
-            self.speakers.setdefault(role, _Speaker(base=self.next)).put(placed)
-        ends = [s.end_frame for s in self.speakers.values()]
-        # a speaker sending nothing (silence suppressed) must not hold the other back: judge up to
-        # the furthest audio less a grace for the other's packets still on their way
-        upto = max(ends, default=self.next) - (0 if final else round(GRACE_S / FRAME_S))
-        if upto > self.next:
-            self._judge({role: s.frames(upto) for role, s in self.speakers.items()}, upto - self.next)
-            self.next = upto
+        """Judge tap chunks: framed here as the recorder frames them (recorder.levels.Framer)."""
+        start, frames = self.framer.feed(chunks, final=final)
+        return self.feed_levels(start, frames)
+
+    def feed_levels(self, start: int, frames: dict[str, np.ndarray]) -> AudioFlags:
+        """Judge frames ``start``.. (dBFS per role): frames already judged are skipped, a gap before
+        ``start`` (rows not seen) counts as silence."""
+        n = max((len(d) for d in frames.values()), default=0)
+        if n and start + n > self.next:
+            skip = max(0, self.next - start)
+            gap = max(0, start - self.next)
+            quiet = np.full(gap, -90.0)
+            frames = {role: np.concatenate([quiet, d[skip:]]) for role, d in frames.items()}
+            self._judge(frames, gap + n - skip)
+            self.next = start + n
         return self.flags()
 
     def _judge(self, frames: dict[str, np.ndarray], n: int) -> None:
@@ -183,7 +155,7 @@ class AudioTracker:
             else:
                 self.overtalk_run = 0
             for role, d in db.items():
-                sp = self.speakers[role]
+                sp = self.voices.setdefault(role, _Voice())
                 level = d[k]
                 # the median of speech frames is at least speech_db: quieter frames cannot be raised
                 loud = (level >= r.speech_db + r.raised_db and len(sp.ranked) >= need
@@ -207,53 +179,27 @@ class AudioTracker:
             overtalk=self.longest_overtalk * FRAME_S >= r.overtalk_s - 1e-9, raised=tuple(sorted(self.raised)))
 
 
-class _Followed:
-    def __init__(self, tap: Tap, rules: Rules) -> None:
-        self.tap, self.lock = tap, threading.Lock()
-        edge = journal_end(tap)
-        start = max(0, edge - int(LOOKBACK_S * RATE)) // FRAME
-        tap.seek(start * FRAME)
-        self.tracker = AudioTracker(rules, start)
-        self.ended: AudioFlags | None = None  # the last flags once the journal says the call ended
-
-    def flags(self) -> AudioFlags:
-        with self.lock:
-            if self.ended is None:
-                live = self.tap.live
-                got = self.tracker.feed(self.tap.read(), final=not live)
-                if not live:
-                    self.ended = got
-                return got
-            return self.ended
+_tracked: dict[str, AudioTracker] = {}  # by call ID
+_tracked_lock = threading.Lock()
 
 
-_followed: dict[Path, _Followed] = {}  # by journal folder
-_registry = threading.Lock()
+def audio_flags(session: Session, call_ids: Sequence[str], rules: Rules) -> dict[str, AudioFlags]:
+    """Audio flags of these calls from their stored levels (calls with none yet are left out).
 
-
-def audio_flags(data_dir: Path, call_ids: Sequence[str], rules: Rules) -> dict[str, AudioFlags]:
-    """Audio flags of the calls whose journal is on this host (others are left out).
-
-    A call that ended keeps its last flags (no more reading) while it is still listed in progress;
-    trackers of ended calls no longer listed are dropped.
+    Only the rows written since the last refresh are read; a call no longer listed loses its tracker.
     """
-    root = live_root(data_dir)
-    wanted = {root / cid: cid for cid in call_ids}
-    out: dict[str, AudioFlags] = {}
-    for key, call_id in wanted.items():
-        with _registry:
-            followed = _followed.get(key)
-            if followed is None or followed.tracker.rules != rules:
-                try:
-                    followed = _followed[key] = _Followed(Tap(data_dir, call_id), rules)
-                except FileNotFoundError:
-                    continue
-        out[call_id] = followed.flags()
-    with _registry:
-        for key in [k for k, f in _followed.items() if k.parent == root and k not in wanted
-                    and (f.ended is not None or not f.tap.live)]:
-            del _followed[key]
-    return out
+    lookback = round(LOOKBACK_S / FRAME_S)
+    with _tracked_lock:
+        new = [cid for cid in call_ids if cid not in _tracked or _tracked[cid].rules != rules]
+        for cid, edge in live_levels.edges(session, new).items():
+            _tracked[cid] = AudioTracker(rules, max(0, edge - lookback))
+        wanted = {cid: _tracked[cid].next for cid in call_ids if cid in _tracked}
+        for row in live_levels.since(session, wanted):
+            frames = {role: np.asarray(v, dtype=np.float64) / DB_SCALE for role, v in row.levels.items()}
+            _tracked[row.call_id].feed_levels(row.start_frame, frames)
+        for cid in [c for c in _tracked if c not in set(call_ids)]:
+            del _tracked[cid]
+        return {cid: _tracked[cid].flags() for cid in wanted}
 
 
 def forbidden_heard(segments: Sequence[LiveSegment], rubric: Rubric, variants: dict[str, WordForms]) -> list[str]:
@@ -309,13 +255,13 @@ def live_forbidden(session: Session, call_ids: Sequence[str], rubric: Rubric,
 
 @dataclass(frozen=True)
 class LiveFlags:
-    audio: AudioFlags | None  # None: the call's audio tap is not on this host
+    audio: AudioFlags | None  # None: no levels stored for the call yet
     forbidden: tuple[str, ...]
 
 
-def live_flags(session: Session, call_ids: Sequence[str], *, data_dir: Path | None = None) -> dict[str, LiveFlags]:
+def live_flags(session: Session, call_ids: Sequence[str]) -> dict[str, LiveFlags]:
     """Flags of these calls (the caller lists only calls the user may see: workflow.live.live_now)."""
     rubric = active_rubric().rubric
-    audio = audio_flags(data_dir or Path(get_settings().data_dir), call_ids, rules_for(rubric))
+    audio = audio_flags(session, call_ids, rules_for(rubric))
     words = live_forbidden(session, call_ids, rubric, active_variants())
     return {cid: LiveFlags(audio.get(cid), tuple(words.get(cid, ()))) for cid in call_ids}
