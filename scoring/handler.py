@@ -12,7 +12,9 @@ import logging
 
 from sqlmodel import Session
 
+from scoring import verification
 from scoring.autoscore import evaluate
+from scoring.check_base import ForcedScore
 from scoring.checks import Env
 from scoring.conversation import TranscriptNotReady, load_conversation
 from scoring.evaluations import store_auto_evaluation
@@ -32,6 +34,7 @@ from storage.jobs import JobContext, PermanentError
 from storage.keys import validate_call_id
 from storage.rubric_rules import rule_for
 from storage.settings import get_settings
+from storage.transcripts import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,8 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
         return existing
     conv = load_conversation(session, call)
     s = get_settings()
-    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor(), variants=active_variants())
+    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor(), variants=active_variants(),
+                     forced=_forced(session, call, loaded) if s.score_forced_verification else None)
     auto = evaluate(loaded, conv, env=env)
     ev = store_auto_evaluation(session, call_id, auto, trust=trust_for(session, loaded))
     save_metrics(session, auto.metrics.row(call_id))
@@ -77,6 +81,23 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
     log.info("score: call %s rubric %s v%s total=%s needs_review=%s", call_id, rid, version, ev.total,
              ev.needs_review)
     return ev
+
+
+def _forced(session: Session, call: Call, loaded: LoadedRubric) -> ForcedScore | None:
+    """The call's audio through the ASR model for phrase verification (scoring/verification.py):
+    only for Mandarin calls under a rubric with Chinese phrases; None when the audio cannot be read
+    (the transcript alone decides then)."""
+    transcript = session.get(Transcript, call.call_id)
+    language = transcript.language if transcript is not None else None
+    if language not in verification.ACCEPT or not verification.applies(loaded.rubric):
+        return None
+    from transcribe.handler import forced_scorer
+
+    try:
+        return forced_scorer(call.call_id, language)
+    except Exception as exc:  # verification is an aid: scoring goes on without it, whatever failed
+        log.warning("score: call %s: no forced verification (%s)", call.call_id, exc)
+        return None
 
 
 def handle(ctx: JobContext) -> None:

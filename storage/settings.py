@@ -290,6 +290,12 @@ class Settings(BaseSettings):
     low_confidence_logprob: float = Field(
         -1.0, description="Segments below this average log-probability are too uncertain to decide an item."
     )
+    score_forced_verification: bool = Field(
+        True, description="Mandarin calls: a rubric phrase the transcript missed (or a forbidden word heard only "
+        "as a sound-alike) is tried on the call's audio by forced decoding with the ASR model, and counts as said "
+        "when the model finds it about as likely as what it wrote (docs/scoring.md). Costs one model pass per "
+        "30 s of the speaker's speech that is searched; measured in docs/benchmarks.md.",
+    )
     auto_submit_kappa: float = Field(0.8, ge=0, le=1, description="κ an item needs to auto-submit.")
     auto_submit_min_reviews: int = Field(25, ge=1, description="Reviewed calls an item needs to auto-submit.")
     agreement_window_days: int = Field(90, ge=1, description="Rolling window of the agreement statistics.")
