@@ -20,7 +20,7 @@ from scoring.check_base import ForcedScore
 # (least pinyin similarity of a place tried, least margin per character accepted); None: no verification
 # (the transcript alone). The loosest candidate threshold runs first: every other one tries a subset.
 SWEEP: tuple[tuple[float, float] | None, ...] = (
-    None, *((c, a) for c in (0.35, 0.45, 0.55) for a in (0.0, -0.5, -1.0, -1.5, -2.0, -3.0)))
+    None, *((c, a) for c in (0.35, 0.45, 0.55) for a in (0.0, -0.5, -1.0, -1.5, -2.0, -2.5, -3.0)))
 
 
 class CachedForced:
