@@ -339,7 +339,7 @@ def main() -> None:
             ensure_ascii=False, indent=1), encoding="utf-8")
     text = report(calls, results, detection, "python -m bench.zh_scoring" + (" --detect" if args.detect else "")
                   + (f" --calls {args.calls}" if args.calls != ap.get_default("calls") else "")
-                  + (" --verify" if args.verify else "")
+                  + (f" --seed {args.seed}" if args.seed != SEED else "") + (" --verify" if args.verify else "")
                   + ("" if args.modes == list(MODES) else " --modes " + " ".join(args.modes)))
     print(text)
     if args.markdown:

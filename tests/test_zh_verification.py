@@ -56,7 +56,8 @@ def heard(whisper, tmp_path: Path, said: str, written: str) -> tuple[Conversatio
 
 
 def test_a_greeting_said_but_misrecognised_is_verified_on_the_audio(whisper, tmp_path):
-    conv, env = heard(whisper, tmp_path, "您好，很高兴为您服务，请问有什么可以帮您？", "您傲奖到现为您复活,现为您承认我。")
+    conv, env = heard(whisper, tmp_path, "您好，很高兴为您服务，请问有什么可以帮您？",
+                      "您傲奖到现为您复活,现为您承认我。")
     assert phrase(GREETING, conv, compute(conv), Env()).answer is Answer.no  # the transcript alone misses it
     res = phrase(GREETING, conv, compute(conv), env)
     assert res.answer is Answer.yes

@@ -145,3 +145,5 @@ refreshed_at  # RollupState column (when the watermark last moved)
 paused_s  # dataclass field read through asdict (scoring/metrics.py CallMetrics.to_json)
 nonspeech_s  # unused variable (scoring/metrics.py: a CallMetrics field, in to_json via asdict)
 heard_at  # column of live_segments: when a line was stored (bench/live_listen.py's transcript delay)
+cpu_s  # ForcedScorer: CPU seconds spent, read by bench/zh_verify.py
+encodes  # ForcedScorer: encoder passes, read by bench/zh_verify.py
