@@ -15,7 +15,8 @@ stretch of the speaker's speech inside the item's window:
    above) the phrase explains the audio about as well as what the recogniser wrote; far below, the
    audio says something else (很高兴认识您 for 很高兴为您服务: other sounds).
 
-A phrase check answers "yes" on a margin of at least :data:`ACCEPT` (the evidence says what was
+Only phrases of at least :data:`MIN_CHARS` characters are tried. A phrase check answers "yes" on
+a margin of at least :data:`ACCEPT` (the evidence says what was
 heard, what was tried and the margin); below it the check answers as the transcript alone would.
 Forbidden words are not verified: the margin cannot tell 笨蛋 from the innocent 本单 (measured, see
 scoring/checks.py). Thresholds per language, set on the development seed of the Mandarin evaluation
@@ -39,6 +40,9 @@ PLACES = 2  # places tried per phrase and segment (the likeliest by sound is not
 # Per-character log-probability margin (phrase put in − text as heard) at and above which a phrase is
 # taken as said, per language. Measured on the Mandarin evaluation set (docs/benchmarks.md).
 ACCEPT = {"zh": -2.0}
+# Phrases shorter than this are not verified: on the held-out seed 你好, 理解您 and 不好意思 were
+# "verified" where they were not said (联系您 taken for 理解您), as short phrases are by sound alone.
+MIN_CHARS = 5
 CHUNK_S = 29.0  # the speaker's segments are grouped into stretches the encoder hears at once (≤ 30 s)
 
 
@@ -101,7 +105,7 @@ def places(conv: Conversation, idx: int, phrase: str, lo: float, hi: float) -> l
     A place whose characters already are the phrase is left out: trying it tests nothing."""
     chars = [c for c in _chars(conv, idx) if lo <= c[2] <= hi]
     want = phonetic.syllables(list(phrase))
-    if not chars or not want or None in want:
+    if not chars or not want or None in want or len(want) < MIN_CHARS:
         return []
     heard = phonetic.syllables([c[1] for c in chars])
     n = len(want)
