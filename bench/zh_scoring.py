@@ -14,9 +14,15 @@ multilingual ``base`` model, language ``zh``:
    (the rubric's items without labels, courtesy, overtalk, pace and brush-off, are not scored);
 4. CER of the Mandarin talk, raw and with numbers normalised (:func:`scoring.numerals.to_digits`);
 5. with ``--detect``: the language detected per call, by the first 30 s of speech (callqc's old
-   rule) and by speech spread over the window (:meth:`Transcriber.detect_language`).
+   rule) and by speech spread over the window (:meth:`Transcriber.detect_language`);
+6. with ``--verify``: the phrases the transcript missed tried on the audio by forced decoding, over a
+   sweep of its thresholds, and its CPU cost (:mod:`bench.zh_verify`).
 
-Run: ``python -m bench.zh_scoring [--out /tmp/callqc-zh] [--markdown FILE] [--detect]``
+Transcripts are saved call by call (``transcripts-<mode>.partial.json``), so a run stopped on a
+busy machine resumes. ``--calls N`` scores the first N calls of a set; ``--seed`` builds another set
+(a held-out one: other voices, speeds and noise, the same scripts).
+
+Run: ``python -m bench.zh_scoring [--out /tmp/callqc-zh] [--markdown FILE] [--detect] [--verify]``
 """
 
 from __future__ import annotations
