@@ -82,3 +82,42 @@ def test_forbidden_sound_alike_stays_for_review_with_the_audio_at_hand(whisper, 
     higher, so forbidden words are not verified: an inspector decides, never a silent yes or no."""
     conv, env = heard(whisper, tmp_path, "这个本单已经处理完了。", "这个笨旦已经处理完了")
     assert forbidden(NO_ABUSE, conv, compute(conv), env).answer is Answer.insufficient
+
+
+def test_the_scoring_job_hears_a_stored_call_again_and_verifies_its_greeting(tmp_path, monkeypatch):
+    """transcribe.handler.forced_scorer: the call's audio from the object store, as the scoring job
+    reads it (scoring/handler.py), verifies the misheard greeting like the audio file itself."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from storage.calls import Call, CallStatus
+    from storage.db import session
+    from storage.keys import recording_key
+    from storage.settings import get_settings, reset_settings
+    from storage.stores import make_store
+    from transcribe.audio import decode
+    from transcribe.handler import forced_scorer
+
+    monkeypatch.setenv("CALLQC_ASR_MODEL", "base")
+    reset_settings()
+    said = "您好，很高兴为您服务，请问有什么可以帮您？"
+    path = tmp_path / "call.wav"
+    placed = synth_call([Line("agent", 0.3, said, pinyin(said)), Line("customer", 6.0, "好的。", pinyin("好的。"))],
+                        path, language="zh")
+    started = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+    key = recording_key("zh-verify-1", started, "wav")
+    info = make_store().put_file(get_settings().bucket_recordings, key, path)
+    with session(write=True) as s:
+        s.add(Call(call_id="zh-verify-1", started_at=started, codec="pcm_mulaw", sample_rate=8000, channels=2,
+                   channel_map={"agent": 0, "customer": 1}, audio_key=key, size_bytes=info.size, sha256="0" * 64,
+                   status=CallStatus.transcribed, queue="support"))
+    scorer = forced_scorer("zh-verify-1", "zh")
+    window = next(iter(decode(path).windows(window_s=600.0)))
+    assert len(scorer.channels) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(scorer.channels, window.channels, strict=True))
+    seg = Segment(speaker="agent", start=placed[0].start_s, end=placed[0].end_s,
+                  text="您傲奖到现为您复活,现为您承认我。", channel=0, avg_logprob=-0.3)
+    conv = Conversation.build([seg], CallFacts(duration_s=placed[1].end_s + 1.0,
+                                               channels=frozenset({"agent", "customer"})))
+    assert phrase(GREETING, conv, compute(conv), Env(forced=scorer)).answer is Answer.yes
