@@ -14,9 +14,15 @@ multilingual ``base`` model, language ``zh``:
    (the rubric's items without labels, courtesy, overtalk, pace and brush-off, are not scored);
 4. CER of the Mandarin talk, raw and with numbers normalised (:func:`scoring.numerals.to_digits`);
 5. with ``--detect``: the language detected per call, by the first 30 s of speech (callqc's old
-   rule) and by speech spread over the window (:meth:`Transcriber.detect_language`).
+   rule) and by speech spread over the window (:meth:`Transcriber.detect_language`);
+6. with ``--verify``: the phrases the transcript missed tried on the audio by forced decoding, over a
+   sweep of its thresholds, and its CPU cost (:mod:`bench.zh_verify`).
 
-Run: ``python -m bench.zh_scoring [--out /tmp/callqc-zh] [--markdown FILE] [--detect]``
+Transcripts are saved call by call (``transcripts-<mode>.partial.json``), so a run stopped on a
+busy machine resumes. ``--calls N`` scores the first N calls of a set; ``--seed`` builds another set
+(a held-out one: other voices, speeds and noise, the same scripts).
+
+Run: ``python -m bench.zh_scoring [--out /tmp/callqc-zh] [--markdown FILE] [--detect] [--verify]``
 """
 
 from __future__ import annotations
@@ -29,14 +35,18 @@ import platform
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.zh_calls import ITEMS, PHRASE_ITEMS, build
+from bench import zh_verify
+from bench.zh_calls import ITEMS, PHRASE_ITEMS, SEED, build
 from scoring import matching, prompt_echo
 from scoring.autoscore import evaluate
+from scoring.check_base import ForcedScore
 from scoring.checks import Env
 from scoring.conversation import CallFacts, Conversation
 from scoring.numerals import to_digits
@@ -79,7 +89,10 @@ def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
 
     cache = out / f"transcripts-{mode}.json"
     if cache.exists():
-        return json.loads(cache.read_text(encoding="utf-8"))
+        done = json.loads(cache.read_text(encoding="utf-8"))
+        if all(c["name"] in done["calls"] for c in calls):
+            return done
+    partial = out / f"transcripts-{mode}.partial.json"  # a run stopped part-way resumes here (shared machine)
     tr = Transcriber(resolve_model("base"), ComputeSettings(unprime=mode == "hotwords-unprimed"))
     hotwords = {
         "plain": None,
@@ -88,15 +101,20 @@ def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
         "hotwords-fullwidth": hotwords_of(rubric_phrases(RUBRIC), separator={**SEPARATOR, "zh": "，"}),
         "hotwords-forbidden": hotwords_of(rubric_phrases(RUBRIC, ("phrase", "forbidden"))),
     }[mode]
-    result: dict[str, Any] = {"hotwords": hotwords, "calls": {}}
-    t0, c0 = time.perf_counter(), time.process_time()
+    result: dict[str, Any] = (json.loads(partial.read_text(encoding="utf-8")) if partial.exists()
+                              else {"hotwords": hotwords, "calls": {}, "wall_s": 0.0, "cpu_s": 0.0})
     for c in calls:
+        if c["name"] in result["calls"]:
+            continue
+        t0, c0 = time.perf_counter(), time.process_time()
         t = tr.transcribe(decode(Path(c["path"])), channel_map={"agent": 0, "customer": 1}, language="zh",
                           hotwords=hotwords)
         result["calls"][c["name"]] = [_seg_json(s) for s in t.segments]
+        result["wall_s"] += time.perf_counter() - t0
+        result["cpu_s"] += time.process_time() - c0
+        partial.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
         print(f"  {mode} {c['name']}: " + " | ".join(s.text for s in t.segments if s.speaker == "agent")[:160],
               flush=True)
-    result["wall_s"], result["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
     cache.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
     return result
 
@@ -114,10 +132,11 @@ def _scored_items() -> LoadedRubric:
     return parse_rubric(yaml.safe_dump(data, allow_unicode=True), str(RUBRIC))
 
 
-def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None,
-          echo: float | None = None) -> dict[str, Any]:
-    """Answers vs labels per item, with the sound-alike threshold ``sound`` (None: characters only) and
-    the prompt-echo catch at mean word probability ``echo`` (None: no catch)."""
+def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None = matching.SOUND_ALIKE["zh"],
+          echo: float | None = None, forced: Callable[[str], ForcedScore] | None = None) -> dict[str, Any]:
+    """Answers vs labels per item, with the sound-alike threshold ``sound`` (None: characters only),
+    the prompt-echo catch at mean word probability ``echo`` (None: no catch) and, with ``forced``
+    (call name → its forced decoder), phrases verified on the audio (bench/zh_verify.py)."""
     loaded = _scored_items()
     saved = dict(matching.SOUND_ALIKE)
     matching.SOUND_ALIKE.clear()
@@ -128,7 +147,8 @@ def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None
     rows: list[dict[str, Any]] = []
     try:
         for c in calls:
-            ev = evaluate(loaded, conversation(transcripts["calls"][c["name"]], c["duration"]), env=env)
+            call_env = replace(env, forced=forced(c["name"])) if forced else env
+            ev = evaluate(loaded, conversation(transcripts["calls"][c["name"]], c["duration"]), env=call_env)
             for item in ITEMS:
                 res = ev.item(item).result
                 rows.append({"call": c["name"], "item": item, "label": c["labels"][item],
@@ -285,6 +305,7 @@ def report(calls: list[dict], results: dict[str, Any], detection: list[dict] | N
                     if r["answer"] != r["label"])
     lines += ["", f"Disagreements ({best}, characters + pinyin): "
               + ", ".join(f"{i} {lab}→{a} ×{n}" for (i, lab, a), n in sorted(wrong.items())) or "none"]
+    lines += zh_verify.report(calls, results, pct, ITEMS)
     return "\n".join(lines)
 
 
@@ -292,12 +313,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("/tmp/callqc-zh"))
     ap.add_argument("--calls", type=int, default=34)
+    ap.add_argument("--seed", type=int, default=SEED, help="the set's seed when it is built (another: held out)")
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--detect", action="store_true")
+    ap.add_argument("--verify", action="store_true", help="also score with phrases verified by forced decoding")
     ap.add_argument("--modes", nargs="+", choices=ALL_MODES, default=list(MODES))
     args = ap.parse_args()
     labels = args.out / "labels.json"
-    calls = json.loads(labels.read_text(encoding="utf-8")) if labels.exists() else build(args.out, args.calls)
+    made = json.loads(labels.read_text(encoding="utf-8")) if labels.exists() else build(args.out, args.calls, args.seed)
+    calls = made[:args.calls]  # the first n calls of a larger set are the same (one seeded stream, call by call)
     results: dict[str, Any] = {}
     for mode in args.modes:
         tr = transcribe_all(calls, args.out, mode)
@@ -306,6 +330,8 @@ def main() -> None:
         results[mode] = {"transcripts": tr, "chars": sweep["None"], "sound": sweep[str(matching.SOUND_ALIKE["zh"])],
                          "sweep": sweep, "echo": echo,
                          "cer_raw": cer(calls, tr, numerals=False), "cer_num": cer(calls, tr, numerals=True)}
+        if args.verify:
+            results[mode]["verify"] = zh_verify.sweep(calls, tr, args.out, mode, score)
     detection = None
     if args.detect:
         cache = args.out / "detection.json"
@@ -313,8 +339,13 @@ def main() -> None:
         cache.write_text(json.dumps(detection))
     (args.out / "rows.json").write_text(json.dumps({m: results[m]["sound"]["rows"] for m in args.modes},
                                                    ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.verify:
+        (args.out / "rows-verify.json").write_text(json.dumps(
+            {m: {th: s["rows"] for th, s in results[m]["verify"]["by_threshold"].items()} for m in args.modes},
+            ensure_ascii=False, indent=1), encoding="utf-8")
     text = report(calls, results, detection, "python -m bench.zh_scoring" + (" --detect" if args.detect else "")
                   + (f" --calls {args.calls}" if args.calls != ap.get_default("calls") else "")
+                  + (f" --seed {args.seed}" if args.seed != SEED else "") + (" --verify" if args.verify else "")
                   + ("" if args.modes == list(MODES) else " --modes " + " ".join(args.modes)))
     print(text)
     if args.markdown:

@@ -3,6 +3,7 @@ conditions under which a check about a speaker cannot run (see scoring/checks.py
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,11 +26,21 @@ class Predictor(Protocol):
     def __call__(self, check: ModelCheck, conv: Conversation) -> CheckResult: ...
 
 
+class ForcedScore(Protocol):
+    """Log-probability of each text as the transcript of ``channel`` from ``start`` to ``end`` s
+    (transcribe.forcing.ForcedScorer; scoring/verification.py)."""
+
+    def __call__(self, channel: int, start: float, end: float, texts: Sequence[str]) -> list[float]: ...
+
+
 @dataclass(frozen=True)
 class Env:
     low_logprob: float = -1.0
     predictor: Predictor | None = None
     variants: dict[str, WordForms] | None = None  # forbidden words' forms; None: the bundled file
+    # the call's audio through the model, to verify phrases the transcript missed (verification.py);
+    # None: the transcript alone decides
+    forced: ForcedScore | None = None
     prompt_echo: bool = False  # doubt phrases that look copied from the hotword prompt (prompt_echo.py; measured, off)
     extra: dict[str, Any] = field(default_factory=dict)
 

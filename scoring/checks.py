@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any, TypeGuard
 
 from scoring import evidence as ev
-from scoring import prompt_echo
+from scoring import prompt_echo, verification
 from scoring.applicability import na_reason
 from scoring.check_base import CheckResult, Env, channel_problem
 from scoring.conversation import Conversation, said_by
@@ -128,6 +128,10 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
                       key=lambda m: -m.start if latest else m.start)
         if hits:
             return CheckResult(Answer.yes, f"said {hits[0].phrase!r}", (_match_evidence(conv, hits[0]),))
+        if (heard := _verified(conv, env, check.speaker, phrases, lo, hi)):
+            return CheckResult(Answer.yes, f"said {heard.phrase!r} (verified on the audio)",
+                               (ev.of_segment(conv.segments[heard.seg], heard.seg, start=heard.start,
+                                              end=heard.end, note=heard.describe()),))
         shaky = sorted((ms[0] for ms in found.values() if ms), key=lambda m: m.start)
         if shaky or unsure_segments:
             evid = tuple(_match_evidence(conv, m, EvidenceKind.unsure) for m in shaky[:1])
@@ -142,6 +146,20 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
         return CheckResult(Answer.insufficient, f"{doubt}; not sure of {missing}",
                            (where, *said, *unsure_segments))
     return CheckResult(Answer.no, f"not said: {missing}", (where, *said))
+
+
+def _verified(conv: Conversation, env: Env, speaker: str | None, phrases: list[str], lo: float,
+              hi: float) -> verification.Verdict | None:
+    """The phrase best verified on the audio by forced decoding (scoring/verification.py), if any is.
+
+    Phrase checks only: a forbidden word is never verified this way. Over the audio of the innocent
+    本单 "this order" heard as the confusion 笨旦, forced decoding rates 笨蛋 higher than 本单 itself
+    (the model hears no tones there, and 笨蛋 is the likelier word), so a "verified" insult would
+    zero a clean call (measured, docs/scoring.md)."""
+    if env.forced is None:
+        return None
+    best = verification.verify(conv, env.forced, speaker, phrases, lo, hi)
+    return best[0] if best and verification.accepted(best[0]) else None
 
 
 def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:

@@ -19,9 +19,11 @@ import logging
 
 from sqlmodel import Session
 
+from scoring import verification
 from scoring.autoscore import evaluate
 from scoring.channel_check import Verdict
 from scoring.channel_map import Flip, call_check, confirm, confirm_from_transcript, flip_map
+from scoring.check_base import ForcedScore
 from scoring.checks import Env
 from scoring.conversation import TranscriptNotReady, load_conversation
 from scoring.evaluations import store_auto_evaluation
@@ -82,7 +84,8 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
         return existing
     conv = load_conversation(session, call)
     s = get_settings()
-    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor(), variants=active_variants())
+    env = env or Env(low_logprob=s.low_confidence_logprob, predictor=ModelPredictor(), variants=active_variants(),
+                     forced=_forced(session, call, loaded) if s.score_forced_verification else None)
     auto = evaluate(loaded, conv, env=env)
     ev = store_auto_evaluation(session, call_id, auto, trust=trust_for(session, loaded))
     save_metrics(session, auto.metrics.row(call_id))
@@ -92,6 +95,23 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
     log.info("score: call %s rubric %s v%s total=%s needs_review=%s", call_id, rid, version, ev.total,
              ev.needs_review)
     return ev
+
+
+def _forced(session: Session, call: Call, loaded: LoadedRubric) -> ForcedScore | None:
+    """The call's audio through the ASR model for phrase verification (scoring/verification.py):
+    only for Mandarin calls under a rubric with Chinese phrases; None when the audio cannot be read
+    (the transcript alone decides then)."""
+    transcript = session.get(Transcript, call.call_id)
+    language = transcript.language if transcript is not None else None
+    if language not in verification.ACCEPT or not verification.applies(loaded.rubric):
+        return None
+    from transcribe.handler import forced_scorer
+
+    try:
+        return forced_scorer(call.call_id, language)
+    except Exception as exc:  # verification is an aid: scoring goes on without it, whatever failed
+        log.warning("score: call %s: no forced verification (%s)", call.call_id, exc)
+        return None
 
 
 def handle(ctx: JobContext) -> None:

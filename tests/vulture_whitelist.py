@@ -148,3 +148,5 @@ heard_at  # column of live_segments: when a line was stored (bench/live_listen.p
 voice_print  # transcribe/voiceprint.py: one channel's print in one go (bench/channel_check.py and the tests; the job uses call_prints)
 is_partition  # storage/partitions.py: used by storage/migrations/env.py (not scanned) and tests/test_schema.py
 written_at  # column of live_levels: when a row was stored (what a look at the table tells of the writer's delay)
+cpu_s  # ForcedScorer: CPU seconds spent, read by bench/zh_verify.py
+encodes  # ForcedScorer: encoder passes, read by bench/zh_verify.py

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlmodel import Session, col, select
 
 from storage import calls, live_segments, pauses
@@ -34,6 +35,8 @@ from storage.transcripts import TranscriptBase, replace_transcript
 from storage.voices import save_channel_voices
 from transcribe.audio import AudioStream, CorruptAudio
 from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
+from transcribe.forcing import ForcedScorer
+from transcribe.paused import silence_paused
 from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
@@ -190,3 +193,20 @@ def handle(ctx: JobContext) -> None:
         return
     log.info("transcribe %s: %d segments, %d words, language %s, %.1f s audio (job %d, attempt %d)", call_id,
              n, transcript.words, transcript.language, transcript.duration_s, ctx.job_id, ctx.attempt)
+
+
+def forced_scorer(call_id: str, language: str) -> ForcedScorer:
+    """The call's audio, decoded whole (16 kHz int16 per channel, PCI pauses silenced as for
+    transcription), ready for forced decoding with this process's model (scoring/verification.py)."""
+    info = _load_call(call_id)
+    with _open_audio(info.audio_key, call_id, info.audio_format) as (audio, _path):
+        windows = []
+        for window in audio.windows(window_s=600.0):
+            silence_paused(window, info.paused)
+            windows.append(window)
+    size = max((w.start + len(w.channels[0]) for w in windows), default=0)
+    channels = [np.zeros(size, dtype=np.int16) for _ in range(audio.n_channels)]
+    for w in windows:
+        for ch, samples in enumerate(w.channels):
+            channels[ch][w.start:w.start + len(samples)] = samples
+    return ForcedScorer(get_transcriber().whisper, channels, language=language)
