@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, func, select
@@ -191,13 +192,14 @@ def hour_ranges(hours: set[str]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def replace_hours(session: Session, ranges: list[tuple[datetime, datetime]], rows: list[HourStats]) -> None:
-    """Delete the rollup rows of these hour ranges and write ``rows`` (their fresh aggregate)."""
+def replace_hours(session: Session, ranges: list[tuple[datetime, datetime]], rows: list[dict[str, Any]]) -> None:
+    """Delete the rollup rows of these hour ranges and write ``rows`` (their fresh aggregate, column → value)."""
     for a, b in ranges:
         h = col(HourStats.hour)
         session.execute(sa.delete(HourStats).where(h >= hour_key(a), h < hour_key(b)))
-    session.add_all(rows)
-    session.flush()
+    if rows:
+        # one executemany: a month is tens of thousands of rows, too many for ORM objects
+        session.execute(sa.insert(HourStats), rows)
 
 
 def move_watermark(session: Session, old: datetime | None, new: datetime) -> None:

@@ -143,12 +143,12 @@ def raw_rows(session: Session, who: Principal, start: datetime, end: datetime, *
 _INTS = {c for c in SUMS if HourStats.model_fields[c].annotation is int}
 
 
-def _rows(sums: dict[Key, Sums]) -> list[HourStats]:
+def _rows(sums: dict[Key, Sums]) -> list[dict[str, Any]]:
     out = []
     for k, v in sums.items():
         values: dict[str, Any] = dict(zip(rollups.KEY, k, strict=True))
         values |= {c: int(x) if c in _INTS else x for c, x in v.items()}
-        out.append(HourStats(**values))
+        out.append(values)
     return out
 
 
