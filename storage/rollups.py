@@ -50,7 +50,8 @@ HOUR = timedelta(hours=1)
 
 class HourStats(SQLModel, table=True):
     __tablename__ = "hour_stats"
-    __table_args__ = (sa.Index("ix_hour_stats_tenant_hour", "tenant", "hour"),)
+    __table_args__ = (sa.Index("ix_hour_stats_tenant_hour", "tenant", "hour"),  # tenant-wide pages
+                      sa.Index("ix_hour_stats_tenant_team_hour", "tenant", "team", "hour"))  # a team's pages
 
     hour: str = Field(primary_key=True, max_length=13)  # YYYY-MM-DDTHH of the call's start, UTC
     tenant: str = Field(primary_key=True, max_length=64)
@@ -155,7 +156,9 @@ def touched_hours(session: Session, since: datetime) -> set[str]:
     started = col(Call.started_at)
     on_call = col(Call.call_id)
     queries = [
-        select(started).where(sa.or_(col(Call.updated_at) >= since, col(Call.created_at) >= since)),
+        # updated_at is set on insert and by the writers that change a call (calls.move, the archive,
+        # disposal), so it alone finds new calls too, through its index (an OR with created_at would not)
+        select(started).where(col(Call.updated_at) >= since),
         select(started).join(CallMetricsRow, col(CallMetricsRow.call_id) == on_call)
         .where(col(CallMetricsRow.updated_at) >= since),
         select(started).join(Evaluation, col(Evaluation.call_id) == on_call).where(col(Evaluation.updated_at) >= since),
