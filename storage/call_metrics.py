@@ -33,7 +33,8 @@ class CallMetricsRow(SQLModel, table=True):
     customer_rate: float | None = None
     talk_ratio: float | None = None
     metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # indexed: the hour rollup finds metrics computed again since its last refresh (storage/rollups.py)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
 def save_metrics(session: Session, row: CallMetricsRow) -> CallMetricsRow:

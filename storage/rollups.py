@@ -1,65 +1,108 @@
-"""Per-day pre-aggregates of calls, auto-evaluations and reviews, refreshed incrementally (``day_stats``).
+"""Per-hour pre-aggregates of calls, counted evaluations and reviews (``hour_stats``), refreshed incrementally.
 
-One row per call day (UTC), tenant, team, agent and queue ('' where the call has none): how many
-calls and seconds, how many active auto-evaluations with their score sum and critical fails, how
-many reviews with their score sum, passes and retraining verdicts. A month's dashboard then sums
-about 30 × agents rows instead of reading every call, evaluation and answer of the month.
+One row per UTC hour of the call's start, tenant, team, agent, queue and rubric of the call's counted
+evaluation ('' where there is none): column sums from which the KPI page, the dashboard, the
+monthly report and the scorecard's team score are computed (review_app/workflow/rollup.py fills
+and reads the rows; this module keeps them, the watermark and the refresh's guard).
+
+Why hours: the pages ask for the user's local days (any time zone) and for UTC days, weeks and
+months (the KPI periods). Every whole-hour time zone's day is a sum of 24 hour rows; a window edge
+that is not on a whole hour (a +05:30 zone) is read from the raw rows instead (see rollup.py).
 
 Refreshing is incremental and counts every fact exactly once:
 
-- a refresh finds the days touched since the watermark: calls created or changed, evaluations
-  added or superseded, reviews submitted, disputes resolved (each through an indexed timestamp);
-- it recomputes each touched day wholesale from the raw rows (DELETE the day, INSERT its
-  aggregate): a day seen twice is recomputed twice, never added to twice;
+- a refresh finds the hours touched since the watermark: calls created or changed, their
+  conversation metrics, evaluations added or superseded, reviews submitted, disputes resolved
+  (each through a timestamp);
+- it recomputes each touched hour wholesale from the raw rows (DELETE the hour, INSERT its
+  aggregate): an hour seen twice is recomputed twice, never added to twice;
 - it looks back ``OVERLAP`` before the watermark, so a row committed late with an earlier timestamp
   (a transaction that ran long) is still seen;
 - refreshers take the state row ``FOR UPDATE`` (one at a time), and the watermark moves in one
   guarded UPDATE from the value read to the new one: zero rows means another refresher moved it,
   and this one raises instead of writing over its work.
 
-The rollup is as fresh as its last refresh (`callqc db rollup`, run by cron or a timer).
+A call's ``started_at`` is written once, at ingest; nothing in callqc changes it. A hand edit of it
+(or rows imported with past timestamps) must be followed by ``callqc db rollup --all``, since the
+hour it left is not found through any timestamp.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
+from storage.call_metrics import CallMetricsRow
 from storage.calls import Call
 from storage.errors import Conflict
-from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
+from storage.evaluations import Evaluation
 from storage.models import UTCDateTime, utcnow
-from storage.reviews import Dispute, Review, Verdict
+from storage.reviews import Dispute, Review
 
-NAME = "day_stats"
+NAME = "hour_stats"
 OVERLAP = timedelta(minutes=10)  # longer than any transaction that writes calls, evaluations or reviews
+HOUR = timedelta(hours=1)
 
 
-class DayStats(SQLModel, table=True):
-    __tablename__ = "day_stats"
+class HourStats(SQLModel, table=True):
+    __tablename__ = "hour_stats"
+    __table_args__ = (sa.Index("ix_hour_stats_tenant_hour", "tenant", "hour"),  # tenant-wide pages
+                      sa.Index("ix_hour_stats_tenant_team_hour", "tenant", "team", "hour"))  # a team's pages
 
-    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD of the call's start, UTC
+    hour: str = Field(primary_key=True, max_length=13)  # YYYY-MM-DDTHH of the call's start, UTC
     tenant: str = Field(primary_key=True, max_length=64)
     team: str = Field(primary_key=True, max_length=64)  # '' when the call has none
     agent_id: str = Field(primary_key=True, max_length=64)
     queue: str = Field(primary_key=True, max_length=64)
+    rubric_id: str = Field(primary_key=True, max_length=64)  # of the counted evaluation ('' when none)
+    # scoring/kpi.py: sums over the calls, then over the counted evaluations (newest review, else an
+    # active auto-submitted evaluation)
     calls: int = 0
-    talk_s: float = 0.0  # sum of durations
-    autos: int = 0  # calls with an active auto-evaluation
-    auto_scored: int = 0
-    auto_score_sum: float = 0.0
-    auto_critical_fails: int = 0  # active auto-evaluations with a critical item answered "no"
+    duration_s: float = 0.0
+    talk_s: float = 0.0  # duration − PBX hold time
+    human_n: int = 0
+    human_sum: float = 0.0
+    auto_n: int = 0
+    auto_sum: float = 0.0
+    held_n: int = 0  # calls whose record carries PBX hold events
+    held_hold_s: float = 0.0
+    held_duration_s: float = 0.0
+    held_count: int = 0
+    metric_n: int = 0  # calls with conversation metrics
+    metric_non_talk_s: float = 0.0
+    metric_overtalk_s: float = 0.0
+    metric_duration_s: float = 0.0
+    metric_overtalk_count: int = 0
+    acw_n: int = 0  # calls whose record carries after-call work time
+    acw_s: float = 0.0
+    acw_talk_s: float = 0.0
+    fcr_item_n: int = 0
+    fcr_item_yes: int = 0
+    complaint_n: int = 0
+    complaint_yes: int = 0
+    passed_n: int = 0
+    passed_yes: int = 0
+    critical_fails: int = 0  # counted evaluations with a critical item answered "no"
+    retraining: int = 0  # calls whose newest review sent the agent back to training
+    # the dashboard's tiles (review_app/workflow/dashboard.py): every review, active auto-evaluations
     reviews: int = 0
     review_scored: int = 0
     review_score_sum: float = 0.0
     review_pass_known: int = 0
     review_passed: int = 0
-    retraining: int = 0
+    review_retraining: int = 0
+    autos: int = 0  # calls with an active auto-evaluation
+    auto_critical_fails: int = 0
+    fcr_answers: int = 0  # final yes/no answers of the FCR items in reviewed calls' human evaluations
+    fcr_answers_yes: int = 0
+
+
+KEY = ("hour", "tenant", "team", "agent_id", "queue", "rubric_id")
+SUMS = tuple(c for c in HourStats.model_fields if c not in KEY)
 
 
 class RollupState(SQLModel, table=True):
@@ -76,16 +119,21 @@ class RollupMoved(Conflict):
 
 @dataclass(frozen=True)
 class Refreshed:
-    days: int
+    hours: int
     rows: int
     watermark: datetime
 
 
-def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+def hour_key(when: datetime) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%dT%H}"
 
 
-def _state(session: Session) -> RollupState:
+def hour_start(key: str) -> datetime:
+    return datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+def lock_state(session: Session) -> RollupState:
+    """The state row, locked until the transaction ends (made on first use)."""
     q = select(RollupState).where(RollupState.name == NAME).with_for_update()
     state = session.exec(q).first()
     if state is None:
@@ -98,112 +146,75 @@ def _state(session: Session) -> RollupState:
     return state
 
 
-def _touched(session: Session, since: datetime | None) -> set[date]:
-    """Days (of call start) whose rows changed at or after ``since`` (None: every day with calls)."""
-    starts: list[Any]
-    if since is None:
-        starts = [session.exec(select(func.min(Call.started_at))).one(), session.exec(
-            select(func.max(Call.started_at))).one()]
-        if starts[0] is None:
-            return set()
-        first, last = (s.astimezone(UTC).date() for s in starts)
-        return {first + timedelta(days=n) for n in range((last - first).days + 1)}
+def watermark(session: Session) -> datetime | None:
+    """Up to when the rollup is complete (None: never refreshed, or told to recompute everything)."""
+    return session.exec(select(RollupState.watermark).where(RollupState.name == NAME)).first()
+
+
+def touched_hours(session: Session, since: datetime) -> set[str]:
+    """Hours (of call start) whose rows changed at or after ``since``."""
+    started = col(Call.started_at)
+    on_call = col(Call.call_id)
     queries = [
-        select(Call.started_at).where(sa.or_(col(Call.updated_at) >= since, col(Call.created_at) >= since)),
-        select(Call.started_at).join(Evaluation, col(Evaluation.call_id) == Call.call_id)
-        .where(col(Evaluation.updated_at) >= since),
-        select(Call.started_at).join(Review, col(Review.call_id) == Call.call_id)
-        .where(col(Review.created_at) >= since),
-        select(Call.started_at).join(Review, col(Review.call_id) == Call.call_id)
+        # updated_at is set on insert and by the writers that change a call (calls.move, the archive,
+        # disposal), so it alone finds new calls too, through its index (an OR with created_at would not)
+        select(started).where(col(Call.updated_at) >= since),
+        select(started).join(CallMetricsRow, col(CallMetricsRow.call_id) == on_call)
+        .where(col(CallMetricsRow.updated_at) >= since),
+        select(started).join(Evaluation, col(Evaluation.call_id) == on_call).where(col(Evaluation.updated_at) >= since),
+        select(started).join(Review, col(Review.call_id) == on_call).where(col(Review.created_at) >= since),
+        select(started).join(Review, col(Review.call_id) == on_call)
         .join(Dispute, col(Dispute.review_id) == Review.id).where(col(Dispute.resolved_at) >= since),
     ]
-    return {s.astimezone(UTC).date() for q in queries for s in session.exec(q.distinct())}
+    return {hour_key(s) for q in queries for s in session.exec(q.distinct())}
 
 
-def _group(c: Any) -> tuple[Any, ...]:
-    return (c.tenant, func.coalesce(c.team, ""), func.coalesce(c.agent_id, ""), func.coalesce(c.queue, ""))
+def all_hours(session: Session) -> list[tuple[datetime, datetime]]:
+    """Month-long ranges covering every call's hour, for a full recompute."""
+    first, last = session.exec(select(func.min(Call.started_at), func.max(Call.started_at))).one()
+    if first is None or last is None:
+        return []
+    out = []
+    at = hour_start(hour_key(first))
+    while at <= last:
+        nxt = min(at + timedelta(days=31), hour_start(hour_key(last)) + HOUR)
+        out.append((at, nxt))
+        at = nxt
+    return out
 
 
-def day_rows(session: Session, day: date) -> list[DayStats]:
-    """The day's aggregate computed from the raw rows."""
-    start = _day_start(day)
-    in_day = (col(Call.started_at) >= start, col(Call.started_at) < start + timedelta(days=1))
-    key = _group(Call)
-    rows: dict[tuple[str, ...], DayStats] = {}
-
-    def row(k: tuple[Any, ...]) -> DayStats:
-        k = tuple(str(x) for x in k)
-        if k not in rows:
-            rows[k] = DayStats(day=day.isoformat(), tenant=k[0], team=k[1], agent_id=k[2], queue=k[3])
-        return rows[k]
-
-    calls = (sa.select(*key, func.count(), func.coalesce(func.sum(col(Call.duration_s)), 0.0))
-             .where(*in_day).group_by(*key))
-    for *k, n, talk in session.execute(calls):
-        r = row(tuple(k))
-        r.calls, r.talk_s = n, float(talk)
-    ev_id, ev_call, total = col(Evaluation.id), col(Evaluation.call_id), col(Evaluation.total)
-    critical_no = (sa.select(col(EvaluationItem.id)).where(col(EvaluationItem.evaluation_id) == ev_id,
-                                                           col(EvaluationItem.critical) != "",
-                                                           col(EvaluationItem.auto_answer) == "no").exists())
-    autos = (sa.select(*key, func.count(sa.distinct(ev_call)), func.count(total), func.coalesce(func.sum(total), 0.0),
-                       func.count(sa.distinct(sa.case((critical_no, ev_call)))))
-             .join(Evaluation, ev_call == col(Call.call_id))
-             .where(*in_day, col(Evaluation.kind) == EvaluationKind.auto, col(Evaluation.active).is_(True))
-             .group_by(*key))
-    for *k, n, scored, points, crit in session.execute(autos):
-        r = row(tuple(k))
-        r.autos, r.auto_scored, r.auto_score_sum, r.auto_critical_fails = n, scored, float(points), crit
-    score, passed = col(Review.score), col(Review.passed)
-    reviews = (sa.select(*key, func.count(), func.count(score), func.coalesce(func.sum(score), 0.0),
-                         func.count(passed), func.sum(sa.case((passed.is_(True), 1), else_=0)),
-                         func.sum(sa.case((col(Review.verdict) == Verdict.retraining, 1), else_=0)))
-               .join(Review, col(Review.call_id) == col(Call.call_id)).where(*in_day).group_by(*key))
-    for *k, n, scored, points, known, good, retraining in session.execute(reviews):
-        r = row(tuple(k))
-        r.reviews, r.review_scored, r.review_score_sum = n, scored, float(points)
-        r.review_pass_known, r.review_passed, r.retraining = known, int(good or 0), int(retraining or 0)
-    return list(rows.values())
+def hour_ranges(hours: set[str]) -> list[tuple[datetime, datetime]]:
+    """Touched hours as runs of consecutive hours (one query per run instead of one per hour)."""
+    out: list[tuple[datetime, datetime]] = []
+    for h in sorted(hours):
+        at = hour_start(h)
+        if out and out[-1][1] == at:
+            out[-1] = (out[-1][0], at + HOUR)
+        else:
+            out.append((at, at + HOUR))
+    return out
 
 
-def refresh(session: Session, *, now: datetime | None = None) -> Refreshed:
-    """Recompute every day touched since the last refresh; move the watermark (guarded)."""
-    state = _state(session)
-    old = state.watermark
-    upto = now or utcnow()
-    days = _touched(session, None if old is None else old - OVERLAP)
-    n = 0
-    for day in sorted(days):
-        session.execute(sa.delete(DayStats).where(col(DayStats.day) == day.isoformat()))
-        fresh = day_rows(session, day)
-        session.add_all(fresh)
-        n += len(fresh)
-    session.flush()
+def replace_hours(session: Session, ranges: list[tuple[datetime, datetime]], rows: list[dict[str, Any]]) -> None:
+    """Delete the rollup rows of these hour ranges and write ``rows`` (their fresh aggregate, column → value)."""
+    for a, b in ranges:
+        h = col(HourStats.hour)
+        session.execute(sa.delete(HourStats).where(h >= hour_key(a), h < hour_key(b)))
+    if rows:
+        # one executemany: a month is tens of thousands of rows, too many for ORM objects
+        session.execute(sa.insert(HourStats), rows)
+
+
+def move_watermark(session: Session, old: datetime | None, new: datetime) -> None:
+    """The guarded step: from the value this refresh read to ``new``; zero rows → RollupMoved."""
     same = col(RollupState.watermark).is_(None) if old is None else col(RollupState.watermark) == old
     moved = session.execute(sa.update(RollupState).where(col(RollupState.name) == NAME, same)
-                            .values(watermark=upto, refreshed_at=utcnow()).returning(col(RollupState.name))).first()
+                            .values(watermark=new, refreshed_at=utcnow()).returning(col(RollupState.name))).first()
     if moved is None:
         raise RollupMoved()
-    session.expire(state)
-    return Refreshed(len(days), n, upto)
 
 
 def recompute_all(session: Session) -> None:
-    """Make the next refresh recompute every day: after rows were written with past timestamps
+    """Make the next refresh recompute every hour: after rows were written with past timestamps
     (``callqc dev populate``, an import), which the watermark would not look back to."""
     session.execute(sa.update(RollupState).where(col(RollupState.name) == NAME).values(watermark=None))
-
-
-def sums(session: Session, where: list[Any], by: Any = None) -> dict[Any, dict[str, float]]:
-    """Column sums of the rows matching ``where``, per value of ``by`` (a DayStats column) or as one."""
-    cols = ("calls", "talk_s", "autos", "auto_scored", "auto_score_sum", "auto_critical_fails", "reviews",
-            "review_scored", "review_score_sum", "review_pass_known", "review_passed", "retraining")
-    q = select(*([by] if by is not None else []), *[func.coalesce(func.sum(getattr(DayStats, c)), 0) for c in cols])
-    q = q.where(*where)
-    if by is not None:
-        q = q.group_by(by)
-    out: dict[Any, dict[str, float]] = defaultdict(dict)
-    for r in session.exec(q):
-        k, vals = (r[0], r[1:]) if by is not None else (None, r)
-        out[k] = {c: float(v) for c, v in zip(cols, vals, strict=True)}
-    return dict(out)

@@ -13,9 +13,10 @@ from sqlmodel import select
 
 from callqc.populate import SEGMENTS, AlreadyPopulated, Plan, populate
 from review_app.workflow.callview import call_json
+from review_app.workflow.rollup import refresh
 from scoring.rubric import active_rubric
 from storage import db as dbmod
-from storage.rollups import DayStats, refresh
+from storage.rollups import HourStats
 from storage.settings import reset_settings
 
 pytestmark = pytest.mark.integration
@@ -79,14 +80,14 @@ def test_populate_writes_n_calls_each_with_its_segments_evaluations_and_reviews(
         doc = call_json(s, PLAN.call_id(0))
     assert len(doc["transcript"]["segments"]) == SEGMENTS
     assert doc["evaluation"] is not None
-    # populate writes history, so the next refresh of the day rollup recomputes every day
+    # populate writes history, so the next refresh of the hour rollup recomputes every hour
     with dbmod.session(pg) as s:
         refresh(s)
     populate(pg, Plan(calls=5, seed=8, months=3, end_month="2026-06"))
     with dbmod.session(pg) as s:
         refresh(s)
-        assert sum(r.calls for r in s.exec(select(DayStats))) == CALLS + 5
-        assert sum(r.reviews for r in s.exec(select(DayStats))) == reviewed + 1
+        assert sum(r.calls for r in s.exec(select(HourStats))) == CALLS + 5
+        assert sum(r.reviews for r in s.exec(select(HourStats))) == reviewed + 1
 
 
 def test_populate_refuses_a_seed_already_in_the_database(pg: sa.Engine) -> None:

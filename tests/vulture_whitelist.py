@@ -134,13 +134,37 @@ sounds  # unused function (scoring/phonetic.py: tests)
 ring_s  # column of cdr_records (start -> answer), for the KPI handle-time work
 wrapup_s  # column of cdr_records (not in Asterisk CDR; queue_log has it)
 picked_at  # unused variable (storage/live_picks.py:54)
-auto_scored  # DayStats column (storage/rollups.py), read by name in sums()
-auto_score_sum  # DayStats column
-auto_critical_fails  # DayStats column
-review_scored  # DayStats column
-review_score_sum  # DayStats column
-review_pass_known  # DayStats column
-review_passed  # DayStats column
+final_answers  # review_app/workflow/evalview.py: the dashboard's FCR answers read raw (tests/test_rollups.py)
+human_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+human_sum  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+auto_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+auto_sum  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+held_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+held_hold_s  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+held_duration_s  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+held_count  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+metric_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+metric_non_talk_s  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+metric_overtalk_s  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+metric_duration_s  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+metric_overtalk_count  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+acw_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+acw_talk_s  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+fcr_item_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+fcr_item_yes  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+complaint_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+complaint_yes  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+passed_n  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+passed_yes  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+critical_fails  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+review_scored  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+review_score_sum  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+review_pass_known  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+review_passed  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+review_retraining  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+auto_critical_fails  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+fcr_answers  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
+fcr_answers_yes  # HourStats column (storage/rollups.py), read by name through rollups.SUMS
 refreshed_at  # RollupState column (when the watermark last moved)
 paused_s  # dataclass field read through asdict (scoring/metrics.py CallMetrics.to_json)
 nonspeech_s  # unused variable (scoring/metrics.py: a CallMetrics field, in to_json via asdict)

@@ -1,4 +1,4 @@
-"""`callqc db migrate`: bring the database schema to head; `callqc db rollup`: refresh the day rollup;
+"""`callqc db migrate`: bring the database schema to head; `callqc db rollup`: refresh the hour rollup;
 `callqc db partitions`: list (or create) the month partitions on PostgreSQL."""
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ def register(app: typer.Typer) -> None:
         typer.echo("database at head")
 
     @db.command("rollup")
-    def rollup_cmd() -> None:
-        """Refresh the per-day rollup (day_stats) for the days touched since the last refresh."""
+    def rollup_cmd(
+        everything: bool = typer.Option(False, "--all", help="Recompute every hour, not only those touched "
+                                        "since the last refresh (after a hand edit of a call's start time)."),
+    ) -> None:
+        """Refresh the hour rollup (hour_stats) for the hours touched since the last refresh."""
+        from review_app.workflow.rollup import refresh
         from storage.db import session
-        from storage.rollups import refresh
 
         with session(write=True) as s:
-            done = refresh(s)
-        typer.echo(f"rollup: {done.days} days recomputed ({done.rows} rows), "
+            done = refresh(s, full=everything)
+        typer.echo(f"rollup: {done.hours} hours recomputed ({done.rows} rows), "
                    f"watermark {done.watermark:%Y-%m-%d %H:%M:%S}")
 
     @db.command("partitions")

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from review_app.workflow.feedback import _agent_of
-from review_app.workflow.kpis import counted_evaluations
+from review_app.workflow.kpi_calls import counted_evaluations
+from review_app.workflow.rollup import total, window_sums
 from storage.access import calls_clause
 from storage.calls import Call
 from storage.evaluations import Evaluation, EvaluationItem
@@ -92,12 +93,15 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
     if ev_ids and (ev := session.get(Evaluation, ev_ids[-1])) is not None:
         rubric = ev.rubric_id
     previous, _ = _scores(session, who, mine, before, start, rubric)
-    team_scores: list[float] = []
+    team_score = None
     if team is not None:
         # the team figure reads the team's calls within the caller's own scope (an agent: tenant-wide)
-        # (only the average leaves this function: an agent never sees a teammate's call)
+        # (only the average leaves this function: an agent never sees a teammate's call); summed
+        # from the hour rollup, exact (rollup.window_sums): a team's month is thousands of calls
         team_who = who if who.role != Role.agent else Principal(who.name, Role.supervisor, tenant=who.tenant, team=team)
-        team_scores, _ = _scores(session, team_who, [Call.team == team], start, now, rubric)
+        t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric).values())
+        counted = t["human_n"] + t["auto_n"]
+        team_score = round((t["human_sum"] + t["auto_sum"]) / counted, 1) if counted else None
     tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for i in range(0, len(ev_ids), 500):
         for it in session.exec(select(EvaluationItem).where(col(EvaluationItem.evaluation_id).in_(ev_ids[i:i + 500]))):
@@ -111,7 +115,7 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
                            .where(*mine, calls_clause(who)).order_by(col(Review.id))).all()
     acked = set(session.exec(select(Acknowledgement.review_id).where(col(Acknowledgement.review_id).in_(reviews))))
     return AgentSummary(
-        agent_id=agent, team=team, score=_mean(scores), team_score=_mean(team_scores),
+        agent_id=agent, team=team, score=_mean(scores), team_score=team_score,
         previous_score=_mean(previous), evaluations=len(scores),
         strongest=rates[:3], weakest=list(reversed(rates[-3:])) if len(rates) > 3 else list(reversed(rates)),
         open_feedback=[r for r in reviews if r is not None and r not in acked],

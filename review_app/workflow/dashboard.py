@@ -3,32 +3,29 @@
 Scores are reviewed (final) scores from ``reviews``; calibration never enters. The KPIs are those a
 recording can show (glossary): monitoring score (监听分值), average talk time (平均交谈时间),
 non-talk share, first-contact resolution (一次性解决问题的呼叫率) from its rubric item.
-All queries are bounded by a date window on indexed timestamps. The KPIs and the score trend take
-the calls that *started* in the window (a monitoring score belongs to the period the agent worked,
-however late it was reviewed); workload counts reviews *submitted* in the window, and agreement
-reads the rolling window of scoring.agreement.
+The KPIs and the score trend are sums from the hour rollup (rollup.py; exact: the rows touched
+since its last refresh are read raw); the other queries are bounded by a date window on indexed
+timestamps. The KPIs and the score trend take the calls that *started* in the window (a monitoring
+score belongs to the period the agent worked, however late it was reviewed); workload counts reviews
+*submitted* in the window, and agreement reads the rolling window of scoring.agreement.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
+from review_app.workflow.rollup import total, window_sums
 from review_app.workflow.sampling import WindowEndsBeforeStart
 from scoring.agreement import item_agreements
 from storage.access import Perm, calls_clause, require
 from storage.calls import Call
 from storage.errors import InvalidInput
-from storage.reviews import Assignment, AssignmentState, Review, Verdict
+from storage.reviews import Assignment, AssignmentState, Review
 from storage.users import Principal
-
-FCR_ITEMS = ("resolved", "fcr", "first-contact-resolution")
-MAX_CALLS = 20000  # the per-call parts (critical fails, agreement) look at most this many calls
 
 
 @dataclass(frozen=True)
@@ -48,15 +45,6 @@ def _window(start: datetime, end: datetime) -> None:
         raise WindowEndsBeforeStart("dashboard")
 
 
-def _calls_q(who: Principal, start: datetime, end: datetime, team: str | None, queue: str | None) -> Any:
-    q = select(Call).where(Call.started_at >= start, Call.started_at < end, calls_clause(who))
-    if team:
-        q = q.where(Call.team == team)
-    if queue:
-        q = q.where(Call.queue == queue)
-    return q
-
-
 def kpis(
     session: Session,
     who: Principal,
@@ -66,33 +54,24 @@ def kpis(
     team: str | None = None,
     queue: str | None = None,
 ) -> Kpis:
+    """The month's tiles, summed from the hour rollup (exact: rollup.window_sums)."""
     require(who, Perm.dashboard)
     _window(start, end)
-    calls = _calls_q(who, start, end, team, queue).subquery()
-    n_calls, talk = session.exec(select(func.count(), func.avg(calls.c.duration_s))).one()
-    rq = select(Review).join(calls, calls.c.call_id == Review.call_id)
-    reviews = list(session.exec(rq))
-    scores = [r.score for r in reviews if r.score is not None]
-    passed = [r.passed for r in reviews if r.passed is not None]
-    ids = [c for (c,) in session.execute(select(calls.c.call_id).limit(MAX_CALLS))]
-    autos = evalview.auto_summaries(session, ids)
-    fcr = _fcr(session, [r.call_id for r in reviews])
+    s = total(window_sums(session, who, start, end, team=team, queue=queue).values())
+
+    def pct(a: float, b: float) -> float | None:
+        return round(100 * a / b, 1) if b else None
+
     return Kpis(
-        calls=n_calls,
-        reviewed=len(reviews),
-        monitoring_score=round(sum(scores) / len(scores), 1) if scores else None,
-        pass_rate=round(100 * sum(passed) / len(passed), 1) if passed else None,
-        retraining=sum(1 for r in reviews if r.verdict == Verdict.retraining),
-        critical_fail_rate=round(100 * sum(a.critical_fail for a in autos.values()) / len(autos), 1) if autos else None,
-        avg_talk_s=round(float(talk), 1) if talk is not None else None,
-        fcr_rate=fcr,
+        calls=int(s["calls"]),
+        reviewed=int(s["reviews"]),
+        monitoring_score=round(s["review_score_sum"] / s["review_scored"], 1) if s["review_scored"] else None,
+        pass_rate=pct(s["review_passed"], s["review_pass_known"]),
+        retraining=int(s["review_retraining"]),
+        critical_fail_rate=pct(s["auto_critical_fails"], s["autos"]),
+        avg_talk_s=round(s["duration_s"] / s["calls"], 1) if s["calls"] else None,
+        fcr_rate=pct(s["fcr_answers_yes"], s["fcr_answers"]),
     )
-
-
-def _fcr(session: Session, call_ids: list[str]) -> float | None:
-    answers = evalview.final_answers(session, call_ids[:MAX_CALLS], FCR_ITEMS)
-    decided = [a for a in answers if a in ("yes", "no")]
-    return round(100 * decided.count("yes") / len(decided), 1) if decided else None
 
 
 def score_trend(
@@ -105,23 +84,15 @@ def score_trend(
     team: str | None = None,
     queue: str | None = None,
 ) -> list[dict]:
-    """Daily mean reviewed score per team, agent or queue, by the day of the call (as the KPIs)."""
+    """Daily mean reviewed score per team, agent or queue, by the (UTC) day of the call (as the KPIs)."""
     require(who, Perm.dashboard)
     _window(start, end)
-    calls = _calls_q(who, start, end, team, queue).subquery()
-    group = {"team": calls.c.team, "agent": calls.c.agent_id, "queue": calls.c.queue}.get(by)
-    if group is None:
+    column = {"team": "team", "agent": "agent_id", "queue": "queue"}.get(by)
+    if column is None:
         raise InvalidInput(f"trend by {by!r}: use team, agent or queue")
-    day = func.substr(sa.cast(calls.c.started_at, sa.String), 1, 10)
-    q = (
-        select(day, group, func.avg(Review.score), func.count())
-        .select_from(Review)
-        .join(calls, calls.c.call_id == Review.call_id)
-        .where(col(Review.score).is_not(None))
-        .group_by(day, group)
-        .order_by(day)
-    )
-    return [{"day": d, by: g or "-", "score": round(float(s), 1), "reviews": n} for d, g, s, n in session.exec(q)]
+    sums = window_sums(session, who, start, end, by=column, team=team, queue=queue)
+    return [{"day": d, by: g or "-", "score": round(s["review_score_sum"] / s["review_scored"], 1),
+             "reviews": int(s["review_scored"])} for (d, g), s in sorted(sums.items()) if s["review_scored"]]
 
 
 def workload(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:

@@ -180,15 +180,13 @@ def item_titles() -> dict[str, str]:
 def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSummary]:
     out: dict[str, AutoSummary] = {}
     for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):
-        evs = list(
-            session.exec(
-                select(Evaluation).where(
-                    col(Evaluation.call_id).in_(chunk),
-                    Evaluation.kind == EvaluationKind.auto,
-                    col(Evaluation.active).is_(True),
-                )
-            )
-        )
+        # the columns the summary needs only: a month's evaluations carry their sections and trust as JSON
+        e_ = Evaluation
+        evs = session.execute(
+            sa.select(col(e_.id), col(e_.call_id), col(e_.rubric_id), col(e_.rubric_version), col(e_.total),
+                      col(e_.passed), col(e_.created_at), col(e_.pass_mark)).where(
+                col(e_.call_id).in_(chunk), col(e_.kind) == EvaluationKind.auto, col(e_.active).is_(True))
+        ).all()
         ids = [e.id for e in evs]
         insufficient: dict[int, int] = defaultdict(int)
         crit: set[int] = set()

@@ -1,40 +1,34 @@
 """KPIs per agent, team or queue and period, for the KPI page and the monthly report.
 
-Reads the calls ``who`` may see (storage/access.py) that started in the window, with their
-conversation metrics, PBX/ACD facts from the call record, the counted evaluation of each call
-(the newest review, else an auto-submitted evaluation), and the calls the same customer numbers
-made up to ``fcr_days`` after the window (first-contact resolution looks past the period's edge).
-The arithmetic and the definitions are in scoring/kpi.py.
+Covers the calls ``who`` may see (storage/access.py) that started in the window. The figures that
+are sums over calls (scores, shares, rates: the facts kpi_calls.py reads per call) come from the
+hour rollup (rollup.py), exact at the moment of reading. Calls per hour (each agent's shifts) and
+first-contact resolution by repeat calls (the calls the same customer numbers made up to
+``fcr_days`` after the window: it looks past the period's edge) are not sums; they are computed
+from the call rows' times and numbers in one narrow query. The definitions are in scoring/kpi.py.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
-from scoring.kpi import KpiCall, Kpis, compute
+from review_app.workflow.kpi_calls import counted_evaluations, load_calls
+from review_app.workflow.rollup import Sums, total, week_of, window_sums
+from scoring.kpi import KpiCall, Kpis, calls_per_hour, first_contact_resolved
 from storage.access import Perm, calls_clause, require
-from storage.call_metrics import CallMetricsRow
 from storage.calls import Call, Direction
 from storage.errors import InvalidInput
-from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
-from storage.reviews import Review, Verdict
 from storage.settings import get_settings
 from storage.users import Principal
 
-FCR_ITEMS = ("resolved", "fcr", "first-contact-resolution")
-COMPLAINT_ITEMS = ("complaint",)
-COMPLAINT_TAGS = ("complaint", "投诉")
-MAX_CALLS = 50000
-_CHUNK = 500
-
+TREND_CALLS = 50000  # the score trend by evaluation date reads a year of calls before the window: at most this many
 
 class GroupBy(StrEnum):
     agent = "agent"
@@ -65,152 +59,98 @@ def period_key(when: datetime, period: Period | str) -> str:
     return d.isoformat()
 
 
-def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield list(ids[i:i + _CHUNK])
+def _name(by: GroupBy, value: str | None) -> str:
+    return "*" if by == GroupBy.all else (value or "-")
 
 
-def _holds(meta: dict[str, Any]) -> tuple[float | None, int | None]:
-    given = meta.get("holds")
-    if not isinstance(given, list):
-        return None, None
-    spans = [(float(h[0]), float(h[1])) for h in given
-             if isinstance(h, (list, tuple)) and len(h) == 2 and all(isinstance(x, (int, float)) for x in h)]
-    return sum(max(0.0, b - a) for a, b in spans), len(spans)
+def _period_of_day(day: str, period: Period) -> str:
+    if period == Period.month:
+        return day[:7]
+    return week_of(day) if period == Period.week else day
 
 
-def _number(value: Any) -> float | None:
-    try:
-        return None if value is None or value == "" else float(value)
-    except (TypeError, ValueError):
-        return None
+def from_sums(s: Sums, *, calls_per_hour: float | None, fcr_rate: float | None) -> Kpis:
+    """scoring.kpi.compute's figures from the rollup's column sums (plus the two that are not sums)."""
+    def div(a: float, b: float, scale: float = 1.0) -> float | None:
+        return scale * a / b if b else None
+
+    evaluated = s["human_n"] + s["auto_n"]
+    return Kpis(
+        calls=int(s["calls"]), evaluated=int(evaluated),
+        score_human=div(s["human_sum"], s["human_n"]), score_auto=div(s["auto_sum"], s["auto_n"]),
+        score_combined=div(s["human_sum"] + s["auto_sum"], evaluated),
+        avg_talk_s=div(s["talk_s"], s["calls"]),
+        hold_share=div(s["held_hold_s"], s["held_duration_s"], 100.0) if s["held_duration_s"] > 0 else None,
+        holds_per_call=div(s["held_count"], s["held_n"]),
+        silence_share=div(s["metric_non_talk_s"], s["metric_duration_s"], 100.0) if s["metric_duration_s"] > 0
+        else None,
+        overtalk_share=div(s["metric_overtalk_s"], s["metric_duration_s"], 100.0) if s["metric_duration_s"] > 0
+        else None,
+        overtalks_per_call=div(s["metric_overtalk_count"], s["metric_n"]),
+        aht_s=div(s["acw_talk_s"] + s["acw_s"], s["acw_n"]), acw_s=div(s["acw_s"], s["acw_n"]),
+        calls_per_hour=calls_per_hour, fcr_rate=fcr_rate,
+        fcr_item_rate=div(s["fcr_item_yes"], s["fcr_item_n"], 100.0),
+        complaint_share=div(s["complaint_yes"], s["complaint_n"], 100.0),
+        pass_rate=div(s["passed_yes"], s["passed_n"], 100.0),
+        critical_fail_rate=div(s["critical_fails"], evaluated, 100.0),
+        retraining=int(s["retraining"]),
+    )
 
 
-def _tag_complaint(meta: dict[str, Any]) -> bool | None:
-    if isinstance(meta.get("complaint"), bool):
-        return bool(meta["complaint"])
-    tags = meta.get("tags")
-    if isinstance(tags, list):
-        return any(str(t).lower() in COMPLAINT_TAGS for t in tags)
-    return None
-
-
-def customer_number(call: Call) -> str | None:
-    return call.callee if call.direction == Direction.outbound else call.caller
-
-
-def counted_evaluations(session: Session, ids: list[str]) -> tuple[dict[str, Review], dict[str, Evaluation]]:
-    """Per call: the newest review, and the active auto-submitted evaluation."""
-    reviews: dict[str, Review] = {}
-    autos: dict[str, Evaluation] = {}
-    for chunk in _chunks(ids):
-        for r in session.exec(select(Review).where(col(Review.call_id).in_(chunk)).order_by(col(Review.id))):
-            reviews[r.call_id] = r
-        q = select(Evaluation).where(col(Evaluation.call_id).in_(chunk), Evaluation.kind == EvaluationKind.auto,
-                                     col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True))
-        for ev in session.exec(q):
-            autos[ev.call_id] = ev
-    return reviews, autos
-
-
-def _item_facts(session: Session, evaluation_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Per evaluation: critical fail, FCR item and complaint item answers."""
-    out: dict[int, dict[str, Any]] = defaultdict(dict)
-    wanted = (*FCR_ITEMS, *COMPLAINT_ITEMS)
-    for i in range(0, len(evaluation_ids), _CHUNK):
-        chunk = evaluation_ids[i:i + _CHUNK]
-        q = select(EvaluationItem).where(col(EvaluationItem.evaluation_id).in_(chunk),
-                                         sa.or_(col(EvaluationItem.critical) != "",
-                                                col(EvaluationItem.item_id).in_(wanted)))
-        for it in session.exec(q):
-            answer = it.final_answer or it.human_answer or it.auto_answer
-            facts = out[it.evaluation_id]
-            if it.critical and answer == "no":
-                facts["critical_fail"] = True
-            if it.item_id in FCR_ITEMS and answer in ("yes", "no"):
-                facts["fcr"] = answer == "yes"
-            if it.item_id in COMPLAINT_ITEMS and answer in ("yes", "no"):
-                facts["complaint"] = answer == "yes"
+def _shifts_and_repeats(session: Session, who: Principal, *, start: datetime, end: datetime, by: GroupBy,
+                        period: Period, team: str | None, queue: str | None) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """Per (period, group): calls per shift hour and the repeat-call FCR rate, from the call rows' times
+    and numbers (one narrow query: the window's calls and the calls up to ``fcr_days`` after it)."""
+    s = get_settings()
+    c = Call
+    q = (sa.select(col(c.agent_id), col(c.team), col(c.queue), col(c.caller), col(c.callee), col(c.direction),
+                   col(c.started_at), col(c.duration_s))
+         .where(col(c.started_at) >= start, col(c.started_at) < end + timedelta(days=s.fcr_days), calls_clause(who)))
+    groups: dict[tuple[str, str], list[KpiCall]] = defaultdict(list)
+    later: dict[str, list[datetime]] = defaultdict(list)
+    for agent, tm, qu, caller, callee, direction, started, duration in session.execute(q):
+        number = callee if direction == Direction.outbound else caller
+        if number:
+            later[number].append(started)
+        if started < end and (not team or tm == team) and (not queue or qu == queue):
+            name = _name(by, {GroupBy.agent: agent, GroupBy.team: tm, GroupBy.queue: qu}.get(by))
+            groups[(period_key(started, period), name)].append(
+                KpiCall(call_id="", started_at=started, duration_s=duration, agent_id=agent, customer=number))
+    starts = {k: sorted(v) for k, v in later.items()}
+    out = {}
+    for key, cs in groups.items():
+        fcr = first_contact_resolved(cs, starts, fcr_days=s.fcr_days)
+        out[key] = (calls_per_hour(cs, shift_gap_s=s.shift_gap_min * 60),
+                    100.0 * sum(fcr) / len(fcr) if fcr else None)
     return out
-
-
-def load_calls(session: Session, who: Principal, *, start: datetime, end: datetime,
-               team: str | None = None, queue: str | None = None) -> list[tuple[Call, KpiCall]]:
-    """The calls ``who`` may see that started in [start, end), as the KPIs read them."""
-    if end <= start:
-        raise InvalidInput("the KPI window ends before it starts")
-    q = select(Call).where(Call.started_at >= start, Call.started_at < end, calls_clause(who))
-    if team:
-        q = q.where(Call.team == team)
-    if queue:
-        q = q.where(Call.queue == queue)
-    calls = list(session.exec(q.order_by(col(Call.started_at)).limit(MAX_CALLS)))
-    ids = [c.call_id for c in calls]
-    metrics: dict[str, CallMetricsRow] = {}
-    for chunk in _chunks(ids):
-        for row in session.exec(select(CallMetricsRow).where(col(CallMetricsRow.call_id).in_(chunk))):
-            metrics[row.call_id] = row
-    reviews, autos = counted_evaluations(session, ids)
-    ev_ids = [r.evaluation_id for r in reviews.values()] + [e.id for e in autos.values() if e.id is not None]
-    facts = _item_facts(session, ev_ids)
-    out = []
-    for c in calls:
-        m, r, a = metrics.get(c.call_id), reviews.get(c.call_id), autos.get(c.call_id)
-        f = facts.get(r.evaluation_id if r else ((a.id or -1) if a else -1), {})
-        hold_s, hold_n = _holds(c.meta)
-        complaint = f.get("complaint")
-        out.append((c, KpiCall(
-            call_id=c.call_id, started_at=c.started_at, duration_s=c.duration_s, agent_id=c.agent_id,
-            customer=customer_number(c),
-            non_talk_s=m.non_talk_s if m else None, overtalk_s=m.overtalk_s if m else None,
-            overtalk_count=m.overtalk_count if m else None, hold_s=hold_s, hold_count=hold_n,
-            acw_s=_number(c.meta.get("acw_s")),
-            human_score=r.score if r else None,
-            auto_score=a.total if (a and not r) else None,
-            passed=r.passed if r else (a.passed if a else None),
-            critical_fail=bool(f.get("critical_fail")), retraining=bool(r and r.verdict == Verdict.retraining),
-            complaint=complaint if complaint is not None else _tag_complaint(c.meta),
-            fcr_item=f.get("fcr"),
-        )))
-    return out
-
-
-def later_calls(session: Session, who: Principal, numbers: set[str], *, start: datetime,
-                end: datetime) -> dict[str, list[datetime]]:
-    """Every call start per customer number in [start, end), sorted (both directions, ``who``'s scope)."""
-    out: dict[str, list[datetime]] = defaultdict(list)
-    nums = sorted(numbers)
-    for chunk in _chunks(nums):
-        q = (select(Call.caller, Call.callee, Call.direction, Call.started_at)
-             .where(Call.started_at >= start, Call.started_at < end, calls_clause(who),
-                    sa.or_(col(Call.caller).in_(chunk), col(Call.callee).in_(chunk))))
-        for caller, callee, direction, started in session.exec(q):
-            number = callee if direction == Direction.outbound else caller
-            if number in numbers:
-                out[number].append(started)
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def kpi_rows(session: Session, who: Principal, *, start: datetime, end: datetime,
              by: GroupBy | str = GroupBy.agent, period: Period | str = Period.month,
              team: str | None = None, queue: str | None = None) -> list[KpiRow]:
-    """KPIs per group and period (periods by call date), sorted by period then group."""
+    """KPIs per group and period (periods by call date), sorted by period then group.
+
+    The sums come from the hour rollup (rollup.window_sums: exact, with the live tail read raw);
+    calls per hour and the repeat-call FCR rate, which are not sums, from the call rows' times."""
     require(who, Perm.dashboard)
     try:
         by, period = GroupBy(by), Period(period)
     except ValueError as exc:
         raise InvalidInput(f"KPIs: {exc}") from None
-    s = get_settings()
-    loaded = load_calls(session, who, start=start, end=end, team=team, queue=queue)
-    numbers = {k.customer for _, k in loaded if k.customer}
-    later = later_calls(session, who, numbers, start=start, end=end + timedelta(days=s.fcr_days))
-    groups: dict[tuple[str, str], list[KpiCall]] = defaultdict(list)
-    for call, k in loaded:
-        name = {GroupBy.agent: call.agent_id, GroupBy.team: call.team, GroupBy.queue: call.queue,
-                GroupBy.all: "*"}[by]
-        groups[(period_key(call.started_at, period), name or "-")].append(k)
-    return [KpiRow(g, p, compute(cs, later, fcr_days=s.fcr_days, shift_gap_s=s.shift_gap_min * 60))
-            for (p, g), cs in sorted(groups.items())]
+    if end <= start:
+        raise InvalidInput("the KPI window ends before it starts")
+    column = {GroupBy.agent: "agent_id", GroupBy.team: "team", GroupBy.queue: "queue"}.get(by)
+    groups: dict[tuple[str, str], list[Sums]] = defaultdict(list)
+    for (day, value), sums in window_sums(session, who, start, end, by=column, team=team, queue=queue).items():
+        groups[(_period_of_day(day, period), _name(by, value))].append(sums)
+    other = _shifts_and_repeats(session, who, start=start, end=end, by=by, period=period, team=team, queue=queue)
+    out = []
+    for key, parts in sorted(groups.items()):
+        sums = total(parts)
+        if sums["calls"]:
+            cph, fcr = other.get(key, (None, None))
+            out.append(KpiRow(key[1], key[0], from_sums(sums, calls_per_hour=cph, fcr_rate=fcr)))
+    return out
 
 
 def score_trend(session: Session, who: Principal, *, start: datetime, end: datetime,
@@ -220,7 +160,7 @@ def score_trend(session: Session, who: Principal, *, start: datetime, end: datet
     if by_date not in ("call", "evaluation"):
         raise InvalidInput(f"trend by {by_date!r}: use call or evaluation")
     window_start = start - timedelta(days=366) if by_date == "evaluation" else start
-    loaded = load_calls(session, who, start=window_start, end=end)
+    loaded = load_calls(session, who, start=window_start, end=end, limit=TREND_CALLS)
     ids = [c.call_id for c, _ in loaded]
     reviews, autos = counted_evaluations(session, ids)
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)

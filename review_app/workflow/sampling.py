@@ -185,27 +185,29 @@ def candidates(
     """Calls in [start, end) that match the plan's filters and are not already assigned (by another run),
     among those ``scope`` (a WHERE clause: the runner's access scope) allows."""
     f = Filters.of(plan.filters)
-    q = select(Call).where(Call.started_at >= start, Call.started_at < end, col(Call.agent_id).is_not(None),
-                           sa.true() if scope is None else scope)
+    # three columns, not the whole row (a month of calls with their call records)
+    q = sa.select(col(Call.call_id), col(Call.agent_id), col(Call.started_at)).where(
+        col(Call.started_at) >= start, col(Call.started_at) < end, col(Call.agent_id).is_not(None),
+        sa.true() if scope is None else scope)
     if f.queues:
         q = q.where(col(Call.queue).in_(f.queues))
     if f.agents:
         q = q.where(col(Call.agent_id).in_(f.agents))
     if f.direction:
-        q = q.where(Call.direction == f.direction)
+        q = q.where(col(Call.direction) == f.direction)
     if f.min_duration_s is not None:
-        q = q.where(Call.duration_s >= f.min_duration_s)
+        q = q.where(col(Call.duration_s) >= f.min_duration_s)
     if f.max_duration_s is not None:
-        q = q.where(Call.duration_s <= f.max_duration_s)
+        q = q.where(col(Call.duration_s) <= f.max_duration_s)
     if f.date_from:
-        q = q.where(Call.started_at >= datetime.fromisoformat(f.date_from).replace(tzinfo=UTC))
+        q = q.where(col(Call.started_at) >= datetime.fromisoformat(f.date_from).replace(tzinfo=UTC))
     if f.date_to:
         q = q.where(
-            Call.started_at < datetime.fromisoformat(f.date_to).replace(tzinfo=UTC) + timedelta(days=1)
+            col(Call.started_at) < datetime.fromisoformat(f.date_to).replace(tzinfo=UTC) + timedelta(days=1)
         )
     assigned = select(Assignment.call_id).where(Assignment.run_id != (ignore_run or -1))
-    q = q.where(col(Call.call_id).not_in(assigned)).order_by(Call.call_id)
-    calls = list(session.exec(q))
+    q = q.where(col(Call.call_id).not_in(assigned)).order_by(col(Call.call_id))
+    calls = session.execute(q).all()
     summaries = evalview.auto_summaries(session, [c.call_id for c in calls])
     if f.words:
         with_words = evalview.calls_with_words(session, [c.call_id for c in calls], f.words)

@@ -1,0 +1,244 @@
+"""The hour rollup (storage/rollups.py): how its rows are computed, refreshed and read by the pages.
+
+A row's sums come from the same per-call facts the KPIs read (kpi_calls.load: the counted evaluation,
+conversation metrics, PBX holds and after-call work, the FCR and complaint items) plus the
+dashboard's own (every review, the active auto-evaluation's critical fail, the FCR items' final
+answers). :func:`window_sums` gives a page the sums of a window ``[start, end)`` that are exact at
+the moment of reading:
+
+- whole UTC hours of the window that no row touched since the last refresh come from ``hour_stats``;
+- hours touched since then (the live tail: new calls, late evaluations and reviews, a rescore, a
+  resolved dispute) and a window edge that is not on a whole hour are computed from the raw rows,
+  with the very function that computes the rollup's rows;
+- before the first refresh (or after ``recompute_all``) everything comes from the raw rows.
+
+So a page's figures equal those computed from the raw rows whether or not a refresh ran; the
+refresh (`callqc db rollup`, by cron or a timer) only keeps the raw part small.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from review_app.workflow import evalview
+from review_app.workflow.kpi_calls import FCR_ITEMS, load
+from storage import rollups
+from storage.access import Perm, can
+from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
+from storage.models import utcnow
+from storage.reviews import Review, Verdict
+from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key, hour_start
+from storage.users import Principal, Role
+
+Sums = dict[str, float]
+Key = tuple[str, str, str, str, str, str]  # rollups.KEY
+_CHUNK = 500
+_EVERYONE = Principal("rollup", Role.admin)
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def _rubrics(session: Session, ev_ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for i in range(0, len(ev_ids), _CHUNK):
+        q = select(Evaluation.id, Evaluation.rubric_id).where(col(Evaluation.id).in_(ev_ids[i:i + _CHUNK]))
+        out.update((eid, rid) for eid, rid in session.exec(q) if eid is not None)
+    return out
+
+
+def _fcr_answers(session: Session, call_ids: list[str]) -> dict[str, list[str]]:
+    """Per call: final answers of the FCR items in its active human evaluations (as dashboard._fcr)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for chunk in _chunks(call_ids):
+        q = (select(Evaluation.call_id, EvaluationItem.final_answer)
+             .join(Evaluation, col(Evaluation.id) == EvaluationItem.evaluation_id)
+             .where(col(Evaluation.call_id).in_(chunk), Evaluation.kind == EvaluationKind.human,
+                    col(Evaluation.active).is_(True), col(EvaluationItem.item_id).in_(FCR_ITEMS),
+                    col(EvaluationItem.final_answer).is_not(None)))
+        for cid, answer in session.exec(q):
+            out[cid].append(str(answer))
+    return out
+
+
+def raw_rows(session: Session, who: Principal, start: datetime, end: datetime, *, team: str | None = None,
+             queue: str | None = None) -> dict[Key, Sums]:
+    """The rollup's rows for [start, end) computed from the raw rows ``who`` may see."""
+    got = load(session, who, start=start, end=end, team=team, queue=queue)
+    ids = [c.call_id for c, _ in got.calls]
+    rubric_of = _rubrics(session, [r.evaluation_id for r in got.reviews.values()])
+    every: dict[str, list[Review]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        for r in session.exec(select(Review).where(col(Review.call_id).in_(chunk))):
+            every[r.call_id].append(r)
+    autos = evalview.auto_summaries(session, ids)
+    fcr = _fcr_answers(session, [cid for cid in ids if cid in every])
+    out: dict[Key, Sums] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
+    for c, k in got.calls:
+        review, auto = got.reviews.get(c.call_id), got.autos.get(c.call_id)
+        rubric = ""
+        if k.score is not None:
+            rubric = rubric_of.get(review.evaluation_id, "") if review else (auto.rubric_id if auto else "")
+        s = out[(hour_key(c.started_at), c.tenant, c.team or "", c.agent_id or "", c.queue or "", rubric)]
+        s["calls"] += 1
+        s["duration_s"] += k.duration_s
+        s["talk_s"] += k.talk_s
+        if k.human_score is not None:
+            s["human_n"] += 1
+            s["human_sum"] += k.human_score
+        elif k.auto_score is not None:
+            s["auto_n"] += 1
+            s["auto_sum"] += k.auto_score
+        if k.hold_s is not None:
+            s["held_n"] += 1
+            s["held_hold_s"] += k.hold_s
+            s["held_duration_s"] += k.duration_s
+            s["held_count"] += k.hold_count or 0
+        if k.non_talk_s is not None:
+            s["metric_n"] += 1
+            s["metric_non_talk_s"] += k.non_talk_s
+            s["metric_overtalk_s"] += k.overtalk_s or 0.0
+            s["metric_duration_s"] += k.duration_s
+            s["metric_overtalk_count"] += k.overtalk_count or 0
+        if k.acw_s is not None:
+            s["acw_n"] += 1
+            s["acw_s"] += k.acw_s
+            s["acw_talk_s"] += k.talk_s
+        for name, value in (("fcr_item", k.fcr_item), ("complaint", k.complaint)):
+            if value is not None:
+                s[f"{name}_n"] += 1
+                s[f"{name}_yes"] += value
+        if k.score is not None:
+            if k.passed is not None:
+                s["passed_n"] += 1
+                s["passed_yes"] += k.passed
+            s["critical_fails"] += k.critical_fail
+        s["retraining"] += k.retraining
+        for r in every.get(c.call_id, ()):
+            s["reviews"] += 1
+            if r.score is not None:
+                s["review_scored"] += 1
+                s["review_score_sum"] += r.score
+            if r.passed is not None:
+                s["review_pass_known"] += 1
+                s["review_passed"] += r.passed
+            s["review_retraining"] += r.verdict == Verdict.retraining
+        if (a := autos.get(c.call_id)) is not None:
+            s["autos"] += 1
+            s["auto_critical_fails"] += a.critical_fail
+        decided = [x for x in fcr.get(c.call_id, ()) if x in ("yes", "no")]
+        s["fcr_answers"] += len(decided)
+        s["fcr_answers_yes"] += decided.count("yes")
+    return dict(out)
+
+
+_INTS = {c for c in SUMS if HourStats.model_fields[c].annotation is int}
+
+
+def _rows(sums: dict[Key, Sums]) -> list[dict[str, Any]]:
+    out = []
+    for k, v in sums.items():
+        values: dict[str, Any] = dict(zip(rollups.KEY, k, strict=True))
+        values |= {c: int(x) if c in _INTS else x for c, x in v.items()}
+        out.append(values)
+    return out
+
+
+def refresh(session: Session, *, now: datetime | None = None, full: bool = False) -> Refreshed:
+    """Recompute every hour touched since the last refresh (``full``: every hour); move the watermark."""
+    state = rollups.lock_state(session)
+    old = state.watermark
+    upto = now or utcnow()
+    if old is None or full:
+        ranges = rollups.all_hours(session)
+        session.execute(sa.delete(HourStats))
+    else:
+        ranges = rollups.hour_ranges(rollups.touched_hours(session, old - rollups.OVERLAP))
+    hours = rows = 0
+    for a, b in ranges:
+        fresh = _rows(raw_rows(session, _EVERYONE, a, b))
+        rollups.replace_hours(session, [(a, b)], fresh)
+        hours += round((b - a) / HOUR)
+        rows += len(fresh)
+    rollups.move_watermark(session, old, upto)
+    session.expire(state)
+    return Refreshed(hours, rows, upto)
+
+
+def _scope(who: Principal) -> list[Any]:
+    """``access.calls_clause`` on the rollup's columns ('' stands for none)."""
+    if who.role == Role.admin:
+        return []
+    tenant = col(HourStats.tenant) == who.tenant
+    if can(who, Perm.view_all_calls):
+        return [tenant] if who.teams is None else [tenant, col(HourStats.team).in_(who.teams)]
+    if who.role == Role.agent and who.agent_id:
+        return [tenant, col(HourStats.agent_id) == who.agent_id]
+    return [sa.false()]
+
+
+def _ceil(t: datetime) -> datetime:
+    h = hour_start(hour_key(t))
+    return h if h == t else h + HOUR
+
+
+def window_sums(session: Session, who: Principal, start: datetime, end: datetime, *, by: str | None = None,
+                team: str | None = None, queue: str | None = None,
+                rubric: str | None = None) -> dict[tuple[str, str], Sums]:
+    """Sums per (UTC day, value of ``by``) of the calls ``who`` may see that started in [start, end).
+
+    ``by``: a rollup column (agent_id, team, queue) or None (one group, ''). See the module doc."""
+    out: dict[tuple[str, str], Sums] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
+    if end <= start:
+        return {}
+    first, last = _ceil(start), hour_start(hour_key(end))
+    raw: list[tuple[datetime, datetime]] = []
+    mark = rollups.watermark(session)
+    if mark is None or first >= last:
+        raw.append((start, end))
+    else:
+        raw += [(a, b) for a, b in ((start, first), (last, end)) if a < b]
+        dirty = {h for h in rollups.touched_hours(session, mark - rollups.OVERLAP) if first <= hour_start(h) < last}
+        raw += rollups.hour_ranges(dirty)
+        h = col(HourStats.hour)
+        day = func.substr(h, 1, 10)
+        group = getattr(HourStats, by) if by else sa.literal("")
+        where = [h >= hour_key(first), h < hour_key(last), *_scope(who)]
+        where += [h.not_in(sorted(dirty))] if dirty else []
+        where += [col(HourStats.team) == team] if team else []
+        where += [col(HourStats.queue) == queue] if queue else []
+        where += [col(HourStats.rubric_id) == rubric] if rubric is not None else []
+        q = sa.select(day, group, *[func.sum(getattr(HourStats, c)) for c in SUMS]).where(*where).group_by(day, group)
+        for d, g, *vals in session.execute(q):
+            s = out[(d, g or "")]
+            for c, v in zip(SUMS, vals, strict=True):
+                s[c] += float(v or 0)
+    for a, b in raw:
+        for k, v in raw_rows(session, who, a, b, team=team, queue=queue).items():
+            if rubric is not None and k[5] != rubric:
+                continue
+            s = out[(k[0][:10], {"agent_id": k[3], "team": k[2], "queue": k[4]}.get(by or "", ""))]
+            for c in SUMS:
+                s[c] += v[c]
+    return dict(out)
+
+
+def total(sums: Iterable[Sums]) -> Sums:
+    out = dict.fromkeys(SUMS, 0.0)
+    for s in sums:
+        for c in SUMS:
+            out[c] += s[c]
+    return out
+
+
+def week_of(day: str) -> str:
+    d = datetime.strptime(day, "%Y-%m-%d").date()
+    return (d - timedelta(days=d.weekday())).isoformat()
