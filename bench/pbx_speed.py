@@ -210,12 +210,14 @@ def main() -> None:
     calls = load(folder)
     if args.calls:
         n_hold, n_speech = (int(x) for x in args.calls.split(","))
-        calls = [c for c in calls if c["kind"] == "hold"][:n_hold] + [c for c in calls if c["kind"] != "hold"][:n_speech]
+        holds, others = [c for c in calls if c["kind"] == "hold"], [c for c in calls if c["kind"] != "hold"]
+        calls = holds[:n_hold] + others[:n_speech]
     tag = format(int(time.time()), "x")
     load_before = _loadavg()
     lines = [f"machine: {machine()}  ", f"corpus: {len(calls)} calls "
              f"({sum(c['kind'] == 'hold' for c in calls)} with hold music), "
-             f"{sum(c['duration_s'] for c in calls) / 60:.1f} min, stereo 8 kHz μ-law; {args.model} int8, word timestamps  "]
+             f"{sum(c['duration_s'] for c in calls) / 60:.1f} min, stereo 8 kHz μ-law; {args.model} int8, "
+             "word timestamps  "]
     if args.no_sweep:
         base = json.loads(args.baseline)
     else:

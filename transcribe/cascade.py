@@ -30,7 +30,7 @@ from faster_whisper import BatchedInferencePipeline  # this module is imported w
 
 from transcribe.conversation import MAX_REPEATS
 
-MIN_LOGPROB = -0.3  # greedy chunks below this mean token log-probability are decoded again with the beam
+MIN_LOGPROB = -0.25  # greedy chunks below this mean token log-probability are decoded again with the beam
 MAX_COMPRESSION_RATIO = 1.8  # greedy text that compresses better than this looks like a loop
 NO_SPEECH_PROB = 0.5  # greedy text over what the model thinks is no speech: let the beam decide
 MIN_WORDS_PER_S = 1.0  # fewer words than this per second of speech: the greedy decode stopped early

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft as sp_fft
 
 from transcribe.audio import SAMPLE_RATE
 
@@ -79,6 +78,8 @@ _WINDOW = np.hanning(N_FFT).astype(np.float32)
 
 def fingerprint(samples: np.ndarray) -> Fingerprint:
     """The fingerprint of ``samples`` (int16, :data:`~transcribe.audio.SAMPLE_RATE`)."""
+    from scipy import fft as sp_fft  # here, not at import: a worker without known prompts never needs it
+
     x = samples.astype(np.float32) / 32768.0
     if len(x) < N_FFT:
         return Fingerprint(np.zeros((0, N_BANDS), dtype=np.float32))
