@@ -10,15 +10,17 @@ speech-only calls). Two steps, one run:
    is within ``WER_SLACK`` points of the sweep's best WER (a setting that buys speed with accuracy
    is not a transcription setup anyone would deploy; CPU cost, because on a shared machine the
    wall-clock order swings with other load); the fastest by wall clock is reported too.
-2. **Compare** on every call: (b) as chosen, then (c) callqc end to end — every call ingested
-   (probe, hash, object store, database row, job), then ``callqc work --burst --kinds
-   transcribe,score`` until it exits (model load, transcription and scoring included) — as ratios.
+2. **Compare** on every call, hold calls and speech-only calls in separate runs (the goals differ
+   by kind): (b) as chosen, then (c) callqc end to end — every call ingested (probe, hash, object
+   store, database row, job), then ``callqc work --burst --kinds transcribe,score`` until it exits
+   (model load, transcription and scoring included) — and, with ``cascade`` in ``--modes``, (c)
+   again with cascade decoding on (``CALLQC_ASR_CASCADE``); as ratios to (b) per kind.
 
 Reported per mode: call-seconds per wall-second, call-seconds per CPU-second, WER per channel and
 per call kind (``hold``, ``speech``), and words whose middle falls inside a hold-music span.
 
 ``python -m bench.pbx_speed [--corpus DIR] [--hold-calls 8] [--speech-calls 4] [--minutes 4.5]
-[--sweep-calls 3] [--no-sweep] [--markdown FILE]``
+[--sweep-calls 3] [--no-sweep] [--calls HOLD,SPEECH] [--model tiny.en] [--modes b,c,cascade] [--markdown FILE]``
 """
 
 from __future__ import annotations
