@@ -105,7 +105,7 @@ def study(corpus: Path, calls: int | None, model_name: str, beam: int) -> dict:
     return {"calls": items, "chunks": chunks}
 
 
-def evaluate(data: dict, rule: tuple[float, float, float]) -> dict:
+def evaluate(data: dict, rule: tuple[float, float, float, float]) -> dict:
     """What the cascade with ``rule`` gives on the recorded chunks: WER per channel, chunks re-decoded, cost."""
     from transcribe.cascade import CascadeRule, unsure
 

@@ -82,7 +82,7 @@ def unsure(output: dict[str, Any], text: str, rule: CascadeRule, *, seconds: flo
     return None
 
 
-class CascadePipeline(BatchedInferencePipeline):  # type: ignore[misc]
+class CascadePipeline(BatchedInferencePipeline):
     """``BatchedInferencePipeline`` decoding greedily first and with ``beam_size`` only where unsure.
 
     ``decoded`` and ``redecoded`` count the chunks this pipeline decoded and those it decoded again;
