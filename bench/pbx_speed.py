@@ -10,15 +10,17 @@ speech-only calls). Two steps, one run:
    is within ``WER_SLACK`` points of the sweep's best WER (a setting that buys speed with accuracy
    is not a transcription setup anyone would deploy; CPU cost, because on a shared machine the
    wall-clock order swings with other load); the fastest by wall clock is reported too.
-2. **Compare** on every call: (b) as chosen, then (c) callqc end to end — every call ingested
-   (probe, hash, object store, database row, job), then ``callqc work --burst --kinds
-   transcribe,score`` until it exits (model load, transcription and scoring included) — as ratios.
+2. **Compare** on every call, hold calls and speech-only calls in separate runs (the goals differ
+   by kind): (b) as chosen, then (c) callqc end to end — every call ingested (probe, hash, object
+   store, database row, job), then ``callqc work --burst --kinds transcribe,score`` until it exits
+   (model load, transcription and scoring included) — and, with ``cascade`` in ``--modes``, (c)
+   again with cascade decoding on (``CALLQC_ASR_CASCADE``); as ratios to (b) per kind.
 
 Reported per mode: call-seconds per wall-second, call-seconds per CPU-second, WER per channel and
 per call kind (``hold``, ``speech``), and words whose middle falls inside a hold-music span.
 
 ``python -m bench.pbx_speed [--corpus DIR] [--hold-calls 8] [--speech-calls 4] [--minutes 4.5]
-[--sweep-calls 3] [--no-sweep] [--markdown FILE]``
+[--sweep-calls 3] [--no-sweep] [--calls HOLD,SPEECH] [--model tiny.en] [--modes b,c,cascade] [--markdown FILE]``
 """
 
 from __future__ import annotations
@@ -138,15 +140,16 @@ def quality(calls: list[dict], hyps: list[dict]) -> dict:
 
 def _child(args: argparse.Namespace) -> None:
     calls = json.loads(Path(args.calls_file).read_text())
-    result = run_callqc(calls, args.tag) if args.child == "callqc" else run_bare(calls, json.loads(args.child))
+    result = run_callqc(calls, args.tag) if args.child.startswith("callqc") else run_bare(calls, json.loads(args.child))
     print(json.dumps(result))
 
 
-def _spawn(mode: str, calls: list[dict], work: Path, tag: str) -> dict:
-    calls_file = work / f"calls-{len(calls)}.json"
+def _spawn(mode: str, calls: list[dict], work: Path, tag: str, model: str = "tiny.en") -> dict:
+    """``mode``: a bare setting as JSON, ``callqc``, or ``callqc-cascade`` (callqc with CALLQC_ASR_CASCADE on)."""
+    calls_file = work / f"calls-{tag}.json"
     calls_file.write_text(json.dumps(calls))
-    env = {**os.environ, "CALLQC_ASR_MODEL": "tiny.en", "CALLQC_DATA_DIR": str(work / f"data-{tag}"),
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CALLQC_ASR_MODEL": model, "CALLQC_DATA_DIR": str(work / f"data-{tag}"),
+           "PYTHONPATH": str(ROOT), "CALLQC_ASR_CASCADE": "true" if mode == "callqc-cascade" else "false"}
     out = subprocess.run([sys.executable, "-m", "bench.pbx_speed", "--child", mode, "--calls-file",
                           str(calls_file), "--tag", tag], env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE,
                          text=True).stdout
@@ -187,6 +190,11 @@ def main() -> None:
     ap.add_argument("--no-sweep", action="store_true", help="Use the baseline given by --baseline instead.")
     ap.add_argument("--baseline", default='{"batch": 1, "beam": 5, "threads": 1, "replicas": 2, "vad": true}')
     ap.add_argument("--sweep-only", action="store_true", help="Stop after the sweep.")
+    ap.add_argument("--calls", help="HOLD,SPEECH: run on the first HOLD hold calls and SPEECH speech calls only.")
+    ap.add_argument("--model", default="tiny.en", help="Weights for every mode (tiny.en, base).")
+    ap.add_argument("--modes", default="b,c,cascade",
+                    help="Comma list: b (bare baseline), c (callqc as configured, cascade off), cascade "
+                         "(callqc with CALLQC_ASR_CASCADE on).")
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--calls-file", help=argparse.SUPPRESS)
@@ -202,11 +210,16 @@ def main() -> None:
     if not (folder / "truth.json").exists():
         build(folder, hold_calls=args.hold_calls, speech_calls=args.speech_calls, minutes=args.minutes)
     calls = load(folder)
+    if args.calls:
+        n_hold, n_speech = (int(x) for x in args.calls.split(","))
+        holds, others = [c for c in calls if c["kind"] == "hold"], [c for c in calls if c["kind"] != "hold"]
+        calls = holds[:n_hold] + others[:n_speech]
     tag = format(int(time.time()), "x")
     load_before = _loadavg()
     lines = [f"machine: {machine()}  ", f"corpus: {len(calls)} calls "
              f"({sum(c['kind'] == 'hold' for c in calls)} with hold music), "
-             f"{sum(c['duration_s'] for c in calls) / 60:.1f} min, stereo 8 kHz μ-law; tiny.en int8, word timestamps  "]
+             f"{sum(c['duration_s'] for c in calls) / 60:.1f} min, stereo 8 kHz μ-law; {args.model} int8, "
+             "word timestamps  "]
     if args.no_sweep:
         base = json.loads(args.baseline)
     else:
@@ -217,7 +230,7 @@ def main() -> None:
         sweep = []
         for cfg in SWEEP:
             print(f"sweep: {_label(cfg)} …", file=sys.stderr)
-            sweep.append((cfg, _spawn(json.dumps(cfg), subset, work, tag)))
+            sweep.append((cfg, _spawn(json.dumps(cfg), subset, work, tag, args.model)))
         best_wer = min(r["wer"] for _c, r in sweep)
         fastest = max(sweep, key=lambda cr: cr[1]["x"])
         # Chosen by CPU cost (call-seconds per CPU-second): on a shared machine wall-clock order swings
@@ -232,15 +245,31 @@ def main() -> None:
             if args.markdown:
                 args.markdown.write_text("\n".join(lines) + "\n")
             return
-    print(f"(b) {_label(base)} on all calls …", file=sys.stderr)
-    b = _spawn(json.dumps(base), calls, work, tag + "b")
-    print("(c) callqc end to end …", file=sys.stderr)
-    c = _spawn("callqc", calls, work, tag + "c")
-    lines += ["", f"All {len(calls)} calls, load average before/after: {load_before} / {_loadavg()}", "", HEAD,
-              _row(f"(b) bare: {_label(base)}", b), _row("(c) callqc end to end (ingest → transcript + score)", c),
-              "", f"**c/b = {c['x'] / b['x']:.2f}** (CPU: {c['per_cpu'] / b['per_cpu']:.2f}); "
-              f"WER(c) − WER(b) = {c['wer'] - b['wer']:+.1f} points (agent {c['wer_agent'] - b['wer_agent']:+.1f}, "
-              f"customer {c['wer_customer'] - b['wer_customer']:+.1f})"]
+    modes = args.modes.split(",")
+    names = {"b": f"(b) bare: {_label(base)}", "c": "(c) callqc end to end (ingest → transcript + score)",
+             "cascade": "(c) callqc, cascade decoding on"}
+    # Hold calls and speech-only calls run apart (each mode on each kind, model load in every run), so
+    # the speed of each kind is its own measurement: the goals differ by kind.
+    for kind in ("hold", "speech"):
+        group = [c for c in calls if c["kind"] == kind]
+        if not group:
+            continue
+        results = {}
+        for mode in modes:
+            print(f"{kind}: {names[mode]} on {len(group)} calls …", file=sys.stderr)
+            results[mode] = _spawn(json.dumps(base) if mode == "b" else "callqc-cascade" if mode == "cascade"
+                                   else "callqc", group, work, f"{tag}{kind}{mode}", args.model)
+        lines += ["", f"**{kind} calls**: {len(group)} calls, {sum(c['duration_s'] for c in group) / 60:.1f} min; "
+                  f"load average after: {_loadavg()}", "", HEAD,
+                  *[_row(names[m], r) for m, r in results.items()], ""]
+        b = results.get("b")
+        for m, r in results.items():
+            if b is not None and m != "b":
+                lines.append(f"- {names[m]}: **{r['x'] / b['x']:.2f}× (b) wall, {r['per_cpu'] / b['per_cpu']:.2f}× "
+                             f"in CPU**; WER {r['wer'] - b['wer']:+.1f} points (agent "
+                             f"{r['wer_agent'] - b['wer_agent']:+.1f}, customer "
+                             f"{r['wer_customer'] - b['wer_customer']:+.1f})")
+    lines.insert(2, f"load average before: {load_before}  ")
     text = "\n".join(lines)
     print(text)
     (work / "results.md").write_text(text + "\n")

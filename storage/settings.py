@@ -241,6 +241,11 @@ class Settings(BaseSettings):
         5, ge=1, le=10, description="Beam width of decoding; 1 (greedy) is cheaper and less accurate (measured: "
         "`python -m bench.asr_beam`, docs/benchmarks.md).",
     )
+    asr_cascade: bool = Field(
+        False, description="Cascade decoding: every chunk greedily (beam 1) first, decoded again with the beam "
+        "(`asr_beam_size`) only where the greedy pass is unsure (low log-probability, too few words, a loop). "
+        "Measured with `python -m bench.asr_cascade` and `python -m bench.pbx_speed` (docs/benchmarks.md).",
+    )
     asr_language: str | None = Field(None, description="Fixed language (`zh`, `en`); empty = detect per call.")
     asr_language_by_queue: dict[str, str] = Field(
         default_factory=dict, description='Language per queue, JSON: `{"cn-support": "zh"}`.'

@@ -174,3 +174,4 @@ is_partition  # storage/partitions.py: used by storage/migrations/env.py (not sc
 written_at  # column of live_levels: when a row was stored (what a look at the table tells of the writer's delay)
 cpu_s  # ForcedScorer: CPU seconds spent, read by bench/zh_verify.py
 encodes  # ForcedScorer: encoder passes, read by bench/zh_verify.py
+generate_segment_batched  # transcribe/cascade.py: overrides faster-whisper's BatchedInferencePipeline method, called by its forward()

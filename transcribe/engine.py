@@ -11,6 +11,8 @@ Throughput comes from these (measured in docs/benchmarks.md):
   and tones found by :mod:`transcribe.nonspeech`, speech by the gated VAD of :mod:`transcribe.vad`),
   then its speech through faster-whisper's ``BatchedInferencePipeline`` (packed into ≤30 s chunks), so memory stays
   flat however long the call is and a long mono call still keeps two replicas busy;
+- ``asr_cascade``: each chunk decoded greedily first and with the beam only where the greedy pass
+  is unsure (:mod:`transcribe.cascade`);
 - ``asr_batch_size`` 1: with one-thread replicas on a CPU, batching chunks makes each one slower
   (``python -m bench.asr_batch``); chunks the decoder loops on are decoded again with temperature
   fallback (:mod:`transcribe.fallback`).
@@ -85,6 +87,7 @@ class ComputeSettings:
     vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
     nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
     unprime: bool = True  # re-decode without hotwords a chunk that copies the hotword prompt (fallback.py)
+    cascade: bool = False  # greedy first, the beam only on chunks the greedy pass is unsure of (cascade.py)
 
     @classmethod
     def from_settings(cls) -> ComputeSettings:
@@ -92,7 +95,8 @@ class ComputeSettings:
 
         s = get_settings()
         return cls(device=s.asr_device, compute_type=s.asr_compute_type, cpu_threads=s.asr_cpu_threads,
-                   num_workers=s.asr_num_workers, batch_size=s.asr_batch_size, beam_size=s.asr_beam_size)
+                   num_workers=s.asr_num_workers, batch_size=s.asr_batch_size, beam_size=s.asr_beam_size,
+                   cascade=s.asr_cascade)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,12 +227,20 @@ class Transcriber:
             return [], found
         known = KnownSpeech(spans)
         # A pipeline per task: it keeps per-stream state (last word time) while it runs.
-        segs, info = BatchedInferencePipeline(self.whisper).transcribe(
+        cascade = None
+        if self.compute.cascade and self.compute.beam_size > 1:
+            from transcribe.cascade import CascadePipeline
+
+            cascade = CascadePipeline(self.whisper)
+        segs, info = (cascade or BatchedInferencePipeline(self.whisper)).transcribe(
             audio, language=language, batch_size=self.compute.batch_size,
             beam_size=self.compute.beam_size, vad_filter=True, vad_parameters=known,
             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
         )
         decoded = list(segs)
+        if cascade is not None:
+            log.debug("cascade: %d of %d chunks decoded again with the beam (%s)", cascade.redecoded,
+                      cascade.decoded, ", ".join(cascade.reasons))
         if self.compute.fallback or (hotwords and self.compute.unprime):
             decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
                              language=language, beam_size=self.compute.beam_size,

@@ -19,8 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft as sp_fft
-from scipy.signal import fftconvolve
 
 from transcribe.audio import SAMPLE_RATE
 
@@ -80,6 +78,8 @@ _WINDOW = np.hanning(N_FFT).astype(np.float32)
 
 def fingerprint(samples: np.ndarray) -> Fingerprint:
     """The fingerprint of ``samples`` (int16, :data:`~transcribe.audio.SAMPLE_RATE`)."""
+    from scipy import fft as sp_fft  # here, not at import: a worker without known prompts never needs it
+
     x = samples.astype(np.float32) / 32768.0
     if len(x) < N_FFT:
         return Fingerprint(np.zeros((0, N_BANDS), dtype=np.float32))
@@ -106,6 +106,8 @@ def correlation(prompt: Fingerprint, audio: Fingerprint) -> np.ndarray:
     s1, s2 = c1[n:] - c1[:-n], c2[n:] - c2[:-n]
     a_norm = np.sqrt(np.maximum(s2 - s1**2 / n, 0.0))
     # sum_t p[t] * a[k + t]: p has zero mean, so the stretch's own mean drops out
+    from scipy.signal import fftconvolve  # here, not at import: scipy.signal costs a worker ~40 % of its start-up
+
     dot = fftconvolve(a, p[::-1], mode="valid", axes=0)
     denom = a_norm * p_norm
     with np.errstate(invalid="ignore", divide="ignore"):
