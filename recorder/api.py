@@ -43,7 +43,8 @@ from recorder.ingest import TooLarge, ingest_file, spool_file, sweep_stale_spool
 from recorder.media import register_media_routes
 from recorder.mediastream import register_live_routes
 from recorder.metadata import InvalidMetadata, loads_json, parse_meta
-from storage.calls import Call, CallPublic
+from storage.call_metrics import CallMetricsRow
+from storage.calls import Call, CallPublic, CallRecord
 from storage.db import get_engine, session, unavailable
 from storage.errors import CallqcError, Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from storage.keys import validate_call_id
@@ -205,9 +206,9 @@ def create_app() -> FastAPI:
     register_media_routes(app)  # GET /v1/media/{id}: media token (not the API token), Range, live
     register_cdr_routes(app, token)  # POST /v1/cdr/freeswitch: mod_json_cdr records (basic auth or bearer)
 
-    @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallPublic)
+    @app.get("/v1/calls/{call_id}", dependencies=[Depends(authorized)], response_model=CallRecord)
     def get_call(call_id: str) -> JSONResponse:
-        """One call's record."""
+        """One call's record, with the channel check's verdict as of its last scoring."""
         return JSONResponse(_load(validate_call_id(call_id)).model_dump(mode="json"))
 
     if settings.api_docs:
@@ -255,12 +256,14 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal error (logged on the server)"}, status_code=500)
 
 
-def _load(call_id: str) -> CallPublic:
+def _load(call_id: str) -> CallRecord:
     with session() as s:
         row = s.get(Call, call_id)
         if row is None:
             raise NotFound(f"call {call_id}")
-        record = CallPublic.model_validate(row)
+        metrics = s.get(CallMetricsRow, call_id)
+        check = (metrics.metrics or {}).get("channel_check") if metrics is not None else None
+        record = CallRecord.model_validate({**CallPublic.model_validate(row).model_dump(), "channel_check": check})
     try:  # a row stored before metadata was checked may hold text no JSON writer can encode
         JSONResponse(record.model_dump(mode="json"))
     except (UnicodeEncodeError, ValueError, RecursionError):

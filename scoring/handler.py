@@ -34,7 +34,7 @@ from scoring.trust import trust_for
 from scoring.variants import active_variants
 from scoring.versions import stored_rubric
 from storage import calls
-from storage.call_metrics import save_metrics
+from storage.call_metrics import CallMetricsRow, save_metrics
 from storage.calls import Call, CallStatus
 from storage.db import session as db_session
 from storage.errors import Conflict
@@ -88,13 +88,22 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
                      forced=_forced(session, call, loaded) if s.score_forced_verification else None)
     auto = evaluate(loaded, conv, env=env)
     ev = store_auto_evaluation(session, call_id, auto, trust=trust_for(session, loaded))
-    save_metrics(session, auto.metrics.row(call_id))
+    save_metrics(session, _with_channel_check(session, call, auto.metrics.row(call_id)))
     route_evaluation(session, call, ev)
     if call.status == CallStatus.transcribed:
         _mark_scored(session, call_id)
     log.info("score: call %s rubric %s v%s total=%s needs_review=%s", call_id, rid, version, ev.total,
              ev.needs_review)
     return ev
+
+
+def _with_channel_check(session: Session, call: Call, row: CallMetricsRow) -> CallMetricsRow:
+    """The metrics row carrying the channel check's verdict, so layers below scoring (the recorder
+    API) can show it; scoring runs again after every flip, so the stored verdict follows the map."""
+    verdict = call_check(session, call)
+    if verdict is not None:
+        row.metrics = {**row.metrics, "channel_check": {**verdict.as_dict(), "flips": call.channel_flips}}
+    return row
 
 
 def _forced(session: Session, call: Call, loaded: LoadedRubric) -> ForcedScore | None:

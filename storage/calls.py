@@ -89,6 +89,13 @@ class CallPublic(CallBase):
     created_at: datetime
 
 
+class CallRecord(CallPublic):
+    """A call as the recorder API returns it: the row plus the channel check's verdict as of the last
+    scoring (``{verdict, confidence, score, reasons, flips}``; None before scoring or for a mono call)."""
+
+    channel_check: dict[str, Any] | None = None
+
+
 # Where each state may go. ``transcribed → transcribed`` is a re-transcription (a job run twice,
 # or a call transcribed again); ``scored`` moves nowhere: a rescore adds an evaluation instead.
 MOVES: Mapping[CallStatus, frozenset[CallStatus]] = {

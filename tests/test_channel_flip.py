@@ -214,3 +214,28 @@ def test_flip_channels_on_the_command_line_rescores_a_scored_call(sqlite_db: str
     assert _greeting(ev.id or 0)[0] == "yes"
     missing = CliRunner().invoke(app, ["flip-channels", "no-such-call", "--reason", "x"])
     assert isinstance(missing.exception, NotFound)  # the console script prints it as one line
+
+
+def test_the_recorder_api_shows_the_verdict_of_the_last_scoring_and_follows_a_flip(
+    sqlite_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from recorder.api import create_app
+
+    monkeypatch.setenv("CALLQC_API_TOKEN", "api-token-for-the-channel-check")
+    reset_settings()
+    auth = {"Authorization": "Bearer api-token-for-the-channel-check"}
+    _swapped("sw-api")
+    with TestClient(create_app()) as client:
+        before = client.get("/v1/calls/sw-api", headers=auth).json()
+        with session() as s:
+            score_call(s, "sw-api", load_rubric())
+        scored = client.get("/v1/calls/sw-api", headers=auth).json()
+        with session() as s:
+            flip_channels(s, INSPECTOR, "sw-api", seen_flips=0, reason="agent audible on the right")
+        flipped = client.get("/v1/calls/sw-api", headers=auth).json()
+    assert before["channel_check"] is None  # not scored yet: no verdict stored
+    assert scored["channel_check"]["verdict"] == "swapped" and scored["channel_check"]["flips"] == 0
+    assert scored["channel_check"]["reasons"]
+    assert flipped["channel_check"]["verdict"] == "ok" and flipped["channel_check"]["flips"] == 1
