@@ -24,7 +24,7 @@ from storage.jobs import Job, JobState
 from storage.models import AuditEvent
 from storage.settings import get_settings, reset_settings
 from storage.stores import get_store
-from tests.services import require_tool
+from tests.services import missing_service, require_tool
 
 pytestmark = pytest.mark.tools("espeak-ng", "sox")
 PROMPT = Path("/usr/share/asterisk/sounds/en/queue-thankyou.wav")  # asterisk-core-sounds-en
@@ -39,7 +39,7 @@ def _pcm(path: Path) -> np.ndarray:
 
 def _agent_leg(path: Path) -> np.ndarray:
     if not PROMPT.exists():
-        pytest.skip("asterisk-core-sounds-en is not installed (Debian package asterisk-core-sounds-en-wav)")
+        missing_service("asterisk-core-sounds-en: Debian package asterisk-core-sounds-en-wav; `make deps` installs it")
     shutil.copy(PROMPT, path)
     return _pcm(path)
 

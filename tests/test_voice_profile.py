@@ -18,6 +18,7 @@ from storage.db import session
 from storage.segments import Segment
 from storage.voices import AgentVoice, save_channel_voices
 from tests.scoring_calls import store_call
+from tests.services import missing_service
 from transcribe.audio import SAMPLE_RATE, DecodedAudio
 from transcribe.voiceprint import call_prints, distance, voice_print
 
@@ -29,7 +30,7 @@ RATE = 8000
 def _prompt(name: str) -> np.ndarray:
     path = SOUNDS / f"{name}.wav"
     if not path.exists():
-        pytest.skip("asterisk-core-sounds-en is not installed (Debian package asterisk-core-sounds-en-wav)")
+        missing_service("asterisk-core-sounds-en: Debian package asterisk-core-sounds-en-wav; `make deps` installs it")
     with wave.open(str(path)) as w:
         assert w.getframerate() == RATE
         return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64)
