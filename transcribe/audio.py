@@ -31,7 +31,12 @@ class CorruptAudio(InvalidInput):
 
 WINDOW_S = 180  # longest audio handed to the model at once: VAD and decoding scratch memory grows with it
 # (measured on a 2-hour call: 600 s windows peaked ~470 MB higher than 150 s, at the same speed)
-CUT_SEARCH_S = 5  # a window ends at the quietest point within 2 × this many seconds before its nominal end
+CUT_SEARCH_S = 5  # no pause found: a window ends at the quietest point within 2 × this many seconds before its end
+PAUSE_SEARCH_S = 30  # a window ends in the longest pause of all channels within this many seconds before its
+# nominal end: a cut between two close lines leaves the first one a short chunk alone, decoded worse (issue 19)
+MIN_PAUSE_S = 0.3  # a quiet stretch shorter than this is a breath or a stop consonant, not a pause
+QUIET_DB = 10.0  # a 100 ms frame is quiet within this many dB of the quietest frame searched (any noise floor)
+SILENCE_RMS = 30  # ... or below this RMS per channel (about -60 dBFS): digital silence counts as quiet
 
 
 @dataclass(frozen=True)
@@ -183,10 +188,12 @@ class AudioStream:
 
 def cut_windows(frames: Iterable[np.ndarray], n_channels: int, *, window_s: float = WINDOW_S
                 ) -> Iterator[AudioWindow]:
-    """Windows of about ``window_s`` from ``frames`` (channels × samples pieces, in order), each ended at
-    :func:`quietest_cut` within the last 2 × CUT_SEARCH_S of its nominal length."""
+    """Windows of at most ``window_s`` from ``frames`` (channels × samples pieces, in order), each ended
+    at :func:`pause_cut` (the longest pause within the last PAUSE_SEARCH_S, at most half the window),
+    or where no pause is found at :func:`quietest_cut` within the last 2 × CUT_SEARCH_S."""
     size = int(window_s * SAMPLE_RATE)
     search = CUT_SEARCH_S * SAMPLE_RATE
+    pause_search = min(PAUSE_SEARCH_S * SAMPLE_RATE, size // 2)
     # One reusable buffer: a window plus a few frames; yielded windows are copies.
     buf = np.empty((n_channels, size + 4 * SAMPLE_RATE), dtype=np.int16)
     n, start = 0, 0
@@ -199,7 +206,9 @@ def cut_windows(frames: Iterable[np.ndarray], n_channels: int, *, window_s: floa
         buf[:, n : n + k] = planes
         n += k
         while n >= size:
-            cut = quietest_cut(buf[:, :size], size - search, search=search)
+            cut = pause_cut(buf[:, :size], pause_search)
+            if cut is None:
+                cut = quietest_cut(buf[:, :size], size - search, search=search)
             yield AudioWindow(start, [buf[ch, :cut].copy() for ch in range(n_channels)])
             buf[:, : n - cut] = buf[:, cut:n]
             n -= cut
@@ -215,6 +224,37 @@ def decode(source: bytes | Path | BinaryIO, *, name: str = "audio",
         parts = list(stream.windows())
         channels = [np.concatenate([w.channels[ch] for w in parts]) for ch in range(stream.n_channels)]
         return DecodedAudio(channels=channels, source_rate=stream.source_rate, codec=stream.codec)
+
+
+def pause_cut(planes: np.ndarray, search: int) -> int | None:
+    """The middle of the longest pause of all channels (``planes``: channels × samples) within the last
+    ``search`` samples, the latest one on a tie; None if no quiet stretch lasts MIN_PAUSE_S there.
+
+    A 100 ms frame is quiet when every channel together is within QUIET_DB of the quietest frame
+    searched (or at digital silence) and QUIET_DB below the loud frames: relative, so a line's noise
+    floor or comfort noise is a pause too, and a stretch of even level (a tone, music) has none.
+    """
+    frame = SAMPLE_RATE // 10
+    n = search // frame
+    if n < 2:
+        return None
+    lo = planes.shape[1] - n * frame
+    energy = np.zeros(n, dtype=np.float32)
+    for ch in range(planes.shape[0]):
+        frames = planes[ch, lo:].reshape(n, frame)
+        for i in range(0, n, 50):  # 5 s at a time in float: the search adds ~0.3 MB, not 2 × 4 bytes × search
+            block = frames[i : i + 50].astype(np.float32)
+            energy[i : i + 50] += (block * block).mean(axis=1)
+    ratio = 10 ** (QUIET_DB / 10)
+    floor = max(float(energy.min()) * ratio, SILENCE_RMS**2 * planes.shape[0])
+    quiet = (energy <= floor) & (energy * ratio <= float(np.percentile(energy, 90)))  # a steady tone: no pause
+    edges = np.diff(np.concatenate(([0], quiet.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    if not len(lengths) or lengths.max() * frame < MIN_PAUSE_S * SAMPLE_RATE:
+        return None
+    best = len(lengths) - 1 - int(np.argmax(lengths[::-1]))  # the latest of the longest
+    return lo + (int(starts[best]) + int(ends[best])) * frame // 2
 
 
 def quietest_cut(samples: np.ndarray, near: int, *, search: int = CUT_SEARCH_S * SAMPLE_RATE) -> int:
