@@ -198,8 +198,29 @@ def _add_noise(path: Path, kind: str, snr_db: float) -> None:
         mixed.replace(path)
 
 
+PHRASES = sorted({p for phrases, _ in ITEMS.values() for p in phrases})
+
+
+def onsets(text: str, voice: str, speed: int, start: float, end: float) -> dict[str, list[float]]:
+    """Where each rubric phrase said in a line really lands: [first, last character's onset] in
+    seconds. espeak is not uniform in time (a comma is a pause), so the line's share of characters
+    misplaces a phrase by up to a second; the line without the text before the phrase, spoken alone,
+    ends where the line ends, so the phrase starts where that shorter line would start. The last
+    character's onset is taken the same way."""
+    out: dict[str, list[float]] = {}
+    for phrase in PHRASES:
+        k = text.find(phrase)
+        if k < 0:
+            continue
+        first = end - len(_speak(text[k:], voice, speed)) / RATE
+        last = end - len(_speak(text[k + len(phrase) - 1:], voice, speed)) / RATE
+        out[phrase] = [round(max(start, first), 3), round(max(start, last), 3)]
+    return out
+
+
 def synth(spec: Spec, out: Path) -> list[dict]:
-    """Write one call; its placements (speaker, start, end, text) in seconds."""
+    """Write one call; its placements (speaker, start, end, text, where its rubric phrases land) in
+    seconds."""
     from demo.synth import CHANNEL, write_ulaw
 
     at, gap = 0.4, 0.35
@@ -213,7 +234,8 @@ def synth(spec: Spec, out: Path) -> list[dict]:
         parts.append((ch, start, samples))
         end = at + len(samples) / RATE
         placed.append({"speaker": turn.speaker, "start": round(at, 3), "end": round(end, 3), "text": turn.text,
-                       "ivr": turn.voice is not None})
+                       "ivr": turn.voice is not None,
+                       "onsets": {} if turn.voice else onsets(turn.text, voice, spec.speed, at, end)})
         at = end + gap
     total = int((at + 0.6) * RATE)
     stereo = np.zeros((total, 2), dtype=np.int32)
@@ -225,23 +247,30 @@ def synth(spec: Spec, out: Path) -> list[dict]:
     return placed
 
 
-def _lands(line: dict, phrase: str) -> float | None:
-    """When ``phrase`` starts in ``line`` (its share of the line's time), or None if not said."""
+def _lands(line: dict, phrase: str) -> tuple[float, float] | None:
+    """When ``phrase``'s first and last characters start in ``line``, or None if not said: measured
+    (:func:`onsets`), or in a set built before that, the characters' share of the line's time."""
+    if "onsets" in line:
+        got = line["onsets"].get(phrase)
+        return (got[0], got[1]) if got else None
     k = line["text"].find(phrase)
     if k < 0:
         return None
-    return line["start"] + (line["end"] - line["start"]) * k / len(line["text"])
+    per = (line["end"] - line["start"]) / len(line["text"])
+    return line["start"] + per * k, line["start"] + per * (k + len(phrase) - 1)
 
 
 def labels(placed: list[dict], duration: float) -> dict[str, str]:
-    """The right answer of every scored item, from where each phrase lands."""
+    """The right answer of every scored item, from where each phrase lands. The checks search the
+    units that start in their window, so a phrase counts in the first N seconds when its last
+    character starts by then, and in the last N seconds when its first one starts in them."""
     out: dict[str, str] = {}
     agent = [p for p in placed if p["speaker"] == "agent"]
     for item, (phrases, window) in ITEMS.items():
         hits = [t for p in agent for ph in phrases if (t := _lands(p, ph)) is not None]
         if window is not None:
             side, s = window
-            hits = [t for t in hits if (t <= s if side == "first" else t >= duration - s)]
+            hits = [t for t in hits if (t[1] <= s if side == "first" else t[0] >= duration - s)]
         if item == "no-abuse":
             out[item] = "no" if hits else "yes"
         else:
@@ -262,12 +291,35 @@ def build(folder: Path, n: int = 34, seed: int = SEED) -> list[dict]:
     return calls
 
 
+def relabel(folder: Path, n: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """Labels of a set built before phrases' onsets were measured, measured again (the audio is not
+    rewritten: espeak says the same thing the same way); the changed ones as (call, item, old, new)."""
+    path = folder / "labels.json"
+    calls = json.loads(path.read_text(encoding="utf-8"))
+    changed = []
+    for call, spec in zip(calls, specs(n, seed), strict=False):
+        for line, turn in zip(call["placed"], spec.turns, strict=True):
+            voice = turn.voice or (spec.agent_voice if turn.speaker == "agent" else spec.customer_voice)
+            line["onsets"] = {} if turn.voice else onsets(turn.text, voice, spec.speed, line["start"], line["end"])
+        new = labels(call["placed"], call["duration"])
+        changed += [(call["name"], i, call["labels"][i], new[i]) for i in ITEMS if new[i] != call["labels"][i]]
+        call["labels"] = new
+    path.write_text(json.dumps(calls, ensure_ascii=False, indent=1), encoding="utf-8")
+    return changed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--calls", type=int, default=34)
     ap.add_argument("--seed", type=int, default=SEED, help="another seed: a held-out set (voices, speeds, noise)")
+    ap.add_argument("--relabel", action="store_true",
+                    help="measure the phrases' onsets of an existing set again and fix its labels")
     args = ap.parse_args()
+    if args.relabel:
+        for name, item, old, new in relabel(args.out, args.calls, args.seed):
+            print(f"{name} {item}: {old} -> {new}")
+        return
     calls = build(args.out, args.calls, args.seed)
     yes = {i: sum(c["labels"][i] == "yes" for c in calls) for i in ITEMS}
     print(f"{len(calls)} calls, {sum(c['duration'] for c in calls):.0f} s of audio in {args.out}; "

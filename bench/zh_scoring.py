@@ -161,11 +161,22 @@ def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None
     return summarise(rows)
 
 
+def routed_right(r: dict[str, Any]) -> bool:
+    """An answer that agrees once routing is counted: the label itself, or an abusive call sent to an
+    inspector (``insufficient`` where the agent swore: the abuse is caught and a human answers "no",
+    which is what the issue asks of an uncertain forbidden-word hit). Any other routed answer still
+    disagrees: on a clean call it is a false alarm, on a phrase item a question the machine could
+    not answer."""
+    return r["answer"] == r["label"] or (r["item"] == "no-abuse" and r["label"] == "no"
+                                         and r["answer"] == str(Answer.insufficient))
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     per_item = {}
     for item in ITEMS:
         rs = [r for r in rows if r["item"] == item]
         per_item[item] = {"n": len(rs), "agree": sum(r["answer"] == r["label"] for r in rs),
+                          "routed_right": sum(routed_right(r) for r in rs),
                           "review": sum(r["answer"] == str(Answer.insufficient) for r in rs)}
     said = [r for r in rows if r["item"] in PHRASE_ITEMS and r["label"] == "yes"]
     unsaid = [r for r in rows if r["item"] in PHRASE_ITEMS and r["label"] == "no"]
@@ -173,6 +184,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     abuse_clean = [r for r in rows if r["item"] == "no-abuse" and r["label"] == "yes"]
     return {
         "rows": rows, "per_item": per_item, "n": len(rows), "agree": sum(r["answer"] == r["label"] for r in rows),
+        "routed_right": sum(routed_right(r) for r in rows),
         "review": sum(r["answer"] == str(Answer.insufficient) for r in rows),
         "recall": (sum(r["answer"] == "yes" for r in said), len(said)),
         "fp": (sum(r["answer"] == "yes" for r in unsaid), len(unsaid)),
@@ -331,7 +343,7 @@ def main() -> None:
                          "sweep": sweep, "echo": echo,
                          "cer_raw": cer(calls, tr, numerals=False), "cer_num": cer(calls, tr, numerals=True)}
         if args.verify:
-            results[mode]["verify"] = zh_verify.sweep(calls, tr, args.out, mode, score)
+            results[mode]["verify"] = zh_verify.sweep(calls, tr, args.out, mode, score, conversation)
     detection = None
     if args.detect:
         cache = args.out / "detection.json"

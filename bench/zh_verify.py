@@ -17,10 +17,11 @@ from typing import Any
 from scoring import verification
 from scoring.check_base import ForcedScore
 
-# (least pinyin similarity of a place tried, least margin per character accepted); None: no verification
-# (the transcript alone). The loosest candidate threshold runs first: every other one tries a subset.
-SWEEP: tuple[tuple[float, float] | None, ...] = (
-    None, *((c, a) for c in (0.35, 0.45, 0.55) for a in (0.0, -0.5, -1.0, -1.5, -2.0, -2.5, -3.0)))
+# Decision grid swept on the verdicts (no model time): the least margin per character per phrase
+# length band (None: that band not tried), whether rivals count, and the absence rule's floor.
+BANDS = {5: (-1.0, -1.5, -2.0, -2.5, -3.0), 4: (None, 0.5, 0.0, -0.5, -1.0, -1.5, -2.0),
+         3: (None, 1.0, 0.5, 0.0, -0.5, -1.0), 2: (None, 1.0, 0.5, 0.0, -0.5)}
+REJECTS: tuple[float | None, ...] = (None, -2.0, -3.0, -4.0, -5.0)
 
 
 class CachedForced:
@@ -48,13 +49,19 @@ class CachedForced:
         return [got[t.strip()] for t in texts]
 
 
-def label(th: tuple[float, float] | None) -> str:
-    return "None" if th is None else f"{th[0]:.2f} / {th[1]:+.2f}"
+def label(cfg: dict[str, Any]) -> str:
+    bands = ", ".join(f"≥{n}: {a:+.1f}" for n, a in cfg["accept"])
+    reject = "" if cfg["reject"] is None else f"; absent below {cfg['reject']:+.1f}"
+    return f"{bands or 'none'}; rivals {'on' if cfg['rivals'] else 'off'}{reject}"
 
 
-def sweep(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: str,
-          score: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    """Scores at every threshold of :data:`ACCEPT_SWEEP`, and the verification's CPU cost."""
+def current() -> dict[str, Any]:
+    """callqc's rule as the code now has it."""
+    return {"accept": verification.ACCEPT["zh"], "rivals": verification.RIVAL_LEAD is not None,
+            "reject": verification.REJECT["zh"]}
+
+
+def _forced_cache(calls: list[dict], out: Path, mode: str) -> tuple[Path, dict[str, Any], Callable[[str], ForcedScore]]:
     path = out / f"forced-{mode}.json"
     cache: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     whisper: list[Any] = []
@@ -70,51 +77,152 @@ def sweep(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: str,
     def forced_for(name: str) -> ForcedScore:
         return CachedForced(next(c for c in calls if c["name"] == name), cache, model)
 
-    saved, saved_candidate = dict(verification.ACCEPT), verification.CANDIDATE
-    results: dict[str, Any] = {}
+    return path, cache, forced_for
+
+
+def verdicts(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: str,
+             conversation: Callable[..., Any], plain_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every phrase row the transcript alone does not answer "yes": every phrase of every length tried
+    at its places, with its margin against the heard text and its lead over the rubric's rivals."""
+    from bench.zh_calls import ITEMS, PHRASE_ITEMS
+    from bench.zh_scoring import RUBRIC
+    from scoring.matching import find, stream
+    from scoring.rubric import load_rubric
+
+    path, cache, forced_for = _forced_cache(calls, out, mode)
+    rivals = verification.rivals_of(load_rubric(RUBRIC).rubric)
+    saved = dict(verification.ACCEPT)
+    verification.ACCEPT["zh"] = ((2, -99.0),)
+    rows = []
     try:
-        for th in SWEEP:
-            if th is not None:
-                verification.CANDIDATE, verification.ACCEPT["zh"] = th
-            results[label(th)] = score(calls, transcripts, forced=forced_for if th is not None else None)
+        for c in calls:
+            conv = conversation(transcripts["calls"][c["name"]], c["duration"])
+            forced = forced_for(c["name"])
+            for r in plain_rows:
+                if r["call"] != c["name"] or r["item"] not in PHRASE_ITEMS or r["answer"] == "yes":
+                    continue
+                phrases, window = ITEMS[r["item"]]
+                lo, hi = (0.0, c["duration"]) if window is None else (
+                    (0.0, window[1]) if window[0] == "first" else (max(0.0, c["duration"] - window[1]), c["duration"]))
+                units = stream(conv, "agent", lo, hi)
+                shaky = any(find(p, units, fuzzy=0.85, toneless_short=True) for p in phrases)
+                vs = verification.verify(conv, forced, "agent", phrases, lo, hi, rivals)
+                rows.append({**r, "shaky": shaky, "verdicts": [
+                    {"phrase": v.phrase, "n": len(v.phrase), "margin": v.margin, "lead": v.lead, "rival": v.rival,
+                     "heard": v.heard, "sim": v.similarity} for v in vs]})
             path.write_text(json.dumps(cache, ensure_ascii=False), encoding="utf-8")
     finally:
         verification.ACCEPT.clear()
         verification.ACCEPT.update(saved)
-        verification.CANDIDATE = saved_candidate
+    (out / f"verdicts-{mode}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return rows
+
+
+def decide(row: dict[str, Any], accept: tuple[tuple[int, float], ...], rivals: bool, reject: float | None) -> str:
+    """The phrase check's answer for a row of :func:`verdicts` under one decision rule (as
+    scoring.checks.phrase decides: verified → yes; else the transcript's answer, or "no" by the
+    absence rule in low-confidence speech with no shaky match)."""
+    def need(n: int) -> float | None:
+        return next((a for least, a in accept if n >= least), None)
+
+    tried = [v for v in row["verdicts"] if need(v["n"]) is not None]
+    for v in tried:
+        if v["margin"] >= need(v["n"]) - 1e-9 and (not rivals or v["lead"] is None or v["lead"] >= -1e-9):
+            return "yes"
+    if (reject is not None and row["answer"] == "insufficient" and not row["shaky"]
+            and all(v["margin"] < reject for v in tried)):
+        return "no"
+    return row["answer"]
+
+
+def grid() -> list[dict[str, Any]]:
+    out = []
+    for a5 in BANDS[5]:
+        for a4 in BANDS[4]:
+            for a3 in BANDS[3]:
+                for a2 in BANDS[2]:
+                    accept = tuple((n, a) for n, a in ((5, a5), (4, a4), (3, a3), (2, a2)) if a is not None)
+                    if [n for n, _ in accept] != [5, 4, 3, 2][:len(accept)]:
+                        continue  # a shorter band only when every longer one is tried
+                    for rivals in (False, True):
+                        for reject in REJECTS:
+                            out.append({"accept": accept, "rivals": rivals, "reject": reject})
+    return out
+
+
+def sweep_rules(vrows: list[dict[str, Any]], all_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Agreement, recall and false positives of every rule of :func:`grid`, best agreement first (at
+    most 2 % false positives)."""
+    said = sum(r["item"] != "no-abuse" and r["label"] == "yes" for r in all_rows)
+    unsaid = sum(r["item"] != "no-abuse" and r["label"] == "no" for r in all_rows)
+    base_agree = sum(r["answer"] == r["label"] for r in all_rows)
+    base_yes = sum(r["answer"] == "yes" and r["item"] != "no-abuse" and r["label"] == "yes" for r in all_rows)
+    base_fp = sum(r["answer"] == "yes" and r["item"] != "no-abuse" and r["label"] == "no" for r in all_rows)
+    out = []
+    for cfg in grid():
+        agree, tp, fp, false_no = base_agree, base_yes, base_fp, 0
+        for r in vrows:
+            a = decide(r, cfg["accept"], cfg["rivals"], cfg["reject"])
+            agree += (a == r["label"]) - (r["answer"] == r["label"])
+            tp += a == "yes" and r["label"] == "yes"
+            fp += a == "yes" and r["label"] == "no"
+            false_no += a == "no" and r["label"] == "yes" and r["answer"] != "no"
+        out.append({**cfg, "label": label(cfg), "agree": agree, "n": len(all_rows), "recall": (tp, said),
+                    "fp": (fp, unsaid), "new_false_no": false_no})
+    return sorted(out, key=lambda s: (s["fp"][0] / max(1, s["fp"][1]) > 0.02, -s["agree"], s["fp"][0]))
+
+
+def sweep(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: str,
+          score: Callable[..., dict[str, Any]], conversation: Callable[..., Any]) -> dict[str, Any]:
+    """The transcript alone and callqc's rule scored through the checks, every rule of the grid on
+    the verdicts, and the verification's CPU cost."""
+    plain = score(calls, transcripts)
+    vrows = verdicts(calls, transcripts, out, mode, conversation, plain["rows"])
+    path, cache, forced_for = _forced_cache(calls, out, mode)
+    verified = score(calls, transcripts, forced=forced_for)
+    path.write_text(json.dumps(cache, ensure_ascii=False), encoding="utf-8")
     names = [c["name"] for c in calls]
-    return {"by_threshold": results, "cpu_s": sum(cache[n]["cpu_s"] for n in names if n in cache),
+    return {"by_threshold": {"None": plain, label(current()): verified}, "rules": sweep_rules(vrows, plain["rows"]),
+            "cpu_s": sum(cache[n]["cpu_s"] for n in names if n in cache),
             "encodes": sum(cache[n]["encodes"] for n in names if n in cache),
             "asked": sum(len(v) for n in names if n in cache for v in cache[n]["scores"].values())}
 
 
 def report(calls: list[dict], results: dict[str, Any], pct: Callable[..., str], items: Sequence[str]) -> list[str]:
-    """Markdown lines: the sweep per decoding mode, per item at the default threshold, CPU."""
+    """Markdown lines: callqc's rule against the transcript alone, per item, the best rules of the
+    grid, CPU."""
     lines: list[str] = []
-    default = label((verification.CANDIDATE, verification.ACCEPT["zh"]))
+    default = label(current())
     for mode, res in results.items():
         if "verify" not in res:
             continue
         v = res["verify"]
         tr = res["transcripts"]
-        lines += ["", f"Forced verification, `{mode}` transcripts (place tried at pinyin similarity ≥ c, phrase "
-                  "accepted at a margin ≥ a log-probability per character; None = transcript only):", "",
-                  "| c / a | agreement | sent to review | phrase recall | phrase false positives "
-                  "| abuse caught (no or review) | abuse answered no | abuse false alarms (no) "
-                  "| clean calls sent to review (abuse) |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", f"Forced verification, `{mode}` transcripts (None = transcript only):", "",
+                  "| rule | agreement | agreement, abuse sent to review counted | sent to review | phrase recall "
+                  "| phrase false positives | abuse caught (no or review) | abuse answered no "
+                  "| abuse false alarms (no) | clean calls sent to review (abuse) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for th, s in v["by_threshold"].items():
-            lines.append(f"| {th}{' (default)' if th == default else ''} | {pct(s['agree'], s['n'])} "
+            lines.append(f"| {th}{' (callqc)' if th == default else ''} | {pct(s['agree'], s['n'])} "
+                         f"| {pct(s['routed_right'], s['n'])} "
                          f"| {pct(s['review'], s['n'])} | {pct(*s['recall'])} | {pct(*s['fp'])} "
                          f"| {pct(*s['abuse_caught'])} | {pct(*s['abuse_no'])} | {pct(*s['abuse_fp'])} "
                          f"| {pct(*s['abuse_review'])} |")
-        before, after = v["by_threshold"]["None"], v["by_threshold"].get(default)
-        if after:
-            lines += ["", f"Per item (`{mode}`): transcript only → verified at {default}:", "",
-                      "| item | transcript only | verified |", "|---|---|---|"]
-            for item in items:
-                b, a = before["per_item"][item], after["per_item"][item]
-                lines.append(f"| {item} | {pct(b['agree'], b['n'])}, {b['review']} to review "
-                             f"| {pct(a['agree'], a['n'])}, {a['review']} to review |")
+        before, after = v["by_threshold"]["None"], v["by_threshold"][default]
+        lines += ["", f"Per item (`{mode}`): transcript only → callqc's rule:", "",
+                  "| item | transcript only | verified |", "|---|---|---|"]
+        for item in items:
+            b, a = before["per_item"][item], after["per_item"][item]
+            lines.append(f"| {item} | {pct(b['agree'], b['n'])}, {b['review']} to review "
+                         f"| {pct(a['agree'], a['n'])}, {a['review']} to review |")
+        lines += ["", "Decision rules on the same verdicts (the 12 with most agreement among those with ≤ 2 % "
+                  "false positives first):", "",
+                  "| rule | agreement | phrase recall | phrase false positives | said phrases now answered no |",
+                  "|---|---|---|---|---|"]
+        for s in v["rules"][:12]:
+            lines.append(f"| {s['label']} | {pct(s['agree'], s['n'])} | {pct(*s['recall'])} | {pct(*s['fp'])} "
+                         f"| {s['new_false_no']} |")
         n = len(calls)
         lines += ["", f"CPU (`{mode}`): transcription {tr['cpu_s'] / n:.1f} s per call; verification "
                   f"{v['cpu_s'] / n:.1f} s per call ({v['encodes']} encoder passes, {v['asked']} texts "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from scoring import checks
+from scoring import checks, verification
 from scoring.applicability import na_reason
 from scoring.checks import CheckResult, Env
 from scoring.conversation import Conversation
@@ -44,6 +44,8 @@ class AutoEvaluation:
 def evaluate(loaded: LoadedRubric, conv: Conversation, *, env: Env | None = None) -> AutoEvaluation:
     """Answer every item of ``loaded`` for ``conv`` and score the answers."""
     env = env or Env()
+    if env.forced is not None and not env.rivals:
+        env = replace(env, rivals=verification.rivals_of(loaded.rubric))
     metrics = compute(conv)
     out: list[ItemResult] = []
     for sec in loaded.rubric.sections:

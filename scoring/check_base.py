@@ -41,6 +41,9 @@ class Env:
     # the call's audio through the model, to verify phrases the transcript missed (verification.py);
     # None: the transcript alone decides
     forced: ForcedScore | None = None
+    # the rubric's Chinese phrases, the rivals a verified phrase must beat (verification.rivals_of;
+    # evaluate() fills it in when ``forced`` is set)
+    rivals: tuple[str, ...] = ()
     prompt_echo: bool = False  # doubt phrases that look copied from the hotword prompt (prompt_echo.py; measured, off)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -128,11 +128,15 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
                       key=lambda m: -m.start if latest else m.start)
         if hits:
             return CheckResult(Answer.yes, f"said {hits[0].phrase!r}", (_match_evidence(conv, hits[0]),))
-        if (heard := _verified(conv, env, check.speaker, phrases, lo, hi)):
+        verdicts = _verdicts(conv, env, check.speaker, phrases, lo, hi)
+        if (heard := next((v for v in verdicts if verification.accepted(v)), None)):
             return CheckResult(Answer.yes, f"said {heard.phrase!r} (verified on the audio)",
                                (ev.of_segment(conv.segments[heard.seg], heard.seg, start=heard.start,
                                               end=heard.end, note=heard.describe()),))
         shaky = sorted((ms[0] for ms in found.values() if ms), key=lambda m: m.start)
+        if not shaky and unsure_segments and env.forced is not None and verification.absent(verdicts):
+            return CheckResult(Answer.no, f"none of {phrases} said (tried on the audio: "
+                               f"{verdicts[0].describe() if verdicts else 'nothing sounds like them'})", (where,))
         if shaky or unsure_segments:
             evid = tuple(_match_evidence(conv, m, EvidenceKind.unsure) for m in shaky[:1])
             return CheckResult(Answer.insufficient, f"{doubt} where the phrase may be",
@@ -148,18 +152,17 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
     return CheckResult(Answer.no, f"not said: {missing}", (where, *said))
 
 
-def _verified(conv: Conversation, env: Env, speaker: str | None, phrases: list[str], lo: float,
-              hi: float) -> verification.Verdict | None:
-    """The phrase best verified on the audio by forced decoding (scoring/verification.py), if any is.
+def _verdicts(conv: Conversation, env: Env, speaker: str | None, phrases: list[str], lo: float,
+              hi: float) -> list[verification.Verdict]:
+    """The phrases tried on the audio by forced decoding (scoring/verification.py), best first.
 
     Phrase checks only: a forbidden word is never verified this way. Over the audio of the innocent
     本单 "this order" heard as the confusion 笨旦, forced decoding rates 笨蛋 higher than 本单 itself
     (the model hears no tones there, and 笨蛋 is the likelier word), so a "verified" insult would
     zero a clean call (measured, docs/scoring.md)."""
     if env.forced is None:
-        return None
-    best = verification.verify(conv, env.forced, speaker, phrases, lo, hi)
-    return best[0] if best and verification.accepted(best[0]) else None
+        return []
+    return verification.verify(conv, env.forced, speaker, phrases, lo, hi, env.rivals)
 
 
 def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, env: Env) -> CheckResult:
