@@ -22,6 +22,7 @@ from scoring.check_base import ForcedScore
 BANDS = {5: (-1.0, -1.5, -2.0, -2.5, -3.0), 4: (None, 0.5, 0.0, -0.5, -1.0, -1.5, -2.0),
          3: (None, 1.0, 0.5, 0.0, -0.5, -1.0), 2: (None, 1.0, 0.5, 0.0, -0.5)}
 REJECTS: tuple[float | None, ...] = (None, -2.0, -3.0, -4.0, -5.0)
+CLEARS: tuple[float | None, ...] = (None, -1.0, -2.0, -3.0, -4.0, -5.0)  # forbidden words: clearing doubt
 
 
 class CachedForced:
@@ -52,13 +53,14 @@ class CachedForced:
 def label(cfg: dict[str, Any]) -> str:
     bands = ", ".join(f"≥{n}: {a:+.1f}" for n, a in cfg["accept"])
     reject = "" if cfg["reject"] is None else f"; absent below {cfg['reject']:+.1f}"
-    return f"{bands or 'none'}; rivals {'on' if cfg['rivals'] else 'off'}{reject}"
+    clear = "" if cfg.get("clear") is None else f"; forbidden cleared below {cfg['clear']:+.1f}"
+    return f"{bands or 'none'}; rivals {'on' if cfg['rivals'] else 'off'}{reject}{clear}"
 
 
 def current() -> dict[str, Any]:
     """callqc's rule as the code now has it."""
     return {"accept": verification.ACCEPT["zh"], "rivals": verification.RIVAL_LEAD is not None,
-            "reject": verification.REJECT["zh"]}
+            "reject": verification.REJECT["zh"], "clear": verification.CLEAR["zh"]}
 
 
 def _forced_cache(calls: list[dict], out: Path, mode: str) -> tuple[Path, dict[str, Any], Callable[[str], ForcedScore]]:
@@ -99,6 +101,12 @@ def verdicts(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: st
             conv = conversation(transcripts["calls"][c["name"]], c["duration"])
             forced = forced_for(c["name"])
             for r in plain_rows:
+                if (r["call"] == c["name"] and r["item"] == "no-abuse" and r["answer"] == "insufficient"
+                        and r["reason"].startswith("low ASR confidence")):  # doubt with no hit: may be cleared
+                    vs = verification.verify(conv, forced, "agent", ITEMS["no-abuse"][0], 0.0, c["duration"],
+                                             every_length=True)
+                    rows.append({**r, "shaky": False, "verdicts": [
+                        {"phrase": v.phrase, "n": len(v.phrase), "margin": v.margin, "heard": v.heard} for v in vs]})
                 if r["call"] != c["name"] or r["item"] not in PHRASE_ITEMS or r["answer"] == "yes":
                     continue
                 phrases, window = ITEMS[r["item"]]
@@ -118,10 +126,15 @@ def verdicts(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: st
     return rows
 
 
-def decide(row: dict[str, Any], accept: tuple[tuple[int, float], ...], rivals: bool, reject: float | None) -> str:
+def decide(row: dict[str, Any], accept: tuple[tuple[int, float], ...], rivals: bool, reject: float | None,
+           clear: float | None = None) -> str:
     """The phrase check's answer for a row of :func:`verdicts` under one decision rule (as
     scoring.checks.phrase decides: verified → yes; else the transcript's answer, or "no" by the
     absence rule in low-confidence speech with no shaky match)."""
+    if row["item"] == "no-abuse":
+        cleared = clear is not None and row["verdicts"] and all(v["margin"] < clear for v in row["verdicts"])
+        return "yes" if cleared else row["answer"]
+
     def need(n: int) -> float | None:
         return next((a for least, a in accept if n >= least), None)
 
@@ -162,6 +175,8 @@ def sweep_rules(vrows: list[dict[str, Any]], all_rows: list[dict[str, Any]]) -> 
     for cfg in grid():
         agree, tp, fp, false_no = base_agree, base_yes, base_fp, 0
         for r in vrows:
+            if r["item"] == "no-abuse":
+                continue
             a = decide(r, cfg["accept"], cfg["rivals"], cfg["reject"])
             agree += (a == r["label"]) - (r["answer"] == r["label"])
             tp += a == "yes" and r["label"] == "yes"
@@ -170,6 +185,21 @@ def sweep_rules(vrows: list[dict[str, Any]], all_rows: list[dict[str, Any]]) -> 
         out.append({**cfg, "label": label(cfg), "agree": agree, "n": len(all_rows), "recall": (tp, said),
                     "fp": (fp, unsaid), "new_false_no": false_no})
     return sorted(out, key=lambda s: (s["fp"][0] / max(1, s["fp"][1]) > 0.02, -s["agree"], s["fp"][0]))
+
+
+def sweep_clear(vrows: list[dict[str, Any]], all_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The forbidden-word clearing rule at each floor: clean calls cleared (sent to review before),
+    abusive calls cleared (missed: the worse error)."""
+    abuse = [r for r in vrows if r["item"] == "no-abuse"]
+    out = []
+    for clear in CLEARS:
+        got = [(r, decide(r, (), False, None, clear)) for r in abuse]
+        out.append({"clear": clear, "tried": len(abuse),
+                    "clean_cleared": sum(a == "yes" and r["label"] == "yes" for r, a in got),
+                    "abuse_cleared": sum(a == "yes" and r["label"] == "no" for r, a in got),
+                    "clean": sum(r["item"] == "no-abuse" and r["label"] == "yes" for r in all_rows),
+                    "abusive": sum(r["item"] == "no-abuse" and r["label"] == "no" for r in all_rows)})
+    return out
 
 
 def sweep(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: str,
@@ -183,6 +213,7 @@ def sweep(calls: list[dict], transcripts: dict[str, Any], out: Path, mode: str,
     path.write_text(json.dumps(cache, ensure_ascii=False), encoding="utf-8")
     names = [c["name"] for c in calls]
     return {"by_threshold": {"None": plain, label(current()): verified}, "rules": sweep_rules(vrows, plain["rows"]),
+            "clear": sweep_clear(vrows, plain["rows"]),
             "cpu_s": sum(cache[n]["cpu_s"] for n in names if n in cache),
             "encodes": sum(cache[n]["encodes"] for n in names if n in cache),
             "asked": sum(len(v) for n in names if n in cache for v in cache[n]["scores"].values())}
@@ -223,6 +254,13 @@ def report(calls: list[dict], results: dict[str, Any], pct: Callable[..., str], 
         for s in v["rules"][:12]:
             lines.append(f"| {s['label']} | {pct(s['agree'], s['n'])} | {pct(*s['recall'])} | {pct(*s['fp'])} "
                          f"| {s['new_false_no']} |")
+        lines += ["", "Forbidden words: low-confidence doubt with no hit cleared when every place tried scores "
+                  "below the floor (margin per character):", "",
+                  "| floor | no-abuse answers tried | clean calls cleared (were sent to review) "
+                  "| abusive calls cleared (missed) |", "|---|---|---|---|"]
+        for c in v["clear"]:
+            lines.append(f"| {c['clear']} | {c['tried']} | {c['clean_cleared']} of {c['clean']} "
+                         f"| {c['abuse_cleared']} of {c['abusive']} |")
         n = len(calls)
         lines += ["", f"CPU (`{mode}`): transcription {tr['cpu_s'] / n:.1f} s per call; verification "
                   f"{v['cpu_s'] / n:.1f} s per call ({v['encodes']} encoder passes, {v['asked']} texts "

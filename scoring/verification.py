@@ -53,6 +53,9 @@ RIVAL_LEAD = 0.0
 # An absence in low-confidence speech (otherwise "insufficient") counts as "no" when every place
 # tried scored below this margin per character, per language; None: off (measured, not kept).
 REJECT: dict[str, float | None] = {"zh": None}
+# A forbidden-word check in low-confidence speech with no hit (otherwise "insufficient") answers "yes"
+# when every place tried scored below this margin per character (see cleared); None: off.
+CLEAR: dict[str, float | None] = {"zh": None}
 RIVAL_SOUND = 0.5  # least pinyin similarity of a rival to the phrase for it to be tried beside it
 CHUNK_S = 29.0  # the speaker's segments are grouped into stretches the encoder hears at once (≤ 30 s)
 
@@ -96,6 +99,16 @@ def absent(verdicts: Sequence[Verdict], lang: str = "zh") -> bool:
     return floor is not None and all(v.margin < floor for v in verdicts)
 
 
+def cleared(verdicts: Sequence[Verdict], lang: str = "zh") -> bool:
+    """A forbidden-word check's doubt (low-confidence speech, no hit) lifted by the audio: the words
+    were tried at the places that sound most like them and each was far less likely than what was
+    heard. Only ever used to clear: the decoder over-rates insults (笨蛋 over the innocent 本单), so
+    a high score is no proof, but a very low one means the audio says something else. With nothing
+    tried (nothing sounds like a forbidden word) the doubt stays."""
+    floor = CLEAR.get(lang)
+    return floor is not None and bool(verdicts) and all(v.margin < floor for v in verdicts)
+
+
 def rivals_of(rubric: Rubric) -> tuple[str, ...]:
     """Every Chinese phrase of ``rubric``'s phrase checks: the rivals a tried phrase must beat."""
     return tuple(dict.fromkeys(p for sec in rubric.sections for it in sec.items if isinstance(it.check, PhraseCheck)
@@ -135,13 +148,14 @@ def _chars(conv: Conversation, idx: int) -> list[tuple[int, str, float]]:
     return [(k, ch, seg.start + j * step) for j, (k, ch) in enumerate(pos)]
 
 
-def places(conv: Conversation, idx: int, phrase: str, lo: float, hi: float) -> list[tuple[float, int, int]]:
+def places(conv: Conversation, idx: int, phrase: str, lo: float, hi: float, *,
+           every_length: bool = False) -> list[tuple[float, int, int]]:
     """The :data:`PLACES` places of segment ``idx`` inside [lo, hi] that sound most like ``phrase``
     and at least :data:`CANDIDATE` alike: (similarity, first, last position in the text), best first.
     A place whose characters already are the phrase is left out: trying it tests nothing."""
     chars = [c for c in _chars(conv, idx) if lo <= c[2] <= hi]
     want = phonetic.syllables(list(phrase))
-    if not chars or not want or None in want or threshold(phrase) is None:
+    if not chars or not want or None in want or (threshold(phrase) is None and not every_length):
         return []
     heard = phonetic.syllables([c[1] for c in chars])
     n = len(want)
@@ -174,15 +188,15 @@ def _put(texts: list[str], j: int, a: int, b: int, words: str) -> str:
 
 
 def verify(conv: Conversation, forced: ForcedScore, speaker: str | None, phrases: Sequence[str],
-           lo: float, hi: float, rivals: Sequence[str] = ()) -> list[Verdict]:
+           lo: float, hi: float, rivals: Sequence[str] = (), *, every_length: bool = False) -> list[Verdict]:
     """Every phrase tried at its best places in each of the speaker's segments in [lo, hi], best
-    margin first; each against the heard text and against ``rivals`` (see :func:`_rivals`) put in
-    at the same place."""
+    margin first; each against the heard text and against ``rivals`` (see :func:`_rivals`), each
+    put in at the same place and at its own likeliest places in the segment."""
     tries: dict[int, list[tuple[str, float, int, int]]] = {}
     for idx, seg in enumerate(conv.segments):
         if said_by(seg, speaker) and seg.end >= lo and seg.start <= hi:
             for p in phrases:
-                for sim, a, b in places(conv, idx, p, lo, hi):
+                for sim, a, b in places(conv, idx, p, lo, hi, every_length=every_length):
                     tries.setdefault(idx, []).append((p, sim, a, b))
     against = {p: _rivals(p, phrases, rivals) for p in phrases}
     out: list[Verdict] = []
@@ -198,13 +212,19 @@ def verify(conv: Conversation, forced: ForcedScore, speaker: str | None, phrases
         for i in mine:
             j = group.index(i)
             for p, sim, a, b in tries[i]:
-                asked += [_put(texts, j, a, b, w) for w in (p, *against[p])]
-                meta.append((i, p, sim, a, b, against[p]))
+                # each rival at the phrase's place and at its own likeliest places in the segment
+                rival_texts = [(r, _put(texts, j, a, b, r)) for r in against[p]]
+                rival_texts += [(r, _put(texts, j, ra, rb, r)) for r in against[p]
+                                for _, ra, rb in places(conv, i, r, lo, hi, every_length=True)]
+                asked += [_put(texts, j, a, b, p), *(t for _, t in rival_texts)]
+                meta.append((i, p, sim, a, b, [r for r, _ in rival_texts]))
         scores = iter(forced(channel, segs[0].start, segs[-1].end, asked))
         base = next(scores)
         for i, p, sim, a, b, rs in meta:
             score = next(scores)
             rival_scores = [(next(scores), r) for r in rs]
+            # a rival the heard text already holds is the heard text itself
+            rival_scores += [(base, r) for r in dict.fromkeys(rs) if r in conv.segments[i].text]
             best = max(rival_scores, default=None)
             times = [t for k, _, t in _chars(conv, i) if a <= k <= b]
             seg = conv.segments[i]
