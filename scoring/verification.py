@@ -45,17 +45,17 @@ PLACES = 2  # places tried per phrase and segment (the likeliest by sound is not
 # shorter than every band is not tried. Measured on the Mandarin evaluation set (docs/benchmarks.md):
 # with few syllables the decoder's language model outweighs the audio (a stock phrase is about as
 # likely as a garbled heard word), so short phrases need a higher margin.
-ACCEPT: dict[str, tuple[tuple[int, float], ...]] = {"zh": ((5, -2.0),)}
+ACCEPT: dict[str, tuple[tuple[int, float], ...]] = {"zh": ((5, -2.0), (4, 0.5), (3, -1.0), (2, 0.0))}
 # A phrase must also beat every rival put in at the same place by this much per character: the
 # rubric's other phrases (请问有什么可以帮您, a greeting, where 还有什么可以帮您 is tried). Without a
 # rival the heard text alone is the background.
 RIVAL_LEAD = 0.0
 # An absence in low-confidence speech (otherwise "insufficient") counts as "no" when every place
-# tried scored below this margin per character, per language; None: off (measured, not kept).
-REJECT: dict[str, float | None] = {"zh": None}
+# tried scored below this margin per character, per language; None: off. Set on the development seeds.
+REJECT: dict[str, float | None] = {"zh": -3.0}
 # A forbidden-word check in low-confidence speech with no hit (otherwise "insufficient") answers "yes"
 # when every place tried scored below this margin per character (see cleared); None: off.
-CLEAR: dict[str, float | None] = {"zh": None}
+CLEAR: dict[str, float | None] = {"zh": -3.0}
 RIVAL_SOUND = 0.5  # least pinyin similarity of a rival to the phrase for it to be tried beside it
 CHUNK_S = 29.0  # the speaker's segments are grouped into stretches the encoder hears at once (≤ 30 s)
 
