@@ -44,7 +44,7 @@ import yaml
 
 from bench import zh_verify
 from bench.zh_calls import ITEMS, PHRASE_ITEMS, SEED, build
-from scoring import matching, prompt_echo
+from scoring import matching, prompt_echo, verification
 from scoring.autoscore import evaluate
 from scoring.check_base import ForcedScore
 from scoring.checks import Env
@@ -144,10 +144,12 @@ def score(calls: list[dict], transcripts: dict[str, Any], *, sound: float | None
         matching.SOUND_ALIKE["zh"] = sound
     saved_echo, prompt_echo.LOW_PROBABILITY = prompt_echo.LOW_PROBABILITY, echo or 0.0
     env = Env(low_logprob=-1.0, variants=load_variants(), prompt_echo=echo is not None)
+    rivals = verification.rivals_of(parse_rubric(RUBRIC.read_text(encoding="utf-8"), str(RUBRIC)).rubric)
     rows: list[dict[str, Any]] = []
     try:
         for c in calls:
-            call_env = replace(env, forced=forced(c["name"])) if forced else env
+            # rivals from the whole rubric, as callqc scores (the items scored here are a subset)
+            call_env = replace(env, forced=forced(c["name"]), rivals=rivals) if forced else env
             ev = evaluate(loaded, conversation(transcripts["calls"][c["name"]], c["duration"]), env=call_env)
             for item in ITEMS:
                 res = ev.item(item).result

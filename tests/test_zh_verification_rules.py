@@ -14,10 +14,10 @@ import pytest
 
 from scoring import verification
 from scoring.check_base import Env
-from scoring.checks import phrase
+from scoring.checks import forbidden, phrase
 from scoring.conversation import CallFacts, Conversation
 from scoring.metrics import compute
-from scoring.rubric import Answer, PhraseCheck, parse_rubric
+from scoring.rubric import Answer, ForbiddenCheck, PhraseCheck, parse_rubric
 from storage.segments import Segment
 
 MORE_HELP = PhraseCheck.model_validate({"kind": "phrase", "speaker": "agent", "any": ["还有什么可以帮您"]})
@@ -133,3 +133,27 @@ def test_the_absence_rule_needs_every_place_tried_to_be_unlikely(monkeypatch, ma
     conv = call(heard, logprob=-1.5)  # sounds like 感谢来电, heard in low confidence
     res = phrase(THANKS, conv, compute(conv), Env(forced=Table(heard, -20.0, {"感谢来电": -20.0 + margin * 4})))
     assert res.answer is expected
+
+
+NO_ABUSE = ForbiddenCheck.model_validate({"kind": "forbidden", "speaker": "agent", "any": ["笨蛋"]})
+
+
+def test_forbidden_doubt_from_low_confidence_is_cleared_only_when_the_audio_rules_the_words_out(monkeypatch):
+    heard = "这个本天已经处理完了"
+    conv = call(heard, logprob=-1.5)  # no hit, but low-confidence speech: in doubt
+    monkeypatch.setitem(verification.CLEAR, "zh", None)
+    assert forbidden(NO_ABUSE, conv, compute(conv), Env(forced=Table(heard, -30.0))).answer is Answer.insufficient
+    monkeypatch.setitem(verification.CLEAR, "zh", -3.0)
+    res = forbidden(NO_ABUSE, conv, compute(conv), Env(forced=Table(heard, -30.0)))
+    assert res.answer is Answer.yes
+    assert "tried on the audio" in res.reason
+    # the decoder finds the insult plausible there: the doubt stays with an inspector, never a "no"
+    likely = Table(heard, -30.0, {"笨蛋": -31.0})
+    assert forbidden(NO_ABUSE, conv, compute(conv), Env(forced=likely)).answer is Answer.insufficient
+
+
+def test_a_forbidden_sound_alike_hit_is_never_cleared_by_the_audio(monkeypatch):
+    monkeypatch.setitem(verification.CLEAR, "zh", -3.0)
+    heard = "你真是个笨旦这都不懂"  # 笨旦: a known ASR confusion of 笨蛋
+    conv = call(heard, logprob=-1.5)
+    assert forbidden(NO_ABUSE, conv, compute(conv), Env(forced=Table(heard, -30.0))).answer is Answer.insufficient
