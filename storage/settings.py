@@ -318,7 +318,7 @@ class Settings(BaseSettings):
         "forbidden-word doubt in low-confidence speech is settled when the audio rules the phrases out "
         "(docs/scoring.md). On by default: on a fresh held-out seed it raised rubric agreement from 47 % to 58 % "
         "with no phrase false positive (docs/benchmarks.md). A scoring worker then needs the ASR model, and it "
-        "costs 35-60 % of the transcription's CPU; off: the transcript alone decides.",
+        "costs 35-80 % of the transcription's CPU; off: the transcript alone decides.",
     )
     auto_submit_kappa: float = Field(0.8, ge=0, le=1, description="κ an item needs to auto-submit.")
     auto_submit_min_reviews: int = Field(25, ge=1, description="Reviewed calls an item needs to auto-submit.")
