@@ -21,9 +21,13 @@ are not tried), and the phrase must also beat the rubric's other phrases put in 
 heard one or a rival. A phrase check answers "yes" on an accepted verdict (the evidence says what
 was heard, what was tried and the margins); otherwise the check answers as the transcript alone
 would.
-Forbidden words are not verified: the margin cannot tell 笨蛋 from the innocent 本单 (measured, see
-scoring/checks.py). Thresholds per language, set on the development seed of the Mandarin evaluation
-set and checked on a held-out one (docs/benchmarks.md, "Forced verification").
+Two rules settle doubt the other way: an absence in low-confidence speech answers "no" when every
+place tried is far less likely than the heard text (:data:`REJECT`, :func:`absent`), and a
+forbidden-word check in doubt only for low confidence answers "yes" when every forbidden word is
+(:data:`CLEAR`, :func:`cleared`). Forbidden words are never *verified*: the margin cannot tell
+笨蛋 from the innocent 本单 (measured, see scoring/checks.py). Thresholds per language, set on
+development seeds of the Mandarin evaluation set and checked on a fresh held-out one
+(docs/benchmarks.md, "Forced verification, second pass").
 """
 
 from __future__ import annotations
