@@ -19,6 +19,11 @@ speech-only calls). Two steps, one run:
 Reported per mode: call-seconds per wall-second, call-seconds per CPU-second, WER per channel and
 per call kind (``hold``, ``speech``), and words whose middle falls inside a hold-music span.
 
+WER compares like with like: (c) runs with ``CALLQC_REDACTION_KEEP_ORIGINAL`` on and its WER is
+taken on the text the transcriber wrote (the kept original of each redacted segment), as bare
+faster-whisper's is; the redacted text everyone reads is scored apart ("stored text" column: the
+words redaction cut count as errors there, a number cut as it should be too).
+
 ``python -m bench.pbx_speed [--corpus DIR] [--hold-calls 8] [--speech-calls 4] [--minutes 4.5]
 [--sweep-calls 3] [--no-sweep] [--calls HOLD,SPEECH] [--model tiny.en] [--modes b,c,cascade] [--markdown FILE]``
 """
@@ -90,6 +95,7 @@ def run_callqc(calls: list[dict], tag: str) -> dict:
     """Ingest every call, then ``callqc work --burst`` (transcribe and score) until it exits."""
     from recorder.ingest import ingest_file
     from storage.db import migrate, session
+    from storage.redactions import with_originals
     from storage.transcripts import transcript_json
 
     migrate()
@@ -103,8 +109,11 @@ def run_callqc(calls: list[dict], tag: str) -> dict:
     hyps = []
     with session() as s:
         for cid in ids:
-            data = transcript_json(s, cid) or {"segments": []}
+            data = transcript_json(s, cid) or {"segments": [], "call_id": cid}
+            stored = {sp: " ".join(g["text"] for g in data["segments"] if g["speaker"] == sp) for sp in SPEAKERS}
+            with_originals(s, data)  # the transcriber's own text, as bare faster-whisper's is scored
             hyps.append({sp: {"text": " ".join(g["text"] for g in data["segments"] if g["speaker"] == sp),
+                              "stored": stored[sp],
                               "words": [(w["start"], w["end"]) for g in data["segments"] if g["speaker"] == sp
                                         for w in g["words"]]} for sp in SPEAKERS})
     return {"wall_s": wall, "cpu_s": cpu, "hyps": hyps,
@@ -128,6 +137,8 @@ def quality(calls: list[dict], hyps: list[dict]) -> dict:
                      [h[sp]["text"] for _, h in pairs for sp in SPEAKERS])
     for sp in SPEAKERS:
         out[f"wer_{sp}"] = wer([c["refs"][sp] for c, _ in pairs], [h[sp]["text"] for _, h in pairs])
+        out[f"wer_{sp}_stored"] = wer([c["refs"][sp] for c, _ in pairs],
+                                      [h[sp].get("stored", h[sp]["text"]) for _, h in pairs])
     for kind in ("hold", "speech"):
         sub = [(c, h) for c, h in pairs if c["kind"] == kind]
         if sub:
@@ -149,7 +160,8 @@ def _spawn(mode: str, calls: list[dict], work: Path, tag: str, model: str = "tin
     calls_file = work / f"calls-{tag}.json"
     calls_file.write_text(json.dumps(calls))
     env = {**os.environ, "CALLQC_ASR_MODEL": model, "CALLQC_DATA_DIR": str(work / f"data-{tag}"),
-           "PYTHONPATH": str(ROOT), "CALLQC_ASR_CASCADE": "true" if mode == "callqc-cascade" else "false"}
+           "PYTHONPATH": str(ROOT), "CALLQC_ASR_CASCADE": "true" if mode == "callqc-cascade" else "false",
+           "CALLQC_REDACTION_KEEP_ORIGINAL": "true"}
     out = subprocess.run([sys.executable, "-m", "bench.pbx_speed", "--child", mode, "--calls-file",
                           str(calls_file), "--tag", tag], env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE,
                          text=True).stdout
@@ -173,11 +185,12 @@ SWEEP = [{"batch": b, "beam": m, "threads": t, "replicas": r, "vad": v}
 def _row(name: str, r: dict) -> str:
     return (f"| {name} | {r['x']:.1f}× | {r['per_cpu']:.1f} | {r['wer']:.1f} % | {r['wer_agent']:.1f} % | "
             f"{r['wer_customer']:.1f} % | {r.get('wer_hold', float('nan')):.1f} % | "
-            f"{r.get('wer_speech', float('nan')):.1f} % | {r['words_in_hold']} | {r['peak_rss_mb']:.0f} MB |")
+            f"{r.get('wer_speech', float('nan')):.1f} % | {r['wer_agent_stored']:.1f} % / "
+            f"{r['wer_customer_stored']:.1f} % | {r['words_in_hold']} | {r['peak_rss_mb']:.0f} MB |")
 
 
 HEAD = ("| setup | call-s per wall-s | call-s per CPU-s | WER | agent | customer | hold calls | speech calls "
-        "| words in hold | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|")
+        "| stored text: agent / customer | words in hold | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:

@@ -194,6 +194,27 @@ def test_a_phone_number_broken_by_misheard_words_after_its_cue_is_redacted_to_th
     assert texts(segs)[1:] == ["My number is [PHONE:6]", "[PHONE:6] Thank you."]
 
 
+@pytest.mark.parametrize("menu", [
+    # Asterisk's basic-pbx-ivr-main as said, and as tiny.en wrote it on the PBX corpus (issue 19)
+    "If you know your party's extension, you may dial it at any time. To establish a sales partnership, "
+    "press one. To speak with a customer advocate, press two. For accounting and other receivables, press "
+    "three. For a company directory, press four. For an operator, press zero.",
+    "If you know your party's extension, you may dial it at any time to establish a sales partnership press 1. "
+    "To speak with a customer advocate press 2. For accounting and other receivables press 3. For a company "
+    "directory press 4. For an operator press 0.",
+    "If you know your extension dial it now. Press one for sales, press two for support, press three for "
+    "billing, press four for anything else.",
+])
+def test_an_ivr_menu_after_a_phone_cue_keeps_its_words(menu: str) -> None:
+    """A prompt's option digits, one per sentence after "extension", are no half-heard phone number:
+    the partial rule once cut the menu from its first digit to its end (a dozen points of the
+    customer channel's WER on the PBX corpus)."""
+    segs = [en("customer", 0, "Thank you for calling Super Awesome Company.", channel=1),
+            en("customer", 4, menu, channel=1)]
+    assert kinds(segs) == []
+    assert texts(segs) == [s.text for s in segs]
+
+
 def test_a_card_with_two_misheard_words_inside_is_redacted_without_its_checksum() -> None:
     """"four nine eight six nine four six I made five nine nine two four" after a card cue."""
     segs = [en("agent", 0, "Can I have the long number on your card please?"),

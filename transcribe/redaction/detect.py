@@ -20,7 +20,7 @@ from transcribe.redaction.cues import Cues
 from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.number_rules import card_prefix_ok, cn_id_ok, luhn_ok, month_ok, phone_matches
 from transcribe.redaction.rules import Kind, Rules
-from transcribe.redaction.runs import MAX_GAP_S, Run, TimedWord, find_runs, interrupted, norm, words_of
+from transcribe.redaction.runs import MAX_GAP_S, Run, TimedWord, find_runs, interrupted, is_filler, norm, words_of
 
 __all__ = ["Hit", "WordRef", "detect"]
 
@@ -194,6 +194,9 @@ def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: l
             return
         t0, t1 = group[0].digits[0].start, group[-1].digits[-1].end
         words = [w for w in mine if w.word.start >= t0 - 0.01 and w.word.end <= t1 + 0.01]
+        said = {(r.seg, r.word) for run in group for d in run.digits for r in (d.ref, d.also) if r is not None}
+        if sum(1 for w in words if (w.seg, w.idx) not in said and not is_filler(w.word.word, rules)) > n:
+            return  # more words than digits between them: a sentence with numbers in it, not a number
         after = next((w for w in mine if w.word.start >= t1 - 0.01 and w not in words), None)
         if any(_unit(w, rules) for w in [*words, *([after] if after else [])]):
             return  # "八点四十分", "40 dollars and 25 cents": a time or an amount
