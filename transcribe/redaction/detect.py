@@ -13,7 +13,9 @@ last personal-data cue leaves the run alone. E-mail addresses are found written 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import replace
 
 from storage.segments import Segment
 from transcribe.redaction.cues import Cues
@@ -21,6 +23,7 @@ from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.number_rules import card_prefix_ok, cn_id_ok, luhn_ok, month_ok, phone_matches
 from transcribe.redaction.rules import Kind, Rules
 from transcribe.redaction.runs import MAX_GAP_S, Run, TimedWord, find_runs, interrupted, norm, words_of
+from transcribe.redaction.spoken_numbers import number_tokens
 
 __all__ = ["Hit", "WordRef", "detect"]
 
@@ -33,6 +36,7 @@ PARTIAL_DIGITS = {Kind.card: (4, 34), Kind.id: (4, 34), Kind.phone: (4, 34), Kin
                   Kind.cvv: (2, 6), Kind.expiry: (2, 6)}
 PARTIAL_PAUSE_S = 1.5  # continuous speech: words no further apart than this
 PARTIAL_TAIL_S = 6.0  # at most this long after the last digit written
+LEAD_MAX_S = 4.0  # a number's spoken start is looked for at most this long before its first digit
 
 
 def _hit(kind: Kind, run: Run, lo: int, hi: int, rule: str, speaker: str, channel: int | None) -> Hit:
@@ -107,7 +111,8 @@ def _match_run(run: Run, cues: Cues, speaker: str, channel: int | None) -> list[
     seg = text[lo:hi]
     n = hi - lo
     fits = {
-        Kind.id: n in (17, 18) and bool(re.fullmatch(r"\d{17}[\dX]?", seg)),
+        # an ID number the ASR dropped a digit or two of, or whose X it lost
+        Kind.id: 15 <= n <= 18 and bool(re.fullmatch(r"\d{14,17}[\dX]", seg)),
         Kind.card: 12 <= n <= 20 and seg.isdigit(),  # the ASR drops or adds a digit now and then
         Kind.cvv: 3 <= n <= 4 and seg.isdigit(),
         Kind.expiry: 3 <= n <= 6 and seg.isdigit() and month_ok(seg),
@@ -228,6 +233,44 @@ def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: l
     return out
 
 
+def _ends_lead_in(mine: list[TimedWord], j: int, rules: Rules) -> bool:
+    """Does word ``j`` end a lead-in to a number: a lead-in word ("is", "是") or a cue ("card number")?"""
+    t = norm(mine[j].word.word)
+    if not t:
+        return False
+    if t.isascii():
+        if t in rules.lead_ins:
+            return True
+        spaced = " " + " ".join(norm(w.word.word) for w in mine[max(0, j - 3):j + 1])
+        return any(spaced.endswith(" " + c) for cs in (*rules.cues.values(), rules.not_pii) for c in cs if c.isascii())
+    if any(t.endswith(c) for c in rules.lead_ins if not c.isascii()):
+        return True
+    tight = "".join(norm(w.word.word) for w in mine[max(0, j - 5):j + 1]).replace(" ", "")
+    return any(tight.endswith(c.replace(" ", "")) for cs in (*rules.cues.values(), rules.not_pii) for c in cs
+               if not c.isascii())
+
+
+def _spoken_start(hit: Hit, mine: list[TimedWord], others: list[TimedWord], rules: Rules) -> Hit:
+    """The hit moved back to where its number's spoken words start: over the words the speaker said
+    right before its first digit (no pause, the other speaker silent, at most :data:`LEAD_MAX_S`)
+    back to the end of the lead-in ("it is", a cue word). Those words are what the ASR made of the
+    first digits ("for one" is written as digits, "I want to die in" is not); the audio copy cuts
+    them too, the text keeps them."""
+    if hit.kind is Kind.email:
+        return hit
+    t = hit.start
+    j = bisect_left([w.word.start for w in mine], hit.start - 0.01) - 1
+    while j >= 0:
+        w = mine[j]
+        if t - w.word.end > PARTIAL_PAUSE_S or hit.start - w.word.start > LEAD_MAX_S \
+                or any(not p.weak for p in number_tokens(w.word.word)) or _ends_lead_in(mine, j, rules) \
+                or interrupted(others, w.word.end, t, rules):
+            break
+        t = w.word.start
+        j -= 1
+    return replace(hit, start=t, first_digit=hit.start) if t < hit.start else hit
+
+
 def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
     """Every personal-data hit in the conversation, in time order."""
     all_words = words_of(segments)
@@ -245,7 +288,7 @@ def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
         mine_hits: list[Hit] = []
         for run in runs:
             mine_hits.extend(_match_run(run, cues, speaker, channel))
-        hits.extend(mine_hits)
-        hits.extend(_partials(runs, mine_hits, mine, others, cues, rules, speaker, channel))
+        mine_hits += _partials(runs, mine_hits, mine, others, cues, rules, speaker, channel)
+        hits.extend(_spoken_start(h, mine, others, rules) for h in mine_hits)
         hits.extend(_emails(mine, rules, speaker, channel))
     return sorted(hits, key=lambda h: (h.start, h.speaker))
