@@ -23,6 +23,7 @@ from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.number_rules import card_prefix_ok, cn_id_ok, luhn_ok, month_ok, phone_matches
 from transcribe.redaction.rules import Kind, Rules
 from transcribe.redaction.runs import MAX_GAP_S, Run, TimedWord, find_runs, interrupted, norm, words_of
+from transcribe.redaction.soundalike import soundalike_hits
 from transcribe.redaction.spoken_numbers import number_tokens
 
 __all__ = ["Hit", "WordRef", "detect"]
@@ -96,8 +97,14 @@ def _match_run(run: Run, cues: Cues, speaker: str, channel: int | None) -> list[
     if cue == "not_pii":
         # a look-alike (order number, amount) unless its checksum says otherwise
         return hits
-    # 2. patterns: phone numbers
-    for m in phone_matches(text, run.plus is not None, cue):
+    # 2. patterns: phone numbers; not inside a longer run that is, as a whole, the card or account
+    # number asked for or a long number ("5 3 3 6 1 8 2 0 7 8 3 7 1 7 4" holds a mobile's pattern):
+    # cutting the mobile alone would leave the other digits in the text and the audio
+    phones = phone_matches(text, run.plus is not None, cue)
+    whole = not hits and text.isdigit() and phones != [(0, len(text))] and (
+        cue == "card" and 12 <= len(text) <= 20 or cue == "account" and 6 <= len(text) <= 34
+        or cue is None and len(text) >= LONG_RUN)
+    for m in [] if whole else phones:
         lo, hi = m
         if free(lo, hi) and lo in starts | {0} and hi in ends:
             take(Kind.phone, lo, hi, "pattern")
@@ -289,6 +296,7 @@ def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
         for run in runs:
             mine_hits.extend(_match_run(run, cues, speaker, channel))
         mine_hits += _partials(runs, mine_hits, mine, others, cues, rules, speaker, channel)
+        mine_hits += soundalike_hits(mine, others, cues, rules, mine_hits, speaker, channel)
         hits.extend(_spoken_start(h, mine, others, rules) for h in mine_hits)
         hits.extend(_emails(mine, rules, speaker, channel))
     return sorted(hits, key=lambda h: (h.start, h.speaker))

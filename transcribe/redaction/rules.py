@@ -53,6 +53,8 @@ class Rules:
     units: frozenset[str] = field(default=frozenset())  # words after a number that make it a quantity
     # words that end the lead-in to a number ("it is", "是"): a number's spoken start is after them
     lead_ins: frozenset[str] = field(default=frozenset())
+    # words (Chinese: characters) the ASR writes for digits it misheard ("heaven", 林): see soundalike.py
+    soundalikes: frozenset[str] = field(default=frozenset())
     languages: tuple[str, ...] = field(default=())
 
 
@@ -84,6 +86,7 @@ def load_rules(override: Path | None = None) -> Rules:
     stop: set[str] = set()
     units: set[str] = set()
     lead_ins: set[str] = set()
+    soundalikes: set[str] = set()
     langs = []
     for path in _files(override):
         try:
@@ -101,6 +104,7 @@ def load_rules(override: Path | None = None) -> Rules:
         fillers.update(_strs(doc, "fillers", str(path)))
         units.update(_strs(doc, "units", str(path)))
         lead_ins.update(_strs(doc, "lead_ins", str(path)))
+        soundalikes.update(_strs(doc, "soundalikes", str(path)))
         email = doc.get("email") or {}
         at.update(_strs(email, "at", str(path)))
         dot.update(_strs(email, "dot", str(path)))
@@ -111,5 +115,6 @@ def load_rules(override: Path | None = None) -> Rules:
         cues={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in cues.items()},
         not_pii=tuple(sorted(set(not_pii), key=len, reverse=True)), fillers=frozenset(fillers),
         email_at=frozenset(at), email_dot=frozenset(dot), email_tlds=frozenset(tlds),
-        email_stop=frozenset(stop), units=frozenset(units), lead_ins=frozenset(lead_ins), languages=tuple(langs),
+        email_stop=frozenset(stop), units=frozenset(units), lead_ins=frozenset(lead_ins),
+        soundalikes=frozenset(soundalikes), languages=tuple(langs),
     )
