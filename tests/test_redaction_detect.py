@@ -257,14 +257,14 @@ def test_the_audio_cut_starts_where_the_numbers_words_start_not_at_the_first_wri
 
 
 def test_the_audio_cut_stops_at_a_pause_a_cue_or_the_other_speaker() -> None:
-    """Words before the first digit join the cut only in the same breath: not across a 2 s pause, not
+    """Words before the first digit join the cut only in the same stretch: not across a 4.6 s pause, not
     back over the cue ("card number"), not over what the other speaker said meanwhile."""
     card_words = "four one one one one one one one one one one one one one one one"
     segs = [en("agent", 0, "Can I have the long number on your card please?"),
             en("customer", 6, "The card number", channel=1), en("customer", 7.5, card_words, channel=1)]
     [hit] = detect(segs, load_rules())
     assert hit.start == 7.5 and hit.first_digit is None
-    segs[1] = en("customer", 3, "hmm let me see", channel=1)  # ends 4.9, then a 2.6 s pause
+    segs[1] = en("customer", 1, "hmm let me see", channel=1)  # ends 2.9, then a 4.6 s pause
     [hit] = detect(segs, load_rules())
     assert hit.start == 7.5
     segs[1] = en("customer", 5.5, "hmm let me see", channel=1)  # no pause: "me" ends the lead-in, "see" is cut

@@ -67,3 +67,15 @@ def test_count_number_is_a_cue_for_an_account() -> None:
     segs = [en("agent", 0, "Can I come?"),
             en("customer", 3, "Yes, there are count number 2, 3, 0, 10, and 2, 9, 8, 4, 1, and 2.", channel=1)]
     assert found(segs) == [("account", "cue")]
+
+
+def test_ten_digits_said_one_by_one_with_no_cue_heard_are_a_phone_number() -> None:
+    """"You control me on one side to four two five four one eight five seven": the agent's question
+    and "call me on" misheard, ten digits left; nine digits (an order number's length) stay."""
+    segs = [en("agent", 0, "What is the best home in the trees?"),
+            en("customer", 3, "You control me on one side to four two five four one eight five seven and you",
+               channel=1)]
+    assert found(segs) == [("phone", "long")]
+    segs[1] = en("customer", 3, "You control me on side to four two five four one eight five seven and you",
+                 channel=1)
+    assert found(segs) == []

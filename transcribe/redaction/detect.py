@@ -29,7 +29,7 @@ from transcribe.redaction.spoken_numbers import number_tokens
 __all__ = ["Hit", "WordRef", "detect"]
 
 SHORT_CUE_WINDOW_S = 12.0  # security codes and expiry dates are asked for right before they are said
-LONG_RUN = 12  # digits: a run this long is redacted even without a cue (see _match_run)
+LONG_RUN = 10  # digits: a run this long is redacted even without a cue (see _match_run)
 # Digits a half-written number has after its cue (see _partials), fewest and most: a card, ID, phone
 # or account number is long, so four digits after its cue are more likely its remains than a harmless
 # number; a security code or expiry date is short, so more than six digits are something else
@@ -37,7 +37,7 @@ PARTIAL_DIGITS = {Kind.card: (4, 34), Kind.id: (4, 34), Kind.phone: (4, 34), Kin
                   Kind.cvv: (2, 6), Kind.expiry: (2, 6)}
 PARTIAL_PAUSE_S = 1.5  # continuous speech: words no further apart than this
 PARTIAL_TAIL_S = 6.0  # at most this long after the last digit written
-LEAD_MAX_S = 4.0  # a number's spoken start is looked for at most this long before its first digit
+LEAD_MAX_S = 8.0  # a number's spoken start is looked for at most this long before its first digit
 
 
 def _hit(kind: Kind, run: Run, lo: int, hi: int, rule: str, speaker: str, channel: int | None) -> Hit:
@@ -137,8 +137,10 @@ def _match_run(run: Run, cues: Cues, speaker: str, channel: int | None) -> list[
         take(Kind.account, lo, hi, "cue")  # a bank card number that is not a payment card's
     elif n >= LONG_RUN and seg.isdigit():
         # a long number that matched nothing and follows no look-alike cue: a card or account whose
-        # checksum or cue the ASR lost ("卡号" heard as "大傲"), more likely than a harmless number
-        take(Kind.card if 13 <= n <= 19 and card_prefix_ok(seg) else Kind.account, lo, hi, "long")
+        # checksum or cue the ASR lost ("卡号" heard as "大傲"), more likely than a harmless number;
+        # ten or eleven digits said one by one with no cue heard are most often a phone number
+        kind = Kind.card if 13 <= n <= 19 and card_prefix_ok(seg) else Kind.phone if n <= 11 else Kind.account
+        take(kind, lo, hi, "long")
     return hits
 
 
@@ -259,8 +261,9 @@ def _ends_lead_in(mine: list[TimedWord], j: int, rules: Rules) -> bool:
 
 def _spoken_start(hit: Hit, mine: list[TimedWord], others: list[TimedWord], rules: Rules) -> Hit:
     """The hit moved back to where its number's spoken words start: over the words the speaker said
-    right before its first digit (no pause, the other speaker silent, at most :data:`LEAD_MAX_S`)
-    back to the end of the lead-in ("it is", a cue word). Those words are what the ASR made of the
+    before its first digit (pauses under :data:`MAX_GAP_S`, as between a number's groups; the
+    other speaker silent; at most :data:`LEAD_MAX_S`) back to the end of the lead-in ("it is", a
+    cue word). Those words are what the ASR made of the
     first digits ("for one" is written as digits, "I want to die in" is not); the audio copy cuts
     them too, the text keeps them."""
     if hit.kind is Kind.email:
@@ -269,7 +272,7 @@ def _spoken_start(hit: Hit, mine: list[TimedWord], others: list[TimedWord], rule
     j = bisect_left([w.word.start for w in mine], hit.start - 0.01) - 1
     while j >= 0:
         w = mine[j]
-        if t - w.word.end > PARTIAL_PAUSE_S or hit.start - w.word.start > LEAD_MAX_S \
+        if t - w.word.end > MAX_GAP_S or hit.start - w.word.start > LEAD_MAX_S \
                 or any(not p.weak for p in number_tokens(w.word.word)) or _ends_lead_in(mine, j, rules) \
                 or interrupted(others, w.word.end, t, rules):
             break
