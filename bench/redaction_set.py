@@ -274,7 +274,8 @@ def make_call(idx: int, item: tuple, rng: random.Random, tmp: Path, *, zh: bool)
     pcm = np.clip(pcm, -32768, 32767).astype(np.int16)
     label = Label(kind, number, round(span[0], 3), round(span[1], 3))
     meta = {"language": "zh" if zh else "en", "voice": voice, "speed": speed, "grouped": grouped, "split": split,
-            "words": "fancy" if fancy else ("幺" if yao else "") + ("两" if liang else "") or "plain", "noise": noisy, "agent_prompt": prompt,
+            "words": "fancy" if fancy else ("幺" if yao else "") + ("两" if liang else "") or "plain",
+            "noise": noisy, "agent_prompt": prompt,
             "labels": [asdict(label)] if kind != "none" else [], "kind": kind, "script": script}
     return pcm, meta
 

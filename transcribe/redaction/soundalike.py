@@ -72,7 +72,7 @@ def soundalike_hits(mine: list[TimedWord], others: list[TimedWord], cues: Cues, 
     """See the module docstring; ``hits`` are what the other rules found (their stretches are left alone)."""
     stretches: list[list[TimedWord]] = []
     for w in mine:
-        if is_filler(w.word.word, rules) and not norm(w.word.word) in rules.soundalikes:
+        if is_filler(w.word.word, rules) and norm(w.word.word) not in rules.soundalikes:
             continue
         last = stretches[-1][-1] if stretches else None
         if last is None or w.word.start - last.word.end > MAX_GAP_S or interrupted(others, last.word.end,
