@@ -5,7 +5,7 @@ one item: a card, resident ID, phone or bank account number, a security code, an
 e-mail address, or a look-alike that must stay (an order number, an amount, a time). Items vary by
 language (English: en-us and en-gb voices; Mandarin: cmn), speed (130/160/190 words a minute),
 noise (none, or white noise at 15 dB SNR), grouping (digit groups with short pauses, or none),
-form (digit by digit, "double"/"oh", 幺 for one) and splitting (groups 2.5 s apart, so Whisper cuts
+form (digit by digit, "double"/"oh", 幺 for one, 两 for two) and splitting (groups 2.5 s apart, so Whisper cuts
 separate segments). ``labels.json`` lists, per call, each item's type, digits and time span on the
 customer channel. Deterministic for a seed.
 
