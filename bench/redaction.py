@@ -35,6 +35,7 @@ from storage.settings import get_settings
 from transcribe.audio import AudioStream
 from transcribe.engine import get_transcriber
 from transcribe.redaction.audio import Cut, decode, redact
+from transcribe.redaction.hits import Hit
 from transcribe.redaction.pipeline import redact_transcript
 from transcribe.redaction.spoken_numbers import number_tokens
 
@@ -61,6 +62,12 @@ def _lcs(a: str, b: str) -> int:
                 best = max(best, cur[j])
         prev = cur
     return best
+
+
+def _hit_rows(hits: list[Hit]) -> list[dict[str, Any]]:
+    # "first": the first written digit (recall and precision count hits there); start..end: the audio cut
+    return [{"kind": str(h.kind), "channel": h.channel, "start": h.start, "end": h.end, "rule": h.rule,
+             "first": h.start if h.first_digit is None else h.first_digit} for h in hits]
 
 
 def _overlaps(a0: float, a1: float, b0: float, b1: float, slack: float = 0.3) -> bool:
@@ -108,8 +115,7 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
             with AudioStream(path, name=cid) as stream:
                 segs = transcriber.transcribe(stream, channel_map=CHANNELS, language=lang).segments
         result = redact_transcript(segs)
-        hits: list[dict[str, Any]] = [{"kind": str(h.kind), "channel": h.channel, "start": h.start, "end": h.end,
-                                       "rule": h.rule} for h in result.hits]
+        hits = _hit_rows(result.hits)
         customer_text = " ".join(s.text for s in segs if s.channel == 1)
         row: dict[str, Any] = {"segments": [seg.as_dict() for seg in segs], "call": cid, "language": lang,
                                "kind": meta["kind"], "labels": meta["labels"],
@@ -188,8 +194,8 @@ def score(doc: dict[str, Any]) -> dict[str, Any]:
         for lab in row["labels"]:
             r = rec[lab["kind"]]
             r[0] += 1
-            over = [h for h in row["hits"] if h["channel"] == 1 and _overlaps(h["start"], h["end"], lab["start"],
-                                                                               lab["end"])]
+            over = [h for h in row["hits"] if h["channel"] == 1 and _overlaps(h.get("first", h["start"]), h["end"],
+                                                                               lab["start"], lab["end"])]
             r[1] += bool(over)
             r[2] += any(h["kind"] == lab["kind"] for h in over)
             r[3] += _covered(over, lab, margin) >= 0.95
@@ -198,7 +204,8 @@ def score(doc: dict[str, Any]) -> dict[str, Any]:
         for h in row["hits"]:
             p = prec[h["kind"]]
             p[0] += 1
-            p[1] += any(_overlaps(h["start"], h["end"], lab["start"], lab["end"]) for lab in row["labels"])
+            p[1] += any(_overlaps(h.get("first", h["start"]), h["end"], lab["start"], lab["end"])
+                        for lab in row["labels"])
     audio = [r for r in doc["calls"] if "same_length" in r]
     return {
         "recall": {k: {"labels": v[0], "redacted": v[1], "typed": v[2], "full": v[3]} for k, v in rec.items()},
@@ -271,8 +278,7 @@ def main() -> None:
             for d in docs:
                 for row in d["calls"]:
                     segs = _segments(row)
-                    row["hits"] = [{"kind": str(h.kind), "channel": h.channel, "start": h.start, "end": h.end,
-                                    "rule": h.rule} for h in redact_transcript(segs).hits]
+                    row["hits"] = _hit_rows(redact_transcript(segs).hits)
         merged = {**docs[0], "calls": [c for d in docs for c in d["calls"]], "wall_s": sum(d["wall_s"] for d in docs),
                   "cpu_s": sum(d["cpu_s"] for d in docs)}
         print(markdown(merged, score(merged)))

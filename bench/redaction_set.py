@@ -5,7 +5,7 @@ one item: a card, resident ID, phone or bank account number, a security code, an
 e-mail address, or a look-alike that must stay (an order number, an amount, a time). Items vary by
 language (English: en-us and en-gb voices; Mandarin: cmn), speed (130/160/190 words a minute),
 noise (none, or white noise at 15 dB SNR), grouping (digit groups with short pauses, or none),
-form (digit by digit, "double"/"oh", 幺 for one) and splitting (groups 2.5 s apart, so Whisper cuts
+form (digit by digit, "double"/"oh", 幺 for one, 两 for two) and splitting (groups 2.5 s apart, so Whisper cuts
 separate segments). ``labels.json`` lists, per call, each item's type, digits and time span on the
 customer channel. Deterministic for a seed.
 
@@ -32,7 +32,7 @@ ZH_DIGIT = "零一二三四五六七八九"
 # pinyin voice is used instead, with the pinyin of every text written here by hand
 PINYIN = {"零": "ling2", "一": "yi1", "幺": "yao1", "二": "er4", "三": "san1", "四": "si4", "五": "wu3",
           "六": "liu4", "七": "qi1", "八": "ba1", "九": "jiu3", "X": "cha1", "百": "bai3", "十": "shi2",
-          "块": "kuai4", "下午": "xia4 wu3", "点": "dian3", "分": "fen1"}
+          "块": "kuai4", "下午": "xia4 wu3", "点": "dian3", "分": "fen1", "两": "liang3"}
 ZH_TEXT_PINYIN = {
     "请您提供一下身份证号码。": "qing3 nin2 ti2 gong1 yi2 xia4 shen1 fen4 zheng4 hao4 ma3.",
     "好的，我的身份证号码是": "hao3 de5, wo3 de5 shen1 fen4 zheng4 hao4 ma3 shi4",
@@ -50,6 +50,8 @@ ZH_TEXT_PINYIN = {
     "一共扣了": "yi2 gong4 kou4 le5",
     "您是几点打的电话？": "nin2 shi4 ji3 dian3 da3 de5 dian4 hua4?",
     "我是": "wo3 shi4",
+    "请问您的快递单号是多少？": "qing3 wen4 nin2 de5 kuai4 di4 dan1 hao4 shi4 duo1 shao3?",
+    "快递单号是": "kuai4 di4 dan1 hao4 shi4",
     "谢谢。": "xie4 xie5.",
 }
 
@@ -146,8 +148,10 @@ def en_say(group: str, rng: random.Random, *, fancy: bool) -> str:
     return " ".join(words)
 
 
-def zh_say(group: str, *, yao: bool) -> str:
-    return "".join("X" if c == "X" else ("幺" if c == "1" and yao else ZH_DIGIT[int(c)]) for c in group)
+def zh_say(group: str, *, yao: bool, liang: bool = False) -> str:
+    """Digit by digit; 幺 for one and 两 for two when asked (as people read phone and ID numbers)."""
+    return "".join("X" if c == "X" else "幺" if c == "1" and yao else "两" if c == "2" and liang
+                   else ZH_DIGIT[int(c)] for c in group)
 
 
 def espeak(text: str, voice: str, speed: int, tmp: Path) -> np.ndarray:
@@ -190,11 +194,12 @@ ZH_ITEMS = [
     ("card", "请您报一下银行卡号。", "卡号是", card, [4, 4, 4, 4, 3]),
     ("account", "请告诉我您的银行账号。", "账号是", lambda r: digits(r, 12), [4, 4, 4]),
     ("none", "请问您的订单号是多少？", "订单号是", lambda r: digits(r, 10, "2"), [4, 3, 3]),
+    ("none", "请问您的快递单号是多少？", "快递单号是", lambda r: digits(r, 12, "7"), [4, 4, 4]),
     ("none", "这个月扣了多少钱？", "一共扣了", None, []),
     ("none", "您是几点打的电话？", "我是", None, []),
 ]
 WEIGHTS_EN = {"card": 16, "phone": 5, "cvv": 6, "expiry": 6, "account": 6, "email": 6, "none": 4}
-WEIGHTS_ZH = {"id": 14, "phone": 8, "card": 8, "account": 4, "none": 5}
+WEIGHTS_ZH = {"id": 16, "phone": 8, "card": 10, "account": 4, "none": 4}
 
 
 def _lookalike_text(prompt: str, rng: random.Random, zh: bool) -> str:
@@ -214,6 +219,9 @@ def make_call(idx: int, item: tuple, rng: random.Random, tmp: Path, *, zh: bool)
     grouped = rng.random() < 0.6
     split = rng.random() < 0.3
     fancy = not zh and rng.random() < 0.5
+    # Mandarin: 幺 for one (phones half the time, ID and card numbers a third), 两 for two (a quarter)
+    yao = zh and rng.random() < (0.5 if kind == "phone" else 0.33)
+    liang = zh and rng.random() < 0.25
     noisy = rng.random() < 0.35
     agent = espeak(prompt, voice, speed, tmp)
     script = [{"channel": 0, "start": 0.4, "end": round(0.4 + len(agent) / RATE, 3), "text": prompt}]
@@ -226,7 +234,7 @@ def make_call(idx: int, item: tuple, rng: random.Random, tmp: Path, *, zh: bool)
         number = make(rng)
         parts = groups(number, sizes) if grouped or split else [number]
         for k, g in enumerate(parts):
-            text = zh_say(g, yao=kind == "phone" and rng.random() < 0.5) if zh else en_say(g, rng, fancy=fancy)
+            text = zh_say(g, yao=yao, liang=liang) if zh else en_say(g, rng, fancy=fancy)
             audio = espeak(text, voice, speed, tmp)
             pieces.append((t, audio))
             said.append(text)
@@ -266,7 +274,8 @@ def make_call(idx: int, item: tuple, rng: random.Random, tmp: Path, *, zh: bool)
     pcm = np.clip(pcm, -32768, 32767).astype(np.int16)
     label = Label(kind, number, round(span[0], 3), round(span[1], 3))
     meta = {"language": "zh" if zh else "en", "voice": voice, "speed": speed, "grouped": grouped, "split": split,
-            "words": "fancy" if fancy else "plain", "noise": noisy, "agent_prompt": prompt,
+            "words": "fancy" if fancy else ("幺" if yao else "") + ("两" if liang else "") or "plain",
+            "noise": noisy, "agent_prompt": prompt,
             "labels": [asdict(label)] if kind != "none" else [], "kind": kind, "script": script}
     return pcm, meta
 

@@ -261,3 +261,44 @@ def test_a_time_or_an_amount_after_a_cue_is_not_a_half_heard_number() -> None:
     assert kinds(segs) == []
     segs[1] = en("customer", 3, "At 9 45 I think, I am 6 7", channel=1)  # "I am" is no unit: 5 digits
     assert [(k, n) for k, _, n in kinds(segs)] == [("card", 5)]
+
+
+def test_the_audio_cut_starts_where_the_numbers_words_start_not_at_the_first_written_digit() -> None:
+    """"Sure it is. I want to die in six, so triple eight…" for "four one two six, eight eight eight…":
+    the words between the lead-in ("it is") and the first digit are the first digits misheard; the
+    hit's span (the audio cut) starts at "I", the text keeps those words."""
+    segs = [en("agent", 0, "Can I have the long number on your card please?"),
+            en("customer", 6, "Sure it is. I want to die in six, so triple eight, seven, eight, one, oh, nine, four, "
+                              "eight, two, five, three", channel=1)]
+    [hit] = detect(segs, load_rules())
+    words = segs[1].words
+    assert [w.word for w in words[3:8]] == [" I", " want", " to", " die", " in"]
+    assert hit.start == words[3].start and hit.first_digit == words[8].start  # "I" … "six,"
+    assert texts(segs)[1].startswith("Sure it is. I want to die in [")
+
+
+def test_the_audio_cut_stops_at_a_pause_a_cue_or_the_other_speaker() -> None:
+    """Words before the first digit join the cut only in the same stretch: not across a 4.6 s pause, not
+    back over the cue ("card number"), not over what the other speaker said meanwhile."""
+    card_words = "four one one one one one one one one one one one one one one one"
+    segs = [en("agent", 0, "Can I have the long number on your card please?"),
+            en("customer", 6, "The card number", channel=1), en("customer", 7.5, card_words, channel=1)]
+    [hit] = detect(segs, load_rules())
+    assert hit.start == 7.5 and hit.first_digit is None
+    segs[1] = en("customer", 1, "hmm let me see", channel=1)  # ends 2.9, then a 4.6 s pause
+    [hit] = detect(segs, load_rules())
+    assert hit.start == 7.5
+    segs[1] = en("customer", 5.5, "hmm let me see", channel=1)  # no pause: "me" ends the lead-in, "see" is cut
+    [hit] = detect(segs, load_rules())
+    assert hit.start == segs[1].words[3].start
+    segs.insert(2, en("agent", 7.45, "go ahead please now", channel=0, step=0.01))
+    [hit] = detect(segs, load_rules())
+    assert hit.start == 7.5
+
+
+def test_a_mandarin_numbers_cut_starts_after_shi() -> None:
+    """"身份证号码是 司 司 零三零五…" (四 heard as 司): the cut starts after 是, at the first 司."""
+    said = ["身份证", "号码", "是", "司", "司", "零三零五", "二零零幺", "零幺零幺", "幺二三", "二"]
+    segs = [zh("customer", 0, said)]
+    [hit] = detect(segs, load_rules())
+    assert hit.start == segs[0].words[3].start and hit.first_digit == segs[0].words[5].start

@@ -175,3 +175,4 @@ written_at  # column of live_levels: when a row was stored (what a look at the t
 cpu_s  # ForcedScorer: CPU seconds spent, read by bench/zh_verify.py
 encodes  # ForcedScorer: encoder passes, read by bench/zh_verify.py
 generate_segment_batched  # transcribe/cascade.py: overrides faster-whisper's BatchedInferencePipeline method, called by its forward()
+first_digit  # Hit: the first written digit when the audio span starts earlier, read by bench/redaction.py

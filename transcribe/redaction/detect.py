@@ -13,7 +13,9 @@ last personal-data cue leaves the run alone. E-mail addresses are found written 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import replace
 
 from storage.segments import Segment
 from transcribe.redaction.cues import Cues
@@ -21,11 +23,13 @@ from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.number_rules import card_prefix_ok, cn_id_ok, luhn_ok, month_ok, phone_matches
 from transcribe.redaction.rules import Kind, Rules
 from transcribe.redaction.runs import MAX_GAP_S, Run, TimedWord, find_runs, interrupted, is_filler, norm, words_of
+from transcribe.redaction.soundalike import soundalike_hits
+from transcribe.redaction.spoken_numbers import number_tokens
 
 __all__ = ["Hit", "WordRef", "detect"]
 
 SHORT_CUE_WINDOW_S = 12.0  # security codes and expiry dates are asked for right before they are said
-LONG_RUN = 12  # digits: a run this long is redacted even without a cue (see _match_run)
+LONG_RUN = 10  # digits: a run this long is redacted even without a cue (see _match_run)
 # Digits a half-written number has after its cue (see _partials), fewest and most: a card, ID, phone
 # or account number is long, so four digits after its cue are more likely its remains than a harmless
 # number; a security code or expiry date is short, so more than six digits are something else
@@ -33,6 +37,7 @@ PARTIAL_DIGITS = {Kind.card: (4, 34), Kind.id: (4, 34), Kind.phone: (4, 34), Kin
                   Kind.cvv: (2, 6), Kind.expiry: (2, 6)}
 PARTIAL_PAUSE_S = 1.5  # continuous speech: words no further apart than this
 PARTIAL_TAIL_S = 6.0  # at most this long after the last digit written
+LEAD_MAX_S = 8.0  # a number's spoken start is looked for at most this long before its first digit
 
 
 def _hit(kind: Kind, run: Run, lo: int, hi: int, rule: str, speaker: str, channel: int | None) -> Hit:
@@ -92,8 +97,14 @@ def _match_run(run: Run, cues: Cues, speaker: str, channel: int | None) -> list[
     if cue == "not_pii":
         # a look-alike (order number, amount) unless its checksum says otherwise
         return hits
-    # 2. patterns: phone numbers
-    for m in phone_matches(text, run.plus is not None, cue):
+    # 2. patterns: phone numbers; not inside a longer run that is, as a whole, the card or account
+    # number asked for or a long number ("5 3 3 6 1 8 2 0 7 8 3 7 1 7 4" holds a mobile's pattern):
+    # cutting the mobile alone would leave the other digits in the text and the audio
+    phones = phone_matches(text, run.plus is not None, cue)
+    whole = not hits and text.isdigit() and phones != [(0, len(text))] and (
+        cue == "card" and 12 <= len(text) <= 20 or cue == "account" and 6 <= len(text) <= 34
+        or cue is None and len(text) >= LONG_RUN)
+    for m in [] if whole else phones:
         lo, hi = m
         if free(lo, hi) and lo in starts | {0} and hi in ends:
             take(Kind.phone, lo, hi, "pattern")
@@ -107,7 +118,8 @@ def _match_run(run: Run, cues: Cues, speaker: str, channel: int | None) -> list[
     seg = text[lo:hi]
     n = hi - lo
     fits = {
-        Kind.id: n in (17, 18) and bool(re.fullmatch(r"\d{17}[\dX]?", seg)),
+        # an ID number the ASR dropped a digit or two of, or whose X it lost
+        Kind.id: 15 <= n <= 18 and bool(re.fullmatch(r"\d{14,17}[\dX]", seg)),
         Kind.card: 12 <= n <= 20 and seg.isdigit(),  # the ASR drops or adds a digit now and then
         Kind.cvv: 3 <= n <= 4 and seg.isdigit(),
         Kind.expiry: 3 <= n <= 6 and seg.isdigit() and month_ok(seg),
@@ -125,8 +137,10 @@ def _match_run(run: Run, cues: Cues, speaker: str, channel: int | None) -> list[
         take(Kind.account, lo, hi, "cue")  # a bank card number that is not a payment card's
     elif n >= LONG_RUN and seg.isdigit():
         # a long number that matched nothing and follows no look-alike cue: a card or account whose
-        # checksum or cue the ASR lost ("卡号" heard as "大傲"), more likely than a harmless number
-        take(Kind.card if 13 <= n <= 19 and card_prefix_ok(seg) else Kind.account, lo, hi, "long")
+        # checksum or cue the ASR lost ("卡号" heard as "大傲"), more likely than a harmless number;
+        # ten or eleven digits said one by one with no cue heard are most often a phone number
+        kind = Kind.card if 13 <= n <= 19 and card_prefix_ok(seg) else Kind.phone if n <= 11 else Kind.account
+        take(kind, lo, hi, "long")
     return hits
 
 
@@ -231,6 +245,45 @@ def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: l
     return out
 
 
+def _ends_lead_in(mine: list[TimedWord], j: int, rules: Rules) -> bool:
+    """Does word ``j`` end a lead-in to a number: a lead-in word ("is", "是") or a cue ("card number")?"""
+    t = norm(mine[j].word.word)
+    if not t:
+        return False
+    if t.isascii():
+        if t in rules.lead_ins:
+            return True
+        spaced = " " + " ".join(norm(w.word.word) for w in mine[max(0, j - 3):j + 1])
+        return any(spaced.endswith(" " + c) for cs in (*rules.cues.values(), rules.not_pii) for c in cs if c.isascii())
+    if any(t.endswith(c) for c in rules.lead_ins if not c.isascii()):
+        return True
+    tight = "".join(norm(w.word.word) for w in mine[max(0, j - 5):j + 1]).replace(" ", "")
+    return any(tight.endswith(c.replace(" ", "")) for cs in (*rules.cues.values(), rules.not_pii) for c in cs
+               if not c.isascii())
+
+
+def _spoken_start(hit: Hit, mine: list[TimedWord], others: list[TimedWord], rules: Rules) -> Hit:
+    """The hit moved back to where its number's spoken words start: over the words the speaker said
+    before its first digit (pauses under :data:`MAX_GAP_S`, as between a number's groups; the
+    other speaker silent; at most :data:`LEAD_MAX_S`) back to the end of the lead-in ("it is", a
+    cue word). Those words are what the ASR made of the
+    first digits ("for one" is written as digits, "I want to die in" is not); the audio copy cuts
+    them too, the text keeps them."""
+    if hit.kind is Kind.email:
+        return hit
+    t = hit.start
+    j = bisect_left([w.word.start for w in mine], hit.start - 0.01) - 1
+    while j >= 0:
+        w = mine[j]
+        if t - w.word.end > MAX_GAP_S or hit.start - w.word.start > LEAD_MAX_S \
+                or any(not p.weak for p in number_tokens(w.word.word)) or _ends_lead_in(mine, j, rules) \
+                or interrupted(others, w.word.end, t, rules):
+            break
+        t = w.word.start
+        j -= 1
+    return replace(hit, start=t, first_digit=hit.start) if t < hit.start else hit
+
+
 def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
     """Every personal-data hit in the conversation, in time order."""
     all_words = words_of(segments)
@@ -248,7 +301,8 @@ def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
         mine_hits: list[Hit] = []
         for run in runs:
             mine_hits.extend(_match_run(run, cues, speaker, channel))
-        hits.extend(mine_hits)
-        hits.extend(_partials(runs, mine_hits, mine, others, cues, rules, speaker, channel))
+        mine_hits += _partials(runs, mine_hits, mine, others, cues, rules, speaker, channel)
+        mine_hits += soundalike_hits(mine, others, cues, rules, mine_hits, speaker, channel)
+        hits.extend(_spoken_start(h, mine, others, rules) for h in mine_hits)
         hits.extend(_emails(mine, rules, speaker, channel))
     return sorted(hits, key=lambda h: (h.start, h.speaker))

@@ -22,8 +22,12 @@ class Hit:
     kind: Kind
     speaker: str
     channel: int | None
-    start: float
+    start: float  # where the number's spoken words start (see first_digit)
     end: float
     digits: int  # how many digits (0 for e-mail)
     rule: str  # which test matched: "luhn", "check-digit", "pattern", "cue", "long", "partial", "written", "spoken"
     refs: tuple[WordRef, ...]
+    # where the first written digit starts, when ``start`` was moved back over words said before it
+    # that the ASR did not write as digits ("I want to die in six" for "four one two six"): ``start``
+    # and ``end`` are what the audio copy cuts
+    first_digit: float | None = None

@@ -51,6 +51,10 @@ class Rules:
     email_tlds: frozenset[str]
     email_stop: frozenset[str]
     units: frozenset[str] = field(default=frozenset())  # words after a number that make it a quantity
+    # words that end the lead-in to a number ("it is", "是"): a number's spoken start is after them
+    lead_ins: frozenset[str] = field(default=frozenset())
+    # words (Chinese: characters) the ASR writes for digits it misheard ("heaven", 林): see soundalike.py
+    soundalikes: frozenset[str] = field(default=frozenset())
     languages: tuple[str, ...] = field(default=())
 
 
@@ -81,6 +85,8 @@ def load_rules(override: Path | None = None) -> Rules:
     tlds: set[str] = set()
     stop: set[str] = set()
     units: set[str] = set()
+    lead_ins: set[str] = set()
+    soundalikes: set[str] = set()
     langs = []
     for path in _files(override):
         try:
@@ -97,6 +103,8 @@ def load_rules(override: Path | None = None) -> Rules:
         not_pii.extend(_strs(doc, "not_pii", str(path)))
         fillers.update(_strs(doc, "fillers", str(path)))
         units.update(_strs(doc, "units", str(path)))
+        lead_ins.update(_strs(doc, "lead_ins", str(path)))
+        soundalikes.update(_strs(doc, "soundalikes", str(path)))
         email = doc.get("email") or {}
         at.update(_strs(email, "at", str(path)))
         dot.update(_strs(email, "dot", str(path)))
@@ -107,5 +115,6 @@ def load_rules(override: Path | None = None) -> Rules:
         cues={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in cues.items()},
         not_pii=tuple(sorted(set(not_pii), key=len, reverse=True)), fillers=frozenset(fillers),
         email_at=frozenset(at), email_dot=frozenset(dot), email_tlds=frozenset(tlds),
-        email_stop=frozenset(stop), units=frozenset(units), languages=tuple(langs),
+        email_stop=frozenset(stop), units=frozenset(units), lead_ins=frozenset(lead_ins),
+        soundalikes=frozenset(soundalikes), languages=tuple(langs),
     )
