@@ -55,6 +55,8 @@ class Rules:
     lead_ins: frozenset[str] = field(default=frozenset())
     # words (Chinese: characters) the ASR writes for digits it misheard ("heaven", 林): see soundalike.py
     soundalikes: frozenset[str] = field(default=frozenset())
+    # words that make the next two words a menu option ("press one for sales", 按一): not a number's digits
+    options: frozenset[str] = field(default=frozenset())
     languages: tuple[str, ...] = field(default=())
 
 
@@ -87,6 +89,7 @@ def load_rules(override: Path | None = None) -> Rules:
     units: set[str] = set()
     lead_ins: set[str] = set()
     soundalikes: set[str] = set()
+    options: set[str] = set()
     langs = []
     for path in _files(override):
         try:
@@ -105,6 +108,7 @@ def load_rules(override: Path | None = None) -> Rules:
         units.update(_strs(doc, "units", str(path)))
         lead_ins.update(_strs(doc, "lead_ins", str(path)))
         soundalikes.update(_strs(doc, "soundalikes", str(path)))
+        options.update(_strs(doc, "options", str(path)))
         email = doc.get("email") or {}
         at.update(_strs(email, "at", str(path)))
         dot.update(_strs(email, "dot", str(path)))
@@ -116,5 +120,5 @@ def load_rules(override: Path | None = None) -> Rules:
         not_pii=tuple(sorted(set(not_pii), key=len, reverse=True)), fillers=frozenset(fillers),
         email_at=frozenset(at), email_dot=frozenset(dot), email_tlds=frozenset(tlds),
         email_stop=frozenset(stop), units=frozenset(units), lead_ins=frozenset(lead_ins),
-        soundalikes=frozenset(soundalikes), languages=tuple(langs),
+        soundalikes=frozenset(soundalikes), options=frozenset(options), languages=tuple(langs),
     )

@@ -86,6 +86,10 @@ def soundalike_hits(mine: list[TimedWord], others: list[TimedWord], cues: Cues, 
         if any(h.start <= t1 and t0 <= h.end for h in hits):
             continue
         scored = [_score(w, rules) for w in words]
+        for k, w in enumerate(words):  # "press one for sales": an option's digit and the word after it
+            if norm(w.word.word) in rules.options:
+                for m in range(k + 1, min(k + 3, len(scored))):
+                    scored[m] = _Scored(scored[m].word, 0, scored[m].size)
         found = _best(scored)
         if found is None:
             continue
