@@ -273,7 +273,8 @@ def main() -> None:
         results = {}
         for mode in modes:
             print(f"{kind}: {names[mode]} on {len(group)} calls …", file=sys.stderr)
-            child = {"b": json.dumps(base), "cascade": "callqc-cascade", "prompts": "callqc-prompts"}.get(mode, "callqc")
+            child = {"b": json.dumps(base), "cascade": "callqc-cascade",
+                     "prompts": "callqc-prompts"}.get(mode, "callqc")
             results[mode] = _spawn(child, group, work, f"{tag}{kind}{mode}", args.model)
         lines += ["", f"**{kind} calls**: {len(group)} calls, {sum(c['duration_s'] for c in group) / 60:.1f} min; "
                   f"load average after: {_loadavg()}", "", HEAD,
