@@ -5,7 +5,8 @@ its mode (c): every call ingested, then the ``callqc work --burst`` loop (transc
 this process (``--concurrency 1``: no fork), under yappi's CPU clock on every Python thread. The
 model's own work runs in CTranslate2's C++ threads, which no Python profiler sees: it is the
 process's CPU (``getrusage``) minus what the Python threads spent, and is reported as such. The
-worker's start (imports, schema check) and the model load are inside the clock, as in (c).
+model load is inside the clock, as in (c); the imports are not (they happen before the profile
+starts: time an empty ``callqc work --burst`` with ``/usr/bin/time`` for them).
 
 Each phase is the inclusive CPU of the functions it names, summed over threads (nested phases are
 shown indented and counted inside their parent). ``--top N`` adds yappi's N costliest functions.
@@ -30,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (depth, label, [(module suffix, function name)]): inclusive CPU of the first frame of any of them.
 PHASES: list[tuple[int, str, list[tuple[str, str]]]] = [
-    (0, "imports + worker start (CLI, handlers, schema)", [("callqc/pool.py", "_run_inline")]),
     (0, "transcribe job (handler.handle), Python threads", [("transcribe/handler.py", "handle")]),
     (1, "read call row + known prompts", [("transcribe/handler.py", "_load_call")]),
     (1, "model load (Transcriber)", [("transcribe/engine.py", "get_transcriber")]),
