@@ -281,6 +281,19 @@ def build(folder: Path, *, hold_calls: int = 8, speech_calls: int = 4, minutes: 
     return truth
 
 
+def register_prompts() -> None:
+    """Register the corpus's recorded prompts as known prompts in the configured database, as an
+    operator does once with ``callqc prompts add`` (bench.pbx_speed's ``prompts`` mode). The hold
+    announcement (1.6 s) is shorter than a prompt may be and is left out."""
+    from storage.db import session
+    from transcribe.prompt_files import register_file
+
+    texts = prompt_texts()
+    with session(write=True) as s:
+        for name in IVR_PROMPTS:
+            register_file(s, SOUNDS / f"{name}.wav", name=name, text=texts[name], created_by="bench")
+
+
 def load(folder: Path) -> list[dict]:
     """The truth of a corpus built by :func:`build`."""
     return list(json.loads((folder / "truth.json").read_text()))

@@ -14,7 +14,9 @@ speech-only calls). Two steps, one run:
    by kind): (b) as chosen, then (c) callqc end to end — every call ingested (probe, hash, object
    store, database row, job), then ``callqc work --burst --kinds transcribe,score`` until it exits
    (model load, transcription and scoring included) — and, with ``cascade`` in ``--modes``, (c)
-   again with cascade decoding on (``CALLQC_ASR_CASCADE``); as ratios to (b) per kind.
+   again with cascade decoding on (``CALLQC_ASR_CASCADE``), and with ``prompts`` (c) again with the
+   corpus's recorded prompts registered as known prompts; as ratios to (b) per kind. Transcript text
+   is counted per channel (a ``system`` segment, a known prompt, on the channel it plays on).
 
 Reported per mode: call-seconds per wall-second, call-seconds per CPU-second, WER per channel and
 per call kind (``hold``, ``speech``), and words whose middle falls inside a hold-music span.
@@ -25,7 +27,7 @@ faster-whisper's is; the redacted text everyone reads is scored apart ("stored t
 words redaction cut count as errors there, a number cut as it should be too).
 
 ``python -m bench.pbx_speed [--corpus DIR] [--hold-calls 8] [--speech-calls 4] [--minutes 4.5]
-[--sweep-calls 3] [--no-sweep] [--calls HOLD,SPEECH] [--model tiny.en] [--modes b,c,cascade] [--markdown FILE]``
+[--sweep-calls 3] [--no-sweep] [--calls HOLD,SPEECH] [--model tiny.en] [--modes b,c,cascade,prompts] [--markdown FILE]``
 """
 
 from __future__ import annotations
@@ -91,14 +93,24 @@ def run_bare(calls: list[dict], cfg: dict) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_callqc(calls: list[dict], tag: str) -> dict:
-    """Ingest every call, then ``callqc work --burst`` (transcribe and score) until it exits."""
+CHANNELS = {0: "agent", 1: "customer"}  # the corpus's channel map (and callqc's default)
+
+
+def run_callqc(calls: list[dict], tag: str, *, prompts: bool = False) -> dict:
+    """Ingest every call, then ``callqc work --burst`` (transcribe and score) until it exits.
+    ``prompts``: the corpus's recorded prompts are registered first (outside the clock, as an
+    operator does once): their spans get the stored text as ``system`` speech, counted on the
+    channel they play on."""
     from recorder.ingest import ingest_file
     from storage.db import migrate, session
     from storage.redactions import with_originals
     from storage.transcripts import transcript_json
 
     migrate()
+    if prompts:
+        from bench.pbx_corpus import register_prompts
+
+        register_prompts()
     t0, c0 = time.perf_counter(), _cpu_self_s()
     ids = [ingest_file(Path(c["path"]), name=f"{Path(c['path']).stem}-{tag}").call_id for c in calls]
     ingest_cpu = _cpu_self_s() - c0
@@ -110,12 +122,14 @@ def run_callqc(calls: list[dict], tag: str) -> dict:
     with session() as s:
         for cid in ids:
             data = transcript_json(s, cid) or {"segments": [], "call_id": cid}
-            stored = {sp: " ".join(g["text"] for g in data["segments"] if g["speaker"] == sp) for sp in SPEAKERS}
+            # by channel, so a known prompt's `system` segments count on the channel they play on
+            stored = {sp: " ".join(g["text"] for g in data["segments"] if CHANNELS.get(g["channel"]) == sp)
+                      for sp in SPEAKERS}
             with_originals(s, data)  # the transcriber's own text, as bare faster-whisper's is scored
-            hyps.append({sp: {"text": " ".join(g["text"] for g in data["segments"] if g["speaker"] == sp),
-                              "stored": stored[sp],
-                              "words": [(w["start"], w["end"]) for g in data["segments"] if g["speaker"] == sp
-                                        for w in g["words"]]} for sp in SPEAKERS})
+            by = {sp: [g for g in data["segments"] if CHANNELS.get(g["channel"]) == sp] for sp in SPEAKERS}
+            hyps.append({sp: {"text": " ".join(g["text"] for g in segs), "stored": stored[sp],
+                              "words": [(w["start"], w["end"]) for g in segs for w in g["words"]]}
+                         for sp, segs in by.items()})
     return {"wall_s": wall, "cpu_s": cpu, "hyps": hyps,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
@@ -151,7 +165,8 @@ def quality(calls: list[dict], hyps: list[dict]) -> dict:
 
 def _child(args: argparse.Namespace) -> None:
     calls = json.loads(Path(args.calls_file).read_text())
-    result = run_callqc(calls, args.tag) if args.child.startswith("callqc") else run_bare(calls, json.loads(args.child))
+    result = (run_callqc(calls, args.tag, prompts=args.child == "callqc-prompts") if args.child.startswith("callqc")
+              else run_bare(calls, json.loads(args.child)))
     print(json.dumps(result))
 
 
@@ -207,7 +222,8 @@ def main() -> None:
     ap.add_argument("--model", default="tiny.en", help="Weights for every mode (tiny.en, base).")
     ap.add_argument("--modes", default="b,c,cascade",
                     help="Comma list: b (bare baseline), c (callqc as configured, cascade off), cascade "
-                         "(callqc with CALLQC_ASR_CASCADE on).")
+                         "(callqc with CALLQC_ASR_CASCADE on), prompts (callqc with the corpus's recorded "
+                         "prompts registered as known prompts).")
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--calls-file", help=argparse.SUPPRESS)
@@ -260,7 +276,8 @@ def main() -> None:
             return
     modes = args.modes.split(",")
     names = {"b": f"(b) bare: {_label(base)}", "c": "(c) callqc end to end (ingest → transcript + score)",
-             "cascade": "(c) callqc, cascade decoding on"}
+             "cascade": "(c) callqc, cascade decoding on",
+             "prompts": "(c) callqc, the corpus's recorded prompts registered"}
     # Hold calls and speech-only calls run apart (each mode on each kind, model load in every run), so
     # the speed of each kind is its own measurement: the goals differ by kind.
     for kind in ("hold", "speech"):
@@ -270,8 +287,9 @@ def main() -> None:
         results = {}
         for mode in modes:
             print(f"{kind}: {names[mode]} on {len(group)} calls …", file=sys.stderr)
-            results[mode] = _spawn(json.dumps(base) if mode == "b" else "callqc-cascade" if mode == "cascade"
-                                   else "callqc", group, work, f"{tag}{kind}{mode}", args.model)
+            child = {"b": json.dumps(base), "cascade": "callqc-cascade",
+                     "prompts": "callqc-prompts"}.get(mode, "callqc")
+            results[mode] = _spawn(child, group, work, f"{tag}{kind}{mode}", args.model)
         lines += ["", f"**{kind} calls**: {len(group)} calls, {sum(c['duration_s'] for c in group) / 60:.1f} min; "
                   f"load average after: {_loadavg()}", "", HEAD,
                   *[_row(names[m], r) for m, r in results.items()], ""]

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from pypinyin import Style, lazy_pinyin
 
 from scoring.conversation import is_cjk
 
@@ -42,6 +41,10 @@ TONE_COST = 0.25
 
 @lru_cache(maxsize=8192)
 def _pinyin_of(text: str) -> tuple[str, ...]:
+    # Imported on the first Chinese text: its phrase dictionary costs ~0.3 s of CPU at every worker
+    # start, which a center that scores only English calls never needs.
+    from pypinyin import Style, lazy_pinyin
+
     return tuple(lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True, errors="default"))
 
 

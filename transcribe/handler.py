@@ -40,6 +40,7 @@ from transcribe.paused import silence_paused
 from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
+from transcribe.replay import KeptWindows
 from transcribe.vocabulary import decoding_hotwords
 from transcribe.voiceprint import VoicePrint, call_prints
 
@@ -146,12 +147,17 @@ def _open_audio(key: str, call_id: str,
             yield stream, Path(tmp.name)
 
 
-def _prints(path: Path, call_id: str, info: _CallInfo, transcript: Transcript) -> dict[int, VoicePrint]:
+def _prints(path: Path, call_id: str, info: _CallInfo, transcript: Transcript,
+            kept: KeptWindows | None = None) -> dict[int, VoicePrint]:
     """Voice prints of the agent and customer channels (the channel check's voice evidence), from the
-    original audio over each channel's segments; none for a call without both roles."""
+    original audio over each channel's segments; none for a call without both roles. ``kept``: the
+    windows transcription decoded, when the call was short enough to keep them (else decoded again)."""
     cmap = info.channel_map
     if "agent" not in cmap or "customer" not in cmap:
         return {}
+    windows = kept.kept() if kept is not None else None
+    if windows is not None:
+        return call_prints(windows, transcript.segments, [cmap["agent"], cmap["customer"]])
     with AudioStream(path, name=call_id, audio_format=info.audio_format) as again:
         return call_prints(again.windows(), transcript.segments, [cmap["agent"], cmap["customer"]])
 
@@ -166,7 +172,8 @@ def handle(ctx: JobContext) -> None:
         return
     transcriber = get_transcriber()  # a missing model fails (and retries) before the call is touched
     try:
-        with _open_audio(info.audio_key, call_id, info.audio_format) as (audio, path):
+        with _open_audio(info.audio_key, call_id, info.audio_format) as (stream, path):
+            audio = KeptWindows(stream)
             transcript = transcriber.transcribe(
                 audio, channel_map=info.channel_map, language=language_for(info.queue, *info.numbers),
                 stop=ctx.lease_lost, hotwords=decoding_hotwords(), languages=get_settings().asr_languages,
@@ -176,7 +183,7 @@ def handle(ctx: JobContext) -> None:
             redacted = redact_transcript(transcript.segments)
             audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format,
                                           paused=info.paused)
-            prints = _prints(path, call_id, info, transcript)
+            prints = _prints(path, call_id, info, transcript, audio)
     except (CorruptAudio, UndecodableAudio, ObjectNotFound) as exc:
         _mark_failed(call_id, str(exc))
         raise PermanentError(str(exc)) from exc
