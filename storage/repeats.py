@@ -4,15 +4,14 @@ A call with a known customer number (the caller of an inbound call, the callee o
 is a *repeat-followed* call when the same number made another call strictly after it and at most
 ``fcr_days`` later (scoring/kpi.py, ``first_contact_resolved``). Which later calls count depends on
 who looks: the KPI page counts only the calls its viewer may see (storage/access.py). So each row
-holds the count four times, one per kind of scope:
+holds the count three times, one per kind of scope:
 
 - ``repeat_any``: any later call (an admin, who sees every tenant);
 - ``repeat_tenant``: a later call of the same tenant (a supervisor of the whole tenant);
-- ``repeat_team``: of the same tenant and team (a supervisor of one team);
-- ``repeat_agent``: of the same tenant and agent (an agent's own page).
+- ``repeat_team``: of the same tenant and team (a supervisor of one team).
 
-A viewer of several teams (but not all) is none of these; the KPI page computes that case from the
-call rows. Rows are keyed like ``hour_stats`` without the rubric: UTC hour of the call's start,
+Any other viewer (several teams but not all; a role that sees no team) is none of these; the KPI page
+computes that case from the call rows. Rows are keyed like ``hour_stats`` without the rubric: UTC hour of the call's start,
 tenant, team, agent, queue ('' for none).
 
 The rows are refreshed with ``hour_stats`` (review_app/workflow/rollup.py ``refresh``), under its
@@ -44,7 +43,7 @@ from storage.users import Principal, Role
 # a number's calls, for the repeat look-ups of a short range (the live tail, a window's part hours)
 CALLER_INDEX = sa.Index("ix_calls_caller_started", Call.__table__.c.caller, Call.__table__.c.started_at)
 CALLEE_INDEX = sa.Index("ix_calls_callee_started", Call.__table__.c.callee, Call.__table__.c.started_at)
-SCOPES = ("any", "tenant", "team", "agent")
+SCOPES = ("any", "tenant", "team")
 COUNTS = ("fcr_known", *(f"repeat_{s}" for s in SCOPES))
 KEY = ("hour", "tenant", "team", "agent_id", "queue")
 _BY_NUMBER = 2000  # more numbers than this: read the range's calls by time instead of by number
@@ -64,7 +63,6 @@ class HourRepeats(SQLModel, table=True):
     repeat_any: int = 0  # of those, calls the same number called again within fcr_days: any call
     repeat_tenant: int = 0  # ... a call of the same tenant
     repeat_team: int = 0  # ... of the same tenant and team
-    repeat_agent: int = 0  # ... of the same tenant and agent
 
 
 Row = tuple[str, str, str, str, str]  # KEY
@@ -74,13 +72,13 @@ def _number() -> Any:
     return sa.case((col(Call.direction) == Direction.outbound.value, col(Call.callee)), else_=col(Call.caller))
 
 
-def _scope_keys(tenant: str, team: str | None, agent: str | None) -> tuple[tuple[Any, ...], ...]:
-    return ((), (tenant,), (tenant, team), (tenant, agent))
+def _scope_keys(tenant: str, team: str | None) -> tuple[tuple[Any, ...], ...]:
+    return ((), (tenant,), (tenant, team))
 
 
 def _later(session: Session, numbers: set[str], after: datetime, upto: datetime) -> list[tuple[Any, ...]]:
-    """(number, tenant, team, agent, start) of every call with one of ``numbers`` in (after, upto]."""
-    cols = (_number(), col(Call.tenant), col(Call.team), col(Call.agent_id), col(Call.started_at))
+    """(number, tenant, team, start) of every call with one of ``numbers`` in (after, upto]."""
+    cols = (_number(), col(Call.tenant), col(Call.team), col(Call.started_at))
     when = (col(Call.started_at) > after, col(Call.started_at) <= upto)
     if len(numbers) > _BY_NUMBER:
         return [tuple(r) for r in session.execute(sa.select(*cols).where(*when)) if r[0] in numbers]
@@ -102,8 +100,8 @@ def raw_rows(session: Session, start: datetime, end: datetime) -> dict[Row, dict
     calls = list(session.execute(q))
     numbers = {r[5] for r in calls if r[5]}
     starts: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
-    for number, tenant, team, agent, started in _later(session, numbers, start, end + window) if numbers else ():
-        for i, scope in enumerate(_scope_keys(tenant, team, agent)):
+    for number, tenant, team, started in _later(session, numbers, start, end + window) if numbers else ():
+        for i, scope in enumerate(_scope_keys(tenant, team)):
             starts[(i, number, *scope)].append(started)
     for v in starts.values():
         v.sort()
@@ -113,7 +111,7 @@ def raw_rows(session: Session, start: datetime, end: datetime) -> dict[Row, dict
         if not number:
             continue
         row["fcr_known"] += 1
-        for i, scope in enumerate(_scope_keys(tenant, team, agent)):
+        for i, scope in enumerate(_scope_keys(tenant, team)):
             later = starts.get((i, number, *scope), [])
             j = bisect_right(later, started)  # the first call strictly after this one
             row[f"repeat_{SCOPES[i]}"] += j < len(later) and later[j] <= started + window
@@ -134,7 +132,7 @@ def touched_hours(session: Session, since: datetime) -> set[str]:
         if n and (n not in latest or started > latest[n]):
             latest[n] = started
     first = min(s for s, _ in changed) - window
-    for number, _, _, _, started in _later(session, numbers, first - timedelta(microseconds=1), max(latest.values())):
+    for number, _, _, started in _later(session, numbers, first - timedelta(microseconds=1), max(latest.values())):
         if started <= latest[number]:  # an earlier call of a number that called (again) since
             out.add(hour_key(started))
     return out
@@ -176,36 +174,30 @@ def refresh(session: Session, since: datetime | None) -> int:
 
 
 def scope_of(who: Principal) -> str | None:
-    """Which count a viewer's FCR reads (see the module doc); None: a scope of several teams."""
+    """Which count a viewer's FCR reads (see the module doc); None: none of them."""
     if who.role == Role.admin:
         return "any"
     if can(who, Perm.view_all_calls):
         teams = who.teams
         return "tenant" if teams is None else ("team" if len(teams) == 1 else None)
-    return "agent"  # an agent sees their own calls; anyone else none (the scope clause then matches nothing)
+    return None
 
 
 def _scope_clause(who: Principal) -> list[Any]:
-    """``access.calls_clause`` on this table's columns ('' stands for none)."""
+    """``access.calls_clause`` on this table's columns for a viewer :func:`scope_of` serves."""
     if who.role == Role.admin:
         return []
     tenant = col(HourRepeats.tenant) == who.tenant
-    if can(who, Perm.view_all_calls):
-        return [tenant] if who.teams is None else [tenant, col(HourRepeats.team).in_(who.teams)]
-    if who.role == Role.agent and who.agent_id:
-        return [tenant, col(HourRepeats.agent_id) == who.agent_id]
-    return [sa.false()]
+    return [tenant] if who.teams is None else [tenant, col(HourRepeats.team).in_(who.teams)]
 
 
 def _visible(who: Principal, row: Row) -> bool:
-    _, tenant, team, agent, _ = row
+    _, tenant, team, _, _ = row
     if who.role == Role.admin:
         return True
     if tenant != who.tenant:
         return False
-    if can(who, Perm.view_all_calls):
-        return who.teams is None or team in who.teams
-    return who.role == Role.agent and bool(who.agent_id) and agent == who.agent_id
+    return who.teams is None or team in who.teams
 
 
 def window_counts(session: Session, who: Principal, start: datetime, end: datetime, *, by: str | None = None,

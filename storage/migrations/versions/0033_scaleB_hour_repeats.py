@@ -14,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 KEY = ("hour", "tenant", "team", "agent_id", "queue")
-COUNTS = ("fcr_known", "repeat_any", "repeat_tenant", "repeat_team", "repeat_agent")
+COUNTS = ("fcr_known", "repeat_any", "repeat_tenant", "repeat_team")
 
 
 def upgrade() -> None:
