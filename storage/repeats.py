@@ -11,8 +11,8 @@ holds the count three times, one per kind of scope:
 - ``repeat_team``: of the same tenant and team (a supervisor of one team).
 
 Any other viewer (several teams but not all; a role that sees no team) is none of these; the KPI page
-computes that case from the call rows. Rows are keyed like ``hour_stats`` without the rubric: UTC hour of the call's start,
-tenant, team, agent, queue ('' for none).
+computes that case from the call rows. Rows are keyed like ``hour_stats`` without the rubric: UTC
+hour of the call's start, tenant, team, agent, queue ('' for none).
 
 The rows are refreshed with ``hour_stats`` (review_app/workflow/rollup.py ``refresh``), under its
 lock and watermark. A call's row changes when the call changes (its ``updated_at``) and when a
@@ -41,8 +41,8 @@ from storage.settings import get_settings
 from storage.users import Principal, Role
 
 # a number's calls, for the repeat look-ups of a short range (the live tail, a window's part hours)
-CALLER_INDEX = sa.Index("ix_calls_caller_started", Call.__table__.c.caller, Call.__table__.c.started_at)
-CALLEE_INDEX = sa.Index("ix_calls_callee_started", Call.__table__.c.callee, Call.__table__.c.started_at)
+CALLER_INDEX = sa.Index("ix_calls_caller_started", col(Call.caller), col(Call.started_at))
+CALLEE_INDEX = sa.Index("ix_calls_callee_started", col(Call.callee), col(Call.started_at))
 SCOPES = ("any", "tenant", "team")
 COUNTS = ("fcr_known", *(f"repeat_{s}" for s in SCOPES))
 KEY = ("hour", "tenant", "team", "agent_id", "queue")
@@ -228,8 +228,8 @@ def window_counts(session: Session, who: Principal, start: datetime, end: dateti
         where += [h.not_in(sorted(dirty))] if dirty else []
         where += [col(HourRepeats.team) == team] if team else []
         where += [col(HourRepeats.queue) == queue] if queue else []
-        q = (sa.select(day, group, func.sum(col(HourRepeats.fcr_known)), func.sum(getattr(HourRepeats, f"repeat_{scope}")))
-             .where(*where).group_by(day, group))
+        repeated = func.sum(getattr(HourRepeats, f"repeat_{scope}"))
+        q = sa.select(day, group, func.sum(col(HourRepeats.fcr_known)), repeated).where(*where).group_by(day, group)
         for d, g, known, repeats in session.execute(q):
             c = counts[(d, g or "")]
             c[0] += int(known or 0)

@@ -23,8 +23,8 @@ import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
 import storage.prompts  # noqa: F401  prompts
 import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
-import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.repeats  # noqa: F401  hour_repeats; ix_calls_caller_started, ix_calls_callee_started
+import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.rollups  # noqa: F401  hour_stats, rollup_state
 import storage.routing  # noqa: F401  routing rules, routed calls
 import storage.rubric_rules  # noqa: F401  rubric_rules
