@@ -13,6 +13,7 @@ import storage.call_metrics  # noqa: F401  call_metrics
 import storage.calls  # noqa: F401  calls
 import storage.cdr  # noqa: F401  cdr_records
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
+import storage.item_stats  # noqa: F401  hour_items
 import storage.jobs  # noqa: F401  jobs
 import storage.live_levels  # noqa: F401  live_levels
 import storage.live_picks  # noqa: F401  live_plans, live_picks

@@ -1,6 +1,7 @@
-"""scaleB: hour_repeats (repeat-call FCR per hour and scope) and the calls' number indexes; filled at once
+"""scaleB: hour_repeats (repeat-call FCR per hour and scope), hour_items (the report's item answers per hour),
+the calls' number indexes; both tables filled at once
 
-Revision ID: 0033_scaleB_hour_repeats
+Revision ID: 0033_scaleB_kpi_rollups
 Revises: 0032_scalepages_pages
 """
 
@@ -8,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlmodel import Session
 
-revision = '0033_scaleB_hour_repeats'
+revision = '0033_scaleB_kpi_rollups'
 down_revision = '0032_scalepages_pages'
 branch_labels = None
 depends_on = None
@@ -26,13 +27,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*KEY),
     )
     op.create_index('ix_hour_repeats_tenant_team_hour', 'hour_repeats', ['tenant', 'team', 'hour'], unique=False)
+    op.create_table(
+        'hour_items',
+        sa.Column('hour', sa.String(length=13), nullable=False),
+        sa.Column('tenant', sa.String(length=64), nullable=False),
+        sa.Column('team', sa.String(length=64), nullable=False),
+        sa.Column('item_id', sa.String(length=64), nullable=False),
+        sa.Column('answered', sa.Integer(), nullable=False),
+        sa.Column('yes', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('hour', 'tenant', 'team', 'item_id'),
+    )
+    op.create_index('ix_hour_items_tenant_hour', 'hour_items', ['tenant', 'hour'], unique=False)
     # a number's calls: the repeat look-ups of the live tail and of a window's part hours
     op.create_index('ix_calls_caller_started', 'calls', ['caller', 'started_at'], unique=False)
     op.create_index('ix_calls_callee_started', 'calls', ['callee', 'started_at'], unique=False)
     # filled now, for every call (the rollup's watermark already covers them): a month at a time from the
-    # call rows, minutes at a million calls, where recomputing hour_stats too would take an hour
-    from storage import repeats
-    repeats.rebuild(Session(bind=op.get_bind()))
+    # raw rows, minutes at a million calls, where recomputing hour_stats too would take an hour
+    from storage import item_stats, repeats
+    session = Session(bind=op.get_bind())
+    repeats.rebuild(session)
+    item_stats.rebuild(session)
 
 
 def downgrade() -> None:
@@ -40,3 +54,5 @@ def downgrade() -> None:
     op.drop_index('ix_calls_caller_started', table_name='calls')
     op.drop_index('ix_hour_repeats_tenant_team_hour', table_name='hour_repeats')
     op.drop_table('hour_repeats')
+    op.drop_index('ix_hour_items_tenant_hour', table_name='hour_items')
+    op.drop_table('hour_items')
