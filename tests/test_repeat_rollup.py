@@ -3,7 +3,8 @@ aggregated in the database (shifts.py), equal the figures computed from the raw 
 kind of viewer (admin, tenant, one team, several teams, another tenant), for windows across a month's edge
 and in UTC, +08:00 and +05:30 days: before any refresh, after one, when a late call turns calls of
 an already refreshed month into repeat-followed ones, and after refreshing again (SQLite and
-PostgreSQL). Refreshing recomputes hours, never adds to them."""
+PostgreSQL). The monthly report's item counts, read from the item rollup (storage/item_stats.py), equal
+the counted evaluations' answers the same way. Refreshing recomputes hours, never adds to them."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ from review_app.workflow import rollup
 from review_app.workflow.kpis import GroupBy, Period, kpi_rows, period_key
 from scoring.kpi import KpiCall, calls_per_hour, first_contact_resolved
 from storage import db as dbmod
-from storage import repeats
+from storage import item_stats, repeats
 from storage.access import may_see
 from storage.calls import Call, CallStatus, Direction
+from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, supersede
+from storage.item_stats import HourItems
 from storage.repeats import HourRepeats
+from storage.reviews import Review
 from storage.settings import get_settings
 from storage.users import Principal, Role
 
@@ -183,3 +187,62 @@ def test_rebuild_fills_every_hour_as_the_migration_does(db_url: str) -> None:
         assert written == len(list(s.exec(select(HourRepeats)))) > 0
         _stored_equals_raw(s)
         assert repeats.rebuild(s) == written  # again: the same rows, not twice as many
+
+
+def _raw_items(s: Session, who: Principal, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[int, int]]:
+    """(answered, yes) per (team, item) of the counted evaluations, from the ORM rows one by one."""
+    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for c in s.exec(select(Call).where(col(Call.started_at) >= start, col(Call.started_at) < end)):
+        if not may_see(who, c):
+            continue
+        review = s.exec(select(Review).where(Review.call_id == c.call_id).order_by(col(Review.id).desc())).first()
+        ev = review.evaluation_id if review else s.exec(select(Evaluation.id).where(
+            Evaluation.call_id == c.call_id, Evaluation.kind == EvaluationKind.auto,
+            col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True))).first()
+        for it in s.exec(select(EvaluationItem).where(EvaluationItem.evaluation_id == ev)) if ev else ():
+            answer = it.final_answer or it.human_answer or it.auto_answer
+            if answer in ("yes", "no"):
+                acc = out[(c.team or "-", it.item_id)]
+                acc[0] += 1
+                acc[1] += answer == "yes"
+    return {k: (n, yes) for k, (n, yes) in out.items()}
+
+
+def test_report_item_counts_from_the_item_rollup_equal_the_raw_answers_across_refreshes_and_late_reviews(
+        db_url: str) -> None:
+    from tests.test_rollups import T0 as MAY
+    from tests.test_rollups import _evaluation, _review
+    from tests.test_rollups import _world as scored_world
+
+    r = random.Random(12)
+    with dbmod.session() as s:
+        ids = scored_world(s, r, 90, MAY, 9)
+    windows = [(datetime(2026, 5, 3, tzinfo=ZoneInfo(z)), datetime(2026, 5, 10, tzinfo=ZoneInfo(z)))
+               for z in ("UTC", "Asia/Kolkata")]
+
+    def check() -> None:
+        with dbmod.session() as s:
+            for start, end in windows:
+                for who in VIEWERS[:4]:
+                    assert item_stats.window_counts(s, who, start, end) == _raw_items(s, who, start, end)
+                got = item_stats.window_counts(s, VIEWERS[1], start, end, team="t1")
+                assert got == {k: v for k, v in _raw_items(s, VIEWERS[1], start, end).items() if k[0] == "t1"}
+
+    check()  # never refreshed
+    with dbmod.session() as s:
+        rollup.refresh(s)
+    check()
+    with dbmod.session() as s:  # late: a review of an old call, a rescore; not refreshed
+        _review(s, ids[3], r)
+        new = _evaluation(s, ids[5], r)
+        assert new.id is not None
+        supersede(s, ids[5], "auto", "auto", new.id)
+    check()
+    for _ in range(2):
+        with dbmod.session() as s:
+            rollup.refresh(s)
+        check()
+        with dbmod.session() as s:
+            stored = sum(h.answered for h in s.exec(select(HourItems)))
+            everything = (MAY - timedelta(days=1), MAY + timedelta(days=12))
+            assert stored == sum(n for n, _ in _raw_items(s, VIEWERS[0], *everything).values())
