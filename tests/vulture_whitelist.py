@@ -176,3 +176,8 @@ cpu_s  # ForcedScorer: CPU seconds spent, read by bench/zh_verify.py
 encodes  # ForcedScorer: encoder passes, read by bench/zh_verify.py
 generate_segment_batched  # transcribe/cascade.py: overrides faster-whisper's BatchedInferencePipeline method, called by its forward()
 first_digit  # Hit: the first written digit when the audio span starts earlier, read by bench/redaction.py
+CALLER_INDEX  # storage/repeats.py: declared for the schema (migration 0033), used by the database
+CALLEE_INDEX
+repeat_any  # storage/repeats.py: hour_repeats columns, read by name (f"repeat_{scope}")
+repeat_tenant
+repeat_team

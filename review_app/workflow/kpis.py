@@ -19,9 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from review_app.workflow import shifts
 from review_app.workflow.kpi_calls import counted_evaluations, load_calls
 from review_app.workflow.rollup import Sums, total, week_of, window_sums
 from scoring.kpi import KpiCall, Kpis, calls_per_hour, first_contact_resolved
+from storage import repeats
 from storage.access import Perm, calls_clause, require
 from storage.calls import Call, Direction
 from storage.errors import InvalidInput
@@ -125,13 +127,31 @@ def _shifts_and_repeats(session: Session, who: Principal, *, start: datetime, en
     return out
 
 
+def _fcr_rates(session: Session, who: Principal, *, start: datetime, end: datetime, by: GroupBy, period: Period,
+               team: str | None, queue: str | None) -> dict[tuple[str, str], float | None]:
+    """Per (period, group): the repeat-call FCR rate, from the repeat rollup (storage/repeats.py), or from
+    the call rows when ``who`` sees several teams but not all."""
+    column = {GroupBy.agent: "agent_id", GroupBy.team: "team", GroupBy.queue: "queue"}.get(by)
+    counts = repeats.window_counts(session, who, start, end, by=column, team=team, queue=queue)
+    if counts is None:
+        return {k: v[1] for k, v in _shifts_and_repeats(session, who, start=start, end=end, by=by, period=period,
+                                                        team=team, queue=queue).items()}
+    acc: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (day, value), (known, repeated) in counts.items():
+        a = acc[(_period_of_day(day, period), _name(by, value))]
+        a[0] += known
+        a[1] += repeated
+    return {k: 100.0 * (known - repeated) / known if known else None for k, (known, repeated) in acc.items()}
+
+
 def kpi_rows(session: Session, who: Principal, *, start: datetime, end: datetime,
              by: GroupBy | str = GroupBy.agent, period: Period | str = Period.month,
              team: str | None = None, queue: str | None = None) -> list[KpiRow]:
     """KPIs per group and period (periods by call date), sorted by period then group.
 
-    The sums come from the hour rollup (rollup.window_sums: exact, with the live tail read raw);
-    calls per hour and the repeat-call FCR rate, which are not sums, from the call rows' times."""
+    The sums come from the hour rollup (rollup.window_sums: exact, with the live tail read raw), the
+    repeat-call FCR rate from the repeat rollup (storage/repeats.py, the same way), calls per hour
+    (not a sum) from the window's calls of the group, aggregated in the database (shifts.py)."""
     require(who, Perm.dashboard)
     try:
         by, period = GroupBy(by), Period(period)
@@ -143,13 +163,14 @@ def kpi_rows(session: Session, who: Principal, *, start: datetime, end: datetime
     groups: dict[tuple[str, str], list[Sums]] = defaultdict(list)
     for (day, value), sums in window_sums(session, who, start, end, by=column, team=team, queue=queue).items():
         groups[(_period_of_day(day, period), _name(by, value))].append(sums)
-    other = _shifts_and_repeats(session, who, start=start, end=end, by=by, period=period, team=team, queue=queue)
+    cph = {(p, _name(by, g)): v for (p, g), v in shifts.rates(session, who, start=start, end=end, by=column,
+                                                               period=period, team=team, queue=queue).items()}
+    fcr = _fcr_rates(session, who, start=start, end=end, by=by, period=period, team=team, queue=queue)
     out = []
     for key, parts in sorted(groups.items()):
         sums = total(parts)
         if sums["calls"]:
-            cph, fcr = other.get(key, (None, None))
-            out.append(KpiRow(key[1], key[0], from_sums(sums, calls_per_hour=cph, fcr_rate=fcr)))
+            out.append(KpiRow(key[1], key[0], from_sums(sums, calls_per_hour=cph.get(key), fcr_rate=fcr.get(key))))
     return out
 
 

@@ -15,19 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import calibration
 from review_app.workflow.kpis import GroupBy, KpiRow, kpi_rows
 from scoring.kpi import Kpis
+from storage import item_stats
 from storage.access import Perm, calls_clause, require
 from storage.audit import record
 from storage.calls import Call
 from storage.errors import InvalidInput
-from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import AuditAction
-from storage.reviews import CalibrationSession, Review
+from storage.reviews import CalibrationSession
 from storage.users import Principal
 
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
@@ -81,27 +80,9 @@ def _round(v: Any) -> Any:
 
 def _item_view(session: Session, who: Principal, start: datetime, end: datetime, team: str | None) -> View:
     """Per team and item: yes/no answers of the counted evaluations (the newest review's, else the
-    active auto-submitted one) of the month's calls, counted in the database (a month is 1.6 M answers)."""
-    where = [col(Call.started_at) >= start, col(Call.started_at) < end, calls_clause(who)]
-    where += [col(Call.team) == team] if team else []
-    calls = sa.select(col(Call.call_id).label("call_id"), func.coalesce(col(Call.team), "-").label("team")) \
-        .where(*where).subquery()
-    newest = (sa.select(col(Review.call_id).label("call_id"), func.max(col(Review.id)).label("rid"))
-              .join(calls, calls.c.call_id == col(Review.call_id)).group_by(col(Review.call_id)).subquery())
-    reviewed = (sa.select(calls.c.team, col(Review.evaluation_id).label("ev"))
-                .join(newest, newest.c.call_id == calls.c.call_id).join(Review, col(Review.id) == newest.c.rid))
-    auto = (sa.select(calls.c.team, col(Evaluation.id).label("ev"))
-            .join(Evaluation, col(Evaluation.call_id) == calls.c.call_id)
-            .where(col(Evaluation.kind) == EvaluationKind.auto, col(Evaluation.active).is_(True),
-                   col(Evaluation.auto_submitted).is_(True), calls.c.call_id.not_in(sa.select(newest.c.call_id))))
-    counted = sa.union_all(reviewed, auto).subquery()
-    it = EvaluationItem
-    answer = func.coalesce(func.nullif(col(it.final_answer), ""), func.nullif(col(it.human_answer), ""),
-                           col(it.auto_answer))
-    q = (sa.select(counted.c.team, col(it.item_id), func.count(), func.sum(sa.case((answer == "yes", 1), else_=0)))
-         .join(it, col(it.evaluation_id) == counted.c.ev).where(answer.in_(("yes", "no")))
-         .group_by(counted.c.team, col(it.item_id)).order_by(counted.c.team, col(it.item_id)))
-    rows = [[tm, item, n, int(yes), round(100.0 * int(yes) / n, 2)] for tm, item, n, yes in session.execute(q)]
+    active auto-submitted one) of the month's calls, from the item rollup (storage/item_stats.py)."""
+    counts = item_stats.window_counts(session, who, start, end, team)
+    rows = [[tm, item, n, yes, round(100.0 * yes / n, 2)] for (tm, item), (n, yes) in sorted(counts.items())]
     return View("items", ("team", "report_item", "report_answered", "report_yes", "kpi_pass_rate"), rows)
 
 

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
 from review_app.workflow.kpi_calls import FCR_ITEMS, load
-from storage import rollups
+from storage import item_stats, repeats, rollups
 from storage.access import Perm, can
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
@@ -168,6 +168,9 @@ def refresh(session: Session, *, now: datetime | None = None, full: bool = False
         rollups.replace_hours(session, [(a, b)], fresh)
         hours += round((b - a) / HOUR)
         rows += len(fresh)
+    since = None if old is None or full else old - rollups.OVERLAP
+    repeats.refresh(session, since)  # hour_repeats and hour_items: the same lock and watermark
+    item_stats.refresh(session, since)
     rollups.move_watermark(session, old, upto)
     session.expire(state)
     return Refreshed(hours, rows, upto)
