@@ -1,0 +1,40 @@
+"""scaleA: the agreement rollup (agreement_days, agreement_call_days) and the review-day rollup (review_days)
+
+Revision ID: 0033_scaleA_agreement_days
+Revises: 0032_scalepages_pages
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0033_scaleA_agreement_days'
+down_revision = '0032_scalepages_pages'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'agreement_days',
+        sa.Column('day', sa.String(length=10), nullable=False),
+        sa.Column('item_id', sa.String(length=64), nullable=False),
+        sa.Column('auto_answer', sa.String(length=16), nullable=False),
+        sa.Column('final_answer', sa.String(length=16), nullable=False),
+        sa.Column('counted', sa.Integer(), nullable=False),
+        sa.Column('dropped', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'item_id', 'auto_answer', 'final_answer'),
+    )
+    op.create_table(
+        'agreement_call_days',
+        sa.Column('day', sa.String(length=10), nullable=False),
+        sa.Column('call_id', sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'call_id'),
+    )
+    op.create_index('ix_agreement_call_days_call_id', 'agreement_call_days', ['call_id'], unique=False)
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM rollup_state WHERE name IN ('agreement_days', 'review_days')")
+    op.drop_index('ix_agreement_call_days_call_id', table_name='agreement_call_days')
+    op.drop_table('agreement_call_days')
+    op.drop_table('agreement_days')
