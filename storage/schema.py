@@ -24,6 +24,7 @@ import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
 import storage.prompts  # noqa: F401  prompts
 import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
+import storage.review_days  # noqa: F401  review_days
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.rollups  # noqa: F401  hour_stats, rollup_state
 import storage.routing  # noqa: F401  routing rules, routed calls

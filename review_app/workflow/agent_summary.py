@@ -12,14 +12,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
 
 from review_app.workflow.feedback import _agent_of
-from review_app.workflow.kpi_calls import counted_evaluations
 from review_app.workflow.rollup import total, window_sums
 from storage.access import calls_clause
 from storage.calls import Call
-from storage.evaluations import Evaluation, EvaluationItem
+from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Acknowledgement, Review
 from storage.users import Principal, Role
@@ -54,26 +54,48 @@ class AgentSummary:
 
 
 def _scores(session: Session, who: Principal, where: list, start: datetime, end: datetime,
-            rubric: str | None) -> tuple[list[float], list[int]]:
-    calls = [c for (c,) in session.execute(select(Call.call_id).where(
-        *where, calls_clause(who), Call.started_at >= start, Call.started_at < end))]
-    reviews, autos = counted_evaluations(session, calls)
-    counted: list[tuple[int, float]] = []
+            rubric: str | None) -> tuple[list[float], list[int], list[str | None]]:
+    """Counted scores, their evaluation IDs and rubrics, oldest call first (the calls are an agent's
+    month, a few hundred: narrow rows, the calls as a subquery instead of lists of IDs)."""
+    calls_q = select(Call.call_id).where(*where, calls_clause(who), Call.started_at >= start, Call.started_at < end)
+    calls = [c for (c,) in session.execute(calls_q.order_by(col(Call.started_at), col(Call.call_id)))]
+    newest: dict[str, tuple[int, float | None, str | None]] = {}
+    q = (select(Review.call_id, Review.evaluation_id, Review.score, Evaluation.rubric_id)
+         .outerjoin(Evaluation, col(Evaluation.id) == Review.evaluation_id)
+         .where(col(Review.call_id).in_(calls_q)).order_by(col(Review.id)))
+    for cid, ev_id, score, rid in session.execute(q):
+        newest[cid] = (ev_id, score, rid)  # ascending review IDs: the newest review wins
+    autos: dict[str, tuple[int, float | None, str | None]] = {}
+    q = (select(Evaluation.call_id, Evaluation.id, Evaluation.total, Evaluation.rubric_id)
+         .where(col(Evaluation.call_id).in_(calls_q), Evaluation.kind == EvaluationKind.auto,
+                col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True)))
+    for cid, ev_id, ev_total, rid in session.execute(q):
+        autos[cid] = (ev_id or 0, ev_total, rid)
+    counted: list[tuple[int, float, str | None]] = []
     for cid in calls:
-        r, a = reviews.get(cid), autos.get(cid)
-        ev_id = r.evaluation_id if r else (a.id if a else None)
-        score = r.score if r else (a.total if a else None)
-        if ev_id is not None and score is not None:
-            counted.append((ev_id, float(score)))
+        got = newest.get(cid) or autos.get(cid)
+        if got is not None and got[1] is not None:
+            counted.append((got[0], float(got[1]), got[2]))
     if rubric is not None:
-        # one query per 500 evaluations, not one per call: a team's month is thousands of calls
-        ids = [ev_id for ev_id, _ in counted]
-        rubric_of: dict[int | None, str] = {}
-        for i in range(0, len(ids), 500):
-            q = select(Evaluation.id, Evaluation.rubric_id).where(col(Evaluation.id).in_(ids[i:i + 500]))
-            rubric_of.update((eid, rid) for eid, rid in session.exec(q))
-        counted = [(ev_id, score) for ev_id, score in counted if rubric_of.get(ev_id) == rubric]
-    return [score for _, score in counted], [ev_id for ev_id, _ in counted]
+        counted = [c for c in counted if c[2] == rubric]
+    return [c[1] for c in counted], [c[0] for c in counted], [c[2] for c in counted]
+
+
+def _item_rates(session: Session, ev_ids: list[int]) -> list[ItemRate]:
+    """Per item, the yes share of the final (else the inspector's, else the auto) yes/no answers,
+    counted in the database."""
+    answer = func.coalesce(func.nullif(EvaluationItem.final_answer, ""), func.nullif(EvaluationItem.human_answer, ""),
+                           func.nullif(EvaluationItem.auto_answer, ""))
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for i in range(0, len(ev_ids), 500):
+        q = (select(EvaluationItem.item_id, func.count(), func.sum(sa.case((answer == "yes", 1), else_=0)))
+             .where(col(EvaluationItem.evaluation_id).in_(ev_ids[i:i + 500]), answer.in_(("yes", "no")))
+             .group_by(EvaluationItem.item_id))
+        for item, n, yes in session.execute(q):
+            tally[item][0] += int(n)
+            tally[item][1] += int(yes or 0)
+    return sorted((ItemRate(k, n, round(100.0 * y / n, 1)) for k, (n, y) in tally.items()),
+                  key=lambda r: (-r.yes_pct, r.item_id))
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -87,12 +109,11 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
     now = now or utcnow()
     start, before = now - timedelta(days=WINDOW_DAYS), now - timedelta(days=2 * WINDOW_DAYS)
     mine = [Call.agent_id == agent]
-    team = session.exec(select(Call.team).where(*mine, calls_clause(who)).order_by(col(Call.started_at).desc())).first()
-    scores, ev_ids = _scores(session, who, mine, start, now, None)
-    rubric = None
-    if ev_ids and (ev := session.get(Evaluation, ev_ids[-1])) is not None:
-        rubric = ev.rubric_id
-    previous, _ = _scores(session, who, mine, before, start, rubric)
+    team = session.exec(select(Call.team).where(*mine, calls_clause(who)).order_by(col(Call.started_at).desc())
+                        .limit(1)).first()
+    scores, ev_ids, rubrics = _scores(session, who, mine, start, now, None)
+    rubric = rubrics[-1] if rubrics else None  # of the newest counted call's evaluation
+    previous, _, _ = _scores(session, who, mine, before, start, rubric)
     team_score = None
     if team is not None:
         # the team figure reads the team's calls within the caller's own scope (an agent: tenant-wide)
@@ -102,15 +123,7 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
         t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric).values())
         counted = t["human_n"] + t["auto_n"]
         team_score = round((t["human_sum"] + t["auto_sum"]) / counted, 1) if counted else None
-    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for i in range(0, len(ev_ids), 500):
-        for it in session.exec(select(EvaluationItem).where(col(EvaluationItem.evaluation_id).in_(ev_ids[i:i + 500]))):
-            answer = it.final_answer or it.human_answer or it.auto_answer
-            if answer in ("yes", "no"):
-                tally[it.item_id][0] += 1
-                tally[it.item_id][1] += answer == "yes"
-    rates = sorted((ItemRate(k, n, round(100.0 * y / n, 1)) for k, (n, y) in tally.items()),
-                   key=lambda r: (-r.yes_pct, r.item_id))
+    rates = _item_rates(session, ev_ids)
     reviews = session.exec(select(Review.id).join(Call, col(Call.call_id) == Review.call_id)
                            .where(*mine, calls_clause(who)).order_by(col(Review.id))).all()
     acked = set(session.exec(select(Acknowledgement.review_id).where(col(Acknowledgement.review_id).in_(reviews))))

@@ -31,10 +31,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('day', 'call_id'),
     )
     op.create_index('ix_agreement_call_days_call_id', 'agreement_call_days', ['call_id'], unique=False)
+    op.create_table(
+        'review_days',
+        sa.Column('day', sa.String(length=10), nullable=False),
+        sa.Column('tenant', sa.String(length=64), nullable=False),
+        sa.Column('team', sa.String(length=64), nullable=False),
+        sa.Column('agent_id', sa.String(length=64), nullable=False),
+        sa.Column('scored', sa.Integer(), nullable=False),
+        sa.Column('score_sum', sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'tenant', 'team', 'agent_id'),
+    )
+    op.create_index('ix_review_days_tenant_agent', 'review_days', ['tenant', 'agent_id'], unique=False)
+    op.create_index('ix_review_days_tenant_team', 'review_days', ['tenant', 'team'], unique=False)
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM rollup_state WHERE name IN ('agreement_days', 'review_days')")
+    op.drop_index('ix_review_days_tenant_team', table_name='review_days')
+    op.drop_index('ix_review_days_tenant_agent', table_name='review_days')
+    op.drop_table('review_days')
     op.drop_index('ix_agreement_call_days_call_id', table_name='agreement_call_days')
     op.drop_table('agreement_call_days')
     op.drop_table('agreement_days')
