@@ -75,11 +75,11 @@ def pairs_of(session: Session, call_ids: Iterable[str]) -> list[Pair]:
     ids = sorted(set(call_ids))
     by_key: dict[tuple[str, str], list[tuple[int, datetime, str, str]]] = defaultdict(list)
     for i in range(0, len(ids), _CHUNK):
-        q = (select(Evaluation.call_id, EvaluationItem.item_id, Evaluation.id, Evaluation.updated_at,
-                    EvaluationItem.auto_answer, EvaluationItem.final_answer)
+        q = (sa.select(col(Evaluation.call_id), col(EvaluationItem.item_id), col(Evaluation.id),
+                       col(Evaluation.updated_at), col(EvaluationItem.auto_answer), col(EvaluationItem.final_answer))
              .join(Evaluation, col(Evaluation.id) == EvaluationItem.evaluation_id)
              .where(*_qualifying(), col(Evaluation.call_id).in_(ids[i:i + _CHUNK])))
-        for cid, item, ev_id, t, auto, final in session.exec(q):
+        for cid, item, ev_id, t, auto, final in session.execute(q):
             by_key[(cid, item)].append((ev_id or 0, t, auto or "", str(final)))
     out = []
     for (cid, item), evs in by_key.items():
@@ -99,7 +99,7 @@ class RawCounts:
 
 def raw_counts(session: Session, a: datetime, b: datetime | None) -> RawCounts:
     """The stored rows' figures for the pairs whose t or lo falls in [a, b) (b None: open), from the raw rows."""
-    calls = list(session.exec(_touched_calls(a, b)))
+    calls = [c for (c,) in session.execute(_touched_calls(a, b))]
     out = RawCounts(defaultdict(lambda: [0, 0]), set())
     for p in pairs_of(session, calls):
         for when, which in ((p.t, 0), (p.lo, 1)):
@@ -136,10 +136,10 @@ def pair_counts(session: Session, since: datetime, item_ids: Iterable[str] | Non
     mark = rollups.watermark(session, agreement_days.NAME)
     raw: list[tuple[datetime, datetime | None]] = []
     first = day_key(since) if day_start(day_key(since)) == since else day_key(since + DAY)
-    tail = None if mark is None else day_key(mark - OVERLAP)
-    if tail is None or first >= tail:
+    if mark is None or first >= day_key(mark - OVERLAP):
         raw.append((since, None))
     else:
+        tail = day_key(mark - OVERLAP)
         dirty = _old_days(session, mark - OVERLAP, first, tail)
         raw += [(since, day_start(first))] if since < day_start(first) else []
         raw += [*_day_ranges(dirty), (day_start(tail), None)]
@@ -147,8 +147,8 @@ def pair_counts(session: Session, since: datetime, item_ids: Iterable[str] | Non
         where = [d >= first, d < tail] + ([d.not_in(dirty)] if dirty else [])
         if wanted is not None:
             where.append(col(AgreementDay.item_id).in_(sorted(wanted)))
-        q = (sa.select(AgreementDay.item_id, AgreementDay.auto_answer, AgreementDay.final_answer,
-                       func.sum(AgreementDay.counted) - func.sum(AgreementDay.dropped))
+        q = (sa.select(col(AgreementDay.item_id), col(AgreementDay.auto_answer), col(AgreementDay.final_answer),
+                       func.sum(col(AgreementDay.counted)) - func.sum(col(AgreementDay.dropped)))
              .where(*where).group_by(AgreementDay.item_id, AgreementDay.auto_answer, AgreementDay.final_answer))
         for item, auto, final, n in session.execute(q):
             out[(item, auto, final)] += int(n or 0)

@@ -175,3 +175,5 @@ written_at  # column of live_levels: when a row was stored (what a look at the t
 cpu_s  # ForcedScorer: CPU seconds spent, read by bench/zh_verify.py
 encodes  # ForcedScorer: encoder passes, read by bench/zh_verify.py
 generate_segment_batched  # transcribe/cascade.py: overrides faster-whisper's BatchedInferencePipeline method, called by its forward()
+agreement_of  # scoring/agreement.py: agreement from a list of pairs, the raw definition the rollup is tested against
+reviewed_pairs  # scoring/agreement.py: the raw pairs of a window, which tests/test_agreement_rollup.py compares with the rollup

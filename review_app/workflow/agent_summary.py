@@ -66,10 +66,10 @@ def _scores(session: Session, who: Principal, where: list, start: datetime, end:
     for cid, ev_id, score, rid in session.execute(q):
         newest[cid] = (ev_id, score, rid)  # ascending review IDs: the newest review wins
     autos: dict[str, tuple[int, float | None, str | None]] = {}
-    q = (select(Evaluation.call_id, Evaluation.id, Evaluation.total, Evaluation.rubric_id)
+    q_auto = (select(Evaluation.call_id, Evaluation.id, Evaluation.total, Evaluation.rubric_id)
          .where(col(Evaluation.call_id).in_(calls_q), Evaluation.kind == EvaluationKind.auto,
                 col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True)))
-    for cid, ev_id, ev_total, rid in session.execute(q):
+    for cid, ev_id, ev_total, rid in session.execute(q_auto):
         autos[cid] = (ev_id or 0, ev_total, rid)
     counted: list[tuple[int, float, str | None]] = []
     for cid in calls:

@@ -140,10 +140,10 @@ def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> li
     # NOT EXISTS per row (index on reviews.call_id) instead of NOT IN over every review; narrow rows
     reviewed = sa.exists().where(col(Review.call_id) == col(Evaluation.call_id))
     q = (
-        select(Evaluation.id, Evaluation.call_id, Evaluation.created_at, Evaluation.total, Evaluation.passed,
-               Evaluation.trust)
+        sa.select(col(Evaluation.id), col(Evaluation.call_id), col(Evaluation.created_at), col(Evaluation.total),
+                  col(Evaluation.passed), col(Evaluation.trust))
         .join(Call, col(Call.call_id) == Evaluation.call_id)
-        .where(Call.agent_id == agent, calls_clause(who), Evaluation.kind == EvaluationKind.auto,
+        .where(col(Call.agent_id) == agent, calls_clause(who), col(Evaluation.kind) == EvaluationKind.auto,
                col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True), ~reviewed)
         .order_by(col(Evaluation.created_at).desc())
         .limit(limit)

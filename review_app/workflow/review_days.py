@@ -40,7 +40,7 @@ def _day_start(key: str) -> datetime:
 def raw_rows(session: Session, a: datetime, b: datetime, where: Iterable[Any] = ()) -> dict[Key, list[float]]:
     """Per (day, tenant, team, agent): [reviews with a score, their sum], of reviews submitted in [a, b)."""
     out: dict[Key, list[float]] = defaultdict(lambda: [0, 0.0])
-    q = (select(Review.created_at, Call.tenant, Call.team, Call.agent_id, Review.score)
+    q = (sa.select(col(Review.created_at), col(Call.tenant), col(Call.team), col(Call.agent_id), col(Review.score))
          .join(Call, col(Call.call_id) == Review.call_id)
          .where(col(Review.created_at) >= a, col(Review.created_at) < b, col(Review.score).is_not(None), *where))
     for at, tenant, team, agent, score in session.execute(q):
@@ -108,7 +108,7 @@ def daily_means(session: Session, where: list[Any], raw_where: list[Any]) -> lis
     else:
         dirty = sorted(touched_days(session, mark - OVERLAP))
         d = col(ReviewDay.day)
-        q = (sa.select(ReviewDay.day, func.sum(ReviewDay.scored), func.sum(ReviewDay.score_sum))
+        q = (sa.select(col(ReviewDay.day), func.sum(col(ReviewDay.scored)), func.sum(col(ReviewDay.score_sum)))
              .where(*where, *([d.not_in(dirty)] if dirty else [])).group_by(ReviewDay.day))
         for day, n, total in session.execute(q):
             sums[day][0] += int(n or 0)
