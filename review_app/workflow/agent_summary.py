@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow.feedback import _agent_of
@@ -53,32 +55,36 @@ class AgentSummary:
         return round(self.score - self.previous_score, 1)
 
 
-def _scores(session: Session, who: Principal, where: list, start: datetime, end: datetime,
-            rubric: str | None) -> tuple[list[float], list[int], list[str | None]]:
-    """Counted scores, their evaluation IDs and rubrics, oldest call first (the calls are an agent's
-    month, a few hundred: narrow rows, the calls as a subquery instead of lists of IDs)."""
-    calls_q = select(Call.call_id).where(*where, calls_clause(who), Call.started_at >= start, Call.started_at < end)
-    calls = [c for (c,) in session.execute(calls_q.order_by(col(Call.started_at), col(Call.call_id)))]
-    newest: dict[str, tuple[int, float | None, str | None]] = {}
-    q = (select(Review.call_id, Review.evaluation_id, Review.score, Evaluation.rubric_id)
-         .outerjoin(Evaluation, col(Evaluation.id) == Review.evaluation_id)
-         .where(col(Review.call_id).in_(calls_q)).order_by(col(Review.id)))
-    for cid, ev_id, score, rid in session.execute(q):
-        newest[cid] = (ev_id, score, rid)  # ascending review IDs: the newest review wins
-    autos: dict[str, tuple[int, float | None, str | None]] = {}
-    q_auto = (select(Evaluation.call_id, Evaluation.id, Evaluation.total, Evaluation.rubric_id)
-         .where(col(Evaluation.call_id).in_(calls_q), Evaluation.kind == EvaluationKind.auto,
-                col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True)))
-    for cid, ev_id, ev_total, rid in session.execute(q_auto):
-        autos[cid] = (ev_id or 0, ev_total, rid)
-    counted: list[tuple[int, float, str | None]] = []
-    for cid in calls:
-        got = newest.get(cid) or autos.get(cid)
+Counted = tuple[datetime, int, float, str | None]  # call start, evaluation ID, score, rubric
+
+
+def _counted(session: Session, who: Principal, where: list, start: datetime, end: datetime) -> list[Counted]:
+    """The counted evaluations (newest review, else the active auto-submitted evaluation) of the calls
+    that started in [start, end), oldest call first: one query with outer joins (an agent's two
+    months are a few hundred calls), narrow rows."""
+    by_review, auto = aliased(Evaluation), aliased(Evaluation)
+    q = (sa.select(col(Call.call_id), col(Call.started_at), col(Review.evaluation_id), col(Review.score),
+                   col(by_review.rubric_id), col(auto.id), col(auto.total), col(auto.rubric_id))
+         .select_from(Call)
+         .outerjoin(Review, col(Review.call_id) == col(Call.call_id))
+         .outerjoin(by_review, col(by_review.id) == col(Review.evaluation_id))
+         .outerjoin(auto, sa.and_(col(auto.call_id) == col(Call.call_id), col(auto.kind) == EvaluationKind.auto,
+                                  col(auto.active).is_(True), col(auto.auto_submitted).is_(True)))
+         .where(*where, calls_clause(who), col(Call.started_at) >= start, col(Call.started_at) < end)
+         .order_by(col(Call.started_at), col(Call.call_id), col(Review.id)))
+    calls: dict[str, list[Any]] = {}
+    for cid, started, ev_id, score, rid, auto_id, auto_total, auto_rid in session.execute(q):
+        got = calls.setdefault(cid, [started, None, None])
+        if ev_id is not None:
+            got[1] = (ev_id, score, rid)  # ascending review IDs: the newest review wins
+        if auto_id is not None:
+            got[2] = (auto_id, auto_total, auto_rid)
+    out: list[Counted] = []
+    for started, review, auto_ev in calls.values():
+        got = review or auto_ev
         if got is not None and got[1] is not None:
-            counted.append((got[0], float(got[1]), got[2]))
-    if rubric is not None:
-        counted = [c for c in counted if c[2] == rubric]
-    return [c[1] for c in counted], [c[0] for c in counted], [c[2] for c in counted]
+            out.append((started, got[0], float(got[1]), got[2]))
+    return out
 
 
 def _item_rates(session: Session, ev_ids: list[int]) -> list[ItemRate]:
@@ -108,12 +114,14 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
     agent = _agent_of(who, agent_id)
     now = now or utcnow()
     start, before = now - timedelta(days=WINDOW_DAYS), now - timedelta(days=2 * WINDOW_DAYS)
-    mine = [Call.agent_id == agent]
+    mine = [col(Call.agent_id) == agent]
     team = session.exec(select(Call.team).where(*mine, calls_clause(who)).order_by(col(Call.started_at).desc())
                         .limit(1)).first()
-    scores, ev_ids, rubrics = _scores(session, who, mine, start, now, None)
-    rubric = rubrics[-1] if rubrics else None  # of the newest counted call's evaluation
-    previous, _, _ = _scores(session, who, mine, before, start, rubric)
+    both = _counted(session, who, mine, before, now)
+    current = [c for c in both if c[0] >= start]
+    scores, ev_ids = [c[2] for c in current], [c[1] for c in current]
+    rubric = current[-1][3] if current else None  # of the newest counted call's evaluation
+    previous = [c[2] for c in both if c[0] < start and (rubric is None or c[3] == rubric)]
     team_score = None
     if team is not None:
         # the team figure reads the team's calls within the caller's own scope (an agent: tenant-wide)
@@ -124,9 +132,12 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
         counted = t["human_n"] + t["auto_n"]
         team_score = round((t["human_sum"] + t["auto_sum"]) / counted, 1) if counted else None
     rates = _item_rates(session, ev_ids)
-    reviews = session.exec(select(Review.id).join(Call, col(Call.call_id) == Review.call_id)
-                           .where(*mine, calls_clause(who)).order_by(col(Review.id))).all()
-    acked = set(session.exec(select(Acknowledgement.review_id).where(col(Acknowledgement.review_id).in_(reviews))))
+    acks = (sa.select(col(Review.id), col(Acknowledgement.id)).join(Call, col(Call.call_id) == col(Review.call_id))
+            .outerjoin(Acknowledgement, col(Acknowledgement.review_id) == col(Review.id))
+            .where(*mine, calls_clause(who)).order_by(col(Review.id)))
+    rows = list(session.execute(acks))
+    acked = {r for r, ack in rows if ack is not None}
+    reviews = list(dict.fromkeys(r for r, _ in rows))
     return AgentSummary(
         agent_id=agent, team=team, score=_mean(scores), team_score=team_score,
         previous_score=_mean(previous), evaluations=len(scores),
