@@ -28,7 +28,18 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from callqc.populate import Plan, populate
-from review_app.workflow import agent_summary, dashboard, feedback, inspection, kpis, report, rollup, sampling
+from review_app.workflow import (
+    agent_summary,
+    dashboard,
+    feedback,
+    inspection,
+    kpis,
+    report,
+    review_days,
+    rollup,
+    sampling,
+)
+from scoring import agreement_rollup
 from storage import db as dbmod
 from storage.access import audit_events, search_calls
 from storage.calls import Call
@@ -84,6 +95,18 @@ class Bench:
         who = Principal(f"agent-{agent}", Role.agent, agent_id=agent)
         return (agent_summary.summary(s, who, agent, now=self.end), feedback.scorecard(s, who),
                 feedback.trend(s, who))
+
+    def scorecard_part(self, part: str) -> Callable[[Session], Any]:
+        """One part of the scorecard (summary, list or trend) for a random agent: what each costs."""
+        def page(s: Session) -> Any:
+            agent = self.rng.choice(self.agents)
+            who = Principal(f"agent-{agent}", Role.agent, agent_id=agent)
+            return {"summary": lambda: agent_summary.summary(s, who, agent, now=self.end),
+                    "list": lambda: feedback.scorecard(s, who), "trend": lambda: feedback.trend(s, who)}[part]()
+        return page
+
+    def agreement(self, s: Session) -> Any:
+        return dashboard.agreement(s, self.team_sup(), start=self.start, end=self.end)
 
     def dashboard(self, s: Session) -> Any:
         who = self.team_sup()
@@ -170,15 +193,22 @@ def main() -> None:
     print(f"database: {counts}; month {month}")
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for what in ("rollup refresh (hours touched since the last one)", "rollup refresh again (nothing new)"):
-        t0 = time.perf_counter()
-        with dbmod.session(engine, write=True) as s:
-            done = rollup.refresh(s)
-        print(f"{what}: {done.hours} hours, {done.rows} rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        for name, refresh in (("hour", rollup.refresh), ("agreement", agreement_rollup.refresh),
+                              ("review-day", review_days.refresh)):
+            t0 = time.perf_counter()
+            with dbmod.session(engine, write=True) as s:
+                done = refresh(s)
+            print(f"{name} {what}: {done.hours} hours or days, {done.rows} rows in {time.perf_counter() - t0:.1f} s",
+                  flush=True)
     bench = Bench(engine, month, random.Random(20))
     pages: dict[str, tuple[Callable[[Session], Any], int]] = {
         "baseline (call by key)": (bench.baseline, args.runs),
         "agent scorecard": (bench.scorecard, args.runs),
+        "agent scorecard: summary": (bench.scorecard_part("summary"), args.runs),
+        "agent scorecard: list": (bench.scorecard_part("list"), args.runs),
+        "agent scorecard: trend": (bench.scorecard_part("trend"), args.runs),
         "team dashboard (month)": (bench.dashboard, args.runs),
+        "team dashboard: agreement": (bench.agreement, args.runs),
         "KPIs per agent, team (month)": (bench.kpis_team, args.runs),
         "KPIs per team, tenant (month)": (bench.kpis_tenant, max(1, args.runs // 10)),
         "KPIs per agent, team, +05:30 days": (bench.kpis_local, args.runs),

@@ -12,13 +12,14 @@ scoring/trust.py.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from scoring.agreement_rollup import pair_counts
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, FinalSource
 from storage.models import utcnow
 from storage.settings import get_settings
@@ -28,11 +29,20 @@ LABELS = ("yes", "no", "n/a")
 
 def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
     """Cohen's κ of two raters over ``pairs``; None when undefined (no pairs, or p_e = 1)."""
-    n = len(pairs)
+    return _kappa(Counter(pairs))
+
+
+def _kappa(confusion: Mapping[tuple[str, str], int]) -> float | None:
+    """Cohen's κ from pair counts (the same integer sums as over the pairs, so the same float)."""
+    n = sum(confusion.values())
     if n == 0:
         return None
-    p_o = sum(a == b for a, b in pairs) / n
-    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    p_o = sum(k for (a, b), k in confusion.items() if a == b) / n
+    first: Counter[str] = Counter()
+    second: Counter[str] = Counter()
+    for (a, b), k in confusion.items():
+        first[a] += k
+        second[b] += k
     p_e = sum(first[k] * second[k] for k in set(first) | set(second)) / (n * n)
     if p_e >= 1.0:
         return None
@@ -53,19 +63,25 @@ class ItemAgreement:
 def agreement_of(item_id: str, pairs: Iterable[tuple[str | None, str]], *, kappa_bar: float,
                  min_reviews: int) -> ItemAgreement:
     """Agreement statistics of one item from (auto, final) answer pairs (pure)."""
-    decided: list[tuple[str, str]] = []
+    return agreement_of_counts(item_id, Counter(pairs), kappa_bar=kappa_bar, min_reviews=min_reviews)
+
+
+def agreement_of_counts(item_id: str, counts: Mapping[tuple[str | None, str], int], *, kappa_bar: float,
+                        min_reviews: int) -> ItemAgreement:
+    """Agreement statistics of one item from how many times each (auto, final) pair occurred (pure)."""
+    decided: Counter[tuple[str, str]] = Counter()
     undecided = 0
-    for auto, final in pairs:
+    for (auto, final), k in counts.items():
         if auto in LABELS:
-            decided.append((auto, final))
+            decided[(auto, final)] += k
         else:
-            undecided += 1
-    n = len(decided)
-    kappa = cohen_kappa(decided)
+            undecided += k
+    n = sum(decided.values())
+    kappa = _kappa(decided)
     return ItemAgreement(
         item_id=item_id, reviewed=n,
-        agree_pct=None if n == 0 else 100.0 * sum(a == b for a, b in decided) / n,
-        kappa=kappa, confusion=dict(Counter(decided)), undecided=undecided,
+        agree_pct=None if n == 0 else 100.0 * sum(k for (a, b), k in decided.items() if a == b) / n,
+        kappa=kappa, confusion={p: k for p, k in decided.items() if k}, undecided=undecided,
         auto_submit=kappa is not None and n >= min_reviews and kappa >= kappa_bar,
     )
 
@@ -94,9 +110,12 @@ def reviewed_pairs(session: Session, *, since: datetime,
 
 def item_agreements(session: Session, *, now: datetime | None = None, days: int | None = None,
                     item_ids: Iterable[str] | None = None) -> list[ItemAgreement]:
-    """Agreement per item over the rolling window, sorted by item id."""
+    """Agreement per item over the rolling window, sorted by item id: the pairs of
+    :func:`reviewed_pairs`, counted through the agreement rollup (scoring/agreement_rollup.py; exact)."""
     s = get_settings()
     since = (now or utcnow()) - timedelta(days=days or s.agreement_window_days)
-    pairs = reviewed_pairs(session, since=since, item_ids=item_ids)
-    return [agreement_of(k, v, kappa_bar=s.auto_submit_kappa, min_reviews=s.auto_submit_min_reviews)
-            for k, v in sorted(pairs.items())]
+    per_item: dict[str, dict[tuple[str | None, str], int]] = defaultdict(dict)
+    for (item, auto, final), k in pair_counts(session, since, item_ids).items():
+        per_item[item][(auto, final)] = k
+    return [agreement_of_counts(k, v, kappa_bar=s.auto_submit_kappa, min_reviews=s.auto_submit_min_reviews)
+            for k, v in sorted(per_item.items())]

@@ -132,23 +132,23 @@ def hour_start(key: str) -> datetime:
     return datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
 
 
-def lock_state(session: Session) -> RollupState:
-    """The state row, locked until the transaction ends (made on first use)."""
-    q = select(RollupState).where(RollupState.name == NAME).with_for_update()
+def lock_state(session: Session, name: str = NAME) -> RollupState:
+    """The state row of rollup ``name``, locked until the transaction ends (made on first use)."""
+    q = select(RollupState).where(RollupState.name == name).with_for_update()
     state = session.exec(q).first()
     if state is None:
         try:
             with session.begin_nested():
-                session.add(RollupState(name=NAME))
+                session.add(RollupState(name=name))
         except sa.exc.IntegrityError:
             pass  # another refresher made it a moment ago
         state = session.exec(q.execution_options(populate_existing=True)).one()
     return state
 
 
-def watermark(session: Session) -> datetime | None:
+def watermark(session: Session, name: str = NAME) -> datetime | None:
     """Up to when the rollup is complete (None: never refreshed, or told to recompute everything)."""
-    return session.exec(select(RollupState.watermark).where(RollupState.name == NAME)).first()
+    return session.exec(select(RollupState.watermark).where(RollupState.name == name)).first()
 
 
 def touched_hours(session: Session, since: datetime) -> set[str]:
@@ -205,16 +205,17 @@ def replace_hours(session: Session, ranges: list[tuple[datetime, datetime]], row
         session.execute(sa.insert(HourStats), rows)
 
 
-def move_watermark(session: Session, old: datetime | None, new: datetime) -> None:
+def move_watermark(session: Session, old: datetime | None, new: datetime, name: str = NAME) -> None:
     """The guarded step: from the value this refresh read to ``new``; zero rows → RollupMoved."""
     same = col(RollupState.watermark).is_(None) if old is None else col(RollupState.watermark) == old
-    moved = session.execute(sa.update(RollupState).where(col(RollupState.name) == NAME, same)
+    moved = session.execute(sa.update(RollupState).where(col(RollupState.name) == name, same)
                             .values(watermark=new, refreshed_at=utcnow()).returning(col(RollupState.name))).first()
     if moved is None:
         raise RollupMoved()
 
 
 def recompute_all(session: Session) -> None:
-    """Make the next refresh recompute every hour: after rows were written with past timestamps
-    (``callqc dev populate``, an import), which the watermark would not look back to."""
-    session.execute(sa.update(RollupState).where(col(RollupState.name) == NAME).values(watermark=None))
+    """Make the next refresh of every rollup (this one and its siblings: scoring/agreement_rollup.py,
+    review_app/workflow/review_days.py) recompute everything: after rows were written with past
+    timestamps (``callqc dev populate``, an import), which the watermarks would not look back to."""
+    session.execute(sa.update(RollupState).values(watermark=None))

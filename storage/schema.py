@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+import storage.agreement_days  # noqa: F401  agreement_days, agreement_call_days
 import storage.app_sessions  # noqa: F401  app_sessions, sign_in_failures
 import storage.archive.tables  # noqa: F401  archive runs, images, entries, holds
 import storage.call_metrics  # noqa: F401  call_metrics
@@ -25,6 +26,7 @@ import storage.pauses  # noqa: F401  call_pauses
 import storage.prompts  # noqa: F401  prompts
 import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
 import storage.repeats  # noqa: F401  hour_repeats; ix_calls_caller_started, ix_calls_callee_started
+import storage.review_days  # noqa: F401  review_days
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.rollups  # noqa: F401  hour_stats, rollup_state
 import storage.routing  # noqa: F401  routing rules, routed calls

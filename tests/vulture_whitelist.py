@@ -181,3 +181,5 @@ CALLEE_INDEX
 repeat_any  # storage/repeats.py: hour_repeats columns, read by name (f"repeat_{scope}")
 repeat_tenant
 repeat_team
+agreement_of  # scoring/agreement.py: agreement from a list of pairs, the raw definition the rollup is tested against
+reviewed_pairs  # scoring/agreement.py: the raw pairs of a window, which tests/test_agreement_rollup.py compares with the rollup

@@ -22,14 +22,23 @@ def register(app: typer.Typer) -> None:
         everything: bool = typer.Option(False, "--all", help="Recompute every hour, not only those touched "
                                         "since the last refresh (after a hand edit of a call's start time)."),
     ) -> None:
-        """Refresh the hour rollup (hour_stats) for the hours touched since the last refresh."""
+        """Refresh the hour rollup (hour_stats) for the hours touched since the last refresh, then its
+        siblings: the agreement rollup (agreement_days) and the review-day rollup (review_days)."""
+        from review_app.workflow import review_days
         from review_app.workflow.rollup import refresh
+        from scoring import agreement_rollup
         from storage.db import session
 
         with session(write=True) as s:
             done = refresh(s, full=everything)
         typer.echo(f"rollup: {done.hours} hours recomputed ({done.rows} rows), "
                    f"watermark {done.watermark:%Y-%m-%d %H:%M:%S}")
+        for name, unit, sibling in (("agreement", "days", agreement_rollup.refresh),
+                                    ("review days", "days", review_days.refresh)):
+            with session(write=True) as s:
+                done = sibling(s, full=everything)
+            typer.echo(f"{name}: {done.hours} {unit} recomputed ({done.rows} rows), "
+                       f"watermark {done.watermark:%Y-%m-%d %H:%M:%S}")
 
     @db.command("partitions")
     def partitions_cmd(

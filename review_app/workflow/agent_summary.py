@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, func, select
 
 from review_app.workflow.feedback import _agent_of
-from review_app.workflow.kpi_calls import counted_evaluations
 from review_app.workflow.rollup import total, window_sums
 from storage.access import calls_clause
 from storage.calls import Call
-from storage.evaluations import Evaluation, EvaluationItem
+from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Acknowledgement, Review
 from storage.users import Principal, Role
@@ -53,27 +55,53 @@ class AgentSummary:
         return round(self.score - self.previous_score, 1)
 
 
-def _scores(session: Session, who: Principal, where: list, start: datetime, end: datetime,
-            rubric: str | None) -> tuple[list[float], list[int]]:
-    calls = [c for (c,) in session.execute(select(Call.call_id).where(
-        *where, calls_clause(who), Call.started_at >= start, Call.started_at < end))]
-    reviews, autos = counted_evaluations(session, calls)
-    counted: list[tuple[int, float]] = []
-    for cid in calls:
-        r, a = reviews.get(cid), autos.get(cid)
-        ev_id = r.evaluation_id if r else (a.id if a else None)
-        score = r.score if r else (a.total if a else None)
-        if ev_id is not None and score is not None:
-            counted.append((ev_id, float(score)))
-    if rubric is not None:
-        # one query per 500 evaluations, not one per call: a team's month is thousands of calls
-        ids = [ev_id for ev_id, _ in counted]
-        rubric_of: dict[int | None, str] = {}
-        for i in range(0, len(ids), 500):
-            q = select(Evaluation.id, Evaluation.rubric_id).where(col(Evaluation.id).in_(ids[i:i + 500]))
-            rubric_of.update((eid, rid) for eid, rid in session.exec(q))
-        counted = [(ev_id, score) for ev_id, score in counted if rubric_of.get(ev_id) == rubric]
-    return [score for _, score in counted], [ev_id for ev_id, _ in counted]
+Counted = tuple[datetime, int, float, str | None]  # call start, evaluation ID, score, rubric
+
+
+def _counted(session: Session, who: Principal, where: list, start: datetime, end: datetime) -> list[Counted]:
+    """The counted evaluations (newest review, else the active auto-submitted evaluation) of the calls
+    that started in [start, end), oldest call first: one query with outer joins (an agent's two
+    months are a few hundred calls), narrow rows."""
+    by_review, auto = aliased(Evaluation), aliased(Evaluation)
+    q = (sa.select(col(Call.call_id), col(Call.started_at), col(Review.evaluation_id), col(Review.score),
+                   col(by_review.rubric_id), col(auto.id), col(auto.total), col(auto.rubric_id))
+         .select_from(Call)
+         .outerjoin(Review, col(Review.call_id) == col(Call.call_id))
+         .outerjoin(by_review, col(by_review.id) == col(Review.evaluation_id))
+         .outerjoin(auto, sa.and_(col(auto.call_id) == col(Call.call_id), col(auto.kind) == EvaluationKind.auto,
+                                  col(auto.active).is_(True), col(auto.auto_submitted).is_(True)))
+         .where(*where, calls_clause(who), col(Call.started_at) >= start, col(Call.started_at) < end)
+         .order_by(col(Call.started_at), col(Call.call_id), col(Review.id)))
+    calls: dict[str, list[Any]] = {}
+    for cid, started, ev_id, score, rid, auto_id, auto_total, auto_rid in session.execute(q):
+        got = calls.setdefault(cid, [started, None, None])
+        if ev_id is not None:
+            got[1] = (ev_id, score, rid)  # ascending review IDs: the newest review wins
+        if auto_id is not None:
+            got[2] = (auto_id, auto_total, auto_rid)
+    out: list[Counted] = []
+    for started, review, auto_ev in calls.values():
+        got = review or auto_ev
+        if got is not None and got[1] is not None:
+            out.append((started, got[0], float(got[1]), got[2]))
+    return out
+
+
+def _item_rates(session: Session, ev_ids: list[int]) -> list[ItemRate]:
+    """Per item, the yes share of the final (else the inspector's, else the auto) yes/no answers,
+    counted in the database."""
+    answer = func.coalesce(func.nullif(EvaluationItem.final_answer, ""), func.nullif(EvaluationItem.human_answer, ""),
+                           func.nullif(EvaluationItem.auto_answer, ""))
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for i in range(0, len(ev_ids), 500):
+        q = (select(EvaluationItem.item_id, func.count(), func.sum(sa.case((answer == "yes", 1), else_=0)))
+             .where(col(EvaluationItem.evaluation_id).in_(ev_ids[i:i + 500]), answer.in_(("yes", "no")))
+             .group_by(EvaluationItem.item_id))
+        for item, n, yes in session.execute(q):
+            tally[item][0] += int(n)
+            tally[item][1] += int(yes or 0)
+    return sorted((ItemRate(k, n, round(100.0 * y / n, 1)) for k, (n, y) in tally.items()),
+                  key=lambda r: (-r.yes_pct, r.item_id))
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -86,13 +114,14 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
     agent = _agent_of(who, agent_id)
     now = now or utcnow()
     start, before = now - timedelta(days=WINDOW_DAYS), now - timedelta(days=2 * WINDOW_DAYS)
-    mine = [Call.agent_id == agent]
-    team = session.exec(select(Call.team).where(*mine, calls_clause(who)).order_by(col(Call.started_at).desc())).first()
-    scores, ev_ids = _scores(session, who, mine, start, now, None)
-    rubric = None
-    if ev_ids and (ev := session.get(Evaluation, ev_ids[-1])) is not None:
-        rubric = ev.rubric_id
-    previous, _ = _scores(session, who, mine, before, start, rubric)
+    mine = [col(Call.agent_id) == agent]
+    team = session.exec(select(Call.team).where(*mine, calls_clause(who)).order_by(col(Call.started_at).desc())
+                        .limit(1)).first()
+    both = _counted(session, who, mine, before, now)
+    current = [c for c in both if c[0] >= start]
+    scores, ev_ids = [c[2] for c in current], [c[1] for c in current]
+    rubric = current[-1][3] if current else None  # of the newest counted call's evaluation
+    previous = [c[2] for c in both if c[0] < start and (rubric is None or c[3] == rubric)]
     team_score = None
     if team is not None:
         # the team figure reads the team's calls within the caller's own scope (an agent: tenant-wide)
@@ -102,18 +131,13 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
         t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric).values())
         counted = t["human_n"] + t["auto_n"]
         team_score = round((t["human_sum"] + t["auto_sum"]) / counted, 1) if counted else None
-    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for i in range(0, len(ev_ids), 500):
-        for it in session.exec(select(EvaluationItem).where(col(EvaluationItem.evaluation_id).in_(ev_ids[i:i + 500]))):
-            answer = it.final_answer or it.human_answer or it.auto_answer
-            if answer in ("yes", "no"):
-                tally[it.item_id][0] += 1
-                tally[it.item_id][1] += answer == "yes"
-    rates = sorted((ItemRate(k, n, round(100.0 * y / n, 1)) for k, (n, y) in tally.items()),
-                   key=lambda r: (-r.yes_pct, r.item_id))
-    reviews = session.exec(select(Review.id).join(Call, col(Call.call_id) == Review.call_id)
-                           .where(*mine, calls_clause(who)).order_by(col(Review.id))).all()
-    acked = set(session.exec(select(Acknowledgement.review_id).where(col(Acknowledgement.review_id).in_(reviews))))
+    rates = _item_rates(session, ev_ids)
+    acks = (sa.select(col(Review.id), col(Acknowledgement.id)).join(Call, col(Call.call_id) == col(Review.call_id))
+            .outerjoin(Acknowledgement, col(Acknowledgement.review_id) == col(Review.id))
+            .where(*mine, calls_clause(who)).order_by(col(Review.id)))
+    rows = list(session.execute(acks))
+    acked = {r for r, ack in rows if ack is not None}
+    reviews = list(dict.fromkeys(r for r, _ in rows))
     return AgentSummary(
         agent_id=agent, team=team, score=_mean(scores), team_score=team_score,
         previous_score=_mean(previous), evaluations=len(scores),

@@ -7,7 +7,8 @@ The KPIs and the score trend are sums from the hour rollup (rollup.py; exact: th
 since its last refresh are read raw); the other queries are bounded by a date window on indexed
 timestamps. The KPIs and the score trend take the calls that *started* in the window (a monitoring
 score belongs to the period the agent worked, however late it was reviewed); workload counts reviews
-*submitted* in the window, and agreement reads the rolling window of scoring.agreement.
+*submitted* in the window, and agreement reads the rolling window of scoring.agreement (its pair counts
+per day from the agreement rollup, scoring/agreement_rollup.py; exact).
 """
 
 from __future__ import annotations

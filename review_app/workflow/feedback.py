@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from review_app.workflow import auto_disputes, notify
+from review_app.workflow import auto_disputes, notify, review_days
 from review_app.workflow.dispute_errors import (
     DisputeNeedsReason,
     DisputeNotOpen,
@@ -28,11 +28,12 @@ from review_app.workflow.dispute_errors import (
 from review_app.workflow.item_disputes import resolve_item, review_item
 from review_app.workflow.text import checked_text
 from scoring.trust import trust_summary
-from storage.access import Perm, calls_clause, require, visible_call
+from storage.access import Perm, calls_clause, require, team_clause, visible_call
 from storage.calls import Call
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.evaluations import Evaluation, EvaluationKind
 from storage.models import utcnow
+from storage.review_days import ReviewDay
 from storage.reviews import Acknowledgement, Dispute, DisputeEvent, DisputeState, Review, ReviewMode
 from storage.settings import get_settings
 from storage.users import Principal, Role
@@ -136,16 +137,18 @@ def sync_auto_scores(session: Session, call_ids: list[str]) -> dict[str, float]:
 
 def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> list[ScorecardRow]:
     """The agent's auto-submitted evaluations of calls no inspector reviewed: they count, marked auto."""
+    # NOT EXISTS per row (index on reviews.call_id) instead of NOT IN over every review; narrow rows
+    reviewed = sa.exists().where(col(Review.call_id) == col(Evaluation.call_id))
     q = (
-        select(Evaluation)
+        sa.select(col(Evaluation.id), col(Evaluation.call_id), col(Evaluation.created_at), col(Evaluation.total),
+                  col(Evaluation.passed), col(Evaluation.trust))
         .join(Call, col(Call.call_id) == Evaluation.call_id)
-        .where(Call.agent_id == agent, calls_clause(who), Evaluation.kind == EvaluationKind.auto,
-               col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True),
-               col(Evaluation.call_id).not_in(select(Review.call_id)))
+        .where(col(Call.agent_id) == agent, calls_clause(who), col(Evaluation.kind) == EvaluationKind.auto,
+               col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True), ~reviewed)
         .order_by(col(Evaluation.created_at).desc())
         .limit(limit)
     )
-    evaluations = list(session.exec(q))
+    evaluations = list(session.execute(q))
     states = auto_disputes.states(session, [ev.id or 0 for ev in evaluations])
     return [
         ScorecardRow(0, ev.call_id, ev.created_at, ev.total,
@@ -156,24 +159,20 @@ def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> li
 
 
 def trend(session: Session, who: Principal, agent_id: str | None = None) -> list[dict[str, Any]]:
-    """Daily average score of the agent and of the agent's team (same days), for a chart."""
+    """Daily average score of the agent and of the agent's team (same days), for a chart: summed per
+    day from the review-day rollup (review_days.py; exact), not averaged over every review of the team."""
     agent = _agent_of(who, agent_id)
     team = session.exec(select(Call.team).where(Call.agent_id == agent, calls_clause(who),
-                                                col(Call.team).is_not(None))).first()
-    day = func.substr(sa.cast(Review.created_at, sa.String), 1, 10)
-    base = (select(day, func.avg(Review.score)).join(Call, col(Call.call_id) == Review.call_id)
-            .where(calls_clause(who) if who.role != Role.agent else Call.tenant == who.tenant))
-    out = [
-        {"day": d, "series": "agent", "score": round(float(v), 1)}
-        for d, v in session.exec(base.where(Call.agent_id == agent).group_by(day).order_by(day))
-        if v is not None
-    ]
+                                                col(Call.team).is_not(None)).limit(1)).first()
+    if who.role == Role.agent:
+        scope, raw_scope = [col(ReviewDay.tenant) == who.tenant], [col(Call.tenant) == who.tenant]
+    else:  # _agent_of let only those who see every call of their scope through
+        scope, raw_scope = [team_clause(who, col(ReviewDay.tenant), col(ReviewDay.team))], [calls_clause(who)]
+    out = [{"day": d, "series": "agent", "score": round(v, 1)} for d, v in review_days.daily_means(
+        session, [*scope, col(ReviewDay.agent_id) == agent], [*raw_scope, col(Call.agent_id) == agent])]
     if team:
-        out += [
-            {"day": d, "series": "team", "score": round(float(v), 1)}
-            for d, v in session.exec(base.where(Call.team == team).group_by(day).order_by(day))
-            if v is not None
-        ]
+        out += [{"day": d, "series": "team", "score": round(v, 1)} for d, v in review_days.daily_means(
+            session, [*scope, col(ReviewDay.team) == team], [*raw_scope, col(Call.team) == team])]
     return out
 
 
