@@ -109,6 +109,10 @@ class EvaluationItem(SQLModel, table=True):
         # the inspectors' answers (a few in a hundred rows), which agreement and κ read for a window
         sa.Index("ix_evaluation_items_human", "evaluation_id", postgresql_where=sa.text("final_source = 'human'"),
                  sqlite_where=sa.text("final_source = 'human'")),
+        # the auto answers that make a call uncertain, which a sampling run counts for a month's calls
+        sa.Index("ix_evaluation_items_auto_flags", "evaluation_id", "auto_answer", "critical",
+                 postgresql_where=sa.text("auto_answer IN ('insufficient', 'no')"),
+                 sqlite_where=sa.text("auto_answer IN ('insufficient', 'no')")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
