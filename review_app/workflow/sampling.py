@@ -33,6 +33,7 @@ from storage.reviews import Assignment, AssignmentState, SamplingMode, SamplingP
 from storage.users import Principal
 
 log = logging.getLogger(__name__)
+ASSIGNMENTS: sa.Table = Assignment.__table__  # type: ignore[attr-defined]
 
 
 class PlanNameTaken(Conflict):
@@ -209,7 +210,7 @@ def run_plan(
              "reason": pick.reason, "state": AssignmentState.open.value, "review_id": None, "created_at": now}
             for pick, inspector, day in placed]
     if rows:
-        session.execute(sa.insert(Assignment.__table__), rows)
+        session.execute(sa.insert(ASSIGNMENTS), rows)
     counts: dict[str, int] = defaultdict(int)
     for _, inspector, _ in placed:
         counts[inspector] += 1
