@@ -92,7 +92,12 @@ class EvaluationBase(SQLModel):
 class Evaluation(EvaluationBase, table=True):
     __tablename__ = "evaluations"
     __table_args__ = (sa.Index("ix_evaluations_call_kind_active", "call_id", "kind", "active"),
-                      sa.Index("ix_evaluations_updated_at", "updated_at"))
+                      sa.Index("ix_evaluations_updated_at", "updated_at"),
+                      # a sampling pool: each call's newest active auto-evaluation, index-only on PostgreSQL
+                      sa.Index("ix_evaluations_auto_active", "call_id", "id",
+                               postgresql_include=["total", "passed", "pass_mark"],
+                               postgresql_where=sa.text("kind = 'auto' AND active"),
+                               sqlite_where=sa.text("kind = 'auto' AND active")))
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts()

@@ -49,25 +49,39 @@ class Filters:
         return cls(**raw)
 
 
-def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int | None, scope: Any) -> Any:
+def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int | None, scope: Any,
+                 postgresql: bool) -> Any:
     """The window's calls matching the plan's call filters and not assigned by another run, each with its
     newest active auto-evaluation (if any) and that evaluation's counted answers."""
-    ev, newer, item = aliased(Evaluation), aliased(Evaluation), aliased(EvaluationItem)
+    auto = aliased(Evaluation)
+    # "active = true", not "IS true": PostgreSQL folds it to the partial index's own predicate
+    mine = (col(auto.call_id) == col(Call.call_id), col(auto.kind) == EvaluationKind.auto,
+            col(auto.active) == sa.true())
+    if postgresql:
+        # one backward probe of ix_evaluations_auto_active per call, whatever the planner thinks of
+        # the table's size (a plain join let it hash every evaluation on a small database)
+        ev: Any = (sa.select(col(auto.id), col(auto.total), col(auto.passed), col(auto.pass_mark)).where(*mine)
+                   .order_by(col(auto.id).desc()).limit(1).lateral("auto"))
+        on: Any = sa.true()
+    else:
+        newer = aliased(Evaluation)
+        ev = auto
+        on = sa.and_(*mine, ~sa.exists().where(col(newer.call_id) == col(auto.call_id), col(newer.kind) == auto.kind,
+                                               col(newer.active) == sa.true(), col(newer.id) > col(auto.id)))
+    item = aliased(EvaluationItem)
+    cols = ev.c if postgresql else ev
 
     def answers(*where: Any) -> Any:
         # both conditions imply the partial index's predicate: index-only probes
         return (sa.select(sa.func.count()).select_from(item)
-                .where(col(item.evaluation_id) == col(ev.id), *where).scalar_subquery())
+                .where(col(item.evaluation_id) == cols.id, *where).scalar_subquery())
 
-    is_newest = ~sa.exists().where(col(newer.call_id) == col(ev.call_id), col(newer.kind) == EvaluationKind.auto,
-                                   col(newer.active).is_(True), col(newer.id) > col(ev.id))
     q = (
-        sa.select(col(Call.call_id), col(Call.agent_id), col(Call.started_at), col(ev.id).label("eval_id"),
-                  col(ev.total), col(ev.passed), col(ev.pass_mark),
+        sa.select(col(Call.call_id), col(Call.agent_id), col(Call.started_at), cols.id.label("eval_id"),
+                  cols.total.label("total"), cols.passed.label("passed"), cols.pass_mark.label("pass_mark"),
                   answers(col(item.auto_answer) == "insufficient").label("n_insufficient"),
                   answers(col(item.auto_answer) == "no", col(item.critical) != "").label("n_critical_no"))
-        .outerjoin(ev, sa.and_(col(ev.call_id) == col(Call.call_id), col(ev.kind) == EvaluationKind.auto,
-                               col(ev.active).is_(True), is_newest))
+        .outerjoin(ev, on)
         .where(col(Call.started_at) >= start, col(Call.started_at) < end, col(Call.agent_id).is_not(None),
                sa.true() if scope is None else scope)
     )
@@ -101,7 +115,9 @@ def candidates(
     """Calls in [start, end) that match the plan's filters and are not already assigned (by another run),
     among those ``scope`` (a WHERE clause: the runner's access scope) allows, in call-ID order."""
     f = Filters.of(plan_filters)
-    rows = session.execute(_calls_query(f, start=start, end=end, ignore_run=ignore_run, scope=scope)).all()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    q = _calls_query(f, start=start, end=end, ignore_run=ignore_run, scope=scope, postgresql=postgresql)
+    rows = session.execute(q).all()
     if f.words:
         with_words = evalview.calls_with_words(session, [r.call_id for r in rows], f.words)
         rows = [r for r in rows if r.call_id in with_words]
