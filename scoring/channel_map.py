@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from storage import audit
 from storage.calls import Call, CallStatus
 from storage.errors import Conflict, NotFound
 from storage.models import AuditAction, utcnow
-from storage.segments import Speaker
+from storage.segments import Segment, Speaker
 from storage.transcripts import TranscriptSegment, segments
 from storage.voices import agent_vectors, channel_voices, enrol
 from transcribe.voiceprint import VoicePrint
@@ -71,11 +72,13 @@ def voice_check_evidence(session: Session, call: Call) -> Evidence | None:
     return voice_evidence(profile, prints.get(cmap["agent"]), prints.get(cmap["customer"]))
 
 
-def call_check(session: Session, call: Call, *, transcript_only: bool = False) -> ChannelCheck | None:
-    """The verdict on the call's map; None for a call it does not apply to or without a transcript."""
+def call_check(session: Session, call: Call, *, transcript_only: bool = False,
+               transcript: Sequence[Segment] | None = None) -> ChannelCheck | None:
+    """The verdict on the call's map; None for a call it does not apply to or without a transcript.
+    ``transcript``: the call's stored segments when the caller has read them already (words not needed)."""
     if call.channels != 2:
         return None
-    segs = segments(session, call.call_id)
+    segs = list(transcript) if transcript is not None else segments(session, call.call_id, words=False)
     if not segs:
         return None
     evidence: list[Evidence] = []

@@ -65,7 +65,8 @@ class Call(CallBase, table=True):
     __tablename__ = "calls"
     __table_args__ = (
         # a team's or an agent's calls of a period (dashboards, KPIs, scorecards, sampling)
-        sa.Index("ix_calls_tenant_team_started", "tenant", "team", "started_at"),
+        sa.Index("ix_calls_tenant_team_started", "tenant", "team", "started_at",
+                 postgresql_include=["call_id", "agent_id"]),  # a sampling pool: index-only
         sa.Index("ix_calls_agent_started", "agent_id", "started_at"),
         sa.Index("ix_calls_updated_at", "updated_at"),  # what the day rollup refreshes (storage/rollups.py)
         # search by call-ID prefix (LIKE 'x%'): PostgreSQL uses a btree for it only with pattern ops

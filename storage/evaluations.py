@@ -92,7 +92,12 @@ class EvaluationBase(SQLModel):
 class Evaluation(EvaluationBase, table=True):
     __tablename__ = "evaluations"
     __table_args__ = (sa.Index("ix_evaluations_call_kind_active", "call_id", "kind", "active"),
-                      sa.Index("ix_evaluations_updated_at", "updated_at"))
+                      sa.Index("ix_evaluations_updated_at", "updated_at"),
+                      # a sampling pool: each call's newest active auto-evaluation, index-only on PostgreSQL
+                      sa.Index("ix_evaluations_auto_active", "call_id", "id",
+                               postgresql_include=["total", "passed", "pass_mark"],
+                               postgresql_where=sa.text("kind = 'auto' AND active"),
+                               sqlite_where=sa.text("kind = 'auto' AND active")))
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts()
@@ -109,6 +114,10 @@ class EvaluationItem(SQLModel, table=True):
         # the inspectors' answers (a few in a hundred rows), which agreement and κ read for a window
         sa.Index("ix_evaluation_items_human", "evaluation_id", postgresql_where=sa.text("final_source = 'human'"),
                  sqlite_where=sa.text("final_source = 'human'")),
+        # the auto answers that make a call uncertain, which a sampling run counts for a month's calls
+        sa.Index("ix_evaluation_items_auto_flags", "evaluation_id", "auto_answer", "critical",
+                 postgresql_where=sa.text("auto_answer IN ('insufficient', 'no')"),
+                 sqlite_where=sa.text("auto_answer IN ('insufficient', 'no')")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -142,13 +142,15 @@ def segments_of(session: Session, call_id: str) -> list[TranscriptSegment]:
 
     On PostgreSQL joined to the call on its start as well, so only that month's partition is read
     (run-time partition pruning) instead of every month's index being probed."""
+    return list(session.exec(_in_order(session, select(TranscriptSegment), call_id)))
+
+
+def _in_order(session: Session, q: Any, call_id: str) -> Any:
     seg = TranscriptSegment
     if session.get_bind().dialect.name != "postgresql":
-        return list(session.exec(select(seg).where(seg.call_id == call_id).order_by(col(seg.idx))))
-    return list(session.exec(
-        select(seg).join(Call, sa.and_(col(Call.call_id) == col(seg.call_id),
-                                       col(Call.started_at) == col(seg.call_started_at)))
-        .where(col(Call.call_id) == call_id).order_by(col(seg.idx))))
+        return q.where(seg.call_id == call_id).order_by(col(seg.idx))
+    on_start = sa.and_(col(Call.call_id) == col(seg.call_id), col(Call.started_at) == col(seg.call_started_at))
+    return q.join(Call, on_start).where(col(Call.call_id) == call_id).order_by(col(seg.idx))
 
 
 def as_segment(row: TranscriptSegment) -> Segment:
@@ -157,9 +159,17 @@ def as_segment(row: TranscriptSegment) -> Segment:
                    no_speech_prob=row.no_speech_prob)
 
 
-def segments(session: Session, call_id: str) -> list[Segment]:
-    """The call's segments in conversation order, as :class:`~storage.segments.Segment` values."""
-    return [as_segment(r) for r in segments_of(session, call_id)]
+def segments(session: Session, call_id: str, *, words: bool = True) -> list[Segment]:
+    """The call's segments in conversation order, as :class:`~storage.segments.Segment` values;
+    ``words=False`` leaves each segment's words out (their JSON is most of a transcript's bytes)."""
+    if words:
+        return [as_segment(r) for r in segments_of(session, call_id)]
+    seg = TranscriptSegment
+    q = sa.select(col(seg.speaker), col(seg.channel), col(seg.start_s), col(seg.end_s), col(seg.text),
+                  col(seg.avg_logprob), col(seg.no_speech_prob))
+    return [Segment(speaker=r.speaker, channel=r.channel, start=r.start_s, end=r.end_s, text=r.text or "",
+                    avg_logprob=r.avg_logprob, no_speech_prob=r.no_speech_prob)
+            for r in session.execute(_in_order(session, q, call_id))]
 
 
 def transcript_json(session: Session, call_id: str) -> dict[str, Any] | None:

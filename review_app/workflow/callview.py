@@ -16,6 +16,7 @@ Shape (``schema`` bumps when a field changes meaning; fields are only ever added
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -26,6 +27,7 @@ from storage.call_metrics import metrics_json
 from storage.calls import Call, CallPublic
 from storage.errors import NotFound
 from storage.keys import validate_call_id
+from storage.segments import Segment
 from storage.transcripts import transcript_json
 
 SCHEMA_VERSION = 1
@@ -59,10 +61,12 @@ def call_json(session: Session, call_id: str) -> dict[str, Any]:
     }
 
 
-def channel_check_json(session: Session, call: Call) -> dict[str, Any] | None:
+def channel_check_json(session: Session, call: Call, *, transcript: Sequence[Segment] | None = None
+                       ) -> dict[str, Any] | None:
     """The channel check's verdict on a transcribed two-channel call (worked out when asked, so a rule
-    change or a grown voice profile applies to old calls too); ``flips``: how often its map was flipped."""
-    result = call_check(session, call)
+    change or a grown voice profile applies to old calls too); ``flips``: how often its map was flipped.
+    ``transcript``: the call's stored segments, when the caller has them (not read again)."""
+    result = call_check(session, call, transcript=transcript)
     return {**result.as_dict(), "flips": call.channel_flips} if result else None
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from scoring.evaluations import store_human_evaluation
-from scoring.rubric import active_rubric, title_text
+from scoring.rubric import LoadedRubric, active_rubric, title_text
 from scoring.versions import stored_rubric
 from storage.calls import Call
 from storage.evaluations import (
@@ -93,24 +93,30 @@ class HumanAnswers:
 
 def uncertainty(ev: EvaluationView, *, pass_mark: float | None = None) -> float:
     """How unsure the auto-evaluation is, for filling sampling quotas where the AI is least sure."""
-    u = float(ev.insufficient)
-    if ev.critical_fail:
+    return _uncertainty(ev.insufficient, ev.critical_fail, ev.score, pass_mark)
+
+
+def _uncertainty(insufficient: int, critical_fail: bool, score: float | None, pass_mark: float | None) -> float:
+    u = float(insufficient)
+    if critical_fail:
         u += 1.0
-    if ev.score is not None and pass_mark is not None:
-        u += max(0.0, 1.0 - abs(ev.score - pass_mark) / 10.0)  # within 10 points of the mark
+    if score is not None and pass_mark is not None:
+        u += max(0.0, 1.0 - abs(score - pass_mark) / 10.0)  # within 10 points of the mark
     return u
 
 
-def segments(session: Session, call_id: str) -> list[Segment]:
-    """The call's transcript segments in order."""
-    return transcript_segments(session, call_id)
+def segments(session: Session, call_id: str, *, words: bool = True) -> list[Segment]:
+    """The call's transcript segments in order (``words=False``: without each segment's words)."""
+    return transcript_segments(session, call_id, words=words)
 
 
-def _view(session: Session, ev: Evaluation) -> EvaluationView:
-    loaded = stored_rubric(session, ev.rubric_id, ev.rubric_version)
+def _view(session: Session, ev: Evaluation, rows: list[EvaluationItem] | None = None,
+          loaded: LoadedRubric | None = None) -> EvaluationView:
+    """``rows`` (the evaluation's items in id order) and ``loaded`` (its rubric) when read already."""
+    loaded = loaded or stored_rubric(session, ev.rubric_id, ev.rubric_version)
     locale = get_settings().locale
     items = []
-    for r in items_of(session, ev.id or 0):
+    for r in items_of(session, ev.id or 0) if rows is None else rows:
         it = loaded.rubric.item(r.item_id)
         items.append(
             ItemView(
@@ -150,7 +156,19 @@ def evaluations(session: Session, call_id: str, *, kinds: tuple[str, ...] = ("au
         .where(Evaluation.call_id == call_id, col(Evaluation.kind).in_(kinds), col(Evaluation.active).is_(True))
         .order_by(col(Evaluation.id).desc())
     )
-    return [_view(session, ev) for ev in session.exec(q)]
+    evs = list(session.exec(q))
+    # every evaluation's items in one query and each rubric version read once, not one of each per evaluation
+    rows: dict[int, list[EvaluationItem]] = defaultdict(list)
+    if evs:
+        items = select(EvaluationItem).where(col(EvaluationItem.evaluation_id).in_([ev.id for ev in evs]))
+        for r in session.exec(items.order_by(col(EvaluationItem.id))):
+            rows[r.evaluation_id].append(r)
+    rubrics: dict[tuple[str, int], LoadedRubric] = {}
+    for ev in evs:
+        key = (ev.rubric_id, ev.rubric_version)
+        if key not in rubrics:
+            rubrics[key] = stored_rubric(session, *key)
+    return [_view(session, ev, rows[ev.id or 0], rubrics[(ev.rubric_id, ev.rubric_version)]) for ev in evs]
 
 
 def latest_auto(session: Session, call_id: str) -> EvaluationView | None:
@@ -177,15 +195,25 @@ def item_titles() -> dict[str, str]:
     return {it.id: title_text(it.title, locale) for _, it in active_rubric().rubric.items()}
 
 
+def auto_summary(total: float | None, passed: bool | None, pass_mark: float | None, *, insufficient: int,
+                 critical_fail: bool) -> AutoSummary:
+    """An auto-evaluation's summary from its score and its counted answers (insufficient, critical "no")."""
+    # the insufficient answers added to the uncertainty of a view without items, as sampling always did
+    # (the same float sums in the same order, so the same ties and order among the least sure)
+    u = float(insufficient) + _uncertainty(0, critical_fail, total, pass_mark)
+    return AutoSummary(total, passed, critical_fail, insufficient, u)
+
+
 def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSummary]:
+    """Per call, the summary of its active auto-evaluation (of several, the newest)."""
     out: dict[str, AutoSummary] = {}
     for chunk in (call_ids[i : i + 500] for i in range(0, len(call_ids), 500)):
         # the columns the summary needs only: a month's evaluations carry their sections and trust as JSON
         e_ = Evaluation
         evs = session.execute(
-            sa.select(col(e_.id), col(e_.call_id), col(e_.rubric_id), col(e_.rubric_version), col(e_.total),
-                      col(e_.passed), col(e_.created_at), col(e_.pass_mark)).where(
+            sa.select(col(e_.id), col(e_.call_id), col(e_.total), col(e_.passed), col(e_.pass_mark)).where(
                 col(e_.call_id).in_(chunk), col(e_.kind) == EvaluationKind.auto, col(e_.active).is_(True))
+            .order_by(col(e_.id))
         ).all()
         ids = [e.id for e in evs]
         insufficient: dict[int, int] = defaultdict(int)
@@ -201,21 +229,9 @@ def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSumma
                 insufficient[eid] += 1
             elif critical:
                 crit.add(eid)
-        for e in evs:
-            n_ins = insufficient.get(e.id or 0, 0)
-            view = EvaluationView(
-                e.id or 0,
-                e.call_id,
-                "auto",
-                e.rubric_id,
-                e.rubric_version,
-                e.total,
-                e.passed,
-                (e.id in crit),
-                e.created_at,
-            )
-            u = float(n_ins) + uncertainty(view, pass_mark=e.pass_mark)
-            out[e.call_id] = AutoSummary(e.total, e.passed, e.id in crit, n_ins, u)
+        for e in evs:  # ascending ids: the newest wins
+            out[e.call_id] = auto_summary(e.total, e.passed, e.pass_mark, insufficient=insufficient.get(e.id, 0),
+                                          critical_fail=e.id in crit)
     return out
 
 

@@ -89,21 +89,26 @@ def open_call(
     call = visible_call(session, who, call_id)
     if audit_view:
         record(session, who.name, AuditAction.view, call_id=call.call_id, source=source)
-    humans = evalview.evaluations(session, call.call_id, kinds=("human",))
+    # the call's evaluations, their items and rubric once (auto and human together), and its transcript
+    # once without words (not shown), which the channel check reads too
+    evs = evalview.evaluations(session, call.call_id, kinds=("auto", "human"))
+    auto = next((ev for ev in evs if ev.kind == "auto"), None)
+    humans = [ev for ev in evs if ev.kind == "human"]
     if who.role == Role.agent:
         humans = humans[:1]  # agents see the evaluation that counts, not every draft of it
     reviews = list(session.exec(select(Review).where(Review.call_id == call.call_id).order_by(col(Review.id).desc())))
     assignment = _open_assignment(session, call.call_id, who.name)
+    transcript = evalview.segments(session, call.call_id, words=False)
     return CallView(
         call=call_public(call),
-        segments=segments_for(session, who, call.call_id),
-        auto=evalview.latest_auto(session, call.call_id),
+        segments=transcript or _live_segments(session, call.call_id),
+        auto=auto,
         humans=humans,
-        items=evalview.rubric_items(session, call.call_id),
+        items=list(auto.items) if auto is not None else evalview.rubric_items(session, call.call_id),
         reviews=reviews,
         assignment=assignment,
         in_progress=call.ended_at is None and call.duration_s == 0,
-        channel_check=channel_check_json(session, call),
+        channel_check=channel_check_json(session, call, transcript=transcript),
         paused=pauses.in_recording(session, call),
     )
 
@@ -112,10 +117,12 @@ def segments_for(session: Session, who: Principal, call_id: str) -> list[Segment
     """The call's transcript, if ``who`` may see it: the full one once it exists, else the live
     transcript so far (storage/live_segments.py; it grows while the call runs)."""
     cid = visible_call(session, who, call_id).call_id
-    return evalview.segments(session, cid) or [
-        Segment(speaker=r.speaker, start=r.start_s, end=r.end_s, text=r.text, channel=r.channel)
-        for r in live_segments.for_call(session, cid)
-    ]
+    return evalview.segments(session, cid, words=False) or _live_segments(session, cid)
+
+
+def _live_segments(session: Session, call_id: str) -> list[Segment]:
+    return [Segment(speaker=r.speaker, start=r.start_s, end=r.end_s, text=r.text, channel=r.channel)
+            for r in live_segments.for_call(session, call_id)]
 
 
 def still_live(session: Session, who: Principal, call_id: str) -> bool:

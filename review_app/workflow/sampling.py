@@ -14,8 +14,7 @@ import logging
 import secrets
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,15 +23,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview, notify
-from review_app.workflow.draw import Candidate, Pick, reviews_needed, select_calls, spread
+from review_app.workflow.draw import Pick, reviews_needed, select_calls, spread
+from review_app.workflow.sample_pool import Filters, candidates
 from review_app.workflow.text import checked_text
 from storage.access import Perm, calls_clause, require
-from storage.calls import Call
 from storage.errors import Conflict, InvalidInput, NotFound
-from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun
+from storage.models import utcnow
+from storage.reviews import Assignment, AssignmentState, SamplingMode, SamplingPlan, SamplingRun
 from storage.users import Principal
 
 log = logging.getLogger(__name__)
+ASSIGNMENTS: sa.Table = Assignment.__table__  # type: ignore[attr-defined]
 
 
 class PlanNameTaken(Conflict):
@@ -53,29 +54,6 @@ class PlanNeedsInspectors(InvalidInput):
 
 class WindowEndsBeforeStart(InvalidInput):
     """the date window ends before it starts"""
-
-
-@dataclass
-class Filters:
-    queues: list[str] = field(default_factory=list)
-    agents: list[str] = field(default_factory=list)
-    direction: str | None = None
-    min_duration_s: float | None = None
-    max_duration_s: float | None = None
-    date_from: str | None = None  # YYYY-MM-DD, inclusive
-    date_to: str | None = None  # YYYY-MM-DD, inclusive
-    score_below: float | None = None
-    critical_fail: bool = False
-    insufficient_evidence: bool = False
-    words: list[str] = field(default_factory=list)  # any of these in the transcript
-
-    @classmethod
-    def of(cls, raw: dict[str, Any] | None) -> Filters:
-        raw = dict(raw or {})
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise InvalidInput(f"sampling filter {sorted(unknown)[0]!r} is not known")
-        return cls(**raw)
 
 
 # --- database side ---------------------------------------------------------------------------------
@@ -178,57 +156,6 @@ def list_plans(session: Session, who: Principal | None = None) -> list[SamplingP
     return [p for p in plans if who is None or _mine(who, p)]
 
 
-def candidates(
-    session: Session, plan: SamplingPlan, *, start: datetime, end: datetime, ignore_run: int | None = None,
-    scope: Any = None,
-) -> list[Candidate]:
-    """Calls in [start, end) that match the plan's filters and are not already assigned (by another run),
-    among those ``scope`` (a WHERE clause: the runner's access scope) allows."""
-    f = Filters.of(plan.filters)
-    # three columns, not the whole row (a month of calls with their call records)
-    q = sa.select(col(Call.call_id), col(Call.agent_id), col(Call.started_at)).where(
-        col(Call.started_at) >= start, col(Call.started_at) < end, col(Call.agent_id).is_not(None),
-        sa.true() if scope is None else scope)
-    if f.queues:
-        q = q.where(col(Call.queue).in_(f.queues))
-    if f.agents:
-        q = q.where(col(Call.agent_id).in_(f.agents))
-    if f.direction:
-        q = q.where(col(Call.direction) == f.direction)
-    if f.min_duration_s is not None:
-        q = q.where(col(Call.duration_s) >= f.min_duration_s)
-    if f.max_duration_s is not None:
-        q = q.where(col(Call.duration_s) <= f.max_duration_s)
-    if f.date_from:
-        q = q.where(col(Call.started_at) >= datetime.fromisoformat(f.date_from).replace(tzinfo=UTC))
-    if f.date_to:
-        q = q.where(
-            col(Call.started_at) < datetime.fromisoformat(f.date_to).replace(tzinfo=UTC) + timedelta(days=1)
-        )
-    assigned = select(Assignment.call_id).where(Assignment.run_id != (ignore_run or -1))
-    q = q.where(col(Call.call_id).not_in(assigned)).order_by(col(Call.call_id))
-    calls = session.execute(q).all()
-    summaries = evalview.auto_summaries(session, [c.call_id for c in calls])
-    if f.words:
-        with_words = evalview.calls_with_words(session, [c.call_id for c in calls], f.words)
-        calls = [c for c in calls if c.call_id in with_words]
-    out = []
-    for c in calls:
-        s = summaries.get(c.call_id)
-        if f.score_below is not None and (s is None or s.score is None or s.score >= f.score_below):
-            continue
-        if f.critical_fail and (s is None or not s.critical_fail):
-            continue
-        if f.insufficient_evidence and (s is None or s.insufficient == 0):
-            continue
-        out.append(
-            Candidate(
-                c.call_id, c.agent_id or "", c.started_at, s.score if s else None, s.uncertainty if s else 0.0
-            )
-        )
-    return out
-
-
 def run_plan(
     session: Session,
     who: Principal,
@@ -247,7 +174,7 @@ def run_plan(
     if end <= start:
         raise WindowEndsBeforeStart()
     run_seed = plan.seed if seed is None else seed
-    cands = candidates(session, plan, start=start, end=end, scope=calls_clause(who))
+    cands = candidates(session, plan.filters, start=start, end=end, scope=calls_clause(who))
     picks = select_calls(
         cands,
         mode=plan.mode,
@@ -276,18 +203,14 @@ def run_plan(
     session.add(run)
     session.flush()
     assert run.id is not None
-    for pick, inspector, day in placed:
-        session.add(
-            Assignment(
-                run_id=run.id,
-                plan_id=plan_id,
-                call_id=pick.call_id,
-                inspector=inspector,
-                day=day,
-                reason=pick.reason,
-            )
-        )
-    session.flush()
+    # one executemany of plain rows: building a model object per pick (validation) and one INSERT
+    # with a parameter per value (parsed again for every run's row count) cost more than the draw
+    now = utcnow()
+    rows = [{"run_id": run.id, "plan_id": plan_id, "call_id": pick.call_id, "inspector": inspector, "day": day,
+             "reason": pick.reason, "state": AssignmentState.open.value, "review_id": None, "created_at": now}
+            for pick, inspector, day in placed]
+    if rows:
+        session.execute(sa.insert(ASSIGNMENTS), rows)
     counts: dict[str, int] = defaultdict(int)
     for _, inspector, _ in placed:
         counts[inspector] += 1
@@ -304,7 +227,7 @@ def replay_run(session: Session, who: Principal, run_id: int) -> list[Pick]:
         raise NotFound(f"sampling run {run_id}")
     plan = session.get(SamplingPlan, run.plan_id)
     assert plan is not None
-    cands = candidates(session, plan, start=run.window_start, end=run.window_end, ignore_run=run_id,
+    cands = candidates(session, plan.filters, start=run.window_start, end=run.window_end, ignore_run=run_id,
                        scope=calls_clause(who))
     return select_calls(
         cands,

@@ -1,0 +1,137 @@
+"""The pool a sampling plan draws from: the window's calls that match the plan's filters, each with
+what its quota's strata need (agent, start, the auto-evaluation's score and how unsure it is).
+
+One query: the calls of the window, the newest active auto-evaluation of each, and its insufficient
+and critical "no" answers counted from a narrow partial index (``ix_evaluation_items_auto_flags``,
+migration 0033), so a month of a team's calls costs index probes, not a read of every answer.
+The seeded draw itself (draw.select_calls) stays in Python: its shuffle consumes the generator
+by every group's size, so the same seed over the same pool picks the same calls as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from review_app.workflow import evalview
+from review_app.workflow.draw import Candidate
+from storage.calls import Call
+from storage.errors import InvalidInput
+from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
+from storage.reviews import Assignment
+
+
+@dataclass
+class Filters:
+    queues: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    direction: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+    date_from: str | None = None  # YYYY-MM-DD, inclusive
+    date_to: str | None = None  # YYYY-MM-DD, inclusive
+    score_below: float | None = None
+    critical_fail: bool = False
+    insufficient_evidence: bool = False
+    words: list[str] = field(default_factory=list)  # any of these in the transcript
+
+    @classmethod
+    def of(cls, raw: dict[str, Any] | None) -> Filters:
+        raw = dict(raw or {})
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidInput(f"sampling filter {sorted(unknown)[0]!r} is not known")
+        return cls(**raw)
+
+
+def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int | None, scope: Any,
+                 postgresql: bool) -> Any:
+    """The window's calls matching the plan's call filters and not assigned by another run, each with its
+    newest active auto-evaluation (if any) and that evaluation's counted answers."""
+    auto = aliased(Evaluation)
+    # "active = true", not "IS true": PostgreSQL folds it to the partial index's own predicate
+    mine = (col(auto.call_id) == col(Call.call_id), col(auto.kind) == EvaluationKind.auto,
+            col(auto.active) == sa.true())
+    if postgresql:
+        # one backward probe of ix_evaluations_auto_active per call, whatever the planner thinks of
+        # the table's size (a plain join let it hash every evaluation on a small database)
+        ev: Any = (sa.select(col(auto.id), col(auto.total), col(auto.passed), col(auto.pass_mark)).where(*mine)
+                   .order_by(col(auto.id).desc()).limit(1).lateral("auto"))
+        on: Any = sa.true()
+    else:
+        newer = aliased(Evaluation)
+        ev = auto
+        on = sa.and_(*mine, ~sa.exists().where(col(newer.call_id) == col(auto.call_id), col(newer.kind) == auto.kind,
+                                               col(newer.active) == sa.true(), col(newer.id) > col(auto.id)))
+    item = aliased(EvaluationItem)
+    cols = ev.c if postgresql else ev
+
+    def answers(*where: Any) -> Any:
+        # both conditions imply the partial index's predicate: index-only probes
+        return (sa.select(sa.func.count()).select_from(item)
+                .where(col(item.evaluation_id) == cols.id, *where).scalar_subquery())
+
+    q = (
+        sa.select(col(Call.call_id), col(Call.agent_id), col(Call.started_at), cols.id.label("eval_id"),
+                  cols.total.label("total"), cols.passed.label("passed"), cols.pass_mark.label("pass_mark"),
+                  answers(col(item.auto_answer) == "insufficient").label("n_insufficient"),
+                  answers(col(item.auto_answer) == "no", col(item.critical) != "").label("n_critical_no"))
+        .outerjoin(ev, on)
+        .where(col(Call.started_at) >= start, col(Call.started_at) < end, col(Call.agent_id).is_not(None),
+               sa.true() if scope is None else scope)
+    )
+    if f.queues:
+        q = q.where(col(Call.queue).in_(f.queues))
+    if f.agents:
+        q = q.where(col(Call.agent_id).in_(f.agents))
+    if f.direction:
+        q = q.where(col(Call.direction) == f.direction)
+    if f.min_duration_s is not None:
+        q = q.where(col(Call.duration_s) >= f.min_duration_s)
+    if f.max_duration_s is not None:
+        q = q.where(col(Call.duration_s) <= f.max_duration_s)
+    if f.date_from:
+        q = q.where(col(Call.started_at) >= datetime.fromisoformat(f.date_from).replace(tzinfo=UTC))
+    if f.date_to:
+        q = q.where(
+            col(Call.started_at) < datetime.fromisoformat(f.date_to).replace(tzinfo=UTC) + timedelta(days=1)
+        )
+    # NOT EXISTS, not NOT IN: an anti-join on the assignments' call_id index instead of hashing every
+    # assignment ever made (call_id is never NULL, so both keep the same calls)
+    assigned = sa.exists().where(col(Assignment.call_id) == col(Call.call_id),
+                                 col(Assignment.run_id) != (ignore_run or -1))
+    return q.where(~assigned).order_by(col(Call.call_id))
+
+
+def candidates(
+    session: Session, plan_filters: dict[str, Any] | None, *, start: datetime, end: datetime,
+    ignore_run: int | None = None, scope: Any = None,
+) -> list[Candidate]:
+    """Calls in [start, end) that match the plan's filters and are not already assigned (by another run),
+    among those ``scope`` (a WHERE clause: the runner's access scope) allows, in call-ID order."""
+    f = Filters.of(plan_filters)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    q = _calls_query(f, start=start, end=end, ignore_run=ignore_run, scope=scope, postgresql=postgresql)
+    rows = session.execute(q).all()
+    if f.words:
+        with_words = evalview.calls_with_words(session, [r.call_id for r in rows], f.words)
+        rows = [r for r in rows if r.call_id in with_words]
+    out = []
+    for r in rows:
+        s = None if r.eval_id is None else evalview.auto_summary(
+            r.total, r.passed, r.pass_mark, insufficient=int(r.n_insufficient or 0),
+            critical_fail=bool(r.n_critical_no))
+        if f.score_below is not None and (s is None or s.score is None or s.score >= f.score_below):
+            continue
+        if f.critical_fail and (s is None or not s.critical_fail):
+            continue
+        if f.insufficient_evidence and (s is None or s.insufficient == 0):
+            continue
+        out.append(Candidate(r.call_id, r.agent_id or "", r.started_at, s.score if s else None,
+                             s.uncertainty if s else 0.0))
+    return out
