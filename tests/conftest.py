@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,9 +57,12 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     dbmod.reset_engines()
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test process, dropped at the end."""
+@contextmanager
+def fresh_pg_database(prefix: str = "callqc_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database named ``<prefix>_<random>``, dropped (even if still in use) after.
+
+    Skips the calling test (fails under CALLQC_REQUIRE_SERVICES=1) when PostgreSQL is not reachable.
+    """
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -65,15 +70,22 @@ def pg_server_url() -> Iterator[str]:
     except Exception as exc:  # noqa: BLE001 - any failure means "not there"
         admin.dispose()
         missing_service(f"PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__})")
-    name = f"callqc_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test process, dropped at the end."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 def _truncate_all(engine: sa.Engine) -> None:
@@ -83,26 +95,50 @@ def _truncate_all(engine: sa.Engine) -> None:
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated to head once per test process; each test gets a copy of it.
+
+    Running every migration again for each of several hundred tests took minutes of the suite;
+    the copy is the same file byte for byte. (First-use and migration tests make their own.)
+    """
+    path = tmp_path_factory.mktemp("sqlite-template") / "callqc.db"
+    engine = dbmod.make_engine(f"sqlite:///{path}")
+    try:
+        dbmod.migrate(engine)
+    finally:
+        engine.dispose()  # the last connection's close checkpoints the WAL into the file
+    assert not path.with_name("callqc.db-wal").exists(), "template not checkpointed"
+    return path
+
+
+def _migrated_sqlite(template: Path, data_dir: Path) -> str:
+    """A copy of the migrated template as this test's embedded database; its URL."""
+    target = data_dir / "callqc.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def db_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[str]:
     """The configured database, migrated to head: once on SQLite, once on real PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{data_dir / 'callqc.db'}"
+        url = _migrated_sqlite(request.getfixturevalue("sqlite_template"), data_dir)
     else:
         url = request.getfixturevalue("pg_server_url")
     monkeypatch.setenv("CALLQC_DATABASE_URL", url)
     reset_settings()
     dbmod.reset_engines()
     engine = dbmod.get_engine()
-    dbmod.migrate(engine)
     if request.param == "postgresql":
+        dbmod.migrate(engine)
         _truncate_all(engine)
     yield url
     dbmod.reset_engines()
 
 
 @pytest.fixture
-def sqlite_db(data_dir: Path) -> str:
+def sqlite_db(data_dir: Path, sqlite_template: Path) -> str:
     """The embedded default database, migrated."""
-    dbmod.migrate()
-    return f"sqlite:///{data_dir / 'callqc.db'}"
+    return _migrated_sqlite(sqlite_template, data_dir)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -33,8 +32,7 @@ from storage.settings import get_settings, reset_settings
 from storage.stores import make_store
 from storage.transcripts import Transcript, TranscriptBase, TranscriptSegment, replace_transcript, segments
 from tests.archive_helpers import make_calls
-from tests.conftest import PG_ADMIN_URL
-from tests.services import missing_service
+from tests.conftest import fresh_pg_database
 
 pytestmark = pytest.mark.integration
 
@@ -42,27 +40,14 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def empty_pg(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A new, empty PostgreSQL database of its own (migrations are run by the test), dropped after."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not there"
-        admin.dispose()
-        missing_service(f"PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__})")
-    name = f"callqc_test_part_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    monkeypatch.setenv("CALLQC_DATABASE_URL", url)
-    reset_settings()
-    dbmod.reset_engines()
-    try:
-        yield url
-    finally:
+    with fresh_pg_database("callqc_test_part") as url:
+        monkeypatch.setenv("CALLQC_DATABASE_URL", url)
+        reset_settings()
         dbmod.reset_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            yield url
+        finally:
+            dbmod.reset_engines()
 
 
 @pytest.fixture
