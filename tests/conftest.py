@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated data folder per test, SQLite and real PostgreSQL databases."""
+"""Shared fixtures: an isolated data folder per test, SQLite and real PostgreSQL databases, the real
+models and synthesised calls that several modules transcribe."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +17,10 @@ import sqlalchemy as sa
 from storage import db as dbmod
 from storage.settings import reset_settings
 from tests.services import missing_service, missing_tools_header, require_tool
+
+if TYPE_CHECKING:
+    from demo.synth import Placement
+    from transcribe.engine import Transcriber
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -172,3 +178,48 @@ def db_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, data
 def sqlite_db(data_dir: Path, sqlite_template: Path) -> str:
     """The embedded default database, migrated."""
     return _migrated_sqlite(sqlite_template, data_dir)
+
+
+# Real models and synthesised calls, shared by every test module of a process: loading a model and
+# speaking a dialogue with espeak-ng cost seconds each, and nothing in them changes between tests.
+# Tests only read them (a transcriber keeps no state between calls; the WAV files are not written).
+
+
+@pytest.fixture(scope="session")
+def tiny_en_transcriber() -> Iterator[Transcriber]:
+    """tiny.en with the default compute settings, loaded once per test process (as a worker keeps it)."""
+    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.models import resolve_model
+
+    transcriber = Transcriber(resolve_model("tiny.en"), ComputeSettings())
+    yield transcriber
+    transcriber.close()
+
+
+@pytest.fixture(scope="session")
+def base_transcriber() -> Iterator[Transcriber]:
+    """The multilingual base model with the default compute settings, loaded once per test process."""
+    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.models import resolve_model
+
+    transcriber = Transcriber(resolve_model("base"), ComputeSettings())
+    yield transcriber
+    transcriber.close()
+
+
+@pytest.fixture(scope="session")
+def default_call(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Placement]]:
+    """demo.synth's default English dialogue as a stereo WAV, and where each line was placed (read only)."""
+    from demo.synth import default_dialogue, synth_call
+
+    path = tmp_path_factory.mktemp("default-call") / "call.wav"
+    return path, synth_call(default_dialogue(), path)
+
+
+@pytest.fixture(scope="session")
+def mandarin_call(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Placement]]:
+    """demo.synth's Mandarin dialogue as a stereo WAV, and where each line was placed (read only)."""
+    from demo.synth import mandarin_dialogue, synth_call
+
+    path = tmp_path_factory.mktemp("mandarin-call") / "zh.wav"
+    return path, synth_call(mandarin_dialogue(), path, language="zh")
