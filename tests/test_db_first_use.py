@@ -68,6 +68,7 @@ def test_first_ingest_on_an_empty_data_folder_needs_no_migrate(data_dir: Path, t
     assert "first-1" in shown.stdout
 
 
+@pytest.mark.slow
 def test_processes_starting_at_once_on_a_fresh_sqlite_file_all_succeed(data_dir: Path, tmp_path: Path) -> None:
     """Four `callqc ingest` processes released together on one new file: one migrates, all ingest."""
     go = tmp_path / "go"
