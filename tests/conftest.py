@@ -82,8 +82,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @contextmanager
-def fresh_pg_database(prefix: str = "callqc_test") -> Iterator[str]:
-    """A new, empty PostgreSQL database named ``<prefix>_<random>``, dropped (even if still in use) after.
+def fresh_pg_database(prefix: str = "callqc_test", *, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database named ``<prefix>_<random>``, dropped (even if still in use) after:
+    empty, or a copy of the database ``template`` (which nobody may be connected to).
 
     Skips the calling test (fails under CALLQC_REQUIRE_SERVICES=1) when PostgreSQL is not reachable.
     """
@@ -97,7 +98,8 @@ def fresh_pg_database(prefix: str = "callqc_test") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            copy = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
         with admin.connect() as conn:

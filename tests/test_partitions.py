@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,23 +38,42 @@ from tests.conftest import fresh_pg_database
 pytestmark = pytest.mark.integration
 
 
+@contextmanager
+def _configured(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("CALLQC_DATABASE_URL", url)
+    reset_settings()
+    dbmod.reset_engines()
+    try:
+        yield url
+    finally:
+        dbmod.reset_engines()
+
+
 @pytest.fixture
 def empty_pg(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A new, empty PostgreSQL database of its own (migrations are run by the test), dropped after."""
-    with fresh_pg_database("callqc_test_part") as url:
-        monkeypatch.setenv("CALLQC_DATABASE_URL", url)
-        reset_settings()
-        dbmod.reset_engines()
+    with fresh_pg_database("callqc_test_part") as url, _configured(url, monkeypatch):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def migrated_template() -> Iterator[str]:
+    """A database migrated to head once for the module; each test's ``pg`` is a copy of it (running
+    every migration on PostgreSQL took most of each test)."""
+    with fresh_pg_database("callqc_test_parttmpl") as url:
+        engine = dbmod.make_engine(url)
         try:
-            yield url
+            dbmod.migrate(engine)
         finally:
-            dbmod.reset_engines()
+            engine.dispose()  # CREATE DATABASE ... TEMPLATE needs it unused
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
-def pg(empty_pg: str) -> str:
-    dbmod.migrate()
-    return empty_pg
+def pg(migrated_template: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new PostgreSQL database of its own at head, dropped after."""
+    with fresh_pg_database("callqc_test_part", template=migrated_template) as url, _configured(url, monkeypatch):
+        yield url
 
 
 def _alembic(verb: str, target: str) -> None:
