@@ -116,7 +116,7 @@ def test_exhausted_pool_is_503_with_retry_after_and_stores_nothing(
     """PostgreSQL with every pooled connection taken: an upload waits db_pool_timeout_s, then gets 503
     with Retry-After and a one-line reason; no object, no row. Once a connection is free it succeeds."""
     from storage import db as dbmod
-    from tests.conftest import _truncate_all
+    from tests.conftest import empty_all_tables
 
     monkeypatch.setenv("CALLQC_API_TOKEN", TOKEN)
     monkeypatch.setenv("CALLQC_DATABASE_URL", pg_server_url)
@@ -125,7 +125,7 @@ def test_exhausted_pool_is_503_with_retry_after_and_stores_nothing(
     reset_settings()
     dbmod.reset_engines()
     dbmod.migrate()
-    _truncate_all(get_engine())
+    empty_all_tables(get_engine())
     holder = get_engine().connect()  # the pool's only connection
     try:
         with running_api() as api, httpx.Client(timeout=120) as client:

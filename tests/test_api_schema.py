@@ -39,6 +39,7 @@ def _check(case: Case) -> None:
     assert {o.key for o in make_store().list(get_settings().bucket_recordings)} == registered
 
 
+@pytest.mark.slow
 def test_generated_requests_never_get_a_server_error(api_schema: schemathesis.BaseSchema) -> None:
     """Each operation of the API's OpenAPI document, driven by Hypothesis through schemathesis."""
     operations = [result.ok() for result in api_schema.get_all_operations()]

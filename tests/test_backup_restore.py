@@ -10,12 +10,10 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from storage import db as dbmod
 from storage.archive.run import run_month
@@ -26,7 +24,7 @@ from storage.retrieval import RecordingSource, open_recording
 from storage.settings import get_settings, reset_settings
 from storage.stores import make_store
 from tests.archive_helpers import make_calls
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import fresh_pg_database
 from tests.s3server import unique_bucket
 from tests.services import require_tool
 
@@ -41,17 +39,11 @@ def _libpq(url: str) -> str:
 @pytest.fixture
 def empty_database() -> Iterator[str]:
     """A new, empty PostgreSQL database to restore into."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"callqc_restore_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        dbmod.reset_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_pg_database("callqc_restore") as url:
+        try:
+            yield url
+        finally:
+            dbmod.reset_engines()
 
 
 BUCKETS = ("recordings", "archive", "models")

@@ -97,6 +97,7 @@ def test_archived_call_without_its_image_is_reported(db_url: str) -> None:
     assert [(f.problem, f.key) for f in report.findings] == [(Problem.missing, image.object_key)]
 
 
+@pytest.mark.slow
 def test_check_command_exits_non_zero_with_summary_and_list(db_url: str) -> None:
     """`callqc check` prints the summary first, then one line per problem, and exits 1; 0 when clean."""
     store = make_store()

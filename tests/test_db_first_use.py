@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from alembic.script import ScriptDirectory
 
 from storage import db as dbmod
 from tests.audio_files import make_wav
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import fresh_pg_database
 
 # Every test here runs `callqc` as a subprocess.
 pytestmark = pytest.mark.integration
@@ -69,6 +68,7 @@ def test_first_ingest_on_an_empty_data_folder_needs_no_migrate(data_dir: Path, t
     assert "first-1" in shown.stdout
 
 
+@pytest.mark.slow
 def test_processes_starting_at_once_on_a_fresh_sqlite_file_all_succeed(data_dir: Path, tmp_path: Path) -> None:
     """Four `callqc ingest` processes released together on one new file: one migrates, all ingest."""
     go = tmp_path / "go"
@@ -87,18 +87,10 @@ def test_processes_starting_at_once_on_a_fresh_sqlite_file_all_succeed(data_dir:
 
 
 @pytest.fixture
-def empty_pg_url(pg_server_url: str) -> Iterator[str]:
-    """A PostgreSQL database nobody has migrated (pg_server_url skips or fails when there is none)."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"callqc_empty_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def empty_pg_url() -> Iterator[str]:
+    """A PostgreSQL database nobody has migrated (skips or fails when there is none)."""
+    with fresh_pg_database("callqc_empty") as url:
+        yield url
 
 
 def test_unmigrated_postgresql_says_what_to_run_and_is_left_alone(empty_pg_url: str) -> None:

@@ -24,6 +24,7 @@ def _callqc(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return r
 
 
+@pytest.mark.slow
 def test_demo_calls_are_ingested_and_listed_as_recorded(data_dir: Path) -> None:
     """`callqc ingest demo/calls/*.wav` registers every demo call; `show` lists them as recorded."""
     assert len(DEMO) >= 3

@@ -108,6 +108,7 @@ def test_ingest_sidecar_refusals(
     assert (code, out.strip()) == (0, "c-1")
 
 
+@pytest.mark.slow
 def test_ingest_file_refusals(
     sqlite_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,6 +46,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_two_schedulers_make_each_tenants_month_end_report_once(db_url: str, data_dir: Path) -> None:
     """October has calls of two tenants; two scheduler processes tick through November 1st and 2nd:

@@ -88,6 +88,7 @@ def test_routing_rules_only_for_own_teams(teams: None) -> None:
             routing.add_rule(s, multi, reason="critical_fail", team="T3")
 
 
+@pytest.mark.slow
 def test_teams_set_from_the_command_line(teams: None) -> None:
     """`callqc user teams sup-one T1 T3` widens sup-one to T1+T3 at once; bad input is one line and
     changes nothing; no teams: the whole tenant."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,26 +33,13 @@ from storage.settings import get_settings, reset_settings
 from storage.stores import make_store
 from storage.transcripts import Transcript, TranscriptBase, TranscriptSegment, replace_transcript, segments
 from tests.archive_helpers import make_calls
-from tests.conftest import PG_ADMIN_URL
-from tests.services import missing_service
+from tests.conftest import fresh_pg_database
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def empty_pg(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A new, empty PostgreSQL database of its own (migrations are run by the test), dropped after."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not there"
-        admin.dispose()
-        missing_service(f"PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__})")
-    name = f"callqc_test_part_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+@contextmanager
+def _configured(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("CALLQC_DATABASE_URL", url)
     reset_settings()
     dbmod.reset_engines()
@@ -60,15 +47,33 @@ def empty_pg(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
     finally:
         dbmod.reset_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
-def pg(empty_pg: str) -> str:
-    dbmod.migrate()
-    return empty_pg
+def empty_pg(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new, empty PostgreSQL database of its own (migrations are run by the test), dropped after."""
+    with fresh_pg_database("callqc_test_part") as url, _configured(url, monkeypatch):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def migrated_template() -> Iterator[str]:
+    """A database migrated to head once for the module; each test's ``pg`` is a copy of it (running
+    every migration on PostgreSQL took most of each test)."""
+    with fresh_pg_database("callqc_test_parttmpl") as url:
+        engine = dbmod.make_engine(url)
+        try:
+            dbmod.migrate(engine)
+        finally:
+            engine.dispose()  # CREATE DATABASE ... TEMPLATE needs it unused
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def pg(migrated_template: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new PostgreSQL database of its own at head, dropped after."""
+    with fresh_pg_database("callqc_test_part", template=migrated_template) as url, _configured(url, monkeypatch):
+        yield url
 
 
 def _alembic(verb: str, target: str) -> None:

@@ -18,6 +18,7 @@ from scoring.rubric import active_rubric
 from storage import db as dbmod
 from storage.rollups import HourStats
 from storage.settings import reset_settings
+from tests.conftest import empty_all_tables, migrate_pg
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +32,8 @@ def pg(pg_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engin
     reset_settings()
     dbmod.reset_engines()
     engine = dbmod.get_engine()
-    dbmod.migrate(engine)
-    names = [t for t in sa.inspect(engine).get_table_names() if t != "alembic_version"]
-    with engine.begin() as c:
-        c.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+    migrate_pg(engine)
+    empty_all_tables(engine)
     yield engine
     dbmod.reset_engines()
 

@@ -22,11 +22,9 @@ def as_conversation(transcript) -> Conversation:  # type: ignore[no-untyped-def]
                                               channels=frozenset({"agent", "customer"})))
 
 
-def test_synthesised_call_greeting_forbidden_dead_air_and_missing_closing(tmp_path):
+def test_synthesised_call_greeting_forbidden_dead_air_and_missing_closing(tmp_path, tiny_en_transcriber):
     """Greeting said, 'shut up' said, ~17 s of dead air, no closing: each answer and its time are right."""
     from transcribe.audio import decode
-    from transcribe.engine import ComputeSettings, Transcriber
-    from transcribe.models import resolve_model
 
     lines = [
         Line("agent", 0.5, "Thank you for calling the support center, my name is Alice."),
@@ -37,8 +35,7 @@ def test_synthesised_call_greeting_forbidden_dead_air_and_missing_closing(tmp_pa
     ]
     path = tmp_path / "call.wav"
     placed = synth_call(lines, path)
-    transcript = Transcriber(resolve_model("tiny.en"), ComputeSettings()).transcribe(
-        decode(path), channel_map={"agent": 0, "customer": 1})
+    transcript = tiny_en_transcriber.transcribe(decode(path), channel_map={"agent": 0, "customer": 1})
     conv = as_conversation(transcript)
     ev = evaluate(parse_rubric(CONTRACT, "contract.yaml"), conv, env=Env(low_logprob=-1.0))
 
@@ -55,18 +52,14 @@ def test_synthesised_call_greeting_forbidden_dead_air_and_missing_closing(tmp_pa
     assert closing.answer is Answer.no and closing.evidence[0].kind == "searched"
 
 
-def test_synthesised_mandarin_greeting_is_found(tmp_path):
+def test_synthesised_mandarin_greeting_is_found(mandarin_call, base_transcriber):
     """A Mandarin greeting (您好…) transcribed by the multilingual base model, primed with the rubric's
     greeting phrase as callqc's rubric-aware decoding does, is found at its time. (Unprimed, base hears
     espeak's 您好 as 林豹 or 您好 depending on a bit of dither: docs/benchmarks.md, Mandarin scoring.)"""
-    from demo.synth import mandarin_dialogue
     from transcribe.audio import decode
-    from transcribe.engine import ComputeSettings, Transcriber
-    from transcribe.models import resolve_model
 
-    path = tmp_path / "zh.wav"
-    placed = synth_call(mandarin_dialogue(), path, language="zh")
-    transcript = Transcriber(resolve_model("base"), ComputeSettings()).transcribe(
+    path, placed = mandarin_call
+    transcript = base_transcriber.transcribe(
         decode(path), channel_map={"agent": 0, "customer": 1}, language="zh", hotwords={"zh": "您好"})
     conv = as_conversation(transcript)
     greeting = evaluate(parse_rubric(CONTRACT, "contract.yaml"), conv).item("greeting").result

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from demo.synth import default_dialogue, synth_call
+from demo.synth import Placement
 from transcribe.audio import decode, to_float
 from transcribe.cascade import CascadeRule, compression_ratio, repeats, unsure
-from transcribe.engine import ComputeSettings, Transcriber
-from transcribe.models import resolve_model
+from transcribe.engine import Transcriber
 
 CONFIDENT = {"avg_logprob": -0.1, "no_speech_prob": 0.05}
 TEXT = "thank you for calling the support center my name is alice how can I help you today"
@@ -49,15 +50,14 @@ def test_rows_of_an_encoder_output_are_taken_whole() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny() -> Transcriber:
-    return Transcriber(resolve_model("tiny.en"), ComputeSettings())
+def tiny(tiny_en_transcriber: Transcriber) -> Transcriber:
+    return tiny_en_transcriber
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+def agent(default_call: tuple[Path, list[Placement]]) -> np.ndarray:
     """The agent channel of the default dialogue three times over (~70 s: several 30 s chunks)."""
-    path = tmp_path_factory.mktemp("cascade") / "call.wav"
-    synth_call(default_dialogue(), path)
+    path, _placed = default_call
     channel = to_float(decode(path).channels[0])
     return np.concatenate([channel, channel, channel])
 

@@ -7,29 +7,27 @@ from pathlib import Path
 
 import pytest
 
-from demo.synth import Line, Placement, default_dialogue, silence, synth_call, tone
+from demo.synth import Line, Placement, silence, synth_call, tone
 from storage.segments import UNKNOWN_SPEAKER
 from transcribe.audio import CorruptAudio, decode
-from transcribe.engine import ComputeSettings, Transcriber, Transcript
-from transcribe.models import resolve_model
+from transcribe.engine import Transcriber, Transcript
 
 STEREO = {"agent": 0, "customer": 1}
 
 
 @pytest.fixture(scope="module")
-def tiny() -> Transcriber:
-    """tiny.en loaded once for the module (as a worker process does)."""
-    return Transcriber(resolve_model("tiny.en"), ComputeSettings())
+def tiny(tiny_en_transcriber: Transcriber) -> Transcriber:
+    """tiny.en loaded once for the test process (as a worker process does)."""
+    return tiny_en_transcriber
 
 
 Dialogue = tuple[list[Placement], Transcript]
 
 
 @pytest.fixture(scope="module")
-def dialogue(tmp_path_factory: pytest.TempPathFactory, tiny: Transcriber) -> Dialogue:
+def dialogue(default_call: tuple[Path, list[Placement]], tiny: Transcriber) -> Dialogue:
     """The default dialogue synthesised once and transcribed once for the module."""
-    path = tmp_path_factory.mktemp("call") / "call.wav"
-    placements = synth_call(default_dialogue(), path)
+    path, placements = default_call
     return placements, tiny.transcribe(decode(path), channel_map=STEREO)
 
 
@@ -108,16 +106,13 @@ def test_corrupt_audio_is_refused_with_a_one_line_reason(data: bytes) -> None:
 
 @pytest.mark.slow
 @pytest.mark.tools("espeak-ng", "sox")  # demo.synth speaks with espeak-ng, writes with sox
-def test_mandarin_call_transcribed_by_base_yields_simplified_chinese(tmp_path: Path, data_dir: Path) -> None:
+def test_mandarin_call_transcribed_by_base_yields_simplified_chinese(
+        mandarin_call: tuple[Path, list[Placement]], base_transcriber: Transcriber, data_dir: Path) -> None:
     """The multilingual base model detects Mandarin and returns Simplified Chinese text per speaker."""
     from opencc import OpenCC
 
-    from demo.synth import mandarin_dialogue
-
-    path = tmp_path / "zh.wav"
-    synth_call(mandarin_dialogue(), path, language="zh")
-    base = Transcriber(resolve_model("base"), ComputeSettings())
-    transcript = base.transcribe(decode(path), channel_map=STEREO)
+    path, _placed = mandarin_call
+    transcript = base_transcriber.transcribe(decode(path), channel_map=STEREO)
     assert transcript.language == "zh"
     text = "".join(s.text for s in transcript.segments)
     han = re.findall(r"[\u4e00-\u9fff]", text)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from demo.synth import default_dialogue, synth_call
+from demo.synth import Placement
 from transcribe.audio import decode, to_float
-from transcribe.engine import ComputeSettings, Transcriber
+from transcribe.engine import Transcriber
 from transcribe.fallback import chunk_spans, failed, redecode, repair
-from transcribe.models import resolve_model
 
 
 def _seg(text: str = "hello there", *, ratio: float = 1.2, logprob: float = -0.3, no_speech: float = 0.1,
@@ -38,16 +38,14 @@ def test_a_chunk_is_retried_on_a_loop_or_low_confidence_only(seg: SimpleNamespac
 
 
 @pytest.fixture(scope="module")
-def tiny() -> Transcriber:
-    return Transcriber(resolve_model("tiny.en"), ComputeSettings())
+def tiny(tiny_en_transcriber: Transcriber) -> Transcriber:
+    return tiny_en_transcriber
 
 
 @pytest.fixture(scope="module")
-def channel(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list]:  # type: ignore[type-arg]
+def channel(default_call: tuple[Path, list[Placement]]) -> tuple[np.ndarray, list]:  # type: ignore[type-arg]
     """The agent channel of the default dialogue repeated to ~70 s (several chunks), and its placements."""
-    path = tmp_path_factory.mktemp("fb") / "call.wav"
-    lines = default_dialogue()
-    placed = synth_call(lines, path)
+    path, placed = default_call
     agent = to_float(decode(path).channels[0])
     return np.concatenate([agent, agent, agent]), [p for p in placed if p.speaker == "agent"]
 

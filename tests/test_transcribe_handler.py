@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from demo.synth import Line, default_dialogue, silence, synth_call
+from demo.synth import Line, Placement, default_dialogue, silence, synth_call
 from storage.calls import Call, CallStatus
 from storage.db import session
 from storage.jobs import Job, JobContext, JobKind, JobState, PermanentError
@@ -29,10 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def call_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("audio") / "call.wav"
-    synth_call(default_dialogue(), path)
-    return path
+def call_wav(default_call: tuple[Path, list[Placement]]) -> Path:
+    return default_call[0]
 
 
 @pytest.fixture

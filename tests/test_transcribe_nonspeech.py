@@ -5,6 +5,7 @@ recorded prompts and music on hold, espeak-ng speech, synthesised call-progress 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -13,6 +14,9 @@ from storage.segments import Segment
 from tests.services import missing_service
 from transcribe.audio import decode, to_float
 from transcribe.nonspeech import NonSpeech, NonSpeechKind, classify, merge_across_windows
+
+if TYPE_CHECKING:
+    from transcribe.engine import Transcriber
 
 EDGE_S = 0.5  # a found hold or tone starts and ends within this of where it was placed
 STEREO = {"agent": 0, "customer": 1}
@@ -111,14 +115,10 @@ def test_hold_is_neither_dead_air_nor_talk() -> None:
 @pytest.mark.slow
 @pytest.mark.tools("espeak-ng", "sox")
 def test_no_words_inside_hold_and_the_transcript_carries_it(hold_call: tuple[dict, list[NonSpeech]],
-                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+                                                            tiny_en_transcriber: Transcriber) -> None:
     """Transcribed with tiny.en: the hold and tones are on the transcript, and no word lies inside music."""
-    from transcribe.engine import ComputeSettings, Transcriber
-    from transcribe.models import resolve_model
-
     truth, _found = hold_call
-    transcript = Transcriber(resolve_model("tiny.en"), ComputeSettings()).transcribe(
-        decode(Path(truth["path"])), channel_map=STEREO)
+    transcript = tiny_en_transcriber.transcribe(decode(Path(truth["path"])), channel_map=STEREO)
     holds = [(x.start, x.end) for x in transcript.nonspeech if x.kind == NonSpeechKind.hold]
     assert len(holds) == 2 and {x.label for x in transcript.nonspeech if x.kind == NonSpeechKind.tone} >= {"dtmf"}
     words = [w for s in transcript.segments for w in s.words]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demo.synth import Line, default_dialogue, silence, synth_call, tone
+from demo.synth import Line, silence, synth_call, tone
 from transcribe.audio import SAMPLE_RATE, AudioStream, decode
 from transcribe.engine import ComputeSettings, Transcriber, TranscriptionStopped
 from transcribe.models import resolve_model
@@ -19,14 +19,13 @@ STEREO = {"agent": 0, "customer": 1}
 
 
 @pytest.fixture(scope="module")
-def call(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:  # type: ignore[type-arg]
-    path = tmp_path_factory.mktemp("call") / "call.wav"
-    return path, synth_call(default_dialogue(), path)
+def call(default_call: tuple[Path, list]) -> tuple[Path, list]:  # type: ignore[type-arg]
+    return default_call
 
 
 @pytest.fixture(scope="module")
-def tiny() -> Transcriber:
-    return Transcriber(resolve_model("tiny.en"), ComputeSettings())
+def tiny(tiny_en_transcriber: Transcriber) -> Transcriber:
+    return tiny_en_transcriber
 
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]

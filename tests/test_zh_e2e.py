@@ -25,11 +25,8 @@ def zh(speaker: str, start: float, text: str) -> Line:
 
 
 @pytest.fixture(scope="module")
-def transcriber():
-    from transcribe.engine import ComputeSettings, Transcriber
-    from transcribe.models import resolve_model
-
-    return Transcriber(resolve_model("base"), ComputeSettings())
+def transcriber(base_transcriber):
+    return base_transcriber
 
 
 def scored(transcriber, lines: list[Line], path: Path, *, primed: bool = True):

@@ -30,11 +30,8 @@ NO_ABUSE = ForbiddenCheck.model_validate({"kind": "forbidden", "speaker": "agent
 
 
 @pytest.fixture(scope="module")
-def whisper():
-    from transcribe.engine import ComputeSettings, Transcriber
-    from transcribe.models import resolve_model
-
-    return Transcriber(resolve_model("base"), ComputeSettings(num_workers=1)).whisper
+def whisper(base_transcriber):
+    return base_transcriber.whisper  # the process's base model (its replica count does not change a decode)
 
 
 def heard(whisper, tmp_path: Path, said: str, written: str) -> tuple[Conversation, Env]:
