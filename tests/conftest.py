@@ -124,7 +124,7 @@ def migrate_pg(engine: sa.Engine) -> None:
     """
     url = engine.url.render_as_string(hide_password=False)
     if url not in _pg_heads:
-        _pg_heads[url] = dbmod._head_revision(engine)
+        _pg_heads[url] = dbmod._head_revision()
     if dbmod._current_revision(engine) != _pg_heads[url]:
         dbmod.migrate(engine)
 
