@@ -15,11 +15,11 @@ the last refresh from the rows, the rest with the same query from the raw rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, col, func, select
+from sqlmodel import Field, Session, SQLModel, col, func
 
 from storage import rollups
 from storage.access import Perm, calls_clause, can
@@ -91,16 +91,7 @@ def replace(session: Session, ranges: list[tuple[datetime, datetime]]) -> int:
 def rebuild(session: Session) -> int:
     """Recompute every row (month by month); the rows written."""
     session.execute(sa.delete(HourItems))
-    first, last = session.exec(select(func.min(Call.started_at), func.max(Call.started_at))).one()
-    if first is None or last is None:
-        return 0
-    ranges = []
-    at = hour_start(hour_key(first))
-    while at <= last:
-        nxt = min(at + timedelta(days=31), hour_start(hour_key(last)) + HOUR)
-        ranges.append((at, nxt))
-        at = nxt
-    return replace(session, ranges)
+    return replace(session, rollups.all_hours(session))
 
 
 def refresh(session: Session, since: datetime | None) -> int:

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, col, func, select
+from sqlmodel import Field, Session, SQLModel, col, func
 
 from storage import rollups
 from storage.access import Perm, can
@@ -154,16 +154,7 @@ def replace(session: Session, ranges: Iterable[tuple[datetime, datetime]]) -> in
 def rebuild(session: Session) -> int:
     """Recompute every row (month by month); the rows written."""
     session.execute(sa.delete(HourRepeats))
-    first, last = session.exec(select(func.min(Call.started_at), func.max(Call.started_at))).one()
-    if first is None or last is None:
-        return 0
-    ranges = []
-    at = hour_start(hour_key(first))
-    while at <= last:
-        nxt = min(at + timedelta(days=31), hour_start(hour_key(last)) + HOUR)
-        ranges.append((at, nxt))
-        at = nxt
-    return replace(session, ranges)
+    return replace(session, rollups.all_hours(session))
 
 
 def refresh(session: Session, since: datetime | None) -> int:
