@@ -198,7 +198,6 @@ def run_c(corpus: list[dict], *, workers: int, tag: str) -> dict:
     from recorder.ingest import ingest_file
     from storage.db import migrate, session
     from storage.jobs import Job
-    from storage.transcripts import transcript_json
 
     migrate()
     cmd = [sys.executable, "-m", "callqc", "work", "--kinds", "transcribe", "--concurrency", str(workers)]
@@ -228,12 +227,7 @@ def run_c(corpus: list[dict], *, workers: int, tag: str) -> dict:
     finally:
         os.killpg(work.pid, signal.SIGTERM)
         work.wait(timeout=120)
-    hyps = []
-    with session() as s:
-        for cid in ids:
-            data = transcript_json(s, cid) or {"segments": []}
-            hyps.append({sp: " ".join(seg["text"] for seg in data["segments"] if seg["speaker"] == sp)
-                         for sp in ("agent", "customer")})
+    hyps = _hyps(ids)
     failed = [cid for cid, (st, _ts) in done.items() if st != "transcribed"]
     return {"wall_s": end - t0, "cpu_s": cpu, "hyps": hyps, "failed": failed,
             "warm_workers": len(seen), "peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
@@ -241,13 +235,22 @@ def run_c(corpus: list[dict], *, workers: int, tag: str) -> dict:
             "config": _c_config(workers)}
 
 
+def _hyps(ids: list[str]) -> list[dict[str, str]]:
+    """Each call's stored text per speaker, as the WER is scored."""
+    from storage.db import session
+    from storage.transcripts import transcript_json
+
+    with session() as s:
+        return [{sp: " ".join(seg["text"] for seg in (transcript_json(s, cid) or {"segments": []})["segments"]
+                              if seg["speaker"] == sp) for sp in ("agent", "customer")} for cid in ids]
+
+
 def run_c_cold(corpus: list[dict]) -> dict:
     """(c) with its fixed costs: ingest, then a fresh ``callqc work --burst`` process until it exits.
     The parent times this whole process; what the empty database's creation cost is reported so the
     parent can take it out."""
     t_setup, c_setup = time.perf_counter(), _cpu_s()
-    from storage.db import migrate, session
-    from storage.transcripts import transcript_json
+    from storage.db import migrate
 
     migrate()
     setup = {"setup_wall_s": time.perf_counter() - t_setup, "setup_cpu_s": _cpu_s() - c_setup}
@@ -256,12 +259,7 @@ def run_c_cold(corpus: list[dict]) -> dict:
     ids = [ingest_file(Path(c["path"]), name=Path(c["path"]).stem).call_id for c in corpus]
     subprocess.run([sys.executable, "-m", "callqc", "work", "--burst", "--kinds", "transcribe,score"], cwd=ROOT,
                    check=True)
-    hyps = []
-    with session() as s:
-        for cid in ids:
-            data = transcript_json(s, cid) or {"segments": []}
-            hyps.append({sp: " ".join(seg["text"] for seg in data["segments"] if seg["speaker"] == sp)
-                         for sp in ("agent", "customer")})
+    hyps = _hyps(ids)
     return {**setup, "hyps": hyps, "peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
             "config": _c_config(1) + ", cold: process start, imports, model load and scoring included"}
 

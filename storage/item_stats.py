@@ -77,13 +77,10 @@ def replace(session: Session, ranges: list[tuple[datetime, datetime]]) -> int:
     """Recompute the rows of these hour ranges from the raw rows (DELETE, INSERT); the rows written."""
     written = 0
     for a, b in ranges:
-        h = col(HourItems.hour)
-        session.execute(sa.delete(HourItems).where(h >= hour_key(a), h < hour_key(b)))
         q = counts_query(session, [col(Call.started_at) >= a, col(Call.started_at) < b], by_hour=True)
         rows = [{"hour": hr, "tenant": tenant, "team": team, "item_id": item, "answered": n, "yes": int(yes)}
                 for hr, tenant, team, item, n, yes in session.execute(q)]
-        if rows:
-            session.execute(sa.insert(HourItems), rows)
+        rollups.replace_hours(session, [(a, b)], rows, table=HourItems)
         written += len(rows)
     return written
 

@@ -142,11 +142,8 @@ def replace(session: Session, ranges: Iterable[tuple[datetime, datetime]]) -> in
     """Recompute the rows of these hour ranges from the call rows (DELETE, INSERT); the rows written."""
     written = 0
     for a, b in ranges:
-        h = col(HourRepeats.hour)
-        session.execute(sa.delete(HourRepeats).where(h >= hour_key(a), h < hour_key(b)))
         rows = [dict(zip(KEY, k, strict=True)) | v for k, v in raw_rows(session, a, b).items()]
-        if rows:
-            session.execute(sa.insert(HourRepeats), rows)
+        rollups.replace_hours(session, [(a, b)], rows, table=HourRepeats)
         written += len(rows)
     return written
 

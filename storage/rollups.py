@@ -195,14 +195,16 @@ def hour_ranges(hours: set[str]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def replace_hours(session: Session, ranges: list[tuple[datetime, datetime]], rows: list[dict[str, Any]]) -> None:
-    """Delete the rollup rows of these hour ranges and write ``rows`` (their fresh aggregate, column → value)."""
+def replace_hours(session: Session, ranges: list[tuple[datetime, datetime]], rows: list[dict[str, Any]],
+                  table: Any = HourStats) -> None:
+    """Delete the rows of ``table`` (an hour-keyed rollup) in these hour ranges and write ``rows`` (their
+    fresh aggregate, column → value)."""
     for a, b in ranges:
-        h = col(HourStats.hour)
-        session.execute(sa.delete(HourStats).where(h >= hour_key(a), h < hour_key(b)))
+        h = table.hour
+        session.execute(sa.delete(table).where(h >= hour_key(a), h < hour_key(b)))
     if rows:
         # one executemany: a month is tens of thousands of rows, too many for ORM objects
-        session.execute(sa.insert(HourStats), rows)
+        session.execute(sa.insert(table), rows)
 
 
 def move_watermark(session: Session, old: datetime | None, new: datetime, name: str = NAME) -> None:
