@@ -74,6 +74,9 @@ class Plan:
     months: int = 12
     end_month: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m}")
     batch: int = 5000
+    # None sizes the center from the calls (a year's load per agent); set it to write one month of a
+    # big center's calls without a big center's year
+    staff: int | None = None
 
     @property
     def start(self) -> datetime:
@@ -88,6 +91,8 @@ class Plan:
 
     @property
     def agents(self) -> int:
+        if self.staff is not None:
+            return self.staff
         return max(AGENTS_PER_TEAM, min(300, self.calls // CALLS_PER_AGENT))
 
     def call_id(self, i: int) -> str:
@@ -111,6 +116,8 @@ def _check(plan: Plan) -> None:
         raise InvalidInput("--calls must be at least 1")
     if not 1 <= plan.months <= 120:
         raise InvalidInput("--months must be between 1 and 120")
+    if plan.staff is not None and not 1 <= plan.staff <= 100_000:
+        raise InvalidInput("--agents must be between 1 and 100000")
     if plan.batch < 1:
         raise InvalidInput("--batch must be at least 1")
     try:
