@@ -17,9 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
-from scoring.agreement_rollup import pair_counts
+from scoring.agreement_rollup import EVERY, Scope, pair_counts
+from storage.calls import Call
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, FinalSource
 from storage.models import utcnow
 from storage.settings import get_settings
@@ -86,36 +88,47 @@ def agreement_of_counts(item_id: str, counts: Mapping[tuple[str | None, str], in
     )
 
 
-def reviewed_pairs(session: Session, *, since: datetime,
-                   item_ids: Iterable[str] | None = None) -> dict[str, list[tuple[str | None, str]]]:
-    """Per item, (auto answer, inspector's final answer) of the newest review of each call since ``since``."""
-    stmt = (select(Evaluation.call_id, EvaluationItem.item_id, EvaluationItem.auto_answer,
-                   EvaluationItem.final_answer)
+def reviewed_pairs(session: Session, *, since: datetime, until: datetime | None = None,
+                   item_ids: Iterable[str] | None = None,
+                   scope: Scope = EVERY) -> dict[str, list[tuple[str | None, str]]]:
+    """Per item, (auto answer, inspector's final answer) of the newest review of each call in ``scope``
+    since ``since``, when that review was last updated before ``until`` (None: open)."""
+    stmt = (sa.select(col(Evaluation.call_id), col(EvaluationItem.item_id), col(EvaluationItem.auto_answer),
+                      col(EvaluationItem.final_answer), col(Evaluation.updated_at))
             .join(Evaluation, col(Evaluation.id) == EvaluationItem.evaluation_id)
-            .where(EvaluationItem.final_source == FinalSource.human,
+            .join(Call, col(Call.call_id) == Evaluation.call_id)
+            .where(col(EvaluationItem.final_source) == FinalSource.human,
                    col(EvaluationItem.final_answer).is_not(None),
                    col(Evaluation.kind).in_([EvaluationKind.auto, EvaluationKind.human]),
-                   Evaluation.updated_at >= since)
+                   col(Evaluation.updated_at) >= since, *scope.on(col(Call.tenant), col(Call.team)))
             .order_by(col(Evaluation.id)))
     if item_ids is not None:
         stmt = stmt.where(col(EvaluationItem.item_id).in_(list(item_ids)))
-    newest: dict[tuple[str, str], tuple[str | None, str]] = {}
-    for call_id, item_id, auto, final in session.exec(stmt):
-        newest[(call_id, item_id)] = (auto, str(final))  # later rows (newer reviews) win
+    newest: dict[tuple[str, str], tuple[str | None, str, datetime]] = {}
+    for call_id, item_id, auto, final, t in session.execute(stmt):
+        newest[(call_id, item_id)] = (auto, str(final), t)  # later rows (newer reviews) win
     out: dict[str, list[tuple[str | None, str]]] = {}
-    for (_, item_id), pair in newest.items():
-        out.setdefault(item_id, []).append(pair)
+    for (_, item_id), (auto, final, t) in newest.items():
+        if until is None or t < until:
+            out.setdefault(item_id, []).append((auto, final))
     return out
 
 
 def item_agreements(session: Session, *, now: datetime | None = None, days: int | None = None,
                     item_ids: Iterable[str] | None = None) -> list[ItemAgreement]:
-    """Agreement per item over the rolling window, sorted by item id: the pairs of
+    """Agreement per item over the rolling window (every tenant), sorted by item id: the pairs of
     :func:`reviewed_pairs`, counted through the agreement rollup (scoring/agreement_rollup.py; exact)."""
+    since = (now or utcnow()) - timedelta(days=days or get_settings().agreement_window_days)
+    return window_agreements(session, since, None, item_ids=item_ids)
+
+
+def window_agreements(session: Session, since: datetime, until: datetime | None, *,
+                      item_ids: Iterable[str] | None = None, scope: Scope = EVERY) -> list[ItemAgreement]:
+    """Agreement per item of the calls in ``scope`` over [since, until) (None: open), sorted by item id:
+    the pairs of :func:`reviewed_pairs`, counted through the agreement rollup (exact)."""
     s = get_settings()
-    since = (now or utcnow()) - timedelta(days=days or s.agreement_window_days)
     per_item: dict[str, dict[tuple[str | None, str], int]] = defaultdict(dict)
-    for (item, auto, final), k in pair_counts(session, since, item_ids).items():
+    for (item, auto, final), k in pair_counts(session, since, item_ids, until=until, scope=scope).items():
         per_item[item][(auto, final)] = k
     return [agreement_of_counts(k, v, kappa_bar=s.auto_submit_kappa, min_reviews=s.auto_submit_min_reviews)
             for k, v in sorted(per_item.items())]

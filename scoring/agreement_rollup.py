@@ -1,21 +1,20 @@
 """The agreement rollup: the pair counts of scoring.agreement over a window, from per-day counts
 (storage/agreement_days.py), exact at the moment of reading.
 
-The raw definition (``agreement.reviewed_pairs``): for a window starting at ``since`` (and open at
-the end), each call and item contributes the pair (auto answer, final answer) of its newest evaluation
+The raw definition (``agreement.reviewed_pairs``): for a window [s, e) (``until`` e may be open), each
+call in the scope and item contributes the pair (auto answer, final answer) of its newest evaluation
 (highest id) of kind auto or human that carries an inspector's final answer to the item and was last
-updated at or after ``since``. An evaluation's items never change once written, but its
-``updated_at`` moves (a rescore, a supersede), so a pair counts for the windows starting in
-(lo, t]: t is its evaluation's ``updated_at``, lo the latest ``updated_at`` of a newer such
-evaluation of the same call and item (none: no lower bound). Summed per day of t (``counted``) and of
-lo (``dropped``), a window from ``since`` counts sum(counted) − sum(dropped) over the days from
-``since`` on: a pair with lo < since <= t is counted once, one with since <= lo < t is counted and
-dropped.
+updated at or after s, when that update came before e. An evaluation's items never change once
+written, but its ``updated_at`` moves (a rescore, a supersede). Per pair, t is its evaluation's
+``updated_at`` and lo the latest ``updated_at`` of a newer such evaluation of the same call and item
+(none: no lower bound); the pair counts in [s, e) exactly when lo < s <= t < e. The stored rows count
+pairs per tenant, team, day of t and day of lo.
 
-Reading (:func:`pair_counts`): whole days from the stored rows, except the days that may have
-changed since the last refresh (the old days of calls whose evaluations changed since then, and
-every day from the watermark's, less ``OVERLAP``, on) and the part day at the window's start: those
-are computed from the raw rows with :func:`raw_counts`, the function that computes the stored rows.
+Reading (:func:`pair_counts`): whole days of t from the stored rows whose day of lo is before s's,
+except the days that may have changed since the last refresh (the old days of calls whose evaluations
+or team changed since then, and every day from the watermark's, less ``OVERLAP``, on): those, the part
+days at the window's edges, and the pairs whose lo falls on s's own day before s are computed from the
+raw rows with the function that computes the stored rows.
 
 Refreshing (:func:`refresh`): the same days are recomputed whole from the raw rows and the watermark
 moves under the guard of storage/rollups.py, so each pair is counted once however often it runs.
@@ -27,27 +26,50 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from storage import agreement_days, rollups
 from storage.agreement_days import AgreementCallDay, AgreementDay
+from storage.calls import Call
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, FinalSource
 from storage.models import utcnow
 from storage.rollups import OVERLAP, Refreshed
 
 DAY = timedelta(days=1)
 Cat = tuple[str, str, str]  # item, auto answer ('' for none), final answer
+Row = tuple[str, str, str, str, Cat]  # day of t, day of lo ('' none), tenant, team ('' none), cat
 _CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose calls count: one tenant (None: every tenant) and some of its teams (None: every team)."""
+
+    tenant: str | None = None
+    teams: tuple[str, ...] | None = None
+
+    def on(self, tenant: Any, team: Any) -> list[Any]:
+        out = [] if self.tenant is None else [tenant == self.tenant]
+        return out if self.teams is None else [*out, team.in_(self.teams)]
+
+
+EVERY = Scope()
 
 
 @dataclass(frozen=True)
 class Pair:
     call_id: str
+    tenant: str
+    team: str  # '' when the call has none
     cat: Cat
     t: datetime  # its evaluation's updated_at
     lo: datetime | None  # the latest updated_at of a newer evaluation of the same call and item
+
+    def counts_in(self, since: datetime, until: datetime | None) -> bool:
+        return since <= self.t and (until is None or self.t < until) and (self.lo is None or self.lo < since)
 
 
 def day_key(when: datetime) -> str:
@@ -63,10 +85,12 @@ def _qualifying() -> list:
             col(Evaluation.kind).in_([EvaluationKind.auto, EvaluationKind.human])]
 
 
-def _touched_calls(a: datetime, b: datetime | None) -> sa.Select:
-    """Calls with an evaluation carrying an inspector's answer that was updated in [a, b)."""
+def _touched_calls(a: datetime, b: datetime | None, scope: Scope = EVERY) -> sa.Select:
+    """Calls in ``scope`` with an evaluation carrying an inspector's answer that was updated in [a, b)."""
     q = (select(Evaluation.call_id).join(EvaluationItem, col(EvaluationItem.evaluation_id) == Evaluation.id)
          .where(*_qualifying(), col(Evaluation.updated_at) >= a))
+    if scope != EVERY:
+        q = q.join(Call, col(Call.call_id) == Evaluation.call_id).where(*scope.on(col(Call.tenant), col(Call.team)))
     return (q if b is None else q.where(col(Evaluation.updated_at) < b)).distinct()
 
 
@@ -74,45 +98,54 @@ def pairs_of(session: Session, call_ids: Iterable[str]) -> list[Pair]:
     """Every pair of these calls with the span of windows it counts in (see the module doc)."""
     ids = sorted(set(call_ids))
     by_key: dict[tuple[str, str], list[tuple[int, datetime, str, str]]] = defaultdict(list)
+    where: dict[str, tuple[str, str]] = {}
     for i in range(0, len(ids), _CHUNK):
-        q = (sa.select(col(Evaluation.call_id), col(EvaluationItem.item_id), col(Evaluation.id),
-                       col(Evaluation.updated_at), col(EvaluationItem.auto_answer), col(EvaluationItem.final_answer))
+        q = (sa.select(col(Evaluation.call_id), col(Call.tenant), col(Call.team), col(EvaluationItem.item_id),
+                       col(Evaluation.id), col(Evaluation.updated_at), col(EvaluationItem.auto_answer),
+                       col(EvaluationItem.final_answer))
              .join(Evaluation, col(Evaluation.id) == EvaluationItem.evaluation_id)
+             .join(Call, col(Call.call_id) == Evaluation.call_id)
              .where(*_qualifying(), col(Evaluation.call_id).in_(ids[i:i + _CHUNK])))
-        for cid, item, ev_id, t, auto, final in session.execute(q):
+        for cid, tenant, team, item, ev_id, t, auto, final in session.execute(q):
+            where[cid] = (tenant, team or "")
             by_key[(cid, item)].append((ev_id or 0, t, auto or "", str(final)))
     out = []
     for (cid, item), evs in by_key.items():
         lo: datetime | None = None
         for _, t, auto, final in sorted(evs, reverse=True):  # newest evaluation first
             if lo is None or t > lo:
-                out.append(Pair(cid, (item, auto, final), t, lo))
+                out.append(Pair(cid, *where[cid], (item, auto, final), t, lo))
             lo = t if lo is None else max(lo, t)
     return out
 
 
+def _pairs_in(session: Session, a: datetime, b: datetime | None, scope: Scope = EVERY) -> list[Pair]:
+    """The pairs of calls in ``scope`` whose t falls in [a, b) (b None: open)."""
+    calls = [c for (c,) in session.execute(_touched_calls(a, b, scope))]
+    return [p for p in pairs_of(session, calls) if a <= p.t and (b is None or p.t < b)]
+
+
 @dataclass
 class RawCounts:
-    counts: dict[tuple[str, Cat], list[int]]  # (day, cat) → [counted, dropped]
+    counts: dict[Row, int]
     call_days: set[tuple[str, str]]  # (day, call_id)
 
 
 def raw_counts(session: Session, a: datetime, b: datetime | None) -> RawCounts:
-    """The stored rows' figures for the pairs whose t or lo falls in [a, b) (b None: open), from the raw rows."""
-    calls = [c for (c,) in session.execute(_touched_calls(a, b))]
-    out = RawCounts(defaultdict(lambda: [0, 0]), set())
-    for p in pairs_of(session, calls):
-        for when, which in ((p.t, 0), (p.lo, 1)):
-            if when is not None and a <= when and (b is None or when < b):
-                d = day_key(when)
-                out.counts[(d, p.cat)][which] += 1
-                out.call_days.add((d, p.call_id))
+    """The stored rows' figures for the pairs whose t falls in [a, b) (b None: open), from the raw rows."""
+    out = RawCounts(defaultdict(int), set())
+    for p in _pairs_in(session, a, b):
+        d = day_key(p.t)
+        out.counts[(d, "" if p.lo is None else day_key(p.lo), p.tenant, p.team, p.cat)] += 1
+        out.call_days.add((d, p.call_id))
     return out
 
 
 def _old_days(session: Session, since: datetime, first: str, last: str) -> list[str]:
-    """Stored days in [first, last) of the calls whose evaluations changed at or after ``since``."""
-    q = (select(AgreementCallDay.day).where(col(AgreementCallDay.call_id).in_(_touched_calls(since, None)),
+    """Stored days in [first, last) of the calls whose evaluations (or team: a call moved) changed at or
+    after ``since``."""
+    changed = sa.union(_touched_calls(since, None), select(Call.call_id).where(col(Call.updated_at) >= since))
+    q = (select(AgreementCallDay.day).where(col(AgreementCallDay.call_id).in_(changed),
                                             col(AgreementCallDay.day) >= first, col(AgreementCallDay.day) < last)
          .distinct())
     return sorted(session.exec(q))
@@ -129,39 +162,56 @@ def _day_ranges(days: Iterable[str]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def pair_counts(session: Session, since: datetime, item_ids: Iterable[str] | None = None) -> dict[Cat, int]:
-    """How many pairs of each (item, auto, final) count for the window from ``since`` on (see the module doc)."""
+def pair_counts(session: Session, since: datetime, item_ids: Iterable[str] | None = None, *,
+                until: datetime | None = None, scope: Scope = EVERY) -> dict[Cat, int]:
+    """How many pairs of each (item, auto, final) of calls in ``scope`` count for the window [since,
+    until) (None: open; see the module doc)."""
     wanted = None if item_ids is None else set(item_ids)
     out: dict[Cat, int] = defaultdict(int)
     mark = rollups.watermark(session, agreement_days.NAME)
-    raw: list[tuple[datetime, datetime | None]] = []
     first = day_key(since) if day_start(day_key(since)) == since else day_key(since + DAY)
-    if mark is None or first >= day_key(mark - OVERLAP):
-        raw.append((since, None))
+    stop = None if mark is None else day_key(mark - OVERLAP)
+    if stop is not None and until is not None:
+        stop = min(stop, day_key(until))  # the days wholly before ``until``
+    raw: list[tuple[datetime, datetime | None]] = []
+    if stop is None or first >= stop:
+        raw.append((since, until))
     else:
-        tail = day_key(mark - OVERLAP)
-        dirty = _old_days(session, mark - OVERLAP, first, tail)
+        assert mark is not None
+        dirty = _old_days(session, mark - OVERLAP, first, stop)
         raw += [(since, day_start(first))] if since < day_start(first) else []
-        raw += [*_day_ranges(dirty), (day_start(tail), None)]
-        d = col(AgreementDay.day)
-        where = [d >= first, d < tail] + ([d.not_in(dirty)] if dirty else [])
+        raw += _day_ranges(dirty)
+        raw += [(day_start(stop), until)] if until is None or day_start(stop) < until else []
+        d, lo_day = col(AgreementDay.day), col(AgreementDay.lo_day)
+        where = [d >= first, d < stop, sa.or_(lo_day == "", lo_day < day_key(since)),
+                 *scope.on(col(AgreementDay.tenant), col(AgreementDay.team))]
+        where += [d.not_in(dirty)] if dirty else []
         if wanted is not None:
             where.append(col(AgreementDay.item_id).in_(sorted(wanted)))
         q = (sa.select(col(AgreementDay.item_id), col(AgreementDay.auto_answer), col(AgreementDay.final_answer),
-                       func.sum(col(AgreementDay.counted)) - func.sum(col(AgreementDay.dropped)))
+                       func.sum(col(AgreementDay.n)))
              .where(*where).group_by(AgreementDay.item_id, AgreementDay.auto_answer, AgreementDay.final_answer))
         for item, auto, final, n in session.execute(q):
             out[(item, auto, final)] += int(n or 0)
+        midnight = day_start(day_key(since))
+        if since != midnight:
+            # the stored rows whose lo falls on since's own day were left out (lo may be before or after
+            # since): the pairs among them whose lo is before since, from the calls changed then
+            calls = [c for (c,) in session.execute(_touched_calls(midnight, since, scope))]
+            for p in pairs_of(session, calls):
+                if (p.lo is not None and midnight <= p.lo < since and first <= day_key(p.t) < stop
+                        and day_key(p.t) not in dirty and (wanted is None or p.cat[0] in wanted)):
+                    out[p.cat] += 1
     for a, b in raw:
-        for (_, cat), (counted, dropped) in raw_counts(session, a, b).counts.items():
-            if wanted is None or cat[0] in wanted:
-                out[cat] += counted - dropped
+        for p in _pairs_in(session, a, b, scope):
+            if p.counts_in(since, until) and (wanted is None or p.cat[0] in wanted):
+                out[p.cat] += 1
     return {k: v for k, v in out.items() if v}
 
 
 def _write(session: Session, got: RawCounts) -> int:
-    counts = [{"day": d, "item_id": c[0], "auto_answer": c[1], "final_answer": c[2], "counted": n, "dropped": m}
-              for (d, c), (n, m) in got.counts.items()]
+    counts = [{"day": d, "lo_day": lo, "tenant": tenant, "team": team, "item_id": c[0], "auto_answer": c[1],
+               "final_answer": c[2], "n": n} for (d, lo, tenant, team, c), n in got.counts.items()]
     agreement_days.replace_days(session, [], None, counts, [{"day": d, "call_id": c} for d, c in got.call_days])
     return len(counts)
 

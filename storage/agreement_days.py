@@ -1,5 +1,5 @@
-"""The agreement rollup's tables: per UTC day, counts of (auto answer, inspector's final answer) pairs
-per item (``agreement_days``), and which calls' pairs fall on which day (``agreement_call_days``).
+"""The agreement rollup's tables: per UTC day, tenant and team, counts of (auto answer, inspector's final
+answer) pairs per item (``agreement_days``), and which calls' pairs fall on which day (``agreement_call_days``).
 
 scoring/agreement_rollup.py computes, refreshes and reads them; the state row (watermark, lock) is
 ``rollup_state`` under the name ``agreement_days`` (storage/rollups.py). Like ``hour_stats`` a day is
@@ -18,24 +18,28 @@ NAME = "agreement_days"
 
 class AgreementDay(SQLModel, table=True):
     """A pair (one call, one item, one evaluation with an inspector's answer) counts in the agreement
-    of every window starting in (lo, t]: t is its evaluation's last update, lo the latest update of a
-    newer such evaluation of the same call and item (none: it counts back from t for ever). ``counted``
-    is the number of pairs whose t falls on the day, ``dropped`` those whose lo does: a window from s
-    on counts sum(counted) - sum(dropped) over the days from s on."""
+    of a window [s, e) when s <= t < e and lo < s (or there is no lo): t is its evaluation's last
+    update, lo the latest update of a newer such evaluation of the same call and item. ``n`` is the
+    number of pairs of the call's tenant and team whose t falls on ``day`` and whose lo on ``lo_day``
+    ('' for none), so a window reads its days and keeps the rows whose ``lo_day`` is before its start."""
 
     __tablename__ = "agreement_days"
+    # a team's dashboard reads (tenant, team, day); tenant-wide ones the tenant's prefix
+    __table_args__ = (sa.Index("ix_agreement_days_scope", "tenant", "team", "day"),)
 
-    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD, UTC
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD of t, UTC
+    lo_day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD of lo, UTC; '' when none
+    tenant: str = Field(primary_key=True, max_length=64)
+    team: str = Field(primary_key=True, max_length=64)  # '' when the call has none
     item_id: str = Field(primary_key=True, max_length=64)
     auto_answer: str = Field(primary_key=True, max_length=16)  # '' when the machine gave none
     final_answer: str = Field(primary_key=True, max_length=16)
-    counted: int = 0
-    dropped: int = 0
+    n: int = 0
 
 
 class AgreementCallDay(SQLModel, table=True):
-    """The days on which a call's pairs are counted or dropped: when the call's evaluations change,
-    these are the old days whose counts change too (their timestamps are overwritten)."""
+    """The days on which a call's pairs are stored (their t's day): when the call's evaluations change
+    (or the call its team), these are the old days whose counts change too (timestamps are overwritten)."""
 
     __tablename__ = "agreement_call_days"
     __table_args__ = (sa.Index("ix_agreement_call_days_call_id", "call_id"),)

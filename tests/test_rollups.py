@@ -163,6 +163,9 @@ def _assert_pages_equal_raw(s: Session) -> None:
         for team in (None, "t0"):
             k = dashboard.kpis(s, SUP, start=start, end=end, team=team)
             assert vars(k) == pytest.approx(_raw_dashboard(s, start, end, team))
+            for by in ("team", "agent", "queue"):  # the page's one read gives the same tiles and trend
+                both = dashboard.tiles_and_trend(s, SUP, start=start, end=end, by=by, team=team)
+                assert both == (k, dashboard.score_trend(s, SUP, start=start, end=end, by=by, team=team))
 
 
 def _rolled_equals_raw(s: Session) -> None:

@@ -15,7 +15,7 @@ from review_app.safe import md
 from review_app.session import dbs, principal
 from review_app.widgets import chart, day_x
 from review_app.workflow.coverage import coverage_tile
-from review_app.workflow.dashboard import agreement, kpis, score_trend, workload
+from review_app.workflow.dashboard import agreement, tiles_and_trend, workload
 from review_app.workflow.redactions import redaction_report
 from review_app.workflow.text import checked_text
 from storage.errors import CallqcError
@@ -33,10 +33,9 @@ by = c4.selectbox(t("trend_by"), ["team", "agent", "queue"], format_func=lambda 
 try:
     team = checked_text(team, field="team", limit=64, one_line=True) or None
     with dbs() as s:
-        k = kpis(s, who, start=start, end=end, team=team)
-        trend = score_trend(s, who, start=start, end=end, by=by, team=team)
+        k, trend = tiles_and_trend(s, who, start=start, end=end, by=by, team=team)
         load = workload(s, who, start=start, end=end)
-        agree = agreement(s, who, start=start, end=end)
+        agree = agreement(s, who, start=start, end=end, team=team)
         cover = coverage_tile(s, who, start=start, end=end)
         redacted = redaction_report(s, who, start=start, end=end)
 except CallqcError as exc:

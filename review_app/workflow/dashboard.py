@@ -7,8 +7,9 @@ The KPIs and the score trend are sums from the hour rollup (rollup.py; exact: th
 since its last refresh are read raw); the other queries are bounded by a date window on indexed
 timestamps. The KPIs and the score trend take the calls that *started* in the window (a monitoring
 score belongs to the period the agent worked, however late it was reviewed); workload counts reviews
-*submitted* in the window, and agreement reads the rolling window of scoring.agreement (its pair counts
-per day from the agreement rollup, scoring/agreement_rollup.py; exact).
+*submitted* in the window, and agreement the pairs of scoring.agreement whose evaluation was last updated
+in the window (its pair counts per day, tenant and team from the agreement rollup,
+scoring/agreement_rollup.py; exact). Every part reads only the calls ``who`` may see.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from sqlmodel import Session, col, func, select
 from review_app.workflow import evalview
 from review_app.workflow.rollup import total, window_sums
 from review_app.workflow.sampling import WindowEndsBeforeStart
-from scoring.agreement import item_agreements
-from storage.access import Perm, calls_clause, require
+from scoring.agreement import window_agreements
+from scoring.agreement_rollup import Scope
+from storage.access import Perm, calls_clause, can, require
 from storage.calls import Call
 from storage.errors import InvalidInput
 from storage.reviews import Assignment, AssignmentState, Review
-from storage.users import Principal
+from storage.users import Principal, Role
 
 
 @dataclass(frozen=True)
@@ -46,20 +48,7 @@ def _window(start: datetime, end: datetime) -> None:
         raise WindowEndsBeforeStart("dashboard")
 
 
-def kpis(
-    session: Session,
-    who: Principal,
-    *,
-    start: datetime,
-    end: datetime,
-    team: str | None = None,
-    queue: str | None = None,
-) -> Kpis:
-    """The month's tiles, summed from the hour rollup (exact: rollup.window_sums)."""
-    require(who, Perm.dashboard)
-    _window(start, end)
-    s = total(window_sums(session, who, start, end, team=team, queue=queue).values())
-
+def _tiles(s: dict[str, float]) -> Kpis:
     def pct(a: float, b: float) -> float | None:
         return round(100 * a / b, 1) if b else None
 
@@ -75,6 +64,33 @@ def kpis(
     )
 
 
+def _trend(sums: dict[tuple[str, str], dict[str, float]], by: str) -> list[dict]:
+    return [{"day": d, by: g or "-", "score": round(s["review_score_sum"] / s["review_scored"], 1),
+             "reviews": int(s["review_scored"])} for (d, g), s in sorted(sums.items()) if s["review_scored"]]
+
+
+def _trend_column(by: str) -> str:
+    column = {"team": "team", "agent": "agent_id", "queue": "queue"}.get(by)
+    if column is None:
+        raise InvalidInput(f"trend by {by!r}: use team, agent or queue")
+    return column
+
+
+def kpis(
+    session: Session,
+    who: Principal,
+    *,
+    start: datetime,
+    end: datetime,
+    team: str | None = None,
+    queue: str | None = None,
+) -> Kpis:
+    """The month's tiles, summed from the hour rollup (exact: rollup.window_sums)."""
+    require(who, Perm.dashboard)
+    _window(start, end)
+    return _tiles(total(window_sums(session, who, start, end, team=team, queue=queue).values()))
+
+
 def score_trend(
     session: Session,
     who: Principal,
@@ -88,12 +104,26 @@ def score_trend(
     """Daily mean reviewed score per team, agent or queue, by the (UTC) day of the call (as the KPIs)."""
     require(who, Perm.dashboard)
     _window(start, end)
-    column = {"team": "team", "agent": "agent_id", "queue": "queue"}.get(by)
-    if column is None:
-        raise InvalidInput(f"trend by {by!r}: use team, agent or queue")
-    sums = window_sums(session, who, start, end, by=column, team=team, queue=queue)
-    return [{"day": d, by: g or "-", "score": round(s["review_score_sum"] / s["review_scored"], 1),
-             "reviews": int(s["review_scored"])} for (d, g), s in sorted(sums.items()) if s["review_scored"]]
+    column = _trend_column(by)
+    return _trend(window_sums(session, who, start, end, by=column, team=team, queue=queue), by)
+
+
+def tiles_and_trend(
+    session: Session,
+    who: Principal,
+    *,
+    start: datetime,
+    end: datetime,
+    by: str = "team",
+    team: str | None = None,
+    queue: str | None = None,
+) -> tuple[Kpis, list[dict]]:
+    """:func:`kpis` and :func:`score_trend` from one read of the hour rollup (one live-tail lookup, one
+    sum): the tiles are the total of the trend's groups, since every figure is a sum."""
+    require(who, Perm.dashboard)
+    _window(start, end)
+    sums = window_sums(session, who, start, end, by=_trend_column(by), team=team, queue=queue)
+    return _tiles(total(sums.values())), _trend(sums, by)
 
 
 def workload(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:
@@ -120,11 +150,31 @@ def workload(session: Session, who: Principal, *, start: datetime, end: datetime
     ]
 
 
-def agreement(session: Session, who: Principal, *, start: datetime, end: datetime) -> list[dict]:
-    """Per item: agreement % and Cohen's κ of auto answers vs inspectors' final answers in the window."""
+def _agreement_scope(who: Principal, team: str | None) -> Scope | None:
+    """``access.calls_clause`` as a tenant and teams (None: nothing to show; the agreement rollup keeps
+    no agent, so only those who see every call of their tenant or teams read it)."""
+    if who.role == Role.admin:
+        return Scope(None, None if team is None else (team,))
+    if not can(who, Perm.view_all_calls):
+        return None
+    teams = who.teams
+    if team is not None:
+        if teams is not None and team not in teams:
+            return None
+        teams = (team,)
+    return Scope(who.tenant, None if teams is None else tuple(teams))
+
+
+def agreement(session: Session, who: Principal, *, start: datetime, end: datetime,
+              team: str | None = None) -> list[dict]:
+    """Per item: agreement % and Cohen's κ of auto answers vs inspectors' final answers, over the calls
+    ``who`` may see (of ``team``) whose newest inspector-answered evaluation since ``start`` was last
+    updated before ``end`` (scoring.agreement.window_agreements)."""
     require(who, Perm.dashboard)
     _window(start, end)
-    days = max(1, round((end - start).total_seconds() / 86400))
+    scope = _agreement_scope(who, team)
+    if scope is None:
+        return []
     titles = evalview.item_titles()
     return [
         {
@@ -134,6 +184,6 @@ def agreement(session: Session, who: Principal, *, start: datetime, end: datetim
             "agreement": round(a.agree_pct, 1),
             "kappa": None if a.kappa is None else round(a.kappa, 2),
         }
-        for a in item_agreements(session, now=end, days=days)
+        for a in window_agreements(session, start, end, scope=scope)
         if a.agree_pct is not None
     ]
