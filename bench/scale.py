@@ -106,13 +106,15 @@ class Bench:
         return page
 
     def agreement(self, s: Session) -> Any:
-        return dashboard.agreement(s, self.team_sup(), start=self.start, end=self.end)
+        who = self.team_sup()
+        return dashboard.agreement(s, who, start=self.start, end=self.end, team=who.team)
 
     def dashboard(self, s: Session) -> Any:
         who = self.team_sup()
         w = {"start": self.start, "end": self.end}
-        return (dashboard.kpis(s, who, team=who.team, **w), dashboard.score_trend(s, who, team=who.team, **w),
-                dashboard.workload(s, who, **w), dashboard.agreement(s, who, **w))
+        # as the page: tiles and trend from one read of the hour rollup, agreement of the team shown
+        return (dashboard.tiles_and_trend(s, who, team=who.team, **w), dashboard.workload(s, who, **w),
+                dashboard.agreement(s, who, team=who.team, **w))
 
     def kpis_team(self, s: Session) -> Any:
         who = self.team_sup()

@@ -94,6 +94,10 @@ def test_scorecard_summary_and_auto_rows_equal_the_raw_computation(db_url: str) 
                     if c.agent_id == agent and ev.kind == EvaluationKind.auto and ev.active and ev.auto_submitted
                     and ev.call_id not in reviewed]
             assert sorted(r.evaluation_id for r in rows) == sorted(ev.id for ev in want) and rows
+            # a short list: the rows of the agent's newest calls (by start), read in index order
+            start_of = {c.call_id: c.started_at for c in s.exec(select(Call).where(Call.agent_id == agent))}
+            newest = sorted(want, key=lambda ev: (start_of[ev.call_id], ev.id or 0), reverse=True)[:3]
+            assert [r.evaluation_id for r in feedback.auto_rows(s, who, agent, limit=3)] == [ev.id for ev in newest]
 
 
 def test_score_trend_from_the_review_day_rollup_equals_the_raw_reviews_before_and_after_refreshes(

@@ -136,7 +136,10 @@ def sync_auto_scores(session: Session, call_ids: list[str]) -> dict[str, float]:
 
 
 def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> list[ScorecardRow]:
-    """The agent's auto-submitted evaluations of calls no inspector reviewed: they count, marked auto."""
+    """The auto-submitted evaluations of the agent's newest ``limit`` calls (by start) that no inspector
+    reviewed and that have one: they count, marked auto. The calls are walked newest first in the order
+    of ``calls (agent_id, started_at)`` and the walk stops at ``limit``, so the page reads what it shows
+    however many years of calls the agent has."""
     # NOT EXISTS per row (index on reviews.call_id) instead of NOT IN over every review; narrow rows
     reviewed = sa.exists().where(col(Review.call_id) == col(Evaluation.call_id))
     q = (
@@ -145,7 +148,7 @@ def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> li
         .join(Call, col(Call.call_id) == Evaluation.call_id)
         .where(col(Call.agent_id) == agent, calls_clause(who), col(Evaluation.kind) == EvaluationKind.auto,
                col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True), ~reviewed)
-        .order_by(col(Evaluation.created_at).desc())
+        .order_by(col(Call.agent_id).desc(), col(Call.started_at).desc(), col(Evaluation.id).desc())
         .limit(limit)
     )
     evaluations = list(session.execute(q))
@@ -168,12 +171,12 @@ def trend(session: Session, who: Principal, agent_id: str | None = None) -> list
         scope, raw_scope = [col(ReviewDay.tenant) == who.tenant], [col(Call.tenant) == who.tenant]
     else:  # _agent_of let only those who see every call of their scope through
         scope, raw_scope = [team_clause(who, col(ReviewDay.tenant), col(ReviewDay.team))], [calls_clause(who)]
-    out = [{"day": d, "series": "agent", "score": round(v, 1)} for d, v in review_days.daily_means(
-        session, [*scope, col(ReviewDay.agent_id) == agent], [*raw_scope, col(Call.agent_id) == agent])]
+    series = [([*scope, col(ReviewDay.agent_id) == agent], [*raw_scope, col(Call.agent_id) == agent])]
     if team:
-        out += [{"day": d, "series": "team", "score": round(v, 1)} for d, v in review_days.daily_means(
-            session, [*scope, col(ReviewDay.team) == team], [*raw_scope, col(Call.team) == team])]
-    return out
+        series.append(([*scope, col(ReviewDay.team) == team], [*raw_scope, col(Call.team) == team]))
+    means = review_days.daily_means_of(session, series)  # one live-tail look-up for both series
+    return [{"day": d, "series": name, "score": round(v, 1)}
+            for name, got in zip(("agent", "team"), means, strict=False) for d, v in got]
 
 
 def _own_review(session: Session, who: Principal, review_id: int) -> Review:

@@ -58,7 +58,7 @@ def touched_days(session: Session, since: datetime) -> set[str]:
         select(created).join(Call, col(Call.call_id) == Review.call_id).where(col(Call.updated_at) >= since),
         select(created).join(Dispute, col(Dispute.review_id) == Review.id).where(col(Dispute.resolved_at) >= since),
     ]
-    return {day_key(t) for q in queries for t in session.exec(q.distinct())}
+    return {day_key(t) for t in session.scalars(sa.union(*queries))}  # one statement, read by every page
 
 
 def _ranges(days: Iterable[str]) -> list[tuple[datetime, datetime]]:
@@ -101,21 +101,29 @@ def refresh(session: Session, *, now: datetime | None = None, full: bool = False
 def daily_means(session: Session, where: list[Any], raw_where: list[Any]) -> list[tuple[str, float]]:
     """(day, mean score) of the reviews that ``where`` selects on the rollup's columns and ``raw_where``
     on the calls' (the same condition), oldest day first; days without a scored review are left out."""
-    sums: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    return daily_means_of(session, [(where, raw_where)])[0]
+
+
+def daily_means_of(session: Session, series: list[tuple[list[Any], list[Any]]]) -> list[list[tuple[str, float]]]:
+    """:func:`daily_means` of several (where, raw_where) series, with one look-up of the live tail."""
     mark = rollups.watermark(session, review_days.NAME)
-    if mark is None:  # never refreshed: every day from the raw rows
-        raw = _ranges(_every_day(session))
-    else:
-        dirty = sorted(touched_days(session, mark - OVERLAP))
-        d = col(ReviewDay.day)
-        q = (sa.select(col(ReviewDay.day), func.sum(col(ReviewDay.scored)), func.sum(col(ReviewDay.score_sum)))
-             .where(*where, *([d.not_in(dirty)] if dirty else [])).group_by(ReviewDay.day))
-        for day, n, total in session.execute(q):
-            sums[day][0] += int(n or 0)
-            sums[day][1] += float(total or 0.0)
-        raw = _ranges(dirty)
-    for a, b in raw:
-        for k, (n, total) in raw_rows(session, a, b, raw_where).items():
-            sums[k[0]][0] += n
-            sums[k[0]][1] += total
-    return [(day, total / n) for day, (n, total) in sorted(sums.items()) if n]
+    dirty = None if mark is None else sorted(touched_days(session, mark - OVERLAP))
+    out = []
+    for where, raw_where in series:
+        sums: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        if dirty is None:  # never refreshed: every day from the raw rows
+            raw = _ranges(_every_day(session))
+        else:
+            d = col(ReviewDay.day)
+            q = (sa.select(col(ReviewDay.day), func.sum(col(ReviewDay.scored)), func.sum(col(ReviewDay.score_sum)))
+                 .where(*where, *([d.not_in(dirty)] if dirty else [])).group_by(ReviewDay.day))
+            for day, n, total in session.execute(q):
+                sums[day][0] += int(n or 0)
+                sums[day][1] += float(total or 0.0)
+            raw = _ranges(dirty)
+        for a, b in raw:
+            for k, (n, total) in raw_rows(session, a, b, raw_where).items():
+                sums[k[0]][0] += n
+                sums[k[0]][1] += total
+        out.append([(day, total / n) for day, (n, total) in sorted(sums.items()) if n])
+    return out
