@@ -98,14 +98,10 @@ def refresh(session: Session, *, now: datetime | None = None, full: bool = False
     return Refreshed(len(days), len(rows), upto)
 
 
-def daily_means(session: Session, where: list[Any], raw_where: list[Any]) -> list[tuple[str, float]]:
-    """(day, mean score) of the reviews that ``where`` selects on the rollup's columns and ``raw_where``
-    on the calls' (the same condition), oldest day first; days without a scored review are left out."""
-    return daily_means_of(session, [(where, raw_where)])[0]
-
-
 def daily_means_of(session: Session, series: list[tuple[list[Any], list[Any]]]) -> list[list[tuple[str, float]]]:
-    """:func:`daily_means` of several (where, raw_where) series, with one look-up of the live tail."""
+    """Per series: (day, mean score) of the reviews that ``where`` selects on the rollup's columns and
+    ``raw_where`` on the calls' (the same condition), oldest day first; days without a scored review are
+    left out. The series share one look-up of the live tail."""
     mark = rollups.watermark(session, review_days.NAME)
     dirty = None if mark is None else sorted(touched_days(session, mark - OVERLAP))
     out = []
