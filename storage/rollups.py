@@ -51,7 +51,15 @@ HOUR = timedelta(hours=1)
 class HourStats(SQLModel, table=True):
     __tablename__ = "hour_stats"
     __table_args__ = (sa.Index("ix_hour_stats_tenant_hour", "tenant", "hour"),  # tenant-wide pages
-                      sa.Index("ix_hour_stats_tenant_team_hour", "tenant", "team", "hour"))  # a team's pages
+                      sa.Index("ix_hour_stats_tenant_team_hour", "tenant", "team", "hour"),  # a team's pages
+                      # covering (index-only reads): the dashboard's tiles and trend, the scorecard's team score
+                      sa.Index("ix_hour_stats_team_tiles", "tenant", "team", "hour",
+                               postgresql_include=["agent_id", "queue", "calls", "reviews", "review_scored",
+                                                   "review_score_sum", "review_pass_known", "review_passed",
+                                                   "review_retraining", "autos", "auto_critical_fails",
+                                                   "duration_s", "fcr_answers", "fcr_answers_yes"]),
+                      sa.Index("ix_hour_stats_team_scores", "tenant", "team", "rubric_id", "hour",
+                               postgresql_include=["human_n", "human_sum", "auto_n", "auto_sum"]))
 
     hour: str = Field(primary_key=True, max_length=13)  # YYYY-MM-DDTHH of the call's start, UTC
     tenant: str = Field(primary_key=True, max_length=64)

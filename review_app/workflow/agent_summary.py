@@ -27,6 +27,7 @@ from storage.reviews import Acknowledgement, Review
 from storage.users import Principal, Role
 
 WINDOW_DAYS = 30
+SCORES = ("human_n", "human_sum", "auto_n", "auto_sum")  # the team score's columns (ix_hour_stats_team_scores)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
         # (only the average leaves this function: an agent never sees a teammate's call); summed
         # from the hour rollup, exact (rollup.window_sums): a team's month is thousands of calls
         team_who = who if who.role != Role.agent else Principal(who.name, Role.supervisor, tenant=who.tenant, team=team)
-        t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric).values())
+        t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric, sums=SCORES).values())
         counted = t["human_n"] + t["auto_n"]
         team_score = round((t["human_sum"] + t["auto_sum"]) / counted, 1) if counted else None
     rates = _item_rates(session, ev_ids)

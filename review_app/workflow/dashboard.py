@@ -48,6 +48,11 @@ def _window(start: datetime, end: datetime) -> None:
         raise WindowEndsBeforeStart("dashboard")
 
 
+# what the tiles and the trend read of the hour rollup (ix_hour_stats_team_tiles covers them)
+TILES = ("calls", "reviews", "review_scored", "review_score_sum", "review_pass_known", "review_passed",
+         "review_retraining", "autos", "auto_critical_fails", "duration_s", "fcr_answers", "fcr_answers_yes")
+
+
 def _tiles(s: dict[str, float]) -> Kpis:
     def pct(a: float, b: float) -> float | None:
         return round(100 * a / b, 1) if b else None
@@ -88,7 +93,7 @@ def kpis(
     """The month's tiles, summed from the hour rollup (exact: rollup.window_sums)."""
     require(who, Perm.dashboard)
     _window(start, end)
-    return _tiles(total(window_sums(session, who, start, end, team=team, queue=queue).values()))
+    return _tiles(total(window_sums(session, who, start, end, team=team, queue=queue, sums=TILES).values()))
 
 
 def score_trend(
@@ -105,7 +110,7 @@ def score_trend(
     require(who, Perm.dashboard)
     _window(start, end)
     column = _trend_column(by)
-    return _trend(window_sums(session, who, start, end, by=column, team=team, queue=queue), by)
+    return _trend(window_sums(session, who, start, end, by=column, team=team, queue=queue, sums=TILES), by)
 
 
 def tiles_and_trend(
@@ -122,7 +127,7 @@ def tiles_and_trend(
     sum): the tiles are the total of the trend's groups, since every figure is a sum."""
     require(who, Perm.dashboard)
     _window(start, end)
-    sums = window_sums(session, who, start, end, by=_trend_column(by), team=team, queue=queue)
+    sums = window_sums(session, who, start, end, by=_trend_column(by), team=team, queue=queue, sums=TILES)
     return _tiles(total(sums.values())), _trend(sums, by)
 
 
