@@ -9,6 +9,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -18,6 +19,7 @@ from scoring.agreement import agreement_of, reviewed_pairs, window_agreements
 from scoring.agreement_rollup import EVERY, Scope
 from storage import db as dbmod
 from storage.calls import Call, CallStatus
+from storage.errors import Forbidden
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, FinalSource, supersede
 from storage.settings import get_settings
 from storage.users import Principal, Role
@@ -64,6 +66,7 @@ def test_another_tenants_and_another_teams_evaluations_do_not_count(db_url: str)
     team_sup = Principal("sup-t1", Role.supervisor, tenant="acme", team="t1")
     tenant_sup = Principal("sup", Role.supervisor, tenant="acme")
     inspector = Principal("qa-t2", Role.inspector, tenant="acme", team="t2")
+    two_teams = Principal("sup-t12", Role.supervisor, tenant="acme", team="t1", also_teams=("t2",))
     for refreshed in (False, True):
         if refreshed:
             with dbmod.session() as s:
@@ -78,8 +81,11 @@ def test_another_tenants_and_another_teams_evaluations_do_not_count(db_url: str)
             # the tenant's supervisor: acme's 15 calls (5 agree), never the other tenant's 5
             assert {(a["reviewed"], a["agreement"]) for a in dashboard.agreement(s, tenant_sup, **window)} == {
                 (15, round(100 * 5 / 15, 1))}
-            if dashboard.can(inspector, dashboard.Perm.dashboard):
-                assert {a["reviewed"] for a in dashboard.agreement(s, inspector, **window)} <= {5}
+            # a supervisor over t1 and t2: both teams' 10 calls, half of them agreeing
+            assert {(a["reviewed"], a["agreement"]) for a in dashboard.agreement(s, two_teams, **window)} == {
+                (10, 50.0)}
+            with pytest.raises(Forbidden):  # an inspector has no dashboard at all
+                dashboard.agreement(s, inspector, **window)
             admin = dashboard.agreement(s, Principal("root", Role.admin), **window)
             assert {a["reviewed"] for a in admin} == {20}
 
