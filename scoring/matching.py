@@ -35,8 +35,8 @@ SOUND_ALIKE = {"zh": 0.85}
 # Forbidden words only: least sound similarity (any length, tones counted) at which a place is an
 # *uncertain* hit, sent to an inspector, never a "no". The base model writes an insult as other
 # words that still sound like it (你有病吧 → 你有平坦, 你闭嘴 → 你必罪), and a missed insult is worse than
-# a false alarm a human clears; None: off. Set on development seeds (docs/benchmarks.md, "Abuse"):
-# 0.75 flagged clean clips, 0.9 missed 你有平坦.
+# a false alarm a human clears; None: off. Set on development seeds (docs/benchmarks.md, "Default Mandarin pipeline"):
+# 0.75 flagged clean clips, 0.9 missed 你有平坦; 0.8 caught no more than 0.85.
 FORBIDDEN_REVIEW: dict[str, float | None] = {"zh": 0.85}
 
 
