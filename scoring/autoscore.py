@@ -44,7 +44,7 @@ class AutoEvaluation:
 def evaluate(loaded: LoadedRubric, conv: Conversation, *, env: Env | None = None) -> AutoEvaluation:
     """Answer every item of ``loaded`` for ``conv`` and score the answers."""
     env = env or Env()
-    if env.forced is not None and not env.rivals:
+    if not env.rivals:  # the look-alike rule of phrase checks and forced verification both use them
         env = replace(env, rivals=verification.rivals_of(loaded.rubric))
     metrics = compute(conv)
     out: list[ItemResult] = []

@@ -28,7 +28,7 @@ from scoring import prompt_echo, verification
 from scoring.applicability import na_reason
 from scoring.check_base import CheckResult, Env, channel_problem
 from scoring.conversation import Conversation, said_by
-from scoring.matching import Match, find, stream
+from scoring.matching import FORBIDDEN_REVIEW, Match, find, stream
 from scoring.metrics import CallMetrics
 from scoring.rubric import (
     Answer,
@@ -112,7 +112,8 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
         return CheckResult(Answer.insufficient, problem)
     lo, hi = _window(check, conv)
     phrases = check.any_ or check.all_ or []
-    found = _matches(conv, check, phrases, check.fuzzy)
+    found = {p: [m for m in ms if not _rival_said(m, phrases, env.rivals)]
+             for p, ms in _matches(conv, check, phrases, check.fuzzy).items()}
     echoed = _crosstalk(conv, check, found, check.fuzzy)
     copied = {(p, m.first) for p, ms in found.items() for m in ms if env.prompt_echo and prompt_echo.echoed(conv, m)}
     sure = {p: [m for m in ms if _confident(conv, env, m) and (p, m.first) not in echoed | copied]
@@ -152,6 +153,20 @@ def phrase(check: PhraseCheck, conv: Conversation, metrics: CallMetrics, env: En
     return CheckResult(Answer.no, f"not said: {missing}", (where, *said))
 
 
+# A near match whose heard words are, nearly all of them, another item's phrase was that phrase.
+RIVAL_COVER = 0.8
+
+
+def _rival_said(m: Match, phrases: list[str], rivals: tuple[str, ...]) -> bool:
+    """A match that is not exact, where the heard words hold another item's phrase exactly, covering
+    :data:`RIVAL_COVER` of them: the offer of more help 请问还有什么可以帮您 said early is not the greeting
+    请问有什么可以帮您 (95 % alike by characters), nor the reverse."""
+    heard = m.heard.replace(" ", "")
+    if not heard or (m.text_similarity or 0.0) >= 1.0 - 1e-9:
+        return False
+    return any(r in heard and len(r) >= RIVAL_COVER * len(heard) for r in rivals if r not in phrases)
+
+
 def _verdicts(conv: Conversation, env: Env, speaker: str | None, phrases: list[str], lo: float,
               hi: float) -> list[verification.Verdict]:
     """The phrases tried on the audio by forced decoding (scoring/verification.py), best first.
@@ -175,7 +190,8 @@ def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, e
     certain, confusions = expand(check.any_, env.variants if env.variants is not None else load_variants())
     found = _matches(conv, check, [*certain, *confusions], check.fuzzy, frozenset(confusions))
     echoed = _crosstalk(conv, check, found, check.fuzzy)
-    hits = _distinct(sorted((m for ms in found.values() for m in ms), key=lambda m: (m.first, m.by != "text")))
+    hits = _distinct(sorted([*(m for ms in found.values() for m in ms), *_review_band(conv, check, certain)],
+                            key=lambda m: (m.first, m.by != "text")))
     sure = [m for m in hits if m.phrase in certain and m.by == "text" and _confident(conv, env, m)
             and (m.phrase, m.first) not in echoed]
     if sure:
@@ -199,6 +215,17 @@ def forbidden(check: ForbiddenCheck, conv: Conversation, metrics: CallMetrics, e
             doubt = "low ASR confidence"
         return CheckResult(Answer.insufficient, f"{doubt} where a forbidden phrase may be", evid)
     return CheckResult(Answer.yes, "no forbidden phrase", (ev.searched(check.speaker, lo, hi),))
+
+
+def _review_band(conv: Conversation, check: ForbiddenCheck, words: dict[str, str]) -> list[Match]:
+    """Places that sound somewhat like a forbidden word (:data:`scoring.matching.FORBIDDEN_REVIEW`):
+    uncertain hits only, so the call goes to an inspector; none when the band is off."""
+    band = FORBIDDEN_REVIEW.get("zh")
+    if band is None:
+        return []
+    lo, hi = _window(check, conv)
+    units = stream(conv, check.speaker, lo, hi)
+    return [m for w in words for m in find(w, units, fuzzy=check.fuzzy, sound_floor=band) if m.by == "sound"]
 
 
 def _distinct(hits: list[Match]) -> list[Match]:

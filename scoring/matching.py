@@ -32,6 +32,12 @@ EXACT_BELOW = 5
 # Least sound similarity (pinyin with tones, :func:`scoring.phonetic.similarity`) for a match by
 # sound, per language; set by measurement on the Mandarin evaluation set (docs/benchmarks.md).
 SOUND_ALIKE = {"zh": 0.85}
+# Forbidden words only: least sound similarity (any length, tones counted) at which a place is an
+# *uncertain* hit, sent to an inspector, never a "no". The base model writes an insult as other
+# words that still sound like it (你有病吧 → 你有平坦, 你闭嘴 → 你必罪), and a missed insult is worse than
+# a false alarm a human clears; None: off. Set on development seeds (docs/benchmarks.md, "Default Mandarin pipeline"):
+# 0.75 flagged clean clips, 0.9 missed 你有平坦; 0.8 caught no more than 0.85.
+FORBIDDEN_REVIEW: dict[str, float | None] = {"zh": 0.85}
 
 
 @dataclass(frozen=True)
@@ -137,14 +143,16 @@ def _chinese(target: list[str]) -> bool:
 
 
 def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh",
-         by_sound: bool = True, toneless_short: bool = False) -> list[Match]:
+         by_sound: bool = True, toneless_short: bool = False, sound_floor: float | None = None) -> list[Match]:
     """Non-overlapping matches of ``phrase`` in time order (best similarity at each place).
 
     ``stream_units`` must come from :func:`normalise` (numbers as digits). ``by_sound=False``:
     characters only (a known ASR confusion is itself a sound-alike; its sound-alikes are too far).
     ``toneless_short``: a short phrase also matches the same syllables in other tones (工号 heard as
     恭好) — for phrases an agent should say, where a tone error is the commonest ASR slip; never for
-    forbidden words, where it would take 本单 "this order" for 笨蛋.
+    forbidden words, where it would take 本单 "this order" for 笨蛋. ``sound_floor``: the least sound
+    similarity instead of :data:`SOUND_ALIKE`, for phrases of every length (tones counted) — the
+    review band of forbidden words (:data:`FORBIDDEN_REVIEW`), whose matches are all uncertain.
     """
     target = [t for t, _ in digit_units(units(phrase))]
     if not target:
@@ -155,7 +163,7 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
     n = len(target)
     texts = [u.text for u in stream_units]
     by_sound = by_sound and _chinese(target) and lang in SOUND_ALIKE
-    sound_cutoff = 1.0 if short else SOUND_ALIKE.get(lang, 1.0)
+    sound_cutoff = sound_floor if sound_floor is not None else (1.0 if short else SOUND_ALIKE.get(lang, 1.0))
     sizes = sorted({max(1, n - 1), n, n + 1}) if min(cutoff, sound_cutoff if by_sound else 1.0) < 1.0 else [n]
     want_sound = phonetic.syllables(target) if by_sound else []
     heard_sound = phonetic.syllables(texts) if by_sound else []

@@ -59,10 +59,12 @@ def test_an_unreadable_rubric_gives_no_hotwords_instead_of_failing(tmp_path):
 
 
 def test_settings_choose_the_rubric_and_add_operator_words(monkeypatch: pytest.MonkeyPatch):
-    assert decoding_hotwords() == {}  # off by default: primed decoding can invent phrases
-    monkeypatch.setenv("CALLQC_ASR_RUBRIC_HOTWORDS", "true")
+    got = decoding_hotwords()  # on by default, for Mandarin only: English priming was never measured
+    assert got["zh"].startswith("您好、工号") and "en" not in got
+    monkeypatch.setenv("CALLQC_ASR_RUBRIC_HOTWORDS_LANGUAGES", '["zh", "en"]')
     reset_settings()
     assert "zh" in decoding_hotwords() and "en" in decoding_hotwords()  # the bundled default rubric
+    monkeypatch.delenv("CALLQC_ASR_RUBRIC_HOTWORDS_LANGUAGES")
     assert DEFAULT_RUBRIC.exists()
     monkeypatch.setenv("CALLQC_RUBRIC_PATH", str(ZH_RUBRIC))
     monkeypatch.setenv("CALLQC_ASR_HOTWORDS", '["光猫"]')

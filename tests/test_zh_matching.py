@@ -6,12 +6,15 @@ near-misses that must not.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from scoring.autoscore import evaluate
 from scoring.checks import Env
 from scoring.matching import Unit, find, normalise
 from scoring.phonetic import similarity, sounds, toneless_similarity
-from scoring.rubric import Answer
+from scoring.rubric import Answer, load_rubric
 from scoring.variants import WordForms, expand, load_variants
 from tests.scoring_calls import call, seg
 from tests.test_scoring_checks import answer
@@ -160,3 +163,24 @@ def test_a_short_phrase_to_say_matches_in_other_tones_but_a_forbidden_word_does_
     m = find("工号", _stream("恭好三七五"), fuzzy=0.85)
     assert m == []  # find() alone keeps tones for short phrases
     assert find("工号", _stream("恭好三七五"), fuzzy=0.85, toneless_short=True)[0].heard == "恭好"
+
+
+def test_an_early_offer_of_more_help_is_not_taken_for_the_greeting():
+    """请问还有什么可以帮您 (more help) is 95 % alike to the greeting 请问有什么可以帮您 by characters, but
+    its words are another item's phrase: the greeting was not said. The real greeting still counts."""
+    zh = load_rubric(Path(__file__).resolve().parents[1] / "scoring" / "rubrics" / "zh.yaml")
+    segs = [seg("agent", 0.5, 4.0, "喂？"), seg("customer", 4.5, 8.0, "我的宽带坏了"),
+            seg("agent", 8.5, 12.0, "请问还有什么可以帮您？"), seg("customer", 12.5, 14.0, "没有了")]
+    assert evaluate(zh, call(segs)).item("greeting").result.answer is Answer.no
+    segs[2] = seg("agent", 8.5, 12.0, "请问有什么可以帮您？")
+    assert evaluate(zh, call(segs)).item("greeting").result.answer is Answer.yes
+
+
+def test_a_forbidden_word_that_only_sounds_somewhat_alike_goes_to_review():
+    """你有病吧 written 你有平坦 (pinyin 88 % of 你有病): inside the review band, so an inspector hears
+    it; the innocent 本单 and 比最近 stay clear, and the band never answers "no"."""
+    check = {"kind": "forbidden", "speaker": "agent", "any": ["你有病", "闭嘴", "笨蛋"]}
+    res = answer(zh_call("你有平坦，我多少变了"), check)
+    assert res.answer is Answer.insufficient and "你有病" in res.reason
+    assert answer(zh_call("这个本单已经处理了，比最近的网点方便"), check).answer is Answer.yes
+    assert answer(zh_call("你必罪，听我说完"), check).answer is Answer.insufficient

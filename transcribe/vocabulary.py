@@ -138,4 +138,7 @@ def decoding_hotwords() -> Mapping[str, str]:
 
     s = get_settings()
     phrases = rubric_phrases(Path(s.rubric_path or DEFAULT_RUBRIC)) if s.asr_rubric_hotwords else ()
-    return build(phrases, s.asr_hotwords)
+    primed, words_only = build(phrases, s.asr_hotwords), build((), s.asr_hotwords)
+    langs = set(s.asr_rubric_hotwords_languages)
+    return {lang: text for lang in ("zh", "en")
+            if (text := (primed if lang in langs else words_only).get(lang))}
