@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         months: int = typer.Option(12, help="Spread the calls evenly over this many months."),
         end_month: str = typer.Option(None, help="The last month, YYYY-MM (default: this month, UTC)."),
         batch: int = typer.Option(5000, help="Calls per transaction."),
-        agents: int = typer.Option(None, help="How many agents (default: from the calls, ~3,300 a year each, at most 300)."),
+        agents: int = typer.Option(None, help="How many agents (default: ~3,300 calls a year each, at most 300)."),
     ) -> None:
         """Write CALLS calls with transcripts, evaluations, reviews, audit rows and archive entries (PostgreSQL)."""
         from callqc.populate import Plan, Populated, populate
