@@ -16,6 +16,7 @@ from review_app.workflow.callview import call_json
 from review_app.workflow.rollup import refresh
 from scoring.rubric import active_rubric
 from storage import db as dbmod
+from storage.errors import InvalidInput
 from storage.rollups import HourStats
 from storage.settings import reset_settings
 from tests.conftest import empty_all_tables, migrate_pg
@@ -103,3 +104,13 @@ def test_populate_on_sqlite_is_refused_in_one_line(sqlite_db: str) -> None:
     assert r.stderr.strip().splitlines() == [
         "error: `callqc dev populate` needs PostgreSQL (set CALLQC_DATABASE_URL=postgresql+psycopg://...)"]
     assert _one(dbmod.get_engine(), "SELECT count(*) FROM calls") == 0
+
+
+def test_populate_with_agents_spreads_one_month_over_that_many_agents_in_teams_of_fifteen(pg: sa.Engine) -> None:
+    # one month of a 300-seat center: without --agents, 400 calls would be given to 15 agents
+    populate(pg, Plan(calls=400, seed=11, months=1, end_month="2026-03", batch=200, staff=30))
+    assert _one(pg, "SELECT count(DISTINCT agent_id) FROM calls") == 30
+    assert _one(pg, "SELECT count(DISTINCT team) FROM calls") == 2
+    assert _one(pg, "SELECT count(*) FROM calls WHERE started_at < '2026-03-01' OR started_at >= '2026-04-01'") == 0
+    with pytest.raises(InvalidInput):
+        populate(pg, Plan(calls=3, seed=12, staff=0))
