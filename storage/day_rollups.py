@@ -36,7 +36,6 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, func
 
 from storage.calls import Call
-from storage.models import UTCDateTime
 from storage.repeats import COUNTS, DayRepeats, HourRepeats
 from storage.rollups import HOUR, SUMS, HourStats, hour_key
 from storage.settings import get_settings
@@ -70,9 +69,10 @@ class DayShifts(SQLModel, table=True):
     agent_id: str = Field(primary_key=True, max_length=64)
     calls: int = 0
     worked_s: float = 0.0  # the sum of the day's shift lengths, the first shift opening at the first call
-    first_start: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
-    first_end: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))  # the first shift's end
-    last_end: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))  # the latest call end
+    # times as seconds since 1970-01-01 UTC: a reader joins days with arithmetic in SQL, the same on both databases
+    first_start: float = 0.0  # the first call's start
+    first_end: float = 0.0  # the first shift's end
+    last_end: float = 0.0  # the latest call end
 
 
 SHIFT_COLUMNS = ("calls", "worked_s", "first_start", "first_end", "last_end")
@@ -88,9 +88,9 @@ class Cell:
     agent_id: str
     calls: int
     worked_s: float
-    first_start: datetime
-    first_end: datetime
-    last_end: datetime
+    first_start: float  # seconds since 1970 (UTC)
+    first_end: float
+    last_end: float
 
 
 # --- computing the shift cells -------------------------------------------------------------------
@@ -117,8 +117,8 @@ def shift_cells(rows: Iterable[tuple[Any, ...]], gap_s: float) -> list[Cell]:
             first_end = first_end or shift_end
             shift_start, shift_end = s, e
         worked += (shift_end - shift_start).total_seconds()
-        out.append(Cell(day, tenant, team, agent, len(spans), worked, spans[0][0], first_end or shift_end,
-                        max(e for _, e in spans)))
+        out.append(Cell(day, tenant, team, agent, len(spans), worked, spans[0][0].timestamp(),
+                        (first_end or shift_end).timestamp(), max(e for _, e in spans).timestamp()))
     return out
 
 
@@ -148,8 +148,11 @@ def _pg_shift_select(a: datetime, b: datetime, gap_s: float) -> Any:
     shift = func.sum(opens).over(partition_by=p2, order_by=c1.c.s)  # RANGE: equal starts share a number
     c2 = sa.select(*p2, c1.c.s, c1.c.e, worked.label("w"), shift.label("shift")).subquery()
     keys = (c2.c.day, c2.c.tenant, c2.c.team, c2.c.agent)
-    return sa.select(*keys, func.count(), func.sum(c2.c.w), func.min(c2.c.s),
-                     func.max(c2.c.e).filter(c2.c.shift == 1), func.max(c2.c.e)).group_by(*keys)
+    def epoch(t: Any) -> Any:
+        return sa.cast(func.extract("epoch", t), sa.Float)
+
+    return sa.select(*keys, func.count(), func.sum(c2.c.w), epoch(func.min(c2.c.s)),
+                     epoch(func.max(c2.c.e).filter(c2.c.shift == 1)), epoch(func.max(c2.c.e))).group_by(*keys)
 
 
 # --- refreshing ------------------------------------------------------------------------------------

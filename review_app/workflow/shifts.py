@@ -34,12 +34,14 @@ from scoring.kpi import KpiCall, calls_per_hour, shift_hours
 from storage import rollups
 from storage.access import calls_clause
 from storage.calls import Call
-from storage.day_rollups import KEY, SHIFT_COLUMNS, Cell, DayShifts, raw_cells
+from storage.day_rollups import DayShifts, raw_cells
 from storage.settings import get_settings
 from storage.users import Principal
 from storage.windows import DAY, day_key, day_start
 
 Part = tuple[str, str, str]  # (period key, group, agent)
+# (part, first day, calls, worked s, first start, first shift's end, latest end (s since 1970), unanswerable)
+Piece = tuple[Part, str, int, float, float, float, float, bool]
 _PERIOD_FORMAT = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM"}
 
 
@@ -52,35 +54,67 @@ def _period_key(period: str, when: datetime) -> str:
     return d.isoformat()
 
 
-def _day_period(period: str, day: str) -> str:
-    return _period_key(period, day_start(day))
+def _period_of_day(session: Session, period: str, day: Any) -> Any:
+    """The period key of a day key column (SQL)."""
+    if period == "month":
+        return func.substr(day, 1, 7)
+    if period == "day":
+        return day
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.date_trunc("week", sa.cast(day, sa.Date)), "YYYY-MM-DD")
+    return func.date(day, "-6 days", "weekday 1")  # the Monday on or before the day
 
 
-def _fold(cells: list[Cell], by: str | None, period: str, gap_s: float) -> tuple[dict[Part, list[float]], set[Part]]:
-    """(calls, worked seconds) per (period, group, agent) from the day cells joined in day order, and the
-    parts the cells cannot answer (see the module doc)."""
-    parts: dict[Part, list[Cell]] = defaultdict(list)
-    for c in cells:
-        g = c.agent_id if by == "agent_id" else (c.team if by == "team" else "")
-        parts[(_day_period(period, c.day), g, c.agent_id)].append(c)
+def _stored(session: Session, where: list[Any], by: str | None, period: str, dirty: list[str],
+            gap_s: float) -> list[Piece]:
+    """The stored days joined in the database, one piece per (period, group, agent) and run of days between
+    days read raw: each day adds its worked time, plus the gap to the running end when its first call
+    starts within ``gap_s`` of it (its first shift continues the one before)."""
+    t = DayShifts.__table__.c
+    group = t.agent_id if by == "agent_id" else (t.team if by == "team" else sa.literal(""))
+    run = sum((sa.case((t.day > d, 1), else_=0) for d in dirty), sa.literal(0))
+    part = (_period_of_day(session, period, t.day), group, t.agent_id, run)
+    inner = sa.select(
+        part[0].label("p"), group.label("g"), t.agent_id.label("a"), run.label("run"), t.day, t.calls, t.worked_s,
+        t.first_start, t.first_end, t.last_end,
+        func.max(t.last_end).over(partition_by=part, order_by=t.day, rows=(None, -1)).label("m"),
+        func.row_number().over(partition_by=part, order_by=t.day).label("rn"),
+        func.count().over(partition_by=(*part, t.day)).label("dup"),
+    ).where(*where).subquery()
+    i = inner.c
+    joins = sa.and_(i.m.is_not(None), i.first_start - i.m <= gap_s)
+    q = sa.select(i.p, i.g, i.a, func.min(i.day), func.sum(i.calls),
+                  func.sum(i.worked_s + sa.case((joins, i.first_start - i.m), else_=0.0)), func.min(i.first_start),
+                  func.max(sa.case((i.rn == 1, i.first_end))), func.max(i.last_end),
+                  func.max(sa.case((sa.or_(i.dup > 1, sa.and_(joins, i.m > i.first_end)), 1), else_=0))
+                  ).group_by(i.p, i.g, i.a, i.run)
+    return [((p, g or "", a), day, n, float(w), fs, fe, le, bool(bad)) for p, g, a, day, n, w, fs, fe, le, bad
+            in session.execute(q)]
+
+
+def _fold(pieces: list[Piece], gap_s: float) -> tuple[dict[Part, list[float]], set[Part]]:
+    """(calls, worked seconds) per (period, group, agent) from its pieces (days, or runs of days joined in
+    the database) joined in day order, and the parts they cannot answer (see the module doc)."""
+    parts: dict[Part, list[Piece]] = defaultdict(list)
+    for piece in pieces:
+        parts[piece[0]].append(piece)
     out: dict[Part, list[float]] = {}
     unanswered: set[Part] = set()
-    for key, cs in parts.items():
-        cs.sort(key=lambda c: c.day)
-        if len({c.day for c in cs}) < len(cs):
+    for key, ps in parts.items():
+        ps.sort(key=lambda piece: piece[1])
+        if len({piece[1] for piece in ps}) < len(ps) or any(piece[7] for piece in ps):
             unanswered.add(key)
             continue
         n, worked, end = 0, 0.0, None
-        for c in cs:
-            if end is None or (c.first_start - end).total_seconds() > gap_s:
-                worked += c.worked_s
-            elif end > c.first_end:
-                unanswered.add(key)
-                break
-            else:  # the day's first shift continues the one before: it adds first_end - end, not its length
-                worked += c.worked_s + (c.first_start - end).total_seconds()
-            n += c.calls
-            end = c.last_end if end is None else max(end, c.last_end)
+        for _, _, calls, w, first_start, first_end, last_end, _ in ps:
+            if end is not None and first_start - end <= gap_s:
+                if end > first_end:
+                    unanswered.add(key)
+                    break
+                worked += first_start - end  # its first shift continues the one before: first_end - end, not its length
+            worked += w
+            n += calls
+            end = last_end if end is None else max(end, last_end)
         else:
             out[key] = [n, worked]
     return out, unanswered
@@ -98,17 +132,20 @@ def _from_days(session: Session, who: Principal, *, start: datetime, end: dateti
     changed = session.execute(sa.select(started).where(col(Call.updated_at) >= mark - rollups.OVERLAP,
                                                        started >= d0, started < d1).distinct())
     dirty = sorted({day_start(day_key(s)) for (s,) in changed})
+    gap_s = get_settings().shift_gap_min * 60
     t = DayShifts.__table__.c
     where = [t.day >= day_key(d0), t.day < day_key(d1), *rollup.scope(who, DayShifts.__table__)]
     where += [t.day.not_in([day_key(d) for d in dirty])] if dirty else []
     where += [t.team == team] if team else []
-    cells = [Cell(*row) for row in session.execute(sa.select(*[t[c] for c in (*KEY, *SHIFT_COLUMNS)]).where(*where))]
+    pieces = _stored(session, where, by, period, [day_key(d) for d in dirty], gap_s)
     rest = [(a, b) for a, b in ((start, d0), (d1, end)) if a < b] + [(d, d + DAY) for d in dirty]
     clause = [calls_clause(who), *([col(Call.team) == team] if team else [])]
     if rest:
-        cells += raw_cells(session, [sa.or_(*[sa.and_(started >= a, started < b) for a, b in rest]), *clause])
-    gap_s = get_settings().shift_gap_min * 60
-    parts, unanswered = _fold(cells, by, period, gap_s)
+        for c in raw_cells(session, [sa.or_(*[sa.and_(started >= a, started < b) for a, b in rest]), *clause]):
+            g = c.agent_id if by == "agent_id" else (c.team if by == "team" else "")
+            pieces.append(((_period_key(period, day_start(c.day)), g, c.agent_id), c.day, c.calls, c.worked_s,
+                           c.first_start, c.first_end, c.last_end, False))
+    parts, unanswered = _fold(pieces, gap_s)
     if unanswered:  # from the call rows, for these agents' periods only
         agents = {a for _, _, a in unanswered}
         mine = sa.or_(col(Call.agent_id).in_(agents), col(Call.agent_id).is_(None)) if "" in agents \

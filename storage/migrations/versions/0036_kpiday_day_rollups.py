@@ -48,9 +48,9 @@ def upgrade() -> None:
         'day_shifts', *_keys(),
         sa.Column('calls', sa.Integer(), nullable=False),
         sa.Column('worked_s', sa.Float(), nullable=False),
-        sa.Column('first_start', sa.DateTime(timezone=True), nullable=False),
-        sa.Column('first_end', sa.DateTime(timezone=True), nullable=False),
-        sa.Column('last_end', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('first_start', sa.Float(), nullable=False),  # seconds since 1970, UTC
+        sa.Column('first_end', sa.Float(), nullable=False),
+        sa.Column('last_end', sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint(*KEY),
     )
     op.create_index('ix_day_shifts_tenant_team_day', 'day_shifts', ['tenant', 'team', 'day'], unique=False)
