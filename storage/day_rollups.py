@@ -36,23 +36,24 @@ import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, func
 
 from storage.calls import Call
-from storage.repeats import COUNTS, DayRepeats, HourRepeats
+from storage.repeats import COUNTS, day_repeats, hour_repeats
 from storage.rollups import HOUR, SUMS, HourStats, hour_key
 from storage.settings import get_settings
 from storage.windows import DAY, day_key, day_start, runs
 
+hour_stats: sa.Table = HourStats.__table__  # type: ignore[attr-defined]
 KEY = ("day", "tenant", "team", "agent_id")
 
 
 # the same sums as hour_stats, summed over the day's hours, queues and rubrics (a Core table: its columns
 # are hour_stats' own, so the two cannot drift apart)
-DayStats = sa.Table(
+day_stats = sa.Table(
     "day_stats", SQLModel.metadata,
     sa.Column("day", sa.String(10), primary_key=True),  # YYYY-MM-DD of the call's start, UTC
     sa.Column("tenant", sa.String(64), primary_key=True),
     sa.Column("team", sa.String(64), primary_key=True),  # '' when the call has none
     sa.Column("agent_id", sa.String(64), primary_key=True),  # '' when the call has none
-    *[sa.Column(c, HourStats.__table__.c[c].type, nullable=False) for c in SUMS],
+    *[sa.Column(c, hour_stats.c[c].type, nullable=False) for c in SUMS],
     sa.Index("ix_day_stats_tenant_team_day", "tenant", "team", "day"),
 )
 
@@ -75,6 +76,7 @@ class DayShifts(SQLModel, table=True):
     last_end: float = 0.0  # the latest call end
 
 
+day_shifts: sa.Table = DayShifts.__table__  # type: ignore[attr-defined]
 SHIFT_COLUMNS = ("calls", "worked_s", "first_start", "first_end", "last_end")
 
 
@@ -157,10 +159,10 @@ def _pg_shift_select(a: datetime, b: datetime, gap_s: float) -> Any:
 
 # --- refreshing ------------------------------------------------------------------------------------
 
-def _sum_select(table: Any, names: Iterable[str], a: datetime, b: datetime) -> Any:
-    h = table.__table__.c.hour
-    keys = (func.substr(h, 1, 10), table.__table__.c.tenant, table.__table__.c.team, table.__table__.c.agent_id)
-    return (sa.select(*keys, *[func.sum(table.__table__.c[n]) for n in names])
+def _sum_select(table: sa.Table, names: Iterable[str], a: datetime, b: datetime) -> Any:
+    h = table.c.hour
+    keys = (func.substr(h, 1, 10), table.c.tenant, table.c.team, table.c.agent_id)
+    return (sa.select(*keys, *[func.sum(table.c[n]) for n in names])
             .where(h >= hour_key(a), h < hour_key(b)).group_by(*keys))
 
 
@@ -170,16 +172,16 @@ def replace_days(session: Session, ranges: list[tuple[datetime, datetime]]) -> N
     pg = session.get_bind().dialect.name == "postgresql"
     gap_s = get_settings().shift_gap_min * 60
     for a, b in ranges:
-        for table in (DayStats, DayRepeats.__table__, DayShifts.__table__):
+        for table in (day_stats, day_repeats, day_shifts):
             session.execute(sa.delete(table).where(table.c.day >= day_key(a), table.c.day < day_key(b)))
-        session.execute(sa.insert(DayStats).from_select([*KEY, *SUMS], _sum_select(HourStats, SUMS, a, b)))
-        session.execute(sa.insert(DayRepeats).from_select([*KEY, *COUNTS], _sum_select(HourRepeats, COUNTS, a, b)))
+        session.execute(sa.insert(day_stats).from_select([*KEY, *SUMS], _sum_select(hour_stats, SUMS, a, b)))
+        session.execute(sa.insert(day_repeats).from_select([*KEY, *COUNTS], _sum_select(hour_repeats, COUNTS, a, b)))
         if pg:
-            session.execute(sa.insert(DayShifts).from_select([*KEY, *SHIFT_COLUMNS], _pg_shift_select(a, b, gap_s)))
+            session.execute(sa.insert(day_shifts).from_select([*KEY, *SHIFT_COLUMNS], _pg_shift_select(a, b, gap_s)))
         else:
             cells = raw_cells(session, [col(Call.started_at) >= a, col(Call.started_at) < b])
             if cells:
-                session.execute(sa.insert(DayShifts), [vars(c) for c in cells])
+                session.execute(sa.insert(day_shifts), [vars(c) for c in cells])
 
 
 def all_days(session: Session) -> list[tuple[datetime, datetime]]:
@@ -198,7 +200,7 @@ def all_days(session: Session) -> list[tuple[datetime, datetime]]:
 def refresh(session: Session, hours: list[tuple[datetime, datetime]] | None) -> int:
     """Recompute the days of these hour ranges (None: every day); the days recomputed."""
     if hours is None:
-        for table in (DayStats, DayRepeats.__table__, DayShifts.__table__):
+        for table in (day_stats, day_repeats, day_shifts):
             session.execute(sa.delete(table))
         ranges = all_days(session)
     else:

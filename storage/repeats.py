@@ -82,6 +82,8 @@ class DayRepeats(SQLModel, table=True):
     repeat_team: int = 0
 
 
+hour_repeats: sa.Table = HourRepeats.__table__  # type: ignore[attr-defined]
+day_repeats: sa.Table = DayRepeats.__table__  # type: ignore[attr-defined]
 Row = tuple[str, str, str, str, str]  # KEY
 
 
@@ -223,7 +225,7 @@ def window_counts(session: Session, who: Principal, start: datetime, end: dateti
     touched = None if mark is None else (touched_hours(session, mark - rollups.OVERLAP) if end - start >= HOUR
                                          else set())
     cut = windows.split(start, end, touched, days=by != "queue" and queue is None)
-    for table, key, ranges in ((HourRepeats.__table__, "hour", cut.hours), (DayRepeats.__table__, "day", cut.days)):
+    for table, key, ranges in ((hour_repeats, "hour", cut.hours), (day_repeats, "day", cut.days)):
         if not ranges:
             continue
         t = table.c

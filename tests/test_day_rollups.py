@@ -10,7 +10,6 @@ refresh runs, and the migration's fill writes the same rows."""
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,9 +23,9 @@ from storage import day_rollups
 from storage import db as dbmod
 from storage.call_metrics import CallMetricsRow
 from storage.calls import Call
-from storage.day_rollups import DayShifts, DayStats
+from storage.day_rollups import day_shifts, day_stats
 from storage.evaluations import Evaluation
-from storage.repeats import COUNTS, DayRepeats, HourRepeats
+from storage.repeats import COUNTS, HourRepeats, day_repeats
 from storage.reviews import Review
 from storage.rollups import SUMS, HourStats
 from storage.users import Principal, Role
@@ -98,8 +97,8 @@ def _assert_equal_raw(s: Session) -> int:
 
 def _snapshot(s: Session) -> dict[str, dict[tuple, dict[str, float]]]:
     out: dict[str, dict[tuple, dict[str, float]]] = {}
-    for name, table, cols in (("stats", DayStats, SUMS), ("repeats", DayRepeats.__table__, COUNTS),
-                              ("shifts", DayShifts.__table__, day_rollups.SHIFT_COLUMNS)):
+    for name, table, cols in (("stats", day_stats, SUMS), ("repeats", day_repeats, COUNTS),
+                              ("shifts", day_shifts, day_rollups.SHIFT_COLUMNS)):
         t = table.c
         out[name] = {(row.day, row.tenant, row.team, row.agent_id): {c: float(getattr(row, c)) for c in cols}
                      for row in s.execute(sa.select(t))}
@@ -110,9 +109,9 @@ def _day_rows_equal_hours_and_calls(s: Session) -> None:
     """Each day row is the sum of its hour rows; each shift row is its calls' shifts."""
     got = _snapshot(s)
     for name, table, cols in (("stats", HourStats, SUMS), ("repeats", HourRepeats, COUNTS)):
-        want: dict[tuple, dict[str, float]] = defaultdict(lambda: dict.fromkeys(cols, 0.0))
+        want: dict[tuple, dict[str, float]] = {}
         for h in s.exec(select(table)):
-            w = want[(h.hour[:10], h.tenant, h.team, h.agent_id)]
+            w = want.setdefault((h.hour[:10], h.tenant, h.team, h.agent_id), dict.fromkeys(cols, 0.0))
             for c in cols:
                 w[c] += float(getattr(h, c))
         assert got[name] == {k: pytest.approx(v) for k, v in want.items()}, name
@@ -154,7 +153,7 @@ def test_kpis_from_the_day_layer_equal_the_raw_figures_across_refreshes_live_tai
         with dbmod.session() as s:
             _day_rows_equal_hours_and_calls(s)
             _assert_equal_raw(s)
-            assert sum(row.calls for row in s.execute(sa.select(DayStats.c.calls))) == len(list(s.exec(select(Call))))
+            assert sum(row.calls for row in s.execute(sa.select(day_stats.c.calls))) == len(list(s.exec(select(Call))))
     with dbmod.session() as s:  # the migration's fill (every day at once) writes the same rows
         before = _snapshot(s)
         day_rollups.refresh(s, None)
@@ -170,13 +169,16 @@ def test_calls_per_hour_comes_from_the_day_shifts_once_refreshed(db_url: str) ->
         _world(s, random.Random(6))
     with dbmod.session() as s:
         rollup.refresh(s)
-    window = {"start": datetime(2026, 5, 1, tzinfo=UTC), "end": datetime(2026, 6, 1, tzinfo=UTC),
-              "by": GroupBy.team, "period": Period.month}
+    def per_team(s: Session) -> dict[str, float | None]:
+        return {r.group: r.kpis.calls_per_hour for r in kpi_rows(
+            s, SUP, start=datetime(2026, 5, 1, tzinfo=UTC), end=datetime(2026, 6, 1, tzinfo=UTC), by=GroupBy.team,
+            period=Period.month)}
+
     with dbmod.session() as s:
-        first = {r.group: r.kpis.calls_per_hour for r in kpi_rows(s, SUP, **window)}
-        t = DayShifts.__table__.c
-        s.execute(sa.update(DayShifts.__table__).where(t.team == "t0").values(calls=t.calls * 2))
+        first = per_team(s)
+        t = day_shifts.c
+        s.execute(sa.update(day_shifts).where(t.team == "t0").values(calls=t.calls * 2))
     with dbmod.session() as s:
-        doubled = {r.group: r.kpis.calls_per_hour for r in kpi_rows(s, SUP, **window)}
+        doubled = per_team(s)
     assert doubled["t0"] == pytest.approx(2 * first["t0"])  # type: ignore[operator]
     assert doubled["t1"] == pytest.approx(first["t1"])

@@ -21,8 +21,8 @@ from review_app.workflow.kpis import GroupBy, Period, kpi_rows, period_key
 from scoring.kpi import KpiCall, compute
 from storage import db as dbmod
 from storage.call_metrics import CallMetricsRow
-from storage.day_rollups import DayStats
 from storage.calls import Call, CallStatus, Direction
+from storage.day_rollups import day_stats
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, supersede
 from storage.reviews import Review, Verdict
 from storage.rollups import HourStats, RollupMoved, RollupState, lock_state, move_watermark
@@ -227,8 +227,8 @@ def test_pages_read_the_rollup_rows_once_refreshed(db_url: str) -> None:
         before = {k: dashboard.kpis(s, SUP, **w).calls for k, w in (("days", days), ("hour", one_hour))}
         row.calls += 1000  # rows the pages would not notice if they read the calls
         s.add(row)
-        s.execute(sa.update(DayStats).where(DayStats.c.day == row.hour[:10], DayStats.c.agent_id == row.agent_id)
-                  .values(calls=DayStats.c.calls + 2000))
+        s.execute(sa.update(day_stats).where(day_stats.c.day == row.hour[:10], day_stats.c.agent_id == row.agent_id)
+                  .values(calls=day_stats.c.calls + 2000))
     with dbmod.session() as s:
         assert dashboard.kpis(s, SUP, **one_hour).calls == before["hour"] + 1000
         assert dashboard.kpis(s, SUP, **days).calls == before["days"] + 2000

@@ -30,6 +30,7 @@ from review_app.workflow import evalview
 from review_app.workflow.kpi_calls import FCR_ITEMS, load
 from storage import day_rollups, item_stats, repeats, rollups, windows
 from storage.access import Perm, can
+from storage.day_rollups import hour_stats
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Review, Verdict
@@ -178,7 +179,7 @@ def refresh(session: Session, *, now: datetime | None = None, full: bool = False
     return Refreshed(hours, rows, upto)
 
 
-def scope(who: Principal, table: Any = HourStats.__table__) -> list[Any]:
+def scope(who: Principal, table: sa.Table = hour_stats) -> list[Any]:
     """``access.calls_clause`` on a rollup's columns ('' stands for none)."""
     if who.role == Role.admin:
         return []
@@ -218,7 +219,7 @@ def window_sums(session: Session, who: Principal, start: datetime, end: datetime
         return {}
     cut = windows.split(start, end, touched(session, start, end),
                             days=by != "queue" and queue is None and rubric is None)
-    for table, key, ranges in ((HourStats.__table__, "hour", cut.hours), (day_rollups.DayStats, "day", cut.days)):
+    for table, key, ranges in ((hour_stats, "hour", cut.hours), (day_rollups.day_stats, "day", cut.days)):
         if not ranges:
             continue
         t = table.c

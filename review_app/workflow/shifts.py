@@ -34,7 +34,7 @@ from scoring.kpi import KpiCall, calls_per_hour, shift_hours
 from storage import rollups
 from storage.access import calls_clause
 from storage.calls import Call
-from storage.day_rollups import DayShifts, raw_cells
+from storage.day_rollups import day_shifts, raw_cells
 from storage.settings import get_settings
 from storage.users import Principal
 from storage.windows import DAY, day_key, day_start
@@ -70,7 +70,7 @@ def _stored(session: Session, where: list[Any], by: str | None, period: str, dir
     """The stored days joined in the database, one piece per (period, group, agent) and run of days between
     days read raw: each day adds its worked time, plus the gap to the running end when its first call
     starts within ``gap_s`` of it (its first shift continues the one before)."""
-    t = DayShifts.__table__.c
+    t = day_shifts.c
     group = t.agent_id if by == "agent_id" else (t.team if by == "team" else sa.literal(""))
     run = sum((sa.case((t.day > d, 1), else_=0) for d in dirty), sa.literal(0))
     part = (_period_of_day(session, period, t.day), group, t.agent_id, run)
@@ -133,8 +133,8 @@ def _from_days(session: Session, who: Principal, *, start: datetime, end: dateti
                                                        started >= d0, started < d1).distinct())
     dirty = sorted({day_start(day_key(s)) for (s,) in changed})
     gap_s = get_settings().shift_gap_min * 60
-    t = DayShifts.__table__.c
-    where = [t.day >= day_key(d0), t.day < day_key(d1), *rollup.scope(who, DayShifts.__table__)]
+    t = day_shifts.c
+    where = [t.day >= day_key(d0), t.day < day_key(d1), *rollup.scope(who, day_shifts)]
     where += [t.day.not_in([day_key(d) for d in dirty])] if dirty else []
     where += [t.team == team] if team else []
     pieces = _stored(session, where, by, period, [day_key(d) for d in dirty], gap_s)
