@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from review_app.workflow import dashboard, rollup
 from review_app.workflow.kpis import GroupBy, Period, kpi_rows
-from storage import day_rollups
+from storage import day_rollups, windows
 from storage import db as dbmod
 from storage.call_metrics import CallMetricsRow
 from storage.calls import Call
@@ -182,3 +182,19 @@ def test_calls_per_hour_comes_from_the_day_shifts_once_refreshed(db_url: str) ->
         doubled = per_team(s)
     assert doubled["t0"] == pytest.approx(2 * first["t0"])  # type: ignore[operator]
     assert doubled["t1"] == pytest.approx(first["t1"])
+
+
+def test_a_kolkata_month_reads_whole_days_edge_hours_and_part_hours_raw_and_touched_days_by_the_hour() -> None:
+    z = ZoneInfo("Asia/Kolkata")
+    start, end = datetime(2026, 5, 1, tzinfo=z), datetime(2026, 6, 1, tzinfo=z)  # 18:30 UTC on both edges
+    cut = windows.split(start, end, {"2026-05-10T07", "2026-03-01T00"}, days=True)
+    utc = [datetime(2026, 4, 30, 18, 30, tzinfo=UTC), datetime(2026, 4, 30, 19, tzinfo=UTC),
+           datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 5, 31, tzinfo=UTC), datetime(2026, 5, 31, 18, tzinfo=UTC),
+           datetime(2026, 5, 31, 18, 30, tzinfo=UTC)]
+    may10 = datetime(2026, 5, 10, tzinfo=UTC)
+    assert cut.days == [(utc[2], may10), (may10 + timedelta(days=1), utc[3])]
+    assert cut.hours == [(utc[1], utc[2]), (may10, may10 + timedelta(days=1)), (utc[3], utc[4])]
+    assert cut.dirty == ["2026-05-10T07"]  # read raw, not from its day's hour rows
+    assert cut.raw == [(utc[0], utc[1]), (utc[4], utc[5]), (may10 + timedelta(hours=7), may10 + timedelta(hours=8))]
+    assert windows.split(start, end, None, days=True).raw == [(start, end)]  # never refreshed: all raw
+    assert windows.split(start, end, set(), days=False).days == []  # a queue or a rubric: hours only

@@ -6,7 +6,9 @@ dashboard's own (every review, the active auto-evaluation's critical fail, the F
 answers). :func:`window_sums` gives a page the sums of a window ``[start, end)`` that are exact at
 the moment of reading:
 
-- whole UTC hours of the window that no row touched since the last refresh come from ``hour_stats``;
+- whole UTC days of the window that no row touched since the last refresh come from the day layer
+  above the hours (``day_stats``, storage/day_rollups.py) when the page asks for no queue or rubric;
+- other whole UTC hours that no row touched since then come from ``hour_stats``;
 - hours touched since then (the live tail: new calls, late evaluations and reviews, a rescore, a
   resolved dispute) and a window edge that is not on a whole hour are computed from the raw rows,
   with the very function that computes the rollup's rows;
@@ -218,7 +220,7 @@ def window_sums(session: Session, who: Principal, start: datetime, end: datetime
     if end <= start:
         return {}
     cut = windows.split(start, end, touched(session, start, end),
-                            days=by != "queue" and queue is None and rubric is None)
+                        days=by != "queue" and queue is None and rubric is None)
     for table, key, ranges in ((hour_stats, "hour", cut.hours), (day_rollups.day_stats, "day", cut.days)):
         if not ranges:
             continue
