@@ -120,6 +120,7 @@ def _day_rows_equal_hours_and_calls(s: Session) -> None:
         {k: float(getattr(c, k)) for k in day_rollups.SHIFT_COLUMNS}) for c in cells}
 
 
+@pytest.mark.slow  # the raw reference recomputes every figure from the rows: about a minute per database
 def test_kpis_from_the_day_layer_equal_the_raw_figures_across_refreshes_live_tail_and_edits(db_url: str) -> None:
     r = random.Random(41)
     with dbmod.session() as s:
