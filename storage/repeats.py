@@ -33,10 +33,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, func
 
-from storage import rollups
+from storage import rollups, windows
 from storage.access import Perm, can
 from storage.calls import Call, Direction
-from storage.rollups import HOUR, hour_key, hour_ranges, hour_start
+from storage.rollups import HOUR, hour_key, hour_ranges
 from storage.settings import get_settings
 from storage.users import Principal, Role
 
@@ -65,6 +65,25 @@ class HourRepeats(SQLModel, table=True):
     repeat_team: int = 0  # ... of the same tenant and team
 
 
+class DayRepeats(SQLModel, table=True):
+    """``hour_repeats`` summed per UTC day, tenant, team and agent: the day layer (storage/day_rollups.py
+    refreshes it)."""
+
+    __tablename__ = "day_repeats"
+    __table_args__ = (sa.Index("ix_day_repeats_tenant_team_day", "tenant", "team", "day"),)
+
+    day: str = Field(primary_key=True, max_length=10)
+    tenant: str = Field(primary_key=True, max_length=64)
+    team: str = Field(primary_key=True, max_length=64)
+    agent_id: str = Field(primary_key=True, max_length=64)
+    fcr_known: int = 0
+    repeat_any: int = 0
+    repeat_tenant: int = 0
+    repeat_team: int = 0
+
+
+hour_repeats: sa.Table = HourRepeats.__table__  # type: ignore[attr-defined]
+day_repeats: sa.Table = DayRepeats.__table__  # type: ignore[attr-defined]
 Row = tuple[str, str, str, str, str]  # KEY
 
 
@@ -154,11 +173,15 @@ def rebuild(session: Session) -> int:
     return replace(session, rollups.all_hours(session))
 
 
-def refresh(session: Session, since: datetime | None) -> int:
-    """The refresh's part for these rows (``since`` None: every hour); called by the rollup's refresh."""
+def refresh(session: Session, since: datetime | None) -> list[tuple[datetime, datetime]] | None:
+    """The refresh's part for these rows (``since`` None: every hour); called by the rollup's refresh.
+    The hour ranges recomputed (None: all), whose days the day layer recomputes next."""
     if since is None:
-        return rebuild(session)
-    return replace(session, hour_ranges(touched_hours(session, since)))
+        rebuild(session)
+        return None
+    ranges = hour_ranges(touched_hours(session, since))
+    replace(session, ranges)
+    return ranges
 
 
 def scope_of(who: Principal) -> str | None:
@@ -171,12 +194,12 @@ def scope_of(who: Principal) -> str | None:
     return None
 
 
-def _scope_clause(who: Principal) -> list[Any]:
-    """``access.calls_clause`` on this table's columns for a viewer :func:`scope_of` serves."""
+def _scope_clause(who: Principal, table: Any) -> list[Any]:
+    """``access.calls_clause`` on a repeat table's columns for a viewer :func:`scope_of` serves."""
     if who.role == Role.admin:
         return []
-    tenant = col(HourRepeats.tenant) == who.tenant
-    return [tenant] if who.teams is None else [tenant, col(HourRepeats.team).in_(who.teams)]
+    tenant = table.c.tenant == who.tenant
+    return [tenant] if who.teams is None else [tenant, table.c.team.in_(who.teams)]
 
 
 def _visible(who: Principal, row: Row) -> bool:
@@ -192,37 +215,34 @@ def window_counts(session: Session, who: Principal, start: datetime, end: dateti
                   team: str | None = None, queue: str | None = None) -> dict[tuple[str, str], tuple[int, int]] | None:
     """(calls with a customer number, repeat-followed calls) per (UTC day, value of ``by``) of the calls
     ``who`` may see that started in [start, end), exact at the moment of reading (as rollup.window_sums:
-    whole hours not touched since the last refresh from the rows, the rest from the call rows).
-    None when ``who`` sees several teams but not all (see :func:`scope_of`)."""
+    whole UTC days and hours not touched since the last refresh from ``day_repeats`` and the rows, the
+    rest from the call rows). None when ``who`` sees several teams but not all (see :func:`scope_of`)."""
     scope = scope_of(who)
     if scope is None:
         return None
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    first = hour_start(hour_key(start))
-    first = first if first == start else first + HOUR
-    last = hour_start(hour_key(end))
     mark = rollups.watermark(session)
-    raw: list[tuple[datetime, datetime]] = []
-    if mark is None or first >= last:
-        raw.append((start, end))
-    else:
-        raw += [(a, b) for a, b in ((start, first), (last, end)) if a < b]
-        dirty = {h for h in touched_hours(session, mark - rollups.OVERLAP) if first <= hour_start(h) < last}
-        raw += hour_ranges(dirty)
-        h = col(HourRepeats.hour)
-        day = func.substr(h, 1, 10)
-        group = getattr(HourRepeats, by) if by else sa.literal("")
-        where = [h >= hour_key(first), h < hour_key(last), *_scope_clause(who)]
-        where += [h.not_in(sorted(dirty))] if dirty else []
-        where += [col(HourRepeats.team) == team] if team else []
-        where += [col(HourRepeats.queue) == queue] if queue else []
-        repeated = func.sum(getattr(HourRepeats, f"repeat_{scope}"))
-        q = sa.select(day, group, func.sum(col(HourRepeats.fcr_known)), repeated).where(*where).group_by(day, group)
+    touched = None if mark is None else (touched_hours(session, mark - rollups.OVERLAP) if end - start >= HOUR
+                                         else set())
+    cut = windows.split(start, end, touched, days=by != "queue" and queue is None)
+    for table, key, ranges in ((hour_repeats, "hour", cut.hours), (day_repeats, "day", cut.days)):
+        if not ranges:
+            continue
+        t = table.c
+        where = [(windows.hour_clause if key == "hour" else windows.day_clause)(t[key], ranges),
+                 *_scope_clause(who, table)]
+        where += [t.hour.not_in(cut.dirty)] if key == "hour" and cut.dirty else []
+        where += [t.team == team] if team else []
+        where += [t.queue == queue] if queue else []
+        day = func.substr(t[key], 1, 10)
+        group = t[by] if by else sa.literal("")
+        q = (sa.select(day, group, func.sum(t.fcr_known), func.sum(t[f"repeat_{scope}"]))
+             .where(*where).group_by(day, group))
         for d, g, known, repeats in session.execute(q):
             c = counts[(d, g or "")]
             c[0] += int(known or 0)
             c[1] += int(repeats or 0)
-    for a, b in raw:
+    for a, b in cut.raw:
         for row, v in raw_rows(session, a, b).items():
             if not _visible(who, row) or (team and row[2] != team) or (queue and row[4] != queue):
                 continue

@@ -13,6 +13,7 @@ import storage.archive.tables  # noqa: F401  archive runs, images, entries, hold
 import storage.call_metrics  # noqa: F401  call_metrics
 import storage.calls  # noqa: F401  calls
 import storage.cdr  # noqa: F401  cdr_records
+import storage.day_rollups  # noqa: F401  day_stats, day_shifts
 import storage.evaluations  # noqa: F401  evaluations, evaluation_items
 import storage.item_stats  # noqa: F401  hour_items
 import storage.jobs  # noqa: F401  jobs
@@ -25,7 +26,7 @@ import storage.notifications  # noqa: F401  notifications outbox, notify_prefs
 import storage.pauses  # noqa: F401  call_pauses
 import storage.prompts  # noqa: F401  prompts
 import storage.redactions  # noqa: F401  call_redactions, redactions, transcript_originals
-import storage.repeats  # noqa: F401  hour_repeats; ix_calls_caller_started, ix_calls_callee_started
+import storage.repeats  # noqa: F401  hour_repeats, day_repeats; ix_calls_caller_started, ix_calls_callee_started
 import storage.review_days  # noqa: F401  review_days
 import storage.reviews  # noqa: F401  reviews, disputes, calibration, sampling
 import storage.rollups  # noqa: F401  hour_stats, rollup_state

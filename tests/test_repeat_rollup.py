@@ -26,7 +26,7 @@ from storage.access import may_see
 from storage.calls import Call, CallStatus, Direction
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, supersede
 from storage.item_stats import HourItems
-from storage.repeats import HourRepeats
+from storage.repeats import DayRepeats, HourRepeats
 from storage.reviews import Review
 from storage.settings import get_settings
 from storage.users import Principal, Role
@@ -161,7 +161,7 @@ def test_fcr_and_calls_per_hour_equal_the_raw_figures_for_every_viewer_across_re
 
 
 def test_the_fcr_rate_comes_from_the_stored_rows_once_refreshed(db_url: str) -> None:
-    """What makes the page fast: after a refresh the repeat counts are read from hour_repeats."""
+    """What makes the page fast: after a refresh the repeat counts are read from day_repeats and hour_repeats."""
     with dbmod.session() as s:
         _world(s, random.Random(4), 120)
     with dbmod.session() as s:
@@ -170,8 +170,8 @@ def test_the_fcr_rate_comes_from_the_stored_rows_once_refreshed(db_url: str) -> 
     sup = VIEWERS[1]
     with dbmod.session() as s:
         first = [r.kpis.fcr_rate for r in kpi_rows(s, sup, **window)]
-        s.execute(sa.update(HourRepeats).where(col(HourRepeats.tenant) == "default")
-                  .values(repeat_tenant=HourRepeats.fcr_known))  # every call repeat-followed: rate 0
+        for table in (HourRepeats, DayRepeats):  # every call repeat-followed: rate 0 (whole days: the day rows)
+            s.execute(sa.update(table).where(col(table.tenant) == "default").values(repeat_tenant=table.fcr_known))
     with dbmod.session() as s:
         rates = [r.kpis.fcr_rate for r in kpi_rows(s, sup, **window)]
     assert len(first) == 2 and all(rate is not None and rate > 0 for rate in first)  # May and June

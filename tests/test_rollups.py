@@ -22,6 +22,7 @@ from scoring.kpi import KpiCall, compute
 from storage import db as dbmod
 from storage.call_metrics import CallMetricsRow
 from storage.calls import Call, CallStatus, Direction
+from storage.day_rollups import day_stats
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, supersede
 from storage.reviews import Review, Verdict
 from storage.rollups import HourStats, RollupMoved, RollupState, lock_state, move_watermark
@@ -214,21 +215,27 @@ def test_page_figures_from_the_rollup_equal_the_raw_figures_before_and_after_ref
 
 
 def test_pages_read_the_rollup_rows_once_refreshed(db_url: str) -> None:
-    """What makes the pages fast: after a refresh the sums come from hour_stats, not from the calls."""
+    """What makes the pages fast: after a refresh the sums come from the day rows for whole UTC days and
+    from hour_stats for whole hours, not from the calls."""
     with dbmod.session() as s:
         _world(s, random.Random(9), 30, T0, 2)
-    window = {"start": T0, "end": T0 + timedelta(days=3)}
     with dbmod.session() as s:
-        before = dashboard.kpis(s, SUP, **window).calls
         rollup.refresh(s)
     with dbmod.session() as s:
-        row = s.exec(select(HourStats)).first()
+        row = s.exec(select(HourStats).order_by(col(HourStats.hour))).first()
         assert row is not None
-        row.calls += 1000  # a row the pages would not notice if they read the calls
+        hour = datetime.strptime(row.hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        days = {"start": T0, "end": T0 + timedelta(days=3)}
+        one_hour = {"start": hour, "end": hour + timedelta(hours=1)}
+        before = {k: dashboard.kpis(s, SUP, **w).calls for k, w in (("days", days), ("hour", one_hour))}
+        row.calls += 1000  # rows the pages would not notice if they read the calls
         s.add(row)
+        s.execute(sa.update(day_stats).where(day_stats.c.day == row.hour[:10], day_stats.c.agent_id == row.agent_id)
+                  .values(calls=day_stats.c.calls + 2000))
     with dbmod.session() as s:
-        assert dashboard.kpis(s, SUP, **window).calls == before + 1000
-        assert sum(r.kpis.calls for r in kpi_rows(s, SUP, by=GroupBy.all, **window)) == before + 1000
+        assert dashboard.kpis(s, SUP, **one_hour).calls == before["hour"] + 1000
+        assert dashboard.kpis(s, SUP, **days).calls == before["days"] + 2000
+        assert sum(r.kpis.calls for r in kpi_rows(s, SUP, by=GroupBy.all, **days)) == before["days"] + 2000
 
 
 def test_scorecard_team_score_from_the_rollup_equals_the_team_calls_counted_scores(db_url: str) -> None:

@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
         everything: bool = typer.Option(False, "--all", help="Recompute every hour, not only those touched "
                                         "since the last refresh (after a hand edit of a call's start time)."),
     ) -> None:
-        """Refresh the hour rollup (hour_stats) for the hours touched since the last refresh, then its
-        siblings: the agreement rollup (agreement_days) and the review-day rollup (review_days)."""
+        """Refresh the hour rollup (hour_stats) for the hours touched since the last refresh and the day
+        layer above it (day_stats) for their days, then its siblings: the agreement rollup
+        (agreement_days) and the review-day rollup (review_days)."""
         from review_app.workflow import review_days
         from review_app.workflow.rollup import refresh
         from scoring import agreement_rollup

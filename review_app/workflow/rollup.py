@@ -6,7 +6,9 @@ dashboard's own (every review, the active auto-evaluation's critical fail, the F
 answers). :func:`window_sums` gives a page the sums of a window ``[start, end)`` that are exact at
 the moment of reading:
 
-- whole UTC hours of the window that no row touched since the last refresh come from ``hour_stats``;
+- whole UTC days of the window that no row touched since the last refresh come from the day layer
+  above the hours (``day_stats``, storage/day_rollups.py) when the page asks for no queue or rubric;
+- other whole UTC hours that no row touched since then come from ``hour_stats``;
 - hours touched since then (the live tail: new calls, late evaluations and reviews, a rescore, a
   resolved dispute) and a window edge that is not on a whole hour are computed from the raw rows,
   with the very function that computes the rollup's rows;
@@ -28,12 +30,13 @@ from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview
 from review_app.workflow.kpi_calls import FCR_ITEMS, load
-from storage import item_stats, repeats, rollups
+from storage import day_rollups, item_stats, repeats, rollups, windows
 from storage.access import Perm, can
+from storage.day_rollups import hour_stats
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Review, Verdict
-from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key, hour_start
+from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key
 from storage.users import Principal, Role
 
 Sums = dict[str, float]
@@ -169,28 +172,41 @@ def refresh(session: Session, *, now: datetime | None = None, full: bool = False
         hours += round((b - a) / HOUR)
         rows += len(fresh)
     since = None if old is None or full else old - rollups.OVERLAP
-    repeats.refresh(session, since)  # hour_repeats and hour_items: the same lock and watermark
+    repeated = repeats.refresh(session, since)  # hour_repeats and hour_items: the same lock and watermark
     item_stats.refresh(session, since)
+    # the day layer over the hours just written: every day with a recomputed hour, whole (storage/day_rollups.py)
+    day_rollups.refresh(session, None if since is None or repeated is None else ranges + repeated)
     rollups.move_watermark(session, old, upto)
     session.expire(state)
     return Refreshed(hours, rows, upto)
 
 
-def _scope(who: Principal) -> list[Any]:
-    """``access.calls_clause`` on the rollup's columns ('' stands for none)."""
+def scope(who: Principal, table: sa.Table = hour_stats) -> list[Any]:
+    """``access.calls_clause`` on a rollup's columns ('' stands for none)."""
     if who.role == Role.admin:
         return []
-    tenant = col(HourStats.tenant) == who.tenant
+    tenant = table.c.tenant == who.tenant
     if can(who, Perm.view_all_calls):
-        return [tenant] if who.teams is None else [tenant, col(HourStats.team).in_(who.teams)]
+        return [tenant] if who.teams is None else [tenant, table.c.team.in_(who.teams)]
     if who.role == Role.agent and who.agent_id:
-        return [tenant, col(HourStats.agent_id) == who.agent_id]
+        return [tenant, table.c.agent_id == who.agent_id]
     return [sa.false()]
 
 
-def _ceil(t: datetime) -> datetime:
-    h = hour_start(hour_key(t))
-    return h if h == t else h + HOUR
+def touched(session: Session, start: datetime, end: datetime) -> set[str] | None:
+    """The hours touched since the last refresh (None: never refreshed), looked up only when the window
+    holds a whole hour."""
+    mark = rollups.watermark(session)
+    if mark is None:
+        return None
+    return rollups.touched_hours(session, mark - rollups.OVERLAP) if end - start >= HOUR else set()
+
+
+def _add(out: dict[tuple[str, str], Sums], q: Any, session: Session, sums: tuple[str, ...] = SUMS) -> None:
+    for d, g, *vals in session.execute(q):
+        s = out[(d, g or "")]
+        for c, v in zip(sums, vals, strict=True):
+            s[c] += float(v or 0)
 
 
 def window_sums(session: Session, who: Principal, start: datetime, end: datetime, *, by: str | None = None,
@@ -198,34 +214,29 @@ def window_sums(session: Session, who: Principal, start: datetime, end: datetime
                 sums: tuple[str, ...] = SUMS) -> dict[tuple[str, str], Sums]:
     """Sums per (UTC day, value of ``by``) of the calls ``who`` may see that started in [start, end).
 
-    ``by``: a rollup column (agent_id, team, queue) or None (one group, ''). ``sums``: the columns the
-    page shows (the others stay 0), so that a covering index serves the read. See the module doc."""
+    ``by``: a rollup column (agent_id, team, queue) or None (one group, ''). See the module doc; whole
+    UTC days come from the day layer (``day_stats``) when neither queues nor rubrics are asked for.
+    ``sums``: the columns the page shows (the others stay 0), so that a covering index serves the read."""
     out: dict[tuple[str, str], Sums] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
     if end <= start:
         return {}
-    first, last = _ceil(start), hour_start(hour_key(end))
-    raw: list[tuple[datetime, datetime]] = []
-    mark = rollups.watermark(session)
-    if mark is None or first >= last:
-        raw.append((start, end))
-    else:
-        raw += [(a, b) for a, b in ((start, first), (last, end)) if a < b]
-        dirty = {h for h in rollups.touched_hours(session, mark - rollups.OVERLAP) if first <= hour_start(h) < last}
-        raw += rollups.hour_ranges(dirty)
-        h = col(HourStats.hour)
-        day = func.substr(h, 1, 10)
-        group = getattr(HourStats, by) if by else sa.literal("")
-        where = [h >= hour_key(first), h < hour_key(last), *_scope(who)]
-        where += [h.not_in(sorted(dirty))] if dirty else []
-        where += [col(HourStats.team) == team] if team else []
-        where += [col(HourStats.queue) == queue] if queue else []
-        where += [col(HourStats.rubric_id) == rubric] if rubric is not None else []
-        q = sa.select(day, group, *[func.sum(getattr(HourStats, c)) for c in sums]).where(*where).group_by(day, group)
-        for d, g, *vals in session.execute(q):
-            s = out[(d, g or "")]
-            for c, v in zip(sums, vals, strict=True):
-                s[c] += float(v or 0)
-    for a, b in raw:
+    cut = windows.split(start, end, touched(session, start, end),
+                        days=by != "queue" and queue is None and rubric is None)
+    for table, key, ranges in ((hour_stats, "hour", cut.hours), (day_rollups.day_stats, "day", cut.days)):
+        if not ranges:
+            continue
+        t = table.c
+        where = [(windows.hour_clause if key == "hour" else windows.day_clause)(t[key], ranges),
+                 *scope(who, table)]
+        where += [t.hour.not_in(cut.dirty)] if key == "hour" and cut.dirty else []
+        where += [t.team == team] if team else []
+        where += [t.queue == queue] if queue else []
+        where += [t.rubric_id == rubric] if rubric is not None else []
+        day = func.substr(t[key], 1, 10)
+        group = t[by] if by else sa.literal("")
+        _add(out, sa.select(day, group, *[func.sum(t[c]) for c in sums]).where(*where).group_by(day, group), session,
+             sums)
+    for a, b in cut.raw:
         for k, v in raw_rows(session, who, a, b, team=team, queue=queue).items():
             if rubric is not None and k[5] != rubric:
                 continue

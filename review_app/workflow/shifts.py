@@ -8,6 +8,16 @@ sum of its agents' shift lengths, so on PostgreSQL one window function (the runn
 group and period) and one ``GROUP BY`` give every group's hours without sending the calls to
 Python. Elsewhere (SQLite) the group's calls are read (start, length, agent only) and
 ``scoring.kpi.calls_per_hour`` runs on them. Both read only the window's calls of the group.
+
+Once the rollup is refreshed, a window of whole UTC days (by agent, team or none, no queue) is read
+from the day layer instead (``day_shifts``, storage/day_rollups.py): per agent and day, the calls, the
+worked seconds of the day's shifts, the first call's start, the first shift's end and the latest end.
+A period's days are joined in order: when a day's first call starts within the gap of the running
+end, its first shift continues the shift before (it adds ``first_end - running end`` instead of its
+own length). The window's part days at its edges and the days with calls changed since the refresh
+are computed from the call rows the same way. In the rare case that the day before still runs past
+the end of a day's first shift (an agent's overlapping calls across midnight), or an agent has two
+rows on one day (two teams), that agent's period is computed from its call rows.
 """
 
 from __future__ import annotations
@@ -19,12 +29,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func
 
-from scoring.kpi import KpiCall, calls_per_hour
+from review_app.workflow import rollup
+from scoring.kpi import KpiCall, calls_per_hour, shift_hours
+from storage import rollups
 from storage.access import calls_clause
 from storage.calls import Call
+from storage.day_rollups import day_shifts, raw_cells
 from storage.settings import get_settings
 from storage.users import Principal
+from storage.windows import DAY, day_key, day_start
 
+Part = tuple[str, str, str]  # (period key, group, agent)
+# (part, first day, calls, worked s, first start, first shift's end, latest end (s since 1970), unanswerable)
+Piece = tuple[Part, str, int, float, float, float, float, bool]
 _PERIOD_FORMAT = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM"}
 
 
@@ -37,9 +54,126 @@ def _period_key(period: str, when: datetime) -> str:
     return d.isoformat()
 
 
+def _period_of_day(session: Session, period: str, day: Any) -> Any:
+    """The period key of a day key column (SQL)."""
+    if period == "month":
+        return func.substr(day, 1, 7)
+    if period == "day":
+        return day
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.date_trunc("week", sa.cast(day, sa.Date)), "YYYY-MM-DD")
+    return func.date(day, "-6 days", "weekday 1")  # the Monday on or before the day
+
+
+def _stored(session: Session, where: list[Any], by: str | None, period: str, dirty: list[str],
+            gap_s: float) -> list[Piece]:
+    """The stored days joined in the database, one piece per (period, group, agent) and run of days between
+    days read raw: each day adds its worked time, plus the gap to the running end when its first call
+    starts within ``gap_s`` of it (its first shift continues the one before)."""
+    t = day_shifts.c
+    group = t.agent_id if by == "agent_id" else (t.team if by == "team" else sa.literal(""))
+    run = sum((sa.case((t.day > d, 1), else_=0) for d in dirty), sa.literal(0))
+    part = (_period_of_day(session, period, t.day), group, t.agent_id, run)
+    inner = sa.select(
+        part[0].label("p"), group.label("g"), t.agent_id.label("a"), run.label("run"), t.day, t.calls, t.worked_s,
+        t.first_start, t.first_end, t.last_end,
+        func.max(t.last_end).over(partition_by=part, order_by=t.day, rows=(None, -1)).label("m"),
+        func.row_number().over(partition_by=part, order_by=t.day).label("rn"),
+        func.count().over(partition_by=(*part, t.day)).label("dup"),
+    ).where(*where).subquery()
+    i = inner.c
+    joins = sa.and_(i.m.is_not(None), i.first_start - i.m <= gap_s)
+    q = sa.select(i.p, i.g, i.a, func.min(i.day), func.sum(i.calls),
+                  func.sum(i.worked_s + sa.case((joins, i.first_start - i.m), else_=0.0)), func.min(i.first_start),
+                  func.max(sa.case((i.rn == 1, i.first_end))), func.max(i.last_end),
+                  func.max(sa.case((sa.or_(i.dup > 1, sa.and_(joins, i.m > i.first_end)), 1), else_=0))
+                  ).group_by(i.p, i.g, i.a, i.run)
+    return [((p, g or "", a), day, n, float(w), fs, fe, le, bool(bad)) for p, g, a, day, n, w, fs, fe, le, bad
+            in session.execute(q)]
+
+
+def _fold(pieces: list[Piece], gap_s: float) -> tuple[dict[Part, list[float]], set[Part]]:
+    """(calls, worked seconds) per (period, group, agent) from its pieces (days, or runs of days joined in
+    the database) joined in day order, and the parts they cannot answer (see the module doc)."""
+    parts: dict[Part, list[Piece]] = defaultdict(list)
+    for piece in pieces:
+        parts[piece[0]].append(piece)
+    out: dict[Part, list[float]] = {}
+    unanswered: set[Part] = set()
+    for key, ps in parts.items():
+        ps.sort(key=lambda piece: piece[1])
+        if len({piece[1] for piece in ps}) < len(ps) or any(piece[7] for piece in ps):
+            unanswered.add(key)
+            continue
+        n, worked, end = 0, 0.0, None
+        for _, _, calls, w, first_start, first_end, last_end, _ in ps:
+            if end is not None and first_start - end <= gap_s:
+                if end > first_end:
+                    unanswered.add(key)
+                    break
+                worked += first_start - end  # its first shift continues the one before: first_end - end, not its length
+            worked += w
+            n += calls
+            end = last_end if end is None else max(end, last_end)
+        else:
+            out[key] = [n, worked]
+    return out, unanswered
+
+
+def _from_days(session: Session, who: Principal, *, start: datetime, end: datetime, by: str | None, period: str,
+               team: str | None) -> dict[tuple[str, str], float | None] | None:
+    """``rates`` from ``day_shifts``; None when the window holds no whole UTC day or was never refreshed."""
+    mark = rollups.watermark(session)
+    d0, d1 = day_start(day_key(start)), day_start(day_key(end))
+    d0 = d0 if d0 == start else d0 + DAY
+    if mark is None or d0 >= d1:
+        return None
+    started = col(Call.started_at)
+    changed = session.execute(sa.select(started).where(col(Call.updated_at) >= mark - rollups.OVERLAP,
+                                                       started >= d0, started < d1).distinct())
+    dirty = sorted({day_start(day_key(s)) for (s,) in changed})
+    gap_s = get_settings().shift_gap_min * 60
+    t = day_shifts.c
+    where = [t.day >= day_key(d0), t.day < day_key(d1), *rollup.scope(who, day_shifts)]
+    where += [t.day.not_in([day_key(d) for d in dirty])] if dirty else []
+    where += [t.team == team] if team else []
+    pieces = _stored(session, where, by, period, [day_key(d) for d in dirty], gap_s)
+    rest = [(a, b) for a, b in ((start, d0), (d1, end)) if a < b] + [(d, d + DAY) for d in dirty]
+    clause = [calls_clause(who), *([col(Call.team) == team] if team else [])]
+    if rest:
+        for c in raw_cells(session, [sa.or_(*[sa.and_(started >= a, started < b) for a, b in rest]), *clause]):
+            g = c.agent_id if by == "agent_id" else (c.team if by == "team" else "")
+            pieces.append(((_period_key(period, day_start(c.day)), g, c.agent_id), c.day, c.calls, c.worked_s,
+                           c.first_start, c.first_end, c.last_end, False))
+    parts, unanswered = _fold(pieces, gap_s)
+    if unanswered:  # from the call rows, for these agents' periods only
+        agents = {a for _, _, a in unanswered}
+        mine = sa.or_(col(Call.agent_id).in_(agents), col(Call.agent_id).is_(None)) if "" in agents \
+            else col(Call.agent_id).in_(agents)
+        calls: dict[Part, list[KpiCall]] = defaultdict(list)
+        q = sa.select(started, col(Call.duration_s), col(Call.agent_id), col(Call.team)).where(
+            started >= start, started < end, mine, *clause)
+        for s, duration, agent, tm in session.execute(q):
+            g = (agent or "") if by == "agent_id" else ((tm or "") if by == "team" else "")
+            key = (_period_key(period, s), g, agent or "")
+            if key in unanswered:
+                calls[key].append(KpiCall(call_id="", started_at=s, duration_s=duration, agent_id=agent))
+        for key, cs in calls.items():
+            parts[key] = [len(cs), 3600.0 * shift_hours(cs, shift_gap_s=gap_s)]
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for (p, g, _), (n, worked) in parts.items():
+        totals[(p, g)][0] += n
+        totals[(p, g)][1] += worked
+    return {k: n / (worked / 3600.0) if worked > 0 else None for k, (n, worked) in totals.items()}
+
+
 def rates(session: Session, who: Principal, *, start: datetime, end: datetime, by: str | None, period: str,
           team: str | None, queue: str | None) -> dict[tuple[str, str], float | None]:
     """Calls per shift hour per (period key, value of the call column ``by`` or '' for one group)."""
+    if by in (None, "agent_id", "team") and not queue:
+        got = _from_days(session, who, start=start, end=end, by=by, period=period, team=team)
+        if got is not None:
+            return got
     where = [col(Call.started_at) >= start, col(Call.started_at) < end, calls_clause(who)]
     where += [col(Call.team) == team] if team else []
     where += [col(Call.queue) == queue] if queue else []

@@ -12,8 +12,8 @@ Revises: 0035_scaleC_flags
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0036_scorepage_agreement_scope'
-down_revision = '0035_scaleC_flags'
+revision = "0036_scorepage_agreement_scope"
+down_revision = "0035_scaleC_flags"
 branch_labels = None
 depends_on = None
 
