@@ -3,7 +3,8 @@ exactly the rows the Python path computes from the raw rows (``rollup.raw_rows``
 tenants, days and hours, with reviews (several per call, scored or not), rescored and superseded
 evaluations, evaluations of other rubrics, and call records whose JSON is odd in every way
 ``kpi_calls`` tolerates. The pages read from those rows equal the raw figures in UTC, Shanghai and
-Kolkata windows, and the incremental refresh after it still counts each change once."""
+Kolkata windows, and the incremental refresh after it still counts each change once. The same for
+``hour_repeats`` (storage/repeats_sql.py) against ``repeats.raw_rows``."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from review_app.workflow import rollup, rollup_sql
 from storage import db as dbmod
+from storage import repeats
 from storage.call_metrics import CallMetricsRow
 from storage.calls import Call, CallStatus, Direction
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind, supersede
+from storage.repeats import HourRepeats
 from storage.reviews import Review, Verdict
 from storage.rollups import KEY, SUMS, HourStats
 from tests.test_rollups import _assert_pages_equal_raw
@@ -85,10 +88,8 @@ def _call(s: Session, n: int, when: datetime, r: random.Random, tenants: tuple[s
                audio_key=f"k/{cid}.wav", size_bytes=1, sha256="0" * 64, status=CallStatus.scored, meta=meta))
     s.flush()
     if r.random() < 0.8:
-        s.add(CallMetricsRow(call_id=cid, duration_s=100.0,
-                             non_talk_s=None if r.random() < 0.1 else r.random() * 60,
-                             overtalk_s=None if r.random() < 0.2 else r.random() * 9,
-                             overtalk_count=None if r.random() < 0.2 else r.randrange(3)))
+        s.add(CallMetricsRow(call_id=cid, duration_s=100.0, non_talk_s=r.random() * 60, overtalk_s=r.random() * 9,
+                             overtalk_count=r.randrange(3)))
     for _ in range(r.choice((0, 1, 1, 1, 2))):
         _evaluation(s, cid, r, kind=EvaluationKind.auto, rubric=r.choice(("default", "default", "other")))
     if r.random() < 0.3:  # a rescore: the newer auto-evaluation supersedes the older ones
@@ -152,6 +153,11 @@ def test_the_set_based_full_refresh_writes_every_row_the_python_path_computes(db
         assert rollup_sql.odd_hours(s, T0, T0 + timedelta(days=41))
         assert done.rows == len(want) > 400
         _assert_same(got, want)
+        # hour_repeats, set-based too (storage/repeats_sql.py): the rows repeats.raw_rows computes
+        stored = {tuple(getattr(row, k) for k in repeats.KEY): {c: getattr(row, c) for c in repeats.COUNTS}
+                  for row in s.exec(select(HourRepeats))}
+        raw = repeats.raw_rows(s, T0 - timedelta(hours=1), T0 + timedelta(days=41))
+        assert stored == raw and sum(v["repeat_team"] for v in raw.values()) > 0
 
 
 def test_pages_read_from_the_set_based_rows_equal_the_raw_figures_in_three_time_zones(db_url: str) -> None:
@@ -170,7 +176,7 @@ def test_odd_hours_are_computed_by_the_python_path_and_the_rest_by_the_statement
     r = random.Random(7)
     with dbmod.session() as s:
         _world(s, r, 60)
-        c = s.exec(select(Call).order_by(Call.started_at)).first()
+        c = s.exec(select(Call).order_by(col(Call.started_at))).first()
         assert c is not None
         c.meta = {**c.meta, "acw_s": "1_000"}
         s.add(c)
@@ -197,7 +203,7 @@ def test_the_incremental_refresh_after_a_set_based_one_counts_each_change_once(d
         rollup.refresh(s)  # the first refresh: set-based
     with dbmod.session() as s:  # late changes: a new call in an old hour, a review, a rescore
         _call(s, 9000, T0 + timedelta(days=3, hours=5, minutes=7), r)
-        old = s.exec(select(Call).order_by(Call.call_id)).first()
+        old = s.exec(select(Call).order_by(col(Call.call_id))).first()
         assert old is not None
         _review(s, old.call_id, r)
         new = _evaluation(s, old.call_id, r, kind=EvaluationKind.auto, rubric="default")

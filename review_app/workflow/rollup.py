@@ -35,6 +35,7 @@ from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Review, Verdict
 from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key, hour_start
+from storage.settings import get_settings
 from storage.users import Principal, Role
 
 Sums = dict[str, float]
@@ -173,30 +174,36 @@ def refresh(session: Session, *, now: datetime | None = None, full: bool = False
 
     A full refresh on PostgreSQL computes each month in the database (rollup_sql.py); the touched hours
     of an incremental refresh, and everything on SQLite, are computed by :func:`raw_rows`. ``progress``
-    is told of each range of a full refresh as it is written."""
+    is told of each range of a full refresh as it is written, and of a recompute of ``hour_repeats``
+    because the ``fcr_days`` setting changed."""
     state = rollups.lock_state(session)
     old = state.watermark
     upto = now or utcnow()
-    whole = old is None or full
-    if whole:
+    since = None if old is None or full else old - rollups.OVERLAP
+    if since is None:
         ranges = rollups.all_hours(session)
         session.execute(sa.delete(HourStats))
     else:
-        ranges = rollups.hour_ranges(rollups.touched_hours(session, old - rollups.OVERLAP))
-    set_based = whole and session.get_bind().dialect.name == "postgresql"
+        ranges = rollups.hour_ranges(rollups.touched_hours(session, since))
+    set_based = since is None and session.get_bind().dialect.name == "postgresql"
     hours = rows = 0
     for a, b in ranges:
         clock = time.perf_counter()
         written = _set_based_rows(session, a, b) if set_based else _python_rows(session, a, b)
         hours += round((b - a) / HOUR)
         rows += written
-        if whole and progress is not None:
+        if since is None and progress is not None:
             progress(f"hour_stats {a:%Y-%m-%d %H:00} to {b:%Y-%m-%d %H:00}: {written} rows "
                      f"in {time.perf_counter() - clock:.1f} s")
-    since = None if old is None or full else old - rollups.OVERLAP
-    repeats.refresh(session, since)  # hour_repeats and hour_items: the same lock and watermark
+    # hour_repeats and hour_items: the same lock and watermark; hour_repeats also depends on fcr_days,
+    # so a change of the setting since it was computed makes this refresh recompute all of it
+    fcr_days = get_settings().fcr_days
+    repeats_since = since if state.fcr_days == fcr_days else None
+    if since is not None and repeats_since is None and progress is not None:
+        progress(f"hour_repeats: fcr_days was {state.fcr_days}, is {fcr_days}: every hour recomputed")
+    repeats.refresh(session, repeats_since)
     item_stats.refresh(session, since)
-    rollups.move_watermark(session, old, upto)
+    rollups.move_watermark(session, old, upto, fcr_days=fcr_days)
     session.expire(state)
     return Refreshed(hours, rows, upto)
 
