@@ -19,7 +19,9 @@ lock and watermark. A call's row changes when the call changes (its ``updated_at
 later call of its number arrives or moves, so an hour is *touched* when one of its calls changed or
 when a changed call's number called in the ``fcr_days`` before it (:func:`touched_hours`). A
 touched hour is recomputed wholesale (DELETE, INSERT), never added to. The rows depend on the
-``fcr_days`` setting: after changing it, run ``callqc db rollup --all``.
+``fcr_days`` setting, which ``rollup_state`` keeps with them (``fcr_days`` of the ``hour_stats`` row):
+while the setting differs from it, :func:`window_counts` reads the call rows (the figures follow the
+setting at once), and the next refresh, incremental or not, recomputes every row with the new setting.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, col, func
 
-from storage import rollups, windows
+from storage import repeats_sql, rollups, windows
 from storage.access import Perm, can
 from storage.calls import Call, Direction
 from storage.rollups import HOUR, hour_key, hour_ranges
@@ -168,9 +170,13 @@ def replace(session: Session, ranges: Iterable[tuple[datetime, datetime]]) -> in
 
 
 def rebuild(session: Session) -> int:
-    """Recompute every row (month by month); the rows written."""
+    """Recompute every row (month by month); the rows written. On PostgreSQL each month is one
+    statement (storage/repeats_sql.py), computing the same rows as :func:`raw_rows`."""
     session.execute(sa.delete(HourRepeats))
-    return replace(session, rollups.all_hours(session))
+    if session.get_bind().dialect.name != "postgresql":
+        return replace(session, rollups.all_hours(session))
+    fcr_days = get_settings().fcr_days
+    return sum(repeats_sql.insert_rows(session, a, b, fcr_days) for a, b in rollups.all_hours(session))
 
 
 def refresh(session: Session, since: datetime | None) -> list[tuple[datetime, datetime]] | None:
@@ -221,7 +227,7 @@ def window_counts(session: Session, who: Principal, start: datetime, end: dateti
     if scope is None:
         return None
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    mark = rollups.watermark(session)
+    mark = rollups.repeats_watermark(session, get_settings().fcr_days)
     touched = None if mark is None else (touched_hours(session, mark - rollups.OVERLAP) if end - start >= HOUR
                                          else set())
     cut = windows.split(start, end, touched, days=by != "queue" and queue is None)

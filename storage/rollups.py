@@ -119,6 +119,9 @@ class RollupState(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=32)
     watermark: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
     refreshed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    # hour_stats' row only: the fcr_days setting its sibling hour_repeats was computed with (None: not
+    # known); storage/repeats.py reads the call rows instead while the setting differs
+    fcr_days: float | None = None
 
 
 class RollupMoved(Conflict):
@@ -157,6 +160,13 @@ def lock_state(session: Session, name: str = NAME) -> RollupState:
 def watermark(session: Session, name: str = NAME) -> datetime | None:
     """Up to when the rollup is complete (None: never refreshed, or told to recompute everything)."""
     return session.exec(select(RollupState.watermark).where(RollupState.name == name)).first()
+
+
+def repeats_watermark(session: Session, fcr_days: float) -> datetime | None:
+    """The watermark for reading ``hour_repeats``: None (read the call rows) while its rows were computed
+    with another ``fcr_days`` than ``fcr_days`` (the setting now), or with one not known."""
+    row = session.exec(select(RollupState.watermark, RollupState.fcr_days).where(RollupState.name == NAME)).first()
+    return row[0] if row is not None and row[1] == fcr_days else None
 
 
 def touched_hours(session: Session, since: datetime) -> set[str]:
@@ -216,11 +226,15 @@ def replace_hours(session: Session, ranges: list[tuple[datetime, datetime]], row
         session.execute(sa.insert(table), rows)
 
 
-def move_watermark(session: Session, old: datetime | None, new: datetime, name: str = NAME) -> None:
-    """The guarded step: from the value this refresh read to ``new``; zero rows → RollupMoved."""
+def move_watermark(session: Session, old: datetime | None, new: datetime, name: str = NAME, *,
+                   fcr_days: float | None = None) -> None:
+    """The guarded step: from the value this refresh read to ``new`` (and to the ``fcr_days`` the rows
+    were computed with, when given); zero rows → RollupMoved."""
     same = col(RollupState.watermark).is_(None) if old is None else col(RollupState.watermark) == old
+    values: dict[str, Any] = {"watermark": new, "refreshed_at": utcnow()}
+    values |= {"fcr_days": fcr_days} if fcr_days is not None else {}
     moved = session.execute(sa.update(RollupState).where(col(RollupState.name) == name, same)
-                            .values(watermark=new, refreshed_at=utcnow()).returning(col(RollupState.name))).first()
+                            .values(**values).returning(col(RollupState.name))).first()
     if moved is None:
         raise RollupMoved()
 

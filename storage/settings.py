@@ -331,7 +331,8 @@ class Settings(BaseSettings):
     model_min_labels: int = Field(20, ge=2, description="Labels a learned item needs before it answers.")
     fcr_days: float = Field(
         7, gt=0, description="First-contact resolution: a call is resolved when the same customer number does not "
-        "call again within this many days.",
+        "call again within this many days. After a change the pages compute FCR from the call rows until the next "
+        "`callqc db rollup` recomputes the repeat-call rollup with it (no `--all` needed).",
     )
     shift_gap_min: float = Field(
         60, gt=0, description="Calls per hour: a gap longer than this between an agent's calls ends a shift "

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from storage.db import session
 
         with session(write=True) as s:
-            done = refresh(s, full=everything)
+            done = refresh(s, full=everything, progress=lambda line: typer.echo(line, err=True))
         typer.echo(f"rollup: {done.hours} hours recomputed ({done.rows} rows), "
                    f"watermark {done.watermark:%Y-%m-%d %H:%M:%S}")
         for name, unit, sibling in (("agreement", "days", agreement_rollup.refresh),

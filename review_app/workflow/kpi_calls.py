@@ -72,7 +72,7 @@ def counted_evaluations(session: Session, ids: list[str]) -> tuple[dict[str, Rev
             reviews[r.call_id] = r
         q = select(Evaluation).where(col(Evaluation.call_id).in_(chunk), Evaluation.kind == EvaluationKind.auto,
                                      col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True))
-        for ev in session.exec(q):
+        for ev in session.exec(q.order_by(col(Evaluation.id))):  # of several (two evaluators), the newest
             autos[ev.call_id] = ev
     return reviews, autos
 
@@ -86,7 +86,9 @@ def _item_facts(session: Session, evaluation_ids: list[int]) -> dict[int, dict[s
         q = select(EvaluationItem).where(col(EvaluationItem.evaluation_id).in_(chunk),
                                          sa.or_(col(EvaluationItem.critical) != "",
                                                 col(EvaluationItem.item_id).in_(wanted)))
-        for it in session.exec(q):
+        # in the order written: of two FCR items in one evaluation the last one counts, whatever the plan
+        # (the set-based refresh, rollup_sql.py, takes the same one)
+        for it in session.exec(q.order_by(col(EvaluationItem.id))):
             answer = it.final_answer or it.human_answer or it.auto_answer
             facts = out[it.evaluation_id]
             if it.critical and answer == "no":

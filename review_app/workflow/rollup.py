@@ -20,15 +20,16 @@ refresh (`callqc db rollup`, by cron or a timer) only keeps the raw part small.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from review_app.workflow import evalview
+from review_app.workflow import evalview, rollup_sql
 from review_app.workflow.kpi_calls import FCR_ITEMS, load
 from storage import day_rollups, item_stats, repeats, rollups, windows
 from storage.access import Perm, can
@@ -36,7 +37,8 @@ from storage.day_rollups import hour_stats
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Review, Verdict
-from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key
+from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key, hour_start
+from storage.settings import get_settings
 from storage.users import Principal, Role
 
 Sums = dict[str, float]
@@ -155,28 +157,58 @@ def _rows(sums: dict[Key, Sums]) -> list[dict[str, Any]]:
     return out
 
 
-def refresh(session: Session, *, now: datetime | None = None, full: bool = False) -> Refreshed:
-    """Recompute every hour touched since the last refresh (``full``: every hour); move the watermark."""
+def _python_rows(session: Session, a: datetime, b: datetime) -> int:
+    fresh = _rows(raw_rows(session, _EVERYONE, a, b))
+    rollups.replace_hours(session, [(a, b)], fresh)
+    return len(fresh)
+
+
+def _set_based_rows(session: Session, a: datetime, b: datetime) -> int:
+    """PostgreSQL: the rows of [a, b) by one INSERT … SELECT (rollup_sql.py), the odd hours in Python."""
+    rollups.replace_hours(session, [(a, b)], [])
+    odd = rollup_sql.odd_hours(session, a, b)
+    written = rollup_sql.insert_rows(session, a, b, skip=odd)
+    return written + sum(_python_rows(session, x, y) for x, y in rollups.hour_ranges(set(odd)))
+
+
+def refresh(session: Session, *, now: datetime | None = None, full: bool = False,
+            progress: Callable[[str], None] | None = None) -> Refreshed:
+    """Recompute every hour touched since the last refresh (``full``: every hour); move the watermark.
+
+    A full refresh on PostgreSQL computes each month in the database (rollup_sql.py); the touched hours
+    of an incremental refresh, and everything on SQLite, are computed by :func:`raw_rows`. ``progress``
+    is told of each range of a full refresh as it is written, and of a recompute of ``hour_repeats``
+    because the ``fcr_days`` setting changed."""
     state = rollups.lock_state(session)
     old = state.watermark
     upto = now or utcnow()
-    if old is None or full:
+    since = None if old is None or full else old - rollups.OVERLAP
+    if since is None:
         ranges = rollups.all_hours(session)
         session.execute(sa.delete(HourStats))
     else:
-        ranges = rollups.hour_ranges(rollups.touched_hours(session, old - rollups.OVERLAP))
+        ranges = rollups.hour_ranges(rollups.touched_hours(session, since))
+    set_based = since is None and session.get_bind().dialect.name == "postgresql"
     hours = rows = 0
     for a, b in ranges:
-        fresh = _rows(raw_rows(session, _EVERYONE, a, b))
-        rollups.replace_hours(session, [(a, b)], fresh)
+        clock = time.perf_counter()
+        written = _set_based_rows(session, a, b) if set_based else _python_rows(session, a, b)
         hours += round((b - a) / HOUR)
-        rows += len(fresh)
-    since = None if old is None or full else old - rollups.OVERLAP
-    repeated = repeats.refresh(session, since)  # hour_repeats and hour_items: the same lock and watermark
+        rows += written
+        if since is None and progress is not None:
+            progress(f"hour_stats {a:%Y-%m-%d %H:00} to {b:%Y-%m-%d %H:00}: {written} rows "
+                     f"in {time.perf_counter() - clock:.1f} s")
+    # hour_repeats and hour_items: the same lock and watermark; hour_repeats also depends on fcr_days,
+    # so a change of the setting since it was computed makes this refresh recompute all of it
+    fcr_days = get_settings().fcr_days
+    repeats_since = since if state.fcr_days == fcr_days else None
+    if since is not None and repeats_since is None and progress is not None:
+        progress(f"hour_repeats: fcr_days was {state.fcr_days}, is {fcr_days}: every hour recomputed")
+    repeated = repeats.refresh(session, repeats_since)
     item_stats.refresh(session, since)
     # the day layer over the hours just written: every day with a recomputed hour, whole (storage/day_rollups.py)
     day_rollups.refresh(session, None if since is None or repeated is None else ranges + repeated)
-    rollups.move_watermark(session, old, upto)
+    rollups.move_watermark(session, old, upto, fcr_days=fcr_days)
     session.expire(state)
     return Refreshed(hours, rows, upto)
 
