@@ -60,7 +60,7 @@ def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int 
     if postgresql:
         # one backward probe of ix_evaluations_auto_active per call, whatever the planner thinks of
         # the table's size (a plain join let it hash every evaluation on a small database)
-        ev: Any = (sa.select(col(auto.id), col(auto.total), col(auto.passed), col(auto.pass_mark)).where(*mine)
+        ev: Any = (sa.select(col(auto.id), col(auto.total), col(auto.pass_mark)).where(*mine)
                    .order_by(col(auto.id).desc()).limit(1).lateral("auto"))
         on: Any = sa.true()
     else:
@@ -70,18 +70,30 @@ def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int 
                                                col(newer.active) == sa.true(), col(newer.id) > col(auto.id)))
     item = aliased(EvaluationItem)
     cols = ev.c if postgresql else ev
+    flags: Any = None
+    if postgresql:
+        # both counts from one probe of the partial index ix_evaluation_items_auto_flags (it holds only
+        # the "insufficient" and "no" answers): index-only, a third fewer buffer reads than two probes
+        flags = (sa.select(sa.func.count().filter(col(item.auto_answer) == "insufficient").label("n_ins"),
+                           sa.func.count().filter(col(item.auto_answer) == "no", col(item.critical) != "")
+                           .label("n_crit"))
+                 .where(col(item.evaluation_id) == cols.id, col(item.auto_answer).in_(("insufficient", "no")))
+                 .lateral("flags"))
+        n_ins, n_crit = flags.c.n_ins, flags.c.n_crit
+    else:
+        def answers(*where: Any) -> Any:
+            # both conditions imply the partial index's predicate: index-only probes
+            return (sa.select(sa.func.count()).select_from(item)
+                    .where(col(item.evaluation_id) == cols.id, *where).scalar_subquery())
 
-    def answers(*where: Any) -> Any:
-        # both conditions imply the partial index's predicate: index-only probes
-        return (sa.select(sa.func.count()).select_from(item)
-                .where(col(item.evaluation_id) == cols.id, *where).scalar_subquery())
-
+        n_ins = answers(col(item.auto_answer) == "insufficient")
+        n_crit = answers(col(item.auto_answer) == "no", col(item.critical) != "")
+    joined = sa.outerjoin(Call, ev, on)
     q = (
         sa.select(col(Call.call_id), col(Call.agent_id), col(Call.started_at), cols.id.label("eval_id"),
-                  cols.total.label("total"), cols.passed.label("passed"), cols.pass_mark.label("pass_mark"),
-                  answers(col(item.auto_answer) == "insufficient").label("n_insufficient"),
-                  answers(col(item.auto_answer) == "no", col(item.critical) != "").label("n_critical_no"))
-        .outerjoin(ev, on)
+                  cols.total.label("total"), cols.pass_mark.label("pass_mark"), n_ins.label("n_insufficient"),
+                  n_crit.label("n_critical_no"))
+        .select_from(joined if flags is None else joined.outerjoin(flags, sa.true()))
         .where(col(Call.started_at) >= start, col(Call.started_at) < end, col(Call.agent_id).is_not(None),
                sa.true() if scope is None else scope)
     )
@@ -117,21 +129,27 @@ def candidates(
     f = Filters.of(plan_filters)
     postgresql = session.get_bind().dialect.name == "postgresql"
     q = _calls_query(f, start=start, end=end, ignore_run=ignore_run, scope=scope, postgresql=postgresql)
-    rows = session.execute(q).all()
+    # Core on the session's connection, not the ORM's execute: the same statement and rows, less overhead
+    rows: list[Any] = session.connection().execute(q).all()
     if f.words:
-        with_words = evalview.calls_with_words(session, [r.call_id for r in rows], f.words)
-        rows = [r for r in rows if r.call_id in with_words]
+        with_words = evalview.calls_with_words(session, [r[0] for r in rows], f.words)
+        rows = [r for r in rows if r[0] in with_words]
+    by_summary = f.score_below is not None or f.critical_fail or f.insufficient_evidence
+    uncertainty = evalview.auto_uncertainty
     out = []
-    for r in rows:
-        s = None if r.eval_id is None else evalview.auto_summary(
-            r.total, r.passed, r.pass_mark, insufficient=int(r.n_insufficient or 0),
-            critical_fail=bool(r.n_critical_no))
-        if f.score_below is not None and (s is None or s.score is None or s.score >= f.score_below):
+    # plain tuples and one function call per call: a team's month is thousands of rows
+    for call_id, agent_id, started_at, eval_id, total, pass_mark, n_ins, n_crit in rows:
+        if eval_id is None:  # not scored yet: no score, sure of nothing, and no summary filter holds
+            if not by_summary:
+                out.append(Candidate(call_id, agent_id or "", started_at, None, 0.0))
             continue
-        if f.critical_fail and (s is None or not s.critical_fail):
+        insufficient, critical_fail = int(n_ins or 0), bool(n_crit)
+        if f.score_below is not None and (total is None or total >= f.score_below):
             continue
-        if f.insufficient_evidence and (s is None or s.insufficient == 0):
+        if f.critical_fail and not critical_fail:
             continue
-        out.append(Candidate(r.call_id, r.agent_id or "", r.started_at, s.score if s else None,
-                             s.uncertainty if s else 0.0))
+        if f.insufficient_evidence and insufficient == 0:
+            continue
+        out.append(Candidate(call_id, agent_id or "", started_at, total,
+                             uncertainty(total, pass_mark, insufficient=insufficient, critical_fail=critical_fail)))
     return out
