@@ -89,8 +89,12 @@ def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int 
         n_ins = answers(col(item.auto_answer) == "insufficient")
         n_crit = answers(col(item.auto_answer) == "no", col(item.critical) != "")
     joined = sa.outerjoin(Call, ev, on)
+    # PostgreSQL gives an aware timestamp already: not converted again to UTC row by row (the draw's day
+    # is the UTC date whatever the zone of the value); SQLite's naive text needs UTCDateTime's reading
+    started: Any = sa.type_coerce(col(Call.started_at), sa.DateTime(timezone=True)) if postgresql else col(
+        Call.started_at)
     q = (
-        sa.select(col(Call.call_id), col(Call.agent_id), col(Call.started_at), cols.id.label("eval_id"),
+        sa.select(col(Call.call_id), col(Call.agent_id), started.label("started_at"), cols.id.label("eval_id"),
                   cols.total.label("total"), cols.pass_mark.label("pass_mark"), n_ins.label("n_insufficient"),
                   n_crit.label("n_critical_no"))
         .select_from(joined if flags is None else joined.outerjoin(flags, sa.true()))
