@@ -48,12 +48,6 @@ def _bucket(when: datetime, period_days: int) -> str:
     return d.isoformat()
 
 
-def _day_number(when: datetime) -> int:
-    """Days since 1970-01-01 of ``when``'s UTC date: exact integer arithmetic on the timedelta, so the
-    same date as ``when.astimezone(UTC).date()`` at a fraction of its cost."""
-    return (when - _EPOCH) // _DAY
-
-
 def quota(total: int, *, mode: SamplingMode, count: int, percent: float, minimum: int) -> int:
     """How many of ``total`` matching calls one group must give up for review."""
     if mode == SamplingMode.per_agent:
@@ -69,8 +63,11 @@ def _groups(candidates: Iterable[Candidate], *, per_agent: bool, period_days: in
         return {"all": ordered} if ordered else {}
     groups: dict[str, list[Candidate]] = {}
     by_day: dict[tuple[str, int], list[Candidate]] = {}
+    epoch, day = _EPOCH, _DAY
     for c in ordered:
-        k = (c.agent_id, _day_number(c.started_at))
+        # (agent, days since 1970-01-01 of the UTC date): exact integer arithmetic on the timedelta, the
+        # same date as started_at.astimezone(UTC).date() at a fraction of its cost
+        k = (c[1], (c[2] - epoch) // day)
         group = by_day.get(k)
         if group is None:
             label = _bucket(_EPOCH + k[1] * _DAY, period_days)

@@ -139,21 +139,28 @@ def candidates(
         with_words = evalview.calls_with_words(session, [r[0] for r in rows], f.words)
         rows = [r for r in rows if r[0] in with_words]
     by_summary = f.score_below is not None or f.critical_fail or f.insufficient_evidence
-    uncertainty = evalview.auto_uncertainty
-    out = []
-    # plain tuples and one function call per call: a team's month is thousands of rows
+    # the uncertainty is float(insufficient) + the part from the score and a critical fail; that part is
+    # computed once per distinct (score, pass mark, critical fail), the very same float for every call
+    # sharing them, so the sums (and the draw's ties) are those of evalview.auto_uncertainty
+    known: dict[tuple[Any, Any, bool], float] = {}
+    make = tuple.__new__  # a Candidate without its Python-level __new__: thousands per run
+    out: list[Candidate] = []
     for call_id, agent_id, started_at, eval_id, total, pass_mark, n_ins, n_crit in rows:
         if eval_id is None:  # not scored yet: no score, sure of nothing, and no summary filter holds
             if not by_summary:
-                out.append(Candidate(call_id, agent_id or "", started_at, None, 0.0))
+                out.append(make(Candidate, (call_id, agent_id or "", started_at, None, 0.0)))
             continue
         insufficient, critical_fail = int(n_ins or 0), bool(n_crit)
-        if f.score_below is not None and (total is None or total >= f.score_below):
-            continue
-        if f.critical_fail and not critical_fail:
-            continue
-        if f.insufficient_evidence and insufficient == 0:
-            continue
-        out.append(Candidate(call_id, agent_id or "", started_at, total,
-                             uncertainty(total, pass_mark, insufficient=insufficient, critical_fail=critical_fail)))
+        if by_summary:
+            if f.score_below is not None and (total is None or total >= f.score_below):
+                continue
+            if f.critical_fail and not critical_fail:
+                continue
+            if f.insufficient_evidence and insufficient == 0:
+                continue
+        key = (total, pass_mark, critical_fail)
+        part = known.get(key)
+        if part is None:
+            part = known[key] = evalview.auto_uncertainty(total, pass_mark, insufficient=0, critical_fail=critical_fail)
+        out.append(make(Candidate, (call_id, agent_id or "", started_at, total, float(insufficient) + part)))
     return out
