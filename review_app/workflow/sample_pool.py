@@ -10,6 +10,7 @@ by every group's size, so the same seed over the same pool picks the same calls 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -134,7 +135,7 @@ def candidates(
     postgresql = session.get_bind().dialect.name == "postgresql"
     q = _calls_query(f, start=start, end=end, ignore_run=ignore_run, scope=scope, postgresql=postgresql)
     # Core on the session's connection, not the ORM's execute: the same statement and rows, less overhead
-    rows: list[Any] = session.connection().execute(q).all()
+    rows: Sequence[Any] = session.connection().execute(q).all()
     if f.words:
         with_words = evalview.calls_with_words(session, [r[0] for r in rows], f.words)
         rows = [r for r in rows if r[0] in with_words]
