@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -50,10 +51,26 @@ class Filters:
         return cls(**raw)
 
 
+def _uncertainty(total: Any, pass_mark: Any, n_ins: Any, n_crit: Any) -> Any:
+    """evalview.auto_uncertainty in SQL (PostgreSQL): float(insufficient) + ((1.0 if a critical fail else
+    0.0) + max(0.0, 1.0 - |score - pass mark| / 10.0)), in double precision, in the same order of the
+    same IEEE operations, so the very same float (tests/test_sampling_pool.py compares them)."""
+    f8: Any = postgresql.DOUBLE_PRECISION()
+
+    def c(x: float) -> Any:
+        return sa.cast(sa.literal(x), f8)
+
+    crit = sa.case((n_crit > 0, c(1.0)), else_=c(0.0))
+    near = sa.case((sa.or_(total.is_(None), pass_mark.is_(None)), c(0.0)),
+                   else_=sa.func.greatest(c(0.0), c(1.0) - sa.func.abs(total - pass_mark) / c(10.0)))
+    return sa.cast(n_ins, f8) + (crit + near)
+
+
 def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int | None, scope: Any,
-                 postgresql: bool) -> Any:
+                 postgresql: bool, lean: bool = False) -> Any:
     """The window's calls matching the plan's call filters and not assigned by another run, each with its
-    newest active auto-evaluation (if any) and that evaluation's counted answers."""
+    newest active auto-evaluation (if any) and that evaluation's counted answers; ``lean`` (PostgreSQL):
+    the candidates' five columns only."""
     auto = aliased(Evaluation)
     # "active = true", not "IS true": PostgreSQL folds it to the partial index's own predicate
     mine = (col(auto.call_id) == col(Call.call_id), col(auto.kind) == EvaluationKind.auto,
@@ -95,9 +112,12 @@ def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int 
     started: Any = sa.type_coerce(col(Call.started_at), sa.DateTime(timezone=True)) if postgresql else col(
         Call.started_at)
     q = (
-        sa.select(col(Call.call_id), col(Call.agent_id), started.label("started_at"), cols.id.label("eval_id"),
-                  cols.total.label("total"), cols.pass_mark.label("pass_mark"), n_ins.label("n_insufficient"),
-                  n_crit.label("n_critical_no"))
+        # the first five columns are a Candidate's fields
+        sa.select(col(Call.call_id), col(Call.agent_id), started.label("started_at"), cols.total.label("total"),
+                  (_uncertainty(cols.total, cols.pass_mark, n_ins, n_crit) if postgresql else sa.null())
+                  .label("uncertainty"),
+                  *(() if lean else (cols.id.label("eval_id"), cols.pass_mark.label("pass_mark"),
+                                     n_ins.label("n_insufficient"), n_crit.label("n_critical_no"))))
         .select_from(joined if flags is None else joined.outerjoin(flags, sa.true()))
         .where(col(Call.started_at) >= start, col(Call.started_at) < end, col(Call.agent_id).is_not(None),
                sa.true() if scope is None else scope)
@@ -133,20 +153,23 @@ def candidates(
     among those ``scope`` (a WHERE clause: the runner's access scope) allows, in call-ID order."""
     f = Filters.of(plan_filters)
     postgresql = session.get_bind().dialect.name == "postgresql"
-    q = _calls_query(f, start=start, end=end, ignore_run=ignore_run, scope=scope, postgresql=postgresql)
+    by_summary = f.score_below is not None or f.critical_fail or f.insufficient_evidence
+    lean = postgresql and not by_summary
+    q = _calls_query(f, start=start, end=end, ignore_run=ignore_run, scope=scope, postgresql=postgresql, lean=lean)
     # Core on the session's connection, not the ORM's execute: the same statement and rows, less overhead
     rows: Sequence[Any] = session.connection().execute(q).all()
     if f.words:
         with_words = evalview.calls_with_words(session, [r[0] for r in rows], f.words)
         rows = [r for r in rows if r[0] in with_words]
-    by_summary = f.score_below is not None or f.critical_fail or f.insufficient_evidence
+    make = tuple.__new__  # a Candidate without its Python-level __new__: thousands per run
+    if lean:  # the rows are the candidates' fields, the uncertainty computed by PostgreSQL
+        return [make(Candidate, r) for r in rows]
     # the uncertainty is float(insufficient) + the part from the score and a critical fail; that part is
     # computed once per distinct (score, pass mark, critical fail), the very same float for every call
     # sharing them, so the sums (and the draw's ties) are those of evalview.auto_uncertainty
     known: dict[tuple[Any, Any, bool], float] = {}
-    make = tuple.__new__  # a Candidate without its Python-level __new__: thousands per run
     out: list[Candidate] = []
-    for call_id, agent_id, started_at, eval_id, total, pass_mark, n_ins, n_crit in rows:
+    for call_id, agent_id, started_at, total, _, eval_id, pass_mark, n_ins, n_crit in rows:
         if eval_id is None:  # not scored yet: no score, sure of nothing, and no summary filter holds
             if not by_summary:
                 out.append(make(Candidate, (call_id, agent_id or "", started_at, None, 0.0)))
