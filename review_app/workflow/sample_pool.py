@@ -3,9 +3,11 @@ what its quota's strata need (agent, start, the auto-evaluation's score and how 
 
 One query: the calls of the window, the newest active auto-evaluation of each, and its insufficient
 and critical "no" answers counted from a narrow partial index (``ix_evaluation_items_auto_flags``,
-migration 0033), so a month of a team's calls costs index probes, not a read of every answer.
-The seeded draw itself (draw.select_calls) stays in Python: its shuffle consumes the generator
-by every group's size, so the same seed over the same pool picks the same calls as before.
+migration 0033), so a month of a team's calls costs index probes, not a read of every answer. On
+PostgreSQL the query also computes each call's uncertainty (the very float evalview.auto_uncertainty
+gives), so without a score filter its rows are the candidates as they are. The seeded draw itself
+(draw.select_calls) stays in Python: its shuffle consumes the generator by every group's size, so the
+same seed over the same pool picks the same calls as before.
 """
 
 from __future__ import annotations
