@@ -65,7 +65,9 @@ def _uncertainty(total: Any, pass_mark: Any, n_ins: Any, n_crit: Any) -> Any:
     crit = sa.case((n_crit > 0, c(1.0)), else_=c(0.0))
     near = sa.case((sa.or_(total.is_(None), pass_mark.is_(None)), c(0.0)),
                    else_=sa.func.greatest(c(0.0), c(1.0) - sa.func.abs(total - pass_mark) / c(10.0)))
-    return sa.cast(n_ins, f8) + (crit + near)
+    # the inner sum in a (no-op) CAST: SQLAlchemy drops the parentheses of a + (b + c) even when asked to
+    # keep them, and float addition is not associative
+    return sa.cast(n_ins, f8) + sa.cast(crit + near, f8)
 
 
 def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int | None, scope: Any,
