@@ -18,7 +18,7 @@ from review_app.workflow.sample_pool import Filters, candidates
 from storage.access import calls_clause
 from storage.calls import Call, CallStatus, Direction
 from storage.db import session
-from storage.evaluations import Evaluation, EvaluationItem
+from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.reviews import Assignment
 from storage.transcripts import TranscriptSegment
 from storage.users import Principal, Role
@@ -215,8 +215,8 @@ def test_pool_uncertainty_is_the_same_float_as_evalview_computes(db_url: str) ->
             s.add(Call(call_id=cid, agent_id="A1", team="T1", started_at=START + timedelta(hours=n), codec="pcm",
                        sample_rate=8000, channels=2, audio_key=f"k/{cid}", size_bytes=1, sha256="0" * 64))
             s.flush()
-            ev = Evaluation(call_id=cid, rubric_id="r", rubric_version=1, kind="auto", evaluator="auto", total=total,
-                            passed=None, pass_mark=mark, active=True)
+            ev = Evaluation(call_id=cid, rubric_id="r", rubric_version=1, kind=EvaluationKind.auto, evaluator="auto",
+                            total=total, passed=None, pass_mark=mark, active=True)
             s.add(ev)
             s.flush()
             answers = ["insufficient"] * insufficient + (["no"] if critical else []) + ["yes"]
