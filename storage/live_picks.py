@@ -2,7 +2,8 @@
 
 A live plan says which live calls an inspector who asks ("give me a live call") may be given: a
 share of calls or N per agent per day, filters, a seed, a daily cap per inspector, and whether the
-same agent may come twice in a row. Each pick keeps its plan, inspector, agent, day and why it was
+same agent may come twice in a row. A plan belongs to its creator's tenant (and team, when the
+creator is team-bound). Each pick keeps its plan, inspector, agent, day and why it was
 chosen. ``call_id`` is unique: two inspectors asking at the same moment never get the same call
 (the second insert fails and the rules pick again). The rules are in review_app/workflow/live.py.
 """
@@ -42,6 +43,10 @@ class LivePlan(SQLModel, table=True):
     # a cron expression (UTC): at each firing the scheduler picks a live call for each of ``inspectors``
     schedule: str | None = Field(default=None, max_length=100)
     inspectors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # whose plan it is: its creator's tenant, and team when the creator is team-bound (None: every team
+    # of the tenant); only users of that tenant (and team) may pick by it (review_app/workflow/live.py)
+    tenant: str = Field(default="default", max_length=64, index=True)
+    team: str | None = Field(default=None, max_length=64)
 
 
 class LivePick(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """The hour rollup keeps the ``fcr_days`` its repeat-call rows (``hour_repeats``) were computed with. After the
 setting changes, the KPI pages' FCR follows the new setting at once (read from the call rows, not from the
 stale rows), and the next refresh, even an incremental one, recomputes every repeat row with it; rows of
-an unknown setting (before migration 0036) are recomputed the same way."""
+an unknown setting (before migration 0038) are recomputed the same way."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_rows_of_an_unknown_fcr_days_are_not_read_and_are_recomputed_by_the_next
         _world(s, random.Random(62), 120)
     with dbmod.session() as s:
         rollup.refresh(s)
-    with dbmod.session() as s:  # as migration 0036 leaves a database refreshed before it
+    with dbmod.session() as s:  # as migration 0038 leaves a database refreshed before it
         s.execute(sa.update(RollupState).values(fcr_days=None))
         s.execute(sa.update(HourRepeats).values(repeat_any=HourRepeats.fcr_known, repeat_tenant=HourRepeats.fcr_known,
                                                 repeat_team=HourRepeats.fcr_known))  # rows no page may trust

@@ -18,7 +18,7 @@ from review_app.workflow.sample_pool import Filters, candidates
 from storage.access import calls_clause
 from storage.calls import Call, CallStatus, Direction
 from storage.db import session
-from storage.evaluations import Evaluation, EvaluationItem
+from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.reviews import Assignment
 from storage.transcripts import TranscriptSegment
 from storage.users import Principal, Role
@@ -200,3 +200,33 @@ def test_run_keeps_quotas_replays_from_its_seed_and_skips_assigned_calls(db_url:
     assert any(a.reason.startswith("least sure") for a in got) and all(a.state == "open" for a in got)
     assert again and not {a.call_id for a in again} & {a.call_id for a in got}
     assert {c.agent_id for c in pool} == {"A1", "A2", "A3"}
+
+
+def test_pool_uncertainty_is_the_same_float_as_evalview_computes(db_url: str) -> None:
+    """On PostgreSQL the pool's uncertainty is computed in the query: for scores on, near and far from
+    the pass mark, none, critical fails and insufficient answers it is the very float (same repr) that
+    evalview.auto_uncertainty gives, so ties and the least-sure order are those of the draw before."""
+    cases = [(80.0, 80.0, 0, ""), (70.0, 80.0, 0, ""), (69.9, 80.0, 1, "call"), (83.3, 80.0, 3, ""),
+             (None, 80.0, 2, "section"), (75.1, 75.0, 0, "call"), (100.0, 75.0, 4, ""), (77.7, 80.0, 0, "call")]
+    expected = {}
+    with session() as s:
+        for n, (total, mark, insufficient, critical) in enumerate(cases):
+            cid = f"u{n}"
+            s.add(Call(call_id=cid, agent_id="A1", team="T1", started_at=START + timedelta(hours=n), codec="pcm",
+                       sample_rate=8000, channels=2, audio_key=f"k/{cid}", size_bytes=1, sha256="0" * 64))
+            s.flush()
+            ev = Evaluation(call_id=cid, rubric_id="r", rubric_version=1, kind=EvaluationKind.auto, evaluator="auto",
+                            total=total, passed=None, pass_mark=mark, active=True)
+            s.add(ev)
+            s.flush()
+            answers = ["insufficient"] * insufficient + (["no"] if critical else []) + ["yes"]
+            for k, answer in enumerate(answers):
+                s.add(EvaluationItem(evaluation_id=ev.id or 0, item_id=f"i{k}", section_id="s", check_kind="llm",
+                                     critical=critical if answer == "no" else "", points=5, auto_answer=answer,
+                                     reason="", evidence=[]))
+            expected[cid] = evalview.auto_uncertainty(total, mark, insufficient=insufficient,
+                                                      critical_fail=bool(critical))
+    with session() as s:
+        got = {c.call_id: c.uncertainty for c in candidates(s, {}, start=START, end=END)}
+    assert {k: repr(v) for k, v in got.items()} == {k: repr(v) for k, v in expected.items()}
+    assert len(set(got.values())) > 5

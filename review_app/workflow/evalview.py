@@ -198,10 +198,16 @@ def item_titles() -> dict[str, str]:
 def auto_summary(total: float | None, passed: bool | None, pass_mark: float | None, *, insufficient: int,
                  critical_fail: bool) -> AutoSummary:
     """An auto-evaluation's summary from its score and its counted answers (insufficient, critical "no")."""
+    return AutoSummary(total, passed, critical_fail, insufficient,
+                       auto_uncertainty(total, pass_mark, insufficient=insufficient, critical_fail=critical_fail))
+
+
+def auto_uncertainty(total: float | None, pass_mark: float | None, *, insufficient: int,
+                     critical_fail: bool) -> float:
+    """How unsure an auto-evaluation is, from its score and its counted answers."""
     # the insufficient answers added to the uncertainty of a view without items, as sampling always did
     # (the same float sums in the same order, so the same ties and order among the least sure)
-    u = float(insufficient) + _uncertainty(0, critical_fail, total, pass_mark)
-    return AutoSummary(total, passed, critical_fail, insufficient, u)
+    return float(insufficient) + _uncertainty(0, critical_fail, total, pass_mark)
 
 
 def auto_summaries(session: Session, call_ids: list[str]) -> dict[str, AutoSummary]:

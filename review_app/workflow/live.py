@@ -7,6 +7,11 @@ its ID) or at most N per agent per day, the plan's filters, a daily cap per insp
 same agent twice in a row unless the plan allows it. The choice among the eligible calls is drawn
 from a generator seeded by (plan seed, inspector, day, picks so far), so the same seed over the same
 calls and history gives the same pick; :func:`choose` is that rule without the database.
+
+A live plan belongs to its creator's tenant, and to their team when they are team-bound: only users
+of that tenant (and that team, when the plan has one) see it, pick by it or are scheduled under it
+(:func:`may_use`); a plan without a team serves the whole tenant. Whatever the plan, an inspector is
+only ever given calls of their own teams (live_now), and under a plan only calls of its tenant and team.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -27,7 +33,7 @@ from storage.calls import Call, CallStatus
 from storage.errors import Conflict, InvalidInput, NotFound
 from storage.live_picks import LiveMode, LivePick, LivePlan
 from storage.models import utcnow
-from storage.users import Principal
+from storage.users import DEFAULT_TENANT, Principal, Role
 
 FILTER_KEYS = ("queue", "direction", "team", "tenant")
 RETRIES = 3
@@ -50,6 +56,7 @@ class LiveCall:
     team: str | None
     started_at: datetime
     duration_s: float  # so far
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def live_now(session: Session, who: Principal, *, now: datetime | None = None, l
     )
     return [
         LiveCall(c.call_id, c.agent_id, c.queue, str(c.direction), c.team, c.started_at,
-                 max(0.0, (now - c.started_at).total_seconds()))
+                 max(0.0, (now - c.started_at).total_seconds()), c.tenant)
         for c in rows
     ]
 
@@ -137,7 +144,7 @@ def create_plan(session: Session, who: Principal, *, name: str, mode: LiveMode |
         raise InvalidInput(f"unknown filters {sorted(unknown)}; known: {', '.join(FILTER_KEYS)}")
     plan = LivePlan(name=name, mode=mode, seed=seed, share=share, per_agent_day=per_agent_day,
                     inspector_daily_cap=inspector_daily_cap, repeat_agent=repeat_agent,
-                    filters=dict(filters or {}), created_by=who.name)
+                    filters=dict(filters or {}), created_by=who.name, tenant=who.tenant, team=who.team)
     session.add(plan)
     session.flush()
     return plan
@@ -147,14 +154,17 @@ def pick_live_call(session: Session, who: Principal, plan_id: int, *, now: datet
     """"Give me a live call": choose by the plan, record the pick with its reason (the caller commits)."""
     require(who, Perm.review)
     plan = session.get(LivePlan, plan_id)
-    if plan is None or not plan.active:
+    if plan is None or not plan.active or not may_use(who, plan):  # another tenant's or team's plan: not there
         raise NotFound(f"live plan {plan_id}")
     now = now or utcnow()
     day = now.date().isoformat()
     for _ in range(RETRIES):
         history = [(p.inspector, p.agent_id, p.call_id) for p in session.exec(
             select(LivePick).where(LivePick.plan_id == plan_id, LivePick.day == day).order_by(col(LivePick.id)))]
-        live = live_now(session, who, now=now)
+        # the plan's own tenant and team bound the calls too (an admin, or an inspector over several
+        # teams, picking by one team's plan gets that team's calls)
+        live = [c for c in live_now(session, who, now=now)
+                if c.tenant == plan.tenant and (plan.team is None or c.team == plan.team)]
         # a call is given once, whatever the plan (live_picks.call_id is unique)
         taken = set(session.exec(select(LivePick.call_id).where(col(LivePick.call_id).in_([c.call_id for c in live]))))
         choice = choose(plan, who.name, day, [c for c in live if c.call_id not in taken], history)
@@ -171,6 +181,24 @@ def pick_live_call(session: Session, who: Principal, plan_id: int, *, now: datet
 
 
 def list_plans(session: Session, who: Principal) -> list[LivePlan]:
-    """Active live plans, for the inspectors who pick by them."""
+    """Active live plans ``who`` may pick by (their tenant's, of their teams or of none)."""
     require(who, Perm.review)
-    return list(session.exec(select(LivePlan).where(col(LivePlan.active).is_(True)).order_by(col(LivePlan.name))))
+    return list(session.exec(select(LivePlan).where(col(LivePlan.active).is_(True), plans_clause(who))
+                             .order_by(col(LivePlan.name))))
+
+
+def may_use(who: Principal, plan: LivePlan) -> bool:
+    """Whether ``who`` may see and pick by ``plan``: admins any; others their tenant's plans without a
+    team or of one of their teams."""
+    if who.role == Role.admin:
+        return True
+    return plan.tenant == who.tenant and (plan.team is None or who.sees_team(plan.team))
+
+
+def plans_clause(who: Principal) -> Any:
+    """:func:`may_use` as a WHERE clause on ``live_plans``."""
+    if who.role == Role.admin:
+        return sa.true()
+    mine = col(LivePlan.tenant) == who.tenant
+    teams = who.teams
+    return mine if teams is None else sa.and_(mine, sa.or_(col(LivePlan.team).is_(None), col(LivePlan.team).in_(teams)))

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from croniter import croniter
 from sqlmodel import Session, col, select
 
-from review_app.workflow.live import pick_live_call
+from review_app.workflow.live import may_use, pick_live_call
 from review_app.workflow.sampling import valid_schedule
 from storage.access import Perm, require
 from storage.db import session
@@ -48,7 +48,7 @@ def set_live_schedule(session: Session, who: Principal, plan_id: int, schedule: 
     """Give a live plan a schedule and the inspectors it picks for (None: picked by hand only)."""
     require(who, Perm.sample)
     plan = session.get(LivePlan, plan_id)
-    if plan is None:
+    if plan is None or not may_use(who, plan):
         raise NotFound(f"live plan {plan_id}")
     schedule = valid_schedule(schedule)
     known = {u.name: u for u in session.exec(select(User).where(col(User.name).in_(inspectors)))}
@@ -56,6 +56,8 @@ def set_live_schedule(session: Session, who: Principal, plan_id: int, schedule: 
         user = known.get(name)
         if user is None or user.role not in (Role.inspector, Role.supervisor, Role.admin) or not user.active:
             raise InvalidInput(f"inspector {name!r}: no active inspector, supervisor or admin of that name")
+        if not may_use(Principal.of(user), plan):  # a firing would give them nothing: say so now
+            raise InvalidInput(f"inspector {name!r}: not of the plan's tenant and team")
     if schedule is not None and not inspectors:
         raise InvalidInput("a scheduled live plan needs at least one inspector")
     plan.schedule, plan.inspectors = schedule, list(dict.fromkeys(inspectors))

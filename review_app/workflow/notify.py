@@ -7,7 +7,7 @@ into the review app, never transcript text or audio.
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from storage.access import Perm, require
 from storage.calls import Call
@@ -32,7 +32,14 @@ def _link(page: str) -> str:
 
 
 def new_assignments(session: Session, run_id: int, counts: dict[str, int]) -> None:
+    # one look-up of who wants to hear at all, not one per inspector: most plans' inspectors have no
+    # preference switched on, and a sampling run should not pay a query each for them
+    wanted = set(session.exec(select(NotifyPref.user_name).where(
+        col(NotifyPref.user_name).in_(list(counts)), NotifyPref.kind == NotifyKind.assignment,
+        col(NotifyPref.enabled).is_(True))))
     for inspector, n in counts.items():
+        if inspector not in wanted:
+            continue
         notify(session, [inspector], NotifyKind.assignment, subject=f"callqc: {n} new call(s) to review",
                payload={"count": n, "sampling_run": run_id, "link": _link("queue")}, event=f"run{run_id}")
 

@@ -37,7 +37,7 @@ from storage.day_rollups import hour_stats
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Review, Verdict
-from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key, hour_start
+from storage.rollups import HOUR, SUMS, HourStats, Refreshed, hour_key
 from storage.settings import get_settings
 from storage.users import Principal, Role
 

@@ -17,7 +17,6 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from croniter import croniter
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
@@ -28,12 +27,10 @@ from review_app.workflow.sample_pool import Filters, candidates
 from review_app.workflow.text import checked_text
 from storage.access import Perm, calls_clause, require
 from storage.errors import Conflict, InvalidInput, NotFound
-from storage.models import utcnow
-from storage.reviews import Assignment, AssignmentState, SamplingMode, SamplingPlan, SamplingRun
+from storage.reviews import Assignment, SamplingMode, SamplingPlan, SamplingRun, add_assignments
 from storage.users import Principal
 
 log = logging.getLogger(__name__)
-ASSIGNMENTS: sa.Table = Assignment.__table__  # type: ignore[attr-defined]
 
 
 class PlanNameTaken(Conflict):
@@ -203,14 +200,8 @@ def run_plan(
     session.add(run)
     session.flush()
     assert run.id is not None
-    # one executemany of plain rows: building a model object per pick (validation) and one INSERT
-    # with a parameter per value (parsed again for every run's row count) cost more than the draw
-    now = utcnow()
-    rows = [{"run_id": run.id, "plan_id": plan_id, "call_id": pick.call_id, "inspector": inspector, "day": day,
-             "reason": pick.reason, "state": AssignmentState.open.value, "review_id": None, "created_at": now}
-            for pick, inspector, day in placed]
-    if rows:
-        session.execute(sa.insert(ASSIGNMENTS), rows)
+    add_assignments(session, run.id, plan_id, [(pick.call_id, inspector, day, pick.reason)
+                                               for pick, inspector, day in placed])
     counts: dict[str, int] = defaultdict(int)
     for _, inspector, _ in placed:
         counts[inspector] += 1

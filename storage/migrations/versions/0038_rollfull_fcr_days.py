@@ -1,14 +1,14 @@
 """rollfull: the fcr_days setting the hour rollup's repeat-call rows were computed with
 
-Revision ID: 0036_rollfull_fcr_days
-Revises: 0035_scaleC_flags
+Revision ID: 0038_rollfull_fcr_days
+Revises: 0037_kpiday_day_rollups
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0036_rollfull_fcr_days'
-down_revision = '0035_scaleC_flags'
+revision = "0038_rollfull_fcr_days"
+down_revision = "0037_kpiday_day_rollups"
 branch_labels = None
 depends_on = None
 
