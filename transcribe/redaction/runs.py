@@ -65,6 +65,16 @@ def is_filler(text: str, rules: Rules) -> bool:
     return not t or t in rules.fillers or bool(_SEPARATORS.match(text))
 
 
+def is_unit(w: TimedWord, rules: Rules) -> bool:
+    """Is the word a unit of time, money or count ("dollars", "点四十分")?"""
+    t = norm(w.word.word)
+    if not t:
+        return False
+    if t.isascii():
+        return t in {norm(u) for u in rules.units}
+    return any(t.startswith(u) for u in rules.units if not u.isascii())
+
+
 def window(words: list[TimedWord], starts: list[float], t0: float, t1: float) -> list[TimedWord]:
     """Words starting in [t0 - 30 s, t1) whose time overlaps [t0, t1] (words are sorted by start)."""
     lo, hi = bisect_left(starts, t0 - 30.0), bisect_left(starts, t1)
