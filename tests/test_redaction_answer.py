@@ -68,7 +68,7 @@ def test_the_window_ends_at_a_long_pause_or_when_the_agent_speaks() -> None:
             en("customer", 5.6, "two three nine nine", channel=1),  # 0.6 s pause: same answer
             en("customer", 12, "one two three four five", channel=1)]  # 4.4 s pause: not the answer
     [hit] = answers(segs)
-    assert hit.end <= segs[2].end and hit.digits == 8
+    assert hit.end <= segs[2].end and hit.refs == ()  # its digits are the phone pattern's hit
     segs[3] = en("agent", 7.7, "Okay and what is the reason for your call today?")
     segs.append(en("customer", 11, "one two three four five", channel=1))
     [hit] = answers(segs)
@@ -112,3 +112,16 @@ def test_the_answer_window_can_be_turned_off() -> None:
     segs = [en("agent", 0, "What is your email address?"),
             en("customer", 3, "It is may we have to email.com Thank you.", channel=1)]
     assert detect(segs, load_rules()) == []
+
+
+def test_running_again_on_the_redacted_text_finds_nothing_new() -> None:
+    """``callqc redact`` without the original text reads the stored text: the placeholders' counts
+    ("[CARD:16]", "[PHONE:4]") are not digits said, so no answer is found in them and the text stays."""
+    segs = [en("agent", 0, "Can I have the long number on your card please?"),
+            en("customer", 5, "Sure, it is 4111 1111 1111 1111 I mean nine nine. Thank you.", channel=1),
+            en("agent", 14, "And the email address?"),
+            en("customer", 17, "It is may we have to email.com Thank you.", channel=1)]
+    once = redact_segments(segs, detect(segs, load_rules(), WINDOW))
+    assert once[1].text.startswith("Sure, it is [CARD:16]") and once[3].text == "It is [EMAIL] Thank you."
+    again = detect(once, load_rules(), WINDOW)
+    assert again == [] and redact_segments(once, again) == once

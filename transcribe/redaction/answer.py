@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from storage.segments import Segment
 from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.rules import Kind, Rules
-from transcribe.redaction.runs import TimedWord, interrupted, is_unit, norm
+from transcribe.redaction.runs import PLACEHOLDER, TimedWord, interrupted, is_unit, norm
 from transcribe.redaction.spoken_numbers import ZH_DIGITS, number_tokens
 
 ANSWER_WAIT_S = 10.0  # the customer starts answering at most this long after the ask
@@ -85,7 +85,7 @@ def _units(words: list[TimedWord], k: int, rules: Rules) -> tuple[int, int, int]
     w = words[k]
     text = w.word.word
     t = norm(text)
-    if not t or is_unit(w, rules) or (k + 1 < len(words) and is_unit(words[k + 1], rules)):
+    if not t or PLACEHOLDER.search(text) or is_unit(w, rules) or (k + 1 < len(words) and is_unit(words[k + 1], rules)):
         return 0, 0, 0  # "two years", "八点": a quantity, not a digit of the number
     lo, hi = len(text) - len(text.lstrip()), len(text.rstrip())
     if t.isascii():
@@ -100,6 +100,8 @@ def _units(words: list[TimedWord], k: int, rules: Rules) -> tuple[int, int, int]
 
 def _email_evidence(w: TimedWord, rules: Rules) -> bool:
     t = norm(w.word.word)
+    if PLACEHOLDER.search(w.word.word):
+        return False
     return "@" in w.word.word or t in rules.email_at or t in rules.email_dot or any(
         t.endswith("." + d) or t.endswith(" " + d) or t == d for d in rules.email_tlds)
 
@@ -181,7 +183,7 @@ def answer_hits(segments: Sequence[Segment], words: list[TimedWord], rules: Rule
             continue  # "the long number on your card": two asks, one answer (the first ask's type)
         answered.add((said[0].seg, said[0].idx))
         refs: list[WordRef] = []
-        units = 0
+        units = cut = 0  # digit-like units in the answer, and in the words this hit cuts (its count)
         first: float | None = None
         said, t0, t1 = _trim(said, kind, rules)
         if any(h.start <= t0 and t1 <= h.end for h in mine):
@@ -209,8 +211,9 @@ def answer_hits(segments: Sequence[Segment], words: list[TimedWord], rules: Rule
                 first = said[k].word.start if first is None else first
                 if (said[k].seg, said[k].idx) not in taken:
                     refs.append(WordRef(said[k].seg, said[k].idx, lo, hi))
+                    cut += n
         if units < MIN_UNITS[kind]:
             continue
-        out.append(Hit(kind, CUSTOMER, channel, t0, t1, 0 if kind is Kind.email else units, "answer", tuple(refs),
+        out.append(Hit(kind, CUSTOMER, channel, t0, t1, 0 if kind is Kind.email else cut, "answer", tuple(refs),
                        first_digit=first if first is not None and first > t0 else None))
     return out

@@ -16,6 +16,9 @@ from transcribe.redaction.spoken_numbers import number_tokens
 MAX_GAP_S = 4.0  # a pause longer than this ends a number
 _SEPARATORS = re.compile(r"^[\s,.，。、;；:：\-–—/()（）!?！？\"'“”]*$")
 _PUNCT = re.compile(r"[,.，。、;；:：!?！？\"“”()（）]+")
+# a placeholder of an earlier run ("[CARD:16]"): its count is no digit said, so a rerun on the stored,
+# redacted text (``callqc redact`` without the original) finds nothing in it
+PLACEHOLDER = re.compile(r"\[[A-Z]+(?::\d+)?\]")
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def find_runs(words: list[TimedWord], rules: Rules, others: list[TimedWord] | No
     stray = 0  # unknown words since the last digit: one is bridged ("446 Miro 946…"), two end the run
     for w in words:
         text = w.word.word
-        pieces = number_tokens(text)
+        pieces = [] if PLACEHOLDER.search(text) else number_tokens(text)
         if not pieces:
             if not is_filler(text, rules):
                 stray += 1
