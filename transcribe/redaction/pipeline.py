@@ -4,9 +4,9 @@ re-running both later (`callqc redact`) after a rule change or for calls transcr
 The transcribe job calls :func:`redact_transcript` and :func:`store_audio_copy` and stores their
 results with the transcript in one transaction. :func:`redact_call` does the same for a call that
 already has a transcript; it starts from the original text when it was kept (else from the stored,
-already redacted text, carrying the spans found before: placeholders hold no digits, so nothing is
-found twice) and from the original recording, and replaces the call's redaction rows as a whole:
-running it twice changes nothing.
+already redacted text, carrying the spans found before: a placeholder's count ([CARD:16]) is not
+read as digits, so nothing is found twice) and from the original recording, and replaces the call's
+redaction rows as a whole: running it twice changes nothing.
 """
 
 from __future__ import annotations
