@@ -2,7 +2,9 @@
 on transcripts the pipeline really produces.
 
 Each call of a labelled set (``bench/redaction_set.py``) is transcribed by callqc's own transcriber
-(tiny.en for English, base for Mandarin, as bundled), redacted with the configured rules, and scored:
+with the pipeline's model (``asr_model``, ``base`` by default, for every language, as the
+``transcribe`` job does; ``--model`` for another, e.g. ``tiny.en``), redacted with the configured
+rules, and scored:
 
 * recall of a type: labelled spans that some hit overlaps on the same channel ("redacted"), and
   that a hit of the right type overlaps ("typed");
@@ -11,7 +13,7 @@ Each call of a labelled set (``bench/redaction_set.py``) is transcribed by callq
   channel is byte-identical, the customer channel is byte-identical outside the covered samples, and
   re-transcribing the copy recovers no run of 4 digits (3 for a security code) of the number.
 
-``python -m bench.redaction [--set DIR] [--make] [--lang en|zh] [--limit N] [--oracle] [--json FILE]``
+``python -m bench.redaction [--set DIR] [--make] [--lang en|zh] [--limit N] [--oracle] [--json FILE] [--model M]``
 (``--json`` is rewritten after every call; ``--score A.json B.json`` prints the figures of runs, merged)
 """
 
@@ -40,7 +42,6 @@ from transcribe.redaction.pipeline import redact_transcript
 from transcribe.redaction.spoken_numbers import number_tokens
 
 KINDS = ["card", "id", "phone", "cvv", "expiry", "account", "email"]
-MODELS = {"en": "tiny.en", "zh": "base"}
 CHANNELS = {"agent": 0, "customer": 1}
 
 
@@ -78,6 +79,40 @@ def _pcm(audio: Any) -> np.ndarray:
     return np.frombuffer(audio.raw_data, dtype=np.int16).reshape(-1, audio.channels)
 
 
+def _speech(meta: dict[str, Any]) -> list[list[float]]:
+    """The customer's spoken stretches of the script (what a QC inspector may need to hear)."""
+    return [[f["start"], f["end"]] for f in meta["script"] if f["channel"] == 1]
+
+
+def _length(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -1e9
+    for a, b in sorted(spans):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
+def cut_outside(row: dict[str, Any], margin: float) -> tuple[float, float]:
+    """Seconds of the customer's speech outside the labelled items that the audio copy cuts, and of
+    the customer's speech outside them in all."""
+    labs = [(lab["start"] - 0.3, lab["end"] + 0.3) for lab in row["labels"]]
+
+    def outside(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        out = []
+        for a, b in spans:
+            pieces = [(a, b)]
+            for la, lb in labs:
+                pieces = [p for x, y in pieces for p in ((x, min(y, la)), (max(x, lb), y)) if p[1] > p[0]]
+            out += pieces
+        return out
+
+    speech = outside([(a, b) for a, b in row.get("speech", [])])
+    cuts = [(h["start"] - margin, h["end"] + margin) for h in row["hits"] if h["channel"] == 1]
+    both = [(max(a, c), min(b, d)) for a, b in speech for c, d in cuts if min(b, d) > max(a, c)]
+    return _length(both), _length(speech)
+
+
 def oracle_segments(meta: dict[str, Any]) -> list[Segment]:
     """The call as a perfect ASR would write it: the script, words timed evenly over each fragment."""
     out: list[Segment] = []
@@ -94,8 +129,9 @@ def oracle_segments(meta: dict[str, Any]) -> list[Segment]:
 
 def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle: bool = False,
         partial: Path | None = None, reuse: dict[str, list[Segment]] | None = None,
-        audio_check: bool = True) -> dict[str, Any]:
+        audio_check: bool = True, model: str | None = None) -> dict[str, Any]:
     settings = get_settings()
+    model = model or settings.asr_model
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     ids = [c for c in sorted(labels) if lang_only is None or labels[c]["language"] == lang_only]
     ids = ids[:limit] if limit else ids
@@ -111,7 +147,7 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
         elif cid in (reuse or {}):
             segs = (reuse or {})[cid]
         else:
-            transcriber = get_transcriber(MODELS[lang])
+            transcriber = get_transcriber(model)
             with AudioStream(path, name=cid) as stream:
                 segs = transcriber.transcribe(stream, channel_map=CHANNELS, language=lang).segments
         result = redact_transcript(segs)
@@ -122,9 +158,10 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
                                "hits": hits, "heard": customer_text,
                                "redacted_text": " ".join(s.text for s in result.segments if s.channel == 1),
                                "noise": meta["noise"], "split": meta["split"], "grouped": meta["grouped"],
-                               "words": meta["words"], "speed": meta["speed"]}
+                               "words": meta["words"], "speed": meta["speed"], "asked": meta.get("asked"),
+                               "speech": _speech(meta)}
         if result.hits and not oracle and audio_check:
-            transcriber = get_transcriber(MODELS[lang])
+            transcriber = get_transcriber(model)
             original = decode(path)
             red = redact(original, [Cut(h.channel, h.start, h.end) for h in result.hits],
                          margin_s=settings.redaction_margin_s, mode=settings.redaction_audio,
@@ -161,19 +198,20 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
                 lab["asr_run"] = _lcs(lab["digits"], _digits(customer_text))
         per_call.append(row)
         print(f"{cid}: {len(hits)} hits {[h['kind'] for h in hits]} | {customer_text[:90]!r}", flush=True)
-        doc = _doc(per_call, t0, cpu0, load0, oracle)
+        doc = _doc(per_call, t0, cpu0, load0, oracle, model)
         if partial is not None:  # after every call: a long run stopped early still has its figures
             partial.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
-    return _doc(per_call, t0, cpu0, load0, oracle)
+    return _doc(per_call, t0, cpu0, load0, oracle, model)
 
 
 def _doc(per_call: list[dict[str, Any]], t0: float, cpu0: float, load0: tuple[float, float, float],
-         oracle: bool) -> dict[str, Any]:
+         oracle: bool, model: str) -> dict[str, Any]:
     wall, cpu = time.time() - t0, time.process_time() - cpu0
     return {"calls": per_call, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": load0,
             "load_after": os.getloadavg(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-            "margin_s": get_settings().redaction_margin_s, "oracle": oracle}
+            "margin_s": get_settings().redaction_margin_s, "oracle": oracle,
+            "model": None if oracle else model}
 
 
 def _covered(hits: list[dict[str, Any]], lab: dict[str, Any], margin: float) -> float:
@@ -207,7 +245,16 @@ def score(doc: dict[str, Any]) -> dict[str, Any]:
             p[1] += any(_overlaps(h.get("first", h["start"]), h["end"], lab["start"], lab["end"])
                         for lab in row["labels"])
     audio = [r for r in doc["calls"] if "same_length" in r]
+    cost = [cut_outside(r, margin) for r in doc["calls"] if r.get("speech")]
+    by_rule: dict[str, int] = defaultdict(int)
+    for row in doc["calls"]:
+        for h in row["hits"]:
+            by_rule[h["rule"]] += 1
     return {
+        "by_rule": dict(by_rule),
+        "cut_outside_s": round(sum(c[0] for c in cost), 1), "speech_outside_s": round(sum(c[1] for c in cost), 1),
+        "declined_calls": sum(bool(r.get("asked")) for r in doc["calls"]),
+        "hits_on_declined": sum(len(r["hits"]) for r in doc["calls"] if r.get("asked")),
         "recall": {k: {"labels": v[0], "redacted": v[1], "typed": v[2], "full": v[3]} for k, v in rec.items()},
         "precision": {k: {"hits": v[0], "true": v[1]} for k, v in prec.items()},
         "by_language": {k: {"labels": v[0], "redacted": v[1]} for k, v in by_lang.items()},
@@ -241,8 +288,11 @@ def markdown(doc: dict[str, Any], s: dict[str, Any]) -> str:
               f"covered spans {a['customer_identical_outside']}/{a['calls']}; longest run of a redacted number's "
               f"digits heard again in the redacted copy: {a['max_recovered_run']}; calls leaking ≥ 4 digits (3 for "
               f"a security code): {len(a['leaks'])} {a['leaks'] or ''}.",
-              f"Look-alike calls (order numbers, amounts, times): {s['lookalike_calls']}, hits on them: "
-              f"{s['false_hits_on_lookalikes']}.",
+              f"Look-alike calls (order numbers, amounts, times; and {s['declined_calls']} in which the agent asks "
+              f"for a number and the customer does not give it): {s['lookalike_calls']}, hits on them: "
+              f"{s['false_hits_on_lookalikes']} ({s['hits_on_declined']} on the declined).",
+              f"Customer speech outside the labelled items cut from the audio: {s['cut_outside_s']} s of "
+              f"{s['speech_outside_s']} s; hits per rule: {s['by_rule']}.",
               f"Wall {doc['wall_s']} s, CPU {doc['cpu_s']} s, peak RSS {doc['peak_rss_mb']} MB, load average before "
               f"{doc['load_before'][0]:.2f}, after {doc['load_after'][0]:.2f}; {doc['machine']}."]
     return "\n".join(lines)
@@ -271,9 +321,19 @@ def main() -> None:
                     "first pass is held fixed while the rest changes).")
     ap.add_argument("--no-audio", action="store_true", help="Skip the redacted copy's checks (re-transcription).")
     ap.add_argument("--json", type=Path, default=None, help="Write every call's result here.")
+    ap.add_argument("--model", default=None, help="Whisper model (default: the setting asr_model, what the "
+                    "transcribe job uses for every call; runs before 2026-12-04 used tiny.en for English).")
     args = ap.parse_args()
     if args.score:
         docs = [json.loads(p.read_text(encoding="utf-8")) for p in args.score]
+        labels_file = args.folder / "labels.json"
+        if labels_file.exists():
+            labels = json.loads(labels_file.read_text(encoding="utf-8"))
+            for d in docs:
+                for row in d["calls"]:
+                    if row["call"] in labels:
+                        row.setdefault("speech", _speech(labels[row["call"]]))
+                        row.setdefault("asked", labels[row["call"]].get("asked"))
         if args.redetect:
             for d in docs:
                 for row in d["calls"]:
@@ -292,7 +352,7 @@ def main() -> None:
         reuse = {row["call"]: _segments(row) for p in args.reuse
                  for row in json.loads(p.read_text(encoding="utf-8"))["calls"]}
     doc = run(args.folder, limit=args.limit, lang_only=args.lang, oracle=args.oracle, partial=args.json,
-              reuse=reuse, audio_check=not args.no_audio)
+              reuse=reuse, audio_check=not args.no_audio, model=args.model)
     s = score(doc)
     if args.json:
         args.json.write_text(json.dumps({**doc, "summary": s}, ensure_ascii=False, indent=1), encoding="utf-8")

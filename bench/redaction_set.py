@@ -9,7 +9,7 @@ form (digit by digit, "double"/"oh", 幺 for one, 两 for two) and splitting (gr
 separate segments). ``labels.json`` lists, per call, each item's type, digits and time span on the
 customer channel. Deterministic for a seed.
 
-``python -m bench.redaction_set OUT_DIR [--seed 18] [--en 64] [--zh 48]``
+``python -m bench.redaction_set OUT_DIR [--seed 18] [--en 64] [--zh 48] [--declines 12]``
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ ZH_TEXT_PINYIN = {
     "请问您的快递单号是多少？": "qing3 wen4 nin2 de5 kuai4 di4 dan1 hao4 shi4 duo1 shao3?",
     "快递单号是": "kuai4 di4 dan1 hao4 shi4",
     "谢谢。": "xie4 xie5.",
+    "我不太方便说。": "wo3 bu2 tai4 fang1 bian4 shuo1.",
+    "就是你们系统里的那个。": "jiu4 shi4 ni3 men5 xi4 tong3 li3 de5 na4 ge4.",
+    "我现在没带在身上。": "wo3 xian4 zai4 mei2 dai4 zai4 shen1 shang4.",
+    "这张卡我用了两年了。": "zhe4 zhang1 ka3 wo3 yong4 le5 liang3 nian2 le5.",
+    "我等一下再告诉你好吗？": "wo3 deng3 yi2 xia4 zai4 gao4 su4 ni3 hao3 ma5?",
 }
 
 
@@ -280,7 +285,53 @@ def make_call(idx: int, item: tuple, rng: random.Random, tmp: Path, *, zh: bool)
     return pcm, meta
 
 
-def build(out: Path, *, seed: int, n_en: int, n_zh: int) -> dict:
+# Look-alikes of another kind: the agent asks for a number and the customer does not give it. The
+# answer-window rule (transcribe/redaction/answer.py) must leave these answers alone.
+EN_DECLINES = ["I would rather not give that out, sorry.", "It is the same one you have on file.",
+               "I do not have it with me right now.", "I have had it for about two years.",
+               "Can I call you back with it later?"]
+ZH_DECLINES = ["我不太方便说。", "就是你们系统里的那个。", "我现在没带在身上。", "这张卡我用了两年了。",
+               "我等一下再告诉你好吗？"]
+
+
+def make_decline(idx: int, rng: random.Random, tmp: Path, *, zh: bool) -> tuple[np.ndarray, dict]:
+    """A call in which the agent asks for personal data (a prompt of the set) and the customer answers
+    without it: no label, any hit on it is false."""
+    items = [it for it in (ZH_ITEMS if zh else EN_ITEMS) if it[0] not in ("none", "email")]
+    kind, prompt = items[idx % len(items)][:2]  # every prompt and every answer in turn
+    voice = "cmn" if zh else rng.choice(["en-us", "en-gb"])
+    speed = rng.choice([130, 160, 190])
+    answers = ZH_DECLINES if zh else EN_DECLINES
+    answer = answers[(idx // len(items) + idx) % len(answers)]
+    agent = espeak(prompt, voice, speed, tmp)
+    said = espeak(answer, voice, speed, tmp)
+    tail = espeak("谢谢。" if zh else "Thank you.", voice, speed, tmp)
+    t = 0.4 + len(agent) / RATE + 0.6
+    script = [{"channel": 0, "start": 0.4, "end": round(0.4 + len(agent) / RATE, 3), "text": prompt},
+              {"channel": 1, "start": round(t, 3), "end": round(t + len(said) / RATE, 3), "text": answer}]
+    t2 = t + len(said) / RATE + 0.75
+    script.append({"channel": 1, "start": round(t2, 3), "end": round(t2 + len(tail) / RATE, 3),
+                   "text": "谢谢。" if zh else "Thank you."})
+    pcm = np.zeros((int((t2 + len(tail) / RATE + 1.0) * RATE), 2), dtype=np.float32)
+    pcm[int(0.4 * RATE):int(0.4 * RATE) + len(agent), 0] = agent
+    pcm[int(t * RATE):int(t * RATE) + len(said), 1] = said
+    pcm[int(t2 * RATE):int(t2 * RATE) + len(tail), 1] = tail
+    pcm = np.clip(pcm, -32768, 32767).astype(np.int16)
+    meta = {"language": "zh" if zh else "en", "voice": voice, "speed": speed, "grouped": False, "split": False,
+            "words": "plain", "noise": False, "agent_prompt": prompt, "labels": [], "kind": "none",
+            "asked": kind, "script": script}
+    return pcm, meta
+
+
+def _write(out: Path, cid: str, pcm: np.ndarray) -> None:
+    with wave.open(str(out / f"{cid}.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+
+
+def build(out: Path, *, seed: int, n_en: int, n_zh: int, declines: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     calls = {}
@@ -293,11 +344,15 @@ def build(out: Path, *, seed: int, n_en: int, n_zh: int) -> dict:
                 item = pool[i] if i < len(pool) else rng.choice(pool)
                 cid = f"{'zh' if zh else 'en'}-{i:03d}-{item[0]}"
                 pcm, meta = make_call(i + (1000 if zh else 0), item, rng, tmp, zh=zh)
-                with wave.open(str(out / f"{cid}.wav"), "wb") as w:
-                    w.setnchannels(2)
-                    w.setsampwidth(2)
-                    w.setframerate(RATE)
-                    w.writeframes(pcm.tobytes())
+                _write(out, cid, pcm)
+                calls[cid] = meta
+        # their own random stream, after the rest: a seed's other calls are those of earlier builds
+        drng = random.Random(seed * 1000 + 7)
+        for zh, n in ((False, declines if n_en else 0), (True, declines if n_zh else 0)):
+            for i in range(n):
+                cid = f"{'zh' if zh else 'en'}-{900 + i:03d}-declined"
+                pcm, meta = make_decline(i, drng, tmp, zh=zh)
+                _write(out, cid, pcm)
                 calls[cid] = meta
     (out / "labels.json").write_text(json.dumps(calls, ensure_ascii=False, indent=1), encoding="utf-8")
     return calls
@@ -309,8 +364,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--en", type=int, default=64)
     ap.add_argument("--zh", type=int, default=48)
+    ap.add_argument("--declines", type=int, default=0, help="Per language, calls in which the agent asks for a "
+                    "number and the customer does not give it (look-alikes for the answer-window rule).")
     args = ap.parse_args()
-    calls = build(args.out, seed=args.seed, n_en=args.en, n_zh=args.zh)
+    calls = build(args.out, seed=args.seed, n_en=args.en, n_zh=args.zh, declines=args.declines)
     print(f"{len(calls)} calls in {args.out}")
 
 

@@ -298,6 +298,19 @@ class Settings(BaseSettings):
         "tone", description="What replaces a hit in the redacted audio: a 1 kHz tone or silence.",
     )
     redaction_fade_ms: int = Field(20, ge=0, le=500, description="Fade in and out at each cut, milliseconds.")
+    redaction_answer_window: bool = Field(
+        True, description="When the agent asks for a number (`asks:` in the redaction rules: \"card number\", "
+        "手机号), redact the customer's answer: the whole answer in the audio, its digit-like words in the text, "
+        "however the ASR wrote the digits (docs/redaction.md, *Answer windows*).",
+    )
+    redaction_answer_pause_s: float = Field(
+        3.0, gt=0, le=10, description="An answer window ends where the customer stops for longer than this, "
+        "seconds (a number's groups are said with shorter pauses).",
+    )
+    redaction_answer_max_s: float = Field(
+        20.0, gt=0, le=120, description="An answer window is at most this long from the customer's first word, "
+        "seconds.",
+    )
 
     # --- scoring ----------------------------------------------------------------------------------
     rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")

@@ -18,11 +18,22 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from storage.segments import Segment
+from transcribe.redaction.answer import AnswerWindow, answer_hits
 from transcribe.redaction.cues import Cues
 from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.number_rules import card_prefix_ok, cn_id_ok, luhn_ok, month_ok, phone_matches
 from transcribe.redaction.rules import Kind, Rules
-from transcribe.redaction.runs import MAX_GAP_S, Run, TimedWord, find_runs, interrupted, is_filler, norm, words_of
+from transcribe.redaction.runs import (
+    MAX_GAP_S,
+    Run,
+    TimedWord,
+    find_runs,
+    interrupted,
+    is_filler,
+    is_unit,
+    norm,
+    words_of,
+)
 from transcribe.redaction.soundalike import soundalike_hits
 from transcribe.redaction.spoken_numbers import number_tokens
 
@@ -179,16 +190,6 @@ def _emails(speaker_words: list[TimedWord], rules: Rules, speaker: str, channel:
     return hits
 
 
-def _unit(w: TimedWord, rules: Rules) -> bool:
-    """Is the word a unit of time, money or count ("dollars", "点四十分")?"""
-    t = norm(w.word.word)
-    if not t:
-        return False
-    if t.isascii():
-        return t in {norm(u) for u in rules.units}
-    return any(t.startswith(u) for u in rules.units if not u.isascii())
-
-
 def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: list[TimedWord], cues: Cues,
               rules: Rules, speaker: str, channel: int | None) -> list[Hit]:
     """Numbers the ASR only half wrote: after a cue for a number ("card number", "my number is"),
@@ -212,7 +213,7 @@ def _partials(runs: list[Run], hits: list[Hit], mine: list[TimedWord], others: l
         if sum(1 for w in words if (w.seg, w.idx) not in said and not is_filler(w.word.word, rules)) > n:
             return  # more words than digits between them: a sentence with numbers in it, not a number
         after = next((w for w in mine if w.word.start >= t1 - 0.01 and w not in words), None)
-        if any(_unit(w, rules) for w in [*words, *([after] if after else [])]):
+        if any(is_unit(w, rules) for w in [*words, *([after] if after else [])]):
             return  # "八点四十分", "40 dollars and 25 cents": a time or an amount
         end = t1
         for w in mine:  # to the end of the speaker's continuous speech
@@ -284,8 +285,9 @@ def _spoken_start(hit: Hit, mine: list[TimedWord], others: list[TimedWord], rule
     return replace(hit, start=t, first_digit=hit.start) if t < hit.start else hit
 
 
-def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
-    """Every personal-data hit in the conversation, in time order."""
+def detect(segments: Sequence[Segment], rules: Rules, answer: AnswerWindow | None = None) -> list[Hit]:
+    """Every personal-data hit in the conversation, in time order; with ``answer``, also the customer's
+    answers to the agent's asks for a number (answer.py)."""
     all_words = words_of(segments)
     cues = Cues(all_words, rules)
     hits: list[Hit] = []
@@ -305,4 +307,6 @@ def detect(segments: Sequence[Segment], rules: Rules) -> list[Hit]:
         mine_hits += soundalike_hits(mine, others, cues, rules, mine_hits, speaker, channel)
         hits.extend(_spoken_start(h, mine, others, rules) for h in mine_hits)
         hits.extend(_emails(mine, rules, speaker, channel))
+    if answer is not None:
+        hits += answer_hits(segments, all_words, rules, hits, answer)
     return sorted(hits, key=lambda h: (h.start, h.speaker))

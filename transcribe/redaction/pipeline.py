@@ -4,9 +4,9 @@ re-running both later (`callqc redact`) after a rule change or for calls transcr
 The transcribe job calls :func:`redact_transcript` and :func:`store_audio_copy` and stores their
 results with the transcript in one transaction. :func:`redact_call` does the same for a call that
 already has a transcript; it starts from the original text when it was kept (else from the stored,
-already redacted text, carrying the spans found before: placeholders hold no digits, so nothing is
-found twice) and from the original recording, and replaces the call's redaction rows as a whole:
-running it twice changes nothing.
+already redacted text, carrying the spans found before: a placeholder's count ([CARD:16]) is not
+read as digits, so nothing is found twice) and from the original recording, and replaces the call's
+redaction rows as a whole: running it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from storage.segments import Segment
 from storage.settings import get_settings
 from storage.stores import get_store
 from storage.transcripts import Transcript, as_segment, replace_segment_texts, segments_of
+from transcribe.redaction.answer import AnswerWindow
 from transcribe.redaction.audio import Cut, decode, redact
 from transcribe.redaction.detect import Hit, detect
 from transcribe.redaction.rules import load_rules
@@ -74,7 +75,9 @@ def redact_transcript(segments: Sequence[Segment]) -> Redacted:
     settings = get_settings()
     if not settings.redaction_enabled:
         return Redacted(list(segments), [], {})
-    hits = detect(segments, load_rules(settings.redaction_rules_dir))
+    answer = AnswerWindow(settings.redaction_answer_pause_s, settings.redaction_answer_max_s) \
+        if settings.redaction_answer_window else None
+    hits = detect(segments, load_rules(settings.redaction_rules_dir), answer)
     out = redact_segments(segments, hits)
     changed = {i: seg for i, (seg, new) in enumerate(zip(segments, out, strict=True)) if seg is not new}
     return Redacted(out, hits, changed)

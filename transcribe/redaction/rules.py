@@ -57,6 +57,11 @@ class Rules:
     soundalikes: frozenset[str] = field(default=frozenset())
     # words that make the next two words a menu option ("press one for sales", 按一): not a number's digits
     options: frozenset[str] = field(default=frozenset())
+    # what an agent says to ask for a number ("card number", 手机号): the customer's answer after it is
+    # redacted as that type (answer.py)
+    asks: dict[Kind, tuple[str, ...]] = field(default_factory=dict)
+    # what a customer says when done ("thank you", 谢谢): an answer window's audio cut stops before it
+    closings: tuple[str, ...] = field(default=())
     languages: tuple[str, ...] = field(default=())
 
 
@@ -80,6 +85,7 @@ def _files(override: Path | None) -> list[Path]:
 def load_rules(override: Path | None = None) -> Rules:
     """The merged rules of every language file (bundled, then ``override`` file by file)."""
     cues: dict[Kind, list[str]] = {k: [] for k in Kind}
+    asks: dict[Kind, list[str]] = {k: [] for k in Kind}
     not_pii: list[str] = []
     fillers: set[str] = set()
     at: set[str] = set()
@@ -90,6 +96,7 @@ def load_rules(override: Path | None = None) -> Rules:
     lead_ins: set[str] = set()
     soundalikes: set[str] = set()
     options: set[str] = set()
+    closings: set[str] = set()
     langs = []
     for path in _files(override):
         try:
@@ -103,12 +110,17 @@ def load_rules(override: Path | None = None) -> Rules:
             if name not in Kind.__members__:
                 raise BadRules(f"{path}: unknown entity type {name!r} (known: {', '.join(Kind)})")
             cues[Kind(name)].extend(_strs(doc["cues"], name, str(path)))
+        for name in doc.get("asks") or {}:
+            if name not in Kind.__members__:
+                raise BadRules(f"{path}: unknown entity type {name!r} in asks (known: {', '.join(Kind)})")
+            asks[Kind(name)].extend(_strs(doc["asks"], name, str(path)))
         not_pii.extend(_strs(doc, "not_pii", str(path)))
         fillers.update(_strs(doc, "fillers", str(path)))
         units.update(_strs(doc, "units", str(path)))
         lead_ins.update(_strs(doc, "lead_ins", str(path)))
         soundalikes.update(_strs(doc, "soundalikes", str(path)))
         options.update(_strs(doc, "options", str(path)))
+        closings.update(_strs(doc, "closings", str(path)))
         email = doc.get("email") or {}
         at.update(_strs(email, "at", str(path)))
         dot.update(_strs(email, "dot", str(path)))
@@ -121,4 +133,6 @@ def load_rules(override: Path | None = None) -> Rules:
         email_at=frozenset(at), email_dot=frozenset(dot), email_tlds=frozenset(tlds),
         email_stop=frozenset(stop), units=frozenset(units), lead_ins=frozenset(lead_ins),
         soundalikes=frozenset(soundalikes), options=frozenset(options), languages=tuple(langs),
+        closings=tuple(sorted(closings, key=len, reverse=True)),
+        asks={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in asks.items() if v},
     )

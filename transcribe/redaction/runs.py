@@ -16,6 +16,9 @@ from transcribe.redaction.spoken_numbers import number_tokens
 MAX_GAP_S = 4.0  # a pause longer than this ends a number
 _SEPARATORS = re.compile(r"^[\s,.，。、;；:：\-–—/()（）!?！？\"'“”]*$")
 _PUNCT = re.compile(r"[,.，。、;；:：!?！？\"“”()（）]+")
+# a placeholder of an earlier run ("[CARD:16]"): its count is no digit said, so a rerun on the stored,
+# redacted text (``callqc redact`` without the original) finds nothing in it
+PLACEHOLDER = re.compile(r"\[[A-Z]+(?::\d+)?\]")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,16 @@ def is_filler(text: str, rules: Rules) -> bool:
     return not t or t in rules.fillers or bool(_SEPARATORS.match(text))
 
 
+def is_unit(w: TimedWord, rules: Rules) -> bool:
+    """Is the word a unit of time, money or count ("dollars", "点四十分")?"""
+    t = norm(w.word.word)
+    if not t:
+        return False
+    if t.isascii():
+        return t in {norm(u) for u in rules.units}
+    return any(t.startswith(u) for u in rules.units if not u.isascii())
+
+
 def window(words: list[TimedWord], starts: list[float], t0: float, t1: float) -> list[TimedWord]:
     """Words starting in [t0 - 30 s, t1) whose time overlaps [t0, t1] (words are sorted by start)."""
     lo, hi = bisect_left(starts, t0 - 30.0), bisect_left(starts, t1)
@@ -107,7 +120,7 @@ def find_runs(words: list[TimedWord], rules: Rules, others: list[TimedWord] | No
     stray = 0  # unknown words since the last digit: one is bridged ("446 Miro 946…"), two end the run
     for w in words:
         text = w.word.word
-        pieces = number_tokens(text)
+        pieces = [] if PLACEHOLDER.search(text) else number_tokens(text)
         if not pieces:
             if not is_filler(text, rules):
                 stray += 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from transcribe.redaction.cues import Cues
 from transcribe.redaction.hits import Hit, WordRef
 from transcribe.redaction.rules import Kind, Rules
-from transcribe.redaction.runs import MAX_GAP_S, TimedWord, interrupted, is_filler, norm
+from transcribe.redaction.runs import MAX_GAP_S, PLACEHOLDER, TimedWord, interrupted, is_filler, norm
 from transcribe.redaction.spoken_numbers import ZH_DIGITS, number_tokens
 
 MIN_UNITS = 5  # digit-like words (Chinese: characters) a stretch needs
@@ -37,7 +37,7 @@ class _Scored:
 
 def _score(w: TimedWord, rules: Rules) -> _Scored:
     t = norm(w.word.word)
-    if not t:
+    if not t or PLACEHOLDER.search(w.word.word):
         return _Scored(w, 0, 0)
     if t.isascii():
         digit_like = bool(number_tokens(w.word.word)) or t in rules.soundalikes
