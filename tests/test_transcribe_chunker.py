@@ -115,9 +115,10 @@ def test_packed_times_map_back_to_the_call() -> None:
     audio, spans, where = packed([chunk])
     assert len(audio) == 32_000 and spans == [{"start": 0, "end": 16_000}, {"start": 16_000, "end": 32_000}]
     assert call_time(where, 0.5) == 1.5
-    assert call_time(where, 1.0) == 10.0  # a start on the edge: the second span's first sample
-    assert call_time(where, 1.0, end=True) == 2.0  # an end on the edge: the first span's last
+    assert call_time(where, 1.0) == 10.0  # on the edge: the second span's first sample
     assert call_time(where, 1.25) == 10.25
+    # A word from 0.8 to 1.1 s, its middle in the first span: its end stays with it (2.1 s, not 10.1).
+    assert call_time(where, 1.1, ref=0.95) == pytest.approx(2.1)
 
 
 @pytest.mark.slow

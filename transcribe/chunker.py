@@ -212,9 +212,9 @@ class ChannelChunker:
                 self.reach[id(s)] = (lo, self._audio(lo, s["end"] + SPEECH_PAD))
         done: list[Chunk] = []
         for s in self.spans.take(length=self.pos if last else None):
-            lo, kept = self.reach.pop(id(s), (None, None))
+            reach = self.reach.pop(id(s), None)
             for a, b in self._minus(s["start"], s["end"]):
-                piece = kept[a - lo : b - lo].copy() if kept is not None and lo is not None else self._audio(a, b)
+                piece = reach[1][a - reach[0] : b - reach[0]].copy() if reach else self._audio(a, b)
                 if self.open.spans and self.open.samples + (b - a) > MAX_CHUNK:  # collect_chunks's rule
                     done.append(self.open)
                     self.open = Chunk()
@@ -256,14 +256,15 @@ def packed(chunks: Sequence[Chunk]) -> tuple[np.ndarray, list[dict[str, int]], l
     return audio, spans, where
 
 
-def call_time(where: Sequence[tuple[int, int, int]], t: float, *, end: bool = False) -> float:
-    """Seconds in the packed array → seconds from the call's start (an end on a span edge stays in
-    the span it ends)."""
-    x = t * SAMPLE_RATE
-    for at, start, n in where:
-        if x < at + n or (end and x <= at + n):
-            return (start + max(0.0, x - at)) / SAMPLE_RATE
+def call_time(where: Sequence[tuple[int, int, int]], t: float, *, ref: float | None = None) -> float:
+    """Seconds in the packed array → seconds from the call's start, by the span that holds ``ref``
+    (default ``t``): a word's edges go with the span that holds its middle."""
+    x, r = t * SAMPLE_RATE, (t if ref is None else ref) * SAMPLE_RATE
     if not where:
         return t
-    at, start, n = where[-1]
+    at, start, _n = where[-1]
+    for span in where:
+        if r < span[0] + span[2]:
+            at, start, _n = span
+            break
     return (start + x - at) / SAMPLE_RATE

@@ -226,7 +226,7 @@ class Transcriber:
         if not spans:
             return [], found
         out = self._decode(audio, spans, language=language, hotwords=hotwords,
-                           at=lambda t, _end=False: t + offset_s, speaker=speaker, channel=channel)
+                           at=lambda t, _ref: t + offset_s, speaker=speaker, channel=channel)
         log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
         return out, found
 
@@ -238,7 +238,7 @@ class Transcriber:
         if not spans:
             return []
         return self._decode(audio, spans, language=language, hotwords=hotwords, speaker=speaker, channel=channel,
-                            at=lambda t, end=False: call_time(where, t, end=end))
+                            at=lambda t, ref: call_time(where, t, ref=ref))
 
     def _decode(self, audio: np.ndarray, spans: list[Span], *, language: str | None, hotwords: str | None,
                 speaker: str, channel: int, at: Callable[..., float]) -> list[Segment]:
@@ -301,13 +301,17 @@ class Transcriber:
 
     def _segment(self, s: Any, *, at: Callable[..., float], speaker: str, channel: int,
                  language: str | None) -> Segment:
-        def t(x: float, end: bool = False) -> float:
-            return round(at(float(x), end), 3)
+        def t(x: float, ref: float) -> float:
+            return round(at(float(x), float(ref)), 3)
 
-        words = [Word(t(w.start), t(w.end, True), self.output_text(w.word, language), round(float(w.probability), 4))
-                 for w in (s.words or [])]
+        # A word lands by its middle, both edges with it (as faster-whisper restores times): in packed
+        # speech a word's end may run past its span's last sample into the next span's audio.
+        words = [Word(t(w.start, (w.start + w.end) / 2), t(w.end, (w.start + w.end) / 2),
+                      self.output_text(w.word, language), round(float(w.probability), 4)) for w in (s.words or [])]
+        start = words[0].start if words else t(s.start, s.start)
+        end = words[-1].end if words else t(s.end, float(s.end) - 1e-3)
         return Segment(
-            speaker=speaker, channel=channel, start=t(s.start), end=t(s.end, True),
+            speaker=speaker, channel=channel, start=start, end=end,
             text=self.output_text(s.text, language).strip(), words=words,
             avg_logprob=round(float(s.avg_logprob), 4), no_speech_prob=round(float(s.no_speech_prob), 4),
             compression_ratio=round(float(s.compression_ratio), 3),
