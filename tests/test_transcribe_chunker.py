@@ -117,8 +117,10 @@ def test_packed_times_map_back_to_the_call() -> None:
     assert call_time(where, 0.5) == 1.5
     assert call_time(where, 1.0) == 10.0  # on the edge: the second span's first sample
     assert call_time(where, 1.25) == 10.25
-    # A word from 0.8 to 1.1 s, its middle in the first span: its end stays with it (2.1 s, not 10.1).
-    assert call_time(where, 1.1, ref=0.95) == pytest.approx(2.1)
+    # A word from 0.8 to 1.1 s, its middle in the first span: its end stays with it, at that span's
+    # last sample (2.0 s), not in the next span's audio (10.1 s).
+    assert call_time(where, 1.1, ref=0.95) == 2.0
+    assert call_time(where, 0.9, ref=1.05) == 10.0
 
 
 @pytest.mark.slow

@@ -258,13 +258,14 @@ def packed(chunks: Sequence[Chunk]) -> tuple[np.ndarray, list[dict[str, int]], l
 
 def call_time(where: Sequence[tuple[int, int, int]], t: float, *, ref: float | None = None) -> float:
     """Seconds in the packed array → seconds from the call's start, by the span that holds ``ref``
-    (default ``t``): a word's edges go with the span that holds its middle."""
+    (default ``t``): a word's edges go with the span that holds its middle, and stay inside that span
+    (the packed audio past its end is another span's, said elsewhere in the call)."""
     x, r = t * SAMPLE_RATE, (t if ref is None else ref) * SAMPLE_RATE
     if not where:
         return t
-    at, start, _n = where[-1]
+    at, start, n = where[-1]
     for span in where:
         if r < span[0] + span[2]:
-            at, start, _n = span
+            at, start, n = span
             break
-    return (start + x - at) / SAMPLE_RATE
+    return (start + min(max(x - at, 0), n)) / SAMPLE_RATE
