@@ -7,10 +7,14 @@ Throughput comes from these (measured in docs/benchmarks.md):
   replica: the replicas never idle between calls or while one channel of a call waits for the
   other, and never run more streams than there are replicas (no oversubscription);
 - a call is decoded and transcribed window by window (:data:`~transcribe.audio.WINDOW_S`, two
-  windows in flight per call), each channel of a window one task: listened to once (music on hold
-  and tones found by :mod:`transcribe.nonspeech`, speech by the gated VAD of :mod:`transcribe.vad`),
-  then its speech through faster-whisper's ``BatchedInferencePipeline`` (packed into ≤30 s chunks), so memory stays
-  flat however long the call is and a long mono call still keeps two replicas busy;
+  windows in flight per call), so memory stays flat however long the call is and a long mono call
+  still keeps two replicas busy; each channel of a window is listened to once (music on hold and
+  tones found by :mod:`transcribe.nonspeech`), its speech found by Silero over the whole channel
+  and packed into ≤30 s chunks across window edges (:mod:`transcribe.chunker`, ``exact_chunks``:
+  the chunks bare faster-whisper decodes, so window cuts never change the text), and each batch of
+  complete chunks is one task through faster-whisper's ``BatchedInferencePipeline``; with
+  ``exact_chunks`` off, each channel of a window is one task, speech found by the gated VAD of
+  :mod:`transcribe.vad` (less VAD CPU, other chunk edges);
 - ``asr_cascade``: each chunk decoded greedily first and with the beam only where the greedy pass
   is unsure (:mod:`transcribe.cascade`);
 - ``asr_batch_size`` 1: with one-thread replicas on a CPU, batching chunks makes each one slower
