@@ -246,6 +246,12 @@ class Settings(BaseSettings):
         "(`asr_beam_size`) only where the greedy pass is unsure (low log-probability, too few words, a loop). "
         "Measured with `python -m bench.asr_cascade` and `python -m bench.pbx_speed` (docs/benchmarks.md).",
     )
+    asr_exact_chunks: bool = Field(
+        True, description="Voice detection by Silero over each whole channel (its state carried across windows) "
+        "and speech packed into chunks across window edges: the chunks, and so the text, of bare faster-whisper "
+        "over the whole call. Off: Silero only where an energy gate hears sound, window by window (less CPU, "
+        "other chunk edges). Measured with `python -m bench.pbx_speed` (docs/benchmarks.md).",
+    )
     asr_language: str | None = Field(None, description="Fixed language (`zh`, `en`); empty = detect per call.")
     asr_language_by_queue: dict[str, str] = Field(
         default_factory=dict, description='Language per queue, JSON: `{"cn-support": "zh"}`.'

@@ -7,10 +7,14 @@ Throughput comes from these (measured in docs/benchmarks.md):
   replica: the replicas never idle between calls or while one channel of a call waits for the
   other, and never run more streams than there are replicas (no oversubscription);
 - a call is decoded and transcribed window by window (:data:`~transcribe.audio.WINDOW_S`, two
-  windows in flight per call), each channel of a window one task: listened to once (music on hold
-  and tones found by :mod:`transcribe.nonspeech`, speech by the gated VAD of :mod:`transcribe.vad`),
-  then its speech through faster-whisper's ``BatchedInferencePipeline`` (packed into ≤30 s chunks), so memory stays
-  flat however long the call is and a long mono call still keeps two replicas busy;
+  windows in flight per call), so memory stays flat however long the call is and a long mono call
+  still keeps two replicas busy; each channel of a window is listened to once (music on hold and
+  tones found by :mod:`transcribe.nonspeech`), its speech found by Silero over the whole channel
+  and packed into ≤30 s chunks across window edges (:mod:`transcribe.chunker`, ``exact_chunks``:
+  the chunks bare faster-whisper decodes, so window cuts never change the text), and each batch of
+  complete chunks is one task through faster-whisper's ``BatchedInferencePipeline``; with
+  ``exact_chunks`` off, each channel of a window is one task, speech found by the gated VAD of
+  :mod:`transcribe.vad` (less VAD CPU, other chunk edges);
 - ``asr_cascade``: each chunk decoded greedily first and with the beam only where the greedy pass
   is unsure (:mod:`transcribe.cascade`);
 - ``asr_batch_size`` 1: with one-thread replicas on a CPU, batching chunks makes each one slower
@@ -24,7 +28,7 @@ import itertools
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -34,6 +38,7 @@ import numpy as np
 from storage.errors import Conflict
 from storage.segments import UNKNOWN_SPEAKER, Segment, Word
 from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
+from transcribe.chunker import ChannelChunker, Chunk, call_time, packed
 from transcribe.conversation import merge
 from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
@@ -88,6 +93,7 @@ class ComputeSettings:
     nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
     unprime: bool = True  # re-decode without hotwords a chunk that copies the hotword prompt (fallback.py)
     cascade: bool = False  # greedy first, the beam only on chunks the greedy pass is unsure of (cascade.py)
+    exact_chunks: bool = True  # Silero over the whole channel, chunks packed across windows (chunker.py)
 
     @classmethod
     def from_settings(cls) -> ComputeSettings:
@@ -96,7 +102,7 @@ class ComputeSettings:
         s = get_settings()
         return cls(device=s.asr_device, compute_type=s.asr_compute_type, cpu_threads=s.asr_cpu_threads,
                    num_workers=s.asr_num_workers, batch_size=s.asr_batch_size, beam_size=s.asr_beam_size,
-                   cascade=s.asr_cascade)
+                   cascade=s.asr_cascade, exact_chunks=s.asr_exact_chunks)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,12 +225,29 @@ class Transcriber:
                           ) -> tuple[list[Segment], list[NonSpeech]]:
         """Segments of one channel (one speaker) of one window, times in seconds from the call's start;
         and the music on hold and tones found there (never sent to Whisper)."""
-        from faster_whisper import BatchedInferencePipeline
-
         audio = to_float(samples)
         spans, found = self.listen(audio, channel=channel, offset_s=offset_s)
         if not spans:
             return [], found
+        out = self._decode(audio, spans, language=language, hotwords=hotwords,
+                           at=lambda t, _ref: t + offset_s, speaker=speaker, channel=channel)
+        log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
+        return out, found
+
+    def transcribe_chunks(self, chunks: Sequence[Chunk], *, speaker: str, channel: int, language: str | None,
+                          hotwords: str | None = None) -> list[Segment]:
+        """Segments of chunks a :class:`~transcribe.chunker.ChannelChunker` packed: each decoded as the
+        pipeline decodes a chunk, times in seconds from the call's start."""
+        audio, spans, where = packed(chunks)
+        if not spans:
+            return []
+        return self._decode(audio, spans, language=language, hotwords=hotwords, speaker=speaker, channel=channel,
+                            at=lambda t, ref: call_time(where, t, ref=ref))
+
+    def _decode(self, audio: np.ndarray, spans: list[Span], *, language: str | None, hotwords: str | None,
+                speaker: str, channel: int, at: Callable[..., float]) -> list[Segment]:
+        from faster_whisper import BatchedInferencePipeline
+
         known = KnownSpeech(spans)
         # A pipeline per task: it keeps per-stream state (last word time) while it runs.
         cascade = None
@@ -246,19 +269,53 @@ class Transcriber:
                              language=language, beam_size=self.compute.beam_size,
                              word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
                              fallback=self.compute.fallback, unprime=self.compute.unprime)
-        out = [self._segment(s, offset=offset_s, speaker=speaker, channel=channel, language=language)
-               for s in decoded]
-        log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
-        return out, found
+        return [self._segment(s, at=at, speaker=speaker, channel=channel, language=language) for s in decoded]
 
-    def _segment(self, s: Any, *, offset: float, speaker: str, channel: int, language: str | None) -> Segment:
-        def t(x: float) -> float:
-            return round(float(x) + offset, 3)
+    def _listen_whole(self, chunkers: dict[int, ChannelChunker], window: AudioWindow | None,
+                      heard: list[NonSpeech]) -> dict[int, list[Chunk]]:
+        """Every channel's chunks completed by ``window`` (None: the call has ended); the music on
+        hold and tones found in it go to ``heard``."""
+        out = {}
+        for ch, chunker in chunkers.items():
+            if window is None:
+                out[ch] = chunker.feed(np.zeros(0, dtype=np.float32), last=True)
+                continue
+            audio = to_float(window.channels[ch])
+            found = classify(audio, channel=ch, offset_s=window.offset_s) if self.compute.nonspeech else []
+            heard.extend(found)
+            skip = [(int(x.start * SAMPLE_RATE), int(x.end * SAMPLE_RATE)) for x in found]
+            out[ch] = chunker.feed(audio, skip=skip)
+        return out
 
-        words = [Word(t(w.start), t(w.end), self.output_text(w.word, language), round(float(w.probability), 4))
-                 for w in (s.words or [])]
+    def _feed_silent(self, chunkers: dict[int, ChannelChunker], window: AudioWindow,
+                     heard: list[NonSpeech]) -> None:
+        for ch, chunks in self._listen_whole(chunkers, window, heard).items():
+            if chunks:  # the language detector heard nobody where Silero over the whole channel did
+                log.info("channel %d: %d chunk(s) before the language was known, not decoded", ch, len(chunks))
+
+    def _feed(self, chunkers: dict[int, ChannelChunker], window: AudioWindow | None, speakers: Mapping[int, str],
+              heard: list[NonSpeech], *, language: str | None, hotwords: str | None
+              ) -> list[tuple[int, Future[tuple[list[Segment], list[NonSpeech]]]]]:
+        def task(ch: int, chunks: list[Chunk]) -> tuple[list[Segment], list[NonSpeech]]:
+            return self.transcribe_chunks(chunks, speaker=speakers[ch], channel=ch, language=language,
+                                          hotwords=hotwords), []
+
+        return [(ch, self._pool.submit(task, ch, chunks))
+                for ch, chunks in self._listen_whole(chunkers, window, heard).items() if chunks]
+
+    def _segment(self, s: Any, *, at: Callable[..., float], speaker: str, channel: int,
+                 language: str | None) -> Segment:
+        def t(x: float, ref: float) -> float:
+            return round(at(float(x), float(ref)), 3)
+
+        # A word lands by its middle, both edges with it (as faster-whisper restores times): in packed
+        # speech a word's end may run past its span's last sample into the next span's audio.
+        words = [Word(t(w.start, (w.start + w.end) / 2), t(w.end, (w.start + w.end) / 2),
+                      self.output_text(w.word, language), round(float(w.probability), 4)) for w in (s.words or [])]
+        start = words[0].start if words else t(s.start, s.start)
+        end = words[-1].end if words else t(s.end, float(s.end) - 1e-3)
         return Segment(
-            speaker=speaker, channel=channel, start=t(s.start), end=t(s.end),
+            speaker=speaker, channel=channel, start=start, end=end,
             text=self.output_text(s.text, language).strip(), words=words,
             avg_logprob=round(float(s.avg_logprob), 4), no_speech_prob=round(float(s.no_speech_prob), 4),
             compression_ratio=round(float(s.compression_ratio), 3),
@@ -293,6 +350,8 @@ class Transcriber:
         system: list[Segment] = []
         heard: list[NonSpeech] = []
         inflight: deque[list[tuple[int, Future[tuple[list[Segment], list[NonSpeech]]]]]] = deque()
+        chunkers = ({ch: ChannelChunker(self.compute.vad_threshold, self.compute.vad_min_silence_ms)
+                     for ch in speakers} if self.compute.exact_chunks else {})
 
         def collect() -> None:
             for ch, fut in inflight.popleft():
@@ -313,14 +372,22 @@ class Transcriber:
                     agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
                     language, prob = self.detect_language(window, languages=languages, agent_channel=agent)
                     if language is None:
+                        if chunkers:  # Silero's state runs through every window, silent ones too
+                            self._feed_silent(chunkers, window, heard)
                         continue
                     detect = False
                 primed = (hotwords or {}).get(language or "")
-                inflight.append([(ch, self._pool.submit(
-                    self.transcribe_window, window.channels[ch], offset_s=window.offset_s, speaker=sp,
-                    channel=ch, language=language, hotwords=primed)) for ch, sp in speakers.items()])
+                if chunkers:
+                    inflight.append(self._feed(chunkers, window, speakers, heard, language=language, hotwords=primed))
+                else:
+                    inflight.append([(ch, self._pool.submit(
+                        self.transcribe_window, window.channels[ch], offset_s=window.offset_s, speaker=sp,
+                        channel=ch, language=language, hotwords=primed)) for ch, sp in speakers.items()])
                 if len(inflight) >= WINDOWS_IN_FLIGHT:
                     collect()
+            if chunkers:
+                inflight.append(self._feed(chunkers, None, speakers, heard, language=language,
+                                           hotwords=(hotwords or {}).get(language or "")))
             while inflight:
                 collect()
         finally:
