@@ -71,6 +71,13 @@ def _period_of_day(day: str, period: Period) -> str:
     return week_of(day) if period == Period.week else day
 
 
+# the sums from_sums reads: the page asks the rollup for these only (fewer aggregates over a month's day rows)
+KPI_SUMS = ("calls", "human_n", "human_sum", "auto_n", "auto_sum", "talk_s", "held_hold_s", "held_duration_s",
+            "held_count", "held_n", "metric_non_talk_s", "metric_duration_s", "metric_overtalk_s",
+            "metric_overtalk_count", "metric_n", "acw_talk_s", "acw_s", "acw_n", "fcr_item_yes", "fcr_item_n",
+            "complaint_yes", "complaint_n", "passed_yes", "passed_n", "critical_fails", "retraining")
+
+
 def from_sums(s: Sums, *, calls_per_hour: float | None, fcr_rate: float | None) -> Kpis:
     """scoring.kpi.compute's figures from the rollup's column sums (plus the two that are not sums)."""
     def div(a: float, b: float, scale: float = 1.0) -> float | None:
@@ -161,7 +168,8 @@ def kpi_rows(session: Session, who: Principal, *, start: datetime, end: datetime
         raise InvalidInput("the KPI window ends before it starts")
     column = {GroupBy.agent: "agent_id", GroupBy.team: "team", GroupBy.queue: "queue"}.get(by)
     groups: dict[tuple[str, str], list[Sums]] = defaultdict(list)
-    for (day, value), sums in window_sums(session, who, start, end, by=column, team=team, queue=queue).items():
+    for (day, value), sums in window_sums(session, who, start, end, by=column, team=team, queue=queue,
+                                           sums=KPI_SUMS).items():
         groups[(_period_of_day(day, period), _name(by, value))].append(sums)
     cph = {(p, _name(by, g)): v for (p, g), v in shifts.rates(session, who, start=start, end=end, by=column,
                                                                period=period, team=team, queue=queue).items()}
