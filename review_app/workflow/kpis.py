@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from review_app.workflow import shifts
+from review_app.workflow import rollup, shifts
 from review_app.workflow.kpi_calls import counted_evaluations, load_calls
 from review_app.workflow.rollup import Sums, total, week_of, window_sums
 from scoring.kpi import KpiCall, Kpis, calls_per_hour, first_contact_resolved
@@ -168,11 +168,13 @@ def kpi_rows(session: Session, who: Principal, *, start: datetime, end: datetime
         raise InvalidInput("the KPI window ends before it starts")
     column = {GroupBy.agent: "agent_id", GroupBy.team: "team", GroupBy.queue: "queue"}.get(by)
     groups: dict[tuple[str, str], list[Sums]] = defaultdict(list)
+    hours = rollup.touched(session, start, end)  # looked up once for the sums and calls per hour
     for (day, value), sums in window_sums(session, who, start, end, by=column, team=team, queue=queue,
-                                           sums=KPI_SUMS).items():
+                                           sums=KPI_SUMS, known=hours).items():
         groups[(_period_of_day(day, period), _name(by, value))].append(sums)
     cph = {(p, _name(by, g)): v for (p, g), v in shifts.rates(session, who, start=start, end=end, by=column,
-                                                               period=period, team=team, queue=queue).items()}
+                                                               period=period, team=team, queue=queue,
+                                                               known=hours).items()}
     fcr = _fcr_rates(session, who, start=start, end=end, by=by, period=period, team=team, queue=queue)
     out = []
     for key, parts in sorted(groups.items()):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func
@@ -136,17 +136,22 @@ def _fold(pieces: list[Piece], gap_s: float) -> tuple[dict[Part, list[float]], s
 
 
 def _from_days(session: Session, who: Principal, *, start: datetime, end: datetime, by: str | None, period: str,
-               team: str | None) -> dict[tuple[str, str], float | None] | None:
+               team: str | None, known: set[str] | None | Literal[True]) -> dict[tuple[str, str], float | None] | None:
     """``rates`` from ``day_shifts``; None when the window holds no whole UTC day or was never refreshed."""
-    mark = rollups.watermark(session)
     d0, d1 = day_start(day_key(start)), day_start(day_key(end))
     d0 = d0 if d0 == start else d0 + DAY
-    if mark is None or d0 >= d1:
-        return None
     started = col(Call.started_at)
-    changed = session.execute(sa.select(started).where(col(Call.updated_at) >= mark - rollups.OVERLAP,
-                                                       started >= d0, started < d1).distinct())
-    dirty = sorted({day_start(day_key(s)) for (s,) in changed})
+    if known is True:
+        mark = rollups.watermark(session)
+        if mark is None or d0 >= d1:
+            return None
+        changed = session.execute(sa.select(started).where(col(Call.updated_at) >= mark - rollups.OVERLAP,
+                                                           started >= d0, started < d1).distinct())
+        dirty = sorted({day_start(day_key(s)) for (s,) in changed})
+    else:  # the hours touched since the refresh, as the page's sums read them: their calls' days and more
+        if known is None or d0 >= d1:
+            return None
+        dirty = sorted({day_start(h[:10]) for h in known} & {d0 + i * DAY for i in range((d1 - d0) // DAY)})
     gap_s = get_settings().shift_gap_min * 60
     t = day_shifts.c
     where = [t.day >= day_key(d0), t.day < day_key(d1), *rollup.scope(who, day_shifts)]
@@ -184,10 +189,12 @@ def _from_days(session: Session, who: Principal, *, start: datetime, end: dateti
 
 
 def rates(session: Session, who: Principal, *, start: datetime, end: datetime, by: str | None, period: str,
-          team: str | None, queue: str | None) -> dict[tuple[str, str], float | None]:
-    """Calls per shift hour per (period key, value of the call column ``by`` or '' for one group)."""
+          team: str | None, queue: str | None,
+          known: set[str] | None | Literal[True] = True) -> dict[tuple[str, str], float | None]:
+    """Calls per shift hour per (period key, value of the call column ``by`` or '' for one group).
+    ``known``: ``rollup.touched`` of this window when the caller has it (True: look up what is needed)."""
     if by in (None, "agent_id", "team") and not queue:
-        got = _from_days(session, who, start=start, end=end, by=by, period=period, team=team)
+        got = _from_days(session, who, start=start, end=end, by=by, period=period, team=team, known=known)
         if got is not None:
             return got
     where = [col(Call.started_at) >= start, col(Call.started_at) < end, calls_clause(who)]
