@@ -58,6 +58,12 @@ day_stats = sa.Table(
 )
 
 
+def _link_column(kind: type[sa.types.TypeEngine[Any]]) -> Any:
+    """A column written by ``link_days`` after the row: no default of the client's (an INSERT leaves it out
+    and the database's 0 stands until the join is written)."""
+    return sa.Column(kind, nullable=False, server_default="0")
+
+
 class DayShifts(SQLModel, table=True):
     """One agent's calls of one UTC day (tenant, team), as shifts: see the module doc."""
 
@@ -74,10 +80,21 @@ class DayShifts(SQLModel, table=True):
     first_start: float = 0.0  # the first call's start
     first_end: float = 0.0  # the first shift's end
     last_end: float = 0.0  # the latest call end
+    # the day's join to the day before, of the same tenant, team and agent (link_days, at refresh time), so
+    # that a reader sums a period's days in one GROUP BY without ordering them (review_app/workflow/shifts.py)
+    join_s: float = Field(default=0.0, sa_column=_link_column(sa.Float))  # first_start - the day
+    # before's last_end when that is within the gap (the first shift continues the one before), else 0
+    join_past_first: int = Field(default=0, sa_column=_link_column(sa.Integer))  # 1: joined, and the
+    # day before runs past this day's first shift (its second shift may join too: read from the calls)
+    crossed: int = Field(default=0, sa_column=_link_column(sa.Integer))  # 1: the agent has a row of
+    # another tenant or team on this day or the day before (a reader grouping them together reads the calls)
+    reaches: int = Field(default=0, sa_column=_link_column(sa.Integer))  # 1: a call ends within the gap
+    # of the day after next or later (then the day after is not the only one a later day joins: read the calls)
 
 
 day_shifts: sa.Table = DayShifts.__table__  # type: ignore[attr-defined]
 SHIFT_COLUMNS = ("calls", "worked_s", "first_start", "first_end", "last_end")
+LINK_COLUMNS = ("join_s", "join_past_first", "crossed", "reaches")
 
 
 @dataclass(frozen=True)
@@ -166,9 +183,11 @@ def _sum_select(table: sa.Table, names: Iterable[str], a: datetime, b: datetime)
             .where(h >= hour_key(a), h < hour_key(b)).group_by(*keys))
 
 
-def replace_days(session: Session, ranges: list[tuple[datetime, datetime]]) -> None:
+def replace_days(session: Session, ranges: list[tuple[datetime, datetime]], *, link: bool = True) -> None:
     """Recompute the day rows of these day ranges: the sums from the hour rows (which the refresh has
-    just written), the shifts from the call rows. DELETE, then INSERT: never added to."""
+    just written), the shifts from the call rows. DELETE, then INSERT: never added to. Then the shift
+    rows' joins to the day before, of these days and the day after each range (``link`` False: not
+    yet, the migration that adds those columns writes them)."""
     pg = session.get_bind().dialect.name == "postgresql"
     gap_s = get_settings().shift_gap_min * 60
     for a, b in ranges:
@@ -182,6 +201,29 @@ def replace_days(session: Session, ranges: list[tuple[datetime, datetime]]) -> N
             cells = raw_cells(session, [col(Call.started_at) >= a, col(Call.started_at) < b])
             if cells:
                 session.execute(sa.insert(day_shifts), [vars(c) for c in cells])
+    for a, b in ranges if link else ():
+        link_days(session, a, b + DAY)
+
+
+def link_days(session: Session, a: datetime, b: datetime) -> None:
+    """Write each ``day_shifts`` row's join to the day before (``LINK_COLUMNS``) for the days of [a, b), one
+    UPDATE per day. Called for the days just recomputed and the day after them, whose day before changed."""
+    gap_s = get_settings().shift_gap_min * 60
+    t, p = day_shifts.c, day_shifts.alias("p")
+    d = a
+    while d < b:
+        day, before = day_key(d), day_key(d - DAY)
+        prev_end = sa.select(p.c.last_end).where(p.c.day == before, p.c.tenant == t.tenant, p.c.team == t.team,
+                                                 p.c.agent_id == t.agent_id).scalar_subquery()
+        joins = t.first_start - prev_end <= gap_s  # NULL (not joined) when there is no row the day before
+        several = (sa.select(p.c.agent_id).where(p.c.day.in_([before, day])).group_by(p.c.agent_id)
+                   .having(sa.or_(func.count(p.c.tenant.distinct()) > 1, func.count(p.c.team.distinct()) > 1)))
+        values = (sa.case((joins, t.first_start - prev_end), else_=0.0),
+                  sa.case((sa.and_(joins, prev_end > t.first_end), 1), else_=0),
+                  sa.case((t.agent_id.in_(several), 1), else_=0),
+                  sa.case((t.last_end >= (d + 2 * DAY).timestamp() - gap_s, 1), else_=0))
+        session.execute(sa.update(day_shifts).where(t.day == day).values(dict(zip(LINK_COLUMNS, values, strict=True))))
+        d += DAY
 
 
 def all_days(session: Session) -> list[tuple[datetime, datetime]]:
@@ -197,7 +239,7 @@ def all_days(session: Session) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def refresh(session: Session, hours: list[tuple[datetime, datetime]] | None) -> int:
+def refresh(session: Session, hours: list[tuple[datetime, datetime]] | None, *, link: bool = True) -> int:
     """Recompute the days of these hour ranges (None: every day); the days recomputed."""
     if hours is None:
         for table in (day_stats, day_repeats, day_shifts):
@@ -206,5 +248,5 @@ def refresh(session: Session, hours: list[tuple[datetime, datetime]] | None) -> 
     else:
         ranges = runs({day_start(day_key(t)) for a, b in hours
                        for t in (a + i * HOUR for i in range(round((b - a) / HOUR)))}, DAY)
-    replace_days(session, ranges)
+    replace_days(session, ranges, link=link)
     return sum(round((b - a) / DAY) for a, b in ranges)

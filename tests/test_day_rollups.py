@@ -28,12 +28,14 @@ from storage.evaluations import Evaluation
 from storage.repeats import COUNTS, HourRepeats, day_repeats
 from storage.reviews import Review
 from storage.rollups import SUMS, HourStats
+from storage.settings import get_settings
 from storage.users import Principal, Role
 from tests.test_rollups import _call, _raw_dashboard, _raw_kpis, _review
 
 SUP = Principal("sup", Role.supervisor)
 TEAM_SUP = Principal("sup-t1", Role.supervisor, team="t1")
 ADMIN = Principal("admin", Role.admin)
+LINKS = day_rollups.LINK_COLUMNS
 FORMS = ((GroupBy.agent, Period.day, None), (GroupBy.team, Period.month, None), (GroupBy.all, Period.week, None),
          (GroupBy.agent, Period.month, "t1"), (GroupBy.queue, Period.month, None))
 
@@ -61,6 +63,12 @@ def _world(s: Session, r: random.Random) -> list[str]:
     _set(s, short, agent_id="a3", team="t1", duration_s=300.0)
     other_team = _call(s, n + 2, datetime(2026, 5, 12, 9, 40, tzinfo=UTC), r)
     _set(s, other_team, agent_id="a1", team="t0", duration_s=600.0)
+    # a call of 27 hours (to 01:00 two days on: a later day joins it, not the day after only), then one
+    # joining it; and a call just after a midnight that the live tail gives a call just before
+    for k, (when, seconds) in enumerate(((datetime(2026, 5, 20, 22, tzinfo=UTC), 97200.0),
+                                         (datetime(2026, 5, 22, 0, 30, tzinfo=UTC), 600.0),
+                                         (datetime(2026, 5, 25, 0, 20, tzinfo=UTC), 600.0))):
+        _set(s, _call(s, n + 3 + k, when, r), agent_id="a4" if k < 2 else "a5", team="t1", duration_s=seconds)
     ago = datetime.now(UTC) - timedelta(days=1)
     s.execute(sa.update(Call).values(created_at=ago, updated_at=ago))
     s.execute(sa.update(Evaluation).values(created_at=ago, updated_at=ago))
@@ -98,7 +106,7 @@ def _assert_equal_raw(s: Session) -> int:
 def _snapshot(s: Session) -> dict[str, dict[tuple, dict[str, float]]]:
     out: dict[str, dict[tuple, dict[str, float]]] = {}
     for name, table, cols in (("stats", day_stats, SUMS), ("repeats", day_repeats, COUNTS),
-                              ("shifts", day_shifts, day_rollups.SHIFT_COLUMNS)):
+                              ("shifts", day_shifts, day_rollups.SHIFT_COLUMNS + day_rollups.LINK_COLUMNS)):
         t = table.c
         out[name] = {(row.day, row.tenant, row.team, row.agent_id): {c: float(getattr(row, c)) for c in cols}
                      for row in s.execute(sa.select(t))}
@@ -116,8 +124,32 @@ def _day_rows_equal_hours_and_calls(s: Session) -> None:
                 w[c] += float(getattr(h, c))
         assert got[name] == {k: pytest.approx(v) for k, v in want.items()}, name
     cells = day_rollups.raw_cells(s, [sa.true()])
+    got["shifts"] = {k: {c: v[c] for c in day_rollups.SHIFT_COLUMNS} for k, v in got["shifts"].items()}
     assert got["shifts"] == {(c.day, c.tenant, c.team, c.agent_id): pytest.approx(
         {k: float(getattr(c, k)) for k in day_rollups.SHIFT_COLUMNS}) for c in cells}
+    links = {(row.day, row.tenant, row.team, row.agent_id): {c: float(getattr(row, c)) for c in LINKS}
+             for row in s.execute(sa.select(day_shifts))}
+    assert links == {k: pytest.approx(v) for k, v in _links(cells).items()}
+
+
+def _links(cells: list[day_rollups.Cell]) -> dict[tuple, dict[str, float]]:
+    """Each cell's join to the day before, from the cells (what day_rollups.link_days writes)."""
+    gap_s = get_settings().shift_gap_min * 60
+    by_key = {(c.day, c.tenant, c.team, c.agent_id): c for c in cells}
+    keys_of: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for c in cells:
+        keys_of.setdefault((c.day, c.agent_id), set()).add((c.tenant, c.team))
+    out = {}
+    for key, c in by_key.items():
+        before = (windows.day_start(c.day) - timedelta(days=1)).strftime("%Y-%m-%d")
+        prev = by_key.get((before, c.tenant, c.team, c.agent_id))
+        joins = prev is not None and c.first_start - prev.last_end <= gap_s
+        near = keys_of.get((before, c.agent_id), set()) | keys_of[(c.day, c.agent_id)]
+        out[key] = {"join_s": c.first_start - prev.last_end if joins and prev else 0.0,
+                    "join_past_first": float(joins and prev is not None and prev.last_end > c.first_end),
+                    "crossed": float(len(near) > 1),
+                    "reaches": float(c.last_end >= (windows.day_start(c.day) + timedelta(days=2)).timestamp() - gap_s)}
+    return out
 
 
 @pytest.mark.slow  # the raw reference recomputes every figure from the rows: about a minute per database
@@ -141,6 +173,9 @@ def test_kpis_from_the_day_layer_equal_the_raw_figures_across_refreshes_live_tai
             cid = _call(s, 900 + k, when, r)
             if k == 2:
                 _set(s, cid, agent_id="a1", team="t1", duration_s=900.0)
+        # ends at 00:05, 15 minutes before a5's refreshed first call of the day after: that day's join changes
+        _set(s, _call(s, 910, datetime(2026, 5, 24, 23, 55, tzinfo=UTC), r), agent_id="a5", team="t1",
+             duration_s=600.0)
         _review(s, ids[7], r)
         edited = s.get(Call, ids[11])
         assert edited is not None
@@ -199,3 +234,30 @@ def test_a_kolkata_month_reads_whole_days_edge_hours_and_part_hours_raw_and_touc
     assert cut.raw == [(utc[0], utc[1]), (utc[4], utc[5]), (may10 + timedelta(hours=7), may10 + timedelta(hours=8))]
     assert windows.split(start, end, None, days=True).raw == [(start, end)]  # never refreshed: all raw
     assert windows.split(start, end, set(), days=False).days == []  # a queue or a rubric: hours only
+
+
+def test_a_refresh_rewrites_the_join_of_the_day_after_the_days_it_recomputes(db_url: str) -> None:
+    """A call just before a midnight, added after the day after was refreshed: that day's stored join to
+    the day before changes although none of its calls did, and calls per hour stays the raw figure."""
+    r = random.Random(3)
+    with dbmod.session() as s:
+        ago = datetime.now(UTC) - timedelta(days=1)  # written a day ago: not in the next refresh's overlap
+        _set(s, _call(s, 1, datetime(2026, 5, 25, 0, 20, tzinfo=UTC), r), agent_id="a7", team="t1", duration_s=600.0,
+             created_at=ago, updated_at=ago)
+        s.execute(sa.update(Evaluation).values(created_at=ago, updated_at=ago))
+        s.execute(sa.update(Review).values(created_at=ago))
+        s.execute(sa.update(CallMetricsRow).values(updated_at=ago))
+    with dbmod.session() as s:
+        rollup.refresh(s)
+    with dbmod.session() as s:  # ends at 00:05, 15 minutes before the refreshed day's first call
+        _set(s, _call(s, 2, datetime(2026, 5, 24, 23, 55, tzinfo=UTC), r), agent_id="a7", team="t1", duration_s=600.0)
+    with dbmod.session() as s:
+        assert rollup.refresh(s).hours == 1  # the hour of the new call, not the day after
+    t = day_shifts.c
+    with dbmod.session() as s:
+        row = s.execute(sa.select(day_shifts).where(t.day == "2026-05-25")).one()
+        assert (row.join_s, row.join_past_first, row.crossed, row.reaches) == (900.0, 0, 0, 0)
+        got = kpi_rows(s, SUP, start=datetime(2026, 5, 1, tzinfo=UTC), end=datetime(2026, 6, 1, tzinfo=UTC),
+                       by=GroupBy.team, period=Period.month)
+        one_shift = 2100 / 3600  # 23:55 to 00:30
+        assert [(k.group, k.kpis.calls_per_hour) for k in got] == [("t1", pytest.approx(2 / one_shift))]

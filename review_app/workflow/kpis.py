@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from review_app.workflow import shifts
+from review_app.workflow import rollup, shifts
 from review_app.workflow.kpi_calls import counted_evaluations, load_calls
 from review_app.workflow.rollup import Sums, total, week_of, window_sums
 from scoring.kpi import KpiCall, Kpis, calls_per_hour, first_contact_resolved
@@ -69,6 +69,13 @@ def _period_of_day(day: str, period: Period) -> str:
     if period == Period.month:
         return day[:7]
     return week_of(day) if period == Period.week else day
+
+
+# the sums from_sums reads: the page asks the rollup for these only (fewer aggregates over a month's day rows)
+KPI_SUMS = ("calls", "human_n", "human_sum", "auto_n", "auto_sum", "talk_s", "held_hold_s", "held_duration_s",
+            "held_count", "held_n", "metric_non_talk_s", "metric_duration_s", "metric_overtalk_s",
+            "metric_overtalk_count", "metric_n", "acw_talk_s", "acw_s", "acw_n", "fcr_item_yes", "fcr_item_n",
+            "complaint_yes", "complaint_n", "passed_yes", "passed_n", "critical_fails", "retraining")
 
 
 def from_sums(s: Sums, *, calls_per_hour: float | None, fcr_rate: float | None) -> Kpis:
@@ -161,10 +168,13 @@ def kpi_rows(session: Session, who: Principal, *, start: datetime, end: datetime
         raise InvalidInput("the KPI window ends before it starts")
     column = {GroupBy.agent: "agent_id", GroupBy.team: "team", GroupBy.queue: "queue"}.get(by)
     groups: dict[tuple[str, str], list[Sums]] = defaultdict(list)
-    for (day, value), sums in window_sums(session, who, start, end, by=column, team=team, queue=queue).items():
+    hours = rollup.touched(session, start, end)  # looked up once for the sums and calls per hour
+    for (day, value), sums in window_sums(session, who, start, end, by=column, team=team, queue=queue,
+                                           sums=KPI_SUMS, known=hours).items():
         groups[(_period_of_day(day, period), _name(by, value))].append(sums)
     cph = {(p, _name(by, g)): v for (p, g), v in shifts.rates(session, who, start=start, end=end, by=column,
-                                                               period=period, team=team, queue=queue).items()}
+                                                               period=period, team=team, queue=queue,
+                                                               known=hours).items()}
     fcr = _fcr_rates(session, who, start=start, end=end, by=by, period=period, team=team, queue=queue)
     out = []
     for key, parts in sorted(groups.items()):

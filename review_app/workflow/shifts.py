@@ -11,20 +11,24 @@ Python. Elsewhere (SQLite) the group's calls are read (start, length, agent only
 
 Once the rollup is refreshed, a window of whole UTC days (by agent, team or none, no queue) is read
 from the day layer instead (``day_shifts``, storage/day_rollups.py): per agent and day, the calls, the
-worked seconds of the day's shifts, the first call's start, the first shift's end and the latest end.
-A period's days are joined in order: when a day's first call starts within the gap of the running
-end, its first shift continues the shift before (it adds ``first_end - running end`` instead of its
-own length). The window's part days at its edges and the days with calls changed since the refresh
-are computed from the call rows the same way. In the rare case that the day before still runs past
-the end of a day's first shift (an agent's overlapping calls across midnight), or an agent has two
-rows on one day (two teams), that agent's period is computed from its call rows.
+worked seconds of the day's shifts, the first call's start, the first shift's end and the latest end,
+and the day's join to the day before, written at refresh time: when the day's first call starts within
+the gap of the day before's latest end, its first shift continues the shift before and the day adds
+``first_start - that end`` (``join_s``) to its own worked time. So one ``GROUP BY`` per period, group,
+agent and run of stored days sums them, with no ordering; a day adds its join only when the day before
+is in the same period and run (not read raw). The window's part days at its edges and the days with
+calls changed since the refresh are computed from the call rows and joined to those runs in Python. An
+agent's period is computed from its call rows in the rare cases the stored joins cannot answer: the day
+before runs past the end of the day's first shift (overlapping calls across midnight), a call reaches
+within the gap of the day after next (27-hour calls), or the agent has rows of two teams or tenants on
+adjacent days that the group puts together.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func
@@ -36,12 +40,13 @@ from storage.access import calls_clause
 from storage.calls import Call
 from storage.day_rollups import day_shifts, raw_cells
 from storage.settings import get_settings
-from storage.users import Principal
+from storage.users import Principal, Role
 from storage.windows import DAY, day_key, day_start
 
 Part = tuple[str, str, str]  # (period key, group, agent)
-# (part, first day, calls, worked s, first start, first shift's end, latest end (s since 1970), unanswerable)
-Piece = tuple[Part, str, int, float, float, float, float, bool]
+# (part, first day, calls, worked s, first start, first shift's end (None: not known), latest end (s since
+# 1970), unanswerable)
+Piece = tuple[Part, str, int, float, float, float | None, float, bool]
 _PERIOD_FORMAT = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM"}
 
 
@@ -65,30 +70,40 @@ def _period_of_day(session: Session, period: str, day: Any) -> Any:
     return func.date(day, "-6 days", "weekday 1")  # the Monday on or before the day
 
 
-def _stored(session: Session, where: list[Any], by: str | None, period: str, dirty: list[str],
-            gap_s: float) -> list[Piece]:
-    """The stored days joined in the database, one piece per (period, group, agent) and run of days between
-    days read raw: each day adds its worked time, plus the gap to the running end when its first call
-    starts within ``gap_s`` of it (its first shift continues the one before)."""
+def _first_days(d0: datetime, d1: datetime, period: str, dirty: list[datetime]) -> tuple[list[str], list[str]]:
+    """Of the stored days [d0, d1): those that start a run of stored days (d0, the day after a day read
+    raw), and those whose day before is not in their period and run (those and the period starts),
+    which therefore do not add their stored join."""
+    starts = {d0} | {d + DAY for d in dirty if d + DAY < d1}
+    days = [d0 + i * DAY for i in range((d1 - d0) // DAY)]
+    first = {d for d in days if d in starts or period == "day" or (period == "month" and d.day == 1)
+             or (period == "week" and d.weekday() == 0)}
+    return sorted(map(day_key, starts)), sorted(map(day_key, first))
+
+
+def _stored(session: Session, who: Principal, where: list[Any], by: str | None, period: str, d0: datetime,
+            d1: datetime, dirty: list[datetime], team: str | None) -> list[Piece]:
+    """The stored days in one ``GROUP BY`` per (period, group, agent) and run of days between days read
+    raw: each day adds its worked time and its join to the day before (kept at refresh time,
+    storage/day_rollups.py ``link_days``) unless that day is not in its period and run. A piece's first
+    shift end is that of the row on the run's first day (None when the agent has none: only a call
+    reaching past the next midnight could join it, and such rows are flagged)."""
     t = day_shifts.c
     group = t.agent_id if by == "agent_id" else (t.team if by == "team" else sa.literal(""))
-    run = sum((sa.case((t.day > d, 1), else_=0) for d in dirty), sa.literal(0))
-    part = (_period_of_day(session, period, t.day), group, t.agent_id, run)
-    inner = sa.select(
-        part[0].label("p"), group.label("g"), t.agent_id.label("a"), run.label("run"), t.day, t.calls, t.worked_s,
-        t.first_start, t.first_end, t.last_end,
-        func.max(t.last_end).over(partition_by=part, order_by=t.day, rows=(None, -1)).label("m"),
-        func.row_number().over(partition_by=part, order_by=t.day).label("rn"),
-        func.count().over(partition_by=(*part, t.day)).label("dup"),
-    ).where(*where).subquery()
-    i = inner.c
-    joins = sa.and_(i.m.is_not(None), i.first_start - i.m <= gap_s)
-    q = sa.select(i.p, i.g, i.a, func.min(i.day), func.sum(i.calls),
-                  func.sum(i.worked_s + sa.case((joins, i.first_start - i.m), else_=0.0)), func.min(i.first_start),
-                  func.max(sa.case((i.rn == 1, i.first_end))), func.max(i.last_end),
-                  func.max(sa.case((sa.or_(i.dup > 1, sa.and_(joins, i.m > i.first_end)), 1), else_=0))
-                  ).group_by(i.p, i.g, i.a, i.run)
-    return [((p, g or "", a), day, n, float(w), fs, fe, le, bool(bad)) for p, g, a, day, n, w, fs, fe, le, bad
+    run = sum((sa.case((t.day > day_key(d), 1), else_=0) for d in dirty), sa.literal(0))
+    starts, first = _first_days(d0, d1, period, dirty)
+    joined = sa.not_(t.day.in_(first)) if first else sa.true()
+    # rows of another tenant or team on the day or the day before fall into this group unless the group is
+    # one team of one tenant's (by team, or one team asked for, and not an admin across tenants)
+    crossed = sa.literal(0) if who.role != Role.admin and (by == "team" or team) else t.crossed
+    bad = sa.or_(t.reaches == 1, crossed == 1, sa.and_(joined, t.join_past_first == 1))
+    key = (_period_of_day(session, period, t.day).label("p"), group.label("g"), t.agent_id.label("a"),
+           run.label("run"))
+    q = sa.select(*key, func.min(t.day), func.sum(t.calls),
+                  func.sum(t.worked_s + sa.case((joined, t.join_s), else_=0.0)), func.min(t.first_start),
+                  func.max(sa.case((t.day.in_(starts), t.first_end))), func.max(t.last_end),
+                  func.max(sa.case((bad, 1), else_=0))).where(*where).group_by(*key)
+    return [((p, g or "", a), day, n, float(w), fs, fe, le, bool(flag)) for p, g, a, _, day, n, w, fs, fe, le, flag
             in session.execute(q)]
 
 
@@ -108,7 +123,7 @@ def _fold(pieces: list[Piece], gap_s: float) -> tuple[dict[Part, list[float]], s
         n, worked, end = 0, 0.0, None
         for _, _, calls, w, first_start, first_end, last_end, _ in ps:
             if end is not None and first_start - end <= gap_s:
-                if end > first_end:
+                if first_end is None or end > first_end:
                     unanswered.add(key)
                     break
                 worked += first_start - end  # its first shift continues the one before: first_end - end, not its length
@@ -121,30 +136,36 @@ def _fold(pieces: list[Piece], gap_s: float) -> tuple[dict[Part, list[float]], s
 
 
 def _from_days(session: Session, who: Principal, *, start: datetime, end: datetime, by: str | None, period: str,
-               team: str | None) -> dict[tuple[str, str], float | None] | None:
+               team: str | None, known: set[str] | None | Literal[True]) -> dict[tuple[str, str], float | None] | None:
     """``rates`` from ``day_shifts``; None when the window holds no whole UTC day or was never refreshed."""
-    mark = rollups.watermark(session)
     d0, d1 = day_start(day_key(start)), day_start(day_key(end))
     d0 = d0 if d0 == start else d0 + DAY
-    if mark is None or d0 >= d1:
-        return None
     started = col(Call.started_at)
-    changed = session.execute(sa.select(started).where(col(Call.updated_at) >= mark - rollups.OVERLAP,
-                                                       started >= d0, started < d1).distinct())
-    dirty = sorted({day_start(day_key(s)) for (s,) in changed})
+    if known is True:
+        mark = rollups.watermark(session)
+        if mark is None or d0 >= d1:
+            return None
+        changed = session.execute(sa.select(started).where(col(Call.updated_at) >= mark - rollups.OVERLAP,
+                                                           started >= d0, started < d1).distinct())
+        dirty = sorted({day_start(day_key(s)) for (s,) in changed})
+    else:  # the hours touched since the refresh, as the page's sums read them: their calls' days and more
+        if known is None or d0 >= d1:
+            return None
+        dirty = sorted({day_start(h[:10]) for h in known} & {d0 + i * DAY for i in range((d1 - d0) // DAY)})
     gap_s = get_settings().shift_gap_min * 60
     t = day_shifts.c
     where = [t.day >= day_key(d0), t.day < day_key(d1), *rollup.scope(who, day_shifts)]
     where += [t.day.not_in([day_key(d) for d in dirty])] if dirty else []
     where += [t.team == team] if team else []
-    pieces = _stored(session, where, by, period, [day_key(d) for d in dirty], gap_s)
+    pieces = _stored(session, who, where, by, period, d0, d1, dirty, team)
     rest = [(a, b) for a, b in ((start, d0), (d1, end)) if a < b] + [(d, d + DAY) for d in dirty]
     clause = [calls_clause(who), *([col(Call.team) == team] if team else [])]
     if rest:
         for c in raw_cells(session, [sa.or_(*[sa.and_(started >= a, started < b) for a, b in rest]), *clause]):
             g = c.agent_id if by == "agent_id" else (c.team if by == "team" else "")
+            reaches = c.last_end >= (day_start(c.day) + 2 * DAY).timestamp() - gap_s  # as link_days flags it
             pieces.append(((_period_key(period, day_start(c.day)), g, c.agent_id), c.day, c.calls, c.worked_s,
-                           c.first_start, c.first_end, c.last_end, False))
+                           c.first_start, c.first_end, c.last_end, reaches))
     parts, unanswered = _fold(pieces, gap_s)
     if unanswered:  # from the call rows, for these agents' periods only
         agents = {a for _, _, a in unanswered}
@@ -168,10 +189,12 @@ def _from_days(session: Session, who: Principal, *, start: datetime, end: dateti
 
 
 def rates(session: Session, who: Principal, *, start: datetime, end: datetime, by: str | None, period: str,
-          team: str | None, queue: str | None) -> dict[tuple[str, str], float | None]:
-    """Calls per shift hour per (period key, value of the call column ``by`` or '' for one group)."""
+          team: str | None, queue: str | None,
+          known: set[str] | None | Literal[True] = True) -> dict[tuple[str, str], float | None]:
+    """Calls per shift hour per (period key, value of the call column ``by`` or '' for one group).
+    ``known``: ``rollup.touched`` of this window when the caller has it (True: look up what is needed)."""
     if by in (None, "agent_id", "team") and not queue:
-        got = _from_days(session, who, start=start, end=end, by=by, period=period, team=team)
+        got = _from_days(session, who, start=start, end=end, by=by, period=period, team=team, known=known)
         if got is not None:
             return got
     where = [col(Call.started_at) >= start, col(Call.started_at) < end, calls_clause(who)]

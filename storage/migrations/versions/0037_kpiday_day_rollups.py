@@ -58,7 +58,7 @@ def upgrade() -> None:
     # as current as the hour rows they are read from), the shifts from the calls (on PostgreSQL one
     # INSERT ... SELECT with window functions per month)
     from storage import day_rollups
-    day_rollups.refresh(Session(bind=op.get_bind()), None)
+    day_rollups.refresh(Session(bind=op.get_bind()), None, link=False)  # the joins: 0040_tenantkpi_day_joins
 
 
 def downgrade() -> None:
