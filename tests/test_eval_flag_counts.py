@@ -95,7 +95,7 @@ def test_orm_edits_of_answers_keep_the_counts(db_url: str) -> None:
         assert ev.id is not None and other.id is not None
         before = assert_kept(s)[ev.id]
         items = s.exec(select(EvaluationItem).where(EvaluationItem.evaluation_id == ev.id)
-                       .order_by(EvaluationItem.id)).all()
+                       .order_by(sa.column("id"))).all()
         yes = next(i for i in items if i.auto_answer not in ("insufficient", "no"))
         yes.auto_answer = "insufficient"
         s.add(yes)
@@ -154,13 +154,15 @@ def test_migration_backfills_the_counts_of_existing_evaluations(kind: str, tmp_p
             with engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "0039_samplerun_live_plan_scope")  # the revision before the counts
-            answers = {1: [("insufficient", ""), ("insufficient", "call"), ("no", "call"), ("no", ""), ("yes", "")],
-                       2: [("yes", "call"), ("n/a", "")],
-                       3: [("no", "section"), ("no", "call"), (None, "")]}
+            answers: dict[int, list[tuple[str | None, str]]] = {
+                1: [("insufficient", ""), ("insufficient", "call"), ("no", "call"), ("no", ""), ("yes", "")],
+                2: [("yes", "call"), ("n/a", "")],
+                3: [("no", "section"), ("no", "call"), (None, "")]}
             with engine.begin() as conn:
                 conn.execute(sa.text(
-                    "INSERT INTO calls (call_id, tenant, direction, started_at, duration_s, codec, sample_rate, channels, "
-                    "channel_map, meta, audio_key, size_bytes, sha256, status, hot_present, created_at, updated_at) "
+                    "INSERT INTO calls (call_id, tenant, direction, started_at, duration_s, codec, sample_rate, "
+                    "channels, channel_map, meta, audio_key, size_bytes, sha256, status, hot_present, created_at, "
+                    "updated_at) "
                     "VALUES ('m1', 'default', 'inbound', :at, 60, 'pcm', 8000, 2, '{}', '{}', 'k/m1', 1, :sha, "
                     "'scored', true, :at, :at)"), {"at": at, "sha": "0" * 64})
                 for ev_id, rows in answers.items():
