@@ -162,7 +162,7 @@ COLUMNS = {
                     "overtalk_count, overtalk_s, agent_rate, customer_rate, talk_ratio, metrics, updated_at",
     "evaluations": "id, call_id, rubric_id, rubric_version, kind, evaluator, total, passed, critical_score, "
                    "pass_mark, needs_review, auto_submitted, active, superseded_by, sections, comment, created_at, "
-                   "updated_at, trust",
+                   "updated_at, trust, auto_insufficient, auto_critical_no",
     "evaluation_items": "evaluation_id, item_id, section_id, check_kind, critical, points, earned, possible, "
                         "auto_answer, human_answer, final_answer, final_source, reason, evidence, confidence, "
                         "model_version, comment",
@@ -268,8 +268,11 @@ class Generator:
                     at: datetime) -> float:
         earned_sum = possible_sum = 0.0
         critical_no = False
+        n_ins = n_crit = 0  # the stored counts of storage.evaluations (a COPY passes no ORM hook)
         for sec, item, check, critical, points in self.items:
             answer = r.choice(ANSWERS)
+            n_ins += answer == "insufficient"
+            n_crit += answer == "no" and critical != ""
             counts = answer in ("yes", "no")
             earned = points if answer == "yes" else 0.0
             possible = points if counts else 0.0
@@ -285,7 +288,7 @@ class Generator:
         auto_submitted = kind == "auto" and not critical_no and r.random() < 0.4
         out.add("evaluations", ev_id, cid, self.rubric_id, self.rubric_version, kind, by, total,
                 "t" if passed else "f", None, self.pass_mark, "f" if kind == "human" else "t",
-                "t" if auto_submitted else "f", "t", None, "[]", None, _ts(at), _ts(at), None)
+                "t" if auto_submitted else "f", "t", None, "[]", None, _ts(at), _ts(at), None, n_ins, n_crit)
         return total
 
     def _archive(self, cid: str, started: datetime, size: int, sha: str, out: _Batch) -> None:

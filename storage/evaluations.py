@@ -17,6 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import attributes
 from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 
 from storage.models import UTCDateTime, utcnow
@@ -87,6 +89,11 @@ class EvaluationBase(SQLModel):
     superseded_by: int | None = None
     sections: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     comment: str | None = Field(default=None, sa_type=sa.Text)
+    # its items' auto answers "insufficient", and "no" on a critical item: what makes a call uncertain to a
+    # sampling pool, stored so the pool reads one index entry per call instead of counting the answers.
+    # Kept right on every flush that writes items (_keep_flag_counts below); bulk loaders count them.
+    auto_insufficient: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    auto_critical_no: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Evaluation(EvaluationBase, table=True):
@@ -95,7 +102,8 @@ class Evaluation(EvaluationBase, table=True):
                       sa.Index("ix_evaluations_updated_at", "updated_at"),
                       # a sampling pool: each call's newest active auto-evaluation, index-only on PostgreSQL
                       sa.Index("ix_evaluations_auto_active", "call_id", "id",
-                               postgresql_include=["total", "passed", "pass_mark"],
+                               postgresql_include=["total", "passed", "pass_mark", "auto_insufficient",
+                                                   "auto_critical_no"],
                                postgresql_where=sa.text("kind = 'auto' AND active"),
                                sqlite_where=sa.text("kind = 'auto' AND active")))
 
@@ -139,6 +147,59 @@ class EvaluationItem(SQLModel, table=True):
     confidence: float | None = None
     model_version: str | None = Field(default=None, max_length=64)
     comment: str | None = Field(default=None, sa_type=sa.Text)
+
+
+# --- the stored answer counts ----------------------------------------------------------------------------
+_COUNTED = ("evaluation_id", "auto_answer", "critical")
+
+
+def _touched_evaluations(session: Any) -> set[int]:
+    """The evaluations whose counted answers this flush may change: items added, removed, or with a new
+    auto answer, critical flag or evaluation (both the old and the new one)."""
+    ids: set[int] = set()
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, EvaluationItem) and obj.evaluation_id is not None:
+            ids.add(obj.evaluation_id)
+    for obj in session.dirty:
+        if not isinstance(obj, EvaluationItem):
+            continue
+        state = sa.inspect(obj)
+        for name in _COUNTED:
+            h = state.attrs[name].history
+            if h.has_changes():
+                ids.add(obj.evaluation_id)
+                ids.update(v for v in h.deleted if name == "evaluation_id" and v is not None)
+    return ids
+
+
+def flag_counts_update(ids: Any) -> Any:
+    """One UPDATE setting the stored counts of evaluations ``ids`` (a list or a subquery) from their items,
+    returning (id, auto_insufficient, auto_critical_no)."""
+    ev, it = Evaluation.__table__, EvaluationItem.__table__  # type: ignore[attr-defined]
+
+    def count(*where: Any) -> Any:
+        return (sa.select(sa.func.count()).select_from(it).where(it.c.evaluation_id == ev.c.id, *where)
+                .scalar_subquery())
+
+    return (sa.update(ev).where(ev.c.id.in_(ids))
+            .values(auto_insufficient=count(it.c.auto_answer == "insufficient"),
+                    auto_critical_no=count(it.c.auto_answer == "no", it.c.critical != ""))
+            .returning(ev.c.id, ev.c.auto_insufficient, ev.c.auto_critical_no))
+
+
+@sa.event.listens_for(OrmSession, "after_flush")
+def _keep_flag_counts(session: Any, _context: Any) -> None:
+    """Every ORM write of evaluation items (scoring, a rescore, an inspector's or a supervisor's answers,
+    tests) leaves the evaluation's stored counts equal to its counted answers, in the same transaction."""
+    ids = _touched_evaluations(session)
+    if not ids:
+        return
+    rows = session.connection().execute(flag_counts_update(sorted(ids))).all()
+    for ev_id, n_ins, n_crit in rows:  # loaded evaluations show the stored values without a reload
+        ev = session.identity_map.get(sa.inspect(Evaluation).identity_key_from_primary_key((ev_id,)))
+        if ev is not None:
+            attributes.set_committed_value(ev, "auto_insufficient", n_ins)
+            attributes.set_committed_value(ev, "auto_critical_no", n_crit)
 
 
 # --- evaluations --------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The pool a sampling plan draws from: the window's calls that match the plan's filters, each with
 what its quota's strata need (agent, start, the auto-evaluation's score and how unsure it is).
 
-One query: the calls of the window, the newest active auto-evaluation of each, and its insufficient
-and critical "no" answers counted from a narrow partial index (``ix_evaluation_items_auto_flags``,
-migration 0033), so a month of a team's calls costs index probes, not a read of every answer. On
+One query: the calls of the window and the newest active auto-evaluation of each, with its insufficient
+and critical "no" answers as counted when it was written (``evaluations.auto_insufficient`` and
+``auto_critical_no``, kept by storage.evaluations), so a month of a team's calls costs one index-only probe
+of ``ix_evaluations_auto_active`` per call and no read of the answers. On
 PostgreSQL the query also computes each call's uncertainty (the very float evalview.auto_uncertainty
 gives), so without a score filter its rows are the candidates as they are. The seeded draw itself
 (draw.select_calls) stays in Python: its shuffle consumes the generator by every group's size, so the
@@ -26,7 +27,7 @@ from review_app.workflow import evalview
 from review_app.workflow.draw import Candidate
 from storage.calls import Call
 from storage.errors import InvalidInput
-from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
+from storage.evaluations import Evaluation, EvaluationKind
 from storage.reviews import Assignment
 
 
@@ -81,35 +82,20 @@ def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int 
             col(auto.active) == sa.true())
     if postgresql:
         # one backward probe of ix_evaluations_auto_active per call, whatever the planner thinks of
-        # the table's size (a plain join let it hash every evaluation on a small database)
-        ev: Any = (sa.select(col(auto.id), col(auto.total), col(auto.pass_mark)).where(*mine)
-                   .order_by(col(auto.id).desc()).limit(1).lateral("auto"))
+        # the table's size (a plain join let it hash every evaluation on a small database); the stored
+        # answer counts are in the index's INCLUDE, so the probe is index-only and no answer is read
+        ev: Any = (sa.select(col(auto.id), col(auto.total), col(auto.pass_mark), col(auto.auto_insufficient),
+                             col(auto.auto_critical_no))
+                   .where(*mine).order_by(col(auto.id).desc()).limit(1).lateral("auto"))
         on: Any = sa.true()
     else:
         newer = aliased(Evaluation)
         ev = auto
         on = sa.and_(*mine, ~sa.exists().where(col(newer.call_id) == col(auto.call_id), col(newer.kind) == auto.kind,
                                                col(newer.active) == sa.true(), col(newer.id) > col(auto.id)))
-    item = aliased(EvaluationItem)
     cols = ev.c if postgresql else ev
-    flags: Any = None
-    if postgresql:
-        # both counts from one probe of the partial index ix_evaluation_items_auto_flags (it holds only
-        # the "insufficient" and "no" answers): index-only, a third fewer buffer reads than two probes
-        flags = (sa.select(sa.func.count().filter(col(item.auto_answer) == "insufficient").label("n_ins"),
-                           sa.func.count().filter(col(item.auto_answer) == "no", col(item.critical) != "")
-                           .label("n_crit"))
-                 .where(col(item.evaluation_id) == cols.id, col(item.auto_answer).in_(("insufficient", "no")))
-                 .lateral("flags"))
-        n_ins, n_crit = flags.c.n_ins, flags.c.n_crit
-    else:
-        def answers(*where: Any) -> Any:
-            # both conditions imply the partial index's predicate: index-only probes
-            return (sa.select(sa.func.count()).select_from(item)
-                    .where(col(item.evaluation_id) == cols.id, *where).scalar_subquery())
-
-        n_ins = answers(col(item.auto_answer) == "insufficient")
-        n_crit = answers(col(item.auto_answer) == "no", col(item.critical) != "")
+    # a call not scored yet has no evaluation: its counts are 0, as counting no answers gave
+    n_ins, n_crit = sa.func.coalesce(cols.auto_insufficient, 0), sa.func.coalesce(cols.auto_critical_no, 0)
     joined = sa.outerjoin(Call, ev, on)
     # PostgreSQL gives an aware timestamp already: not converted again to UTC row by row (the draw's day
     # is the UTC date whatever the zone of the value); SQLite's naive text needs UTCDateTime's reading
@@ -122,7 +108,7 @@ def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int 
                   .label("uncertainty"),
                   *(() if lean else (cols.id.label("eval_id"), cols.pass_mark.label("pass_mark"),
                                      n_ins.label("n_insufficient"), n_crit.label("n_critical_no"))))
-        .select_from(joined if flags is None else joined.outerjoin(flags, sa.true()))
+        .select_from(joined)
         .where(col(Call.started_at) >= start, col(Call.started_at) < end, col(Call.agent_id).is_not(None),
                sa.true() if scope is None else scope)
     )
@@ -142,10 +128,16 @@ def _calls_query(f: Filters, *, start: datetime, end: datetime, ignore_run: int 
         q = q.where(
             col(Call.started_at) < datetime.fromisoformat(f.date_to).replace(tzinfo=UTC) + timedelta(days=1)
         )
-    # NOT EXISTS, not NOT IN: an anti-join on the assignments' call_id index instead of hashing every
-    # assignment ever made (call_id is never NULL, so both keep the same calls)
-    assigned = sa.exists().where(col(Assignment.call_id) == col(Call.call_id),
-                                 col(Assignment.run_id) != (ignore_run or -1))
+    # per call of the window, one probe of the assignments' (call_id, run_id) index (LIMIT 1 in a lateral:
+    # the planner cannot turn it into a merge or hash over every assignment ever made, which grows with
+    # the years kept); call_id is never NULL, so it keeps the calls NOT IN kept
+    other_run = col(Assignment.run_id) != (ignore_run or -1)
+    if postgresql:
+        taken: Any = (sa.select(sa.literal(1).label("taken")).where(col(Assignment.call_id) == col(Call.call_id),
+                                                                    other_run).limit(1).lateral("taken"))
+        q = q.outerjoin(taken, sa.true()).where(taken.c.taken.is_(None))
+        return q.order_by(col(Call.call_id))
+    assigned = sa.exists().where(col(Assignment.call_id) == col(Call.call_id), other_run)
     return q.where(~assigned).order_by(col(Call.call_id))
 
 
