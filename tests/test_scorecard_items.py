@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from review_app.workflow import rollup
 from review_app.workflow.agent_summary import _item_rates, summary
+from review_app.workflow.rollup import touched
 from storage import db as dbmod
 from storage.agent_items import day_agent_items
 from storage.calls import Call
@@ -66,7 +67,8 @@ def _assert_rates_equal_raw(s: Session) -> None:
         for agent in ("a0", "a1", "a5"):
             for who in (Principal(f"agent-{agent}", Role.agent, agent_id=agent), SUP, TEAM_SUP):
                 want = _raw_rates(s, who, agent, end - timedelta(days=30), end)
-                got = _item_rates(s, who, agent, end - timedelta(days=30), end)
+                got = _item_rates(s, who, agent, end - timedelta(days=30), end,
+                                  touched(s, end - timedelta(days=30), end))
                 assert {r.item_id: (r.answered, r.yes_pct) for r in got} == want
                 assert [r.yes_pct for r in got] == sorted((r.yes_pct for r in got), reverse=True)
                 if who.role == Role.agent:  # what the page shows: the best three and the worst three

@@ -100,13 +100,15 @@ def _gaps(start: datetime, end: datetime, taken: list[tuple[datetime, datetime]]
     return out + ([(at, end)] if at < end else [])
 
 
-def _item_rates(session: Session, who: Principal, agent: str, start: datetime, end: datetime) -> list[ItemRate]:
+def _item_rates(session: Session, who: Principal, agent: str, start: datetime, end: datetime,
+                seen: set[str] | None) -> list[ItemRate]:
     """Per item, the yes share of the final (else the inspector's, else the auto) yes/no answers of the
     counted evaluations of ``agent``'s calls in [start, end) that ``who`` may see: whole UTC days that no
     row touched since the last refresh from ``day_agent_items`` (storage/agent_items.py), the rest
-    (the window's part days, touched days) from the raw rows by the query that fills those rows."""
+    (the window's part days, touched days) from the raw rows by the query that fills those rows. ``seen``:
+    ``rollup.touched`` of the window."""
     rolled = who.role == Role.admin or can(who, Perm.view_all_calls) or (who.role == Role.agent and who.agent_id)
-    cut = windows.split(start, end, touched(session, start, end) if rolled else None, days=True)
+    cut = windows.split(start, end, seen if rolled else None, days=True)
     tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     got: list[Any] = []
     if cut.days:
@@ -143,16 +145,18 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
     scores = [c[2] for c in current]
     rubric = current[-1][3] if current else None  # of the newest counted call's evaluation
     previous = [c[2] for c in both if c[0] < start and (rubric is None or c[3] == rubric)]
+    seen = touched(session, start, now)  # one look-up for the team score and the item rates
     team_score = None
     if team is not None:
         # the team figure reads the team's calls within the caller's own scope (an agent: tenant-wide)
         # (only the average leaves this function: an agent never sees a teammate's call); summed
         # from the hour rollup, exact (rollup.window_sums): a team's month is thousands of calls
         team_who = who if who.role != Role.agent else Principal(who.name, Role.supervisor, tenant=who.tenant, team=team)
-        t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric, sums=SCORES).values())
+        t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric, sums=SCORES,
+                              touched_hours=seen).values())
         counted = t["human_n"] + t["auto_n"]
         team_score = round((t["human_sum"] + t["auto_sum"]) / counted, 1) if counted else None
-    rates = _item_rates(session, who, agent, start, now)
+    rates = _item_rates(session, who, agent, start, now, seen)
     acks = (sa.select(col(Review.id), col(Acknowledgement.id)).join(Call, col(Call.call_id) == col(Review.call_id))
             .outerjoin(Acknowledgement, col(Acknowledgement.review_id) == col(Review.id))
             .where(*mine, calls_clause(who)).order_by(col(Review.id)))

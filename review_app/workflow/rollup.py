@@ -24,6 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
@@ -244,16 +245,19 @@ def _add(out: dict[tuple[str, str], Sums], q: Any, session: Session, sums: tuple
 
 def window_sums(session: Session, who: Principal, start: datetime, end: datetime, *, by: str | None = None,
                 team: str | None = None, queue: str | None = None, rubric: str | None = None,
-                sums: tuple[str, ...] = SUMS) -> dict[tuple[str, str], Sums]:
+                sums: tuple[str, ...] = SUMS,
+                touched_hours: set[str] | None | EllipsisType = ...) -> dict[tuple[str, str], Sums]:
     """Sums per (UTC day, value of ``by``) of the calls ``who`` may see that started in [start, end).
 
     ``by``: a rollup column (agent_id, team, queue) or None (one group, ''). See the module doc; whole
     UTC days come from the day layer (``day_stats``) when neither queues nor rubrics are asked for.
-    ``sums``: the columns the page shows (the others stay 0), so that a covering index serves the read."""
+    ``sums``: the columns the page shows (the others stay 0), so that a covering index serves the read.
+    ``touched_hours``: :func:`touched` of this window when the page has already looked it up."""
     out: dict[tuple[str, str], Sums] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
     if end <= start:
         return {}
-    cut = windows.split(start, end, touched(session, start, end),
+    seen = touched(session, start, end) if touched_hours is ... else touched_hours
+    cut = windows.split(start, end, seen,
                         days=by != "queue" and queue is None and rubric is None)
     for table, key, ranges in ((hour_stats, "hour", cut.hours), (day_rollups.day_stats, "day", cut.days)):
         if not ranges:
