@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+import storage.agent_items  # noqa: F401  day_agent_items
 import storage.agreement_days  # noqa: F401  agreement_days, agreement_call_days
 import storage.app_sessions  # noqa: F401  app_sessions, sign_in_failures
 import storage.archive.tables  # noqa: F401  archive runs, images, entries, holds

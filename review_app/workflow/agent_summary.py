@@ -18,10 +18,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from review_app.workflow.feedback import _agent_of
-from review_app.workflow.rollup import total, window_sums
-from storage.access import calls_clause
+from review_app.workflow.rollup import scope, total, touched, window_sums
+from storage import agent_items, windows
+from storage.access import Perm, calls_clause, can
+from storage.agent_items import day_agent_items
 from storage.calls import Call
-from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
+from storage.evaluations import Evaluation, EvaluationKind
 from storage.models import utcnow
 from storage.reviews import Acknowledgement, Review
 from storage.users import Principal, Role
@@ -88,20 +90,40 @@ def _counted(session: Session, who: Principal, where: list, start: datetime, end
     return out
 
 
-def _item_rates(session: Session, ev_ids: list[int]) -> list[ItemRate]:
-    """Per item, the yes share of the final (else the inspector's, else the auto) yes/no answers,
-    counted in the database."""
-    answer = func.coalesce(func.nullif(EvaluationItem.final_answer, ""), func.nullif(EvaluationItem.human_answer, ""),
-                           func.nullif(EvaluationItem.auto_answer, ""))
+def _gaps(start: datetime, end: datetime, taken: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """[start, end) without the sorted, disjoint ``taken`` ranges inside it."""
+    out, at = [], start
+    for a, b in taken:
+        if at < a:
+            out.append((at, a))
+        at = b
+    return out + ([(at, end)] if at < end else [])
+
+
+def _item_rates(session: Session, who: Principal, agent: str, start: datetime, end: datetime,
+                seen: set[str] | None) -> list[ItemRate]:
+    """Per item, the yes share of the final (else the inspector's, else the auto) yes/no answers of the
+    counted evaluations of ``agent``'s calls in [start, end) that ``who`` may see: whole UTC days that no
+    row touched since the last refresh from ``day_agent_items`` (storage/agent_items.py), the rest
+    (the window's part days, touched days) from the raw rows by the query that fills those rows. ``seen``:
+    ``rollup.touched`` of the window."""
+    rolled = who.role == Role.admin or can(who, Perm.view_all_calls) or (who.role == Role.agent and who.agent_id)
+    cut = windows.split(start, end, seen if rolled else None, days=True)
     tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for i in range(0, len(ev_ids), 500):
-        q = (select(EvaluationItem.item_id, func.count(), func.sum(sa.case((answer == "yes", 1), else_=0)))
-             .where(col(EvaluationItem.evaluation_id).in_(ev_ids[i:i + 500]), answer.in_(("yes", "no")))
-             .group_by(EvaluationItem.item_id))
-        for item, n, yes in session.execute(q):
-            tally[item][0] += int(n)
-            tally[item][1] += int(yes or 0)
-    return sorted((ItemRate(k, n, round(100.0 * y / n, 1)) for k, (n, y) in tally.items()),
+    got: list[Any] = []
+    if cut.days:
+        t = day_agent_items.c
+        got += session.execute(sa.select(t.item_id, func.sum(t.answered), func.sum(t.yes))
+                               .where(t.agent_id == agent, windows.day_clause(t.day, cut.days),
+                                      *scope(who, day_agent_items))
+                               .group_by(t.item_id))
+    for a, b in _gaps(start, end, cut.days):
+        where = [col(Call.agent_id) == agent, calls_clause(who), col(Call.started_at) >= a, col(Call.started_at) < b]
+        got += [(item, n, yes) for *_, item, n, yes in session.execute(agent_items.counts_query(session, where))]
+    for item, n, yes in got:
+        tally[item][0] += int(n or 0)
+        tally[item][1] += int(yes or 0)
+    return sorted((ItemRate(k, n, round(100.0 * y / n, 1)) for k, (n, y) in tally.items() if n),
                   key=lambda r: (-r.yes_pct, r.item_id))
 
 
@@ -120,19 +142,21 @@ def summary(session: Session, who: Principal, agent_id: str | None = None, *,
                         .limit(1)).first()
     both = _counted(session, who, mine, before, now)
     current = [c for c in both if c[0] >= start]
-    scores, ev_ids = [c[2] for c in current], [c[1] for c in current]
+    scores = [c[2] for c in current]
     rubric = current[-1][3] if current else None  # of the newest counted call's evaluation
     previous = [c[2] for c in both if c[0] < start and (rubric is None or c[3] == rubric)]
+    seen = touched(session, start, now)  # one look-up for the team score and the item rates
     team_score = None
     if team is not None:
         # the team figure reads the team's calls within the caller's own scope (an agent: tenant-wide)
         # (only the average leaves this function: an agent never sees a teammate's call); summed
         # from the hour rollup, exact (rollup.window_sums): a team's month is thousands of calls
         team_who = who if who.role != Role.agent else Principal(who.name, Role.supervisor, tenant=who.tenant, team=team)
-        t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric, sums=SCORES).values())
+        t = total(window_sums(session, team_who, start, now, team=team, rubric=rubric, sums=SCORES,
+                              known=seen).values())
         counted = t["human_n"] + t["auto_n"]
         team_score = round((t["human_sum"] + t["auto_sum"]) / counted, 1) if counted else None
-    rates = _item_rates(session, ev_ids)
+    rates = _item_rates(session, who, agent, start, now, seen)
     acks = (sa.select(col(Review.id), col(Acknowledgement.id)).join(Call, col(Call.call_id) == col(Review.call_id))
             .outerjoin(Acknowledgement, col(Acknowledgement.review_id) == col(Review.id))
             .where(*mine, calls_clause(who)).order_by(col(Review.id)))

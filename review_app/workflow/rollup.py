@@ -31,7 +31,7 @@ from sqlmodel import Session, col, func, select
 
 from review_app.workflow import evalview, rollup_sql
 from review_app.workflow.kpi_calls import FCR_ITEMS, load
-from storage import day_rollups, item_stats, repeats, rollups, windows
+from storage import agent_items, day_rollups, item_stats, repeats, rollups, windows
 from storage.access import Perm, can
 from storage.day_rollups import hour_stats
 from storage.evaluations import Evaluation, EvaluationItem, EvaluationKind
@@ -206,6 +206,7 @@ def refresh(session: Session, *, now: datetime | None = None, full: bool = False
         progress(f"hour_repeats: fcr_days was {state.fcr_days}, is {fcr_days}: every hour recomputed")
     repeated = repeats.refresh(session, repeats_since)
     item_stats.refresh(session, since)
+    agent_items.refresh(session, since)  # the scorecard's item rates: whole days with a touched hour
     # the day layer over the hours just written: every day with a recomputed hour, whole (storage/day_rollups.py)
     day_rollups.refresh(session, None if since is None or repeated is None else ranges + repeated)
     rollups.move_watermark(session, old, upto, fcr_days=fcr_days)

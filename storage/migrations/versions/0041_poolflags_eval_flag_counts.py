@@ -1,14 +1,14 @@
 """poolflags: each evaluation's counted auto answers (insufficient, critical "no") stored on its row
 
-Revision ID: 0040_poolflags_eval_flag_counts
-Revises: 0039_samplerun_live_plan_scope
+Revision ID: 0041_poolflags_eval_flag_counts
+Revises: 0040_tenantkpi_day_joins
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0040_poolflags_eval_flag_counts"
-down_revision = "0039_samplerun_live_plan_scope"
+revision = "0041_poolflags_eval_flag_counts"
+down_revision = "0040_tenantkpi_day_joins"
 branch_labels = None
 depends_on = None
 
