@@ -153,7 +153,7 @@ def test_migration_backfills_the_counts_of_existing_evaluations(kind: str, tmp_p
             cfg = dbmod.alembic_config(engine)
             with engine.begin() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "0039_samplerun_live_plan_scope")  # the revision before the counts
+                command.upgrade(cfg, "0040_tenantkpi_day_joins")  # the revision before the counts
             answers: dict[int, list[tuple[str | None, str]]] = {
                 1: [("insufficient", ""), ("insufficient", "call"), ("no", "call"), ("no", ""), ("yes", "")],
                 2: [("yes", "call"), ("n/a", "")],

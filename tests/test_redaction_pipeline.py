@@ -67,7 +67,8 @@ def test_the_transcribe_job_stores_redacted_text_and_a_copy_that_no_longer_says_
         text = " ".join(seg.text for seg in segments(s, "e2e-1") if seg.speaker == "customer")
         kinds = sorted(r.kind for r in s.exec(select(Redaction)))
         head = s.get(CallRedaction, "e2e-1")
-    assert kinds == ["card", "phone"], text
+    # the answer windows may add a hit that carries a number's audio cut further (answer.py)
+    assert set(kinds) == {"card", "phone"} and kinds.count("card") >= 1, text
     assert _longest_common_run(CARD, words_to_digits(text)) < 4 and "[CARD:" in text and "[PHONE:" in text
     assert head is not None and head.audio_key is not None
 
