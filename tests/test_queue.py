@@ -234,8 +234,10 @@ def test_heartbeat_thread_keeps_a_job_longer_than_the_stall_timeout(
     db_url: str, marks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A handler running past job_stall_s keeps its lease while others hunt for stalled jobs."""
-    _settings(monkeypatch, job_stall_s=1.0, job_heartbeat_s=0.1, worker_poll_s=0.05)
-    (job_id,) = _enqueue("slow", payload={"sleep_s": 2.0})
+    # 3 s of stall timeout against 0.1 s beats: on a loaded 2-core machine a beat can wait over 1 s for
+    # the database (CI once saw a 1 s timeout lapse); the handler still runs well past the timeout
+    _settings(monkeypatch, job_stall_s=3.0, job_heartbeat_s=0.1, worker_poll_s=0.05)
+    (job_id,) = _enqueue("slow", payload={"sleep_s": 5.0})
     stop = threading.Event()
 
     def hunt() -> None:
