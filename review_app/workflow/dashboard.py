@@ -107,10 +107,7 @@ def score_trend(
     queue: str | None = None,
 ) -> list[dict]:
     """Daily mean reviewed score per team, agent or queue, by the (UTC) day of the call (as the KPIs)."""
-    require(who, Perm.dashboard)
-    _window(start, end)
-    column = _trend_column(by)
-    return _trend(window_sums(session, who, start, end, by=column, team=team, queue=queue, sums=TILES), by)
+    return tiles_and_trend(session, who, start=start, end=end, by=by, team=team, queue=queue)[1]
 
 
 def tiles_and_trend(
