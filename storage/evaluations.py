@@ -105,7 +105,12 @@ class Evaluation(EvaluationBase, table=True):
                                postgresql_include=["total", "passed", "pass_mark", "auto_insufficient",
                                                    "auto_critical_no"],
                                postgresql_where=sa.text("kind = 'auto' AND active"),
-                               sqlite_where=sa.text("kind = 'auto' AND active")))
+                               sqlite_where=sa.text("kind = 'auto' AND active")),
+                      # the scorecard's counted auto-scores: the few auto-submitted ones, index-only
+                      sa.Index("ix_evaluations_auto_submitted", "call_id",
+                               postgresql_include=["id", "total", "rubric_id", "created_at", "passed"],
+                               postgresql_where=sa.text("kind = 'auto' AND active AND auto_submitted"),
+                               sqlite_where=sa.text("kind = 'auto' AND active AND auto_submitted")))
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts()

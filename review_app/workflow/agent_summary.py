@@ -71,8 +71,9 @@ def _counted(session: Session, who: Principal, where: list, start: datetime, end
          .select_from(Call)
          .outerjoin(Review, col(Review.call_id) == col(Call.call_id))
          .outerjoin(by_review, col(by_review.id) == col(Review.evaluation_id))
+         # "= true", not "IS true": PostgreSQL matches it to ix_evaluations_auto_submitted's predicate
          .outerjoin(auto, sa.and_(col(auto.call_id) == col(Call.call_id), col(auto.kind) == EvaluationKind.auto,
-                                  col(auto.active).is_(True), col(auto.auto_submitted).is_(True)))
+                                  col(auto.active) == sa.true(), col(auto.auto_submitted) == sa.true()))
          .where(*where, calls_clause(who), col(Call.started_at) >= start, col(Call.started_at) < end)
          .order_by(col(Call.started_at), col(Call.call_id), col(Review.id)))
     calls: dict[str, list[Any]] = {}

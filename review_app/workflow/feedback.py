@@ -88,14 +88,16 @@ def scorecard(
 ) -> list[ScorecardRow]:
     """An agent's reviewed calls, newest first."""
     agent = _agent_of(who, agent_id)
+    # the shown columns as rows, not Review entities: the ORM's identity map costs more than the query
     q = (
-        select(Review)
+        sa.select(col(Review.id), col(Review.call_id), col(Review.created_at), col(Review.score),
+                  col(Review.verdict), col(Review.inspector), col(Review.comment), col(Review.mode))
         .join(Call, col(Call.call_id) == Review.call_id)
-        .where(Call.agent_id == agent, calls_clause(who))
+        .where(col(Call.agent_id) == agent, calls_clause(who))
         .order_by(col(Review.created_at).desc())
         .limit(limit)
     )
-    reviews = list(session.exec(q))
+    reviews = list(session.execute(q))
     ids = [r.id for r in reviews]
     acked = set(
         session.exec(select(Acknowledgement.review_id).where(col(Acknowledgement.review_id).in_(ids)))
@@ -147,7 +149,7 @@ def auto_rows(session: Session, who: Principal, agent: str, *, limit: int) -> li
                   col(Evaluation.passed), col(Evaluation.trust))
         .join(Call, col(Call.call_id) == Evaluation.call_id)
         .where(col(Call.agent_id) == agent, calls_clause(who), col(Evaluation.kind) == EvaluationKind.auto,
-               col(Evaluation.active).is_(True), col(Evaluation.auto_submitted).is_(True), ~reviewed)
+               col(Evaluation.active) == sa.true(), col(Evaluation.auto_submitted) == sa.true(), ~reviewed)
         .order_by(col(Call.agent_id).desc(), col(Call.started_at).desc(), col(Evaluation.id).desc())
         .limit(limit)
     )
