@@ -27,6 +27,7 @@ from review_app.session import (  # noqa: E402
     sign_out,
     take_deep_link,
 )
+from storage.heap import settle_once  # noqa: E402
 from storage.users import Role  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -97,3 +98,5 @@ if wanted:
     if target in by_name:
         st.switch_page(by_name[target], query_params=wanted.get("query") or None)
 nav.run()
+# the first page run imported what pages need: keep it out of the collector's walks (storage/heap.py)
+settle_once()
