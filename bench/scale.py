@@ -178,6 +178,8 @@ def main() -> None:
     ap.add_argument("--month", default=None, help="The month the pages look at (default: the populated "
                     "months' middle one).")
     ap.add_argument("--only", default="", help="Comma-separated page names.")
+    ap.add_argument("--no-settle", action="store_true", help="Time pages without the app's freeze of its "
+                    "start-up objects (storage/heap.py), for comparison.")
     args = ap.parse_args()
     os.environ["CALLQC_DATABASE_URL"] = args.database_url
     reset_settings()
@@ -204,7 +206,8 @@ def main() -> None:
             print(f"{name} {what}: {done.hours} hours or days, {done.rows} rows in {time.perf_counter() - t0:.1f} s",
                   flush=True)
     bench = Bench(engine, month, random.Random(20))
-    heap.settle_once()  # as the app does after its first page (storage/heap.py)
+    if not args.no_settle:
+        heap.settle_once()  # as the app does after its first page (storage/heap.py)
     pages: dict[str, tuple[Callable[[Session], Any], int]] = {
         "baseline (call by key)": (bench.baseline, args.runs),
         "agent scorecard": (bench.scorecard, args.runs),
