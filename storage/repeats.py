@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, col, func
+from sqlmodel import Field, Session, SQLModel, col
 
 from storage import repeats_sql, rollups, windows
 from storage.access import Perm, can
@@ -231,19 +231,8 @@ def window_counts(session: Session, who: Principal, start: datetime, end: dateti
     touched = None if mark is None else (touched_hours(session, mark - rollups.OVERLAP) if end - start >= HOUR
                                          else set())
     cut = windows.split(start, end, touched, days=by != "queue" and queue is None)
-    for table, key, ranges in ((hour_repeats, "hour", cut.hours), (day_repeats, "day", cut.days)):
-        if not ranges:
-            continue
-        t = table.c
-        where = [(windows.hour_clause if key == "hour" else windows.day_clause)(t[key], ranges),
-                 *_scope_clause(who, table)]
-        where += [t.hour.not_in(cut.dirty)] if key == "hour" and cut.dirty else []
-        where += [t.team == team] if team else []
-        where += [t.queue == queue] if queue else []
-        day = func.substr(t[key], 1, 10)
-        group = t[by] if by else sa.literal("")
-        q = (sa.select(day, group, func.sum(t.fcr_known), func.sum(t[f"repeat_{scope}"]))
-             .where(*where).group_by(day, group))
+    for q in windows.rolled_reads(cut, (hour_repeats, day_repeats), lambda table: _scope_clause(who, table),
+                                  ("fcr_known", f"repeat_{scope}"), by=by, team=team, queue=queue):
         for d, g, known, repeats in session.execute(q):
             c = counts[(d, g or "")]
             c[0] += int(known or 0)

@@ -5,7 +5,7 @@ storage/day_rollups.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,3 +93,25 @@ def day_clause(column: Any, ranges: list[tuple[datetime, datetime]]) -> Any:
     return sa.or_(*[sa.and_(column >= day_key(a), column < day_key(b)) for a, b in ranges])
 
 
+
+
+def rolled_reads(cut: Split, tables: tuple[sa.Table, sa.Table], scope: Callable[[sa.Table], list[Any]],
+                 columns: Sequence[str], *, by: str | None = None, team: str | None = None,
+                 queue: str | None = None, rubric: str | None = None) -> Iterator[Any]:
+    """The SELECTs of a cut's rolled-up part: for the hour table (its ranges, without the dirty hours)
+    and the day table (its ranges), ``columns`` summed per (UTC day, value of ``by``; '' without it),
+    in ``scope`` (the caller's access clauses for a table) and the filters given. The raw part
+    (``cut.raw``) is the caller's."""
+    hour_table, day_table = tables
+    for table, key, ranges in ((hour_table, "hour", cut.hours), (day_table, "day", cut.days)):
+        if not ranges:
+            continue
+        t = table.c
+        where = [(hour_clause if key == "hour" else day_clause)(t[key], ranges), *scope(table)]
+        where += [t.hour.not_in(cut.dirty)] if key == "hour" and cut.dirty else []
+        where += [t.team == team] if team else []
+        where += [t.queue == queue] if queue else []
+        where += [t.rubric_id == rubric] if rubric is not None else []
+        day = sa.func.substr(t[key], 1, 10)
+        group = t[by] if by else sa.literal("")
+        yield sa.select(day, group, *[sa.func.sum(t[c]) for c in columns]).where(*where).group_by(day, group)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from review_app.workflow import evalview, rollup_sql
 from review_app.workflow.kpi_calls import FCR_ITEMS, load
@@ -257,20 +257,9 @@ def window_sums(session: Session, who: Principal, start: datetime, end: datetime
         return {}
     cut = windows.split(start, end, touched(session, start, end) if known is True else known,
                         days=by != "queue" and queue is None and rubric is None)
-    for table, key, ranges in ((hour_stats, "hour", cut.hours), (day_rollups.day_stats, "day", cut.days)):
-        if not ranges:
-            continue
-        t = table.c
-        where = [(windows.hour_clause if key == "hour" else windows.day_clause)(t[key], ranges),
-                 *scope(who, table)]
-        where += [t.hour.not_in(cut.dirty)] if key == "hour" and cut.dirty else []
-        where += [t.team == team] if team else []
-        where += [t.queue == queue] if queue else []
-        where += [t.rubric_id == rubric] if rubric is not None else []
-        day = func.substr(t[key], 1, 10)
-        group = t[by] if by else sa.literal("")
-        _add(out, sa.select(day, group, *[func.sum(t[c]) for c in sums]).where(*where).group_by(day, group), session,
-             sums)
+    for q in windows.rolled_reads(cut, (hour_stats, day_rollups.day_stats), lambda table: scope(who, table), sums,
+                                  by=by, team=team, queue=queue, rubric=rubric):
+        _add(out, q, session, sums)
     for a, b in cut.raw:
         for k, v in raw_rows(session, who, a, b, team=team, queue=queue).items():
             if rubric is not None and k[5] != rubric:
