@@ -21,7 +21,6 @@ sequence, so normal inserts keep working afterwards. The rows carry past timesta
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from callqc.populate_copy import COLUMNS, ORDER, Batch, j, ts
 from scoring.rubric import LoadedRubric, active_rubric
 from scoring.versions import register_rubric
 from storage import partitions, rollups
@@ -127,51 +127,6 @@ def _check(plan: Plan) -> None:
         raise InvalidInput(f"--end-month {plan.end_month!r}: use YYYY-MM") from None
 
 
-def _ts(d: datetime) -> str:
-    return d.isoformat()
-
-
-def _j(v: Any) -> str:
-    # COPY's text format reads backslashes as escapes; generated text has no tab or newline
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":")).replace("\\", "\\\\")
-
-
-def _line(*values: Any) -> str:
-    return "\t".join("\\N" if v is None else str(v) for v in values) + "\n"
-
-
-class _Batch:
-    """The COPY lines of one batch, per table."""
-
-    def __init__(self) -> None:
-        self.lines: dict[str, list[str]] = {}
-
-    def add(self, table: str, *values: Any) -> None:
-        self.lines.setdefault(table, []).append(_line(*values))
-
-
-COLUMNS = {
-    "calls": "call_id, tenant, agent_id, team, queue, direction, caller, callee, started_at, ended_at, duration_s, "
-             "codec, sample_rate, channels, channel_map, meta, audio_key, size_bytes, sha256, status, last_error, "
-             "hot_present, archived_at, created_at, updated_at",
-    "transcripts": "call_id, language, language_probability, model_name, model_version, model_source, compute, "
-                   "duration_s, mono, word_count, created_at, call_started_at",
-    "segments": "call_id, idx, speaker, channel, start_s, end_s, text, words, avg_logprob, no_speech_prob, "
-                "call_started_at",
-    "call_metrics": "call_id, duration_s, agent_talk_s, customer_talk_s, non_talk_s, longest_silence_s, "
-                    "overtalk_count, overtalk_s, agent_rate, customer_rate, talk_ratio, metrics, updated_at",
-    "evaluations": "id, call_id, rubric_id, rubric_version, kind, evaluator, total, passed, critical_score, "
-                   "pass_mark, needs_review, auto_submitted, active, superseded_by, sections, comment, created_at, "
-                   "updated_at, trust, auto_insufficient, auto_critical_no",
-    "evaluation_items": "evaluation_id, item_id, section_id, check_kind, critical, points, earned, possible, "
-                        "auto_answer, human_answer, final_answer, final_source, reason, evidence, confidence, "
-                        "model_version, comment",
-    "reviews": "call_id, evaluation_id, auto_evaluation_id, inspector, verdict, comment, score, passed, "
-               "assignment_id, form_token, created_at",
-    "audit_log": "at, actor, action, call_id, source, detail",
-    "archive_entries": "call_id, image_id, path, \"offset\", length, sha256, audio",
-}
-ORDER = tuple(COLUMNS)  # parents before children
 
 
 class Generator:
@@ -194,7 +149,7 @@ class Generator:
         m0 = d.year * 12 + d.month - 1 + delta
         return datetime(m0 // 12, m0 % 12 + 1, 1, tzinfo=UTC)
 
-    def call(self, i: int, out: _Batch, ev_ids: list[int], result: Populated) -> None:
+    def call(self, i: int, out: Batch, ev_ids: list[int], result: Populated) -> None:
         p = self.plan
         r = random.Random(p.seed * 1_000_003 + i)
         cid = p.call_id(i)
@@ -211,16 +166,16 @@ class Generator:
         size = int(duration * 32000) + 44
         sha = hashlib.sha256(cid.encode()).hexdigest()
         archived = started < self.archive_before
-        archived_at = _ts(self._month_start(started, 1) + timedelta(days=3)) if archived else None
+        archived_at = ts(self._month_start(started, 1) + timedelta(days=3)) if archived else None
         out.add("calls", cid, "default", agent, team, queue, "inbound" if inbound else "outbound",
-                customer if inbound else line, line if inbound else customer, _ts(started), _ts(ended), duration,
+                customer if inbound else line, line if inbound else customer, ts(started), ts(ended), duration,
                 "pcm_s16le", 8000, 2, '{"agent":0,"customer":1}', "{}", recording_key(cid, started, "wav"), size,
-                sha, "scored", None, "t", archived_at, _ts(started), _ts(ended))
+                sha, "scored", None, "t", archived_at, ts(started), ts(ended))
         scored_at = ended + timedelta(minutes=r.randrange(2, 30))
         self._transcript(cid, started, duration, r, out, scored_at)
         auto_id = ev_ids.pop()
         self._evaluation(auto_id, cid, "auto", "auto", r, out, scored_at)
-        out.add("audit_log", _ts(started), "cli:recorder", "ingest", cid, "cli", "{}")
+        out.add("audit_log", ts(started), "cli:recorder", "ingest", cid, "cli", "{}")
         result.audit += 1
         if i % REVIEWED_EVERY == 0:
             human_id = ev_ids.pop()
@@ -229,20 +184,20 @@ class Generator:
             score = self._evaluation(human_id, cid, "human", inspector, r, out, at)
             verdict = "pass" if score >= self.pass_mark else ("retraining" if score < 60 else "fail")
             out.add("reviews", cid, human_id, auto_id, inspector, verdict, "", score, "t" if verdict == "pass" else "f",
-                    None, None, _ts(at))
-            out.add("audit_log", _ts(at - timedelta(minutes=5)), inspector, "view", cid, "10.0.0.7", "{}")
+                    None, None, ts(at))
+            out.add("audit_log", ts(at - timedelta(minutes=5)), inspector, "view", cid, "10.0.0.7", "{}")
             result.reviews += 1
             result.audit += 1
         elif r.random() < 0.3:
-            out.add("audit_log", _ts(scored_at + timedelta(hours=1)), f"sup{agent_n // AGENTS_PER_TEAM:02d}", "play",
-                    cid, "10.0.0.9", _j({"from": "hot", "audio": "original"}))
+            out.add("audit_log", ts(scored_at + timedelta(hours=1)), f"sup{agent_n // AGENTS_PER_TEAM:02d}", "play",
+                    cid, "10.0.0.9", j({"from": "hot", "audio": "original"}))
             result.audit += 1
         if archived:
             self._archive(cid, started, size, sha, out)
             result.archived += 1
         result.calls += 1
 
-    def _transcript(self, cid: str, started: datetime, duration: float, r: random.Random, out: _Batch,
+    def _transcript(self, cid: str, started: datetime, duration: float, r: random.Random, out: Batch,
                     at: datetime) -> None:
         step = duration / SEGMENTS
         talk = {"agent": 0.0, "customer": 0.0}
@@ -254,17 +209,17 @@ class Generator:
             end = round(start + step * r.uniform(0.5, 0.8), 2)
             talk[speaker] += end - start
             out.add("segments", cid, k, speaker, 0 if speaker == "agent" else 1, start, end, text, "[]",
-                    round(r.uniform(-0.6, -0.1), 3), round(r.uniform(0, 0.1), 3), _ts(started))
+                    round(r.uniform(-0.6, -0.1), 3), round(r.uniform(0, 0.1), 3), ts(started))
         non_talk = round(max(0.0, duration - talk["agent"] - talk["customer"]), 2)
         ratio = round(talk["agent"] / max(0.1, talk["agent"] + talk["customer"]), 3)
         out.add("transcripts", cid, "en", 0.98, "tiny.en", "populate", "bundled", "{}", duration, "f",
-                SEGMENTS * 9, _ts(at), _ts(started))
+                SEGMENTS * 9, ts(at), ts(started))
         overtalk = r.randrange(4)
         out.add("call_metrics", cid, duration, round(talk["agent"], 2), round(talk["customer"], 2), non_talk,
                 round(r.uniform(2, 15), 2), overtalk, round(overtalk * 0.8, 2), round(r.uniform(2, 4), 2),
-                round(r.uniform(2, 4), 2), ratio, _j({"talk_ratio": ratio}), _ts(at))
+                round(r.uniform(2, 4), 2), ratio, j({"talk_ratio": ratio}), ts(at))
 
-    def _evaluation(self, ev_id: int, cid: str, kind: str, by: str, r: random.Random, out: _Batch,
+    def _evaluation(self, ev_id: int, cid: str, kind: str, by: str, r: random.Random, out: Batch,
                     at: datetime) -> float:
         earned_sum = possible_sum = 0.0
         critical_no = False
@@ -288,10 +243,10 @@ class Generator:
         auto_submitted = kind == "auto" and not critical_no and r.random() < 0.4
         out.add("evaluations", ev_id, cid, self.rubric_id, self.rubric_version, kind, by, total,
                 "t" if passed else "f", None, self.pass_mark, "f" if kind == "human" else "t",
-                "t" if auto_submitted else "f", "t", None, "[]", None, _ts(at), _ts(at), None, n_ins, n_crit)
+                "t" if auto_submitted else "f", "t", None, "[]", None, ts(at), ts(at), None, n_ins, n_crit)
         return total
 
-    def _archive(self, cid: str, started: datetime, size: int, sha: str, out: _Batch) -> None:
+    def _archive(self, cid: str, started: datetime, size: int, sha: str, out: Batch) -> None:
         month = f"{started:%Y-%m}"
         n = self.month_counts.get(month, 0)
         self.month_counts[month] = n + 1
@@ -374,7 +329,7 @@ def populate(engine: Engine, plan: Plan, *, progress: Callable[[Populated], None
                 "SELECT nextval(pg_get_serial_sequence('evaluations', 'id')) FROM generate_series(1, %s)",
                 (wanted,))]
             ev_ids.reverse()
-            out = _Batch()
+            out = Batch()
             for i in ids:
                 gen.call(i, out, ev_ids, result)
             with conn.cursor() as cur:
