@@ -20,7 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.transcribe import _channels, _cpu_s, _loadavg, machine, make_corpus, wer
+from bench.machine import cpu_s, loadavg, machine
+from bench.transcribe import _channels, make_corpus, wer
 
 
 def run(corpus: list[dict], model_path: str, batch_size: int) -> dict:
@@ -34,10 +35,10 @@ def run(corpus: list[dict], model_path: str, batch_size: int) -> dict:
                                                              vad_filter=True, word_timestamps=True)
         return " ".join(seg.text for seg in segs)
 
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     with ThreadPoolExecutor(max_workers=2) as pool:
         texts = list(pool.map(one, [ch for chans in audio for ch in chans]))
-    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     hyps = [{"agent": texts[2 * i], "customer": texts[2 * i + 1]} for i in range(len(corpus))]
     return {"wall_s": wall, "cpu_s": cpu, "wer": wer(corpus, hyps)}
 
@@ -58,13 +59,13 @@ def main() -> None:
     corpus = make_corpus(work, calls=args.calls, turns=args.turns, tag="b")
     call_s = sum(c["duration_s"] for c in corpus)
     path = resolve_model(args.model).path
-    load = _loadavg()
+    load = loadavg()
     results = {}
     for bs in sizes:
         print(f"batch {bs} …", file=sys.stderr)
         results[bs] = run(corpus, path, bs)
     base = call_s / results[8]["wall_s"]
-    print(f"machine: {machine()}\nload average before/after: {load} / {_loadavg()}\n"
+    print(f"machine: {machine()}\nload average before/after: {load} / {loadavg()}\n"
           f"corpus: {len(corpus)} stereo 8 kHz μ-law calls, {call_s:.0f} s of call time; model {args.model} int8, "
           "2 replicas × 1 thread, 2 channels in flight, beam 5, word timestamps\n")
     print("| batch size | call-s per wall-s | call-s per CPU-s | vs batch 8 | WER |\n|---|---|---|---|---|")

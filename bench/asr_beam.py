@@ -65,7 +65,7 @@ def spelled(text: str) -> str:
 def main() -> None:
     import jiwer
 
-    from bench.transcribe import _cpu_s, _loadavg, machine
+    from bench.machine import cpu_s, loadavg, machine
     from transcribe.audio import decode
     from transcribe.engine import ComputeSettings, Transcriber
     from transcribe.models import resolve_model
@@ -84,23 +84,23 @@ def main() -> None:
     norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
                           jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
     model = resolve_model(args.model)
-    load = _loadavg()
+    load = loadavg()
     rows = {}
     for beam in beams:
         print(f"beam {beam} …", file=sys.stderr)
         engine = Transcriber(model, ComputeSettings(beam_size=beam))
         refs, hyps = [], []
-        c0 = _cpu_s()
+        c0 = cpu_s()
         for a, (_p, placements) in zip(audio, calls, strict=True):
             t = engine.transcribe(a, channel_map={"agent": 0, "customer": 1})
             for sp in ("agent", "customer"):
                 refs.append(" ".join(x.text for x in placements if x.speaker == sp))
                 hyps.append(" ".join(s.text for s in t.segments if s.speaker == sp) or "<empty>")
-        cpu = _cpu_s() - c0
+        cpu = cpu_s() - c0
         rows[beam] = (cpu, 100 * jiwer.wer(refs, hyps, reference_transform=norm, hypothesis_transform=norm),
                       100 * jiwer.wer([spelled(r) for r in refs], [spelled(h) for h in hyps],
                                       reference_transform=norm, hypothesis_transform=norm))
-    print(f"machine: {machine()}\nload average before/after: {load} / {_loadavg()}\n"
+    print(f"machine: {machine()}\nload average before/after: {load} / {loadavg()}\n"
           f"corpus: {len(calls)} stereo 8 kHz μ-law calls, {call_s:.0f} s; model {args.model}, callqc engine "
           f"defaults otherwise\n")
     print("| beam | call-s per CPU-s | CPU vs beam 5 | WER | WER, digits spelled |\n|---|---|---|---|---|")

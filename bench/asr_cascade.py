@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.machine import loadavg, machine
 from bench.pbx_speed import SPEAKERS, wer
-from bench.transcribe import _loadavg, machine
 
 # Sweep of (min_logprob, max_compression_ratio, no_speech_prob, min_words_per_s); the first is "never re-decode".
 RULES = [(-99.0, 99.0, 1.1, 0.0)] + [(lp, cr, 0.5, wps) for lp in (-0.2, -0.25, -0.3, -0.35, -0.4, -0.5, -0.7)
@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="Write (or with --load, read) the per-chunk records here.")
     ap.add_argument("--load", action="store_true", help="Re-score the records in --json without decoding.")
     args = ap.parse_args()
-    before = _loadavg()
+    before = loadavg()
     if args.load and args.json:
         data = json.loads(args.json.read_text())
     else:
@@ -146,7 +146,7 @@ def main() -> None:
             args.json.write_text(json.dumps(data))
     chunks = data["chunks"]
     tot = {k: sum(c[k] for c in chunks) for k in ("listen_s", "encode_s", "greedy_s", "beam_s")}
-    print(f"machine: {machine()}; load average {before} → {_loadavg()}")
+    print(f"machine: {machine()}; load average {before} → {loadavg()}")
     print(f"{len(data['calls'])} calls, {len(chunks)} chunks, {sum(c['seconds'] for c in chunks) / 60:.1f} min "
           f"of speech; CPU s: listen {tot['listen_s']:.1f}, encode {tot['encode_s']:.1f}, "
           f"greedy {tot['greedy_s']:.1f}, beam {args.beam} {tot['beam_s']:.1f}")

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.transcribe import _loadavg, machine
+from bench.machine import loadavg, machine
 
 _spent: dict[str, list[float]] = defaultdict(list)  # wall seconds
 _cpu: dict[str, list[float]] = defaultdict(list)  # CPU seconds of the calling thread
@@ -200,7 +200,7 @@ def main() -> None:
         results[phase] = _figures(args.calls), n, wall
     ((before, before_cpu), _, _), ((after, after_cpu), n, wall) = results["before"], results["after"]
     print(f"# per-call overhead of a warm worker: {args.calls} calls of {args.seconds:.0f} s, model {args.model}, "
-          f"{'PostgreSQL' if args.database_url else 'SQLite'}, {n} jobs in {wall:.1f} s (after); load {_loadavg()}")
+          f"{'PostgreSQL' if args.database_url else 'SQLite'}, {n} jobs in {wall:.1f} s (after); load {loadavg()}")
     print(f"# {machine()}")
     print("| stage | wall before | wall after | worker-thread CPU before | worker-thread CPU after |")
     print("|---|---:|---:|---:|---:|")

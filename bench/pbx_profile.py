@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.machine import cpu_s, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,16 +56,11 @@ PHASES: list[tuple[int, str, list[tuple[str, str]]]] = [
 ]
 
 
-def _cpu_self_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def _child(calls_file: str, top: int, prompts: bool) -> None:
     import yappi
 
     calls = json.loads(Path(calls_file).read_text())
-    c_start = _cpu_self_s()
+    c_start = cpu_s()
     from recorder.ingest import ingest_file
     from storage.db import migrate
 
@@ -73,18 +69,18 @@ def _child(calls_file: str, top: int, prompts: bool) -> None:
         from bench.pbx_corpus import register_prompts
 
         register_prompts()
-    c0, t0 = _cpu_self_s(), time.perf_counter()
+    c0, t0 = cpu_s(), time.perf_counter()
     for c in calls:
         ingest_file(Path(c["path"]), name=Path(c["path"]).stem)
-    ingest = _cpu_self_s() - c0
+    ingest = cpu_s() - c0
     yappi.set_clock_type("cpu")
     yappi.start(builtins=False, profile_threads=True)
-    c1 = _cpu_self_s()
+    c1 = cpu_s()
     from callqc.pool import run_workers
 
     run_workers(1, kinds=["transcribe", "score"], burst=True)
     yappi.stop()
-    total = _cpu_self_s() - c1
+    total = cpu_s() - c1
     wall = time.perf_counter() - t0
     stats = yappi.get_func_stats()
     rows = []
@@ -100,7 +96,7 @@ def _child(calls_file: str, top: int, prompts: bool) -> None:
     print(json.dumps({"ingest_cpu_s": ingest, "work_cpu_s": total, "python_threads_cpu_s": python_threads,
                       "wall_s": wall, "setup_cpu_s": c0 - c_start, "phases": rows, "top": tops,
                       "call_s": sum(c["duration_s"] for c in calls),
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> None:
@@ -116,8 +112,8 @@ def main() -> None:
     if args.child:
         _child(args.child, args.top, args.prompts)
         return
+    from bench.machine import loadavg
     from bench.pbx_corpus import load
-    from bench.transcribe import _loadavg
 
     calls = load(args.corpus)
     n_hold, n_speech = (int(x) for x in args.calls.split(","))
@@ -127,7 +123,7 @@ def main() -> None:
     (work / "calls.json").write_text(json.dumps(calls))
     env = {**os.environ, "CALLQC_ASR_MODEL": args.model, "CALLQC_DATA_DIR": str(work / "data"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    load_before = _loadavg()
+    load_before = loadavg()
     cmd = [sys.executable, "-m", "bench.pbx_profile", "--corpus", str(args.corpus), "--child",
            str(work / "calls.json"), "--top", str(args.top), *(["--prompts"] if args.prompts else [])]
     out = subprocess.run(cmd, env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -136,7 +132,7 @@ def main() -> None:
         args.json.write_text(json.dumps(r, indent=1))
     work_cpu = r["work_cpu_s"]
     print(f"{len(calls)} calls, {r['call_s'] / 60:.1f} min, {args.model}; load average {load_before} → "
-          f"{_loadavg()}; peak RSS {r['peak_rss_mb']:.0f} MB\n")
+          f"{loadavg()}; peak RSS {r['peak_rss_mb']:.0f} MB\n")
     print("| phase | CPU s | share of (c) |\n|---|---:|---:|")
     print(f"| ingest (probe, hash, object store, row) | {r['ingest_cpu_s']:.2f} | "
           f"{100 * r['ingest_cpu_s'] / (work_cpu + r['ingest_cpu_s']):.1f} % |")

@@ -44,26 +44,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.transcribe import _loadavg, machine
+from bench.machine import cpu_children_s, cpu_s, loadavg, machine, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 WER_SLACK = 0.5  # points: the baseline may not be worse than the sweep's best WER by more than this
 SPEAKERS = ("agent", "customer")
 
 
-def _cpu_children_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def _cpu_self_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def run_bare(calls: list[dict], cfg: dict) -> dict:
     """One bare faster-whisper setting over ``calls``: model load and decoding inside the clock."""
-    t0, c0 = time.perf_counter(), _cpu_self_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
     from transcribe.models import resolve_model
@@ -89,8 +79,8 @@ def run_bare(calls: list[dict], cfg: dict) -> dict:
     with ThreadPoolExecutor(max_workers=cfg["replicas"]) as pool:
         outs = list(pool.map(one, jobs))
     hyps = [{sp: outs[2 * i + k] for k, sp in enumerate(SPEAKERS)} for i in range(len(calls))]
-    return {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_self_s() - c0, "hyps": hyps,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu_s() - c0, "hyps": hyps,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 CHANNELS = {0: "agent", 1: "customer"}  # the corpus's channel map (and callqc's default)
@@ -111,13 +101,13 @@ def run_callqc(calls: list[dict], tag: str, *, prompts: bool = False) -> dict:
         from bench.pbx_corpus import register_prompts
 
         register_prompts()
-    t0, c0 = time.perf_counter(), _cpu_self_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     ids = [ingest_file(Path(c["path"]), name=f"{Path(c['path']).stem}-{tag}").call_id for c in calls]
-    ingest_cpu = _cpu_self_s() - c0
-    cc0 = _cpu_children_s()
+    ingest_cpu = cpu_s() - c0
+    cc0 = cpu_children_s()
     subprocess.run([sys.executable, "-m", "callqc", "work", "--burst", "--kinds", "transcribe,score"],
                    cwd=ROOT, check=True)
-    wall, cpu = time.perf_counter() - t0, ingest_cpu + _cpu_children_s() - cc0
+    wall, cpu = time.perf_counter() - t0, ingest_cpu + cpu_children_s() - cc0
     hyps = []
     with session() as s:
         for cid in ids:
@@ -131,7 +121,7 @@ def run_callqc(calls: list[dict], tag: str, *, prompts: bool = False) -> dict:
                               "words": [(w["start"], w["end"]) for g in segs for w in g["words"]]}
                          for sp, segs in by.items()})
     return {"wall_s": wall, "cpu_s": cpu, "hyps": hyps,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+            "peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN)}
 
 
 def wer(refs: list[str], outs: list[str]) -> float:
@@ -244,7 +234,7 @@ def main() -> None:
         holds, others = [c for c in calls if c["kind"] == "hold"], [c for c in calls if c["kind"] != "hold"]
         calls = holds[:n_hold] + others[:n_speech]
     tag = format(int(time.time()), "x")
-    load_before = _loadavg()
+    load_before = loadavg()
     lines = [f"machine: {machine()}  ", f"corpus: {len(calls)} calls "
              f"({sum(c['kind'] == 'hold' for c in calls)} with hold music), "
              f"{sum(c['duration_s'] for c in calls) / 60:.1f} min, stereo 8 kHz μ-law; {args.model} int8, "
@@ -291,7 +281,7 @@ def main() -> None:
                      "prompts": "callqc-prompts"}.get(mode, "callqc")
             results[mode] = _spawn(child, group, work, f"{tag}{kind}{mode}", args.model)
         lines += ["", f"**{kind} calls**: {len(group)} calls, {sum(c['duration_s'] for c in group) / 60:.1f} min; "
-                  f"load average after: {_loadavg()}", "", HEAD,
+                  f"load average after: {loadavg()}", "", HEAD,
                   *[_row(names[m], r) for m, r in results.items()], ""]
         b = results.get("b")
         for m, r in results.items():

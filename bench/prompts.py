@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.transcribe import _cpu_s, _loadavg, machine
+from bench.machine import cpu_s, loadavg, machine
 
 PROMPT = Path("/usr/share/asterisk/sounds/en/basic-pbx-ivr-main.wav")
 TEXT = "(the IVR menu)"
@@ -70,9 +70,9 @@ def main() -> None:
     engine.transcribe(calls[0][0], channel_map={"agent": 0, "customer": 1})  # warm-up
     figures = {}
     for name, prompts in (("without known prompts", None), ("prompt known", book)):
-        c0, t0 = _cpu_s(), time.perf_counter()
+        c0, t0 = cpu_s(), time.perf_counter()
         found = [engine.transcribe(a, channel_map={"agent": 0, "customer": 1}, prompts=prompts) for a, _ in calls]
-        cpu, wall = _cpu_s() - c0, time.perf_counter() - t0
+        cpu, wall = cpu_s() - c0, time.perf_counter() - t0
         inside = sum(len(s.words) for t, (_, end) in zip(found, calls, strict=True) for s in t.segments
                      if s.speaker != "system" and s.channel == 1 and s.start < end - 0.5)
         system = sum(1 for t in found for s in t.segments if s.speaker == "system")
@@ -82,7 +82,7 @@ def main() -> None:
     (c_a, w_a), (c_b, w_b) = figures.values()
     seconds = sum(a.duration_s for a, _ in calls)
     print(f"# {args.calls} calls, {seconds:.0f} s of audio ({seconds / args.calls:.0f} s each, 25 s of it the "
-          f"prompt), model {args.model}; load {_loadavg()}\n# {machine()}")
+          f"prompt), model {args.model}; load {loadavg()}\n# {machine()}")
     print(f"known prompt: {c_a / c_b:.2f}× less CPU, {w_a / w_b:.2f}× less wall time")
 
 

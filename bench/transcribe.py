@@ -34,7 +34,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import signal
 import subprocess
@@ -43,6 +42,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from bench.machine import cpu_children_s, cpu_s, loadavg, machine, peak_rss_mb, tree_cpu_s
 
 SENTENCES = [
     "Thank you for calling the support center, my name is Alice.",
@@ -79,40 +80,6 @@ def make_corpus(folder: Path, *, calls: int, turns: int, tag: str = "") -> list[
     return corpus
 
 
-def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    # RUSAGE_CHILDREN: the largest single reaped descendant (grandchildren included), in kB on Linux.
-    return resource.getrusage(who).ru_maxrss / 1024
-
-
-def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def _cpu_children_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def _tree_cpu_s(pid: int) -> float:
-    """user+system CPU seconds of ``pid`` and its live descendants (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}  # pid → (parent pid, CPU seconds)
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                f = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # exited meanwhile
-            stats[int(d.name)] = (int(f[1]), (int(f[11]) + int(f[12])) / tick)
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        total += stats.get(p, (0, 0.0))[1]
-        todo.extend(c for c, (ppid, _cpu) in stats.items() if ppid == p)
-    return total
-
-
 def _channels(path: str) -> list:  # type: ignore[type-arg]
     from faster_whisper import decode_audio
 
@@ -124,13 +91,13 @@ def run_a(corpus: list[dict], model_path: str) -> dict:
     from faster_whisper import WhisperModel
 
     model = WhisperModel(model_path)
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     hyps = []
     for call in corpus:
         hyps.append({sp: " ".join(s.text for s in model.transcribe(ch, vad_filter=True)[0])
                      for sp, ch in zip(("agent", "customer"), _channels(call["path"]), strict=True)})
-    return {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_s() - c0, "hyps": hyps,
-            "peak_rss_mb": _peak_rss_mb(), "config": "WhisperModel(path); transcribe(vad_filter=True)"}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu_s() - c0, "hyps": hyps,
+            "peak_rss_mb": peak_rss_mb(), "config": "WhisperModel(path); transcribe(vad_filter=True)"}
 
 
 # (b) is the issue's tuned configuration, fixed here so the baseline never drifts with callqc's own
@@ -149,13 +116,13 @@ def run_b(corpus: list[dict], model_path: str) -> dict:
                                                              vad_filter=True, word_timestamps=True)
         return " ".join(seg.text for seg in segs)
 
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0, c0 = time.perf_counter(), cpu_s()
     audio = [_channels(c["path"]) for c in corpus]  # inside the clock: callqc decodes too
     with ThreadPoolExecutor(max_workers=B_NUM_WORKERS) as pool:
         texts = list(pool.map(one, [ch for chans in audio for ch in chans]))
     hyps = [{"agent": texts[2 * i], "customer": texts[2 * i + 1]} for i in range(len(corpus))]
-    return {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_s() - c0, "hyps": hyps,
-            "peak_rss_mb": _peak_rss_mb(),
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu_s() - c0, "hyps": hyps,
+            "peak_rss_mb": peak_rss_mb(),
             "config": f"int8, cpu_threads={B_CPU_THREADS}, num_workers={B_NUM_WORKERS}, "
                       f"BatchedInferencePipeline batch {B_BATCH_SIZE}, beam {B_BEAM_SIZE}, word timestamps, "
                       f"{B_NUM_WORKERS} channels in flight"}
@@ -216,22 +183,22 @@ def run_c(corpus: list[dict], *, workers: int, tag: str) -> dict:
                         if w}
             if len(seen) >= workers:
                 break
-        cpu0, t0 = _tree_cpu_s(work.pid), time.time()
+        cpu0, t0 = tree_cpu_s(work.pid), time.time()
         ingested = [ingest_file(Path(c["path"]), name=Path(c["path"]).stem) for c in corpus]
         if not all(r.created for r in ingested):
             raise RuntimeError("corpus calls were already registered (database reused?): timing would be wrong")
         ids = [r.call_id for r in ingested]
         done = _wait_done(ids, work)
         end = max(_epoch(ts) for _st, ts in done.values())
-        cpu = _tree_cpu_s(work.pid) - cpu0
+        cpu = tree_cpu_s(work.pid) - cpu0
     finally:
         os.killpg(work.pid, signal.SIGTERM)
         work.wait(timeout=120)
     hyps = _hyps(ids)
     failed = [cid for cid, (st, _ts) in done.items() if st != "transcribed"]
     return {"wall_s": end - t0, "cpu_s": cpu, "hyps": hyps, "failed": failed,
-            "warm_workers": len(seen), "peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
-            "ingest_rss_mb": _peak_rss_mb(),
+            "warm_workers": len(seen), "peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
+            "ingest_rss_mb": peak_rss_mb(),
             "config": _c_config(workers)}
 
 
@@ -249,18 +216,18 @@ def run_c_cold(corpus: list[dict]) -> dict:
     """(c) with its fixed costs: ingest, then a fresh ``callqc work --burst`` process until it exits.
     The parent times this whole process; what the empty database's creation cost is reported so the
     parent can take it out."""
-    t_setup, c_setup = time.perf_counter(), _cpu_s()
+    t_setup, c_setup = time.perf_counter(), cpu_s()
     from storage.db import migrate
 
     migrate()
-    setup = {"setup_wall_s": time.perf_counter() - t_setup, "setup_cpu_s": _cpu_s() - c_setup}
+    setup = {"setup_wall_s": time.perf_counter() - t_setup, "setup_cpu_s": cpu_s() - c_setup}
     from recorder.ingest import ingest_file
 
     ids = [ingest_file(Path(c["path"]), name=Path(c["path"]).stem).call_id for c in corpus]
     subprocess.run([sys.executable, "-m", "callqc", "work", "--burst", "--kinds", "transcribe,score"], cwd=ROOT,
                    check=True)
     hyps = _hyps(ids)
-    return {**setup, "hyps": hyps, "peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
+    return {**setup, "hyps": hyps, "peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
             "config": _c_config(1) + ", cold: process start, imports, model load and scoring included"}
 
 
@@ -296,24 +263,6 @@ def child(mode: str, corpus_file: Path, *, workers: int, tag: str, cold: bool = 
         path = resolve_model().path
         result = run_a(corpus, path) if mode == "a" else run_b(corpus, path)
     print(json.dumps(result))
-
-
-def machine() -> str:
-    """CPU model, cores, memory, Python and library versions (for the record)."""
-    from importlib.metadata import version
-
-    cpu = platform.processor() or platform.machine()
-    mem = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
-                 .split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return (f"{cpu}, {os.cpu_count()} CPUs{mem}, Python {platform.python_version()}, "
-            f"faster-whisper {version('faster-whisper')}, CTranslate2 {version('ctranslate2')}")
 
 
 LABELS = {"a": "defaults + VAD", "b": "tuned bare", "c": "callqc end to end"}
@@ -352,13 +301,6 @@ def report(results: dict[str, dict], *, corpus: list[dict], model: str, workers:
     return lines, "\n".join(md) + "\n"
 
 
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--calls", type=int, default=12, help="Synthetic calls (default 12).")
@@ -387,7 +329,7 @@ def main() -> None:
     corpus = make_corpus(work / "calls", calls=args.calls, turns=args.turns, tag=tag)
     (work / "corpus.json").write_text(json.dumps(corpus))
     call_s = sum(c["duration_s"] for c in corpus)
-    load_before = _loadavg()
+    load_before = loadavg()
     results: dict[str, dict] = {}
     modes = [m for m in "abc" if m in args.modes]
     if not modes:
@@ -396,7 +338,7 @@ def main() -> None:
         print(f"running ({mode}) {LABELS[mode]} …", file=sys.stderr)
         env = {**os.environ, "CALLQC_ASR_MODEL": args.model, "CALLQC_DATA_DIR": str(work / f"data-{mode}"),
                "PYTHONPATH": str(ROOT)}
-        t0, c0 = time.perf_counter(), _cpu_children_s()
+        t0, c0 = time.perf_counter(), cpu_children_s()
         out = subprocess.run([sys.executable, "-m", "bench.transcribe", "--child", mode, "--corpus",
                               str(work / "corpus.json"), "--workers", str(workers), "--tag", tag,
                               *(["--cold"] if args.cold else [])],
@@ -405,7 +347,7 @@ def main() -> None:
         if args.cold:  # the whole process (and its children), less the empty database's creation
             r = results[mode]
             r["wall_s"] = time.perf_counter() - t0 - r.get("setup_wall_s", 0.0)
-            r["cpu_s"] = _cpu_children_s() - c0 - r.get("setup_cpu_s", 0.0)
+            r["cpu_s"] = cpu_children_s() - c0 - r.get("setup_cpu_s", 0.0)
         results[mode]["x"] = call_s / results[mode]["wall_s"]
         results[mode]["wer"] = wer(corpus, results[mode]["hyps"])
     (work / "results.json").write_text(json.dumps(results))  # hypotheses per mode, for a closer look
@@ -416,7 +358,7 @@ def main() -> None:
                   f"peak RSS {r['peak_rss_mb']:.0f} MB")
         return
     lines, md = report(results, corpus=corpus, model=args.model, workers=workers,
-                       load=(load_before, _loadavg()))
+                       load=(load_before, loadavg()))
     print("\n".join(lines))
     target = args.markdown or work / "benchmarks.md"
     target.write_text(md)

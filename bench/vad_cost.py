@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.transcribe import _loadavg, machine
+from bench.machine import loadavg, machine
 
 
 def _union(iv: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -61,7 +61,7 @@ def main() -> None:
                 for sp, audio in zip(("agent", "customer"), decode_audio(c["path"], split_stereo=True), strict=True)]
     minutes = sum(len(a) for _c, _s, a in channels) / 16000 / 60
     speech_spans(channels[0][2][:16000], opts, gate=False)  # load the model outside the clock
-    load_before = _loadavg()
+    load_before = loadavg()
     from transcribe.nonspeech import classify
 
     def skip(audio, ch: int) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
@@ -90,7 +90,7 @@ def main() -> None:
     cover = {g: sum(_overlap(t, f) for t, f in zip(truth, found[g], strict=True)) / spoken for g in modes}
     holds = [_union([tuple(x) for x in c["hold"]]) if sp == "customer" else [] for c, sp, _a in channels]  # type: ignore[misc]
     in_hold = {g: sum(_overlap(h, f) for h, f in zip(holds, found[g], strict=True)) for g in modes}
-    print(f"machine: {machine()}\nload average before/after: {load_before} / {_loadavg()}\n"
+    print(f"machine: {machine()}\nload average before/after: {load_before} / {loadavg()}\n"
           f"corpus: {len(calls)} calls, {minutes:.1f} channel-minutes, truth speech {spoken / 60:.1f} min "
           f"({100 * spoken / 60 / minutes:.0f} % of channel time)\n")
     print("| voice detection | CPU s per channel-minute | × real time | vs plain | speech found | same as plain (IoU) "
