@@ -127,3 +127,31 @@ def test_a_chunk_that_copies_the_hotword_prompt_is_decoded_again_without_it(batc
     assert fixed[-(len(segs) - 1):] == segs[1:]
     head = " ".join(s.text for s in fixed[: len(fixed) - (len(segs) - 1)]).lower()
     assert "rubric aware" not in head and len(head.split()) >= 10
+
+
+@pytest.fixture(scope="module")
+def hiss() -> tuple[np.ndarray, list[dict]]:
+    """8 s of faint noise as one chunk of 'speech': Whisper's no-speech rule skips it at every
+    temperature, so its re-decode comes back empty."""
+    audio = (np.random.default_rng(0).standard_normal(16000 * 8) * 0.003).astype(np.float32)
+    return audio, [{"start": 0, "end": len(audio)}]
+
+
+def test_a_failed_chunk_whose_redecode_is_empty_keeps_its_words(hiss, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """An empty re-decode does not empty the channel: the batched segment stays for the filters to judge
+    (it used to be dropped, which left a Mandarin call's agent channel with no speech at all)."""
+    audio, spans = hiss
+    kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
+    assert redecode(tiny.whisper, audio, spans, **kw) == []
+    looping = _seg("No. No. No. No. No. No.", words=["No."] * 6, logprob=-1.2)
+    assert failed(looping)
+    assert repair(tiny.whisper, audio, [looping], spans, **kw) == [looping]
+
+
+def test_a_prompt_copy_whose_redecode_is_empty_is_dropped(hiss, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """A copy of the hotword prompt is never kept, even when the unprimed re-decode hears nothing."""
+    audio, spans = hiss
+    prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
+    copied = _seg("Quality inspection, rubric aware, hotword prompt.")
+    kw = {"language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
+    assert repair(tiny.whisper, audio, [copied], spans, **kw) == []

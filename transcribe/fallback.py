@@ -84,7 +84,9 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
              word_timestamps: bool, hotwords: str | None = None) -> list[Any]:
     """The chunk made of ``spans`` of ``audio`` (float32, the window) decoded with temperature fallback.
 
-    Segments come back with times in the window's seconds, like the pipeline's.
+    Segments come back with times in the window's seconds, like the pipeline's. Empty when Whisper
+    took the chunk for silence at every temperature (its no-speech rule skips a window whose
+    no-speech probability is high while its log-probability is low).
     """
     from faster_whisper.transcribe import restore_speech_timestamps
 
@@ -104,7 +106,9 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
         chunk, best_of=BEST_OF, temperature=list(TEMPERATURES), compression_ratio_threshold=MAX_COMPRESSION_RATIO,
         log_prob_threshold=LOW_LOGPROB, no_speech_threshold=NO_SPEECH_PROB, **common,
     )
-    return list(restore_speech_timestamps(segs, spans, SAMPLE_RATE))
+    sampled = list(segs)
+    # The sampled decode ended as "silence" but the deterministic one heard something: keep that.
+    return list(restore_speech_timestamps(sampled or first, spans, SAMPLE_RATE))
 
 
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
@@ -115,6 +119,13 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
     A chunk that copies the hotword prompt (:func:`transcribe.vocabulary.echoes`) is re-decoded
     without hotwords: the decoder fell into its prompt there, and only an unprimed decode says what
     was spoken. ``fallback=False``: only those; ``unprime=False``: only the failed ones.
+
+    A failed chunk whose re-decode comes back empty keeps its batched segments: the VAD found speech
+    there and the batch wrote words, so an empty re-decode (Whisper's no-speech skip) is no better
+    evidence, and dropping the chunk can empty a whole channel (a Mandarin call's agent came back with
+    no speech at all: docs/benchmarks.md, "Default Mandarin pipeline"); the filters of
+    :mod:`transcribe.conversation` and the scoring's low-confidence rule judge what is kept. A prompt
+    copy is never kept: its words are the prompt's, not the speaker's.
     """
     copied = [unprime and echoes(s.text, hotwords) for s in segments]
     bad = [c or (fallback and failed(s)) for s, c in zip(segments, copied, strict=True)]
@@ -129,6 +140,11 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
             continue
         again = redecode(whisper, audio, spans, language=language, beam_size=beam_size,
                          word_timestamps=word_timestamps, hotwords=None if is_copy else hotwords)
+        if not again and not is_copy:
+            log.info("fallback: chunk at %.1f s of its window came back empty from the re-decode; kept as decoded",
+                     spans[0]["start"] / SAMPLE_RATE)
+            out.append(seg)
+            continue
         log.info("fallback: chunk at %.1f s of its window re-decoded%s (ratio %.2f, logprob %.2f): %d segment(s)",
                  spans[0]["start"] / SAMPLE_RATE, " without hotwords (prompt copied)" if is_copy else "",
                  seg.compression_ratio, seg.avg_logprob, len(again))
