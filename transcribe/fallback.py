@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from storage.segments import Word
+from storage.segments import Segment, Word
 from transcribe.audio import SAMPLE_RATE
-from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats
+from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, clean, collapse_repeats
 from transcribe.vocabulary import echoes
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,24 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
     return list(restore_speech_timestamps(sampled or first, spans, SAMPLE_RATE))
 
 
+def kept(seg: Any) -> bool:
+    """Whether the filters of :mod:`transcribe.conversation` keep anything of a decoded segment
+    (loops cut first, then the silence, garbage and unsure-repetition rules)."""
+    words = [Word(w.start, w.end, w.word, w.probability) for w in (seg.words or [])]
+    return clean(Segment(speaker="", start=float(seg.start), end=float(seg.end), text=seg.text, words=words,
+                         avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob,
+                         compression_ratio=seg.compression_ratio)) is not None
+
+
+def improves(seg: Any, again: list[Any]) -> bool:
+    """Whether the re-decode ``again`` of a failed chunk should replace its batched segment ``seg``:
+    not when it came back empty (Whisper's no-speech rule skipped the chunk, though the VAD found
+    speech and the batch wrote words), nor when the filters would drop all of it (an unsure loop,
+    garbage) but keep something of the batch's. Replacing regardless emptied a Mandarin call's whole
+    agent channel (docs/benchmarks.md, "Default Mandarin pipeline", call 31/zh-02)."""
+    return any(kept(s) for s in again) or not kept(seg)
+
+
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
            beam_size: int, word_timestamps: bool, hotwords: str | None = None, fallback: bool = True,
            unprime: bool = True) -> list[Any]:
@@ -120,12 +138,8 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
     without hotwords: the decoder fell into its prompt there, and only an unprimed decode says what
     was spoken. ``fallback=False``: only those; ``unprime=False``: only the failed ones.
 
-    A failed chunk whose re-decode comes back empty keeps its batched segments: the VAD found speech
-    there and the batch wrote words, so an empty re-decode (Whisper's no-speech skip) is no better
-    evidence, and dropping the chunk can empty a whole channel (a Mandarin call's agent came back with
-    no speech at all: docs/benchmarks.md, "Default Mandarin pipeline"); the filters of
-    :mod:`transcribe.conversation` and the scoring's low-confidence rule judge what is kept. A prompt
-    copy is never kept: its words are the prompt's, not the speaker's.
+    A failed chunk keeps its batched segment when the re-decode does not :func:`improve <improves>` on
+    it; a prompt copy is always replaced (its words are the prompt's, not the speaker's).
     """
     copied = [unprime and echoes(s.text, hotwords) for s in segments]
     bad = [c or (fallback and failed(s)) for s, c in zip(segments, copied, strict=True)]
@@ -140,9 +154,9 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
             continue
         again = redecode(whisper, audio, spans, language=language, beam_size=beam_size,
                          word_timestamps=word_timestamps, hotwords=None if is_copy else hotwords)
-        if not again and not is_copy:
-            log.info("fallback: chunk at %.1f s of its window came back empty from the re-decode; kept as decoded",
-                     spans[0]["start"] / SAMPLE_RATE)
+        if not is_copy and not improves(seg, again):
+            log.info("fallback: chunk at %.1f s of its window kept as decoded: its re-decode came back %s",
+                     spans[0]["start"] / SAMPLE_RATE, "as a hallucination" if again else "empty")
             out.append(seg)
             continue
         log.info("fallback: chunk at %.1f s of its window re-decoded%s (ratio %.2f, logprob %.2f): %d segment(s)",
