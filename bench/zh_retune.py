@@ -83,7 +83,8 @@ def main() -> None:
     current = evaluate(zh_verify.current(), rows, vrows)
     results = sorted((evaluate(cfg, rows, vrows) for cfg in grid()),
                      key=lambda s: (s["fp"][0] > 0.02 * s["fp"][1], -s["agree"], s["fp"][0], -s["recall"][0]))
-    print(f"{len(rows)} answers in {len(args.sets)} set(s) ({', '.join(map(str, args.sets))}), `{args.mode}` transcripts; "
+    sets = ", ".join(map(str, args.sets))
+    print(f"{len(rows)} answers in {len(args.sets)} set(s) ({sets}), `{args.mode}` transcripts; "
           f"transcript alone: {pct(sum(r['answer'] == r['label'] for r in rows), len(rows))}\n")
     print("| rule | agreement | phrase recall | phrase false positives | said phrases newly answered no "
           "| false positives |\n|---|---|---|---|---|---|")
