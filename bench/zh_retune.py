@@ -8,7 +8,7 @@ only for a text the cache lacks), and sweeps the decision rule of :mod:`scoring.
 the sets *together*: the least margin per phrase-length band, whether rivals count, and the
 absence rule's floor. It prints agreement, phrase recall, phrase false positives and said phrases
 newly answered "no" per setting: callqc's current rule first, then the best with at most 2 % false
-positives. Give it development sets only: a threshold read off a held-out set is not held out.
+positives (ties: the smallest change from the current rule first). Give it development sets only: a threshold read off a held-out set is not held out.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import zh_verify
 from bench.zh_scoring import conversation, pct, score
+from scoring import verification
 
 # Wider than zh_verify.BANDS above 0: on primed transcripts a stock phrase put in over a garbled
 # stretch can score well above the heard text (不好意思 for 不快,致电: +2.09 per character).
@@ -53,8 +54,9 @@ def load(out: Path, mode: str) -> tuple[list[dict[str, Any]], list[dict[str, Any
 
 def evaluate(cfg: dict[str, Any], rows: list[dict[str, Any]], vrows: list[dict[str, Any]]) -> dict[str, Any]:
     """Answers under one rule: the transcript's, with each verdict row decided again."""
-    decided = {(v["call"], v["item"]): zh_verify.decide(v, cfg["accept"], cfg["rivals"], cfg["reject"])
-               for v in vrows if v["item"] != "no-abuse"}
+    # forbidden words: callqc's clearing rule in every row (not swept here; zh_scoring --verify sweeps it)
+    decided = {(v["call"], v["item"]): zh_verify.decide(v, cfg["accept"], cfg["rivals"], cfg["reject"],
+                                                        verification.CLEAR["zh"]) for v in vrows}
     phrase = [r for r in rows if r["item"] != "no-abuse"]
     answer = {id(r): decided.get((r["call"], r["item"]), r["answer"]) for r in rows}
     return {"label": zh_verify.label(cfg), "n": len(rows),
@@ -65,6 +67,17 @@ def evaluate(cfg: dict[str, Any], rows: list[dict[str, Any]], vrows: list[dict[s
                    sum(r["label"] == "no" for r in phrase)),
             "new_no": sum(answer[id(r)] == "no" != r["answer"] for r in phrase if r["label"] == "yes"),
             "fp_rows": [f"{r['call']} {r['item']}" for r in phrase if r["label"] == "no" and answer[id(r)] == "yes"]}
+
+
+def change(cfg: dict[str, Any], now: dict[str, Any]) -> float:
+    """How far a rule is from callqc's current one (the tie-break: among equally good rules on a
+    few development calls, the smallest change); a band added or removed counts 3."""
+    def gap(a: float | None, b: float | None) -> float:
+        return 0.0 if a == b else 3.0 if a is None or b is None else abs(a - b)
+
+    bands, old = dict(cfg["accept"]), dict(now["accept"])
+    return (sum(gap(bands.get(n), old.get(n)) for n in BANDS) + gap(cfg["reject"], now["reject"])
+            + 3.0 * (cfg["rivals"] != now["rivals"]))
 
 
 def main() -> None:
@@ -80,9 +93,11 @@ def main() -> None:
         tag = f"{i}:"  # the sets' calls share names (zh-00…): keep them apart
         rows += [{**x, "call": tag + x["call"]} for x in r]
         vrows += [{**x, "call": tag + x["call"]} for x in v]
-    current = evaluate(zh_verify.current(), rows, vrows)
-    results = sorted((evaluate(cfg, rows, vrows) for cfg in grid()),
-                     key=lambda s: (s["fp"][0] > 0.02 * s["fp"][1], -s["agree"], s["fp"][0], -s["recall"][0]))
+    now = zh_verify.current()
+    current = evaluate(now, rows, vrows)
+    results = sorted(({**evaluate(cfg, rows, vrows), "change": change(cfg, now)} for cfg in grid()),
+                     key=lambda s: (s["fp"][0] > 0.02 * s["fp"][1], -s["agree"], s["fp"][0], -s["recall"][0],
+                                    s["change"]))
     sets = ", ".join(map(str, args.sets))
     print(f"{len(rows)} answers in {len(args.sets)} set(s) ({sets}), `{args.mode}` transcripts; "
           f"transcript alone: {pct(sum(r['answer'] == r['label'] for r in rows), len(rows))}\n")
