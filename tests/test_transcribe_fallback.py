@@ -12,7 +12,7 @@ import pytest
 from demo.synth import Placement
 from transcribe.audio import decode, to_float
 from transcribe.engine import Transcriber
-from transcribe.fallback import chunk_spans, failed, improves, kept, redecode, repair
+from transcribe.fallback import chunk_spans, failed, improves, kept_words, redecode, repair
 
 
 def _seg(text: str = "hello there", *, ratio: float = 1.2, logprob: float = -0.3, no_speech: float = 0.1,
@@ -159,20 +159,22 @@ def test_a_prompt_copy_whose_redecode_is_empty_is_dropped(hiss, tiny: Transcribe
 
 @pytest.mark.parametrize(("again", "expected"), [
     ([], False),                                                             # Whisper called it silence
-    ([_seg("a real sentence here", logprob=-0.5)], True),                    # a good re-decode
-    ([_seg("a real sentence here", logprob=-1.3)], True),                    # unsure, but kept by the filters
+    ([_seg("a real sentence here and more", logprob=-0.5)], True),           # a good re-decode
+    ([_seg("a real sentence here and more", logprob=-1.3)], True),           # unsure, but kept by the filters
     ([_seg("la la la", ratio=3.0, words=["la", "di", "da"], logprob=-1.3)], False),  # an unsure loop: dropped
     ([_seg("mumble", logprob=-2.5)], False),                                 # garbage: dropped
-    ([_seg("mumble", logprob=-2.5), _seg("a real sentence", logprob=-0.4)], True),
-], ids=["empty", "good", "unsure", "unsure-loop", "garbage", "garbage-and-good"])
-def test_a_redecode_replaces_the_batch_unless_the_filters_would_drop_all_of_it(again: list, expected: bool) -> None:  # type: ignore[type-arg]
-    """A loop the batch wrote surely keeps its words (cut to one copy) rather than give way to nothing."""
-    batched = (_seg(words=["对待", "是", "高兴"] * 5, logprob=-0.44))
-    assert failed(batched) and kept(batched)
+    ([_seg("one two three four five six", logprob=-2.5), _seg("real one", logprob=-0.4)], False),  # mostly dropped
+    ([_seg("mumble", logprob=-2.5), _seg("a real sentence here and more", logprob=-0.4)], True),
+], ids=["empty", "good", "unsure", "unsure-loop", "garbage", "mostly-garbage", "garbage-and-good"])
+def test_a_redecode_replaces_the_batch_unless_the_filters_keep_less_of_it(again: list, expected: bool) -> None:  # type: ignore[type-arg]
+    """A loop the batch wrote surely keeps its words (cut to one copy, 3 words here) rather than give
+    way to a re-decode the filters keep less of."""
+    batched = _seg(words=["对待", "是", "高兴"] * 5, logprob=-0.44)
+    assert failed(batched) and kept_words(batched) == 3
     assert improves(batched, again) is expected
 
 
 def test_a_batched_chunk_the_filters_drop_anyway_is_replaced_even_by_nothing() -> None:
-    garbage = (_seg("mumble", logprob=-2.5))
-    assert failed(garbage) and not kept(garbage)
+    garbage = _seg("mumble", logprob=-2.5)
+    assert failed(garbage) and kept_words(garbage) == 0
     assert improves(garbage, [])

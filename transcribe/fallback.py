@@ -111,22 +111,24 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
     return list(restore_speech_timestamps(sampled or first, spans, SAMPLE_RATE))
 
 
-def kept(seg: Any) -> bool:
-    """Whether the filters of :mod:`transcribe.conversation` keep anything of a decoded segment
-    (loops cut first, then the silence, garbage and unsure-repetition rules)."""
+def kept_words(seg: Any) -> int:
+    """How many of a decoded segment's words the filters of :mod:`transcribe.conversation` keep
+    (loops cut to one copy first; none when the silence, garbage or unsure-repetition rule drops it)."""
     words = [Word(w.start, w.end, w.word, w.probability) for w in (seg.words or [])]
-    return clean(Segment(speaker="", start=float(seg.start), end=float(seg.end), text=seg.text, words=words,
+    left = clean(Segment(speaker="", start=float(seg.start), end=float(seg.end), text=seg.text, words=words,
                          avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob,
-                         compression_ratio=seg.compression_ratio)) is not None
+                         compression_ratio=seg.compression_ratio))
+    return 0 if left is None else max(len(left.words), 1)
 
 
 def improves(seg: Any, again: list[Any]) -> bool:
     """Whether the re-decode ``again`` of a failed chunk should replace its batched segment ``seg``:
-    not when it came back empty (Whisper's no-speech rule skipped the chunk, though the VAD found
-    speech and the batch wrote words), nor when the filters would drop all of it (an unsure loop,
-    garbage) but keep something of the batch's. Replacing regardless emptied a Mandarin call's whole
-    agent channel (docs/benchmarks.md, "Default Mandarin pipeline", call 31/zh-02)."""
-    return any(kept(s) for s in again) or not kept(seg)
+    unless the filters keep fewer of its words than of the batch's. An empty re-decode (Whisper's
+    no-speech rule skipped the chunk, though the VAD found speech) or one the filters drop in part
+    (a garbage first half) is no better evidence than the batch's words with their loop cut.
+    Replacing regardless emptied a Mandarin call's whole agent channel (docs/benchmarks.md, "Default
+    Mandarin pipeline", call 31/zh-02) and lost another's first 45 s ("Mandarin scoring, 2026-12-04")."""
+    return sum(kept_words(s) for s in again) >= kept_words(seg)
 
 
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
