@@ -158,7 +158,7 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
                          word_timestamps=word_timestamps, hotwords=None if is_copy else hotwords)
         if not is_copy and not improves(seg, again):
             log.info("fallback: chunk at %.1f s of its window kept as decoded: its re-decode came back %s",
-                     spans[0]["start"] / SAMPLE_RATE, "as a hallucination" if again else "empty")
+                     spans[0]["start"] / SAMPLE_RATE, "with fewer words the filters keep" if again else "empty")
             out.append(seg)
             continue
         log.info("fallback: chunk at %.1f s of its window re-decoded%s (ratio %.2f, logprob %.2f): %d segment(s)",
