@@ -126,8 +126,9 @@ def improves(seg: Any, again: list[Any]) -> bool:
     unless the filters keep fewer of its words than of the batch's. An empty re-decode (Whisper's
     no-speech rule skipped the chunk, though the VAD found speech) or one the filters drop in part
     (a garbage first half) is no better evidence than the batch's words with their loop cut.
-    Replacing regardless emptied a Mandarin call's whole agent channel (docs/benchmarks.md, "Default
-    Mandarin pipeline", call 31/zh-02) and lost another's first 45 s ("Mandarin scoring, 2026-12-04")."""
+    Replacing regardless lost a Mandarin agent's first 45 s (docs/benchmarks.md, "Mandarin scoring,
+    2026-12-04", call 41/zh-03) and can empty a whole channel (most likely call 31/zh-02 of "Default
+    Mandarin pipeline", whose agent came back with no speech)."""
     return sum(kept_words(s) for s in again) >= kept_words(seg)
 
 
