@@ -174,6 +174,15 @@ def test_a_redecode_replaces_the_batch_unless_the_filters_keep_less_of_it(again:
     assert improves(batched, again) is expected
 
 
+def test_an_unsure_batch_gives_way_to_any_redecode_the_filters_keep_but_not_to_nothing() -> None:
+    """Low confidence is Whisper's own reason to decode again: the re-decode stands even when shorter."""
+    unsure = _seg("one two three four five six", logprob=-1.6)
+    assert failed(unsure) and kept_words(unsure) == 6
+    assert improves(unsure, [_seg("real one", logprob=-0.4)])
+    assert not improves(unsure, [])
+    assert not improves(unsure, [_seg("mumble", logprob=-2.5)])
+
+
 def test_a_batched_chunk_the_filters_drop_anyway_is_replaced_even_by_nothing() -> None:
     garbage = _seg("mumble", logprob=-2.5)
     assert failed(garbage) and kept_words(garbage) == 0

@@ -122,14 +122,22 @@ def kept_words(seg: Any) -> int:
 
 
 def improves(seg: Any, again: list[Any]) -> bool:
-    """Whether the re-decode ``again`` of a failed chunk should replace its batched segment ``seg``:
-    unless the filters keep fewer of its words than of the batch's. An empty re-decode (Whisper's
-    no-speech rule skipped the chunk, though the VAD found speech) or one the filters drop in part
-    (a garbage first half) is no better evidence than the batch's words with their loop cut.
-    Replacing regardless lost a Mandarin agent's first 45 s (docs/benchmarks.md, "Mandarin scoring,
-    2026-12-04", call 41/zh-03) and can empty a whole channel (most likely call 31/zh-02 of "Default
-    Mandarin pipeline", whose agent came back with no speech)."""
-    return sum(kept_words(s) for s in again) >= kept_words(seg)
+    """Whether the re-decode ``again`` of a failed chunk should replace its batched segment ``seg``.
+
+    - A re-decode the filters keep nothing of (empty: Whisper's no-speech rule skipped the chunk,
+      though the VAD found speech; or all garbage) does not replace words the filters would keep:
+      replacing can empty a whole channel (most likely what left call 31/zh-02 of docs/benchmarks.md
+      "Default Mandarin pipeline" with no agent speech).
+    - A batch that was *unsure* (``avg_logprob`` under :data:`LOW_LOGPROB`) gives way to any other
+      re-decode: that is Whisper's own remedy.
+    - A batch that failed by looping while sure of itself keeps its words (the loop cut to one copy)
+      when the filters keep fewer words of the re-decode: its garbage first half dropped lost a
+      Mandarin agent's first 45 s (docs/benchmarks.md, "Mandarin scoring, 2026-12-04").
+    """
+    mine, theirs = kept_words(seg), sum(kept_words(s) for s in again)
+    if theirs == 0:
+        return mine == 0
+    return seg.avg_logprob < LOW_LOGPROB or theirs >= mine
 
 
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
