@@ -8,7 +8,8 @@ only for a text the cache lacks), and sweeps the decision rule of :mod:`scoring.
 the sets *together*: the least margin per phrase-length band, whether rivals count, and the
 absence rule's floor. It prints agreement, phrase recall, phrase false positives and said phrases
 newly answered "no" per setting: callqc's current rule first, then the best with at most 2 % false
-positives (ties: the smallest change from the current rule first). Give it development sets only: a threshold read off a held-out set is not held out.
+positives (ties: the smallest change from the current rule first). Give it development sets only:
+a threshold read off a held-out set is not held out.
 """
 
 from __future__ import annotations
