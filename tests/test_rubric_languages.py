@@ -90,3 +90,28 @@ def test_mandarin_calls_under_the_default_are_primed_with_the_mandarin_rubric_ph
     assert language_rubric(DEFAULT_RUBRIC, "en") == DEFAULT_RUBRIC
     primed = {p for ps in rubric_phrases(language_rubric(DEFAULT_RUBRIC, "zh")) for p in ps}
     assert "号客服" in primed and "号为您服务" not in primed
+
+
+def test_the_scoring_job_stores_a_mandarin_call_under_the_mandarin_rubric(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the bundled default, the job scores a zh call with zh.yaml and an English one with the default."""
+    from scoring.evaluations import evaluation_json
+    from scoring.handler import handle
+    from storage.db import session
+    from storage.jobs import JobContext
+    from storage.settings import reset_settings
+    from tests.scoring_calls import good_call, store_call
+
+    monkeypatch.setenv("CALLQC_SCORE_FORCED_VERIFICATION", "false")  # these calls have no audio to verify on
+    reset_settings()
+
+    zh = [seg("agent", 0.5, 5.0, "您好，很高兴为您服务，我是八号客服。"), seg("customer", 5.5, 8.0, "我想查一下订单。"),
+          seg("agent", 8.5, 12.0, "感谢您的来电，再见。")]
+    with session() as s:
+        store_call(s, "zh-1", zh, language="zh")
+        store_call(s, "en-1", good_call())
+    for call_id in ("zh-1", "en-1"):
+        handle(JobContext(job_id=1, kind="score", call_id=call_id, payload={}))
+    with session() as s:
+        assert evaluation_json(s, "zh-1")["rubric"]["id"] == "zh-default"
+        assert evaluation_json(s, "en-1")["rubric"]["id"] == "default"
