@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import re
@@ -80,6 +81,13 @@ def _seg(d: dict[str, Any]) -> Segment:
                    no_speech_prob=d["no_speech_prob"])
 
 
+class _FallbackKept(logging.Handler):
+    count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += "kept as decoded" in record.getMessage()
+
+
 def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
     from transcribe.audio import decode
     from transcribe.engine import ComputeSettings, Transcriber
@@ -103,13 +111,18 @@ def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
     }[mode]
     result: dict[str, Any] = (json.loads(partial.read_text(encoding="utf-8")) if partial.exists()
                               else {"hotwords": hotwords, "calls": {}, "wall_s": 0.0, "cpu_s": 0.0})
+    kept = _FallbackKept()  # chunks whose re-decode was not taken (transcribe.fallback.improves), per call
+    logging.getLogger("transcribe.fallback").addHandler(kept)
+    logging.getLogger("transcribe.fallback").setLevel(logging.INFO)
     for c in calls:
         if c["name"] in result["calls"]:
             continue
         t0, c0 = time.perf_counter(), time.process_time()
+        kept.count = 0
         t = tr.transcribe(decode(Path(c["path"])), channel_map={"agent": 0, "customer": 1}, language="zh",
                           hotwords=hotwords)
         result["calls"][c["name"]] = [_seg_json(s) for s in t.segments]
+        result.setdefault("fallback_kept", {})[c["name"]] = kept.count
         result["wall_s"] += time.perf_counter() - t0
         result["cpu_s"] += time.process_time() - c0
         partial.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")

@@ -61,8 +61,9 @@ def _mark_scored(session: Session, call_id: str) -> None:
 
 def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env | None = None,
                again: bool = False) -> Evaluation:
-    """Score one call under ``loaded`` (or return its existing evaluation under that version, unless
-    ``again``: the transcript changed, e.g. its speakers after a channel flip)."""
+    """Score one call under ``loaded`` (or the rubric its ``languages_from`` names for the call's
+    language), or return its existing evaluation under that version, unless ``again``: the
+    transcript changed, e.g. its speakers after a channel flip."""
 
     call = session.get(Call, call_id)
     if call is None:
@@ -71,9 +72,11 @@ def score_call(session: Session, call_id: str, loaded: LoadedRubric, *, env: Env
         raise TranscriptNotReady(call_id)
     if call.status == CallStatus.failed:
         raise CallNotScorable(f"{call_id}: call failed earlier ({call.last_error})")
+    transcript = session.get(Transcript, call_id)
+    # a rubric may name another for the call's language (the bundled default: zh.yaml for Mandarin)
+    loaded = loaded.for_language(transcript.language if transcript is not None else None)
     rid, version = loaded.key
     existing = auto_evaluation_for(session, call_id, rid, version)
-    transcript = session.get(Transcript, call_id)
     if existing is not None and transcript is not None and existing.created_at < transcript.created_at:
         again = True  # transcribed again since (new audio: a late leg joined): the old score is stale
     if existing is not None and not again:

@@ -12,7 +12,8 @@ import functools
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -201,6 +202,9 @@ class Rubric(Strict):
     description: Title | None = None
     pass_mark: float = Field(80, ge=0, le=100)
     sections: list[Section] = Field(min_length=1)
+    # None, not {}: an absent field must not change the content hash of rubrics stored before it existed.
+    languages_from: dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")], str] | None = Field(
+        None, description="Language -> rubric file (beside this one) whose items score calls in that language.")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Rubric:
@@ -230,10 +234,17 @@ class LoadedRubric:
     source: str
     yaml_text: str
     content_hash: str
+    # The rubrics ``languages_from`` names, loaded (only when this one was loaded from a file).
+    by_language: Mapping[str, LoadedRubric] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, int]:
         return self.rubric.id, self.rubric.version
+
+    def for_language(self, language: str | None) -> LoadedRubric:
+        """The rubric a call in ``language`` is scored with: the one ``languages_from`` names for it
+        (the bundled default scores Mandarin calls with zh.yaml), else this one."""
+        return self.by_language.get(language or "", self)
 
 
 def content_hash(rubric: Rubric) -> str:
@@ -315,15 +326,36 @@ def parse_rubric(text: str, source: str = "<rubric>") -> LoadedRubric:
 
 
 def load_rubric(path: Path | str | None = None) -> LoadedRubric:
-    """Load and validate a rubric file (None: the bundled default)."""
+    """Load and validate a rubric file (None: the bundled default), with the rubrics its
+    ``languages_from`` names (files beside it; a missing file or a cycle is a one-line error)."""
     p = Path(path) if path is not None else DEFAULT_RUBRIC
+    return _with_languages(parse_rubric(_read(p), str(p)), p, (p.resolve(),))
+
+
+def _read(p: Path) -> str:
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RubricInvalid(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RubricInvalid(f"{p}: cannot read: {exc}") from None
-    return parse_rubric(text, str(p))
+
+
+def _with_languages(loaded: LoadedRubric, p: Path, chain: tuple[Path, ...]) -> LoadedRubric:
+    """``loaded`` with its ``languages_from`` rubrics loaded; ``chain``: the files that led here."""
+    named = loaded.rubric.languages_from or {}
+    if not named:
+        return loaded
+    out: dict[str, LoadedRubric] = {}
+    for lang, name in named.items():
+        other = (p.parent / name).resolve()
+        if other in chain:
+            loop = " -> ".join(c.name for c in (*chain, other))
+            raise RubricInvalid(f"{p}: languages_from.{lang}: {name} leads back to itself ({loop})")
+        if not other.is_file():
+            raise RubricInvalid(f"{p}: languages_from.{lang}: {name}: no such rubric file beside it")
+        out[lang] = _with_languages(_parsed(_read(other), str(other)), other, (*chain, other))
+    return replace(loaded, by_language=out)
 
 
 def active_rubric() -> LoadedRubric:
@@ -341,7 +373,11 @@ def active_rubric() -> LoadedRubric:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return load_rubric(path)  # the same one-line error as a first load
-    return _parsed(text, str(p))
+    loaded = _parsed(text, str(p))
+    if not loaded.rubric.languages_from:
+        return loaded
+    # the language rubrics are files of their own: read again too, so an edit to them counts as well
+    return _with_languages(loaded, p, (p.resolve(),))
 
 
 @functools.lru_cache(maxsize=8)

@@ -27,7 +27,8 @@ forbidden-word check in doubt only for low confidence answers "yes" when every f
 (:data:`CLEAR`, :func:`cleared`). Forbidden words are never *verified*: the margin cannot tell
 笨蛋 from the innocent 本单 (measured, see scoring/checks.py). Thresholds per language, set on
 development seeds of the Mandarin evaluation set and checked on a fresh held-out one
-(docs/benchmarks.md, "Forced verification, second pass").
+(docs/benchmarks.md, "Forced verification, second pass"; re-chosen on primed transcripts in
+"Mandarin scoring, 2026-12-04").
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ PLACES = 2  # places tried per phrase and segment (the likeliest by sound is not
 # taken as said, per language and phrase length: (least characters, margin), longest first; a phrase
 # shorter than every band is not tried. Measured on the Mandarin evaluation set (docs/benchmarks.md):
 # with few syllables the decoder's language model outweighs the audio (a stock phrase is about as
-# likely as a garbled heard word), so short phrases need a higher margin.
-ACCEPT: dict[str, tuple[tuple[int, float], ...]] = {"zh": ((5, -2.0), (4, 0.5), (3, -1.0), (2, 0.0))}
+# likely as a garbled heard word), so short phrases need a higher margin. Re-chosen on primed
+# (callqc's default) development transcripts ("Mandarin scoring, 2026-12-04", bench/zh_retune.py):
+# 2-character phrases are no longer tried (再见 put in for 来电 scored +2.2 in a call that said no
+# goodbye) and 5+ need -1.5 (感谢您的来电 for 现为您的来电 scored -1.6 in the same call).
+ACCEPT: dict[str, tuple[tuple[int, float], ...]] = {"zh": ((5, -1.5), (4, 0.5), (3, -1.0))}
 # A phrase must also beat every rival put in at the same place by this much per character: the
 # rubric's other phrases (请问有什么可以帮您, a greeting, where 还有什么可以帮您 is tried). Without a
 # rival the heard text alone is the background.

@@ -49,7 +49,8 @@ def good_call(**changes: Any) -> list[Segment]:
 
 
 def store_call(session: Any, call_id: str, segments: list[Segment], *, status: str = "transcribed",
-               direction: str = "inbound", meta: dict[str, Any] | None = None, mono: bool = False) -> None:
+               direction: str = "inbound", meta: dict[str, Any] | None = None, mono: bool = False,
+               language: str = "en") -> None:
     """Register a call with its transcript rows, as the recorder and the transcription worker would."""
     from datetime import UTC, datetime
 
@@ -64,7 +65,7 @@ def store_call(session: Any, call_id: str, segments: list[Segment], *, status: s
         audio_key=f"recordings/2026/11/02/{call_id}.wav", size_bytes=1, sha256="0" * 64, status=status,
     ))
     session.flush()
-    session.add(Transcript(call_id=call_id, language="en", model_name="test", model_version="0",
+    session.add(Transcript(call_id=call_id, language=language, model_name="test", model_version="0",
                            model_source="test", duration_s=duration, mono=mono))
     for i, s in enumerate(sorted(segments, key=lambda s: s.start)):
         session.add(TranscriptSegment(

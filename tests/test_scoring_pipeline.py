@@ -36,7 +36,7 @@ def test_handler_scores_a_transcribed_call_and_is_idempotent(db_url):
         assert len(evs) == 1
         data = evaluation_json(s, "c-1")
         metrics = metrics_json(s, "c-1")
-    assert data["rubric"]["id"] == "default" and data["rubric"]["version"] == 2
+    assert data["rubric"]["id"] == "default" and data["rubric"]["version"] == 3
     assert data["total"] == 0.0 and data["passed"] is False  # critical no-abuse
     abuse = next(i for i in data["items"] if i["id"] == "no-abuse")
     assert abuse["auto_answer"] == "no" and abuse["human_answer"] is None and abuse["final_answer"] is None

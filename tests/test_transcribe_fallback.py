@@ -12,7 +12,7 @@ import pytest
 from demo.synth import Placement
 from transcribe.audio import decode, to_float
 from transcribe.engine import Transcriber
-from transcribe.fallback import chunk_spans, failed, redecode, repair
+from transcribe.fallback import chunk_spans, failed, improves, kept_words, redecode, repair
 
 
 def _seg(text: str = "hello there", *, ratio: float = 1.2, logprob: float = -0.3, no_speech: float = 0.1,
@@ -20,7 +20,7 @@ def _seg(text: str = "hello there", *, ratio: float = 1.2, logprob: float = -0.3
     ws = [SimpleNamespace(start=i * 0.3, end=i * 0.3 + 0.25, word=f" {w}", probability=0.9)
           for i, w in enumerate(words if words is not None else text.split())]
     return SimpleNamespace(text=text, compression_ratio=ratio, avg_logprob=logprob, no_speech_prob=no_speech,
-                           words=ws, seek=0)
+                           words=ws, seek=0, start=0.0, end=max(0.3 * len(ws), 0.3))
 
 
 @pytest.mark.parametrize(("seg", "expected"), [
@@ -127,3 +127,63 @@ def test_a_chunk_that_copies_the_hotword_prompt_is_decoded_again_without_it(batc
     assert fixed[-(len(segs) - 1):] == segs[1:]
     head = " ".join(s.text for s in fixed[: len(fixed) - (len(segs) - 1)]).lower()
     assert "rubric aware" not in head and len(head.split()) >= 10
+
+
+@pytest.fixture(scope="module")
+def hiss() -> tuple[np.ndarray, list[dict]]:
+    """8 s of faint noise as one chunk of 'speech': Whisper's no-speech rule skips it at every
+    temperature, so its re-decode comes back empty."""
+    audio = (np.random.default_rng(0).standard_normal(16000 * 8) * 0.003).astype(np.float32)
+    return audio, [{"start": 0, "end": len(audio)}]
+
+
+def test_a_failed_chunk_whose_redecode_is_empty_keeps_its_words(hiss, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """An empty re-decode does not empty the channel: the batched segment stays for the filters to judge
+    (it used to be dropped, which left a Mandarin call's agent channel with no speech at all)."""
+    audio, spans = hiss
+    kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
+    assert redecode(tiny.whisper, audio, spans, **kw) == []
+    looping = _seg("No. No. No. No. No. No.", words=["No."] * 6, logprob=-1.2)
+    assert failed(looping)
+    assert repair(tiny.whisper, audio, [looping], spans, **kw) == [looping]
+
+
+def test_a_prompt_copy_whose_redecode_is_empty_is_dropped(hiss, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """A copy of the hotword prompt is never kept, even when the unprimed re-decode hears nothing."""
+    audio, spans = hiss
+    prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
+    copied = _seg("Quality inspection, rubric aware, hotword prompt.")
+    kw = {"language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
+    assert repair(tiny.whisper, audio, [copied], spans, **kw) == []
+
+
+@pytest.mark.parametrize(("again", "expected"), [
+    ([], False),                                                             # Whisper called it silence
+    ([_seg("a real sentence here and more", logprob=-0.5)], True),           # a good re-decode
+    ([_seg("a real sentence here and more", logprob=-1.3)], True),           # unsure, but kept by the filters
+    ([_seg("la la la", ratio=3.0, words=["la", "di", "da"], logprob=-1.3)], False),  # an unsure loop: dropped
+    ([_seg("mumble", logprob=-2.5)], False),                                 # garbage: dropped
+    ([_seg("one two three four five six", logprob=-2.5), _seg("real one", logprob=-0.4)], False),  # mostly dropped
+    ([_seg("mumble", logprob=-2.5), _seg("a real sentence here and more", logprob=-0.4)], True),
+], ids=["empty", "good", "unsure", "unsure-loop", "garbage", "mostly-garbage", "garbage-and-good"])
+def test_a_redecode_replaces_the_batch_unless_the_filters_keep_less_of_it(again: list, expected: bool) -> None:  # type: ignore[type-arg]
+    """A loop the batch wrote surely keeps its words (cut to one copy, 3 words here) rather than give
+    way to a re-decode the filters keep less of."""
+    batched = _seg(words=["对待", "是", "高兴"] * 5, logprob=-0.44)
+    assert failed(batched) and kept_words(batched) == 3
+    assert improves(batched, again) is expected
+
+
+def test_an_unsure_batch_gives_way_to_any_redecode_the_filters_keep_but_not_to_nothing() -> None:
+    """Low confidence is Whisper's own reason to decode again: the re-decode stands even when shorter."""
+    unsure = _seg("one two three four five six", logprob=-1.6)
+    assert failed(unsure) and kept_words(unsure) == 6
+    assert improves(unsure, [_seg("real one", logprob=-0.4)])
+    assert not improves(unsure, [])
+    assert not improves(unsure, [_seg("mumble", logprob=-2.5)])
+
+
+def test_a_batched_chunk_the_filters_drop_anyway_is_replaced_even_by_nothing() -> None:
+    garbage = _seg("mumble", logprob=-2.5)
+    assert failed(garbage) and kept_words(garbage) == 0
+    assert improves(garbage, [])

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from storage.segments import Word
+from storage.segments import Segment, Word
 from transcribe.audio import SAMPLE_RATE
-from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats
+from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, clean, collapse_repeats
 from transcribe.vocabulary import echoes
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,9 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
              word_timestamps: bool, hotwords: str | None = None) -> list[Any]:
     """The chunk made of ``spans`` of ``audio`` (float32, the window) decoded with temperature fallback.
 
-    Segments come back with times in the window's seconds, like the pipeline's.
+    Segments come back with times in the window's seconds, like the pipeline's. Empty when Whisper
+    took the chunk for silence at every temperature (its no-speech rule skips a window whose
+    no-speech probability is high while its log-probability is low).
     """
     from faster_whisper.transcribe import restore_speech_timestamps
 
@@ -104,7 +106,38 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
         chunk, best_of=BEST_OF, temperature=list(TEMPERATURES), compression_ratio_threshold=MAX_COMPRESSION_RATIO,
         log_prob_threshold=LOW_LOGPROB, no_speech_threshold=NO_SPEECH_PROB, **common,
     )
-    return list(restore_speech_timestamps(segs, spans, SAMPLE_RATE))
+    sampled = list(segs)
+    # The sampled decode ended as "silence" but the deterministic one heard something: keep that.
+    return list(restore_speech_timestamps(sampled or first, spans, SAMPLE_RATE))
+
+
+def kept_words(seg: Any) -> int:
+    """How many of a decoded segment's words the filters of :mod:`transcribe.conversation` keep
+    (loops cut to one copy first; none when the silence, garbage or unsure-repetition rule drops it)."""
+    words = [Word(w.start, w.end, w.word, w.probability) for w in (seg.words or [])]
+    left = clean(Segment(speaker="", start=float(seg.start), end=float(seg.end), text=seg.text, words=words,
+                         avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob,
+                         compression_ratio=seg.compression_ratio))
+    return 0 if left is None else max(len(left.words), 1)
+
+
+def improves(seg: Any, again: list[Any]) -> bool:
+    """Whether the re-decode ``again`` of a failed chunk should replace its batched segment ``seg``.
+
+    - A re-decode the filters keep nothing of (empty: Whisper's no-speech rule skipped the chunk,
+      though the VAD found speech; or all garbage) does not replace words the filters would keep:
+      replacing can empty a whole channel (most likely what left call 31/zh-02 of docs/benchmarks.md
+      "Default Mandarin pipeline" with no agent speech).
+    - A batch that was *unsure* (``avg_logprob`` under :data:`LOW_LOGPROB`) gives way to any other
+      re-decode: that is Whisper's own remedy.
+    - A batch that failed by looping while sure of itself keeps its words (the loop cut to one copy)
+      when the filters keep fewer words of the re-decode: its garbage first half dropped lost a
+      Mandarin agent's first 45 s (docs/benchmarks.md, "Mandarin scoring, 2026-12-04").
+    """
+    mine, theirs = kept_words(seg), sum(kept_words(s) for s in again)
+    if theirs == 0:
+        return mine == 0
+    return seg.avg_logprob < LOW_LOGPROB or theirs >= mine
 
 
 def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
@@ -115,6 +148,9 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
     A chunk that copies the hotword prompt (:func:`transcribe.vocabulary.echoes`) is re-decoded
     without hotwords: the decoder fell into its prompt there, and only an unprimed decode says what
     was spoken. ``fallback=False``: only those; ``unprime=False``: only the failed ones.
+
+    A failed chunk keeps its batched segment when the re-decode does not :func:`improve <improves>` on
+    it; a prompt copy is always replaced (its words are the prompt's, not the speaker's).
     """
     copied = [unprime and echoes(s.text, hotwords) for s in segments]
     bad = [c or (fallback and failed(s)) for s, c in zip(segments, copied, strict=True)]
@@ -129,6 +165,11 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
             continue
         again = redecode(whisper, audio, spans, language=language, beam_size=beam_size,
                          word_timestamps=word_timestamps, hotwords=None if is_copy else hotwords)
+        if not is_copy and not improves(seg, again):
+            log.info("fallback: chunk at %.1f s of its window kept as decoded: its re-decode came back %s",
+                     spans[0]["start"] / SAMPLE_RATE, "with fewer words the filters keep" if again else "empty")
+            out.append(seg)
+            continue
         log.info("fallback: chunk at %.1f s of its window re-decoded%s (ratio %.2f, logprob %.2f): %d segment(s)",
                  spans[0]["start"] / SAMPLE_RATE, " without hotwords (prompt copied)" if is_copy else "",
                  seg.compression_ratio, seg.avg_logprob, len(again))

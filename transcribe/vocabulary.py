@@ -79,6 +79,20 @@ def rubric_phrases(path: Path, kinds: tuple[str, ...] = PRIMED_CHECKS) -> tuple[
     return tuple(tuple(ps) for ps in _walk(data, kinds) if ps)
 
 
+def language_rubric(path: Path, lang: str) -> Path:
+    """The rubric file that scores calls in ``lang``: the one ``path``'s ``languages_from`` names for
+    it (a file beside it), else ``path`` itself; so a Mandarin call under the bundled default is
+    primed with zh.yaml's phrases, the ones it is scored with. Only the first step is followed
+    (scoring validates the chain when it loads the rubric)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return path  # rubric_phrases reports it
+    named = data.get("languages_from") if isinstance(data, dict) else None
+    other = named.get(lang) if isinstance(named, dict) else None
+    return path.parent / other if isinstance(other, str) else path
+
+
 def _in_turns(lists: Iterable[Iterable[str]], lang: str) -> list[str]:
     """First phrase in ``lang`` of every check, then the second…: when the prompt is capped, every
     item still has its first phrases in it (so a rubric lists its most telling phrase first)."""
@@ -137,8 +151,11 @@ def decoding_hotwords() -> Mapping[str, str]:
     from storage.settings import get_settings
 
     s = get_settings()
-    phrases = rubric_phrases(Path(s.rubric_path or DEFAULT_RUBRIC)) if s.asr_rubric_hotwords else ()
-    primed, words_only = build(phrases, s.asr_hotwords), build((), s.asr_hotwords)
-    langs = set(s.asr_rubric_hotwords_languages)
-    return {lang: text for lang in ("zh", "en")
-            if (text := (primed if lang in langs else words_only).get(lang))}
+    path = Path(s.rubric_path or DEFAULT_RUBRIC)
+    langs = set(s.asr_rubric_hotwords_languages) if s.asr_rubric_hotwords else set()
+    out = {}
+    for lang in ("zh", "en"):
+        phrases = rubric_phrases(language_rubric(path, lang)) if lang in langs else ()
+        if text := build(phrases, s.asr_hotwords).get(lang):
+            out[lang] = text
+    return out
