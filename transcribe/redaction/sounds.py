@@ -39,9 +39,10 @@ from transcribe.redaction.rules import Kind, Rules
 from transcribe.redaction.runs import MAX_GAP_S, PLACEHOLDER, TimedWord, interrupted, is_filler, norm, window
 from transcribe.redaction.spoken_numbers import ZH_DIGITS
 
-MIN_CUED_UNITS = 7  # units a run needs after a cue (its stretch must still pass a check)
+MIN_UNITS = 11  # the shortest number checked: a mobile
 UNCUED_UNITS = 10  # default of the setting redaction_soundalike_uncued_units
 MAX_READINGS = 512  # candidate digit strings tried per stretch: more is a sentence, not a number
+UNCUED_READINGS = 8  # the same with no cue heard
 LONG_KINDS = frozenset({Kind.card, Kind.id, Kind.phone, Kind.account})
 _SKIP = re.compile(r"[\s,.，。、;；:：\-–—/()（）!?！？\"'“”]")
 
@@ -51,6 +52,7 @@ class Unit:
     word: TimedWord
     pos: int  # character index in the word's text
     digits: str  # candidate digits ("1"; two or more when its readings sound like several)
+    exact: bool  # a digit, a numeral, or a character read exactly as a numeral is (伊 yi, 把 ba; not 是 shi)
 
 
 @lru_cache(maxsize=8192)
@@ -75,6 +77,17 @@ def candidates(char: str, rules: Rules) -> str:
     return "".join(sorted(got))
 
 
+@lru_cache(maxsize=1)
+def _numeral_sounds() -> frozenset[tuple[str, str]]:
+    return frozenset((r, d) for c, d in ZH_DIGITS.items() for r in readings(c))
+
+
+def exact(char: str, digits: str) -> bool:
+    if char.isascii() or char in ZH_DIGITS:
+        return True
+    return any((r, d) in _numeral_sounds() for r in readings(char) for d in digits)
+
+
 def _runs(mine: list[TimedWord], others: list[TimedWord], rules: Rules) -> list[list[Unit]]:
     runs: list[list[Unit]] = [[]]
     last_end = -1e9
@@ -83,7 +96,7 @@ def _runs(mine: list[TimedWord], others: list[TimedWord], rules: Rules) -> list[
         if PLACEHOLDER.search(text):
             runs.append([])
             continue
-        units = [Unit(w, k, c) for k, ch in enumerate(text) if (c := candidates(ch, rules))]
+        units = [Unit(w, k, c, exact(ch, c)) for k, ch in enumerate(text) if (c := candidates(ch, rules))]
         if not units:
             if not is_filler(text, rules):
                 runs.append([])
@@ -126,7 +139,7 @@ def sound_cue(all_words: list[TimedWord], starts: list[float], t: float, rules: 
     return best[1]
 
 
-def _check(units: list[Unit], kinds: tuple[Kind, ...]) -> tuple[Kind, str] | None:
+def _check(units: list[Unit], kinds: tuple[Kind, ...], most: int) -> tuple[Kind, str] | None:
     """The first type whose check one reading of ``units`` passes, with that reading."""
     n = len(units)
     wanted = [k for k in kinds if (k is Kind.id and n == 18) or (k is Kind.card and 13 <= n <= 19)
@@ -134,7 +147,7 @@ def _check(units: list[Unit], kinds: tuple[Kind, ...]) -> tuple[Kind, str] | Non
     if not wanted:
         return None
     choices = [u.digits for u in units]
-    if math.prod(len(c) for c in choices) > MAX_READINGS:
+    if math.prod(len(c) for c in choices) > most:
         return None
     for digits in itertools.product(*choices):
         s = "".join(digits)
@@ -167,27 +180,30 @@ def sound_hits(mine: list[TimedWord], others: list[TimedWord], all_words: list[T
     starts = [w.word.start for w in all_words]
     out: list[Hit] = []
     for run in _runs(mine, others, rules):
-        if len(run) < MIN_CUED_UNITS:
+        if len(run) < MIN_UNITS:
             continue
         t0 = run[0].word.word.start
         cue = cues.before(t0)
         heard = Kind(cue) if cue in LONG_KINDS else sound_cue(all_words, starts, t0, rules) \
             if cue != "not_pii" else None
-        if heard not in LONG_KINDS and len(run) < uncued_units:
-            continue
-        kinds: tuple[Kind, ...] = (Kind.id, Kind.card)
-        if cue != "not_pii" and (heard is Kind.phone or heard is None):
-            kinds += (Kind.phone,)
+        # an ID number anywhere in the run (its check is strict); a card or mobile only as the whole
+        # run, give or take one unit at either end (是 heard as 四 before it, 了 after it), and with no
+        # cue heard only with uncued_units characters that sound exactly like digits: Luhn and 1[3-9]
+        # are weak checks, which a stretch of an ordinary sentence (是我一起把事期…) passes now and then
+        asked = {Kind.card} if heard in (Kind.card, Kind.account) else {Kind.phone} if heard is Kind.phone else set()
         taken = [False] * len(run)
         for n in (18, 19, 17, 16, 15, 14, 13, 11):
             for lo in range(0, len(run) - n + 1):
                 if any(taken[lo:lo + n]):
                     continue
+                whole = lo <= 1 and lo + n >= len(run) - 1 and cue != "not_pii"
+                kinds = tuple(k for k in (Kind.id, Kind.card, Kind.phone) if k is Kind.id or whole and (
+                    k in asked or heard is None and sum(u.exact for u in run[lo:lo + n]) >= uncued_units))
                 span = run[lo:lo + n]
                 a, b = span[0].word.word.start, span[-1].word.word.end
-                if any(h.start <= b and a <= h.end for h in [*hits, *out]):
+                if not kinds or any(h.start <= b and a <= h.end for h in [*hits, *out]):
                     continue
-                found = _check(span, kinds)
+                found = _check(span, kinds, MAX_READINGS if heard in LONG_KINDS else UNCUED_READINGS)
                 if found is not None:
                     out.append(_hit(found[0], span, speaker, channel))
                     taken[lo:lo + n] = [True] * n
