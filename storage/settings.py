@@ -318,10 +318,10 @@ class Settings(BaseSettings):
         "seconds.",
     )
     redaction_soundalike_uncued_units: int = Field(
-        10, ge=7, le=40, description="Mandarin numbers the ASR wrote as sound-alike characters (伊林 for 一零) are "
-        "read back by their pinyin and kept only when they pass an ID, card or mobile check; with no cue for a "
-        "number heard (not even as a homophone), a run needs this many such characters (docs/redaction.md, "
-        "*Sound-alike characters*).",
+        10, ge=1, le=19, description="Mandarin numbers the ASR wrote as sound-alike characters (伊林 for 一零) are "
+        "read back by their pinyin and kept only when they pass an ID, card or mobile check; a card or mobile "
+        "that no cue asked for (not even one heard as a homophone) also needs this many characters that sound "
+        "exactly like a digit (docs/redaction.md, *Sound-alike characters*).",
     )
 
     # --- scoring ----------------------------------------------------------------------------------

@@ -9,16 +9,15 @@ pypinyin knows for it, tones dropped) and mapped to the digits whose sound it is
 themselves. The characters that map to a digit, one after another (punctuation, spaces and filler
 words such as 嗯 between them, pauses under 4 s, the other speaker not asking anything), form a run.
 
-A run is taken as a number only when some stretch of it, read with one of its characters'
-candidate digits each, *passes the check of a number type*: a resident ID number's birth date and
-ISO 7064 check character (18 units), a card's issuer prefix and Luhn sum (13–19), a mainland
-mobile's 1[3-9] prefix (11). Ordinary words are thereby kept from turning into numbers: a
-sentence of sound-alikes rarely spells a valid ID number or card, and a mobile is only taken when
-asked for. A run needs :data:`MIN_CUED_UNITS` units after a cue for a long number — said as
-written (身份证号码, 手机) or heard as a homophone of one (``cues_by_sound:``, matched by syllables:
-神份证, 收集, 点话) — and ``redaction_soundalike_uncued_units`` (10) with no cue heard; after a
-look-alike cue (订单号) only the checksummed types count, and a mobile pattern needs a phone cue
-(written or by sound) or the uncued count.
+A stretch of a run is taken as a number only when one reading of it (a candidate digit per
+character) *passes the check of a number type*, so that ordinary words do not turn into numbers: a
+resident ID number's birth date and ISO 7064 check character (18 units), anywhere in the run; a
+card's issuer prefix and Luhn sum (13–19) or a mainland mobile's 1[3-9] (11), weak checks that a
+stretch of an ordinary sentence passes now and then, only as the whole run (give or take one unit
+at either end) and only after a cue for that type — said as written (卡号, 手机) or heard as a
+homophone of one (``cues_by_sound:``, matched by syllables: 收集, 点话) — or, with no cue heard at
+all, when ``redaction_soundalike_uncued_units`` (10) of its characters sound exactly like a digit
+(伊 yi, 把 ba; not 是 shi, 林 lin). After a look-alike cue (订单号) only an ID number is read.
 
 The text loses the stretch's characters (``[ID:18]``); the hit's time runs from the first word of
 the stretch to the last (words are the finest times Whisper gives).
