@@ -129,7 +129,7 @@ def load_rules(override: Path | None = None) -> Rules:
         soundalikes.update(_strs(doc, "soundalikes", str(path)))
         options.update(_strs(doc, "options", str(path)))
         closings.update(_strs(doc, "closings", str(path)))
-        for digit, sylls in (doc.get("soundalike_syllables") or {}).items():
+        for digit in doc.get("soundalike_syllables") or {}:
             if not re.fullmatch(r"[0-9X]", str(digit)):
                 raise BadRules(f"{path}: soundalike_syllables: {digit!r} is not a digit")
             for syl in _strs(doc["soundalike_syllables"], digit, str(path)):
