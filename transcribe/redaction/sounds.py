@@ -41,7 +41,7 @@ from transcribe.redaction.spoken_numbers import ZH_DIGITS
 MIN_UNITS = 11  # the shortest number checked: a mobile
 UNCUED_UNITS = 10  # default of the setting redaction_soundalike_uncued_units
 MAX_READINGS = 512  # candidate digit strings tried per stretch: more is a sentence, not a number
-UNCUED_READINGS = 8  # the same for a card or mobile with no cue heard
+WEAK_READINGS = 8  # the same for a card or mobile (weak checks)
 LONG_KINDS = frozenset({Kind.card, Kind.id, Kind.phone, Kind.account})
 _SKIP = re.compile(r"[\s,.，。、;；:：\-–—/()（）!?！？\"'“”]")
 
@@ -202,8 +202,8 @@ def sound_hits(mine: list[TimedWord], others: list[TimedWord], all_words: list[T
                 a, b = span[0].word.word.start, span[-1].word.word.end
                 if not kinds or any(h.start <= b and a <= h.end for h in [*hits, *out]):
                     continue
-                found = next((f for k in kinds if (f := _check(span, (k,), MAX_READINGS if k is Kind.id or
-                                                                    heard in LONG_KINDS else UNCUED_READINGS))), None)
+                found = next((f for k in kinds if (f := _check(span, (k,), MAX_READINGS if k is Kind.id
+                                                                    else WEAK_READINGS))), None)
                 if found is not None:
                     out.append(_hit(found[0], span, speaker, channel))
                     taken[lo:lo + n] = [True] * n
