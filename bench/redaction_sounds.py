@@ -7,7 +7,8 @@ phone cue and an ID cue; (2) the worst case: runs of ``--length`` characters dra
 from the sound-alike characters of that text only — every character maps to a digit, so each run is
 a candidate number as a whole — after no cue, a phone, an ID and a card cue. Every hit is false.
 
-``python -m bench.redaction_sounds [--seed 1] [--runs 2000] [--length 20]``
+``python -m bench.redaction_sounds [--seed 1] [--runs 2000] [--length 20]``. Also here: the
+simulated ASR of ``python -m bench.redaction --homophones SEED P_DIGIT P_OTHER`` (:func:`homophone_segments`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import argparse
 import random
 import re
-from collections import Counter
+from collections import Counter, defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 from storage.segments import Segment, Word
@@ -42,6 +44,43 @@ def _seg(speaker: str, t0: float, text: str, channel: int) -> Segment:
 def _sound_hits(ask: str, said: str) -> list[str]:
     segs = [_seg("agent", 0, ask, 0), _seg("customer", 8, said, 1)]
     return [str(h.kind) for h in detect(segs, load_rules()) if h.rule == "sounds"]
+
+
+def homophone_segments(script: list[Segment], rnd: random.Random, p_digit: float, p_other: float) -> list[Segment]:
+    """The script (one word per character, ``bench.redaction.oracle_segments``) as an ASR that writes
+    homophones would: each Han character of the Mandarin script
+    (both speakers) replaced, with probability ``p_digit`` for a numeral and ``p_other`` for any
+    other, by a random character read with the same syllable, tone aside (pypinyin's dictionary,
+    CJK basic block; 幺 as yao, 两 as liang). Digit counts stay whole: what rule ``sounds`` can do
+    when the ASR keeps every digit but writes it as another character (its `soundalike_syllables`
+    table is not consulted here, beyond a digit's own syllable)."""
+    from pypinyin import Style, pinyin
+
+    same = _homophones()
+    out = []
+    for seg in script:
+        words = []
+        for w in seg.words:
+            c = w.word
+            reads = pinyin(c, style=Style.NORMAL)[0] if "\u4e00" <= c <= "\u9fa5" else []
+            p = p_digit if c in "零〇一幺二两三四五六七八九" else p_other
+            pool = [x for x in same.get(reads[0], []) if x != c] if reads else []
+            words.append(Word(w.start, w.end, rnd.choice(pool)) if pool and rnd.random() < p else w)
+        out.append(Segment(speaker=seg.speaker, channel=seg.channel, start=seg.start, end=seg.end,
+                           text="".join(x.word for x in words), words=tuple(words)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _homophones() -> dict[str, list[str]]:
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    strip = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü", "aaaaeeeeiiiioooouuuuvvvvv")
+    same: dict[str, list[str]] = defaultdict(list)
+    for code, reads in pinyin_dict.items():
+        if 0x4E00 <= code <= 0x9FA5:
+            same[reads.split(",")[0].translate(strip)].append(chr(code))
+    return same
 
 
 def main() -> None:

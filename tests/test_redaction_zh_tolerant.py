@@ -89,6 +89,14 @@ def test_a_card_written_as_homophones_passes_luhn_and_is_redacted() -> None:
     assert sounds([zh("customer", 0, heard)]) == [(Kind.card, 19)]
 
 
+def test_a_landline_written_as_homophones_after_its_cue_is_redacted() -> None:
+    """0571 6918 2310 after 座机号码 as 林我起要 留就要把 而山要林."""
+    segs = [zh("agent", 0, ["请", "留", "一个", "座机", "电话"], channel=0),
+            zh("customer", 3, ["座机", "号码", "是", "林我起要", "留就要把", "而山要林", "谢谢"])]
+    assert sounds(segs) == [(Kind.phone, 12)]
+    assert redact_segments(segs, detect(segs, load_rules()))[1].text == "座机号码是[PHONE:12]谢谢"
+
+
 def test_a_mobile_pattern_after_an_order_number_cue_is_left_alone() -> None:
     """订单号 is a look-alike cue: only checksummed types may be read by sound after it."""
     segs = [zh("agent", 0, ["请问", "订单号", "是", "多少"], channel=0), zh("customer", 3, MOBILE_HEARD)]

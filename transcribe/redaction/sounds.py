@@ -12,7 +12,8 @@ words such as 嗯 between them, pauses under 4 s, the other speaker not asking a
 A stretch of a run is taken as a number only when one reading of it (a candidate digit per
 character) *passes the check of a number type*, so that ordinary words do not turn into numbers: a
 resident ID number's birth date and ISO 7064 check character (18 units), anywhere in the run; a
-card's issuer prefix and Luhn sum (13–19) or a mainland mobile's 1[3-9] (11), weak checks that a
+card's issuer prefix and Luhn sum (13–19) or a mainland phone's prefix (a mobile's 1[3-9], 11
+digits; a landline's 0 and area code, 10–12), weak checks that a
 stretch of an ordinary sentence passes now and then, only as the whole run (give or take one unit
 at either end) and only after a cue for that type — said as written (卡号, 手机) or heard as a
 homophone of one (``cues_by_sound:``, matched by syllables: 收集, 点话) — or, with no cue heard at
@@ -33,12 +34,12 @@ from functools import lru_cache
 
 from transcribe.redaction.cues import CUE_WINDOW_S, Cues
 from transcribe.redaction.hits import Hit, WordRef
-from transcribe.redaction.number_rules import MOBILE, card_prefix_ok, cn_id_ok, luhn_ok
+from transcribe.redaction.number_rules import LANDLINE, MOBILE, card_prefix_ok, cn_id_ok, luhn_ok
 from transcribe.redaction.rules import Kind, Rules
 from transcribe.redaction.runs import MAX_GAP_S, PLACEHOLDER, TimedWord, interrupted, is_filler, norm, window
 from transcribe.redaction.spoken_numbers import ZH_DIGITS
 
-MIN_UNITS = 11  # the shortest number checked: a mobile
+MIN_UNITS = 10  # the shortest number checked: a landline (0 + area code + 7 digits)
 UNCUED_UNITS = 10  # default of the setting redaction_soundalike_uncued_units
 MAX_READINGS = 512  # candidate digit strings tried per stretch: more is a sentence, not a number
 WEAK_READINGS = 8  # the same for a card or mobile (weak checks)
@@ -142,7 +143,7 @@ def _check(units: list[Unit], kinds: tuple[Kind, ...], most: int) -> tuple[Kind,
     """The first type whose check one reading of ``units`` passes, with that reading."""
     n = len(units)
     wanted = [k for k in kinds if (k is Kind.id and n == 18) or (k is Kind.card and 13 <= n <= 19)
-              or (k is Kind.phone and n == 11)]
+              or (k is Kind.phone and 10 <= n <= 12)]
     if not wanted:
         return None
     choices = [u.digits for u in units]
@@ -154,7 +155,7 @@ def _check(units: list[Unit], kinds: tuple[Kind, ...], most: int) -> tuple[Kind,
             continue
         for kind in wanted:
             if kind is Kind.id and cn_id_ok(s) or kind is Kind.card and s.isdigit() and card_prefix_ok(s) \
-                    and luhn_ok(s) or kind is Kind.phone and MOBILE.fullmatch(s):
+                    and luhn_ok(s) or kind is Kind.phone and (MOBILE.fullmatch(s) or LANDLINE.fullmatch(s)):
                 return kind, s
     return None
 
@@ -191,7 +192,7 @@ def sound_hits(mine: list[TimedWord], others: list[TimedWord], all_words: list[T
         # are weak checks, which a stretch of an ordinary sentence (是我一起把事期…) passes now and then
         asked = {Kind.card} if heard in (Kind.card, Kind.account) else {Kind.phone} if heard is Kind.phone else set()
         taken = [False] * len(run)
-        for n in (18, 19, 17, 16, 15, 14, 13, 11):
+        for n in (18, 19, 17, 16, 15, 14, 13, 12, 11, 10):
             for lo in range(0, len(run) - n + 1):
                 if any(taken[lo:lo + n]):
                     continue
