@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform
+import random
 import resource
 import time
 from collections import defaultdict
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.redaction_sounds import homophone_segments
 from storage.segments import Segment, Word
 from storage.settings import get_settings
 from transcribe.audio import AudioStream
@@ -129,8 +131,10 @@ def oracle_segments(meta: dict[str, Any]) -> list[Segment]:
 
 def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle: bool = False,
         partial: Path | None = None, reuse: dict[str, list[Segment]] | None = None,
-        audio_check: bool = True, model: str | None = None) -> dict[str, Any]:
+        audio_check: bool = True, model: str | None = None,
+        homophones: tuple[int, float, float] | None = None) -> dict[str, Any]:
     settings = get_settings()
+    rnd = random.Random(homophones[0]) if homophones else None
     model = model or settings.asr_model
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     ids = [c for c in sorted(labels) if lang_only is None or labels[c]["language"] == lang_only]
@@ -142,7 +146,9 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
         meta = labels[cid]
         lang = meta["language"]
         path = folder / f"{cid}.wav"
-        if oracle:
+        if homophones and rnd is not None and lang == "zh":
+            segs = homophone_segments(oracle_segments(meta), rnd, homophones[1], homophones[2])
+        elif oracle or homophones:
             segs = oracle_segments(meta)
         elif cid in (reuse or {}):
             segs = (reuse or {})[cid]
@@ -160,7 +166,7 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
                                "noise": meta["noise"], "split": meta["split"], "grouped": meta["grouped"],
                                "words": meta["words"], "speed": meta["speed"], "asked": meta.get("asked"),
                                "speech": _speech(meta)}
-        if result.hits and not oracle and audio_check:
+        if result.hits and not oracle and not homophones and audio_check:
             transcriber = get_transcriber(model)
             original = decode(path)
             red = redact(original, [Cut(h.channel, h.start, h.end) for h in result.hits],
@@ -198,10 +204,10 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
                 lab["asr_run"] = _lcs(lab["digits"], _digits(customer_text))
         per_call.append(row)
         print(f"{cid}: {len(hits)} hits {[h['kind'] for h in hits]} | {customer_text[:90]!r}", flush=True)
-        doc = _doc(per_call, t0, cpu0, load0, oracle, model)
+        doc = _doc(per_call, t0, cpu0, load0, oracle or bool(homophones), model)
         if partial is not None:  # after every call: a long run stopped early still has its figures
             partial.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
-    return _doc(per_call, t0, cpu0, load0, oracle, model)
+    return _doc(per_call, t0, cpu0, load0, oracle or bool(homophones), model)
 
 
 def _doc(per_call: list[dict[str, Any]], t0: float, cpu0: float, load0: tuple[float, float, float],
@@ -313,6 +319,9 @@ def main() -> None:
                     "(the rules as they are now; the audio figures stay those of the run).")
     ap.add_argument("--oracle", action="store_true", help="Detect on the script (perfect ASR) instead of on "
                     "what the transcriber heard: the detector's own share of the errors.")
+    ap.add_argument("--homophones", type=float, nargs=3, default=None, metavar=("SEED", "P_DIGIT", "P_OTHER"),
+                    help="Like --oracle, with the Mandarin script's characters replaced by random homophones "
+                    "(numerals with probability P_DIGIT, other characters P_OTHER): rule sounds on its own.")
     ap.add_argument("--lang", choices=["en", "zh"], default=None, help="Only this language's calls.")
     ap.add_argument("--seed", type=int, default=19, help="Seed of the set built by --make (18 was used to develop "
                     "the rules; 19, held out, for the reported figures).")
@@ -352,7 +361,8 @@ def main() -> None:
         reuse = {row["call"]: _segments(row) for p in args.reuse
                  for row in json.loads(p.read_text(encoding="utf-8"))["calls"]}
     doc = run(args.folder, limit=args.limit, lang_only=args.lang, oracle=args.oracle, partial=args.json,
-              reuse=reuse, audio_check=not args.no_audio, model=args.model)
+              reuse=reuse, audio_check=not args.no_audio, model=args.model,
+              homophones=(int(args.homophones[0]), args.homophones[1], args.homophones[2]) if args.homophones else None)
     s = score(doc)
     if args.json:
         args.json.write_text(json.dumps({**doc, "summary": s}, ensure_ascii=False, indent=1), encoding="utf-8")

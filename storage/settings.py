@@ -317,6 +317,12 @@ class Settings(BaseSettings):
         20.0, gt=0, le=120, description="An answer window is at most this long from the customer's first word, "
         "seconds.",
     )
+    redaction_soundalike_uncued_units: int = Field(
+        10, ge=1, le=19, description="Mandarin numbers the ASR wrote as sound-alike characters (伊林 for 一零) are "
+        "read back by their pinyin and kept only when they pass an ID, card or mobile check; a card or mobile "
+        "that no cue asked for (not even one heard as a homophone) also needs this many characters that sound "
+        "exactly like a digit (docs/redaction.md, *Sound-alike characters*).",
+    )
 
     # --- scoring ----------------------------------------------------------------------------------
     rubric_path: Path | None = Field(None, description="Rubric YAML; default the bundled default rubric.")

@@ -35,6 +35,7 @@ from transcribe.redaction.runs import (
     words_of,
 )
 from transcribe.redaction.soundalike import soundalike_hits
+from transcribe.redaction.sounds import UNCUED_UNITS, sound_hits
 from transcribe.redaction.spoken_numbers import number_tokens
 
 __all__ = ["Hit", "WordRef", "detect"]
@@ -285,9 +286,11 @@ def _spoken_start(hit: Hit, mine: list[TimedWord], others: list[TimedWord], rule
     return replace(hit, start=t, first_digit=hit.start) if t < hit.start else hit
 
 
-def detect(segments: Sequence[Segment], rules: Rules, answer: AnswerWindow | None = None) -> list[Hit]:
+def detect(segments: Sequence[Segment], rules: Rules, answer: AnswerWindow | None = None, *,
+           uncued_units: int = UNCUED_UNITS) -> list[Hit]:
     """Every personal-data hit in the conversation, in time order; with ``answer``, also the customer's
-    answers to the agent's asks for a number (answer.py)."""
+    answers to the agent's asks for a number (answer.py). ``uncued_units``: what a run of sound-alike
+    characters needs with no cue heard (sounds.py)."""
     all_words = words_of(segments)
     cues = Cues(all_words, rules)
     hits: list[Hit] = []
@@ -304,6 +307,7 @@ def detect(segments: Sequence[Segment], rules: Rules, answer: AnswerWindow | Non
         for run in runs:
             mine_hits.extend(_match_run(run, cues, speaker, channel))
         mine_hits += _partials(runs, mine_hits, mine, others, cues, rules, speaker, channel)
+        mine_hits += sound_hits(mine, others, all_words, cues, rules, mine_hits, speaker, channel, uncued_units)
         mine_hits += soundalike_hits(mine, others, cues, rules, mine_hits, speaker, channel)
         hits.extend(_spoken_start(h, mine, others, rules) for h in mine_hits)
         hits.extend(_emails(mine, rules, speaker, channel))

@@ -77,7 +77,8 @@ def redact_transcript(segments: Sequence[Segment]) -> Redacted:
         return Redacted(list(segments), [], {})
     answer = AnswerWindow(settings.redaction_answer_pause_s, settings.redaction_answer_max_s) \
         if settings.redaction_answer_window else None
-    hits = detect(segments, load_rules(settings.redaction_rules_dir), answer)
+    hits = detect(segments, load_rules(settings.redaction_rules_dir), answer,
+                  uncued_units=settings.redaction_soundalike_uncued_units)
     out = redact_segments(segments, hits)
     changed = {i: seg for i, (seg, new) in enumerate(zip(segments, out, strict=True)) if seg is not new}
     return Redacted(out, hits, changed)

@@ -7,6 +7,7 @@ Detection uses every language's cues at once: callers mix languages ("CVV" in a 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -62,6 +63,11 @@ class Rules:
     asks: dict[Kind, tuple[str, ...]] = field(default_factory=dict)
     # what a customer says when done ("thank you", 谢谢): an answer window's audio cut stops before it
     closings: tuple[str, ...] = field(default=())
+    # pinyin syllable (toneless) → the digits it sounds like ("yi": "1", "lin": "0"): sounds.py reads
+    # Chinese characters the ASR wrote for digits by their sound
+    soundalike_syllables: dict[str, str] = field(default_factory=dict)
+    # cue words as syllables ("shou ji"), matched on the sound of what was said: 收集 for 手机 (sounds.py)
+    cues_by_sound: dict[Kind, tuple[str, ...]] = field(default_factory=dict)
     languages: tuple[str, ...] = field(default=())
 
 
@@ -97,6 +103,8 @@ def load_rules(override: Path | None = None) -> Rules:
     soundalikes: set[str] = set()
     options: set[str] = set()
     closings: set[str] = set()
+    syllables: dict[str, set[str]] = {}
+    by_sound: dict[Kind, list[str]] = {k: [] for k in Kind}
     langs = []
     for path in _files(override):
         try:
@@ -121,6 +129,15 @@ def load_rules(override: Path | None = None) -> Rules:
         soundalikes.update(_strs(doc, "soundalikes", str(path)))
         options.update(_strs(doc, "options", str(path)))
         closings.update(_strs(doc, "closings", str(path)))
+        for digit in doc.get("soundalike_syllables") or {}:
+            if not re.fullmatch(r"[0-9X]", str(digit)):
+                raise BadRules(f"{path}: soundalike_syllables: {digit!r} is not a digit")
+            for syl in _strs(doc["soundalike_syllables"], digit, str(path)):
+                syllables.setdefault(syl, set()).add(str(digit))
+        for name in doc.get("cues_by_sound") or {}:
+            if name not in Kind.__members__:
+                raise BadRules(f"{path}: unknown entity type {name!r} in cues_by_sound (known: {', '.join(Kind)})")
+            by_sound[Kind(name)].extend(" ".join(c.split()) for c in _strs(doc["cues_by_sound"], name, str(path)))
         email = doc.get("email") or {}
         at.update(_strs(email, "at", str(path)))
         dot.update(_strs(email, "dot", str(path)))
@@ -135,4 +152,6 @@ def load_rules(override: Path | None = None) -> Rules:
         soundalikes=frozenset(soundalikes), options=frozenset(options), languages=tuple(langs),
         closings=tuple(sorted(closings, key=len, reverse=True)),
         asks={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in asks.items() if v},
+        soundalike_syllables={s: "".join(sorted(d)) for s, d in syllables.items()},
+        cues_by_sound={k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in by_sound.items() if v},
     )
