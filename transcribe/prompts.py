@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from sqlmodel import Session, col, select
 from storage.prompts import Prompt, all_prompts
 from storage.segments import SYSTEM_SPEAKER, Segment, Word
 from transcribe.audio import SAMPLE_RATE, AudioWindow
-from transcribe.fingerprint import Fingerprint, Hit, find, fingerprint
+from transcribe.fingerprint import Fingerprint, Hit, coarse, coarse_of, search
 
 SAME_PLAYING_S = 0.5  # the same prompt starting this close on two channels is one playing
 
@@ -30,6 +31,11 @@ class KnownPrompt:
     name: str
     text: str
     fingerprint: Fingerprint
+
+    @cached_property
+    def pattern(self) -> np.ndarray:
+        """The coarse pattern the first pass looks for (:func:`~transcribe.fingerprint.coarse_of`)."""
+        return coarse_of(self.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,8 @@ class PromptBook:
         """The prompts playing in ``samples`` (one channel), in time order, none overlapping."""
         if not self.prompts:
             return []
-        audio = fingerprint(samples)
-        found = [(p, h) for p in self.prompts for h in find(p.fingerprint, audio)]
+        rough = coarse(samples)
+        found = [(p, h) for p in self.prompts for h in search(p.fingerprint, p.pattern, samples, rough)]
         kept: list[tuple[KnownPrompt, Hit]] = []
         # best first: where two prompts overlap (one contains the other) the better match wins
         for p, h in sorted(found, key=lambda ph: -ph[1].correlation):
