@@ -21,6 +21,12 @@ speech-only calls). Two steps, one run:
 Reported per mode: call-seconds per wall-second, call-seconds per CPU-second, WER per channel and
 per call kind (``hold``, ``speech``), and words whose middle falls inside a hold-music span.
 
+With prompts registered the stored prompt text is the corpus's reference for that span, so the
+customer's WER is also given *outside the IVR prompt*, alike for every mode: the prompt's text taken
+out of the reference, and out of every transcript each word whose middle lies in the prompt's span
+(Whisper's reading of it in (b) and (c), the ``system`` segment in (c) with prompts). Each mode's
+transcripts are kept in the run's folder (``raw-<tag>.json``) to be scored again.
+
 WER compares like with like: (c) runs with ``CALLQC_REDACTION_KEEP_ORIGINAL`` on and its WER is
 taken on the text the transcriber wrote (the kept original of each redacted segment), as bare
 faster-whisper's is; the redacted text everyone reads is scored apart ("stored text" column: the
