@@ -165,7 +165,7 @@ def find(prompt: Fingerprint, audio: Fingerprint) -> list[Hit]:
 # the coarse pass can only miss one, and its threshold sits far below what a playing scores.
 COARSE_ROWS = 4  # fine rows per coarse row (64 ms)
 COARSE_BLOCK = HOP * COARSE_ROWS // 2  # samples per coarse row at 8 kHz (512)
-COARSE_MIN = 0.5  # a playing scores 0.8-0.95 on the coarse pass (docs/benchmarks.md); other speech < 0.4
+COARSE_MIN = 0.5  # playings scored 0.90-0.92 on the coarse pass, anything else at most 0.40 (docs/benchmarks.md)
 COARSE_MARGIN_S = 0.5  # audio either side of a coarse candidate given to the fine search
 
 
