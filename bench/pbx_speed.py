@@ -21,6 +21,12 @@ speech-only calls). Two steps, one run:
 Reported per mode: call-seconds per wall-second, call-seconds per CPU-second, WER per channel and
 per call kind (``hold``, ``speech``), and words whose middle falls inside a hold-music span.
 
+With prompts registered the stored prompt text is the corpus's reference for that span, so the
+customer's WER is also given *outside the IVR prompt*, alike for every mode: the prompt's text taken
+out of the reference, and out of every transcript each word whose middle lies in the prompt's span
+(Whisper's reading of it in (b) and (c), the ``system`` segment in (c) with prompts). Each mode's
+transcripts are kept in the run's folder (``raw-<tag>.json``) to be scored again.
+
 WER compares like with like: (c) runs with ``CALLQC_REDACTION_KEEP_ORIGINAL`` on and its WER is
 taken on the text the transcriber wrote (the kept original of each redacted segment), as bare
 faster-whisper's is; the redacted text everyone reads is scored apart ("stored text" column: the
@@ -72,7 +78,7 @@ def run_bare(calls: list[dict], cfg: dict) -> dict:
             audio, batch_size=cfg["batch"], beam_size=cfg["beam"], vad_filter=cfg["vad"], word_timestamps=True,
             clip_timestamps=clips)
         segs_list = list(segs)
-        words = [(float(w.start), float(w.end)) for s in segs_list for w in (s.words or [])]
+        words = [(float(w.start), float(w.end), w.word) for s in segs_list for w in (s.words or [])]
         return {"text": " ".join(s.text for s in segs_list), "words": words}
 
     jobs = [(i, ch) for i in range(len(calls)) for ch in (0, 1)]
@@ -118,7 +124,8 @@ def run_callqc(calls: list[dict], tag: str, *, prompts: bool = False) -> dict:
             with_originals(s, data)  # the transcriber's own text, as bare faster-whisper's is scored
             by = {sp: [g for g in data["segments"] if CHANNELS.get(g["channel"]) == sp] for sp in SPEAKERS}
             hyps.append({sp: {"text": " ".join(g["text"] for g in segs), "stored": stored[sp],
-                              "words": [(w["start"], w["end"]) for g in segs for w in g["words"]]}
+                              "words": [(w["start"], w["end"], w["word"]) for g in segs for w in g["words"]
+                                        if g["speaker"] != "system"]}
                          for sp, segs in by.items()})
     return {"wall_s": wall, "cpu_s": cpu, "hyps": hyps,
             "peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN)}
@@ -148,9 +155,33 @@ def quality(calls: list[dict], hyps: list[dict]) -> dict:
         if sub:
             out[f"wer_{kind}"] = wer([c["refs"][sp] for c, _ in sub for sp in SPEAKERS],
                                      [h[sp]["text"] for _, h in sub for sp in SPEAKERS])
-    out["words_in_hold"] = sum(1 for c, h in pairs for sp in SPEAKERS for a, b in h[sp]["words"]
+    out["words_in_hold"] = sum(1 for c, h in pairs for sp in SPEAKERS for a, b, _w in h[sp]["words"]
                                if any(x <= (a + b) / 2 <= y for x, y in c["hold"]))
+    # The customer channel outside the IVR prompt, scored alike for every mode: the prompt's text out of
+    # the reference, and out of every transcript every word whose middle lies in the prompt's span
+    # (Whisper's reading of it in (b) and (c), a known prompt's `system` segment in (c) with prompts).
+    refs, outs = [], []
+    for c, h in pairs:
+        ref, span = outside_prompt(c)
+        refs.append(ref)
+        outs.append(" ".join(w for a, b, w in h["customer"]["words"]
+                             if not (span and span[0] <= (a + b) / 2 <= span[1])))
+    out["wer_customer_outside_prompt"] = wer(refs, outs)
     return out
+
+
+def outside_prompt(call: dict) -> tuple[str, tuple[float, float] | None]:
+    """The customer's reference without the registered IVR prompt the call opens with, and that prompt's
+    span (None: the call plays none)."""
+    from bench.pbx_corpus import IVR_PROMPTS, prompt_texts
+
+    texts = prompt_texts()
+    ref = call["refs"]["customer"]
+    for name in IVR_PROMPTS:
+        if ref.startswith(texts[name]) and call["speech"]["customer"]:
+            a, b = call["speech"]["customer"][0]
+            return ref[len(texts[name]):].strip(), (a, b)
+    return ref, None
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -171,6 +202,7 @@ def _spawn(mode: str, calls: list[dict], work: Path, tag: str, model: str = "tin
                           str(calls_file), "--tag", tag], env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE,
                          text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
+    (work / f"raw-{tag}.json").write_text(json.dumps(r))  # the transcripts, to score again
     call_s = sum(c["duration_s"] for c in calls)
     r.update(quality(calls, r.pop("hyps")), x=call_s / r["wall_s"], per_cpu=call_s / r["cpu_s"])
     print(f"  {call_s / r['wall_s']:.1f}x wall, {r['per_cpu']:.1f} call-s per CPU-s, WER {r['wer']:.1f} %",
@@ -190,12 +222,14 @@ SWEEP = [{"batch": b, "beam": m, "threads": t, "replicas": r, "vad": v}
 def _row(name: str, r: dict) -> str:
     return (f"| {name} | {r['x']:.1f}× | {r['per_cpu']:.1f} | {r['wer']:.1f} % | {r['wer_agent']:.1f} % | "
             f"{r['wer_customer']:.1f} % | {r.get('wer_hold', float('nan')):.1f} % | "
-            f"{r.get('wer_speech', float('nan')):.1f} % | {r['wer_agent_stored']:.1f} % / "
+            f"{r.get('wer_speech', float('nan')):.1f} % | {r['wer_customer_outside_prompt']:.1f} % | "
+            f"{r['wer_agent_stored']:.1f} % / "
             f"{r['wer_customer_stored']:.1f} % | {r['words_in_hold']} | {r['peak_rss_mb']:.0f} MB |")
 
 
 HEAD = ("| setup | call-s per wall-s | call-s per CPU-s | WER | agent | customer | hold calls | speech calls "
-        "| stored text: agent / customer | words in hold | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|")
+        "| customer outside the IVR prompt | stored text: agent / customer | words in hold | peak RSS |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:
@@ -289,7 +323,8 @@ def main() -> None:
                 lines.append(f"- {names[m]}: **{r['x'] / b['x']:.2f}× (b) wall, {r['per_cpu'] / b['per_cpu']:.2f}× "
                              f"in CPU**; WER {r['wer'] - b['wer']:+.1f} points (agent "
                              f"{r['wer_agent'] - b['wer_agent']:+.1f}, customer "
-                             f"{r['wer_customer'] - b['wer_customer']:+.1f})")
+                             f"{r['wer_customer'] - b['wer_customer']:+.1f}, customer outside the IVR prompt "
+                             f"{r['wer_customer_outside_prompt'] - b['wer_customer_outside_prompt']:+.1f})")
     lines.insert(2, f"load average before: {load_before}  ")
     text = "\n".join(lines)
     print(text)

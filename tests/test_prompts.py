@@ -3,6 +3,7 @@ stored text as ``system`` speech (never sent to Whisper), and scoring never coun
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -31,16 +32,21 @@ from storage.transcripts import TranscriptSegment
 from tests.scoring_calls import call, seg
 from tests.services import missing_service
 from tests.test_scoring_rubric import CONTRACT
-from transcribe.audio import decode
-from transcribe.fingerprint import find, fingerprint
+from transcribe.audio import SAMPLE_RATE, decode, to_float
+from transcribe.chunker import FRAME, MAX_CHUNK, SPEECH_PAD
+from transcribe.engine import VAD_MIN_SILENCE_MS, VAD_THRESHOLD, Transcriber
+from transcribe.fingerprint import coarse, coarse_of, find, fingerprint, search
 from transcribe.handler import handle
 from transcribe.prompt_files import PromptTooShort, register_file
 from transcribe.prompt_learning import learn_prompts
 from transcribe.prompts import KnownPrompt, PromptBook
+from transcribe.vad import vad_options
 
 ROOT = Path(__file__).resolve().parents[1]
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
 PROMPT = SOUNDS / "queue-periodic-announce.wav"  # Asterisk's professional voice, 7.8 s
+SAME_VOICE = ["basic-pbx-ivr-main", "pls-hold-while-try", "queue-callswaiting", "queue-thankyou"]  # other prompts
+MOH = Path("/usr/share/asterisk/moh/macroform-robot_dity.wav")
 PROMPT_TEXT = ("All representatives are currently busy assisting other callers. "
                "Please wait for the next available representative.")
 RATE = 8000
@@ -251,3 +257,94 @@ def test_prompts_cli_adds_lists_and_refuses_in_one_line(sqlite_db: str, tmp_path
         "error: a prompt with this name exists: copy: prompt 'queue-periodic-announce' has this name or this audio"]
     r = cli("list")
     assert r.stdout.splitlines() == [f"queue-periodic-announce\tregistered\t7.8 s\t{PROMPT_TEXT}"]
+
+
+def _book() -> PromptBook:
+    return PromptBook((KnownPrompt("queue-announce", PROMPT_TEXT, fingerprint(decode(PROMPT).channels[0])),))
+
+
+def _wav_8k(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
+
+
+@pytest.mark.tools("sox")
+def test_coarse_search_finds_every_playing_the_whole_window_search_finds(tmp_path: Path) -> None:
+    """The prompt played four times at odd sample offsets and levels, between other prompts of the same
+    voice and music on hold, through μ-law: the coarse pass then the fine search on its stretches finds
+    the four playings the fine search over the whole channel finds, at the same frames."""
+    rng = np.random.default_rng(19)
+    prompt = _wav_8k(PROMPT)
+    parts: list[np.ndarray] = []
+    for k, name in enumerate(SAME_VOICE):
+        gaps = np.zeros(int(rng.integers(1, 4000))), np.zeros(int(rng.integers(800, 9000)))
+        parts += [gaps[0], prompt * (0.3 + 0.3 * k), gaps[1]]
+        parts.append(_wav_8k(SOUNDS / f"{name}.wav") * 0.7)
+    if MOH.is_file():
+        parts.append(_wav_8k(MOH)[: 20 * RATE] * 0.3)
+    mono = np.concatenate(parts) + rng.normal(0, 12, sum(len(x) for x in parts))
+    write_ulaw(np.repeat(np.clip(mono, -32768, 32767).astype(np.int16)[:, None], 2, axis=1), tmp_path / "c.wav")
+    samples = decode(tmp_path / "c.wav").channels[0]
+    p = fingerprint(decode(PROMPT).channels[0])
+    whole = find(p, fingerprint(samples))
+    assert len(whole) == 4
+    assert search(p, coarse_of(p), samples, coarse(samples)) == whole
+
+
+@pytest.mark.tools("sox")
+def test_other_prompts_of_the_same_voice_and_music_are_never_the_prompt(tmp_path: Path) -> None:
+    """No false hit: Asterisk's other prompts (same professional voice, some with the same words) and
+    music on hold, with the prompt itself absent, give the known prompt no playing."""
+    parts = [_wav_8k(SOUNDS / f"{name}.wav") for name in SAME_VOICE]
+    if MOH.is_file():
+        parts.append(_wav_8k(MOH)[: 60 * RATE] * 0.3)
+    mono = np.concatenate([np.concatenate([x, np.zeros(RATE // 2)]) for x in parts])
+    write_ulaw(np.repeat(np.clip(mono, -32768, 32767).astype(np.int16)[:, None], 2, axis=1), tmp_path / "o.wav")
+    window = next(decode(tmp_path / "o.wav").windows())
+    assert _book().playing(window, {0: "agent", 1: "customer"}) == {}
+
+
+def _packed_without(spans: list[dict[str, int]], cut: tuple[int, int]) -> list[list[tuple[int, int]]]:
+    """``spans`` less the samples in ``cut`` (pieces shorter than a Silero frame dropped, and a span's
+    padding left at the cut's edges: at most the pad and a frame), packed in order into chunks of
+    ≤ 30 s of speech (faster-whisper's ``collect_chunks`` rule)."""
+    chunks: list[list[tuple[int, int]]] = [[]]
+    for s in spans:
+        for a, b in ((s["start"], min(s["end"], cut[0])), (max(s["start"], cut[1]), s["end"])):
+            if b - a < FRAME or (b - a <= SPEECH_PAD + FRAME and (b == cut[0] or a == cut[1])):
+                continue
+            if chunks[-1] and sum(y - x for x, y in chunks[-1]) + b - a > MAX_CHUNK:
+                chunks.append([])
+            chunks[-1].append((a, b))
+    return [c for c in chunks if c]
+
+
+@pytest.mark.tools("espeak-ng", "sox")
+def test_known_prompt_is_cut_from_the_speech_spans_before_they_are_packed(
+        calls: dict[str, Path], tiny_en_transcriber: Transcriber, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact chunks (the default): the chunks handed to the model are bare faster-whisper's speech
+    spans over the real channel — Silero hears the prompt, so the spans after it are bare's — with the
+    prompt's samples cut out before packing; none holds prompt audio, and the other channel's chunks
+    are bare's untouched. The prompt comes back as one ``system`` segment."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    t = tiny_en_transcriber
+    handed: dict[int, list[list[tuple[int, int]]]] = {0: [], 1: []}
+
+    def record(chunks: list, *, channel: int, **_kw: object) -> list:
+        handed[channel] += [c.spans for c in chunks]
+        return []  # the model's reading is not what this test is about
+
+    monkeypatch.setattr(t, "transcribe_chunks", record)
+    monkeypatch.setattr(t, "compute", dataclasses.replace(t.compute, window_s=12.0, exact_chunks=True))
+    audio = decode(calls["with"])
+    out = t.transcribe(audio, channel_map={"agent": 0, "customer": 1}, language="en", prompts=_book())
+    system = [s for s in out.segments if s.speaker == SYSTEM_SPEAKER]
+    assert [(s.channel, s.text) for s in system] == [(0, PROMPT_TEXT)]
+    cut = (round(system[0].start * SAMPLE_RATE), round(system[0].end * SAMPLE_RATE))
+    opts = vad_options(VAD_THRESHOLD, VAD_MIN_SILENCE_MS)
+    spans = {ch: get_speech_timestamps(to_float(audio.channels[ch]), opts) for ch in (0, 1)}
+    assert any(s["start"] < cut[1] and s["end"] > cut[0] for s in spans[0])  # bare decodes the prompt
+    assert handed[0] == _packed_without(spans[0], cut)
+    assert all(b <= cut[0] or a >= cut[1] for c in handed[0] for a, b in c)
+    assert handed[1] == _packed_without(spans[1], (0, 0))

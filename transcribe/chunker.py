@@ -195,12 +195,16 @@ class ChannelChunker:
         self.pos = 0
         self.open = Chunk()
         self.skip: list[tuple[int, int]] = []  # music on hold and tones: never sent to Whisper
+        self.cuts: list[tuple[int, int]] = []  # known prompts: never sent to Whisper, nor the pad around them
         self.reach: dict[int, tuple[int, np.ndarray]] = {}  # a found span's audio, ± the pad
 
-    def feed(self, audio: np.ndarray, *, skip: Sequence[tuple[int, int]] = (), last: bool = False) -> list[Chunk]:
-        """The next window's float audio (and its music/tone sample ranges from the call's start);
-        the chunks now complete. ``last``: the channel ends here, every chunk is returned."""
+    def feed(self, audio: np.ndarray, *, skip: Sequence[tuple[int, int]] = (), cuts: Sequence[tuple[int, int]] = (),
+             last: bool = False) -> list[Chunk]:
+        """The next window's float audio (and its music/tone sample ranges from the call's start, and
+        its known prompts' in ``cuts``); the chunks now complete. ``last``: the channel ends here, every
+        chunk is returned."""
         self.skip.extend(skip)
+        self.cuts.extend(cuts)
         self.tail = np.concatenate([self.tail, audio.astype(np.float32, copy=False)])
         self.pos += len(audio)
         self.spans.feed(self.silero.feed(audio, last=last))
@@ -232,6 +236,7 @@ class ChannelChunker:
         self.tail = self.tail[keep - self.tail_start :]
         self.tail_start = keep
         self.skip = [(a, b) for a, b in self.skip if b > keep - LOOKBACK]
+        self.cuts = [(a, b) for a, b in self.cuts if b > keep - LOOKBACK]
         return done
 
     def _audio(self, a: int, b: int) -> np.ndarray:
@@ -243,6 +248,9 @@ class ChannelChunker:
         pieces = [(a, b)]
         for x, y in self.skip:
             pieces = [p for lo, hi in pieces for p in ((lo, min(hi, x)), (max(lo, y), hi)) if p[1] - p[0] >= FRAME]
+        for x, y in self.cuts:
+            pieces = [p for lo, hi in pieces for p in ((lo, min(hi, x)), (max(lo, y), hi)) if p[1] - p[0] >= FRAME
+                      and not (p[1] - p[0] <= SPEECH_PAD + FRAME and (p[1] == x or p[0] == y))]
         return pieces
 
 

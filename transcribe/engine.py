@@ -44,7 +44,7 @@ from transcribe.fallback import repair
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
 from transcribe.nonspeech import NonSpeech, classify, merge_across_windows
 from transcribe.paused import drop_paused, silence_paused
-from transcribe.prompts import PromptBook
+from transcribe.prompts import PromptBook, Said
 from transcribe.vad import KnownSpeech, Span, install, speech_spans, vad_options
 
 log = logging.getLogger(__name__)
@@ -272,9 +272,12 @@ class Transcriber:
         return [self._segment(s, at=at, speaker=speaker, channel=channel, language=language) for s in decoded]
 
     def _listen_whole(self, chunkers: dict[int, ChannelChunker], window: AudioWindow | None,
-                      heard: list[NonSpeech]) -> dict[int, list[Chunk]]:
+                      heard: list[NonSpeech], said: Said | None = None) -> dict[int, list[Chunk]]:
         """Every channel's chunks completed by ``window`` (None: the call has ended); the music on
-        hold and tones found in it go to ``heard``."""
+        hold and tones found in it go to ``heard``. ``said``: the window before its known prompts were
+        silenced, and their sample ranges: Silero hears the prompt (its state runs on as bare
+        faster-whisper's does) and the prompt, with the padding left at its edges, is cut from the
+        spans before they are packed."""
         out = {}
         for ch, chunker in chunkers.items():
             if window is None:
@@ -284,24 +287,27 @@ class Transcriber:
             found = classify(audio, channel=ch, offset_s=window.offset_s) if self.compute.nonspeech else []
             heard.extend(found)
             skip = [(int(x.start * SAMPLE_RATE), int(x.end * SAMPLE_RATE)) for x in found]
-            out[ch] = chunker.feed(audio, skip=skip)
+            cuts = said.ranges.get(ch, []) if said is not None else []
+            if said is not None and cuts:
+                audio = to_float(said.window.channels[ch])
+            out[ch] = chunker.feed(audio, skip=skip, cuts=cuts)
         return out
 
     def _feed_silent(self, chunkers: dict[int, ChannelChunker], window: AudioWindow,
-                     heard: list[NonSpeech]) -> None:
-        for ch, chunks in self._listen_whole(chunkers, window, heard).items():
+                     heard: list[NonSpeech], said: Said | None) -> None:
+        for ch, chunks in self._listen_whole(chunkers, window, heard, said).items():
             if chunks:  # the language detector heard nobody where Silero over the whole channel did
                 log.info("channel %d: %d chunk(s) before the language was known, not decoded", ch, len(chunks))
 
     def _feed(self, chunkers: dict[int, ChannelChunker], window: AudioWindow | None, speakers: Mapping[int, str],
-              heard: list[NonSpeech], *, language: str | None, hotwords: str | None
+              heard: list[NonSpeech], *, language: str | None, hotwords: str | None, said: Said | None = None
               ) -> list[tuple[int, Future[tuple[list[Segment], list[NonSpeech]]]]]:
         def task(ch: int, chunks: list[Chunk]) -> tuple[list[Segment], list[NonSpeech]]:
             return self.transcribe_chunks(chunks, speaker=speakers[ch], channel=ch, language=language,
                                           hotwords=hotwords), []
 
         return [(ch, self._pool.submit(task, ch, chunks))
-                for ch, chunks in self._listen_whole(chunkers, window, heard).items() if chunks]
+                for ch, chunks in self._listen_whole(chunkers, window, heard, said).items() if chunks]
 
     def _segment(self, s: Any, *, at: Callable[..., float], speaker: str, channel: int,
                  language: str | None) -> Segment:
@@ -364,21 +370,23 @@ class Transcriber:
                 if stop is not None and stop.is_set():
                     raise TranscriptionStopped(f"at {window.offset_s:.0f} s")
                 silence_paused(window, paused)
+                said = None
                 if prompts:
-                    window, said = prompts.cut(window, speakers)
-                    system.extend(said)
+                    window, segments, said = prompts.take(window, speakers)
+                    system.extend(segments)
                 if detect:
                     # Detected on the first window anyone speaks in; silent windows hold nothing to transcribe.
                     agent = next((ch for ch, sp in speakers.items() if sp == "agent"), None)
                     language, prob = self.detect_language(window, languages=languages, agent_channel=agent)
                     if language is None:
                         if chunkers:  # Silero's state runs through every window, silent ones too
-                            self._feed_silent(chunkers, window, heard)
+                            self._feed_silent(chunkers, window, heard, said)
                         continue
                     detect = False
                 primed = (hotwords or {}).get(language or "")
                 if chunkers:
-                    inflight.append(self._feed(chunkers, window, speakers, heard, language=language, hotwords=primed))
+                    inflight.append(self._feed(chunkers, window, speakers, heard, language=language, hotwords=primed,
+                                               said=said))
                 else:
                     inflight.append([(ch, self._pool.submit(
                         self.transcribe_window, window.channels[ch], offset_s=window.offset_s, speaker=sp,
