@@ -132,8 +132,8 @@ def engine(calls: list[dict]) -> None:
 
 
 def main() -> None:
+    from bench.machine import loadavg
     from bench.pbx_corpus import load
-    from bench.transcribe import _loadavg
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True, help="A corpus folder built by bench.pbx_corpus.")
@@ -142,11 +142,11 @@ def main() -> None:
     args = ap.parse_args()
     calls = load(args.corpus)
     holds = [c for c in calls if c["kind"] == "hold"]
-    print(f"load average before: {_loadavg()}")
+    print(f"load average before: {loadavg()}")
     for what in args.what.split(","):
         {"search": lambda: search(calls, args.repeat), "chunks": lambda: chunks(holds),
          "engine": lambda: engine(holds)}[what]()
-    print(f"load average after: {_loadavg()}")
+    print(f"load average after: {loadavg()}")
 
 
 if __name__ == "__main__":
