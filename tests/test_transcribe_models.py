@@ -135,7 +135,7 @@ def test_merge_orders_speakers_by_time_and_splits_at_pauses() -> None:
 
 def test_language_comes_from_the_queue_then_the_setting_else_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     """The queue's language wins, then CALLQC_ASR_LANGUAGE; with neither the call's language is detected."""
-    from transcribe.engine import language_for
+    from transcribe.language import language_for
 
     assert language_for("cn-support") is None  # nothing configured: detect per call
     monkeypatch.setenv("CALLQC_ASR_LANGUAGE_BY_QUEUE", '{"cn-support": "zh"}')

@@ -1,5 +1,5 @@
 """Rubric-aware decoding: which words prime Whisper for a call (transcribe/vocabulary.py) and the
-language a call's queue or number fixes (transcribe/engine.py language_for)."""
+language a call's queue or number fixes (transcribe/language.py language_for)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_settings_choose_the_rubric_and_add_operator_words(monkeypatch: pytest.M
 
 
 def test_language_comes_from_the_queue_then_the_number_then_the_setting(monkeypatch: pytest.MonkeyPatch):
-    from transcribe.engine import language_for
+    from transcribe.language import language_for
 
     monkeypatch.setenv("CALLQC_ASR_LANGUAGE_BY_QUEUE", '{"uk-sales": "en"}')
     monkeypatch.setenv("CALLQC_ASR_LANGUAGE_BY_NUMBER", '{"400": "zh", "4008": "en", "+86": "zh"}')

@@ -41,6 +41,7 @@ from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.chunker import ChannelChunker, Chunk, call_time, packed
 from transcribe.conversation import merge
 from transcribe.fallback import repair
+from transcribe.language import channel_votes, decide
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
 from transcribe.nonspeech import NonSpeech, classify, merge_across_windows
 from transcribe.paused import drop_paused, silence_paused
@@ -51,9 +52,6 @@ log = logging.getLogger(__name__)
 
 VAD_MIN_SILENCE_MS = 160  # the batched pipeline's own default
 VAD_THRESHOLD = 0.5
-DETECT_CHUNKS = 3  # per channel: 30 s stretches of speech spread over the window, not just the first
-DETECT_MIN_S = 1.0  # shorter stretches of speech say too little about their language
-AGENT_DECIDES_S = 5.0  # seconds of agent speech in the window that decide the language alone
 WINDOWS_IN_FLIGHT = 2  # per call: the next window is decoded and queued while the current one runs
 
 
@@ -175,26 +173,9 @@ class Transcriber:
 
     def _detect_channel(self, samples: np.ndarray) -> dict[str, float]:
         """Seconds of speech per language (probability-weighted) in up to DETECT_CHUNKS stretches."""
-        from faster_whisper.vad import collect_chunks
-
         audio = to_float(samples)
         speech, _found = self.listen(audio, channel=0, offset_s=0.0)  # hold music votes for no language
-        if not speech:
-            return {}
-        # Whisper's detector reads 30 s. A call often opens with a long IVR prompt or a greeting in
-        # another language than the conversation, so stretches spread over the whole window vote,
-        # each with its seconds of speech, instead of the first 30 s deciding alone.
-        chunks, meta = collect_chunks(audio, speech, max_duration=30)
-        picks = sorted({round(k * (len(chunks) - 1) / max(1, DETECT_CHUNKS - 1)) for k in range(DETECT_CHUNKS)})
-        votes: dict[str, float] = {}
-        for k in picks:
-            seconds = len(chunks[k]) / SAMPLE_RATE
-            if seconds < DETECT_MIN_S and len(picks) > 1:
-                continue
-            _lang, _prob, probs = self.whisper.detect_language(audio=chunks[k])
-            for lang, p in probs:
-                votes[lang] = votes.get(lang, 0.0) + float(p) * seconds
-        return votes
+        return channel_votes(audio, speech, self.whisper.detect_language)
 
     def detect_language(self, window: AudioWindow, *, languages: Sequence[str] = (),
                         agent_channel: int | None = None) -> tuple[str | None, float]:
@@ -209,16 +190,7 @@ class Transcriber:
         if not self.whisper.model.is_multilingual:
             return "en", 1.0
         per_channel = [f.result() for f in [self._pool.submit(self._detect_channel, ch) for ch in window.channels]]
-        votes: dict[str, float] = {}
-        agent = per_channel[agent_channel] if agent_channel is not None and agent_channel < len(per_channel) else {}
-        for found in ([agent] if sum(agent.values()) >= AGENT_DECIDES_S else per_channel):
-            for lang, v in found.items():
-                votes[lang] = votes.get(lang, 0.0) + v
-        if not votes:
-            return None, 0.0
-        pool = {lang: v for lang, v in votes.items() if lang in languages} or votes
-        best = max(pool, key=lambda lang: pool[lang])
-        return best, pool[best] / sum(pool.values())
+        return decide(per_channel, languages=languages, agent_channel=agent_channel)
 
     def transcribe_window(self, samples: np.ndarray, *, offset_s: float, speaker: str, channel: int,
                           language: str | None, hotwords: str | None = None
@@ -426,23 +398,3 @@ def get_transcriber(model_name: str | None = None) -> Transcriber:
             _cache[key] = Transcriber(model, compute, download_root=str(s.model_cache_dir),
                                       simplified_chinese=s.asr_simplified_chinese)
         return _cache[key]
-
-
-def language_for(queue: str | None, *numbers: str | None) -> str | None:
-    """The language settings fix for a call (None: detect it).
-
-    In order: the call's queue (``asr_language_by_queue``), the longest prefix of one of its
-    ``numbers`` (``asr_language_by_number``: the number dialled for a hotline, a country code for
-    outbound calls), then ``asr_language``.
-    """
-    from storage.settings import get_settings
-
-    s = get_settings()
-    if queue and queue in s.asr_language_by_queue:
-        return s.asr_language_by_queue[queue] or None
-    for number in numbers:
-        digits = "".join(c for c in number or "" if c.isdigit() or c == "+")
-        prefixes = [p for p in s.asr_language_by_number if digits and digits.startswith(p)]
-        if prefixes:
-            return s.asr_language_by_number[max(prefixes, key=len)] or None
-    return s.asr_language or None

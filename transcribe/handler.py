@@ -34,8 +34,9 @@ from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
 from storage.voices import save_channel_voices
 from transcribe.audio import AudioStream, CorruptAudio
-from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber, language_for
+from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber
 from transcribe.forcing import ForcedScorer
+from transcribe.language import language_for
 from transcribe.paused import silence_paused
 from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
