@@ -30,20 +30,6 @@ BANDS = {5: (-1.0, -1.5, -2.0, -2.5, -3.0), 4: (None, 2.5, 2.0, 1.5, 1.0, 0.5, 0
 REJECTS: tuple[float | None, ...] = (None, -2.0, -3.0, -4.0)
 
 
-def grid() -> list[dict[str, Any]]:
-    out = []
-    for a5 in BANDS[5]:
-        for a4 in BANDS[4]:
-            for a3 in BANDS[3]:
-                for a2 in BANDS[2]:
-                    accept = tuple((n, a) for n, a in ((5, a5), (4, a4), (3, a3), (2, a2)) if a is not None)
-                    if [n for n, _ in accept] != [5, 4, 3, 2][:len(accept)]:
-                        continue  # a shorter band only when every longer one is tried
-                    out += [{"accept": accept, "rivals": rivals, "reject": reject}
-                            for rivals in (False, True) for reject in REJECTS]
-    return out
-
-
 def load(out: Path, mode: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The set's rows scored from the transcript alone, and its phrase verdicts."""
     calls = json.loads((out / "labels.json").read_text(encoding="utf-8"))
@@ -96,7 +82,8 @@ def main() -> None:
         vrows += [{**x, "call": tag + x["call"]} for x in v]
     now = zh_verify.current()
     current = evaluate(now, rows, vrows)
-    results = sorted(({**evaluate(cfg, rows, vrows), "change": change(cfg, now)} for cfg in grid()),
+    rules = zh_verify.grid(BANDS, REJECTS)
+    results = sorted(({**evaluate(cfg, rows, vrows), "change": change(cfg, now)} for cfg in rules),
                      key=lambda s: (s["fp"][0] > 0.02 * s["fp"][1], -s["agree"], s["fp"][0], -s["recall"][0],
                                     s["change"]))
     sets = ", ".join(map(str, args.sets))

@@ -148,17 +148,20 @@ def decide(row: dict[str, Any], accept: tuple[tuple[int, float], ...], rivals: b
     return row["answer"]
 
 
-def grid() -> list[dict[str, Any]]:
+def grid(bands: dict[int, tuple[float | None, ...]] = BANDS,
+         rejects: tuple[float | None, ...] = REJECTS) -> list[dict[str, Any]]:
+    """Every rule the sweep tries: an acceptance margin per phrase length (``None``: that length not
+    tried), rivals on or off, and a rejection margin."""
     out = []
-    for a5 in BANDS[5]:
-        for a4 in BANDS[4]:
-            for a3 in BANDS[3]:
-                for a2 in BANDS[2]:
+    for a5 in bands[5]:
+        for a4 in bands[4]:
+            for a3 in bands[3]:
+                for a2 in bands[2]:
                     accept = tuple((n, a) for n, a in ((5, a5), (4, a4), (3, a3), (2, a2)) if a is not None)
                     if [n for n, _ in accept] != [5, 4, 3, 2][:len(accept)]:
                         continue  # a shorter band only when every longer one is tried
                     for rivals in (False, True):
-                        for reject in REJECTS:
+                        for reject in rejects:
                             out.append({"accept": accept, "rivals": rivals, "reject": reject})
     return out
 
