@@ -35,7 +35,7 @@ def _env(url: str, data_dir: Path) -> dict[str, str]:
     env.update(
         CALLQC_DATABASE_URL=url,
         CALLQC_DATA_DIR=str(data_dir),
-        CALLQC_JOB_STALL_S="2",
+        CALLQC_JOB_STALL_S="5",  # 2 s lapsed for every live worker at once on a loaded CI machine
         CALLQC_JOB_HEARTBEAT_S="0.5",
         CALLQC_WORKER_POLL_S="0.1",
         CALLQC_JOB_BACKOFF_S="0",
