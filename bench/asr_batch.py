@@ -5,7 +5,7 @@ replica, 2 replicas, two channels in flight, beam 5, word timestamps) once per b
 thing that changes between runs is ``BatchedInferencePipeline(batch_size=…)``. Long calls (default 6
 of 96 turns, ~6 min each) so that batches really fill: a 90 s call has only ~2 chunks per channel.
 Prints call-seconds per wall-second and per CPU-second for each batch size, the ratio to batch 8 (the
-issue's setting) and the WER, so the default in ``storage/settings.py`` is chosen from a measurement.
+issue's setting) and the WER, so the default in ``storage/settings/`` is chosen from a measurement.
 
 ``python -m bench.asr_batch [--calls 6] [--turns 96] [--sizes 1,2,4,8] [--model tiny.en]``
 """
