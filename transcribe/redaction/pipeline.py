@@ -45,6 +45,7 @@ from storage.transcripts import Transcript, as_segment, replace_segment_texts, s
 from transcribe.redaction.answer import AnswerWindow
 from transcribe.redaction.audio import Cut, decode, redact
 from transcribe.redaction.detect import Hit, detect
+from transcribe.redaction.redecode import Decoder, redecode_hits
 from transcribe.redaction.rules import load_rules
 from transcribe.redaction.transcript import redact_segments
 
@@ -70,15 +71,19 @@ class Redacted:
         return dict(self.changed) if get_settings().redaction_keep_original else None
 
 
-def redact_transcript(segments: Sequence[Segment]) -> Redacted:
-    """Find and cut personal data out of a conversation (nothing is cut when redaction is off)."""
+def redact_transcript(segments: Sequence[Segment], decoder: Decoder | None = None) -> Redacted:
+    """Find and cut personal data out of a conversation (nothing is cut when redaction is off).
+    ``decoder``: decodes stretches of the call's audio again, primed for digits (redecode.py); used
+    on answer windows when ``redaction_redecode`` is on."""
     settings = get_settings()
     if not settings.redaction_enabled:
         return Redacted(list(segments), [], {})
     answer = AnswerWindow(settings.redaction_answer_pause_s, settings.redaction_answer_max_s) \
         if settings.redaction_answer_window else None
-    hits = detect(segments, load_rules(settings.redaction_rules_dir), answer,
-                  uncued_units=settings.redaction_soundalike_uncued_units)
+    rules = load_rules(settings.redaction_rules_dir)
+    hits = detect(segments, rules, answer, uncued_units=settings.redaction_soundalike_uncued_units)
+    if answer is not None and decoder is not None and settings.redaction_redecode:
+        hits, _added = redecode_hits(segments, rules, hits, answer, decoder)
     out = redact_segments(segments, hits)
     changed = {i: seg for i, (seg, new) in enumerate(zip(segments, out, strict=True)) if seg is not new}
     return Redacted(out, hits, changed)
