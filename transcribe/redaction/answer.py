@@ -145,16 +145,16 @@ def _trim(said: list[TimedWord], kind: Kind, rules: Rules) -> tuple[list[TimedWo
     words: the misheard name before "at" is the address), and only what follows the last at the end."""
     marks = [k for k in range(len(said)) if (_email_evidence(said[k], rules) if kind is Kind.email
                                              else _units(said, k, rules)[0] > 0)]
-    if not marks:
-        return said, said[0].word.start, said[-1].word.end
     a = 0
-    for k in range(marks[0]):
+    # With nothing digit-like (an answer only a re-decode can read, redecode.py) the lead-in is the
+    # first run of lead-in words in the first half, and the closing is looked for after it.
+    for k in range(marks[0] if marks else len(said) // 2):
         if _lead_in(said[k], rules, kind) or _phrase_at(said, k, rules.asks.get(kind, ())):
             a = k + 1
-        elif kind is Kind.email:
+        elif kind is Kind.email or not marks and a and norm(said[k].word.word):
             break
     b = len(said)
-    for k in range(marks[-1] + 1, len(said)):
+    for k in range(marks[-1] + 1 if marks else a + 1, len(said)):
         if _closing(said, k, rules):
             b = k
             break

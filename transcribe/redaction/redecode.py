@@ -54,7 +54,7 @@ MAX_TOKENS = 64  # an 18-digit answer with separators fits; a looping decoder st
 PRIMES: dict[tuple[str, Kind], str] = {
     ("zh", Kind.id): "请您提供一下身份证号码。好的，我的身份证号码是110105199003071235。",
     ("zh", Kind.card): "请您报一下银行卡号。卡号是6222021234567890124。",
-    ("zh", Kind.phone): "请问您的手机号码是多少？我的手机号码是12012345678。",
+    ("zh", Kind.phone): "请问您的手机号码是多少？我的手机号码是11012345678。",
     ("en", Kind.id): "What is your ID number? It is 110105199003071235.",
     ("en", Kind.card): "What is your card number? It is 4111 1111 1111 1112.",
     ("en", Kind.phone): "What is your phone number? It is 415 155 0132.",
@@ -62,10 +62,12 @@ PRIMES: dict[tuple[str, Kind], str] = {
 
 
 class Decoder(Protocol):
+    language: str  # the call's: a North American number is a phone only in English
+
     def __call__(self, channel: int, start: float, end: float, kind: Kind) -> str: ...
 
 
-def checked_number(kind: Kind, text: str) -> str | None:
+def checked_number(kind: Kind, text: str, language: str = "zh") -> str | None:
     """The number of type ``kind`` that ``text`` holds, by that type's check; None if there is none."""
     digits = words_to_digits(text)
     if kind is Kind.id:
@@ -73,7 +75,8 @@ def checked_number(kind: Kind, text: str) -> str | None:
     if kind is Kind.card:
         ok = digits.isdigit() and 13 <= len(digits) <= 19 and card_prefix_ok(digits) and luhn_ok(digits)
         return digits if ok else None
-    if kind is Kind.phone and (MOBILE.fullmatch(digits) or LANDLINE.fullmatch(digits) or NANP.fullmatch(digits)):
+    if kind is Kind.phone and (MOBILE.fullmatch(digits) or LANDLINE.fullmatch(digits)
+                               or language == "en" and NANP.fullmatch(digits)):
         return digits
     return None
 
@@ -90,7 +93,7 @@ def redecode_hits(segments: Sequence[Segment], rules: Rules, hits: Sequence[Hit]
         if any(h.speaker == CUSTOMER and h.kind is ans.kind and h.rule in CHECKED_RULES
                and h.start < ans.end and ans.start < h.end for h in hits):
             continue  # the first pass found it already
-        number = checked_number(ans.kind, decode(ans.channel, ans.start, ans.end, ans.kind))
+        number = checked_number(ans.kind, decode(ans.channel, ans.start, ans.end, ans.kind), decode.language)
         if number is None:
             continue
         added.append(_hit(ans, number, hits))
