@@ -321,7 +321,8 @@ class Settings(BaseSettings):
         False, description="Decode each answer window of a card, ID or phone ask again on its own, primed with the "
         "ask and an answer in digits, and redact the answer when what comes back passes that type's check (ID "
         "check character, card Luhn, mobile/landline form). Off: it found nothing more on the benchmark's "
-        "Mandarin and English sets (docs/redaction.md, *Primed re-decoding*).",
+        "espeak-ng Mandarin and English sets, for ~1.6 s of CPU per window (docs/redaction.md, *Primed "
+        "re-decoding*).",
     )
     redaction_soundalike_uncued_units: int = Field(
         10, ge=1, le=19, description="Mandarin numbers the ASR wrote as sound-alike characters (伊林 for 一零) are "
