@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,3 +176,55 @@ def test_the_model_primed_on_an_answer_window_writes_digits_and_a_wrong_number_i
     assert "1881" in digits and len(digits) >= 10, heard  # the customer's channel, the answer's stretch
     assert checked_number(Kind.card, heard, "en") is None, heard
     assert result.hits == [] and customer_text(result.segments) == customer_text(segs)
+
+
+@pytest.mark.integration
+def test_callqc_redact_decodes_the_answer_window_again_when_configured(
+        sqlite_db: str, redecode_on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`callqc redact` on a stored call: the recording is fetched for the re-decode, the re-decoded ID
+    number is redacted in the stored text, and a redacted copy of the audio is written."""
+    from types import SimpleNamespace
+
+    from storage.db import session
+    from storage.redactions import CallRedaction
+    from storage.transcripts import Transcript, TranscriptSegment, segments
+    from tests.redaction_helpers import add_recorded_call
+    from transcribe.redaction import pipeline
+
+    pcm = add_recorded_call("rd-1")[1]
+    with session(write=True) as s:
+        s.add(Transcript(call_id="rd-1", language="zh", model_name="test", model_version="0", model_source="test",
+                         duration_s=20))
+        for i, seg in enumerate(id_call()):
+            s.add(TranscriptSegment(call_id="rd-1", idx=i, speaker=seg.speaker, channel=seg.channel or 0,
+                                    start_s=seg.start, end_s=seg.end, text=seg.text,
+                                    words=[{"start": w.start, "end": w.end, "word": w.word, "probability": 1.0}
+                                           for w in seg.words], avg_logprob=0.0, no_speech_prob=0.0))
+    made: list[Scripted] = []
+    loaded: list[int] = []
+
+    @dataclass
+    class Loading(Scripted):
+        """Reads the call's audio as the real decoder does, while the job has it."""
+
+        load: Callable[[], Sequence[np.ndarray]] = list
+
+        def __call__(self, channel: int, start: float, end: float, kind: Kind) -> str:
+            loaded.extend(len(ch) for ch in self.load())
+            return super().__call__(channel, start, end, kind)
+
+    def scripted(_whisper: object, load: Callable[[], Sequence[np.ndarray]], language: str) -> Scripted:
+        made.append(Loading(f"我的身份证号码是{ID_NUMBER}", language=language, load=load))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline, "WhisperDecoder", scripted)  # the model's part is tested above
+    monkeypatch.setattr("transcribe.engine.get_transcriber", lambda: SimpleNamespace(whisper=None))
+    spans = pipeline.redact_call("rd-1", actor="test")
+    assert [(sp.kind, sp.rule, sp.digits) for sp in spans] == [("id", "redecode", 18)]
+    [decoder] = made
+    assert decoder.language == "zh" and len(decoder.asked) == 1
+    assert len(loaded) == 2 and all(abs(n - 2 * len(pcm)) <= 2 for n in loaded)  # both channels, at 16 kHz
+    with session() as s:
+        text = "".join(seg.text for seg in segments(s, "rd-1") if seg.speaker == "customer")
+        head = s.get(CallRedaction, "rd-1")
+    assert "[ID:18]" in text and "唐" not in text and head is not None and head.audio_key is not None
