@@ -41,6 +41,7 @@ from transcribe.engine import get_transcriber
 from transcribe.redaction.audio import Cut, decode, redact
 from transcribe.redaction.hits import Hit
 from transcribe.redaction.pipeline import redact_transcript
+from transcribe.redaction.redecode import WhisperDecoder, call_channels
 from transcribe.redaction.spoken_numbers import number_tokens
 
 KINDS = ["card", "id", "phone", "cvv", "expiry", "account", "email"]
@@ -132,7 +133,7 @@ def oracle_segments(meta: dict[str, Any]) -> list[Segment]:
 def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle: bool = False,
         partial: Path | None = None, reuse: dict[str, list[Segment]] | None = None,
         audio_check: bool = True, model: str | None = None,
-        homophones: tuple[int, float, float] | None = None) -> dict[str, Any]:
+        homophones: tuple[int, float, float] | None = None, redecode: bool = False) -> dict[str, Any]:
     settings = get_settings()
     rnd = random.Random(homophones[0]) if homophones else None
     model = model or settings.asr_model
@@ -156,7 +157,9 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
             transcriber = get_transcriber(model)
             with AudioStream(path, name=cid) as stream:
                 segs = transcriber.transcribe(stream, channel_map=CHANNELS, language=lang).segments
-        result = redact_transcript(segs)
+        decoder = WhisperDecoder(get_transcriber(model).whisper, lambda p=path: call_channels(p), lang) \
+            if redecode else None
+        result = redact_transcript(segs, decoder)
         hits = _hit_rows(result.hits)
         customer_text = " ".join(s.text for s in segs if s.channel == 1)
         row: dict[str, Any] = {"segments": [seg.as_dict() for seg in segs], "call": cid, "language": lang,
@@ -166,6 +169,8 @@ def run(folder: Path, *, limit: int | None, lang_only: str | None = None, oracle
                                "noise": meta["noise"], "split": meta["split"], "grouped": meta["grouped"],
                                "words": meta["words"], "speed": meta["speed"], "asked": meta.get("asked"),
                                "speech": _speech(meta)}
+        if decoder is not None:  # the re-decodes' own cost and what they heard
+            row["redecode"] = {"decodes": decoder.decodes, "cpu_s": round(decoder.cpu_s, 2), "heard": decoder.heard}
         if result.hits and not oracle and not homophones and audio_check:
             transcriber = get_transcriber(model)
             original = decode(path)
@@ -256,7 +261,10 @@ def score(doc: dict[str, Any]) -> dict[str, Any]:
     for row in doc["calls"]:
         for h in row["hits"]:
             by_rule[h["rule"]] += 1
+    redecoded = [r["redecode"] for r in doc["calls"] if "redecode" in r]
     return {
+        "redecode": {"calls": len(redecoded), "decodes": sum(r["decodes"] for r in redecoded),
+                     "cpu_s": round(sum(r["cpu_s"] for r in redecoded), 1)} if redecoded else None,
         "by_rule": dict(by_rule),
         "cut_outside_s": round(sum(c[0] for c in cost), 1), "speech_outside_s": round(sum(c[1] for c in cost), 1),
         "declined_calls": sum(bool(r.get("asked")) for r in doc["calls"]),
@@ -299,6 +307,8 @@ def markdown(doc: dict[str, Any], s: dict[str, Any]) -> str:
               f"{s['false_hits_on_lookalikes']} ({s['hits_on_declined']} on the declined).",
               f"Customer speech outside the labelled items cut from the audio: {s['cut_outside_s']} s of "
               f"{s['speech_outside_s']} s; hits per rule: {s['by_rule']}.",
+              *([f"Re-decoded answer windows: {s['redecode']['decodes']} in {s['redecode']['calls']} calls, CPU "
+                 f"{s['redecode']['cpu_s']} s in all."] if s.get("redecode") else []),
               f"Wall {doc['wall_s']} s, CPU {doc['cpu_s']} s, peak RSS {doc['peak_rss_mb']} MB, load average before "
               f"{doc['load_before'][0]:.2f}, after {doc['load_after'][0]:.2f}; {doc['machine']}."]
     return "\n".join(lines)
@@ -330,6 +340,8 @@ def main() -> None:
                     "first pass is held fixed while the rest changes).")
     ap.add_argument("--no-audio", action="store_true", help="Skip the redacted copy's checks (re-transcription).")
     ap.add_argument("--json", type=Path, default=None, help="Write every call's result here.")
+    ap.add_argument("--redecode", action="store_true", help="Decode answer windows again, primed for digits "
+                    "(transcribe/redaction/redecode.py; needs CALLQC_REDACTION_REDECODE=true).")
     ap.add_argument("--model", default=None, help="Whisper model (default: the setting asr_model, what the "
                     "transcribe job uses for every call; runs before 2026-12-04 used tiny.en for English).")
     args = ap.parse_args()
@@ -362,7 +374,8 @@ def main() -> None:
                  for row in json.loads(p.read_text(encoding="utf-8"))["calls"]}
     doc = run(args.folder, limit=args.limit, lang_only=args.lang, oracle=args.oracle, partial=args.json,
               reuse=reuse, audio_check=not args.no_audio, model=args.model,
-              homophones=(int(args.homophones[0]), args.homophones[1], args.homophones[2]) if args.homophones else None)
+              homophones=(int(args.homophones[0]), args.homophones[1], args.homophones[2]) if args.homophones else None,
+              redecode=args.redecode)
     s = score(doc)
     if args.json:
         args.json.write_text(json.dumps({**doc, "summary": s}, ensure_ascii=False, indent=1), encoding="utf-8")

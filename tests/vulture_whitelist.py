@@ -184,3 +184,4 @@ repeat_team
 agreement_of  # scoring/agreement.py: agreement from a list of pairs, the raw definition the rollup is tested against
 reviewed_pairs  # scoring/agreement.py: the raw pairs of a window, which tests/test_agreement_rollup.py compares with the rollup
 fcr_known  # storage/repeats.py: hour_repeats and day_repeats column, read by name (windows.rolled_reads)
+decodes  # redecode.WhisperDecoder: primed re-decodes made, read by bench/redaction.py

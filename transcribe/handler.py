@@ -34,13 +34,14 @@ from storage.stores import get_store
 from storage.transcripts import TranscriptBase, replace_transcript
 from storage.voices import save_channel_voices
 from transcribe.audio import AudioStream, CorruptAudio
-from transcribe.engine import Transcript, TranscriptionStopped, get_transcriber
+from transcribe.engine import Transcriber, Transcript, TranscriptionStopped, get_transcriber
 from transcribe.forcing import ForcedScorer
 from transcribe.language import language_for
 from transcribe.paused import silence_paused
 from transcribe.prompts import PromptBook, prompt_book
 from transcribe.redaction.audio import UndecodableAudio
 from transcribe.redaction.pipeline import Redacted, redact_transcript, store_audio_copy
+from transcribe.redaction.redecode import WhisperDecoder, call_channels
 from transcribe.replay import KeptWindows
 from transcribe.vocabulary import decoding_hotwords
 from transcribe.voiceprint import VoicePrint, call_prints
@@ -163,6 +164,16 @@ def _prints(path: Path, call_id: str, info: _CallInfo, transcript: Transcript,
         return call_prints(again.windows(), transcript.segments, [cmap["agent"], cmap["customer"]])
 
 
+def _redecoder(transcriber: Transcriber, path: Path, call_id: str, info: _CallInfo,
+               language: str | None) -> WhisperDecoder | None:
+    """Primed re-decoding of answer windows (transcribe/redaction/redecode.py), when configured; the
+    audio is read again only if a window needs it."""
+    if not get_settings().redaction_redecode or not language:
+        return None
+    return WhisperDecoder(transcriber.whisper, lambda: call_channels(
+        path, name=call_id, audio_format=info.audio_format, paused=info.paused), language)
+
+
 def handle(ctx: JobContext) -> None:
     """Transcribe the job's call (see module docstring)."""
     call_id = validate_call_id(ctx.call_id or ctx.payload.get("call_id"))
@@ -181,7 +192,8 @@ def handle(ctx: JobContext) -> None:
                 paused=info.paused, prompts=info.prompts)
             # Personal data is cut out before anything is stored: the text here, the audio as a
             # second object (docs/redaction.md)
-            redacted = redact_transcript(transcript.segments)
+            redacted = redact_transcript(transcript.segments, _redecoder(transcriber, path, call_id, info,
+                                                                         transcript.language))
             audio_copy = store_audio_copy(call_id, info.started_at, path, redacted.hits, info.audio_format,
                                           paused=info.paused)
             prints = _prints(path, call_id, info, transcript, audio)

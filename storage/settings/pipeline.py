@@ -134,6 +134,13 @@ class PipelineFields(CaptureFields):
         20.0, gt=0, le=120, description="An answer window is at most this long from the customer's first word, "
         "seconds.",
     )
+    redaction_redecode: bool = Field(
+        False, description="Decode each answer window of a card, ID or phone ask again on its own, primed with the "
+        "ask and an answer in digits, and redact the answer when what comes back passes that type's check (ID "
+        "check character, card Luhn, mobile/landline form). Off: it found nothing more on the benchmark's "
+        "espeak-ng Mandarin and English sets, for ~1.6 s of CPU per window (docs/redaction.md, *Primed "
+        "re-decoding*).",
+    )
     redaction_soundalike_uncued_units: int = Field(
         10, ge=1, le=19, description="Mandarin numbers the ASR wrote as sound-alike characters (伊林 for 一零) are "
         "read back by their pinyin and kept only when they pass an ID, card or mobile check; a card or mobile "

@@ -145,16 +145,16 @@ def _trim(said: list[TimedWord], kind: Kind, rules: Rules) -> tuple[list[TimedWo
     words: the misheard name before "at" is the address), and only what follows the last at the end."""
     marks = [k for k in range(len(said)) if (_email_evidence(said[k], rules) if kind is Kind.email
                                              else _units(said, k, rules)[0] > 0)]
-    if not marks:
-        return said, said[0].word.start, said[-1].word.end
     a = 0
-    for k in range(marks[0]):
+    # With nothing digit-like (an answer only a re-decode can read, redecode.py) the lead-in is the
+    # first run of lead-in words in the first half, and the closing is looked for after it.
+    for k in range(marks[0] if marks else len(said) // 2):
         if _lead_in(said[k], rules, kind) or _phrase_at(said, k, rules.asks.get(kind, ())):
             a = k + 1
-        elif kind is Kind.email:
+        elif kind is Kind.email or not marks and a and norm(said[k].word.word):
             break
     b = len(said)
-    for k in range(marks[-1] + 1, len(said)):
+    for k in range(marks[-1] + 1 if marks else a + 1, len(said)):
         if _closing(said, k, rules):
             b = k
             break
@@ -163,9 +163,20 @@ def _trim(said: list[TimedWord], kind: Kind, rules: Rules) -> tuple[list[TimedWo
     return said[a:b], t0, max(t0, t1)
 
 
-def answer_hits(segments: Sequence[Segment], words: list[TimedWord], rules: Rules, hits: list[Hit],
-                window: AnswerWindow) -> list[Hit]:
-    """See the module docstring; ``hits`` are the other rules' (their words are not cut again)."""
+@dataclass(frozen=True)
+class Answer:
+    """The customer's answer to an ask: its type, its words without lead-in and closing, and the
+    time span the audio cut takes (from the end of the lead-in to the start of the closing)."""
+
+    kind: Kind
+    said: list[TimedWord]
+    start: float
+    end: float
+    channel: int | None
+
+
+def answers(segments: Sequence[Segment], words: list[TimedWord], rules: Rules, window: AnswerWindow) -> list[Answer]:
+    """Every answer to an ask of the rules, whatever it holds (answer_hits decides which are numbers)."""
     if not rules.asks:
         return []
     agent = [w for w in words if segments[w.seg].speaker == AGENT]
@@ -173,19 +184,29 @@ def answer_hits(segments: Sequence[Segment], words: list[TimedWord], rules: Rule
     if not agent or not customer:
         return []
     channel = next((s.channel for s in segments if s.speaker == CUSTOMER), None)
-    taken = {(r.seg, r.word) for h in hits for r in h.refs}
-    out: list[Hit] = []
+    out: list[Answer] = []
     answered: set[tuple[int, int]] = set()
-    mine = [h for h in hits if h.speaker == CUSTOMER]
     for ask_end, turn_end, kind in _asks(agent, rules):
         said = _answer(customer, agent, ask_end, turn_end, window, rules)
         if not said or (said[0].seg, said[0].idx) in answered:
             continue  # "the long number on your card": two asks, one answer (the first ask's type)
         answered.add((said[0].seg, said[0].idx))
+        said, t0, t1 = _trim(said, kind, rules)
+        out.append(Answer(kind, said, t0, t1, channel))
+    return out
+
+
+def answer_hits(segments: Sequence[Segment], words: list[TimedWord], rules: Rules, hits: list[Hit],
+                window: AnswerWindow) -> list[Hit]:
+    """See the module docstring; ``hits`` are the other rules' (their words are not cut again)."""
+    taken = {(r.seg, r.word) for h in hits for r in h.refs}
+    out: list[Hit] = []
+    mine = [h for h in hits if h.speaker == CUSTOMER]
+    for ans in answers(segments, words, rules, window):
+        kind, said, t0, t1, channel = ans.kind, ans.said, ans.start, ans.end, ans.channel
         refs: list[WordRef] = []
         units = cut = 0  # digit-like units in the answer, and in the words this hit cuts (its count)
         first: float | None = None
-        said, t0, t1 = _trim(said, kind, rules)
         if any(h.start <= t0 and t1 <= h.end for h in mine):
             continue  # already cut whole by another rule
         if kind is Kind.email:

@@ -45,6 +45,7 @@ from storage.transcripts import Transcript, as_segment, replace_segment_texts, s
 from transcribe.redaction.answer import AnswerWindow
 from transcribe.redaction.audio import Cut, decode, redact
 from transcribe.redaction.detect import Hit, detect
+from transcribe.redaction.redecode import Decoder, WhisperDecoder, call_channels, redecode_hits
 from transcribe.redaction.rules import load_rules
 from transcribe.redaction.transcript import redact_segments
 
@@ -70,15 +71,19 @@ class Redacted:
         return dict(self.changed) if get_settings().redaction_keep_original else None
 
 
-def redact_transcript(segments: Sequence[Segment]) -> Redacted:
-    """Find and cut personal data out of a conversation (nothing is cut when redaction is off)."""
+def redact_transcript(segments: Sequence[Segment], decoder: Decoder | None = None) -> Redacted:
+    """Find and cut personal data out of a conversation (nothing is cut when redaction is off).
+    ``decoder``: decodes stretches of the call's audio again, primed for digits (redecode.py); used
+    on answer windows when ``redaction_redecode`` is on."""
     settings = get_settings()
     if not settings.redaction_enabled:
         return Redacted(list(segments), [], {})
     answer = AnswerWindow(settings.redaction_answer_pause_s, settings.redaction_answer_max_s) \
         if settings.redaction_answer_window else None
-    hits = detect(segments, load_rules(settings.redaction_rules_dir), answer,
-                  uncued_units=settings.redaction_soundalike_uncued_units)
+    rules = load_rules(settings.redaction_rules_dir)
+    hits = detect(segments, rules, answer, uncued_units=settings.redaction_soundalike_uncued_units)
+    if answer is not None and decoder is not None and settings.redaction_redecode:
+        hits, _added = redecode_hits(segments, rules, hits, answer, decoder)
     out = redact_segments(segments, hits)
     changed = {i: seg for i, (seg, new) in enumerate(zip(segments, out, strict=True)) if seg is not new}
     return Redacted(out, hits, changed)
@@ -109,13 +114,24 @@ def store_audio_copy(call_id: str, started_at: datetime, audio_path: Path, spans
     return AudioCopy(key, sha, len(data))
 
 
-def _source_segments(call_id: str) -> tuple[list[Segment], datetime, str, bool, list[Span],
-                                            list[tuple[float, float]]]:
+@dataclass(frozen=True)
+class _Source:
+    segments: list[Segment]
+    started_at: datetime
+    audio_key: str
+    hot: bool
+    carried: list[Span]
+    paused: list[tuple[float, float]]
+    language: str | None
+
+
+def _source_segments(call_id: str) -> _Source:
     with session() as s:
         call = s.get(Call, call_id)
         if call is None:
             raise NotFound(f"call {call_id}")
-        if s.get(Transcript, call_id) is None:
+        transcript = s.get(Transcript, call_id)
+        if transcript is None:
             raise NoTranscript(call_id)
         originals = originals_of(s, call_id)
         segs = []
@@ -129,28 +145,44 @@ def _source_segments(call_id: str) -> tuple[list[Segment], datetime, str, bool, 
         # Without the original text a redacted number cannot be found again: its span is carried over
         carried = [] if head is None or head.original_kept else [
             Span(r.kind, r.speaker, r.channel, r.start_s, r.end_s, r.digits, r.rule) for r in spans_of(s, call_id)]
-        return segs, call.started_at, call.audio_key, call.hot_present, carried, pauses.in_recording(s, call)
+        return _Source(segs, call.started_at, call.audio_key, call.hot_present, carried,
+                       list(pauses.in_recording(s, call)), transcript.language)
 
 
 def redact_call(call_id: str, *, actor: str) -> list[Span]:
     """Re-run redaction of a stored call (see module docstring); audited. The call's spans."""
     cid = validate_call_id(call_id)
-    segs, started_at, audio_key, hot, carried, paused = _source_segments(cid)
-    result = redact_transcript(segs)
-    spans = sorted(set(carried) | set(result.spans), key=lambda sp: (sp.start, sp.speaker, sp.kind))
+    src = _source_segments(cid)
+    segs, started_at, carried, paused = src.segments, src.started_at, src.carried, src.paused
     copy = None
-    if spans or paused:
-        if not hot:
-            raise Conflict(f"{cid}: the original audio is archived only; retrieve it to the hot store first")
-        with tempfile.NamedTemporaryFile(prefix="callqc-redact-", suffix=".audio") as tmp:
-            for chunk in get_store().iter_chunks(get_settings().bucket_recordings, audio_key):
-                tmp.write(chunk)
-            tmp.flush()
-            copy = store_audio_copy(cid, started_at, Path(tmp.name), spans, paused=paused)
-    else:
-        # a rule change can leave nothing to cut: the old copy must not outlive its row
-        with contextlib.suppress(ObjectNotFound):
-            get_store().delete(get_settings().bucket_recordings, redacted_key(cid, started_at))
+    with tempfile.NamedTemporaryFile(prefix="callqc-redact-", suffix=".audio") as tmp:
+        fetched: list[Path] = []
+
+        def audio() -> Path:
+            """The original recording, fetched once, when first needed."""
+            if not fetched:
+                if not src.hot:
+                    raise Conflict(f"{cid}: the original audio is archived only; retrieve it to the hot store first")
+                for chunk in get_store().iter_chunks(get_settings().bucket_recordings, src.audio_key):
+                    tmp.write(chunk)
+                tmp.flush()
+                fetched.append(Path(tmp.name))
+            return fetched[0]
+
+        decoder = None
+        if get_settings().redaction_redecode and src.hot and src.language:
+            from transcribe.engine import get_transcriber  # the model only when re-decoding is on
+
+            decoder = WhisperDecoder(get_transcriber().whisper,
+                                     lambda: call_channels(audio(), name=cid, paused=paused), src.language)
+        result = redact_transcript(segs, decoder)
+        spans = sorted(set(carried) | set(result.spans), key=lambda sp: (sp.start, sp.speaker, sp.kind))
+        if spans or paused:
+            copy = store_audio_copy(cid, started_at, audio(), spans, paused=paused)
+        else:
+            # a rule change can leave nothing to cut: the old copy must not outlive its row
+            with contextlib.suppress(ObjectNotFound):
+                get_store().delete(get_settings().bucket_recordings, redacted_key(cid, started_at))
     with session(write=True) as s:
         replace_segment_texts(s, cid, {i: result.segments[i] for i in range(len(segs))})
         replace_redaction(s, cid, spans, originals=result.originals(), audio=copy)
