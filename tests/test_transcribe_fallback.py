@@ -82,7 +82,7 @@ def test_a_redecoded_chunk_lands_where_its_words_were_said(batched, tiny: Transc
     audio, placed, _segs, speech = batched
     _seek, spans = sorted(chunk_spans(speech).items())[1]
     lo, hi = spans[0]["start"] / 16000, spans[-1]["end"] / 16000
-    again = redecode(tiny.whisper, audio, spans, language="en", beam_size=5, word_timestamps=True)
+    again = redecode(tiny.whisper, audio, spans, sampler=tiny.sampler, language="en", beam_size=5, word_timestamps=True)
     words = [w for s in again for w in s.words]
     assert words and all(lo - 0.5 <= w.start <= w.end <= hi + 0.5 for w in words)
     period = len(audio) / 3 / 16000
@@ -99,7 +99,7 @@ def test_a_redecoded_chunk_lands_where_its_words_were_said(batched, tiny: Transc
 def test_repair_replaces_only_failed_chunks(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """A good transcript passes through untouched; a chunk marked as looping is replaced by a re-decode."""
     audio, _placed, segs, speech = batched
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True}
     assert all(not failed(s) for s in segs)
     assert repair(tiny.whisper, audio, segs, speech, **kw) == segs
     looping = [*segs]
@@ -118,7 +118,7 @@ def test_a_chunk_that_copies_the_hotword_prompt_is_decoded_again_without_it(batc
     others pass untouched; with ``unprime=False`` the copy stays."""
     audio, _placed, segs, speech = batched
     prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
     copied = [*segs]
     copied[0] = _seg("Quality inspection, rubric aware, hotword prompt.")
     copied[0].seek = segs[0].seek
@@ -141,7 +141,7 @@ def test_a_failed_chunk_whose_redecode_is_empty_keeps_its_words(hiss, tiny: Tran
     """An empty re-decode does not empty the channel: the batched segment stays for the filters to judge
     (it used to be dropped, which left a Mandarin call's agent channel with no speech at all)."""
     audio, spans = hiss
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True}
     assert redecode(tiny.whisper, audio, spans, **kw) == []
     looping = _seg("No. No. No. No. No. No.", words=["No."] * 6, logprob=-1.2)
     assert failed(looping)
@@ -153,7 +153,7 @@ def test_a_prompt_copy_whose_redecode_is_empty_is_dropped(hiss, tiny: Transcribe
     audio, spans = hiss
     prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
     copied = _seg("Quality inspection, rubric aware, hotword prompt.")
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
     assert repair(tiny.whisper, audio, [copied], spans, **kw) == []
 
 

@@ -46,6 +46,7 @@ from transcribe.models import ModelSource, ResolvedModel, resolve_model
 from transcribe.nonspeech import NonSpeech, classify, merge_across_windows
 from transcribe.paused import drop_paused, silence_paused
 from transcribe.prompts import PromptBook, Said
+from transcribe.sampling import SeededSampler
 from transcribe.vad import KnownSpeech, Span, install, speech_spans, vad_options
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class Transcriber:
             cpu_threads=compute.cpu_threads, num_workers=compute.num_workers,
             download_root=download_root, local_files_only=model.source != ModelSource.hub,
         )
+        self.sampler = SeededSampler(self.whisper, model.path, cpu_threads=compute.cpu_threads)
         self._t2s = None
         if simplified_chinese:
             from opencc import OpenCC
@@ -238,7 +240,7 @@ class Transcriber:
                       cascade.decoded, ", ".join(cascade.reasons))
         if self.compute.fallback or (hotwords and self.compute.unprime):
             decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
-                             language=language, beam_size=self.compute.beam_size,
+                             sampler=self.sampler, language=language, beam_size=self.compute.beam_size,
                              word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
                              fallback=self.compute.fallback, unprime=self.compute.unprime)
         return [self._segment(s, at=at, speaker=speaker, channel=channel, language=language) for s in decoded]

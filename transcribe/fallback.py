@@ -16,8 +16,10 @@ the few chunks that need it:
   ``WhisperModel.transcribe``: first alone at temperature 0 (deterministic; in a batch the
   padding and the other chunks can be what set off the loop), and only if that fails too at
   temperatures 0.2 … 1.0, one sample per temperature (which recovered the benchmark's failed
-  chunks at a third of the CPU of Whisper's five). Only a sampled re-decode differs from run to
-  run; the rest of the call is deterministic;
+  chunks at a third of the CPU of Whisper's five). The samples are drawn from a generator seeded
+  from the chunk's own audio (:mod:`transcribe.sampling`), so the same call always gets the same
+  words: a call scored again gets the same answers, and a change of one answer in a benchmark is
+  not the noise of sampling;
 - the new segments' times are mapped back through the same speech spans, so they land where the
   words were said.
 
@@ -34,6 +36,7 @@ import numpy as np
 from storage.segments import Segment, Word
 from transcribe.audio import SAMPLE_RATE
 from transcribe.conversation import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, clean, collapse_repeats
+from transcribe.sampling import SeededSampler, seed_of
 from transcribe.vocabulary import echoes
 
 log = logging.getLogger(__name__)
@@ -80,13 +83,14 @@ def chunk_spans(speech: list[dict], *, frames_per_second: int = 100, max_s: floa
     return out
 
 
-def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: str | None, beam_size: int,
-             word_timestamps: bool, hotwords: str | None = None) -> list[Any]:
+def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, sampler: SeededSampler, language: str | None,
+             beam_size: int, word_timestamps: bool, hotwords: str | None = None) -> list[Any]:
     """The chunk made of ``spans`` of ``audio`` (float32, the window) decoded with temperature fallback.
 
     Segments come back with times in the window's seconds, like the pipeline's. Empty when Whisper
     took the chunk for silence at every temperature (its no-speech rule skips a window whose
-    no-speech probability is high while its log-probability is low).
+    no-speech probability is high while its log-probability is low). The sampled decode is seeded
+    from the chunk's samples: the same chunk gives the same segments every time.
     """
     from faster_whisper.transcribe import restore_speech_timestamps
 
@@ -102,11 +106,11 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, language: st
     first = list(plain)
     if first and not any(failed(s) for s in first):
         return list(restore_speech_timestamps(first, spans, SAMPLE_RATE))
-    segs, _info = whisper.transcribe(
-        chunk, best_of=BEST_OF, temperature=list(TEMPERATURES), compression_ratio_threshold=MAX_COMPRESSION_RATIO,
-        log_prob_threshold=LOW_LOGPROB, no_speech_threshold=NO_SPEECH_PROB, **common,
+    sampled = sampler.transcribe(
+        chunk, seed=seed_of(chunk), best_of=BEST_OF, temperature=list(TEMPERATURES),
+        compression_ratio_threshold=MAX_COMPRESSION_RATIO, log_prob_threshold=LOW_LOGPROB,
+        no_speech_threshold=NO_SPEECH_PROB, **common,
     )
-    sampled = list(segs)
     # The sampled decode ended as "silence" but the deterministic one heard something: keep that.
     return list(restore_speech_timestamps(sampled or first, spans, SAMPLE_RATE))
 
@@ -140,9 +144,9 @@ def improves(seg: Any, again: list[Any]) -> bool:
     return seg.avg_logprob < LOW_LOGPROB or theirs >= mine
 
 
-def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, language: str | None,
-           beam_size: int, word_timestamps: bool, hotwords: str | None = None, fallback: bool = True,
-           unprime: bool = True) -> list[Any]:
+def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[dict], *, sampler: SeededSampler,
+           language: str | None, beam_size: int, word_timestamps: bool, hotwords: str | None = None,
+           fallback: bool = True, unprime: bool = True) -> list[Any]:
     """``segments`` with every failed chunk replaced by its re-decoded segments (order kept).
 
     A chunk that copies the hotword prompt (:func:`transcribe.vocabulary.echoes`) is re-decoded
@@ -163,7 +167,7 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
         if spans is None:  # no chunk to go back to: keep it for the filters to judge
             out.append(seg)
             continue
-        again = redecode(whisper, audio, spans, language=language, beam_size=beam_size,
+        again = redecode(whisper, audio, spans, sampler=sampler, language=language, beam_size=beam_size,
                          word_timestamps=word_timestamps, hotwords=None if is_copy else hotwords)
         if not is_copy and not improves(seg, again):
             log.info("fallback: chunk at %.1f s of its window kept as decoded: its re-decode came back %s",
