@@ -98,7 +98,8 @@ def test_a_failed_chunk_redecoded_twice_gives_the_same_words(unreadable, tiny: T
     assert _words(redecode(tiny.whisper, audio, spans, **kw)) == _words(first)
 
 
-def test_failed_chunks_redecoded_in_two_threads_at_once_give_the_words_of_one_at_a_time(unreadable, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+def test_failed_chunks_redecoded_in_two_threads_at_once_give_the_words_of_one_at_a_time(  # type: ignore[no-untyped-def]
+        unreadable, tiny: Transcriber) -> None:
     """The worker's two replicas re-decode at the same time: neither's seed leaks into the other's draws."""
     kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True}
 
