@@ -91,6 +91,7 @@ class ComputeSettings:
     vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
     nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
     unprime: bool = True  # re-decode without hotwords a chunk that copies the hotword prompt (fallback.py)
+    coverage: bool = True  # re-decode a chunk with far too few words for its speech (fallback.py, thin)
     cascade: bool = False  # greedy first, the beam only on chunks the greedy pass is unsure of (cascade.py)
     exact_chunks: bool = True  # Silero over the whole channel, chunks packed across windows (chunker.py)
 
@@ -242,7 +243,8 @@ class Transcriber:
             decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
                              sampler=self.sampler, language=language, beam_size=self.compute.beam_size,
                              word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
-                             fallback=self.compute.fallback, unprime=self.compute.unprime)
+                             fallback=self.compute.fallback, unprime=self.compute.unprime,
+                             coverage=self.compute.coverage)
         return [self._segment(s, at=at, speaker=speaker, channel=channel, language=language) for s in decoded]
 
     def _listen_whole(self, chunkers: dict[int, ChannelChunker], window: AudioWindow | None,
