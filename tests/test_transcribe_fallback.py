@@ -12,7 +12,7 @@ import pytest
 from demo.synth import Placement
 from transcribe.audio import decode, to_float
 from transcribe.engine import Transcriber
-from transcribe.fallback import chunk_spans, failed, improves, kept_words, redecode, repair
+from transcribe.fallback import chunk_spans, failed, improves, kept_words, redecode, repair, thin
 
 
 def _seg(text: str = "hello there", *, ratio: float = 1.2, logprob: float = -0.3, no_speech: float = 0.1,
@@ -115,14 +115,15 @@ def test_repair_replaces_only_failed_chunks(batched, tiny: Transcriber) -> None:
 @pytest.mark.tools("espeak-ng", "sox")
 def test_a_chunk_that_copies_the_hotword_prompt_is_decoded_again_without_it(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """A chunk whose text is the prompt's phrases in a row is replaced by a decode of its audio; the
-    others pass untouched; with ``unprime=False`` the copy stays."""
+    others pass untouched; with ``unprime=False`` the copy stays (and with ``coverage=False``: the
+    copy's few words are thin for its chunk's speech too)."""
     audio, _placed, segs, speech = batched
     prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
     kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
     copied = [*segs]
     copied[0] = _seg("Quality inspection, rubric aware, hotword prompt.")
     copied[0].seek = segs[0].seek
-    assert repair(tiny.whisper, audio, copied, speech, **kw, unprime=False) == copied
+    assert repair(tiny.whisper, audio, copied, speech, **kw, unprime=False, coverage=False) == copied
     fixed = repair(tiny.whisper, audio, copied, speech, **kw)
     assert fixed[-(len(segs) - 1):] == segs[1:]
     head = " ".join(s.text for s in fixed[: len(fixed) - (len(segs) - 1)]).lower()
@@ -187,3 +188,32 @@ def test_a_batched_chunk_the_filters_drop_anyway_is_replaced_even_by_nothing() -
     garbage = _seg("mumble", logprob=-2.5)
     assert failed(garbage) and kept_words(garbage) == 0
     assert improves(garbage, [])
+
+
+@pytest.mark.parametrize(("seg", "speech_s", "expected"), [
+    (_seg(words=["one"] * 30), 20.0, False),                 # 1.5 words a second: speech
+    (_seg(words=["请问", "您", "还有", "其他", "问题", "吗"]), 21.2, True),  # one line for a chunk of five
+    (_seg(words=["thanks"]), 6.0, False),                    # a short chunk: a word drawn out is real
+    (_seg("请问您还有其他问题吗", words=[]), 21.2, True),        # no word timestamps: Han characters counted
+    (_seg("请问您还有其他问题吗请问您还有其他问题吗好的", words=[]), 21.2, False),
+], ids=["speech", "one-line", "short", "characters", "enough-characters"])
+def test_a_chunk_is_thin_when_its_words_are_far_too_few_for_its_speech(seg: SimpleNamespace, speech_s: float,
+                                                                       expected: bool) -> None:
+    assert thin(seg, speech_s) is expected
+
+
+@pytest.mark.tools("espeak-ng", "sox")
+def test_a_thin_chunk_is_decoded_again_unless_coverage_is_off(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """A chunk the batch wrote as two words for its whole speech, sure of itself and without a loop,
+    is replaced by a re-decode that hears its lines; ``coverage=False`` keeps it."""
+    audio, _placed, segs, speech = batched
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True}
+    short = [*segs]
+    short[0] = _seg("Thank you.", logprob=-0.3)
+    short[0].seek = segs[0].seek
+    assert not failed(short[0])
+    assert repair(tiny.whisper, audio, short, speech, **kw, coverage=False) == short
+    fixed = repair(tiny.whisper, audio, short, speech, **kw)
+    assert fixed[-(len(segs) - 1):] == segs[1:]
+    head = " ".join(s.text for s in fixed[: len(fixed) - (len(segs) - 1)])
+    assert len(head.split()) >= 10
