@@ -195,21 +195,19 @@ def repair(whisper: Any, audio: np.ndarray, segments: list[Any], speech: list[di
     """
     chunks = chunk_spans(speech, frames_per_second=whisper.frames_per_second)
     copied = [unprime and echoes(s.text, hotwords) for s in segments]
-    bad = [c or (fallback and (failed(s) or (coverage and thin(s, _speech_s(chunks.get(int(s.seek)))))))
-           for s, c in zip(segments, copied, strict=True)]
+    thins = [fallback and coverage and thin(s, _speech_s(chunks.get(int(s.seek)))) for s in segments]
+    bad = [c or t or (fallback and failed(s)) for s, c, t in zip(segments, copied, thins, strict=True)]
     if not any(bad):
         return segments
-    for seg, is_bad in zip(segments, bad, strict=True):
-        spans = chunks.get(int(seg.seek))
-        if is_bad and coverage and thin(seg, _speech_s(spans)):
-            log.info("fallback: thin chunk at %.1f s of its window: %d words for %.1f s of speech",
-                     (spans or [{"start": 0}])[0]["start"] / SAMPLE_RATE, len(seg.words or []), _speech_s(spans))
     out: list[Any] = []
-    for seg, is_bad, is_copy in zip(segments, bad, copied, strict=True):
+    for seg, is_bad, is_copy, is_thin in zip(segments, bad, copied, thins, strict=True):
         spans = chunks.get(int(seg.seek)) if is_bad else None
         if spans is None:  # no chunk to go back to: keep it for the filters to judge
             out.append(seg)
             continue
+        if is_thin:
+            log.info("fallback: thin chunk at %.1f s of its window: %d words for %.1f s of speech",
+                     spans[0]["start"] / SAMPLE_RATE, len(seg.words or []), _speech_s(spans))
         again = redecode(whisper, audio, spans, sampler=sampler, language=language, beam_size=beam_size,
                          word_timestamps=word_timestamps, hotwords=None if is_copy else hotwords, coverage=coverage)
         if not is_copy and not improves(seg, again):
