@@ -20,9 +20,9 @@ So each sampled re-decode gets a model of its own (a new replica, hence a new wo
 generator has never drawn): the process's seed is set and that thread made to draw once, under a
 lock, so that no other thread's seed can slip in between; the decode itself then runs outside the
 lock, its draws coming only from its own thread's generator. The price is loading the model once
-per sampled re-decode (base: well under a second of CPU, against the seconds of decoding a 30 s
-chunk at up to five temperatures), and a second copy of the weights in memory while it runs. On a
-GPU, CTranslate2 seeds its CUDA generator differently; only the CPU path is covered here.
+per sampled re-decode (base: 0.3 s of CPU, against the seconds of decoding a 30 s
+chunk at up to five temperatures), and a second copy of the weights in memory while it runs.
+Measured on CPU only; GPU sampling was not looked at.
 """
 
 from __future__ import annotations
