@@ -83,12 +83,14 @@ def _seg(d: dict[str, Any]) -> Segment:
 
 class _FallbackKept(logging.Handler):
     count = 0
+    thin = 0  # chunks sent back for too few words (fallback.thin)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += "kept as decoded" in record.getMessage()
+        self.thin += "thin chunk" in record.getMessage()
 
 
-def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
+def transcribe_all(calls: list[dict], out: Path, mode: str, *, coverage: bool = True) -> dict[str, Any]:
     from transcribe.audio import decode
     from transcribe.engine import ComputeSettings, Transcriber
     from transcribe.models import resolve_model
@@ -101,7 +103,7 @@ def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
         if all(c["name"] in done["calls"] for c in calls):
             return done
     partial = out / f"transcripts-{mode}.partial.json"  # a run stopped part-way resumes here (shared machine)
-    tr = Transcriber(resolve_model("base"), ComputeSettings(unprime=mode == "hotwords-unprimed"))
+    tr = Transcriber(resolve_model("base"), ComputeSettings(unprime=mode == "hotwords-unprimed", coverage=coverage))
     hotwords = {
         "plain": None,
         "hotwords": hotwords_of(rubric_phrases(RUBRIC)),
@@ -118,11 +120,12 @@ def transcribe_all(calls: list[dict], out: Path, mode: str) -> dict[str, Any]:
         if c["name"] in result["calls"]:
             continue
         t0, c0 = time.perf_counter(), time.process_time()
-        kept.count = 0
+        kept.count = kept.thin = 0
         t = tr.transcribe(decode(Path(c["path"])), channel_map={"agent": 0, "customer": 1}, language="zh",
                           hotwords=hotwords)
         result["calls"][c["name"]] = [_seg_json(s) for s in t.segments]
         result.setdefault("fallback_kept", {})[c["name"]] = kept.count
+        result.setdefault("fallback_thin", {})[c["name"]] = kept.thin
         result["wall_s"] += time.perf_counter() - t0
         result["cpu_s"] += time.process_time() - c0
         partial.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
@@ -345,13 +348,15 @@ def main() -> None:
     ap.add_argument("--detect", action="store_true")
     ap.add_argument("--verify", action="store_true", help="also score with phrases verified by forced decoding")
     ap.add_argument("--modes", nargs="+", choices=ALL_MODES, default=list(MODES))
+    ap.add_argument("--no-coverage", action="store_true",
+                    help="transcribe without re-decoding thin chunks (transcribe/fallback.py, thin): a baseline")
     args = ap.parse_args()
     labels = args.out / "labels.json"
     made = json.loads(labels.read_text(encoding="utf-8")) if labels.exists() else build(args.out, args.calls, args.seed)
     calls = made[:args.calls]  # the first n calls of a larger set are the same (one seeded stream, call by call)
     results: dict[str, Any] = {}
     for mode in args.modes:
-        tr = transcribe_all(calls, args.out, mode)
+        tr = transcribe_all(calls, args.out, mode, coverage=not args.no_coverage)
         sweep = {str(th): score(calls, tr, sound=th) for th in SWEEP}
         echo = {str(lp): score(calls, tr, sound=matching.SOUND_ALIKE["zh"], echo=lp) for lp in ECHO_SWEEP}
         results[mode] = {"transcripts": tr, "chars": sweep["None"], "sound": sweep[str(matching.SOUND_ALIKE["zh"])],
@@ -373,6 +378,7 @@ def main() -> None:
     text = report(calls, results, detection, "python -m bench.zh_scoring" + (" --detect" if args.detect else "")
                   + (f" --calls {args.calls}" if args.calls != ap.get_default("calls") else "")
                   + (f" --seed {args.seed}" if args.seed != SEED else "") + (" --verify" if args.verify else "")
+                  + (" --no-coverage" if args.no_coverage else "")
                   + ("" if args.modes == list(MODES) else " --modes " + " ".join(args.modes)))
     print(text)
     if args.markdown:

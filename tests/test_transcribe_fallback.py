@@ -12,7 +12,7 @@ import pytest
 from demo.synth import Placement
 from transcribe.audio import decode, to_float
 from transcribe.engine import Transcriber
-from transcribe.fallback import chunk_spans, failed, improves, kept_words, redecode, repair
+from transcribe.fallback import chunk_spans, failed, improves, kept_words, redecode, repair, thin
 
 
 def _seg(text: str = "hello there", *, ratio: float = 1.2, logprob: float = -0.3, no_speech: float = 0.1,
@@ -82,7 +82,7 @@ def test_a_redecoded_chunk_lands_where_its_words_were_said(batched, tiny: Transc
     audio, placed, _segs, speech = batched
     _seek, spans = sorted(chunk_spans(speech).items())[1]
     lo, hi = spans[0]["start"] / 16000, spans[-1]["end"] / 16000
-    again = redecode(tiny.whisper, audio, spans, language="en", beam_size=5, word_timestamps=True)
+    again = redecode(tiny.whisper, audio, spans, sampler=tiny.sampler, language="en", beam_size=5, word_timestamps=True)
     words = [w for s in again for w in s.words]
     assert words and all(lo - 0.5 <= w.start <= w.end <= hi + 0.5 for w in words)
     period = len(audio) / 3 / 16000
@@ -99,7 +99,7 @@ def test_a_redecoded_chunk_lands_where_its_words_were_said(batched, tiny: Transc
 def test_repair_replaces_only_failed_chunks(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """A good transcript passes through untouched; a chunk marked as looping is replaced by a re-decode."""
     audio, _placed, segs, speech = batched
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True}
     assert all(not failed(s) for s in segs)
     assert repair(tiny.whisper, audio, segs, speech, **kw) == segs
     looping = [*segs]
@@ -115,14 +115,15 @@ def test_repair_replaces_only_failed_chunks(batched, tiny: Transcriber) -> None:
 @pytest.mark.tools("espeak-ng", "sox")
 def test_a_chunk_that_copies_the_hotword_prompt_is_decoded_again_without_it(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
     """A chunk whose text is the prompt's phrases in a row is replaced by a decode of its audio; the
-    others pass untouched; with ``unprime=False`` the copy stays."""
+    others pass untouched; with ``unprime=False`` the copy stays (and with ``coverage=False``: the
+    copy's few words are thin for its chunk's speech too)."""
     audio, _placed, segs, speech = batched
     prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
     copied = [*segs]
     copied[0] = _seg("Quality inspection, rubric aware, hotword prompt.")
     copied[0].seek = segs[0].seek
-    assert repair(tiny.whisper, audio, copied, speech, **kw, unprime=False) == copied
+    assert repair(tiny.whisper, audio, copied, speech, **kw, unprime=False, coverage=False) == copied
     fixed = repair(tiny.whisper, audio, copied, speech, **kw)
     assert fixed[-(len(segs) - 1):] == segs[1:]
     head = " ".join(s.text for s in fixed[: len(fixed) - (len(segs) - 1)]).lower()
@@ -141,7 +142,7 @@ def test_a_failed_chunk_whose_redecode_is_empty_keeps_its_words(hiss, tiny: Tran
     """An empty re-decode does not empty the channel: the batched segment stays for the filters to judge
     (it used to be dropped, which left a Mandarin call's agent channel with no speech at all)."""
     audio, spans = hiss
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True}
     assert redecode(tiny.whisper, audio, spans, **kw) == []
     looping = _seg("No. No. No. No. No. No.", words=["No."] * 6, logprob=-1.2)
     assert failed(looping)
@@ -153,7 +154,7 @@ def test_a_prompt_copy_whose_redecode_is_empty_is_dropped(hiss, tiny: Transcribe
     audio, spans = hiss
     prompt = "quality inspection, rubric aware, hotword prompt, echo catch"
     copied = _seg("Quality inspection, rubric aware, hotword prompt.")
-    kw = {"language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True, "hotwords": prompt}
     assert repair(tiny.whisper, audio, [copied], spans, **kw) == []
 
 
@@ -187,3 +188,32 @@ def test_a_batched_chunk_the_filters_drop_anyway_is_replaced_even_by_nothing() -
     garbage = _seg("mumble", logprob=-2.5)
     assert failed(garbage) and kept_words(garbage) == 0
     assert improves(garbage, [])
+
+
+@pytest.mark.parametrize(("seg", "speech_s", "expected"), [
+    (_seg(words=["one"] * 30), 20.0, False),                 # 1.5 words a second: speech
+    (_seg(words=["请问", "您", "还有", "其他", "问题", "吗"]), 21.2, True),  # one line for a chunk of five
+    (_seg(words=["thanks"]), 6.0, False),                    # a short chunk: a word drawn out is real
+    (_seg("请问您还有其他问题吗", words=[]), 21.2, True),        # no word timestamps: Han characters counted
+    (_seg("请问您还有其他问题吗请问您还有其他问题吗好的", words=[]), 21.2, False),
+], ids=["speech", "one-line", "short", "characters", "enough-characters"])
+def test_a_chunk_is_thin_when_its_words_are_far_too_few_for_its_speech(seg: SimpleNamespace, speech_s: float,
+                                                                       expected: bool) -> None:
+    assert thin(seg, speech_s) is expected
+
+
+@pytest.mark.tools("espeak-ng", "sox")
+def test_a_thin_chunk_is_decoded_again_unless_coverage_is_off(batched, tiny: Transcriber) -> None:  # type: ignore[no-untyped-def]
+    """A chunk the batch wrote as two words for its whole speech, sure of itself and without a loop,
+    is replaced by a re-decode that hears its lines; ``coverage=False`` keeps it."""
+    audio, _placed, segs, speech = batched
+    kw = {"sampler": tiny.sampler, "language": "en", "beam_size": 5, "word_timestamps": True}
+    short = [*segs]
+    short[0] = _seg("Thank you.", logprob=-0.3)
+    short[0].seek = segs[0].seek
+    assert not failed(short[0])
+    assert repair(tiny.whisper, audio, short, speech, **kw, coverage=False) == short
+    fixed = repair(tiny.whisper, audio, short, speech, **kw)
+    assert fixed[-(len(segs) - 1):] == segs[1:]
+    head = " ".join(s.text for s in fixed[: len(fixed) - (len(segs) - 1)])
+    assert len(head.split()) >= 10

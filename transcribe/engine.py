@@ -46,6 +46,7 @@ from transcribe.models import ModelSource, ResolvedModel, resolve_model
 from transcribe.nonspeech import NonSpeech, classify, merge_across_windows
 from transcribe.paused import drop_paused, silence_paused
 from transcribe.prompts import PromptBook, Said
+from transcribe.sampling import SeededSampler
 from transcribe.vad import KnownSpeech, Span, install, speech_spans, vad_options
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class ComputeSettings:
     vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
     nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
     unprime: bool = True  # re-decode without hotwords a chunk that copies the hotword prompt (fallback.py)
+    coverage: bool = True  # re-decode a chunk with far too few words for its speech (fallback.py, thin)
     cascade: bool = False  # greedy first, the beam only on chunks the greedy pass is unsure of (cascade.py)
     exact_chunks: bool = True  # Silero over the whole channel, chunks packed across windows (chunker.py)
 
@@ -144,6 +146,7 @@ class Transcriber:
             cpu_threads=compute.cpu_threads, num_workers=compute.num_workers,
             download_root=download_root, local_files_only=model.source != ModelSource.hub,
         )
+        self.sampler = SeededSampler(self.whisper, model.path, cpu_threads=compute.cpu_threads)
         self._t2s = None
         if simplified_chinese:
             from opencc import OpenCC
@@ -238,9 +241,10 @@ class Transcriber:
                       cascade.decoded, ", ".join(cascade.reasons))
         if self.compute.fallback or (hotwords and self.compute.unprime):
             decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
-                             language=language, beam_size=self.compute.beam_size,
+                             sampler=self.sampler, language=language, beam_size=self.compute.beam_size,
                              word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
-                             fallback=self.compute.fallback, unprime=self.compute.unprime)
+                             fallback=self.compute.fallback, unprime=self.compute.unprime,
+                             coverage=self.compute.coverage)
         return [self._segment(s, at=at, speaker=speaker, channel=channel, language=language) for s in decoded]
 
     def _listen_whole(self, chunkers: dict[int, ChannelChunker], window: AudioWindow | None,
