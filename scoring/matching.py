@@ -170,7 +170,12 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
     # forbidden words), every swap costs 1 whatever the wanted syllables are: reading them would only
     # import pypinyin (~0.3 s of CPU at a worker's first call) to the same result.
     want_sound = (phonetic.syllables(target) if any(heard_sound) else [None] * len(target)) if by_sound else []
-    bounds = {size: phonetic.lower_bounds(want_sound, heard_sound, size) for size in sizes} if by_sound else {}
+    # Floors under the sound distance of every place (the swap costs worked out once for all sizes):
+    # places they rule out skip the exact comparison. Toneless ones for a short phrase's toneless match.
+    toneless = by_sound and short and toneless_short
+    cost = phonetic.swap_costs(want_sound, heard_sound, tones=not toneless) if by_sound else None
+    bounds = ({size: phonetic.lower_bounds(want_sound, heard_sound, size, tones=not toneless, cost=cost)
+               for size in sizes} if by_sound else {})
     # join_units of a window, fast: a unit is preceded by a space only between two Latin units
     latin = [not is_cjk(t[0]) for t in texts]
     glued = [(" " + t) if k and latin[k] and latin[k - 1] else t for k, t in enumerate(texts)]
@@ -181,9 +186,10 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
                 continue
             sim = Indel.normalized_similarity(texts[k] + "".join(glued[k + 1:k + size]), want)
             sound = None
-            if by_sound and short and toneless_short:
+            possible = by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9
+            if toneless and (possible or sim >= cutoff - 1e-9):  # a text match keeps its sound similarity
                 sound = phonetic.toneless_similarity(want_sound, heard_sound[k:k + size])
-            elif by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9:
+            elif possible and not toneless:
                 sound = phonetic.similarity(want_sound, heard_sound[k:k + size])
             if sim >= cutoff - 1e-9 or (sound is not None and sound >= sound_cutoff - 1e-9):
                 candidates.append((max(sim, sound or 0.0), k, k + size - 1, sim, sound))
