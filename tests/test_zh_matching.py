@@ -206,7 +206,7 @@ def test_chinese_phrases_are_not_read_as_pinyin_against_speech_without_chinese_o
     and reading them would import pypinyin at the worker's first call."""
     from scoring.phonetic import _pinyin_of
 
-    stream = normalise([Unit(w, float(k), k + 0.9, 0) for k, w in enumerate("you are a fool shut up".split())])
+    stream = normalise([Unit(w, float(k), k + 0.9, 0) for k, w in enumerate(("you", "are", "a", "fool", "shut", "up"))])
     before = _pinyin_of.cache_info()
     assert find("闭嘴", stream, fuzzy=0.8, sound_floor=0.85) == []
     assert find("你有病", stream, fuzzy=0.8, toneless_short=True) == []
