@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz.distance import Indel
 
 from scoring import phonetic
@@ -179,8 +180,20 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
     # join_units of a window, fast: a unit is preceded by a space only between two Latin units
     latin = [not is_cjk(t[0]) for t in texts]
     glued = [(" " + t) if k and latin[k] and latin[k - 1] else t for k, t in enumerate(texts)]
+    # No place can match by text when too few of the phrase's characters occur in the stream at all
+    # (a place's similarity 2·LCS / (a + b) is at most 2m / (len(want) + m), m of its characters
+    # found): a Chinese phrase against an English call. Then only the places its sound may match
+    # are visited, not every place with every size.
+    seen = set("".join(texts)) | {" "}
+    m = sum(ch in seen for ch in want)
+    places: range | list[int] = range(len(texts))
+    if not m or 2 * m / (len(want) + m) < cutoff - 1e-9:
+        may = np.zeros(len(texts), dtype=bool)
+        for size, floor in bounds.items():
+            may[:len(floor)] |= 1.0 - floor / max(n, size) >= sound_cutoff - 1e-9
+        places = np.flatnonzero(may).tolist()
     candidates: list[tuple[float, int, int, float, float | None]] = []
-    for k in range(len(texts)):
+    for k in places:
         for size in sizes:
             if k + size > len(texts) or (short and size != n):
                 continue

@@ -211,3 +211,12 @@ def test_chinese_phrases_are_not_read_as_pinyin_against_speech_without_chinese_o
     assert find("闭嘴", stream, fuzzy=0.8, sound_floor=0.85) == []
     assert find("你有病", stream, fuzzy=0.8, toneless_short=True) == []
     assert _pinyin_of.cache_info() == before
+
+
+def test_a_homophone_amid_english_is_still_found_where_no_place_can_match_by_text():
+    """再 is nowhere in the stream, so no place can match 再见 by its characters: only the places its
+    sound may match are visited, and the homophone among English words is one of them."""
+    stream = normalise([Unit(w, float(k), k + 0.9, 0) for k, w in enumerate(
+        ("thank", "you", "for", "calling", "在", "见", "and", "3", "5"))])
+    [m] = find("再见", stream, fuzzy=0.85)
+    assert (m.by, m.heard, m.first, m.sound_similarity) == ("sound", "在见", 4, 1.0)
