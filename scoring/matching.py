@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz.distance import Indel
 
 from scoring import phonetic
@@ -165,22 +166,43 @@ def find(phrase: str, stream_units: list[Unit], *, fuzzy: float, lang: str = "zh
     by_sound = by_sound and _chinese(target) and lang in SOUND_ALIKE
     sound_cutoff = sound_floor if sound_floor is not None else (1.0 if short else SOUND_ALIKE.get(lang, 1.0))
     sizes = sorted({max(1, n - 1), n, n + 1}) if min(cutoff, sound_cutoff if by_sound else 1.0) < 1.0 else [n]
-    want_sound = phonetic.syllables(target) if by_sound else []
     heard_sound = phonetic.syllables(texts) if by_sound else []
-    bounds = {size: phonetic.lower_bounds(want_sound, heard_sound, size) for size in sizes} if by_sound else {}
+    # Heard without a Chinese syllable or digit (an English call against the rubric's Chinese
+    # forbidden words), every swap costs 1 whatever the wanted syllables are: reading them would only
+    # import pypinyin (~0.3 s of CPU at a worker's first call) to the same result.
+    want_sound = (phonetic.syllables(target) if any(heard_sound) else [None] * len(target)) if by_sound else []
+    # Floors under the sound distance of every place (the swap costs worked out once for all sizes):
+    # places they rule out skip the exact comparison. Toneless ones for a short phrase's toneless match.
+    toneless = by_sound and short and toneless_short
+    cost = phonetic.swap_costs(want_sound, heard_sound, tones=not toneless) if by_sound else None
+    bounds = ({size: phonetic.lower_bounds(want_sound, heard_sound, size, tones=not toneless, cost=cost)
+               for size in sizes} if by_sound else {})
     # join_units of a window, fast: a unit is preceded by a space only between two Latin units
     latin = [not is_cjk(t[0]) for t in texts]
     glued = [(" " + t) if k and latin[k] and latin[k - 1] else t for k, t in enumerate(texts)]
+    # No place can match by text when too few of the phrase's characters occur in the stream at all
+    # (a place's similarity 2·LCS / (a + b) is at most 2m / (len(want) + m), m of its characters
+    # found): a Chinese phrase against an English call. Then only the places its sound may match
+    # are visited, not every place with every size.
+    seen = set("".join(texts)) | {" "}
+    m = sum(ch in seen for ch in want)
+    places: range | list[int] = range(len(texts))
+    if not m or 2 * m / (len(want) + m) < cutoff - 1e-9:
+        may = np.zeros(len(texts), dtype=bool)
+        for size, floor in bounds.items():
+            may[:len(floor)] |= 1.0 - floor / max(n, size) >= sound_cutoff - 1e-9
+        places = np.flatnonzero(may).tolist()
     candidates: list[tuple[float, int, int, float, float | None]] = []
-    for k in range(len(texts)):
+    for k in places:
         for size in sizes:
             if k + size > len(texts) or (short and size != n):
                 continue
             sim = Indel.normalized_similarity(texts[k] + "".join(glued[k + 1:k + size]), want)
             sound = None
-            if by_sound and short and toneless_short:
+            possible = by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9
+            if toneless and (possible or sim >= cutoff - 1e-9):  # a text match keeps its sound similarity
                 sound = phonetic.toneless_similarity(want_sound, heard_sound[k:k + size])
-            elif by_sound and 1.0 - bounds[size][k] / max(n, size) >= sound_cutoff - 1e-9:
+            elif possible and not toneless:
                 sound = phonetic.similarity(want_sound, heard_sound[k:k + size])
             if sim >= cutoff - 1e-9 or (sound is not None and sound >= sound_cutoff - 1e-9):
                 candidates.append((max(sim, sound or 0.0), k, k + size - 1, sim, sound))

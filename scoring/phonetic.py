@@ -125,18 +125,30 @@ def similarity(a: Sequence[str | None], b: Sequence[str | None], *, tones: bool 
     return max(0.0, 1.0 - _distance(a, b, tones) / longest)
 
 
-def lower_bounds(want: Sequence[str | None], heard: Sequence[str | None], size: int) -> np.ndarray:
+def swap_costs(want: Sequence[str | None], heard: Sequence[str | None], *, tones: bool = True) -> np.ndarray:
+    """:func:`syllable_cost` of every wanted × heard syllable. A stream holds few distinct syllables
+    (an English call: only None and the digits' readings), so each is costed once and spread."""
+    distinct = list(dict.fromkeys(heard))
+    column = {h: k for k, h in enumerate(distinct)}
+    table = np.array([[syllable_cost(w, h, tones=tones) for h in distinct] for w in want]).reshape(len(want), -1)
+    return table[:, [column[h] for h in heard]] if len(heard) else np.zeros((len(want), 0))
+
+
+def lower_bounds(want: Sequence[str | None], heard: Sequence[str | None], size: int, *,
+                 tones: bool = True, cost: np.ndarray | None = None) -> np.ndarray:
     """For every window of ``size`` units of ``heard``: a floor under its distance to ``want``.
 
     Each wanted syllable is either swapped for one in the window (at least its cheapest swap
     there) or dropped (1), so the sum of those minima bounds the edit distance from below. Windows
     whose bound already rules a match out skip the exact computation: a long call is compared
-    with every phrase at every place, and almost every place is far off.
+    with every phrase at every place, and almost every place is far off. ``cost``: the
+    :func:`swap_costs` of ``want`` and ``heard`` (with the same ``tones``), when already known.
     """
     n_win = len(heard) - size + 1
     if n_win <= 0 or not want:
         return np.zeros(max(n_win, 0))
-    cost = np.array([[syllable_cost(w, h) for h in heard] for w in want])  # wanted × heard
+    if cost is None:
+        cost = swap_costs(want, heard, tones=tones)  # wanted × heard
     windowed = cost[:, :n_win].copy()
     for shift in range(1, size):
         np.minimum(windowed, cost[:, shift:shift + n_win], out=windowed)

@@ -115,3 +115,11 @@ def test_the_scoring_job_stores_a_mandarin_call_under_the_mandarin_rubric(
     with session() as s:
         assert evaluation_json(s, "zh-1")["rubric"]["id"] == "zh-default"
         assert evaluation_json(s, "en-1")["rubric"]["id"] == "default"
+
+
+def test_the_rubric_a_language_is_primed_from_follows_an_edited_file(tmp_path: Path) -> None:
+    main = _write(tmp_path, "main.yaml")
+    other = _write(tmp_path, "other.yaml", phrase="good morning")
+    assert language_rubric(main, "zh") == main
+    _write(tmp_path, "main.yaml", extra="languages_from: {zh: other.yaml}")
+    assert language_rubric(main, "zh") == other

@@ -149,3 +149,24 @@ def test_hold_and_tones_are_stored_with_the_transcript_and_reach_scoring(db_url:
         facts = load_conversation(s, call).facts
     assert doc is not None and [NonSpeech.from_json(x) for x in doc["nonspeech"]] == found
     assert facts.nonspeech == ((0.5, 8.0), (9.0, 12.0))
+
+
+def test_frame_features_are_those_of_every_frame_gathered_and_every_spectrum_sorted() -> None:
+    """The features come from a strided view and a partial sort of the strongest bins (half the CPU):
+    the same numbers, to the bit, as gathering each frame and sorting its whole spectrum."""
+    from transcribe.nonspeech import HOP, N_FFT, TONE_BINS, frames
+
+    rng = np.random.default_rng(19)
+    t = np.arange(16000 * 7) / 16000
+    ringback = (0.2 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 480 * t)) * (t < 2)
+    voice = rng.normal(0, 0.1, len(t)) * np.abs(np.sin(2 * np.pi * 3 * t)) * (t > 3)
+    audio = (ringback + voice + rng.normal(0, 1e-3, len(t))).astype(np.float32)[:-123]  # not a whole hop
+    n = 1 + (len(audio) - N_FFT) // HOP
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(audio[idx] * np.hanning(N_FFT).astype(np.float32), axis=1)) ** 2 + 1e-12
+    share = np.sort(spec, axis=1)[:, -TONE_BINS:].sum(axis=1) / spec.sum(axis=1)
+    got = frames(audio)
+    assert len(got.db) == n
+    assert np.array_equal(got.peak_share, share)
+    assert np.array_equal(got.db, 10 * np.log10(spec.sum(axis=1) / (N_FFT * N_FFT / 4) + 1e-12))
+    assert np.array_equal(got.peak_bin, spec.argmax(axis=1))

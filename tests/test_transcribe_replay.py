@@ -96,3 +96,29 @@ def test_the_redaction_tone_is_pydubs_sine_sample_for_sample(rate: int) -> None:
                                                                            volume=TONE_DBFS)
     expected = np.frombuffer(ref.raw_data, dtype=np.int16)[:n]
     assert np.array_equal(_sine(n, rate), expected)
+
+
+def test_voice_print_frames_cut_from_a_view_are_the_whole_window_gathered() -> None:
+    """Printer.add cuts the spans' frames from a strided view of the int16 window: the same print,
+    to the bit, as converting the whole window to float64 and gathering every frame first."""
+    from transcribe.voiceprint import Printer
+
+    rng = np.random.default_rng(7)
+    window = (rng.normal(0, 3000, 16000 * 20) * np.sin(np.linspace(0, 60, 16000 * 20))).astype(np.int16)
+    window[16000 * 4:16000 * 5] = 0  # digital silence inside a span: those frames are dropped
+    spans = [(100.5, 103.2), (103.9, 109.0), (112.0, 125.0)]
+    got = Printer(16000)
+    got.add(window, spans, offset_s=100.0)
+
+    ref = Printer(16000)
+    x = np.asarray(window, dtype=np.float64)
+    n = 1 + (len(x) - ref.frame) // ref.hop
+    t = 100.0 + (np.arange(n) * ref.hop + ref.frame / 2) / 16000
+    at = np.flatnonzero(np.any([(t >= a) & (t < b) for a, b in spans], axis=0))
+    frames = x[np.arange(ref.frame)[None, :] + ref.hop * at[:, None]]
+    frames = frames[(frames**2).mean(axis=1) > 0]
+    power = np.abs(np.fft.rfft(frames * np.hamming(ref.frame), ref.n_fft)) ** 2
+    ceps = np.log(power @ ref._bank.T + 1e-6) @ ref._dct.T
+    assert got.frames == len(frames) < len(at)
+    assert got.result() is not None
+    assert np.array_equal(got._sum, ceps.sum(axis=0)) and np.array_equal(got._sq, (ceps**2).sum(axis=0))

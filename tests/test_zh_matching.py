@@ -184,3 +184,39 @@ def test_a_forbidden_word_that_only_sounds_somewhat_alike_goes_to_review():
     assert res.answer is Answer.insufficient and "你有病" in res.reason
     assert answer(zh_call("这个本单已经处理了，比最近的网点方便"), check).answer is Answer.yes
     assert answer(zh_call("你必罪，听我说完"), check).answer is Answer.insufficient
+
+
+def test_swap_costs_are_each_wanted_and_heard_syllable_costed_alone():
+    from scoring.phonetic import swap_costs, syllable_cost
+
+    want = sounds("工号是三")
+    heard = [*sounds("恭好是三五"), None, None, "san1", None]
+    for tones in (True, False):
+        assert swap_costs(want, heard, tones=tones).tolist() == [
+            [syllable_cost(w, h, tones=tones) for h in heard] for w in want]
+
+
+def test_a_short_phrase_found_by_its_characters_keeps_its_sound_similarity():
+    [m] = find("工号", _stream("我的工号是八号"), fuzzy=0.85, toneless_short=True)
+    assert (m.by, m.text_similarity, m.sound_similarity, m.toneless) == ("text", 1.0, 1.0, True)
+
+
+def test_chinese_phrases_are_not_read_as_pinyin_against_speech_without_chinese_or_digits():
+    """An English call against the rubric's Chinese forbidden words: nothing there can sound like them,
+    and reading them would import pypinyin at the worker's first call."""
+    from scoring.phonetic import _pinyin_of
+
+    stream = normalise([Unit(w, float(k), k + 0.9, 0) for k, w in enumerate(("you", "are", "a", "fool", "shut", "up"))])
+    before = _pinyin_of.cache_info()
+    assert find("闭嘴", stream, fuzzy=0.8, sound_floor=0.85) == []
+    assert find("你有病", stream, fuzzy=0.8, toneless_short=True) == []
+    assert _pinyin_of.cache_info() == before
+
+
+def test_a_homophone_amid_english_is_still_found_where_no_place_can_match_by_text():
+    """再 is nowhere in the stream, so no place can match 再见 by its characters: only the places its
+    sound may match are visited, and the homophone among English words is one of them."""
+    stream = normalise([Unit(w, float(k), k + 0.9, 0) for k, w in enumerate(
+        ("thank", "you", "for", "calling", "在", "见", "and", "3", "5"))])
+    [m] = find("再见", stream, fuzzy=0.85)
+    assert (m.by, m.heard, m.first, m.sound_similarity) == ("sound", "在见", 4, 1.0)

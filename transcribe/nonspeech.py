@@ -92,11 +92,14 @@ def frames(audio: np.ndarray) -> Frames:
     if n == 0:
         empty = np.zeros(0)
         return Frames(empty, empty, empty, empty.astype(int), empty.astype(int))
-    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
-    spec = np.abs(np.fft.rfft(audio[idx] * np.hanning(N_FFT).astype(np.float32), axis=1)) ** 2 + 1e-12
+    # A strided view, not a gathered copy of every frame (the same samples, the same products)
+    framed = np.lib.stride_tricks.sliding_window_view(audio, N_FFT)[::HOP][:n]
+    spec = np.abs(np.fft.rfft(framed * np.hanning(N_FFT).astype(np.float32), axis=1)) ** 2 + 1e-12
     total = spec.sum(axis=1)
     db = 10 * np.log10(total / (N_FFT * N_FFT / 4) + 1e-12)  # about dBFS for a full-scale sine
-    share = np.sort(spec, axis=1)[:, -TONE_BINS:].sum(axis=1) / total
+    # The TONE_BINS strongest bins, summed in ascending order as a full sort would sum them
+    top = np.sort(np.partition(spec, -TONE_BINS, axis=1)[:, -TONE_BINS:], axis=1)
+    share = top.sum(axis=1) / total
     mag = np.sqrt(spec / total[:, None])
     flux = np.concatenate([[0.0], ((np.diff(mag, axis=0)) ** 2).sum(axis=1)])
     peak = spec.argmax(axis=1)

@@ -85,6 +85,17 @@ def language_rubric(path: Path, lang: str) -> Path:
     primed with zh.yaml's phrases, the ones it is scored with. Only the first step is followed
     (scoring validates the chain when it loads the rubric)."""
     try:
+        stat = path.stat()
+    except OSError:
+        return path  # rubric_phrases reports it
+    return _language_rubric(path, lang, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _language_rubric(path: Path, lang: str, _mtime_ns: int, _size: int) -> Path:
+    # Asked for every call (twice with both languages primed): the file is parsed again only when
+    # it changed, not at every call.
+    try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return path  # rubric_phrases reports it

