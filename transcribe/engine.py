@@ -15,11 +15,9 @@ Throughput comes from these (measured in docs/benchmarks.md):
   complete chunks is one task through faster-whisper's ``BatchedInferencePipeline``; with
   ``exact_chunks`` off, each channel of a window is one task, speech found by the gated VAD of
   :mod:`transcribe.vad` (less VAD CPU, other chunk edges);
-- ``asr_cascade``: each chunk decoded greedily first and with the beam only where the greedy pass
-  is unsure (:mod:`transcribe.cascade`);
-- ``asr_batch_size`` 1: with one-thread replicas on a CPU, batching chunks makes each one slower
-  (``python -m bench.asr_batch``); chunks the decoder loops on are decoded again with temperature
-  fallback (:mod:`transcribe.fallback`).
+- ``asr_cascade``: greedy first, the beam only where that is unsure (:mod:`transcribe.cascade`);
+- ``asr_batch_size`` 1: one-thread replicas on a CPU batch slower (``python -m bench.asr_batch``);
+  failed or thin chunks are decoded again with seeded temperature fallback (:mod:`transcribe.fallback`).
 """
 
 from __future__ import annotations
