@@ -38,6 +38,7 @@ from storage.segments import UNKNOWN_SPEAKER, Segment, Word
 from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
 from transcribe.chunker import ChannelChunker, Chunk, call_time, packed
 from transcribe.conversation import merge
+from transcribe.encodings import remembering
 from transcribe.fallback import repair
 from transcribe.language import channel_votes, decide
 from transcribe.models import ModelSource, ResolvedModel, resolve_model
@@ -222,13 +223,16 @@ class Transcriber:
         from faster_whisper import BatchedInferencePipeline
 
         known = KnownSpeech(spans)
+        # The chunks' encoder outputs kept for this task: a chunk the fallback decodes again is not
+        # encoded again (transcribe/encodings.py).
+        whisper = remembering(self.whisper)
         # A pipeline per task: it keeps per-stream state (last word time) while it runs.
         cascade = None
         if self.compute.cascade and self.compute.beam_size > 1:
             from transcribe.cascade import CascadePipeline
 
-            cascade = CascadePipeline(self.whisper)
-        segs, info = (cascade or BatchedInferencePipeline(self.whisper)).transcribe(
+            cascade = CascadePipeline(whisper)
+        segs, info = (cascade or BatchedInferencePipeline(whisper)).transcribe(
             audio, language=language, batch_size=self.compute.batch_size,
             beam_size=self.compute.beam_size, vad_filter=True, vad_parameters=known,
             word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
@@ -238,7 +242,7 @@ class Transcriber:
             log.debug("cascade: %d of %d chunks decoded again with the beam (%s)", cascade.redecoded,
                       cascade.decoded, ", ".join(cascade.reasons))
         if self.compute.fallback or (hotwords and self.compute.unprime):
-            decoded = repair(self.whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
+            decoded = repair(whisper, audio, decoded, info.transcription_options.clip_timestamps or [],
                              sampler=self.sampler, language=language, beam_size=self.compute.beam_size,
                              word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
                              fallback=self.compute.fallback, unprime=self.compute.unprime,

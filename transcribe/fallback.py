@@ -130,8 +130,9 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, sampler: See
         if not (coverage and thin(_Words(first), _speech_s(spans))):
             return list(restore_speech_timestamps(first, spans, SAMPLE_RATE))
         log.info("fallback: thin chunk decoded alone at %.1f s of its window, sampled", spans[0]["start"] / SAMPLE_RATE)
+    # ``whisper.encode``: the chunk's encoder output, computed once (transcribe/encodings.py).
     sampled = sampler.transcribe(
-        chunk, seed=seed_of(chunk), best_of=BEST_OF, temperature=list(TEMPERATURES),
+        chunk, seed=seed_of(chunk), encode=whisper.encode, best_of=BEST_OF, temperature=list(TEMPERATURES),
         compression_ratio_threshold=MAX_COMPRESSION_RATIO, log_prob_threshold=LOW_LOGPROB,
         no_speech_threshold=NO_SPEECH_PROB, **common,
     )

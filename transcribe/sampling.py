@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,9 +78,17 @@ class SeededSampler:
                            sampling_temperature=1.0)
         return fresh
 
-    def transcribe(self, audio: np.ndarray, *, seed: int, **options: Any) -> list[Any]:
-        """``WhisperModel.transcribe(audio, **options)``'s segments, sampled from ``seed``'s draws."""
+    def transcribe(self, audio: np.ndarray, *, seed: int, encode: Callable[[np.ndarray], Any] | None = None,
+                   **options: Any) -> list[Any]:
+        """``WhisperModel.transcribe(audio, **options)``'s segments, sampled from ``seed``'s draws.
+
+        ``encode``: the encoder to use instead of the new replica's (one that keeps outputs already
+        computed, :mod:`transcribe.encodings`): only the draws need the replica, and the encoder
+        output of the same weights is the same on any replica.
+        """
         clone = copy.copy(self.whisper)
         clone.model = self.replica(seed)
+        if encode is not None:
+            clone.encode = encode
         segments, _info = clone.transcribe(audio, **options)
         return list(segments)
