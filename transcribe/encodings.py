@@ -36,7 +36,6 @@ class Encodings:
     def __init__(self, whisper: Any, *, keep: int = KEEP) -> None:
         self.whisper = whisper
         self.keep = keep
-        self.computed = 0  # encoder passes actually run (for tests and benches)
         self._kept: OrderedDict[bytes, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -49,7 +48,6 @@ class Encodings:
             return hit
         out = self.whisper.encode(features)
         with self._lock:
-            self.computed += 1
             self._kept[key] = out
             while len(self._kept) > self.keep:
                 self._kept.popitem(last=False)
@@ -69,5 +67,5 @@ def _key(features: np.ndarray) -> bytes:
     # A 2-D segment (transcribe) and a batch of one (the pipeline) are the same input to the encoder.
     shape = features.shape[1:] if features.ndim == 3 and features.shape[0] == 1 else features.shape
     h = hashlib.blake2b(repr(shape).encode(), digest_size=16)
-    h.update(memoryview(features).cast("B"))
+    h.update(features.data)
     return h.digest()
