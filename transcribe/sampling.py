@@ -22,6 +22,10 @@ lock, so that no other thread's seed can slip in between; the decode itself then
 lock, its draws coming only from its own thread's generator. The price is loading the model once
 per sampled re-decode (base: 0.3 s of CPU, against the seconds of decoding a 30 s
 chunk at up to five temperatures), and a second copy of the weights in memory while it runs.
+A replica is not kept for the next sampled decode: its thread's generator has drawn, and setting the
+seed then drawing once more only advances it (tried: three decodes, three texts, none the fresh
+replica's; docs/benchmarks.md, branch speed19c). The encoder output, which needs no draw, is read
+from the batch's (``encode``, :mod:`transcribe.encodings`).
 Measured on CPU only; GPU sampling was not looked at.
 """
 
