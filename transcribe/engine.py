@@ -17,7 +17,8 @@ Throughput comes from these (measured in docs/benchmarks.md):
   :mod:`transcribe.vad` (less VAD CPU, other chunk edges);
 - ``asr_cascade``: greedy first, the beam only where that is unsure (:mod:`transcribe.cascade`);
 - ``asr_batch_size`` 1: one-thread replicas on a CPU batch slower (``python -m bench.asr_batch``);
-  failed or thin chunks are decoded again with seeded temperature fallback (:mod:`transcribe.fallback`).
+  failed or thin chunks are decoded again with seeded temperature fallback (:mod:`transcribe.fallback`),
+  from the encoder output the batch computed (:mod:`transcribe.encodings`).
 """
 
 from __future__ import annotations
