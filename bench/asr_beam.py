@@ -67,7 +67,8 @@ def main() -> None:
 
     from bench.machine import cpu_s, loadavg, machine
     from transcribe.audio import decode
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])

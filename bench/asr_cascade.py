@@ -41,7 +41,8 @@ def study(corpus: Path, calls: int | None, model_name: str, beam: int) -> dict:
 
     from bench.pbx_corpus import load
     from transcribe.cascade import CascadePipeline
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
 
     items = load(corpus)[:calls]

@@ -74,7 +74,8 @@ def search(calls: list[dict], repeat: int) -> None:
 
 
 def _transcriber(handed: dict[int, list[Any]] | None = None) -> Any:
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
 
     t = Transcriber(resolve_model("tiny.en"), ComputeSettings())
@@ -91,7 +92,7 @@ def chunks(calls: list[dict]) -> None:
     from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
     from transcribe.audio import decode, to_float
-    from transcribe.engine import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
+    from transcribe.compute import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
     from transcribe.vad import vad_options
 
     book, handed = _book(), dict[int, list[Any]]()

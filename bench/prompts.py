@@ -55,7 +55,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from transcribe.audio import decode
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.fingerprint import fingerprint
     from transcribe.models import resolve_model
     from transcribe.prompts import KnownPrompt, PromptBook

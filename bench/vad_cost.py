@@ -49,7 +49,7 @@ def main() -> None:
     from faster_whisper import decode_audio
 
     from bench.pbx_corpus import build, load
-    from transcribe.engine import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
+    from transcribe.compute import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
     from transcribe.vad import seconds, speech_spans, vad_options
 
     folder = args.corpus or Path(tempfile.mkdtemp(prefix="callqc-vad-")) / "corpus"

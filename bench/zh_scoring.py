@@ -92,7 +92,8 @@ class _FallbackKept(logging.Handler):
 
 def transcribe_all(calls: list[dict], out: Path, mode: str, *, coverage: bool = True) -> dict[str, Any]:
     from transcribe.audio import decode
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
     from transcribe.vocabulary import SEPARATOR, rubric_phrases
     from transcribe.vocabulary import build as hotwords_of
@@ -242,7 +243,8 @@ def detect(calls: list[dict]) -> list[dict[str, Any]]:
     from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
     from transcribe.audio import decode, to_float
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
 
     tr = Transcriber(resolve_model("base"), ComputeSettings())

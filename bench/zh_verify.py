@@ -70,7 +70,8 @@ def _forced_cache(calls: list[dict], out: Path, mode: str) -> tuple[Path, dict[s
 
     def model() -> Any:
         if not whisper:
-            from transcribe.engine import ComputeSettings, Transcriber
+            from transcribe.compute import ComputeSettings
+            from transcribe.engine import Transcriber
             from transcribe.models import resolve_model
 
             whisper.append(Transcriber(resolve_model("base"), ComputeSettings(num_workers=1)).whisper)

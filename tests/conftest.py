@@ -208,7 +208,8 @@ def sqlite_db(data_dir: Path, sqlite_template: Path) -> str:
 @pytest.fixture(scope="session")
 def tiny_en_transcriber() -> Iterator[Transcriber]:
     """tiny.en with the default compute settings, loaded once per test process (as a worker keeps it)."""
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
 
     transcriber = Transcriber(resolve_model("tiny.en"), ComputeSettings())
@@ -219,7 +220,8 @@ def tiny_en_transcriber() -> Iterator[Transcriber]:
 @pytest.fixture(scope="session")
 def base_transcriber() -> Iterator[Transcriber]:
     """The multilingual base model with the default compute settings, loaded once per test process."""
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
 
     transcriber = Transcriber(resolve_model("base"), ComputeSettings())

@@ -34,7 +34,8 @@ from tests.services import missing_service
 from tests.test_scoring_rubric import CONTRACT
 from transcribe.audio import SAMPLE_RATE, decode, to_float
 from transcribe.chunker import FRAME, MAX_CHUNK, SPEECH_PAD
-from transcribe.engine import VAD_MIN_SILENCE_MS, VAD_THRESHOLD, Transcriber
+from transcribe.compute import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
+from transcribe.engine import Transcriber
 from transcribe.fingerprint import coarse, coarse_of, find, fingerprint, search
 from transcribe.handler import handle
 from transcribe.prompt_files import PromptTooShort, register_file

@@ -28,7 +28,8 @@ from tests.redaction_helpers import (
     add_transcribed_call,
     conversation,
 )
-from transcribe.engine import ComputeSettings, Transcript
+from transcribe.compute import ComputeSettings
+from transcribe.engine import Transcript
 from transcribe.handler import store_result
 from transcribe.models import ModelSource, ResolvedModel
 from transcribe.redaction.pipeline import redact_call

@@ -11,7 +11,8 @@ import pytest
 from demo.synth import Line, synth_call
 from transcribe.audio import SAMPLE_RATE, DecodedAudio, decode, to_float
 from transcribe.chunker import ChannelChunker, SileroStream, call_time, packed
-from transcribe.engine import VAD_MIN_SILENCE_MS, VAD_THRESHOLD, Transcriber
+from transcribe.compute import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
+from transcribe.engine import Transcriber
 from transcribe.vad import vad_options
 
 AGENT = [

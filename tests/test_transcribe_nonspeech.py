@@ -133,7 +133,8 @@ def test_hold_and_tones_are_stored_with_the_transcript_and_reach_scoring(db_url:
     from storage.db import session
     from storage.transcripts import transcript_json
     from tests.redaction_helpers import SECONDS, add_recorded_call, conversation
-    from transcribe.engine import ComputeSettings, Transcript
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcript
     from transcribe.handler import store_result
     from transcribe.models import ModelSource, ResolvedModel
 

@@ -12,7 +12,8 @@ import pytest
 
 from demo.synth import Line, silence, synth_call, tone
 from transcribe.audio import SAMPLE_RATE, AudioStream, decode
-from transcribe.engine import ComputeSettings, Transcriber, TranscriptionStopped
+from transcribe.compute import ComputeSettings
+from transcribe.engine import Transcriber, TranscriptionStopped
 from transcribe.models import resolve_model
 
 STEREO = {"agent": 0, "customer": 1}

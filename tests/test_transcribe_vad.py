@@ -9,7 +9,7 @@ import pytest
 
 from demo.synth import RATE, Line, synth_call
 from transcribe.audio import SAMPLE_RATE, decode, to_float
-from transcribe.engine import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
+from transcribe.compute import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
 from transcribe.vad import KnownSpeech, heard, install, seconds, speech_spans, vad_options
 
 OPTS = vad_options(VAD_THRESHOLD, VAD_MIN_SILENCE_MS)

@@ -29,15 +29,16 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from storage.errors import Conflict
 from storage.segments import UNKNOWN_SPEAKER, Segment, Word
-from transcribe.audio import SAMPLE_RATE, WINDOW_S, AudioWindow, to_float
+from transcribe.audio import SAMPLE_RATE, AudioWindow, to_float
 from transcribe.chunker import ChannelChunker, Chunk, call_time, packed
+from transcribe.compute import ComputeSettings
 from transcribe.conversation import merge
 from transcribe.encodings import remembering
 from transcribe.fallback import repair
@@ -51,8 +52,6 @@ from transcribe.vad import KnownSpeech, Span, install, speech_spans, vad_options
 
 log = logging.getLogger(__name__)
 
-VAD_MIN_SILENCE_MS = 160  # the batched pipeline's own default
-VAD_THRESHOLD = 0.5
 WINDOWS_IN_FLIGHT = 2  # per call: the next window is decoded and queued while the current one runs
 
 
@@ -73,39 +72,6 @@ class Audio(Protocol):
     def duration_s(self) -> float: ...
 
     def windows(self, *, window_s: float) -> Iterator[AudioWindow]: ...
-
-
-@dataclass(frozen=True)
-class ComputeSettings:
-    device: str = "cpu"
-    compute_type: str = "int8"
-    cpu_threads: int = 1
-    num_workers: int = 2
-    batch_size: int = 1
-    beam_size: int = 5
-    word_timestamps: bool = True
-    vad_threshold: float = VAD_THRESHOLD
-    vad_min_silence_ms: int = VAD_MIN_SILENCE_MS
-    window_s: float = WINDOW_S
-    fallback: bool = True  # re-decode failed chunks with temperature fallback (transcribe/fallback.py)
-    vad_gate: bool = True  # Silero only where the energy gate hears something (transcribe/vad.py)
-    nonspeech: bool = True  # find music on hold and tones, keep them from Whisper (transcribe/nonspeech.py)
-    unprime: bool = True  # re-decode without hotwords a chunk that copies the hotword prompt (fallback.py)
-    coverage: bool = True  # re-decode a chunk with far too few words for its speech (fallback.py, thin)
-    cascade: bool = False  # greedy first, the beam only on chunks the greedy pass is unsure of (cascade.py)
-    exact_chunks: bool = True  # Silero over the whole channel, chunks packed across windows (chunker.py)
-
-    @classmethod
-    def from_settings(cls) -> ComputeSettings:
-        from storage.settings import get_settings
-
-        s = get_settings()
-        return cls(device=s.asr_device, compute_type=s.asr_compute_type, cpu_threads=s.asr_cpu_threads,
-                   num_workers=s.asr_num_workers, batch_size=s.asr_batch_size, beam_size=s.asr_beam_size,
-                   cascade=s.asr_cascade, exact_chunks=s.asr_exact_chunks)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

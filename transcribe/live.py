@@ -28,7 +28,8 @@ import numpy as np
 
 from storage.segments import Segment
 from transcribe.audio import SAMPLE_RATE, quietest_cut, to_float
-from transcribe.engine import ComputeSettings, Transcriber
+from transcribe.compute import ComputeSettings
+from transcribe.engine import Transcriber
 from transcribe.models import resolve_model
 
 RATE = 8000  # the tap's rate: positions count 8 kHz samples since the call was answered

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from storage.errors import InvalidInput
 from transcribe.audio import DecodedAudio, decode
-from transcribe.engine import ComputeSettings, Transcriber
+from transcribe.compute import ComputeSettings
+from transcribe.engine import Transcriber
 from transcribe.models import ResolvedModel
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".gsm", ".ul", ".al"})

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Sweep batch size, beam and threads × replicas on your calls; keep the fastest that keeps WER."""
         from storage.settings import get_settings
-        from transcribe.engine import ComputeSettings
+        from transcribe.compute import ComputeSettings
         from transcribe.models import resolve_model
         from transcribe.tuning import choose, env_lines, load_calls, settings_grid, sweep, write_env
 
