@@ -2,7 +2,8 @@
 
 Audio variants (:func:`variant`) applied to the 16 kHz samples before the model hears them:
 pitch-preserving slow-down (FFmpeg's ``atempo`` through PyAV, in-process), loudness normalised to
-−20 dBFS RMS, a 300 Hz high-pass, and combinations. Two materials:
+−20 dBFS RMS, a 300 Hz high-pass, a fixed gain (``g1``: +1 dB, ``g-1``: −1 dB, a control: how far a change too small to matter moves base's output),
+and combinations. Materials:
 
 * ``windows``: every ID, phone, card and account number of a labelled redaction set
   (:mod:`bench.redaction_set`), the customer's spoken number cut as :mod:`bench.redecode_windows`
@@ -101,6 +102,8 @@ def variant(samples: np.ndarray, name: str) -> tuple[np.ndarray, float]:
             samples = tempo(samples, factor)
         elif part == "norm":
             samples = normalise(samples)
+        elif part.startswith("g"):  # a fixed gain in dB: a control for how much a small change moves the output
+            samples = np.clip(samples.astype(np.float32) * 10 ** (float(part[1:]) / 20), -32768, 32767).astype(np.int16)
         elif part.startswith("hp"):
             samples = highpass(samples, float(part[2:]))
         else:
