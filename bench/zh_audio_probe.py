@@ -2,8 +2,8 @@
 
 Audio variants (:func:`variant`) applied to the 16 kHz samples before the model hears them:
 pitch-preserving slow-down (FFmpeg's ``atempo`` through PyAV, in-process), loudness normalised to
-−20 dBFS RMS, a 300 Hz high-pass, a fixed gain (``g1``: +1 dB, ``g-1``: −1 dB, a control: how far a change too small to matter moves base's output),
-and combinations. Materials:
+−20 dBFS RMS, a 300 Hz high-pass, a fixed gain (``g1``: +1 dB, ``g-1``: −1 dB, a control: how far
+a change too small to matter moves base's output), and combinations. Materials:
 
 * ``windows``: every ID, phone, card and account number of a labelled redaction set
   (:mod:`bench.redaction_set`), the customer's spoken number cut as :mod:`bench.redecode_windows`
@@ -46,7 +46,7 @@ VARIANTS = ("orig", "t0.9", "t0.8", "t0.7", "norm", "hp300", "t0.8+norm", "t0.8+
 def tempo(samples: np.ndarray, factor: float) -> np.ndarray:
     """``samples`` (16 kHz int16) played at ``factor`` × speed, pitch kept (FFmpeg ``atempo``)."""
     graph = av.filter.Graph()
-    src = graph.add_abuffer(format="s16", sample_rate=SAMPLE_RATE, layout="mono", time_base=f"1/{SAMPLE_RATE}")
+    src = graph.add_abuffer(format="s16", sample_rate=SAMPLE_RATE, layout="mono", time_base=Fraction(1, SAMPLE_RATE))
     f = graph.add("atempo", str(factor))
     sink = graph.add("abuffersink")
     src.link_to(f)
@@ -268,7 +268,8 @@ def run_calls(folder: Path, seed: int, n: int, variants: list[str], verify: bool
     out: dict[str, Any] = {}
     for v in variants:
         cache = folder / f"probe-{v}.json"
-        done = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else {"calls": {}, "cpu_s": 0.0}
+        done: dict[str, Any] = (json.loads(cache.read_text(encoding="utf-8")) if cache.exists()
+                                else {"calls": {}, "cpu_s": 0.0})
         for c in calls:
             if c["name"] in done["calls"]:
                 continue
@@ -289,9 +290,9 @@ def run_calls(folder: Path, seed: int, n: int, variants: list[str], verify: bool
         if verify:  # callqc's rule: missed phrases forced-decoded on the original audio (times mapped back)
             from bench.zh_verify import _forced_cache
 
-            path, cache, forced_for = _forced_cache(calls, folder, f"probe-{v}")
+            fpath, forced, forced_for = _forced_cache(calls, folder, f"probe-{v}")
             checked = score(calls, done, forced=forced_for)
-            path.write_text(json.dumps(cache, ensure_ascii=False), encoding="utf-8")
+            fpath.write_text(json.dumps(forced, ensure_ascii=False), encoding="utf-8")
             out.setdefault(v, {}).update({"verified_agree": checked["agree"], "verified_recall": checked["recall"],
                                           "verified_fp": checked["fp"], "verified_review": checked["review"],
                                           "verified_abuse": checked["abuse_caught"]})
