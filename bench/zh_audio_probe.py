@@ -18,7 +18,8 @@ a change too small to matter moves base's output), and combinations. Materials:
   verification) and CER.
 
 ``python -m bench.zh_audio_probe windows --set DIR [--variants orig t0.8 ...] [--limit N] [--json F]``
-``python -m bench.zh_audio_probe calls --set DIR --seed S --calls N [--variants ...] [--json F]``
+``python -m bench.zh_audio_probe calls --set DIR --seed S --calls N [--variants ...] [--verify] [--json F]``
+``python -m bench.zh_audio_probe ceiling --set DIR [--limit N] [--speed WPM] [--renders wide tel set]``
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ def render(text: str, speed: int, how: str) -> np.ndarray:
     return np.clip(x, -32768, 32767).astype(np.int16)
 
 
-def run_ceiling(folder: Path, limit: int | None) -> dict[str, Any]:
+def run_ceiling(folder: Path, limit: int | None, speed: int | None = None,
+                renders: tuple[str, ...] = RENDERS) -> dict[str, Any]:
     from storage.settings import get_settings
     from transcribe.audio import to_float
     from transcribe.engine import get_transcriber
@@ -218,8 +220,8 @@ def run_ceiling(folder: Path, limit: int | None) -> dict[str, Any]:
     for meta, lab in items:
         text = "".join(f["text"] for f in meta["script"] if f["channel"] == 1
                        and lab["start"] - 0.05 <= f["start"] and f["end"] <= lab["end"] + 0.05)
-        for how in RENDERS:
-            audio = render(text, meta["speed"], how)
+        for how in renders:
+            audio = render(text, speed or meta["speed"], how)
             for dec in ("plain", "primed"):
                 prime = PRIMES[("zh", Kind(lab["kind"]))] if dec == "primed" else None
                 segs, _ = whisper.transcribe(to_float(audio), language="zh", initial_prompt=prime, beam_size=5,
@@ -232,7 +234,7 @@ def run_ceiling(folder: Path, limit: int | None) -> dict[str, Any]:
                              "dist": Levenshtein.distance(got, lab["digits"]), "n": len(lab["digits"])})
                 print(f"{how:5s} {dec:6s} said {lab['digits']} got {got} {heard[:50]!r}", flush=True)
     summary = {}
-    for how in RENDERS:
+    for how in renders:
         for dec in ("plain", "primed"):
             rs = [r for r in rows if r["render"] == how and r["how"] == dec]
             summary[f"{how}/{dec}"] = {
@@ -313,6 +315,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--calls", type=int, default=8)
+    ap.add_argument("--speed", type=int, default=None, help="ceiling: espeak words a minute (default: the call's)")
+    ap.add_argument("--renders", nargs="+", default=list(RENDERS), choices=RENDERS)
     ap.add_argument("--verify", action="store_true", help="calls: also score by callqc's rule (forced verification)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -320,7 +324,7 @@ def main() -> None:
     if args.what == "windows":
         res = run_windows(args.folder, args.variants, args.limit)
     elif args.what == "ceiling":
-        res = run_ceiling(args.folder, args.limit)
+        res = run_ceiling(args.folder, args.limit, args.speed, tuple(args.renders))
     else:
         res = {"summary": run_calls(args.folder, args.seed, args.calls, args.variants, args.verify)}
     res["load"] = [load0, os.getloadavg()[0]]
