@@ -258,7 +258,8 @@ def run_calls(folder: Path, seed: int, n: int, variants: list[str], verify: bool
     from bench.zh_calls import build
     from bench.zh_scoring import RUBRIC, _seg_json, cer, score
     from transcribe.audio import DecodedAudio
-    from transcribe.engine import ComputeSettings, Transcriber
+    from transcribe.compute import ComputeSettings
+    from transcribe.engine import Transcriber
     from transcribe.models import resolve_model
     from transcribe.vocabulary import build as hotwords_of
     from transcribe.vocabulary import rubric_phrases
