@@ -130,6 +130,9 @@ def redecode(whisper: Any, audio: np.ndarray, spans: list[dict], *, sampler: See
         if not (coverage and thin(_Words(first), _speech_s(spans))):
             return list(restore_speech_timestamps(first, spans, SAMPLE_RATE))
         log.info("fallback: thin chunk decoded alone at %.1f s of its window, sampled", spans[0]["start"] / SAMPLE_RATE)
+    else:
+        log.info("fallback: failed chunk decoded alone at %.1f s of its window, sampled",
+                 spans[0]["start"] / SAMPLE_RATE)
     # ``whisper.encode``: the chunk's encoder output, computed once (transcribe/encodings.py).
     sampled = sampler.transcribe(
         chunk, seed=seed_of(chunk), encode=whisper.encode, best_of=BEST_OF, temperature=list(TEMPERATURES),
