@@ -10,7 +10,7 @@ import pytest
 
 from demo.synth import Line, synth_call
 from transcribe.audio import SAMPLE_RATE, DecodedAudio, decode, to_float
-from transcribe.chunker import ChannelChunker, SileroStream, call_time, packed
+from transcribe.chunker import VOICED_SLACK, ChannelChunker, Chunk, SileroStream, call_time, packed, word_time
 from transcribe.compute import VAD_MIN_SILENCE_MS, VAD_THRESHOLD
 from transcribe.engine import Transcriber
 from transcribe.vad import vad_options
@@ -110,9 +110,8 @@ def test_audio_kept_stays_bounded_through_long_dead_air() -> None:
 
 
 def test_packed_times_map_back_to_the_call() -> None:
-    chunker_spans = [(16_000, 32_000), (160_000, 176_000)]
-    chunk = type("C", (), {})()
-    chunk.spans, chunk.pieces = chunker_spans, [np.zeros(16_000, np.float32), np.zeros(16_000, np.float32)]
+    chunk = Chunk([(16_000, 32_000), (160_000, 176_000)], [np.zeros(16_000, np.float32), np.zeros(16_000, np.float32)],
+                  [(16_000, 32_000), (160_000, 176_000)])
     audio, spans, where = packed([chunk])
     assert len(audio) == 32_000 and spans == [{"start": 0, "end": 16_000}, {"start": 16_000, "end": 32_000}]
     assert call_time(where, 0.5) == 1.5
@@ -122,6 +121,52 @@ def test_packed_times_map_back_to_the_call() -> None:
     # last sample (2.0 s), not in the next span's audio (10.1 s).
     assert call_time(where, 1.1, ref=0.95) == 2.0
     assert call_time(where, 0.9, ref=1.05) == 10.0
+
+
+def test_a_word_edge_is_held_near_where_silero_heard_speech() -> None:
+    """Span 1.0–3.0 s of the call (the 0.4 s pads included), Silero's speech 1.4–2.6 s: a word running
+    into the pad is cut back to the speech plus the slack; a word wholly in the pad keeps its times."""
+    slack = VOICED_SLACK / SAMPLE_RATE
+    chunk = Chunk([(16_000, 48_000)], [np.zeros(32_000, np.float32)], [(22_400, 41_600)])
+    _audio, _spans, where = packed([chunk])
+    a, b = word_time(where, 1.3, 1.95)  # said 2.3–2.95 s of the call: ends in the pad
+    assert (a, b) == (2.3, pytest.approx(2.6 + slack))
+    a, b = word_time(where, 0.05, 0.7)  # 1.05–1.7 s: starts in the pad
+    assert (a, b) == (pytest.approx(1.4 - slack), 1.7)
+    assert word_time(where, 0.5, 0.9) == (1.5, 1.9)  # inside the speech: untouched
+    assert word_time(where, 1.85, 1.95) == (2.85, 2.95)  # wholly past the speech and the slack: untouched
+
+
+def _placements_and_words(call_lines: list[Line], tmp: object, transcriber: Transcriber) -> tuple[list, list]:
+    from pathlib import Path
+
+    from demo.synth import synth_call
+
+    out = Path(str(tmp)) / "edge.wav"
+    placed = synth_call(call_lines, out, tail_s=3.0)
+    got = transcriber.transcribe(decode(out), channel_map={"agent": 0, "customer": 1}, language="en")
+    return placed, [w for s in got.segments for w in s.words]
+
+
+@pytest.mark.slow
+@pytest.mark.tools("espeak-ng", "sox")
+def test_the_last_word_before_a_pause_ends_where_it_was_said(tmp_path: object,
+                                                            tiny_en_transcriber: Transcriber) -> None:
+    """Whisper runs a sentence's edge words into the silence around it (up to the 0.4 s pad: "you."
+    ended 0.46 s after the voice did here, and the first word began 0.39 s before it); held to
+    Silero's edges, each sentence's words lie within the slack, plus Silero's own lag (a few 32 ms
+    frames), of where espeak-ng spoke."""
+    lines = [Line("agent", 0.5, "Let me look into this for you."),
+             Line("agent", 6.0, "Thank you for waiting, I have checked the line."),
+             Line("customer", 12.0, "Alright, thank you very much.")]
+    placed, words = _placements_and_words(lines, tmp_path, tiny_en_transcriber)
+    assert words
+    reach = 0.2 + 3 * 512 / SAMPLE_RATE  # VOICED_SLACK, written out: the test holds the product to it
+    for p in placed:
+        inside = [w for w in words if p.start_s - 1 <= (w.start + w.end) / 2 <= p.end_s + 1]
+        assert inside, p
+        first, last = min(inside, key=lambda w: w.start), max(inside, key=lambda w: w.end)
+        assert first.start >= p.start_s - reach and last.end <= p.end_s + reach, (p, first, last)
 
 
 @pytest.mark.slow

@@ -39,6 +39,11 @@ MAX_CHUNK = 30 * SAMPLE_RATE  # the pipeline's chunk length: speech packed per c
 # Audio kept before the current position: a span starts at most max_speech (~29.2 s) plus the
 # pad before the frame that decides it.
 LOOKBACK = 32 * SAMPLE_RATE
+# A word's edge may run this far past the stretch Silero heard as speech (its raw span, before the pad):
+# Whisper's word times near a pause are a few tenths late, and the 0.4 s pad gives them room to run
+# into the music or the other speaker's turn that follows. Silero's offset lags the speech slightly, so
+# a weak final consonant stays inside.
+VOICED_SLACK = int(SAMPLE_RATE * 0.2)
 SILERO_BATCH = 1000  # frames per model run (32 s): the state is carried between runs, so the size changes
 # nothing but memory (faster-whisper runs 10,000 frames at once: ~70 MB more at the peak of a 180 s window)
 
@@ -154,11 +159,14 @@ class SpanTracker:
         out = []
         while len(self.raw) >= (1 if length is not None else 2):
             s = self.raw[0]
+            s.setdefault("voiced_start", s["start"])  # Silero's own edges, kept for the words (word_time)
+            s.setdefault("voiced_end", s["end"])
             if self.first:
                 s["start"] = int(max(0, s["start"] - SPEECH_PAD))
                 self.first = False
             if len(self.raw) >= 2:
                 nxt = self.raw[1]
+                nxt.setdefault("voiced_start", nxt["start"])
                 gap = nxt["start"] - s["end"]
                 if gap < 2 * SPEECH_PAD:
                     s["end"] += int(gap // 2)
@@ -178,6 +186,7 @@ class Chunk:
 
     spans: list[tuple[int, int]] = field(default_factory=list)
     pieces: list[np.ndarray] = field(default_factory=list)
+    voiced: list[tuple[int, int]] = field(default_factory=list)  # per span: where Silero heard speech in it
 
     @property
     def samples(self) -> int:
@@ -227,6 +236,7 @@ class ChannelChunker:
                     self.open = Chunk()
                 self.open.spans.append((a, b))
                 self.open.pieces.append(piece)
+                self.open.voiced.append((s["voiced_start"], s["voiced_end"]))
         if last:
             if self.open.spans:
                 done.append(self.open)
@@ -254,29 +264,61 @@ class ChannelChunker:
         return pieces
 
 
-def packed(chunks: Sequence[Chunk]) -> tuple[np.ndarray, list[dict[str, int]], list[tuple[int, int, int]]]:
+@dataclass(frozen=True)
+class Placed:
+    """One span of packed speech: where it starts in the packed array and in the call (samples), its
+    length, and the stretch of the call Silero heard as speech in it (:data:`VOICED_SLACK`)."""
+
+    at: int
+    start: int
+    n: int
+    voiced_start: int
+    voiced_end: int
+
+
+def packed(chunks: Sequence[Chunk]) -> tuple[np.ndarray, list[dict[str, int]], list[Placed]]:
     """Chunks as one array of their speech back to back, its spans (which the pipeline packs into the
-    same chunks again), and a map of (start in that array, start in the call, length) per span."""
+    same chunks again), and where each span lies in the call."""
     audio = np.concatenate([p for c in chunks for p in c.pieces]) if chunks else np.zeros(0, dtype=np.float32)
     spans, where, at = [], [], 0
     for c in chunks:
-        for a, b in c.spans:
+        for (a, b), (va, vb) in zip(c.spans, c.voiced, strict=True):
             spans.append({"start": at, "end": at + b - a})
-            where.append((at, a, b - a))
+            where.append(Placed(at, a, b - a, va, vb))
             at += b - a
     return audio, spans, where
 
 
-def call_time(where: Sequence[tuple[int, int, int]], t: float, *, ref: float | None = None) -> float:
+def _holding(where: Sequence[Placed], r: float) -> Placed:
+    for span in where:
+        if r < span.at + span.n:
+            return span
+    return where[-1]
+
+
+def call_time(where: Sequence[Placed], t: float, *, ref: float | None = None) -> float:
     """Seconds in the packed array → seconds from the call's start, by the span that holds ``ref``
     (default ``t``): a word's edges go with the span that holds its middle, and stay inside that span
     (the packed audio past its end is another span's, said elsewhere in the call)."""
-    x, r = t * SAMPLE_RATE, (t if ref is None else ref) * SAMPLE_RATE
     if not where:
         return t
-    at, start, n = where[-1]
-    for span in where:
-        if r < span[0] + span[2]:
-            at, start, n = span
-            break
-    return (start + min(max(x - at, 0), n)) / SAMPLE_RATE
+    span = _holding(where, (t if ref is None else ref) * SAMPLE_RATE)
+    return (span.start + min(max(t * SAMPLE_RATE - span.at, 0), span.n)) / SAMPLE_RATE
+
+
+def word_time(where: Sequence[Placed], start: float, end: float) -> tuple[float, float]:
+    """A word's edges in the packed array → seconds from the call's start (:func:`call_time`, by its
+    middle), each held within :data:`VOICED_SLACK` of the stretch Silero heard as speech in its span.
+    Without this the last word before a pause ends up to the 0.4 s pad later than it was said: inside
+    the music on hold that follows, or the other speaker's answer (overtalk that never was). A word
+    wholly outside that stretch (speech Silero missed) keeps Whisper's times."""
+    mid = (start + end) / 2
+    a, b = call_time(where, start, ref=mid), call_time(where, end, ref=mid)
+    if not where:
+        return a, b
+    span = _holding(where, mid * SAMPLE_RATE)
+    lo = (span.voiced_start - VOICED_SLACK) / SAMPLE_RATE
+    hi = (span.voiced_end + VOICED_SLACK) / SAMPLE_RATE
+    if b <= lo or a >= hi:
+        return a, b
+    return max(a, lo), min(b, hi)

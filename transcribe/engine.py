@@ -37,7 +37,7 @@ import numpy as np
 from storage.errors import Conflict
 from storage.segments import UNKNOWN_SPEAKER, Segment, Word
 from transcribe.audio import SAMPLE_RATE, AudioWindow, to_float
-from transcribe.chunker import ChannelChunker, Chunk, call_time, packed
+from transcribe.chunker import ChannelChunker, Chunk, call_time, packed, word_time
 from transcribe.compute import ComputeSettings
 from transcribe.conversation import merge
 from transcribe.encodings import remembering
@@ -170,8 +170,8 @@ class Transcriber:
         spans, found = self.listen(audio, channel=channel, offset_s=offset_s)
         if not spans:
             return [], found
-        out = self._decode(audio, spans, language=language, hotwords=hotwords,
-                           at=lambda t, _ref: t + offset_s, speaker=speaker, channel=channel)
+        out = self._decode(audio, spans, language=language, hotwords=hotwords, at=lambda t, _ref: t + offset_s,
+                           word_at=lambda a, b: (a + offset_s, b + offset_s), speaker=speaker, channel=channel)
         log.debug("transcribe channel %d (%s) at %.0f s: %d segments", channel, speaker, offset_s, len(out))
         return out, found
 
@@ -183,10 +183,11 @@ class Transcriber:
         if not spans:
             return []
         return self._decode(audio, spans, language=language, hotwords=hotwords, speaker=speaker, channel=channel,
-                            at=lambda t, ref: call_time(where, t, ref=ref))
+                            at=lambda t, ref: call_time(where, t, ref=ref), word_at=lambda a, b: word_time(where, a, b))
 
     def _decode(self, audio: np.ndarray, spans: list[Span], *, language: str | None, hotwords: str | None,
-                speaker: str, channel: int, at: Callable[..., float]) -> list[Segment]:
+                speaker: str, channel: int, at: Callable[..., float],
+                word_at: Callable[[float, float], tuple[float, float]]) -> list[Segment]:
         from faster_whisper import BatchedInferencePipeline
 
         known = KnownSpeech(spans)
@@ -214,7 +215,8 @@ class Transcriber:
                              word_timestamps=self.compute.word_timestamps, hotwords=hotwords or None,
                              fallback=self.compute.fallback, unprime=self.compute.unprime,
                              coverage=self.compute.coverage)
-        return [self._segment(s, at=at, speaker=speaker, channel=channel, language=language) for s in decoded]
+        return [self._segment(s, at=at, word_at=word_at, speaker=speaker, channel=channel, language=language)
+                for s in decoded]
 
     def _listen_whole(self, chunkers: dict[int, ChannelChunker], window: AudioWindow | None,
                       heard: list[NonSpeech], said: Said | None = None) -> dict[int, list[Chunk]]:
@@ -254,15 +256,16 @@ class Transcriber:
         return [(ch, self._pool.submit(task, ch, chunks))
                 for ch, chunks in self._listen_whole(chunkers, window, heard, said).items() if chunks]
 
-    def _segment(self, s: Any, *, at: Callable[..., float], speaker: str, channel: int,
-                 language: str | None) -> Segment:
+    def _segment(self, s: Any, *, at: Callable[..., float], word_at: Callable[[float, float], tuple[float, float]],
+                 speaker: str, channel: int, language: str | None) -> Segment:
         def t(x: float, ref: float) -> float:
             return round(at(float(x), float(ref)), 3)
 
-        # A word lands by its middle, both edges with it (as faster-whisper restores times): in packed
-        # speech a word's end may run past its span's last sample into the next span's audio.
-        words = [Word(t(w.start, (w.start + w.end) / 2), t(w.end, (w.start + w.end) / 2),
-                      self.output_text(w.word, language), round(float(w.probability), 4)) for w in (s.words or [])]
+        def word(w: Any) -> Word:
+            a, b = word_at(float(w.start), float(w.end))
+            return Word(round(a, 3), round(b, 3), self.output_text(w.word, language), round(float(w.probability), 4))
+
+        words = [word(w) for w in (s.words or [])]
         start = words[0].start if words else t(s.start, s.start)
         end = words[-1].end if words else t(s.end, float(s.end) - 1e-3)
         return Segment(
