@@ -43,9 +43,11 @@ def edges(calls: list[dict], hyps: list[dict], reach: float) -> dict[str, float]
                 own = any(x <= w1 <= y for x, y in said)
                 false_overtalk += (not own) and any(x <= w1 <= y and x > w0 for x, y in other)
     e, lt = np.array(early), np.array(late)
-    return {"lines": lines, "found": len(late), "early_median": float(np.median(e)), "early_p90": float(np.quantile(e, 0.9)),
+    return {"lines": lines, "found": len(late),
+            "early_median": float(np.median(e)), "early_p90": float(np.quantile(e, 0.9)),
             "late_median": float(np.median(lt)), "late_p90": float(np.quantile(lt, 0.9)),
-            "late_over_0_3": float((lt > 0.3).mean() * 100), "words_in_hold": in_hold, "tails_into_other": false_overtalk}
+            "late_over_0_3": float((lt > 0.3).mean() * 100), "words_in_hold": in_hold,
+            "tails_into_other": false_overtalk}
 
 
 def main() -> None:
@@ -61,9 +63,10 @@ def main() -> None:
             tag = raw.stem[len("raw-"):]
             calls = json.loads((run / f"calls-{tag}.json").read_text())
             r = edges(calls, json.loads(raw.read_text())["hyps"], args.reach)
-            print(f"| {run.name} | {tag[8:]} | {r['lines']} ({r['found']}) | {r['early_median']:.2f} / {r['early_p90']:.2f} s "
-                  f"| {r['late_median']:.2f} / {r['late_p90']:.2f} s | {r['late_over_0_3']:.0f} % | {r['words_in_hold']} "
-                  f"| {r['tails_into_other']} |")
+            print(f"| {run.name} | {tag[8:]} | {r['lines']} ({r['found']}) "
+                  f"| {r['early_median']:.2f} / {r['early_p90']:.2f} s "
+                  f"| {r['late_median']:.2f} / {r['late_p90']:.2f} s "
+                  f"| {r['late_over_0_3']:.0f} % | {r['words_in_hold']} | {r['tails_into_other']} |")
 
 
 if __name__ == "__main__":
