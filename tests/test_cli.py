@@ -188,3 +188,33 @@ def test_retrieve_refuses_bad_and_unknown_call_ids_in_one_line(sqlite_db: str, t
     r = _callqc("retrieve", "nobody", "-o", str(tmp_path / "x"))
     assert (r.returncode, r.stderr.strip()) == (2, "error: recording not found: no call nobody")
     assert not (tmp_path / "x").exists()
+
+
+LAZY_PROBE = """
+import sys
+from callqc import cli
+
+cli._register_all()
+names = sorted({c.name for c in cli.root.registered_commands} | {g.name for g in cli.root.registered_groups})
+for name in names:  # each command, asked for alone, is registered (by its own module or by all)
+    cli.root.registered_commands.clear()
+    cli.root.registered_groups.clear()
+    cli._register_all([name, "--help"])
+    assert cli._registered(name), name
+print(len(names))
+"""
+
+
+def test_every_command_is_found_when_only_its_module_is_loaded() -> None:
+    """A command named after its module loads that module alone; every other name still resolves."""
+    out = subprocess.run([sys.executable, "-c", LAZY_PROBE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) >= 20
+    probe = ("import sys; from callqc import cli; cli._register_all(['work', '--burst']); "
+             "print(sorted(m for m in ('review_app.workflow.callview', 'callqc.cli.show') if m in sys.modules))")
+    alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0 and alone.stdout.strip() == "[]", alone.stdout + alone.stderr
+    help_all = _callqc("--help")
+    assert help_all.returncode == 0 and "work" in help_all.stdout and "rubric" in help_all.stdout
+    work_help = _callqc("work", "--help")
+    assert work_help.returncode == 0 and "--burst" in work_help.stdout
