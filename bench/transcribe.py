@@ -286,6 +286,8 @@ def report(results: dict[str, dict], *, corpus: list[dict], model: str, workers:
     call_s = sum(c["duration_s"] for c in corpus)
     a, b, c = (results[m] for m in "abc")
     cb, ca, dwer = c["x"] / b["x"], c["x"] / a["x"], c["wer"] - b["wer"]
+    in_cpu = f"in CPU: {b['cpu_s'] / c['cpu_s']:.2f}, {a['cpu_s'] / c['cpu_s']:.2f}"
+    stored = f"; (c)'s stored, redacted text: WER {c['wer_stored']:.1f} %" if "wer_stored" in c else ""
     worst_rss = max(r["peak_rss_mb"] for r in results.values())
     checks = [("c/b ≥ 0.95", cb >= 0.95), ("c/a ≥ 3", ca >= 3), ("WER(c) ≤ WER(b) + 0.5", dwer <= 0.5),
               ("peak RSS ≤ 1.5 GB per worker", c["peak_rss_mb"] <= 1536)]
@@ -297,8 +299,8 @@ def report(results: dict[str, dict], *, corpus: list[dict], model: str, workers:
         f"({m}) {LABELS[m]:18s} {r['x']:6.1f}x  wall {r['wall_s']:6.1f} s  CPU {r['cpu_s']:6.1f} s "
         f"({call_s / r['cpu_s']:5.1f} call-s per CPU-s)  WER {r['wer']:5.1f}%  peak RSS {r['peak_rss_mb']:5.0f} MB"
         for m, r in results.items()
-    ] + [f"c/b = {cb:.2f}  c/a = {ca:.2f} (in CPU: {b['cpu_s'] / c['cpu_s']:.2f}, {a['cpu_s'] / c['cpu_s']:.2f})  "
-         f"WER(c) - WER(b) = {dwer:+.1f} points  peak RSS max {worst_rss:.0f} MB",
+    ] + [f"c/b = {cb:.2f}  c/a = {ca:.2f} ({in_cpu})  WER(c) - WER(b) = {dwer:+.1f} points{stored}  "
+         f"peak RSS max {worst_rss:.0f} MB",
          "goals: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks)]
     if c.get("failed"):
         lines.append(f"(c) calls not transcribed: {', '.join(c['failed'])}")
@@ -308,8 +310,7 @@ def report(results: dict[str, dict], *, corpus: list[dict], model: str, workers:
           "|---|---|---|---|---|---|",
           *[f"| ({m}) {LABELS[m]} | {r['config']} | {r['x']:.1f}× | {call_s / r['cpu_s']:.1f} | {r['wer']:.1f} % "
             f"| {r['peak_rss_mb']:.0f} MB |" for m, r in results.items()], "",
-          f"**c/b = {cb:.2f}, c/a = {ca:.2f} (in CPU: {b['cpu_s'] / c['cpu_s']:.2f}, {a['cpu_s'] / c['cpu_s']:.2f}), "
-          f"WER(c) − WER(b) = {dwer:+.1f} points, "
+          f"**c/b = {cb:.2f}, c/a = {ca:.2f} ({in_cpu}), WER(c) − WER(b) = {dwer:+.1f} points{stored}, "
           f"peak RSS {c['peak_rss_mb'] / 1024:.2f} GB per worker.** Goals ({GOALS}): "
           + ", ".join(f"{name} {'met' if ok else '**missed**'}" for name, ok in checks) + "."]
     return lines, "\n".join(md) + "\n"

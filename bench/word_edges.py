@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.pbx_speed import quality
+
 SPEAKERS = ("agent", "customer")
 
 
 def edges(calls: list[dict], hyps: list[dict], reach: float) -> dict[str, float]:
-    early, late, in_hold, false_overtalk, lines = [], [], 0, 0, 0
+    early, late, false_overtalk, lines = [], [], 0, 0
     for call, hyp in zip(calls, hyps, strict=True):
         for sp in SPEAKERS:
             words = hyp[sp]["words"]
@@ -37,12 +39,11 @@ def edges(calls: list[dict], hyps: list[dict], reach: float) -> dict[str, float]
                     early.append(a - min(w[0] for w in mine))
                     late.append(max(w[1] for w in mine) - b)
             for w0, w1, _t in words:
-                mid = (w0 + w1) / 2
-                in_hold += any(x <= mid <= y for x, y in call["hold"])
                 # the word's tail reaches into the other's line where its own speaker had stopped
                 own = any(x <= w1 <= y for x, y in said)
                 false_overtalk += (not own) and any(x <= w1 <= y and x > w0 for x, y in other)
     e, lt = np.array(early), np.array(late)
+    in_hold = quality(calls, hyps)["words_in_hold"]  # counted as bench.pbx_speed counts it
     return {"lines": lines, "found": len(late),
             "early_median": float(np.median(e)), "early_p90": float(np.quantile(e, 0.9)),
             "late_median": float(np.median(lt)), "late_p90": float(np.quantile(lt, 0.9)),

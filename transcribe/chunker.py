@@ -296,14 +296,17 @@ def _holding(where: Sequence[Placed], r: float) -> Placed:
     return where[-1]
 
 
+def _in_call(span: Placed, t: float) -> float:
+    return (span.start + min(max(t * SAMPLE_RATE - span.at, 0), span.n)) / SAMPLE_RATE
+
+
 def call_time(where: Sequence[Placed], t: float, *, ref: float | None = None) -> float:
     """Seconds in the packed array → seconds from the call's start, by the span that holds ``ref``
     (default ``t``): a word's edges go with the span that holds its middle, and stay inside that span
     (the packed audio past its end is another span's, said elsewhere in the call)."""
     if not where:
         return t
-    span = _holding(where, (t if ref is None else ref) * SAMPLE_RATE)
-    return (span.start + min(max(t * SAMPLE_RATE - span.at, 0), span.n)) / SAMPLE_RATE
+    return _in_call(_holding(where, (t if ref is None else ref) * SAMPLE_RATE), t)
 
 
 def word_time(where: Sequence[Placed], start: float, end: float) -> tuple[float, float]:
@@ -312,11 +315,10 @@ def word_time(where: Sequence[Placed], start: float, end: float) -> tuple[float,
     Without this the last word before a pause ends up to the 0.4 s pad later than it was said: inside
     the music on hold that follows, or the other speaker's answer (overtalk that never was). A word
     wholly outside that stretch (speech Silero missed) keeps Whisper's times."""
-    mid = (start + end) / 2
-    a, b = call_time(where, start, ref=mid), call_time(where, end, ref=mid)
     if not where:
-        return a, b
-    span = _holding(where, mid * SAMPLE_RATE)
+        return start, end
+    span = _holding(where, (start + end) / 2 * SAMPLE_RATE)
+    a, b = _in_call(span, start), _in_call(span, end)
     lo = (span.voiced_start - VOICED_SLACK) / SAMPLE_RATE
     hi = (span.voiced_end + VOICED_SLACK) / SAMPLE_RATE
     if b <= lo or a >= hi:
